@@ -1,0 +1,102 @@
+/** The six fields Lucca owns on a profile. Dates are date-only `YYYY-MM-DD` strings, never JS Dates. */
+export interface SyncedFields {
+  firstName: string | null;
+  lastName: string | null;
+  email: string | null;
+  birthDate: string | null;
+  contractStart: string | null;
+  contractEnd: string | null;
+}
+
+export type SyncedField = keyof SyncedFields;
+
+export const SYNCED_FIELDS: readonly SyncedField[] = [
+  'firstName',
+  'lastName',
+  'email',
+  'birthDate',
+  'contractStart',
+  'contractEnd',
+] as const;
+
+export type ProfileStatus = 'active' | 'upcoming' | 'former';
+
+export type ChangeAction = 'create' | 'link' | 'update' | 'deactivate' | 'reactivate' | 'skip' | 'conflict';
+
+export const REASON_CODES = [
+  'missing-email',
+  'invalid-email',
+  'missing-name',
+  'invalid-date',
+  'duplicate-email-in-lucca',
+  'email-taken',
+  'ambiguous-match',
+  'former-employee',
+  'removed-from-lucca',
+  'contract-ended',
+  'rehired',
+  'overwritten-local-edit',
+] as const;
+
+export type ReasonCode = (typeof REASON_CODES)[number];
+
+export interface Reason {
+  code: ReasonCode;
+  message: string;
+}
+
+export type FieldDiff = Partial<Record<SyncedField | 'status', { from: unknown; to: unknown }>>;
+
+/** A Lucca user after mapping and validation: usable (possibly with per-field issues) or skipped. */
+export type MappedLuccaUser =
+  | { kind: 'ok'; luccaUserId: number; fields: SyncedFields; issues: Reason[] }
+  | { kind: 'skip'; luccaUserId: number | null; reasons: Reason[] };
+
+/** What the planner needs to know of a profile already on the platform. */
+export interface ProfileSnapshot {
+  id: string;
+  fields: SyncedFields;
+  status: ProfileStatus;
+  lucca?: { userId: number; syncedValues: SyncedFields | null; removedAt?: Date | null };
+}
+
+/** One planned change; becomes a `syncChanges` document. */
+export interface PlannedChange {
+  action: ChangeAction;
+  luccaUserId: number | null;
+  profileId?: string;
+  /** Field-level from → to; for `create`, from is null. */
+  fields?: FieldDiff;
+  /** The values to write (create/link/update/reactivate/deactivate) — the full synced set. */
+  target?: { fields: SyncedFields; status: ProfileStatus };
+  reasons: Reason[];
+}
+
+export interface DeactivationGuard {
+  maxPercent: number;
+  minCount: number;
+}
+
+export interface SyncCounts {
+  seen: number;
+  created: number;
+  linked: number;
+  updated: number;
+  unchanged: number;
+  deactivated: number;
+  reactivated: number;
+  skipped: number;
+  conflicts: number;
+}
+
+export const emptyCounts = (): SyncCounts => ({
+  seen: 0,
+  created: 0,
+  linked: 0,
+  updated: 0,
+  unchanged: 0,
+  deactivated: 0,
+  reactivated: 0,
+  skipped: 0,
+  conflicts: 0,
+});
