@@ -36,6 +36,8 @@ export const REASON_CODES = [
   'contract-ended',
   'rehired',
   'overwritten-local-edit',
+  // Not in SPEC §4.5: a record with no usable Lucca id still needs a skip reason.
+  'invalid-record',
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];

@@ -1,0 +1,71 @@
+import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
+import { z } from 'zod';
+
+/**
+ * The process configuration, read once at start from the environment (and `.env` when the
+ * entry point loads it). Temporal connection settings — address, namespace, TLS, API key — come
+ * from `@temporalio/envconfig`, so Temporal Cloud works by environment alone.
+ */
+const envSchema = z.object({
+  MONGODB_URI: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URI')
+    .default('mongodb://127.0.0.1:27017'),
+  MONGODB_DB: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a plain database name')
+    .default('lucca_sync'),
+  LUCCA_SYNC_SECRET: z.string().optional(),
+  LUCCA_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  LUCCA_RATE_LIMIT: z
+    .string()
+    .default('50/60s')
+    .transform((v, ctx) => {
+      if (v === 'off') return null;
+      const m = /^(\d+)\/(\d+)s$/.exec(v);
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: 'must look like 50/60s (requests per seconds) or off' });
+        return z.NEVER;
+      }
+      return { limit: Number(m[1]), windowMs: Number(m[2]) * 1000 };
+    }),
+  LUCCA_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(30_000),
+  TASK_QUEUE: z.string().min(1).default('lucca-sync'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type AppConfig = z.infer<typeof envSchema> & { temporal: ClientConnectConfig & { namespace: string } };
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);
+  }
+  const temporal = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
+  if (!temporal.connectionOptions.address) temporal.connectionOptions.address = '127.0.0.1:7233';
+  return { ...parsed.data, temporal: { ...temporal, namespace: temporal.namespace ?? 'default' } };
+}
+
+/** The key-encryption secret, required only by the code paths that read or write API keys. */
+export function requireSecret(config: AppConfig): string {
+  if (!config.LUCCA_SYNC_SECRET) {
+    throw new ConfigError(
+      'LUCCA_SYNC_SECRET is not set: it is the key that encrypts Lucca API keys at rest (32+ random characters, e.g. `openssl rand -base64 32`). Keep the same value for every worker and CLI.',
+    );
+  }
+  if (config.LUCCA_SYNC_SECRET.length < 32) {
+    throw new ConfigError('LUCCA_SYNC_SECRET is too short: use at least 32 random characters.');
+  }
+  return config.LUCCA_SYNC_SECRET;
+}

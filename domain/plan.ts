@@ -1,0 +1,333 @@
+import { reason } from './reasons';
+import { statusFor } from './status';
+import {
+  SYNCED_FIELDS,
+  emptyCounts,
+  type ChangeAction,
+  type DeactivationGuard,
+  type FieldDiff,
+  type MappedLuccaUser,
+  type PlannedChange,
+  type ProfileSnapshot,
+  type ProfileStatus,
+  type Reason,
+  type SyncCounts,
+  type SyncedField,
+  type SyncedFields,
+} from './types';
+
+/** What the planner must know about the platform side of one Lucca user, gathered by the caller. */
+export interface UserPlanContext {
+  /** The company's local date, `YYYY-MM-DD` (see `companyToday`). */
+  today: string;
+  /** The profile whose `lucca.userId` is this user's id, if any. */
+  linkedProfile: ProfileSnapshot | null;
+  /** Unlinked profiles of the same company whose email equals the user's normalised email. */
+  unlinkedSameEmail: ProfileSnapshot[];
+  /** The user's email belongs to a profile linked to a different Lucca user. */
+  emailTakenByOther: boolean;
+  /** Another Lucca user of the same company has the same normalised email. */
+  emailDuplicatedInLucca: boolean;
+}
+
+type OkUser = Extract<MappedLuccaUser, { kind: 'ok' }>;
+
+const isEmailIssue = (r: Reason): boolean => r.code === 'missing-email' || r.code === 'invalid-email';
+const dateIssues = (user: OkUser): Reason[] => user.issues.filter((r) => r.code === 'invalid-date');
+
+function withProfile(profile: ProfileSnapshot | null | undefined): { profileId?: string } {
+  // Conditional spread rather than `profileId: undefined`: the change becomes a MongoDB document, and the
+  // driver would store an explicit undefined as null.
+  return profile ? { profileId: profile.id } : {};
+}
+
+/** Field-level differences between a profile's current values and the values to write. */
+function diffFields(from: SyncedFields, to: SyncedFields): FieldDiff {
+  const diff: FieldDiff = {};
+  for (const field of SYNCED_FIELDS) {
+    if (from[field] !== to[field]) diff[field] = { from: from[field], to: to[field] };
+  }
+  return diff;
+}
+
+function statusTransitionReasons(from: ProfileStatus, to: ProfileStatus): Reason[] {
+  if (from !== 'former' && to === 'former') {
+    return [reason('contract-ended', 'the contract end date has passed; the profile becomes former')];
+  }
+  if (from === 'former' && to !== 'former') {
+    return [reason('rehired', 'the employee has a current or upcoming contract again; the profile is reactivated')];
+  }
+  return [];
+}
+
+/**
+ * Decides what one Lucca user means for the platform (SPEC §4.3–4.5). Returns null when the profile is
+ * already in line, so a re-run over unchanged data plans nothing. Per-record issues (invalid dates, a
+ * missing email on a linked user) ride along as reasons on a change but never create one by themselves,
+ * for the same reason.
+ */
+export function planLuccaUser(user: MappedLuccaUser, ctx: UserPlanContext): PlannedChange | null {
+  if (user.kind === 'skip') {
+    return { action: 'skip', luccaUserId: user.luccaUserId, ...withProfile(ctx.linkedProfile), reasons: user.reasons };
+  }
+  const status = statusFor(user.fields, ctx.today);
+  return ctx.linkedProfile ? planLinked(user, status, ctx.linkedProfile, ctx) : planUnlinked(user, status, ctx);
+}
+
+function planLinked(
+  user: OkUser,
+  status: ProfileStatus,
+  profile: ProfileSnapshot,
+  ctx: UserPlanContext,
+): PlannedChange | null {
+  const target: SyncedFields = { ...user.fields };
+  const emailReasons: Reason[] = [];
+
+  // An email problem must not empty or hijack the login of a profile that is already linked by id:
+  // the rest of the record still syncs and the email stays as it is.
+  if (target.email === null) {
+    target.email = profile.fields.email;
+    for (const issue of user.issues.filter(isEmailIssue)) {
+      emailReasons.push(reason(issue.code, `${issue.message}; the profile keeps its current email`));
+    }
+  } else if (target.email !== profile.fields.email) {
+    if (ctx.emailDuplicatedInLucca) {
+      target.email = profile.fields.email;
+      emailReasons.push(
+        reason(
+          'duplicate-email-in-lucca',
+          'another Lucca user has the same email; the profile keeps its current email',
+        ),
+      );
+    } else if (ctx.emailTakenByOther) {
+      target.email = profile.fields.email;
+      emailReasons.push(
+        reason(
+          'email-taken',
+          'the new email belongs to a profile linked to another Lucca user; the profile keeps its current email',
+        ),
+      );
+    }
+  }
+
+  const fields = diffFields(profile.fields, target);
+  const wasRemoved = profile.lucca?.removedAt != null;
+  if (Object.keys(fields).length === 0 && profile.status === status && !wasRemoved) {
+    // A withheld email is a lasting difference from Lucca that someone must resolve, so it is reported
+    // on every run like any other conflict; a missing email is a deliberate keep and plans nothing.
+    const withheld = emailReasons.filter((r) => r.code === 'duplicate-email-in-lucca' || r.code === 'email-taken');
+    return withheld.length > 0
+      ? { action: 'conflict', luccaUserId: user.luccaUserId, profileId: profile.id, reasons: withheld }
+      : null;
+  }
+  if (profile.status !== status) fields.status = { from: profile.status, to: status };
+
+  let action: ChangeAction = 'update';
+  const transition = statusTransitionReasons(profile.status, status);
+  if (transition[0]?.code === 'contract-ended') action = 'deactivate';
+  else if (transition[0]?.code === 'rehired') action = 'reactivate';
+  else if (wasRemoved) {
+    // The user reappeared after a removal: the apply step must clear `lucca.removedAt`, and the report
+    // should show the return even when the status itself does not move.
+    action = 'reactivate';
+    transition.push(reason('rehired', 'the user is back in Lucca after having been removed'));
+  }
+
+  const syncedValues = profile.lucca?.syncedValues ?? null;
+  const overwritten = syncedValues
+    ? SYNCED_FIELDS.filter((field) => field in fields && profile.fields[field] !== syncedValues[field])
+    : [];
+
+  return {
+    action,
+    luccaUserId: user.luccaUserId,
+    profileId: profile.id,
+    fields,
+    target: { fields: target, status },
+    reasons: [...transition, ...emailReasons, ...dateIssues(user), ...overwritten.map(overwrittenReason)],
+  };
+}
+
+function overwrittenReason(field: SyncedField): Reason {
+  return reason(
+    'overwritten-local-edit',
+    `${field} was edited on the platform since the last sync; replaced by the Lucca value`,
+  );
+}
+
+function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext): PlannedChange | null {
+  const email = user.fields.email;
+  const candidates = email === null ? [] : ctx.unlinkedSameEmail;
+
+  // Checked before any email problem: someone who left before the platform knew them would never be
+  // created anyway, so reporting their email as a conflict on every run would only be noise.
+  if (status === 'former' && candidates.length === 0) {
+    return {
+      action: 'skip',
+      luccaUserId: user.luccaUserId,
+      reasons: [reason('former-employee', 'the contract ended before the platform knew the employee; not created')],
+    };
+  }
+  if (email === null) {
+    const emailReasons = user.issues
+      .filter(isEmailIssue)
+      .map((issue) => reason(issue.code, `${issue.message}; the user cannot be matched to or create a profile`));
+    return { action: 'skip', luccaUserId: user.luccaUserId, reasons: [...emailReasons, ...dateIssues(user)] };
+  }
+
+  const single = candidates.length === 1 ? candidates[0] : undefined;
+  if (ctx.emailDuplicatedInLucca) {
+    return conflict(user, single, 'duplicate-email-in-lucca', 'another Lucca user has the same email; nothing linked');
+  }
+  if (ctx.emailTakenByOther) {
+    return conflict(
+      user,
+      single,
+      'email-taken',
+      'the email belongs to a profile linked to another Lucca user; nothing linked',
+    );
+  }
+  if (candidates.length > 1) {
+    return conflict(
+      user,
+      undefined,
+      'ambiguous-match',
+      `${candidates.length} unlinked profiles have this email; nothing linked`,
+    );
+  }
+
+  if (single) {
+    const fields = diffFields(single.fields, user.fields);
+    if (single.status !== status) fields.status = { from: single.status, to: status };
+    return {
+      action: 'link',
+      luccaUserId: user.luccaUserId,
+      profileId: single.id,
+      fields,
+      target: { fields: { ...user.fields }, status },
+      reasons: [...statusTransitionReasons(single.status, status), ...dateIssues(user)],
+    };
+  }
+
+  const fields: FieldDiff = {};
+  for (const field of SYNCED_FIELDS) {
+    const value = user.fields[field];
+    if (value !== null) fields[field] = { from: null, to: value };
+  }
+  fields.status = { from: null, to: status };
+  return {
+    action: 'create',
+    luccaUserId: user.luccaUserId,
+    fields,
+    target: { fields: { ...user.fields }, status },
+    reasons: dateIssues(user),
+  };
+}
+
+function conflict(
+  user: OkUser,
+  profile: ProfileSnapshot | undefined,
+  code: Reason['code'],
+  message: string,
+): PlannedChange {
+  return {
+    action: 'conflict',
+    luccaUserId: user.luccaUserId,
+    ...withProfile(profile),
+    reasons: [reason(code, message)],
+  };
+}
+
+/**
+ * For a linked profile whose Lucca user is absent from a COMPLETE read (an incomplete read must plan no
+ * removal at all). A profile that is already former needs nothing: it stays former, and re-runs stay
+ * write-free. `_today` is accepted for symmetry with `planLuccaUser`; removal does not depend on dates.
+ */
+export function planRemoval(profile: ProfileSnapshot, _today: string): PlannedChange | null {
+  if (!profile.lucca || profile.status === 'former') return null;
+  return {
+    action: 'deactivate',
+    luccaUserId: profile.lucca.userId,
+    profileId: profile.id,
+    fields: { status: { from: profile.status, to: 'former' } },
+    target: { fields: { ...profile.fields }, status: 'former' },
+    reasons: [reason('removed-from-lucca', 'the user no longer appears in Lucca; the profile becomes former')],
+  };
+}
+
+/** A removal is the only change that does not stem from a Lucca user present in the read. */
+export function isRemoval(change: PlannedChange): boolean {
+  return change.reasons.some((r) => r.code === 'removed-from-lucca');
+}
+
+/** Whatever the action, does this change take a profile from active/upcoming to former? (Input to the guard.) */
+export function isDeactivation(change: PlannedChange): boolean {
+  const status = change.fields?.status;
+  return status !== undefined && (status.from === 'active' || status.from === 'upcoming') && status.to === 'former';
+}
+
+/**
+ * SPEC §4.6: a plan that would deactivate more than max(minCount, maxPercent% of active profiles) is held
+ * back, because it more likely means the API key suddenly sees nobody than a mass departure.
+ */
+export function guardDeactivations(input: {
+  deactivations: number;
+  activeProfiles: number;
+  guard: DeactivationGuard;
+  allowMassDeactivation: boolean;
+}): { blocked: boolean; limit: number } {
+  const { deactivations, activeProfiles, guard, allowMassDeactivation } = input;
+  // Multiply before dividing: 0.29 * 100 is 28.999… in floating point, 29 * 100 / 100 is exactly 29.
+  const percentLimit = Math.floor((guard.maxPercent * Math.max(0, activeProfiles)) / 100);
+  const limit = Math.max(guard.minCount, percentLimit);
+  return { blocked: deactivations > limit && !allowMassDeactivation, limit };
+}
+
+const COUNTER_OF_ACTION: Readonly<Record<ChangeAction, keyof SyncCounts>> = {
+  create: 'created',
+  link: 'linked',
+  update: 'updated',
+  deactivate: 'deactivated',
+  reactivate: 'reactivated',
+  skip: 'skipped',
+  conflict: 'conflicts',
+};
+
+/** Adds one change to its action's counter. Leaves `seen` and `unchanged` alone: only the caller knows them. */
+export function addToCounts(counts: SyncCounts, change: PlannedChange): SyncCounts {
+  const counter = COUNTER_OF_ACTION[change.action];
+  return { ...counts, [counter]: counts[counter] + 1 };
+}
+
+/**
+ * Counts a whole plan. `seen` is the number of Lucca records read (skipped ones included);
+ * `unchanged` = seen − changes that stem from a Lucca record, i.e. every change except removals
+ * (a removed user was not seen). A link of a former employee counts as `linked`, not `deactivated`.
+ */
+export function countChanges(changes: Iterable<PlannedChange>, seen: number): SyncCounts {
+  let counts: SyncCounts = { ...emptyCounts(), seen };
+  let fromSeenRecords = 0;
+  for (const change of changes) {
+    counts = addToCounts(counts, change);
+    if (!isRemoval(change)) fromSeenRecords += 1;
+  }
+  return { ...counts, unchanged: Math.max(0, seen - fromSeenRecords) };
+}
+
+const SUMMARY_PARTS: readonly [keyof SyncCounts, string, string][] = [
+  ['created', 'created', 'created'],
+  ['linked', 'linked', 'linked'],
+  ['updated', 'updated', 'updated'],
+  ['deactivated', 'deactivated', 'deactivated'],
+  ['reactivated', 'reactivated', 'reactivated'],
+  ['skipped', 'skipped', 'skipped'],
+  ['conflicts', 'conflict', 'conflicts'],
+];
+
+/** One line for the Temporal UI and logs, e.g. `acme: 3 created, 12 updated, 1 deactivated`. Counts only. */
+export function summariseCounts(companyId: string, counts: SyncCounts): string {
+  const parts = SUMMARY_PARTS.filter(([key]) => counts[key] > 0).map(
+    ([key, singular, plural]) => `${counts[key]} ${counts[key] === 1 ? singular : plural}`,
+  );
+  return `${companyId}: ${parts.length > 0 ? parts.join(', ') : 'no changes'}`;
+}

@@ -1,0 +1,37 @@
+import type { Reason, ReasonCode } from './types';
+
+/**
+ * One plain sentence per reason code, for reports. Like every reason message, these land in logs
+ * and in Temporal-visible summaries, so they describe the situation and never quote the person's data.
+ */
+const REASON_DESCRIPTIONS: Readonly<Record<ReasonCode, string>> = {
+  'missing-email':
+    'The Lucca user has no professional email: they cannot be matched to or create a profile, and a linked profile keeps its current email.',
+  'invalid-email':
+    'The Lucca user has an email that is not a valid address: they cannot be matched to or create a profile, and a linked profile keeps its current email.',
+  'missing-name': 'The Lucca user has an empty first or last name, so the record was not synced.',
+  'invalid-date':
+    'A date in Lucca is not a real calendar date; the field was stored as empty and the rest of the record synced.',
+  'duplicate-email-in-lucca':
+    'Several Lucca users share this email, so none of them is linked or created by email until Lucca is corrected.',
+  'email-taken':
+    'The email already belongs to a profile linked to another Lucca user, so it was neither linked nor changed.',
+  'ambiguous-match':
+    'Several unlinked profiles have this email, so none was linked; merge or fix them on the platform.',
+  'former-employee': 'The employee left before the platform knew them, so no profile was created.',
+  'removed-from-lucca': 'The Lucca user no longer appears in Lucca, so the profile was marked as a former employee.',
+  'contract-ended': 'The contract end date has passed, so the profile was marked as a former employee.',
+  rehired: 'The employee is active again in Lucca (rehired or back in Lucca), so the profile was reactivated.',
+  'overwritten-local-edit':
+    'A value edited on the platform since the last sync was replaced by the Lucca value, because Lucca is the source of truth.',
+  'invalid-record': 'The Lucca record has no usable id, so it was not synced.',
+};
+
+export function describeReason(code: ReasonCode): string {
+  return REASON_DESCRIPTIONS[code];
+}
+
+/** Builds a reason; `message` narrows the generic sentence (e.g. which field) but must never carry personal data. */
+export function reason(code: ReasonCode, message: string = describeReason(code)): Reason {
+  return { code, message };
+}

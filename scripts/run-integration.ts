@@ -1,0 +1,44 @@
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { PROJECT_ROOT } from './lib/paths';
+import { mongoUri, stackSettings, startStack, stopStack, temporalAddress } from './lib/stack';
+
+/**
+ * Runs the integration tests against the real Temporal dev server and FerretDB (or the MongoDB
+ * given by MONGODB_URI): starts what is not already running, runs the tests, then stops only
+ * what it started so a stack you keep running for development is left alone.
+ */
+async function main(): Promise<number> {
+  const s = stackSettings();
+  const started = await startStack(s, ['temporal', 'ferretdb']);
+  try {
+    const dir = path.join(PROJECT_ROOT, 'test', 'integration');
+    const filter = process.argv.slice(2);
+    const files = (await readdir(dir))
+      .filter((f) => f.endsWith('.test.ts'))
+      .filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)))
+      .sort()
+      .map((f) => path.join('test', 'integration', f));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+      {
+        cwd: PROJECT_ROOT,
+        stdio: 'inherit',
+        env: { ...process.env, TEMPORAL_ADDRESS: temporalAddress(s), MONGODB_URI: mongoUri(s) },
+      },
+    );
+    return await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+  } finally {
+    if (started.length) await stopStack(started);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,119 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { addToCounts, countChanges, guardDeactivations, summariseCounts } from '../../domain/plan';
+import { emptyCounts, type ChangeAction, type PlannedChange, type SyncCounts } from '../../domain/types';
+
+const DEFAULT_GUARD = { maxPercent: 10, minCount: 5 };
+
+describe('guardDeactivations', () => {
+  const cases: [string, number, number, boolean, { blocked: boolean; limit: number }][] = [
+    ['allows exactly minCount deactivations in a small company', 5, 20, false, { blocked: false, limit: 5 }],
+    ['blocks one more than minCount in a small company', 6, 20, false, { blocked: true, limit: 5 }],
+    ['falls back to minCount when the company has no active profile', 5, 0, false, { blocked: false, limit: 5 }],
+    ['allows exactly 10% of active profiles', 100, 1000, false, { blocked: false, limit: 100 }],
+    ['blocks one more than 10% of active profiles', 101, 1000, false, { blocked: true, limit: 100 }],
+    ['rounds the percentage down (10% of 59 is 5)', 6, 59, false, { blocked: true, limit: 5 }],
+    ['lets an explicit override through above the limit', 101, 1000, true, { blocked: false, limit: 100 }],
+    [
+      'lets everyone go with an override (the key that sees nobody, confirmed)',
+      1000,
+      1000,
+      true,
+      { blocked: false, limit: 100 },
+    ],
+    ['never blocks a plan without deactivations', 0, 0, false, { blocked: false, limit: 5 }],
+  ];
+  for (const [title, deactivations, activeProfiles, allowMassDeactivation, expected] of cases) {
+    test(title, () =>
+      assert.deepEqual(
+        guardDeactivations({ deactivations, activeProfiles, guard: DEFAULT_GUARD, allowMassDeactivation }),
+        expected,
+      ),
+    );
+  }
+
+  test('computes percentages without floating-point loss (29% of 100 is 29)', () => {
+    const result = guardDeactivations({
+      deactivations: 29,
+      activeProfiles: 100,
+      guard: { maxPercent: 29, minCount: 0 },
+      allowMassDeactivation: false,
+    });
+    assert.deepEqual(result, { blocked: false, limit: 29 });
+  });
+});
+
+const change = (action: ChangeAction, reasonCode?: 'removed-from-lucca'): PlannedChange => ({
+  action,
+  luccaUserId: 1,
+  reasons: reasonCode ? [{ code: reasonCode, message: 'x' }] : [],
+});
+
+describe('countChanges and addToCounts', () => {
+  test('counts each action under its own counter and derives unchanged from the records seen', () => {
+    const plan = [
+      change('create'),
+      change('create'),
+      change('link'),
+      change('update'),
+      change('deactivate'),
+      change('reactivate'),
+      change('skip'),
+      change('conflict'),
+    ];
+    assert.deepEqual(countChanges(plan, 20), {
+      seen: 20,
+      created: 2,
+      linked: 1,
+      updated: 1,
+      unchanged: 12,
+      deactivated: 1,
+      reactivated: 1,
+      skipped: 1,
+      conflicts: 1,
+    });
+  });
+
+  test('counts a removal as deactivated without taking it from unchanged, since its user was not seen', () => {
+    const counts = countChanges([change('update'), change('deactivate', 'removed-from-lucca')], 10);
+    assert.equal(counts.deactivated, 1);
+    assert.equal(counts.unchanged, 9);
+  });
+
+  test('counts a run that read nothing but removes everyone without a negative unchanged', () => {
+    const counts = countChanges(
+      [change('deactivate', 'removed-from-lucca'), change('deactivate', 'removed-from-lucca')],
+      0,
+    );
+    assert.deepEqual(counts, { ...emptyCounts(), deactivated: 2 });
+  });
+
+  test('adds one change without mutating the counts it was given', () => {
+    const before = emptyCounts();
+    const after = addToCounts(before, change('conflict'));
+    assert.equal(after.conflicts, 1);
+    assert.deepEqual(before, emptyCounts());
+  });
+});
+
+describe('summariseCounts', () => {
+  const counts = (overrides: Partial<SyncCounts>): SyncCounts => ({ ...emptyCounts(), ...overrides });
+  const cases: [string, SyncCounts, string][] = [
+    [
+      'lists the non-zero counts in a fixed order',
+      counts({ seen: 100, created: 3, updated: 12, deactivated: 1, unchanged: 84 }),
+      'acme: 3 created, 12 updated, 1 deactivated',
+    ],
+    ['says no changes when nothing moved', counts({ seen: 100, unchanged: 100 }), 'acme: no changes'],
+    ['says no changes for an empty company', counts({}), 'acme: no changes'],
+    [
+      'includes links, reactivations, skips and conflicts',
+      counts({ linked: 2, reactivated: 1, skipped: 4, conflicts: 1 }),
+      'acme: 2 linked, 1 reactivated, 4 skipped, 1 conflict',
+    ],
+    ['pluralises conflicts', counts({ conflicts: 2 }), 'acme: 2 conflicts'],
+  ];
+  for (const [title, input, expected] of cases) {
+    test(title, () => assert.equal(summariseCounts('acme', input), expected));
+  }
+});
