@@ -216,7 +216,7 @@ function fakeLuccaService(s: StackSettings): Service {
       }
     },
     async start() {
-      await fakeLuccaKey();
+      const key = await fakeLuccaKey();
       const pid = await spawnDetached(
         'fake-lucca',
         process.execPath,
@@ -232,10 +232,10 @@ function fakeLuccaService(s: StackSettings): Service {
           '3000',
           '--seed',
           '42',
-          '--api-key-file',
-          FAKE_LUCCA_KEY_FILE,
+          '--api-key-env',
+          'FAKE_LUCCA_API_KEY',
         ],
-        {},
+        { FAKE_LUCCA_API_KEY: key },
       );
       await waitHealthy(this, pid, 30_000);
     },

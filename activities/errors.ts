@@ -1,0 +1,37 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { ApiKeyDecryptError } from '../db/api-key-cipher';
+import { FailureType } from '../domain/failures';
+import { LuccaError, LuccaRateLimitedError } from '../lucca/errors';
+
+/**
+ * The one place errors become Temporal failures. Lucca's own verdict decides retryability; a
+ * 429's Retry-After becomes the next retry delay. Unknown errors are rethrown as they are
+ * (retryable) — but only with their message: driver errors can quote a filter, so their
+ * details and stack are not forwarded into history.
+ */
+export function toTemporalFailure(err: unknown): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof LuccaError) {
+    const type =
+      err.code === 'lucca-auth'
+        ? FailureType.luccaAuth
+        : err.code === 'lucca-request'
+          ? FailureType.luccaRequest
+          : err.code === 'lucca-not-lucca'
+            ? FailureType.luccaNotLucca
+            : FailureType.luccaUnavailable;
+    return ApplicationFailure.create({
+      type,
+      message: err.message,
+      nonRetryable: !err.retryable,
+      ...(err instanceof LuccaRateLimitedError && err.retryAfterMs !== null
+        ? { nextRetryDelay: err.retryAfterMs }
+        : {}),
+    });
+  }
+  if (err instanceof ApiKeyDecryptError) {
+    return ApplicationFailure.create({ type: FailureType.config, message: err.message, nonRetryable: true });
+  }
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : 'Unknown error';
+  return ApplicationFailure.create({ type: 'InternalError', message, nonRetryable: false });
+}

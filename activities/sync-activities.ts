@@ -1,0 +1,303 @@
+import { Context } from '@temporalio/activity';
+import { ObjectId } from 'mongodb';
+import { ApplicationFailure } from '@temporalio/common';
+import { decryptApiKey } from '../db/api-key-cipher';
+import type { Repositories } from '../db/mongo';
+import type { ApplicableChange } from '../db/profiles-repository';
+import { fromChangeDocument, toChangeDocument, type SyncChangeDocument } from '../db/sync-changes-repository';
+import type { SyncRunStatus, SyncTrigger } from '../db/sync-runs-repository';
+import { mapLuccaUser } from '../domain/map-lucca-user';
+import { addToCounts, guardDeactivations, isDeactivation, planLuccaUser, planRemoval } from '../domain/plan';
+import { companyToday } from '../domain/status';
+import { emptyCounts, type PlannedChange, type SyncCounts } from '../domain/types';
+import { LuccaClient, LUCCA_PAGE_SIZE } from '../lucca/client';
+import { limiterFor } from '../lucca/rate-limiter';
+import { FailureType } from '../domain/failures';
+import { toTemporalFailure } from './errors';
+
+export interface SyncActivityDeps {
+  repos: Repositories;
+  /** LUCCA_SYNC_SECRET: decrypts the company's API key inside the activity, never outside. */
+  secret: string;
+  lucca: { timeoutMs: number; rateLimit: { limit: number; windowMs: number } | null; pageSize?: number };
+  now?: () => Date;
+  /** How many staged users / profiles the planner holds at once. */
+  planBatchSize?: number;
+}
+
+export interface SyncRunRef {
+  companyId: string;
+  runId: string;
+}
+
+export interface StartSyncRunInput extends SyncRunRef {
+  trigger: SyncTrigger;
+  requestedBy: string | null;
+  dryRun: boolean;
+  allowMassDeactivation: boolean;
+}
+
+export interface ReadResult {
+  pagesRead: number;
+  usersRead: number;
+}
+
+export interface PlanInput extends SyncRunRef {
+  allowMassDeactivation: boolean;
+}
+
+export interface PlanResult {
+  counts: SyncCounts;
+  deactivations: number;
+  activeProfiles: number;
+  limit: number;
+  blocked: boolean;
+  writes: number;
+}
+
+export interface FinishInput extends SyncRunRef {
+  status: Exclude<SyncRunStatus, 'running'>;
+  error: { code: string; message: string } | null;
+  profileWrites: number;
+}
+
+/** Heartbeat details of the read: where to resume. Offsets and counts only. */
+interface ReadCheckpoint {
+  offset: number;
+  pagesRead: number;
+}
+
+/** Heartbeat details of the apply: the last applied change's plan position. */
+interface ApplyCheckpoint {
+  afterSeq: number;
+  writes: number;
+}
+
+const HEARTBEAT_EVERY_MS = 5_000;
+
+/**
+ * Runs `fn` while heartbeating the latest checkpoint every few seconds, so a long wait inside it
+ * (a rate-limit slot, a slow Lucca page, a slow bulk write) never looks like a dead worker.
+ */
+async function withHeartbeat<C, T>(initial: C, fn: (checkpoint: (c: C) => void) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  let latest = initial;
+  ctx.heartbeat(latest);
+  const timer = setInterval(() => ctx.heartbeat(latest), HEARTBEAT_EVERY_MS);
+  try {
+    return await fn((c) => {
+      latest = c;
+      ctx.heartbeat(c);
+    });
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export function createSyncActivities(deps: SyncActivityDeps) {
+  const { repos } = deps;
+  const now = deps.now ?? (() => new Date());
+  const pageSize = deps.lucca.pageSize ?? LUCCA_PAGE_SIZE;
+  const planBatchSize = deps.planBatchSize ?? 1000;
+
+  async function loadCompany(companyId: string) {
+    const company = await repos.companies.get(companyId);
+    if (!company) {
+      throw ApplicationFailure.create({
+        type: FailureType.companyMissing,
+        message: `Company ${companyId} is not onboarded (no document in companies).`,
+        nonRetryable: true,
+      });
+    }
+    return company;
+  }
+
+  async function startSyncRun(input: StartSyncRunInput): Promise<void> {
+    const info = Context.current().info;
+    await repos.syncRuns.start({
+      ...input,
+      workflowId: info.workflowExecution?.workflowId ?? '',
+      temporalRunId: info.workflowExecution?.runId ?? '',
+      now: now(),
+    });
+  }
+
+  /**
+   * Reads every Lucca user of the company, page by page, into the staging collection. Resumes
+   * from the last heartbeated offset when retried, so finished pages are not read again.
+   */
+  async function fetchLuccaUsers({ companyId, runId }: SyncRunRef): Promise<ReadResult> {
+    const ctx = Context.current();
+    const company = await loadCompany(companyId);
+    if (!company.lucca.apiKey) {
+      throw ApplicationFailure.create({
+        type: FailureType.luccaAuth,
+        message: `Company ${companyId} has no Lucca API key (offboarded?). Run onboard again with a key from the company's Lucca admin.`,
+        nonRetryable: true,
+      });
+    }
+    const resumeFrom = (ctx.info.heartbeatDetails as ReadCheckpoint | undefined) ?? { offset: 0, pagesRead: 0 };
+    try {
+      const apiKey = decryptApiKey(deps.secret, companyId, company.lucca.apiKey);
+      const client = new LuccaClient({
+        baseUrl: company.lucca.baseUrl,
+        apiKey,
+        timeoutMs: deps.lucca.timeoutMs,
+        limiter: deps.lucca.rateLimit ? limiterFor(company.lucca.baseUrl, deps.lucca.rateLimit) : null,
+      });
+      return await withHeartbeat(resumeFrom, async (checkpoint) => {
+        let { offset, pagesRead } = resumeFrom;
+        for (;;) {
+          const page = await client.fetchUsersPage(offset, pageSize, ctx.cancellationSignal);
+          await repos.staging.stagePage(runId, offset, page.items.map(mapLuccaUser));
+          offset += page.items.length;
+          pagesRead += 1;
+          checkpoint({ offset, pagesRead });
+          await repos.syncRuns.setProgress(runId, { pagesRead, usersRead: offset, phase: 'reading' });
+          if (page.isLast) break;
+        }
+        return { pagesRead, usersRead: await repos.staging.count(runId) };
+      });
+    } catch (err) {
+      throw toTemporalFailure(err);
+    }
+  }
+
+  /**
+   * Computes the whole plan into `syncChanges` without touching a profile: staged users in
+   * batches, each batch joined with its profiles by Lucca id and by email, then (after a complete
+   * read) linked profiles whose user is gone. Memory stays bounded by the batch size.
+   */
+  async function planSync({ companyId, runId, allowMassDeactivation }: PlanInput): Promise<PlanResult> {
+    const company = await loadCompany(companyId);
+    const today = companyToday(company.timezone, now());
+    await repos.syncChanges.clearRun(runId);
+    await repos.syncRuns.setProgress(runId, {
+      ...(await currentProgress(runId)),
+      phase: 'planning',
+    });
+    const duplicateEmails = await repos.staging.duplicateEmails(runId);
+    let counts = emptyCounts();
+    let seq = 0;
+    let deactivations = 0;
+    let writes = 0;
+    const record = (changes: PlannedChange[], docs: SyncChangeDocument[]) => {
+      for (const change of changes) {
+        counts = addToCounts(counts, change);
+        if (isDeactivation(change)) deactivations++;
+        if (change.target) writes++;
+        docs.push(toChangeDocument(runId, companyId, ++seq, change));
+      }
+    };
+
+    let seen = 0;
+    let changedUsers = 0;
+    for await (const batch of repos.staging.pages(runId, planBatchSize)) {
+      Context.current().heartbeat();
+      seen += batch.length;
+      const ids = batch.map((s) => s.luccaUserId).filter((id): id is number => id !== null);
+      const emails = [...new Set(batch.map((s) => s.email).filter((e): e is string => e !== null))];
+      const [linked, sameEmail] = await Promise.all([
+        repos.profiles.findLinked(companyId, ids),
+        repos.profiles.findByEmails(companyId, emails),
+      ]);
+      const linkedById = new Map(linked.map((p) => [p.lucca!.userId, p]));
+      const byEmail = groupBy(sameEmail, (p) => p.fields.email ?? '');
+      const changes: PlannedChange[] = [];
+      for (const staged of batch) {
+        const email = staged.email;
+        const candidates = email ? (byEmail.get(email) ?? []) : [];
+        const change = planLuccaUser(staged.mapped, {
+          today,
+          linkedProfile: staged.luccaUserId === null ? null : (linkedById.get(staged.luccaUserId) ?? null),
+          unlinkedSameEmail: candidates.filter((p) => !p.lucca),
+          emailTakenByOther: candidates.some((p) => p.lucca && p.lucca.userId !== staged.luccaUserId),
+          emailDuplicatedInLucca: email !== null && duplicateEmails.has(email),
+        });
+        if (change) {
+          changes.push(change.action === 'create' ? { ...change, profileId: newProfileId() } : change);
+          changedUsers++;
+        }
+      }
+      const docs: SyncChangeDocument[] = [];
+      record(changes, docs);
+      await repos.syncChanges.insertMany(docs);
+    }
+
+    // A read that failed for good never reaches the planner (the run fails first), so reaching
+    // here means the read was complete and absence from it means removal from Lucca.
+    for await (const page of repos.profiles.linkedPages(companyId, planBatchSize)) {
+      Context.current().heartbeat();
+      const present = await repos.staging.presentIds(
+        runId,
+        page.map((p) => p.lucca!.userId),
+      );
+      const removals = page
+        .filter((p) => !present.has(p.lucca!.userId))
+        .map((p) => planRemoval(p, today))
+        .filter((c): c is PlannedChange => c !== null);
+      const docs: SyncChangeDocument[] = [];
+      record(removals, docs);
+      await repos.syncChanges.insertMany(docs);
+    }
+
+    counts = { ...counts, seen, unchanged: Math.max(0, seen - changedUsers) };
+    const activeProfiles = await repos.profiles.countNotFormer(companyId);
+    const verdict = guardDeactivations({
+      deactivations,
+      activeProfiles,
+      guard: company.sync.deactivationGuard,
+      allowMassDeactivation,
+    });
+    await repos.syncRuns.recordPlan(runId, counts, { deactivations, limit: verdict.limit, activeProfiles });
+    return { counts, deactivations, activeProfiles, limit: verdict.limit, blocked: verdict.blocked, writes };
+  }
+
+  async function currentProgress(runId: string) {
+    const run = await repos.syncRuns.get(runId);
+    return run?.progress ?? { pagesRead: 0, usersRead: 0, phase: 'planning' as const };
+  }
+
+  /** Applies the stored plan in plan order; resumes after the last heartbeated change when retried. */
+  async function applySyncPlan({ companyId, runId }: SyncRunRef): Promise<{ profileWrites: number }> {
+    const ctx = Context.current();
+    const resumeFrom = (ctx.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? { afterSeq: 0, writes: 0 };
+    return withHeartbeat(resumeFrom, async (checkpoint) => {
+      let { afterSeq, writes } = resumeFrom;
+      for (;;) {
+        const docs = await repos.syncChanges.writingPage(runId, afterSeq, 500);
+        if (docs.length === 0) break;
+        const changes = docs
+          .map((d) => fromChangeDocument(d))
+          .filter((c): c is ApplicableChange => typeof c.profileId === 'string');
+        writes += await repos.profiles.applyChanges(companyId, changes, now());
+        afterSeq = docs[docs.length - 1]!.seq;
+        checkpoint({ afterSeq, writes });
+      }
+      return { profileWrites: writes };
+    });
+  }
+
+  async function finishSyncRun(input: FinishInput): Promise<void> {
+    await repos.syncRuns.finish(input.runId, input, now());
+    await repos.staging.clearRun(input.runId);
+  }
+
+  return { startSyncRun, fetchLuccaUsers, planSync, applySyncPlan, finishSyncRun };
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const map = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = map.get(k);
+    if (list) list.push(item);
+    else map.set(k, [item]);
+  }
+  return map;
+}
+
+/** Profile ids are chosen at plan time so a retried apply upserts the same document. */
+const newProfileId = (): string => new ObjectId().toHexString();
+
+export type SyncActivities = ReturnType<typeof createSyncActivities>;

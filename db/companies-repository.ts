@@ -1,0 +1,97 @@
+import type { Collection, Db } from 'mongodb';
+import type { DeactivationGuard } from '../domain/types';
+
+export interface CompanyDocument {
+  _id: string;
+  name: string;
+  timezone: string;
+  lucca: {
+    baseUrl: string;
+    /** AES-256-GCM ciphertext (see api-key-cipher); null once offboarded. */
+    apiKey: string | null;
+    apiKeyHint: string | null;
+    connectedAt: Date | null;
+  };
+  sync: {
+    every: string;
+    paused: boolean;
+    deactivationGuard: DeactivationGuard;
+  };
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const DEFAULT_GUARD: DeactivationGuard = { maxPercent: 10, minCount: 5 };
+export const COMPANY_ID_PATTERN = /^[a-z0-9][a-z0-9-]{1,62}$/;
+
+export interface CompanyUpsert {
+  id: string;
+  name: string;
+  timezone: string;
+  baseUrl: string;
+  encryptedApiKey: string;
+  apiKeyHint: string;
+  every: string;
+  now: Date;
+}
+
+export class CompaniesRepository {
+  readonly collection: Collection<CompanyDocument>;
+
+  constructor(db: Db) {
+    this.collection = db.collection<CompanyDocument>('companies');
+  }
+
+  async ensureIndexes(): Promise<void> {
+    // _id is the company slug; nothing else is queried at scale.
+  }
+
+  get(id: string): Promise<CompanyDocument | null> {
+    return this.collection.findOne({ _id: id });
+  }
+
+  list(): Promise<CompanyDocument[]> {
+    return this.collection.find({}).sort({ _id: 1 }).toArray();
+  }
+
+  /** Onboarding is re-runnable: the same id updates the company in place. */
+  async upsert(c: CompanyUpsert): Promise<void> {
+    await this.collection.updateOne(
+      { _id: c.id },
+      {
+        $set: {
+          name: c.name,
+          timezone: c.timezone,
+          'lucca.baseUrl': c.baseUrl,
+          'lucca.apiKey': c.encryptedApiKey,
+          'lucca.apiKeyHint': c.apiKeyHint,
+          'lucca.connectedAt': c.now,
+          'sync.every': c.every,
+          updatedAt: c.now,
+        },
+        $setOnInsert: {
+          'sync.paused': false,
+          'sync.deactivationGuard': DEFAULT_GUARD,
+          createdAt: c.now,
+        },
+      },
+      { upsert: true },
+    );
+  }
+
+  async setSchedule(id: string, change: { every?: string; paused?: boolean }, now: Date): Promise<boolean> {
+    const set: Record<string, unknown> = { updatedAt: now };
+    if (change.every !== undefined) set['sync.every'] = change.every;
+    if (change.paused !== undefined) set['sync.paused'] = change.paused;
+    const res = await this.collection.updateOne({ _id: id }, { $set: set });
+    return res.matchedCount === 1;
+  }
+
+  async eraseApiKey(id: string, now: Date): Promise<boolean> {
+    const res = await this.collection.updateOne(
+      { _id: id },
+      { $set: { 'lucca.apiKey': null, 'lucca.connectedAt': null, 'sync.paused': true, updatedAt: now } },
+    );
+    return res.matchedCount === 1;
+  }
+}

@@ -1,0 +1,116 @@
+import type { Collection, Db } from 'mongodb';
+import type { SyncCounts } from '../domain/types';
+
+export type SyncTrigger = 'schedule' | 'manual' | 'onboarding';
+export type SyncRunStatus = 'running' | 'succeeded' | 'failed' | 'blocked';
+
+export interface SyncRunDocument {
+  _id: string;
+  companyId: string;
+  trigger: SyncTrigger;
+  requestedBy: string | null;
+  mode: 'apply' | 'dry-run';
+  allowMassDeactivation: boolean;
+  status: SyncRunStatus;
+  startedAt: Date;
+  finishedAt: Date | null;
+  error: { code: string; message: string } | null;
+  counts: SyncCounts | null;
+  /** Reading progress, for `status` and progress bars; ids and counts only. */
+  progress: { pagesRead: number; usersRead: number; phase: 'reading' | 'planning' | 'applying' | 'done' };
+  /** The guard's verdict, kept so a blocked run's report can say why. */
+  guard: { deactivations: number; limit: number; activeProfiles: number } | null;
+  profileWrites: number;
+  workflowId: string;
+  temporalRunId: string;
+}
+
+export interface SyncRunStart {
+  runId: string;
+  companyId: string;
+  trigger: SyncTrigger;
+  requestedBy: string | null;
+  dryRun: boolean;
+  allowMassDeactivation: boolean;
+  workflowId: string;
+  temporalRunId: string;
+  now: Date;
+}
+
+export class SyncRunsRepository {
+  readonly collection: Collection<SyncRunDocument>;
+
+  constructor(db: Db) {
+    this.collection = db.collection<SyncRunDocument>('syncRuns');
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.collection.createIndex({ companyId: 1, startedAt: -1 }, { name: 'company_started' });
+  }
+
+  /** Idempotent: a retried start leaves the first start time in place. */
+  async start(s: SyncRunStart): Promise<void> {
+    await this.collection.updateOne(
+      { _id: s.runId },
+      {
+        $setOnInsert: {
+          companyId: s.companyId,
+          trigger: s.trigger,
+          requestedBy: s.requestedBy,
+          mode: s.dryRun ? 'dry-run' : 'apply',
+          allowMassDeactivation: s.allowMassDeactivation,
+          status: 'running',
+          startedAt: s.now,
+          finishedAt: null,
+          error: null,
+          counts: null,
+          progress: { pagesRead: 0, usersRead: 0, phase: 'reading' },
+          guard: null,
+          profileWrites: 0,
+          workflowId: s.workflowId,
+          temporalRunId: s.temporalRunId,
+        },
+      },
+      { upsert: true },
+    );
+  }
+
+  async setProgress(runId: string, progress: SyncRunDocument['progress']): Promise<void> {
+    await this.collection.updateOne({ _id: runId }, { $set: { progress } });
+  }
+
+  async recordPlan(runId: string, counts: SyncCounts, guard: NonNullable<SyncRunDocument['guard']>): Promise<void> {
+    await this.collection.updateOne({ _id: runId }, { $set: { counts, guard, 'progress.phase': 'applying' } });
+  }
+
+  async finish(
+    runId: string,
+    result: { status: Exclude<SyncRunStatus, 'running'>; error: SyncRunDocument['error']; profileWrites: number },
+    now: Date,
+  ): Promise<void> {
+    await this.collection.updateOne(
+      { _id: runId },
+      {
+        $set: {
+          status: result.status,
+          error: result.error,
+          profileWrites: result.profileWrites,
+          finishedAt: now,
+          'progress.phase': 'done',
+        },
+      },
+    );
+  }
+
+  get(runId: string): Promise<SyncRunDocument | null> {
+    return this.collection.findOne({ _id: runId });
+  }
+
+  latest(companyId: string): Promise<SyncRunDocument | null> {
+    return this.collection.find({ companyId }).sort({ startedAt: -1 }).limit(1).next();
+  }
+
+  list(companyId: string, limit = 20): Promise<SyncRunDocument[]> {
+    return this.collection.find({ companyId }).sort({ startedAt: -1 }).limit(limit).toArray();
+  }
+}

@@ -1,0 +1,232 @@
+import { z } from 'zod';
+import {
+  errorForStatus,
+  LuccaAuthError,
+  LuccaError,
+  LuccaNotLuccaError,
+  LuccaRateLimitedError,
+  LuccaTransientError,
+  LuccaUnreachableError,
+} from './errors';
+import { limiterFor, sleep, type RollingWindowLimiter } from './rate-limiter';
+import { normaliseLuccaBaseUrl } from './urls';
+
+export { isAllowedLuccaUrl, isValidAllowedHostEntry, normaliseLuccaBaseUrl } from './urls';
+
+/** Without an explicit `fields=` list the v3 API returns only `id,name,url`. */
+export const LUCCA_USER_FIELDS = [
+  'id',
+  'firstName',
+  'lastName',
+  'mail',
+  'birthDate',
+  'dtContractStart',
+  'dtContractEnd',
+  'modifiedAt',
+] as const;
+
+/** The largest page the v3 API serves. */
+export const LUCCA_PAGE_SIZE = 1000;
+
+export interface LuccaClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** Per request, including reading the body. Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Default: the process-wide limiter of this tenant. `null` disables limiting. */
+  limiter?: RollingWindowLimiter | null;
+  /** How many 429s in a row are waited out before giving up. Default 10. */
+  maxRateLimitWaits?: number;
+  /** A 429 asking for a longer wait than this is thrown at once, for the caller to reschedule. Default 120 000 ms. */
+  maxRateLimitWaitMs?: number;
+  /** Called before any wait (rate limit or 429) with its length, so the caller can heartbeat. */
+  onWait?: (ms: number) => void;
+  fetchImpl?: typeof fetch;
+}
+
+export interface LuccaUsersPage {
+  offset: number;
+  limit: number;
+  /** Raw, unvalidated items: the mapper owns validation (and `modifiedOn` vs `modifiedAt`). */
+  items: unknown[];
+  /** Lucca gives no next link or total: a page shorter than asked is the last one. */
+  isLast: boolean;
+  /** The name Lucca gives the API key (`header.principal`), when it sends a header. */
+  principal: string | null;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_RATE_LIMIT_WAITS = 10;
+const DEFAULT_MAX_RATE_LIMIT_WAIT_MS = 120_000;
+const BACKOFF_START_MS = 1_000;
+const BACKOFF_CAP_MS = 60_000;
+
+const usersEnvelope = z.object({
+  header: z
+    .object({ principal: z.string().nullish().catch(null) })
+    .nullish()
+    .catch(null),
+  data: z.object({ items: z.array(z.unknown()) }),
+});
+
+type Outcome = { kind: 'json'; body: unknown } | { kind: 'rate-limited'; error: LuccaRateLimitedError };
+
+export class LuccaClient {
+  readonly baseUrl: string;
+  readonly host: string;
+  readonly #authorization: string;
+  readonly #timeoutMs: number;
+  readonly #limiter: RollingWindowLimiter | null;
+  readonly #maxRateLimitWaits: number;
+  readonly #maxRateLimitWaitMs: number;
+  readonly #onWait: ((ms: number) => void) | undefined;
+  readonly #fetch: typeof fetch;
+
+  constructor(opts: LuccaClientOptions) {
+    this.baseUrl = normaliseLuccaBaseUrl(opts.baseUrl);
+    this.host = new URL(this.baseUrl).host;
+    const apiKey = opts.apiKey.trim();
+    // Checked here because fetch would reject such a header with an error that quotes its value.
+    if (!/^[\x21-\x7e]+$/.test(apiKey)) {
+      throw new LuccaAuthError(
+        apiKey === ''
+          ? 'No Lucca API key was given.'
+          : 'The Lucca API key contains characters an HTTP header cannot carry ' +
+              '(a Lucca key looks like 3F2504E0-4F89-11D3-9A0C-0305E82C3301). Check how it was copied.',
+      );
+    }
+    this.#authorization = `lucca application=${apiKey}`;
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(this.#timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${this.#timeoutMs}`);
+    this.#limiter = opts.limiter === undefined ? limiterFor(this.baseUrl) : opts.limiter;
+    this.#maxRateLimitWaits = opts.maxRateLimitWaits ?? DEFAULT_MAX_RATE_LIMIT_WAITS;
+    this.#maxRateLimitWaitMs = opts.maxRateLimitWaitMs ?? DEFAULT_MAX_RATE_LIMIT_WAIT_MS;
+    this.#onWait = opts.onWait;
+    this.#fetch = opts.fetchImpl ?? fetch;
+  }
+
+  /** One page of the users directory, leavers included, in a stable order. */
+  async fetchUsersPage(offset: number, limit: number = LUCCA_PAGE_SIZE, signal?: AbortSignal): Promise<LuccaUsersPage> {
+    if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`offset must be an integer ≥ 0, got ${offset}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > LUCCA_PAGE_SIZE) {
+      throw new RangeError(`limit must be an integer in 1..${LUCCA_PAGE_SIZE}, got ${limit}`);
+    }
+    // Literal commas, as in Lucca's documentation; `formerEmployees=true` because leavers are
+    // excluded by default and would otherwise look deleted.
+    const query =
+      `formerEmployees=true&fields=${LUCCA_USER_FIELDS.join(',')}` + `&orderBy=id,asc&paging=${offset},${limit}`;
+    const body = await this.#get(`/api/v3/users?${query}`, signal);
+    const parsed = usersEnvelope.safeParse(body);
+    if (!parsed.success) {
+      throw new LuccaNotLuccaError(
+        `${this.host} answered JSON without Lucca's data.items list. Check that it is a Lucca domain (https://<account>.ilucca.net).`,
+      );
+    }
+    const items = parsed.data.data.items;
+    if (items.length > limit) {
+      // Paging was ignored: looping on pages would never see a short page and never end.
+      throw new LuccaNotLuccaError(`${this.host} returned ${items.length} users for a page of ${limit}.`);
+    }
+    return { offset, limit, items, isLast: items.length < limit, principal: parsed.data.header?.principal ?? null };
+  }
+
+  /** One cheap real call, used by onboarding to check the domain and the key before storing them. */
+  async checkAccess(signal?: AbortSignal): Promise<{ principal: string | null; sample: number }> {
+    const page = await this.fetchUsersPage(0, 1, signal);
+    return { principal: page.principal, sample: page.items.length };
+  }
+
+  async #get(pathAndQuery: string, signal?: AbortSignal): Promise<unknown> {
+    const url = `${this.baseUrl}${pathAndQuery}`;
+    for (let waits = 0; ; waits++) {
+      await this.#limiter?.acquire(signal, this.#onWait);
+      const outcome = await this.#attempt(url, signal);
+      if (outcome.kind === 'json') return outcome.body;
+      const { error } = outcome;
+      const waitMs = error.retryAfterMs ?? Math.min(BACKOFF_START_MS * 2 ** waits, BACKOFF_CAP_MS);
+      if (waits >= this.#maxRateLimitWaits || waitMs > this.#maxRateLimitWaitMs) throw error;
+      this.#limiter?.holdFor(waitMs);
+      this.#onWait?.(waitMs);
+      await sleep(waitMs, signal);
+    }
+  }
+
+  async #attempt(url: string, signal?: AbortSignal): Promise<Outcome> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    try {
+      const response = await this.#fetch(url, {
+        headers: { Authorization: this.#authorization, Accept: 'application/json', 'User-Agent': 'lucca-sync' },
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        // Never follow a redirect with the key attached; Lucca's API does not redirect.
+        redirect: 'manual',
+      });
+      if (!response.ok) {
+        await response.body?.cancel().catch(() => undefined);
+        const error = errorForStatus(response.status, response.headers.get('retry-after'), { host: this.host });
+        if (error instanceof LuccaRateLimitedError) return { kind: 'rate-limited', error };
+        throw error;
+      }
+      const contentType = response.headers.get('content-type') ?? '';
+      const text = await response.text();
+      if (/html|xml|text\/plain/i.test(contentType) || (!/json/i.test(contentType) && text.trimStart().startsWith('<'))) {
+        throw new LuccaNotLuccaError(
+          `${this.host} answered with ${contentType || 'a non-JSON page'} instead of JSON. ` +
+            'Check that it is a Lucca domain (https://<account>.ilucca.net).',
+          response.status,
+        );
+      }
+      try {
+        return { kind: 'json', body: JSON.parse(text) as unknown };
+      } catch {
+        throw new LuccaTransientError(
+          `${this.host} sent a truncated or invalid JSON body (${text.length} characters).`,
+          response.status,
+        );
+      }
+    } catch (error) {
+      if (error instanceof LuccaError) throw error;
+      if (signal?.aborted) throw signal.reason;
+      if (timeout.aborted) {
+        throw new LuccaTransientError(`${this.host} did not answer within the ${this.#timeoutMs} ms timeout.`);
+      }
+      throw networkError(error, this.host);
+    }
+  }
+}
+
+const UNREACHABLE_CODES = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * fetch rejects with a bare "fetch failed" TypeError whose `cause` says what happened. Only the
+ * cause's code is kept: the message is rebuilt so nothing of the request can leak into it.
+ */
+function networkError(error: unknown, host: string): LuccaError {
+  const code = causeCode(error);
+  if (code && UNREACHABLE_CODES.has(code)) {
+    const why = code === 'ENOTFOUND' ? 'the domain does not exist' : `connection failed: ${code}`;
+    return new LuccaUnreachableError(`Could not reach Lucca at ${host} (${why}). Check the Lucca domain.`);
+  }
+  if (code && /CERT|TLS|SSL/.test(code)) {
+    return new LuccaUnreachableError(`Could not open a secure connection to ${host} (${code}).`);
+  }
+  return new LuccaTransientError(`The connection to ${host} failed mid-request (${code ?? 'network error'}).`);
+}
+
+function causeCode(error: unknown): string | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    if (typeof current !== 'object') return undefined;
+    const { code, errors, cause } = current as { code?: unknown; errors?: unknown; cause?: unknown };
+    if (typeof code === 'string') return code;
+    // Node's happy-eyeballs connect reports one error per address tried.
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : cause;
+  }
+  return undefined;
+}

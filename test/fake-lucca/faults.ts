@@ -1,0 +1,72 @@
+export interface FaultRule {
+  id?: string;
+  /** Only requests to this tenant; any tenant when absent. */
+  tenant?: string;
+  /** Prefix of the tenant-relative path; default `/api/v3/users` (list and single user). */
+  path?: string;
+  /** Only requests whose `paging` offset equals this (a request without `paging` has offset 0). */
+  whenOffset?: number;
+  /** How many matching requests to hit; default 1; `Infinity` allowed. */
+  times?: number;
+  /**
+   * `status`: answer `status` (default 500), after `delayMs` if given (Lucca's 408 comes after a wait);
+   * `reset`: destroy the socket without a response; `truncate`: a 200 whose JSON body is cut in
+   * half; `slow`: the normal response, after `delayMs` (default 1000).
+   */
+  kind: 'status' | 'reset' | 'truncate' | 'slow';
+  status?: number;
+  retryAfter?: string;
+  delayMs?: number;
+}
+
+export const DEFAULT_FAULT_PATH = '/api/v3/users';
+
+export interface FaultTarget {
+  tenant: string | null;
+  path: string;
+  offset: number | null;
+}
+
+/** Fault rules in insertion order; the first matching rule with hits left answers a request. */
+export class FaultStore {
+  private rules: (FaultRule & { id: string; remaining: number })[] = [];
+  private nextId = 1;
+
+  add(rule: FaultRule): string {
+    const id = rule.id ?? `fault-${this.nextId++}`;
+    const remaining = rule.times ?? 1;
+    if (!(remaining > 0)) throw new RangeError(`times must be > 0, got ${remaining}`);
+    this.rules = this.rules.filter((r) => r.id !== id);
+    this.rules.push({ ...rule, id, remaining });
+    return id;
+  }
+
+  /** Finds the rule for this request and spends one of its hits. */
+  take(target: FaultTarget): FaultRule | undefined {
+    const rule = this.rules.find(
+      (r) =>
+        (r.tenant === undefined || r.tenant === target.tenant) &&
+        target.path.startsWith(r.path ?? DEFAULT_FAULT_PATH) &&
+        (r.whenOffset === undefined || r.whenOffset === target.offset),
+    );
+    if (!rule) return undefined;
+    rule.remaining -= 1;
+    if (rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);
+    return rule;
+  }
+
+  remove(id: string): boolean {
+    const before = this.rules.length;
+    this.rules = this.rules.filter((r) => r.id !== id);
+    return this.rules.length !== before;
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+
+  /** Rules still armed, with the hits they have left (`times` here is what remains). */
+  list(): FaultRule[] {
+    return this.rules.map(({ remaining, ...rule }) => ({ ...rule, times: remaining }));
+  }
+}

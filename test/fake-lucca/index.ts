@@ -1,0 +1,18 @@
+// The project's stand-in for Lucca's legacy v3 users API: tests, the demo and the benchmarks all
+// talk to it over real HTTP. See /work/shared/lucca-api.md for the behaviour it imitates.
+export {
+  applicableContract,
+  CONTRACT_HISTORY_FIELD,
+  describeSpecialCases,
+  emailLocalPart,
+  generateLuccaUsers,
+  SPECIAL_CASES_MIN_SIZE,
+  type FakeContract,
+  type GenerateLuccaUsersOptions,
+  type LuccaRawUser,
+  type SpecialCase,
+} from './dataset';
+export { type FaultRule } from './faults';
+export { MAX_PAGE_SIZE } from './query';
+export { startFakeLucca, type FakeLucca, type RequestLogEntry, type StartFakeLuccaOptions } from './server';
+export { DEFAULT_RATE_LIMIT, type FakeApiKey, type RateLimit, type TenantOptions } from './tenant';

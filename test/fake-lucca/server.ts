@@ -1,0 +1,336 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { registerControlRoutes } from './control-routes';
+import type { LuccaRawUser } from './dataset';
+import { localDate, localTime } from './dates';
+import { FaultStore, type FaultRule } from './faults';
+import { BadRequestError, pagingOffsetOf, parseListQuery, runGetQuery, runListQuery, type ServeContext } from './query';
+import { FakeTenant, UnknownTenantError, type FakeApiKey, type PageHook, type RateLimit, type TenantOptions } from './tenant';
+
+export interface RequestLogEntry {
+  /** The tenant the request was addressed to (path prefix or Host), null when no Host matched. */
+  tenant: string | null;
+  method: string;
+  /** Tenant-relative: `/api/v3/users`, whether the request came by path prefix or by Host. */
+  path: string;
+  query: Record<string, string>;
+  authorization: string | null;
+  /** 0 while the request is in flight, and for a reset connection, which never gets one. */
+  status: number;
+  /** Arrival, epoch ms. */
+  at: number;
+}
+
+export interface FakeLucca {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** `${url}/t/${tenant}`: the client calls `${tenantUrl}/api/v3/users`. */
+  tenantUrl(tenant: string): string;
+  /** Replaces a tenant of that name. */
+  addTenant(name: string, opts?: TenantOptions): void;
+  setUsers(tenant: string, users: LuccaRawUser[]): void;
+  /** A copy of the tenant's users as stored (contract history included). */
+  getUsers(tenant: string): LuccaRawUser[];
+  mutateUsers(tenant: string, fn: (users: LuccaRawUser[]) => LuccaRawUser[]): void;
+  /**
+   * Changes the dataset right before the next page read (at `whenOffset` if given), to imitate
+   * data moving between the pages of one offset-paged read. Runs once.
+   */
+  onNextRequest(tenant: string, fn: PageHook, opts?: { whenOffset?: number }): void;
+  setToday(tenant: string, today: string): void;
+  setRateLimit(tenant: string, rl: RateLimit | false): void;
+  setApiKeys(tenant: string, keys: FakeApiKey[]): void;
+  addFault(rule: FaultRule): string;
+  removeFault(id: string): boolean;
+  /** Rules still armed; `times` is the number of hits left. */
+  listFaults(): FaultRule[];
+  clearFaults(): void;
+  requests(tenant?: string): RequestLogEntry[];
+  clearRequests(): void;
+  close(): Promise<void>;
+}
+
+export interface StartFakeLuccaOptions {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  host?: string;
+  /** Fastify's request log on stdout; headers (hence API keys) are never part of it. */
+  logRequests?: boolean;
+}
+
+interface ApiResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body: unknown;
+}
+
+const MAX_LOG_ENTRIES = 100_000;
+const DEFAULT_SLOW_MS = 1000;
+const DEFAULT_PRINCIPAL = 'Fake Lucca API key';
+
+// Lucca's legacy error body, as an old Lucca SDK reads it.
+const luccaError = (status: number, message: string, headers?: Record<string, string>): ApiResponse => ({
+  status,
+  headers,
+  body: { Status: status, Message: message },
+});
+
+function splitUrl(url: string): { path: string; query: Record<string, string> } {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const query = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)));
+  return { path, query };
+}
+
+export class FakeLuccaServer implements FakeLucca {
+  url = '';
+  private readonly tenants = new Map<string, FakeTenant>();
+  private readonly faults = new FaultStore();
+  private log: RequestLogEntry[] = [];
+  // Aborts the waits of slow and delayed faults, so that close() does not wait for them.
+  private readonly closing = new AbortController();
+
+  constructor(private readonly app: FastifyInstance) {
+    app.all('/t/:tenant/*', (request, reply) => {
+      const { tenant } = request.params as { tenant: string };
+      const { path } = splitUrl(request.url);
+      const relative = /^\/t\/[^/]+(\/.*)$/.exec(path)?.[1] ?? '/';
+      return this.handleApi(request, reply, tenant, relative, `${this.origin(request)}/t/${encodeURIComponent(tenant)}`);
+    });
+    void app.register(registerControlRoutes, { prefix: '/__fake', fake: this });
+    app.all('/*', (request, reply) => {
+      const tenant = this.tenantByHost(request.headers.host);
+      return this.handleApi(request, reply, tenant, splitUrl(request.url).path, this.origin(request));
+    });
+  }
+
+  tenantUrl(tenant: string): string {
+    return `${this.url}/t/${encodeURIComponent(tenant)}`;
+  }
+
+  addTenant(name: string, opts?: TenantOptions): void {
+    this.tenants.set(name, new FakeTenant(name, opts));
+  }
+
+  tenant(name: string): FakeTenant {
+    const tenant = this.tenants.get(name);
+    if (!tenant) throw new UnknownTenantError(name);
+    return tenant;
+  }
+
+  tenantNames(): string[] {
+    return [...this.tenants.keys()];
+  }
+
+  setUsers(tenant: string, users: LuccaRawUser[]): void {
+    this.tenant(tenant).setUsers(users);
+  }
+
+  getUsers(tenant: string): LuccaRawUser[] {
+    return structuredClone([...this.tenant(tenant).users]);
+  }
+
+  mutateUsers(tenant: string, fn: (users: LuccaRawUser[]) => LuccaRawUser[]): void {
+    this.tenant(tenant).mutateUsers(fn);
+  }
+
+  onNextRequest(tenant: string, fn: PageHook, opts?: { whenOffset?: number }): void {
+    this.tenant(tenant).addPageHook(fn, opts?.whenOffset);
+  }
+
+  setToday(tenant: string, today: string): void {
+    this.tenant(tenant).setToday(today);
+  }
+
+  setRateLimit(tenant: string, rl: RateLimit | false): void {
+    this.tenant(tenant).setRateLimit(rl);
+  }
+
+  setApiKeys(tenant: string, keys: FakeApiKey[]): void {
+    this.tenant(tenant).setApiKeys(keys);
+  }
+
+  addFault(rule: FaultRule): string {
+    return this.faults.add(rule);
+  }
+
+  removeFault(id: string): boolean {
+    return this.faults.remove(id);
+  }
+
+  listFaults(): FaultRule[] {
+    return this.faults.list();
+  }
+
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  requests(tenant?: string): RequestLogEntry[] {
+    return this.log.filter((e) => tenant === undefined || e.tenant === tenant).map((e) => ({ ...e }));
+  }
+
+  clearRequests(): void {
+    this.log = [];
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort();
+    await this.app.close();
+  }
+
+  private origin(request: FastifyRequest): string {
+    return `${request.protocol}://${request.headers.host ?? new URL(this.url).host}`;
+  }
+
+  private tenantByHost(host: string | undefined): string | null {
+    if (!host) return null;
+    const full = host.toLowerCase();
+    const bare = full.replace(/:\d+$/, '');
+    for (const [name, tenant] of this.tenants) {
+      if (tenant.hosts.includes(full) || tenant.hosts.includes(bare)) return name;
+    }
+    return null;
+  }
+
+  /** False when the server started closing during the wait. */
+  private async wait(ms: number): Promise<boolean> {
+    try {
+      await sleep(ms, undefined, { signal: this.closing.signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async handleApi(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    tenantName: string | null,
+    path: string,
+    baseUrl: string,
+  ): Promise<FastifyReply> {
+    const { query } = splitUrl(request.url);
+    const entry: RequestLogEntry = {
+      tenant: tenantName,
+      method: request.method,
+      path,
+      query,
+      authorization: request.headers.authorization ?? null,
+      status: 0,
+      at: Date.now(),
+    };
+    this.log.push(entry);
+    if (this.log.length > MAX_LOG_ENTRIES) this.log.splice(0, this.log.length - MAX_LOG_ENTRIES);
+
+    const send = (response: ApiResponse, body: string = JSON.stringify(response.body)): FastifyReply => {
+      entry.status = response.status;
+      return reply
+        .code(response.status)
+        .headers(response.headers ?? {})
+        .type('application/json; charset=utf-8')
+        .send(body);
+    };
+    const resetConnection = (): FastifyReply => {
+      reply.hijack();
+      request.raw.socket.destroy();
+      return reply;
+    };
+
+    const fault = this.faults.take({ tenant: tenantName, path, offset: pagingOffsetOf(query) });
+    switch (fault?.kind) {
+      case 'reset':
+        return resetConnection();
+      case 'status': {
+        if (fault.delayMs && !(await this.wait(fault.delayMs))) return resetConnection();
+        const status = fault.status ?? 500;
+        const headers = fault.retryAfter === undefined ? undefined : { 'retry-after': fault.retryAfter };
+        return send(luccaError(status, `Injected fault: ${status}`, headers));
+      }
+      case 'slow':
+        if (!(await this.wait(fault.delayMs ?? DEFAULT_SLOW_MS))) return resetConnection();
+        break;
+      case 'truncate': {
+        // A complete HTTP body (content-length matches) holding half a JSON document: the client
+        // must fail on parsing, not on the transport.
+        const text = JSON.stringify(this.serve(request, tenantName, path, query, baseUrl, false).body);
+        return send({ status: 200, body: null }, text.slice(0, Math.floor(text.length / 2)));
+      }
+      case undefined:
+        break;
+    }
+    return send(this.serve(request, tenantName, path, query, baseUrl, true));
+  }
+
+  private serve(
+    request: FastifyRequest,
+    tenantName: string | null,
+    path: string,
+    query: Record<string, string>,
+    baseUrl: string,
+    countAgainstRateLimit: boolean,
+  ): ApiResponse {
+    const tenant = tenantName === null ? undefined : this.tenants.get(tenantName);
+    if (!tenant) {
+      return luccaError(404, tenantName === null ? 'No fake Lucca tenant for this Host.' : 'Unknown tenant.');
+    }
+    if (countAgainstRateLimit) {
+      const slot = tenant.takeRateLimitSlot(Date.now());
+      if (!slot.allowed) {
+        return luccaError(429, 'Too many requests.', { 'retry-after': String(slot.retryAfterSeconds) });
+      }
+    }
+    const auth = tenant.authenticate(request.headers.authorization);
+    if (!auth.ok) return luccaError(auth.status, auth.message);
+    if (request.method !== 'GET') return luccaError(405, `${request.method} is not allowed here.`);
+
+    const now = new Date();
+    const ctx: ServeContext = {
+      today: tenant.today,
+      seeFormer: auth.key.seeFormer ?? true,
+      seeFuture: auth.key.seeFuture ?? true,
+      seeBirthDates: auth.key.seeBirthDates ?? true,
+      baseUrl,
+    };
+    const header = {
+      // Follows the tenant's clock when a test set one, so the whole response tells one date.
+      generated: `${tenant.hasFixedToday ? tenant.today : localDate(now)}T${localTime(now)}`,
+      principal: auth.key.principal ?? DEFAULT_PRINCIPAL,
+    };
+    const route = path.replace(/\/+$/, '').toLowerCase();
+
+    if (route === '/api/v3/users') {
+      try {
+        const listQuery = parseListQuery(query);
+        tenant.runPageHooks(listQuery.offset);
+        return { status: 200, body: { header, data: runListQuery(tenant.users, listQuery, ctx) } };
+      } catch (error) {
+        if (error instanceof BadRequestError) return luccaError(400, error.message);
+        throw error;
+      }
+    }
+    const single = /^\/api\/v3\/users\/(\d+)$/.exec(route);
+    if (single) {
+      const data = runGetQuery(tenant.users, Number(single[1]), query, ctx);
+      return data ? { status: 200, body: { header, data } } : luccaError(404, 'User not found.');
+    }
+    return luccaError(404, 'Not found.');
+  }
+}
+
+export async function startFakeLucca(opts: StartFakeLuccaOptions = {}): Promise<FakeLucca> {
+  const host = opts.host ?? '127.0.0.1';
+  const app = Fastify({
+    logger: opts.logRequests ? { level: 'info' } : false,
+    // Benchmarks load 100k-user datasets through the control API.
+    bodyLimit: 512 * 1024 * 1024,
+    forceCloseConnections: true,
+  });
+  const fake = new FakeLuccaServer(app);
+  await app.listen({ port: opts.port ?? 0, host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0);
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  fake.url = `http://${urlHost}:${port}`;
+  return fake;
+}

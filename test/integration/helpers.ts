@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
+import type { Db, MongoClient } from 'mongodb';
+import { apiKeyHint, encryptApiKey } from '../../db/api-key-cipher';
+import { connectMongo, ensureIndexes, repositories, type Repositories } from '../../db/mongo';
+import type { ActivityDeps } from '../../activities';
+import { createSyncWorker, WORKFLOWS_PATH } from '../../workers/worker';
+import { startFakeLucca, type FakeLucca } from '../fake-lucca';
+
+/**
+ * The real stack for integration tests: the Temporal dev server and FerretDB (or MONGODB_URI)
+ * started by `scripts/run-integration.ts`, plus an in-process fake Lucca. Each test file gets its
+ * own database, task queue and ids, so files never see each other's data.
+ */
+export const TEST_SECRET = 'integration-test-secret-0123456789abcdef';
+export const TEMPORAL_ADDRESS = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+export const MONGODB_URI = process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017';
+export const NAMESPACE = 'default';
+
+let bundle: Promise<WorkflowBundle> | undefined;
+/** Bundling takes seconds: once per test process. */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
+let runtimeInstalled = false;
+function quietRuntime() {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+}
+
+export const uniqueSuffix = () => randomBytes(4).toString('hex');
+
+export interface Stack {
+  mongo: MongoClient;
+  db: Db;
+  repos: Repositories;
+  client: Client;
+  connection: Connection;
+  nativeConnection: NativeConnection;
+  lucca: FakeLucca;
+  taskQueue: string;
+  close(): Promise<void>;
+}
+
+export async function openStack(name: string): Promise<Stack> {
+  quietRuntime();
+  const suffix = uniqueSuffix();
+  const { client: mongo, db } = await connectMongo(MONGODB_URI, `test_${name}_${suffix}`.slice(0, 60));
+  const repos = repositories(db);
+  await ensureIndexes(repos);
+  const connection = await Connection.connect({ address: TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: NAMESPACE });
+  const nativeConnection = await NativeConnection.connect({ address: TEMPORAL_ADDRESS });
+  const lucca = await startFakeLucca({ port: 0 });
+  return {
+    mongo,
+    db,
+    repos,
+    client,
+    connection,
+    nativeConnection,
+    lucca,
+    taskQueue: `test-${name}-${suffix}`,
+    async close() {
+      await lucca.close();
+      await db.dropDatabase().catch(() => undefined);
+      await mongo.close();
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}
+
+export function activityDeps(stack: Stack, overrides: Partial<ActivityDeps> = {}): ActivityDeps {
+  return {
+    repos: stack.repos,
+    secret: TEST_SECRET,
+    lucca: { timeoutMs: 5_000, rateLimit: null },
+    ...overrides,
+  };
+}
+
+export async function createWorker(stack: Stack, overrides: Partial<ActivityDeps> = {}) {
+  return createSyncWorker({
+    connection: stack.nativeConnection,
+    namespace: NAMESPACE,
+    taskQueue: stack.taskQueue,
+    deps: activityDeps(stack, overrides),
+    workflowBundle: await workflowBundle(),
+  });
+}
+
+export const newApiKey = () =>
+  [8, 4, 4, 4, 12].map((n) => randomBytes(n).toString('hex').slice(0, n).toUpperCase()).join('-');
+
+/** Stores a company the way onboarding does (key encrypted), without the Lucca check. */
+export async function addCompany(
+  stack: Stack,
+  opts: { companyId: string; tenant: string; apiKey: string; timezone?: string },
+): Promise<void> {
+  const now = new Date();
+  await stack.repos.companies.upsert({
+    id: opts.companyId,
+    name: `Company ${opts.companyId}`,
+    timezone: opts.timezone ?? 'Europe/Paris',
+    baseUrl: stack.lucca.tenantUrl(opts.tenant),
+    encryptedApiKey: encryptApiKey(TEST_SECRET, opts.companyId, opts.apiKey),
+    apiKeyHint: apiKeyHint(opts.apiKey),
+    every: '24h',
+    now,
+  });
+}
+
+export { WorkflowFailedError };

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ObjectId } from 'mongodb';
+import type { Worker } from '@temporalio/worker';
+import { syncRunWorkflow } from '../../workflows';
+import type { SyncRunInput, SyncRunResult } from '../../workflows/messages';
+import { describeSpecialCases, generateLuccaUsers, type LuccaRawUser } from '../fake-lucca';
+import { addCompany, createWorker, newApiKey, openStack, uniqueSuffix, type Stack } from './helpers';
+
+const TODAY = '2026-06-15';
+
+describe('a sync run on the real stack', () => {
+  let stack: Stack;
+  let worker: Worker;
+  let running: Promise<void>;
+
+  before(async () => {
+    stack = await openStack('syncrun');
+    worker = await createWorker(stack);
+    running = worker.run();
+  });
+
+  after(async () => {
+    worker.shutdown();
+    await running;
+    await stack.close();
+  });
+
+  /** A fresh company on its own fake Lucca tenant. */
+  async function company(users: LuccaRawUser[], opts: { timezone?: string } = {}) {
+    const companyId = `co-${uniqueSuffix()}`;
+    const apiKey = newApiKey();
+    stack.lucca.addTenant(companyId, { users, apiKeys: [{ key: apiKey }], today: TODAY, rateLimit: false });
+    await addCompany(stack, { companyId, tenant: companyId, apiKey, ...opts });
+    return { companyId, apiKey };
+  }
+
+  function sync(companyId: string, input: Partial<SyncRunInput> = {}): Promise<SyncRunResult> {
+    const runId = `run-${uniqueSuffix()}`;
+    return stack.client.workflow.execute(syncRunWorkflow, {
+      taskQueue: stack.taskQueue,
+      workflowId: `sync-run:${companyId}:${runId}`,
+      args: [
+        {
+          companyId,
+          runId,
+          trigger: 'manual',
+          requestedBy: 'test',
+          dryRun: false,
+          allowMassDeactivation: false,
+          tuning: { retryInitialIntervalMs: 100, retryMaximumIntervalMs: 500, heartbeatTimeoutMs: 10_000 },
+          ...input,
+        },
+      ],
+    });
+  }
+
+  const profiles = (companyId: string) => stack.repos.profiles.collection.find({ companyId }).toArray();
+
+  test('a first sync creates profiles, attaches a hand-made one, and a second sync writes nothing', async () => {
+    const users = generateLuccaUsers({ size: 2500, seed: 7, today: TODAY });
+    const { companyId } = await company(users);
+    const attachable = users.find((u) => u.id === 200)!;
+    const handMadeId = new ObjectId();
+    await stack.repos.profiles.collection.insertOne({
+      _id: handMadeId,
+      companyId,
+      firstName: 'Typo',
+      lastName: attachable.lastName,
+      email: attachable.mail!.toUpperCase(),
+      birthDate: null,
+      contractStart: null,
+      contractEnd: null,
+      status: 'active',
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    });
+    // Mixed-case email on the platform: normalise both sides before comparing.
+    await stack.repos.profiles.collection.updateOne({ _id: handMadeId }, { $set: { email: attachable.mail } });
+
+    const first = await sync(companyId);
+    assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
+    assert.equal(first.counts!.seen, 2500);
+    assert.equal(first.counts!.linked, 1);
+    assert.ok(first.counts!.created > 2000, `created ${first.counts!.created}`);
+
+    const all = await profiles(companyId);
+    assert.equal(all.length, first.counts!.created + 1, 'one profile per created user plus the attached one');
+    const attached = all.find((p) => p._id.equals(handMadeId))!;
+    assert.equal(attached.lucca?.userId, 200);
+    assert.equal(attached.firstName, attachable.firstName);
+    const ids = all.map((p) => p.lucca?.userId);
+    assert.equal(new Set(ids).size, ids.length, 'no Lucca user has two profiles');
+
+    const special = describeSpecialCases({ size: users.length });
+    const formerIds = new Set(special.former ?? []);
+    for (const id of formerIds) assert.ok(!ids.includes(id), `former employee ${id} was not created`);
+
+    const changes = await stack.repos.syncChanges.collection.find({ runId: first.runId }).toArray();
+    assert.ok(changes.some((c) => c.action === 'skip' && c.reason?.code === 'former-employee'));
+    assert.ok(changes.some((c) => c.action === 'conflict' && c.reason?.code === 'duplicate-email-in-lucca'));
+
+    const stamp = new Map(all.map((p) => [p._id.toHexString(), p.updatedAt.getTime()]));
+    const second = await sync(companyId);
+    assert.equal(second.status, 'succeeded');
+    assert.equal(second.profileWrites, 0);
+    for (const action of ['created', 'linked', 'updated', 'deactivated', 'reactivated'] as const) {
+      assert.equal(second.counts![action], 0, `${action} on an unchanged re-run`);
+    }
+    for (const p of await profiles(companyId)) assert.equal(p.updatedAt.getTime(), stamp.get(p._id.toHexString()));
+
+    const run = await stack.repos.syncRuns.get(second.runId);
+    assert.equal(run?.status, 'succeeded');
+    assert.equal(await stack.repos.staging.count(first.runId), 0, 'staging is cleared after the run');
+  });
+});

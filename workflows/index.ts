@@ -1,0 +1,2 @@
+export { companySyncWorkflow } from './company-sync';
+export { syncRunWorkflow } from './sync-run';

@@ -1,0 +1,76 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { SyncCounts } from '../domain/types';
+
+/** Names here are part of the contract (SPEC §5): the CLI, the console and operators rely on them. */
+export const TASK_QUEUE = 'lucca-sync';
+export const companyWorkflowId = (companyId: string) => `company-sync:${companyId}`;
+export const scheduleId = (companyId: string) => `company-sync-schedule:${companyId}`;
+export const syncRunWorkflowId = (companyId: string, runId: string) => `sync-run:${companyId}:${runId}`;
+
+export const CompanyIdAttribute = defineSearchAttributeKey('CompanyId', SearchAttributeType.KEYWORD);
+export const SyncTriggerAttribute = defineSearchAttributeKey('SyncTrigger', SearchAttributeType.KEYWORD);
+
+export type SyncTrigger = 'schedule' | 'manual' | 'onboarding';
+
+export interface SyncNowRequest {
+  /** An operator handle (not an employee's data); shown in reports. */
+  requestedBy?: string;
+  dryRun?: boolean;
+  allowMassDeactivation?: boolean;
+  /** Defaults to `manual`; the schedule and onboarding say who they are. */
+  trigger?: SyncTrigger;
+}
+
+export type RunOutcome = 'succeeded' | 'failed' | 'blocked';
+
+export interface SyncRunResult {
+  runId: string;
+  status: RunOutcome;
+  mode: 'apply' | 'dry-run';
+  counts: SyncCounts | null;
+  profileWrites: number;
+  error: { code: string; message: string } | null;
+  /** e.g. `acme: 3 created, 12 updated, 1 deactivated` — ids and counts only. */
+  summary: string;
+}
+
+/**
+ * Knobs for tests and chaos runs (how fast a failing Lucca read gives up, how soon a dead
+ * worker's activity is retried). Production uses the defaults.
+ */
+export interface SyncTuning {
+  readMaximumAttempts?: number;
+  retryInitialIntervalMs?: number;
+  retryMaximumIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+}
+
+export interface SyncRunInput {
+  companyId: string;
+  runId: string;
+  trigger: SyncTrigger;
+  requestedBy: string | null;
+  dryRun: boolean;
+  allowMassDeactivation: boolean;
+  tuning?: SyncTuning;
+}
+
+export interface CompanySyncStatus {
+  companyId: string;
+  current: { runId: string; trigger: SyncTrigger; dryRun: boolean; startedAt: string } | null;
+  pending: SyncNowRequest[];
+  lastRun: (SyncRunResult & { finishedAt: string }) | null;
+  runsSinceContinueAsNew: number;
+}
+
+export interface CompanySyncInput {
+  companyId: string;
+  /** Carried across continue-as-new. */
+  pending?: SyncNowRequest[];
+  lastRun?: CompanySyncStatus['lastRun'];
+  tuning?: SyncTuning;
+}
+
+export const syncNowSignal = defineSignal<[SyncNowRequest]>('syncNow');
+export const statusQuery = defineQuery<CompanySyncStatus>('status');

@@ -1,0 +1,110 @@
+import { ActivityFailure, ApplicationFailure, log, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
+import type { createSyncActivities } from '../activities/sync-activities';
+import { ERROR_CODE_BY_TYPE, FailureType } from '../domain/failures';
+import { summariseCounts } from '../domain/plan';
+import type { RunOutcome, SyncRunInput, SyncRunResult } from './messages';
+
+type SyncActivities = ReturnType<typeof createSyncActivities>;
+
+function activities(input: SyncRunInput) {
+  const t = input.tuning ?? {};
+  const retry = {
+    initialInterval: t.retryInitialIntervalMs ?? 2_000,
+    backoffCoefficient: 2,
+    maximumInterval: t.retryMaximumIntervalMs ?? 60_000,
+  };
+  const heartbeatTimeout = t.heartbeatTimeoutMs ?? 60_000;
+  const db = proxyActivities<SyncActivities>({
+    startToCloseTimeout: '2 minutes',
+    retry: { ...retry, maximumAttempts: 20 },
+  });
+  const read = proxyActivities<SyncActivities>({
+    // A 100,000-employee company is 100 pages: over a minute and a half under Lucca's limit.
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout,
+    retry: {
+      ...retry,
+      maximumAttempts: t.readMaximumAttempts ?? 10,
+      nonRetryableErrorTypes: [FailureType.luccaAuth, FailureType.luccaRequest, FailureType.luccaNotLucca],
+    },
+  });
+  const work = proxyActivities<SyncActivities>({
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout,
+    retry: { ...retry, maximumAttempts: 20 },
+  });
+  return { db, read, work };
+}
+
+/**
+ * One sync run of one company: read Lucca into staging, plan, guard, apply, report. Employee
+ * data moves between activities through MongoDB only; this workflow sees ids and counts.
+ */
+export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResult> {
+  const { companyId, runId } = input;
+  const { db, read, work } = activities(input);
+  const mode = input.dryRun ? 'dry-run' : 'apply';
+  setCurrentDetails(`${companyId}: reading Lucca`);
+
+  await db.startSyncRun({
+    companyId,
+    runId,
+    trigger: input.trigger,
+    requestedBy: input.requestedBy,
+    dryRun: input.dryRun,
+    allowMassDeactivation: input.allowMassDeactivation,
+  });
+
+  const finish = async (
+    status: RunOutcome,
+    rest: Pick<SyncRunResult, 'counts' | 'error' | 'profileWrites'>,
+    summary: string,
+  ): Promise<SyncRunResult> => {
+    await db.finishSyncRun({ companyId, runId, status, error: rest.error, profileWrites: rest.profileWrites });
+    setCurrentDetails(summary);
+    log.info('Sync run finished', { companyId, runId, status, profileWrites: rest.profileWrites });
+    return { runId, status, mode, ...rest, summary };
+  };
+
+  try {
+    await read.fetchLuccaUsers({ companyId, runId });
+  } catch (err) {
+    const error = describeFailure(err);
+    return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);
+  }
+
+  setCurrentDetails(`${companyId}: planning`);
+  const plan = await work.planSync({ companyId, runId, allowMassDeactivation: input.allowMassDeactivation });
+  const summary = summariseCounts(companyId, plan.counts);
+
+  if (plan.blocked) {
+    const error = {
+      code: 'mass-deactivation',
+      message:
+        `The plan would deactivate ${plan.deactivations} of ${plan.activeProfiles} active profiles ` +
+        `(limit ${plan.limit}); nothing was written. Check the Lucca key's permissions, then re-run ` +
+        `with allowMassDeactivation if the departures are real.`,
+    };
+    return finish('blocked', { counts: plan.counts, error, profileWrites: 0 }, `${summary} (blocked)`);
+  }
+  if (input.dryRun) {
+    return finish('succeeded', { counts: plan.counts, error: null, profileWrites: 0 }, `${summary} (dry run)`);
+  }
+
+  setCurrentDetails(`${companyId}: applying`);
+  const applied = plan.writes > 0 ? await work.applySyncPlan({ companyId, runId }) : { profileWrites: 0 };
+  return finish('succeeded', { counts: plan.counts, error: null, profileWrites: applied.profileWrites }, summary);
+}
+
+function describeFailure(err: unknown): { code: string; message: string } {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) {
+    const code = ERROR_CODE_BY_TYPE[cause.type ?? ''] ?? 'lucca-unavailable';
+    // Retryable failures reach here only once retries are exhausted: the read is incomplete.
+    const message = cause.nonRetryable
+      ? cause.message
+      : `Lucca could not be read completely after repeated attempts (${cause.message}). Nothing was changed; the next run will try again.`;
+    return { code, message };
+  }
+  return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
+}
