@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { ApiKeyDecryptError } from '../db/api-key-cipher';
 import { FailureType } from '../domain/failures';
 import { LuccaError, LuccaRateLimitedError } from '../lucca/errors';
@@ -9,8 +9,9 @@ import { LuccaError, LuccaRateLimitedError } from '../lucca/errors';
  * (retryable) — but only with their message: driver errors can quote a filter, so their
  * details and stack are not forwarded into history.
  */
-export function toTemporalFailure(err: unknown): ApplicationFailure {
-  if (err instanceof ApplicationFailure) return err;
+export function toTemporalFailure(err: unknown): ApplicationFailure | CancelledFailure {
+  // Cancellation (worker shutdown, run cancelled) must stay a cancellation, not become a retry.
+  if (err instanceof ApplicationFailure || err instanceof CancelledFailure) return err;
   if (err instanceof LuccaError) {
     const type =
       err.code === 'lucca-auth'

@@ -74,6 +74,7 @@ interface ApplyCheckpoint {
 }
 
 const HEARTBEAT_EVERY_MS = 5_000;
+const APPLY_BATCH = 1000;
 
 /**
  * Runs `fn` while heartbeating the latest checkpoint every few seconds, so a long wait inside it
@@ -164,54 +165,53 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }
 
   /**
-   * Computes the whole plan into `syncChanges` without touching a profile: staged users in
-   * batches, each batch joined with its profiles by Lucca id and by email, then (after a complete
-   * read) linked profiles whose user is gone. Memory stays bounded by the batch size.
+   * Computes the whole plan into `syncChanges` without touching a profile: the company's
+   * profiles are indexed in memory in one pass, the staged users streamed against them, then —
+   * the read being complete, or the run would have failed before planning — linked profiles
+   * whose user was not read are planned as removed.
    */
   async function planSync({ companyId, runId, allowMassDeactivation }: PlanInput): Promise<PlanResult> {
+    const ctx = Context.current();
     const company = await loadCompany(companyId);
     const today = companyToday(company.timezone, now());
     await repos.syncChanges.clearRun(runId);
-    await repos.syncRuns.setProgress(runId, {
-      ...(await currentProgress(runId)),
-      phase: 'planning',
-    });
-    const duplicateEmails = await repos.staging.duplicateEmails(runId);
+    const run = await repos.syncRuns.get(runId);
+    await repos.syncRuns.setProgress(runId, { pagesRead: 0, usersRead: 0, ...run?.progress, phase: 'planning' });
+    const [index, duplicateEmails] = await Promise.all([
+      repos.profiles.loadCompanyIndex(companyId),
+      repos.staging.duplicateEmails(runId),
+    ]);
     let counts = emptyCounts();
     let seq = 0;
     let deactivations = 0;
     let writes = 0;
-    const record = (changes: PlannedChange[], docs: SyncChangeDocument[]) => {
+    const store = async (changes: PlannedChange[]) => {
+      const docs: SyncChangeDocument[] = [];
       for (const change of changes) {
         counts = addToCounts(counts, change);
         if (isDeactivation(change)) deactivations++;
         if (change.target) writes++;
         docs.push(toChangeDocument(runId, companyId, ++seq, change));
       }
+      await repos.syncChanges.insertMany(docs);
     };
 
+    const seenIds = new Set<number>();
     let seen = 0;
     let changedUsers = 0;
-    for await (const batch of repos.staging.pages(runId, planBatchSize)) {
-      Context.current().heartbeat();
+    for await (const batch of repos.staging.stream(runId, planBatchSize)) {
+      ctx.heartbeat();
       seen += batch.length;
-      const ids = batch.map((s) => s.luccaUserId).filter((id): id is number => id !== null);
-      const emails = [...new Set(batch.map((s) => s.email).filter((e): e is string => e !== null))];
-      const [linked, sameEmail] = await Promise.all([
-        repos.profiles.findLinked(companyId, ids),
-        repos.profiles.findByEmails(companyId, emails),
-      ]);
-      const linkedById = new Map(linked.map((p) => [p.lucca!.userId, p]));
-      const byEmail = groupBy(sameEmail, (p) => p.fields.email ?? '');
       const changes: PlannedChange[] = [];
       for (const staged of batch) {
-        const email = staged.email;
-        const candidates = email ? (byEmail.get(email) ?? []) : [];
+        const { email, luccaUserId } = staged;
+        if (luccaUserId !== null) seenIds.add(luccaUserId);
+        const sameEmail = email ? (index.byEmail.get(email) ?? []) : [];
         const change = planLuccaUser(staged.mapped, {
           today,
-          linkedProfile: staged.luccaUserId === null ? null : (linkedById.get(staged.luccaUserId) ?? null),
-          unlinkedSameEmail: candidates.filter((p) => !p.lucca),
-          emailTakenByOther: candidates.some((p) => p.lucca && p.lucca.userId !== staged.luccaUserId),
+          linkedProfile: luccaUserId === null ? null : (index.linkedByUserId.get(luccaUserId) ?? null),
+          unlinkedSameEmail: sameEmail.filter((p) => !p.lucca),
+          emailTakenByOther: sameEmail.some((p) => p.lucca && p.lucca.userId !== luccaUserId),
           emailDuplicatedInLucca: email !== null && duplicateEmails.has(email),
         });
         if (change) {
@@ -219,30 +219,19 @@ export function createSyncActivities(deps: SyncActivityDeps) {
           changedUsers++;
         }
       }
-      const docs: SyncChangeDocument[] = [];
-      record(changes, docs);
-      await repos.syncChanges.insertMany(docs);
+      await store(changes);
     }
 
-    // A read that failed for good never reaches the planner (the run fails first), so reaching
-    // here means the read was complete and absence from it means removal from Lucca.
-    for await (const page of repos.profiles.linkedPages(companyId, planBatchSize)) {
-      Context.current().heartbeat();
-      const present = await repos.staging.presentIds(
-        runId,
-        page.map((p) => p.lucca!.userId),
-      );
-      const removals = page
-        .filter((p) => !present.has(p.lucca!.userId))
-        .map((p) => planRemoval(p, today))
-        .filter((c): c is PlannedChange => c !== null);
-      const docs: SyncChangeDocument[] = [];
-      record(removals, docs);
-      await repos.syncChanges.insertMany(docs);
+    const removals: PlannedChange[] = [];
+    for (const [userId, profile] of index.linkedByUserId) {
+      if (seenIds.has(userId)) continue;
+      const change = planRemoval(profile, today);
+      if (change) removals.push(change);
     }
+    await store(removals);
 
     counts = { ...counts, seen, unchanged: Math.max(0, seen - changedUsers) };
-    const activeProfiles = await repos.profiles.countNotFormer(companyId);
+    const activeProfiles = index.notFormer;
     const verdict = guardDeactivations({
       deactivations,
       activeProfiles,
@@ -253,27 +242,25 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     return { counts, deactivations, activeProfiles, limit: verdict.limit, blocked: verdict.blocked, writes };
   }
 
-  async function currentProgress(runId: string) {
-    const run = await repos.syncRuns.get(runId);
-    return run?.progress ?? { pagesRead: 0, usersRead: 0, phase: 'planning' as const };
-  }
-
   /** Applies the stored plan in plan order; resumes after the last heartbeated change when retried. */
   async function applySyncPlan({ companyId, runId }: SyncRunRef): Promise<{ profileWrites: number }> {
     const ctx = Context.current();
     const resumeFrom = (ctx.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? { afterSeq: 0, writes: 0 };
     return withHeartbeat(resumeFrom, async (checkpoint) => {
       let { afterSeq, writes } = resumeFrom;
-      for (;;) {
-        const docs = await repos.syncChanges.writingPage(runId, afterSeq, 500);
-        if (docs.length === 0) break;
-        const changes = docs
-          .map((d) => fromChangeDocument(d))
-          .filter((c): c is ApplicableChange => typeof c.profileId === 'string');
-        writes += await repos.profiles.applyChanges(companyId, changes, now());
-        afterSeq = docs[docs.length - 1]!.seq;
+      let batch: ApplicableChange[] = [];
+      const flush = async () => {
+        writes += await repos.profiles.applyChanges(companyId, batch, now());
         checkpoint({ afterSeq, writes });
+        batch = [];
+      };
+      for await (const doc of repos.syncChanges.writingCursor(runId, afterSeq, APPLY_BATCH)) {
+        const change = fromChangeDocument(doc);
+        if (typeof change.profileId === 'string') batch.push(change as ApplicableChange);
+        afterSeq = doc.seq;
+        if (batch.length >= APPLY_BATCH) await flush();
       }
+      await flush();
       return { profileWrites: writes };
     });
   }
@@ -284,17 +271,6 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }
 
   return { startSyncRun, fetchLuccaUsers, planSync, applySyncPlan, finishSyncRun };
-}
-
-function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
-  const map = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const list = map.get(k);
-    if (list) list.push(item);
-    else map.set(k, [item]);
-  }
-  return map;
 }
 
 /** Profile ids are chosen at plan time so a retried apply upserts the same document. */

@@ -25,7 +25,7 @@ export function repositories(db: Db): Repositories {
 
 /** Each repository declares its indexes next to its queries; this creates them all (idempotent). */
 export async function ensureIndexes(repos: Repositories): Promise<void> {
-  for (const repo of Object.values(repos)) await repo.ensureIndexes();
+  for (const repo of Object.values(repos) as { ensureIndexes(): Promise<void> }[]) await repo.ensureIndexes();
 }
 
 export async function connectMongo(uri: string, dbName: string): Promise<{ client: MongoClient; db: Db }> {

@@ -1,4 +1,4 @@
-import { ObjectId, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from 'mongodb';
+import { ObjectId, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
 import type { PlannedChange, ProfileSnapshot, ProfileStatus, SyncedFields } from '../domain/types';
 
 export interface ProfileDocument extends SyncedFields {
@@ -53,6 +53,21 @@ function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
   };
 }
 
+export interface CompanyProfileIndex {
+  linkedByUserId: Map<number, ProfileSnapshot>;
+  /** Profiles by their (normalised) email, linked or not. */
+  byEmail: Map<string, ProfileSnapshot[]>;
+  /** Profiles currently active or upcoming: the base of the mass-deactivation guard. */
+  notFormer: number;
+}
+
+/** FerretDB 1.x stalls on write commands of more than 100 statements; MongoDB takes any size. */
+const WRITE_CHUNK = 100;
+
+const isDuplicateKey = (err: unknown) =>
+  (err as { code?: number }).code === 11000 ||
+  ((err as { writeErrors?: { code?: number }[] }).writeErrors ?? []).every((e) => e.code === 11000);
+
 /** The change applied to a profile, as stored in `syncChanges` by the planner. */
 export type ApplicableChange = PlannedChange & { profileId: string };
 
@@ -81,41 +96,29 @@ export class ProfilesRepository {
     await this.collection.createIndex({ companyId: 1, email: 1 }, { name: 'company_email' });
   }
 
-  async findLinked(companyId: string, userIds: number[]): Promise<ProfileSnapshot[]> {
-    if (userIds.length === 0) return [];
-    const docs = await this.collection
-      .find({ companyId, 'lucca.userId': { $in: userIds } }, { projection: SNAPSHOT_PROJECTION })
-      .toArray();
-    return docs.map(toSnapshot);
-  }
-
-  async findByEmails(companyId: string, emails: string[]): Promise<ProfileSnapshot[]> {
-    if (emails.length === 0) return [];
-    const docs = await this.collection
-      .find({ companyId, email: { $in: emails } }, { projection: SNAPSHOT_PROJECTION })
-      .toArray();
-    return docs.map(toSnapshot);
-  }
-
-  countNotFormer(companyId: string): Promise<number> {
-    return this.collection.countDocuments({ companyId, status: { $in: ['active', 'upcoming'] } });
-  }
-
-  /** Linked profiles in Lucca id order, a page at a time, so memory stays bounded by the page size. */
-  async *linkedPages(companyId: string, pageSize: number): AsyncGenerator<ProfileSnapshot[]> {
-    let after = -Infinity;
-    for (;;) {
-      const filter: Filter<ProfileDocument> = { companyId, 'lucca.userId': { $gt: after } };
-      const docs = await this.collection
-        .find(filter, { projection: SNAPSHOT_PROJECTION })
-        .sort({ 'lucca.userId': 1 })
-        .limit(pageSize)
-        .toArray();
-      if (docs.length === 0) return;
-      yield docs.map(toSnapshot);
-      after = docs[docs.length - 1]!.lucca!.userId;
-      if (docs.length < pageSize) return;
+  /**
+   * Everything the planner needs of a company's profiles, read in one pass. One pass matters:
+   * FerretDB 1.x scans a collection for every query (no index pushdown), so per-batch lookups
+   * would cost a scan each. The snapshots hold the six fields and ids, about half a kilobyte
+   * per profile.
+   */
+  async loadCompanyIndex(companyId: string): Promise<CompanyProfileIndex> {
+    const linkedByUserId = new Map<number, ProfileSnapshot>();
+    const byEmail = new Map<string, ProfileSnapshot[]>();
+    let notFormer = 0;
+    const cursor = this.collection.find({ companyId }, { projection: SNAPSHOT_PROJECTION, batchSize: 2000 });
+    for await (const doc of cursor) {
+      const snapshot = toSnapshot(doc);
+      if (snapshot.lucca) linkedByUserId.set(snapshot.lucca.userId, snapshot);
+      const email = snapshot.fields.email;
+      if (email) {
+        const list = byEmail.get(email);
+        if (list) list.push(snapshot);
+        else byEmail.set(email, [snapshot]);
+      }
+      if (snapshot.status !== 'former') notFormer++;
     }
+    return { linkedByUserId, byEmail, notFormer };
   }
 
   /**
@@ -124,6 +127,7 @@ export class ProfilesRepository {
    * same Lucca user — so an activity retried after a crash converges on the same profiles.
    */
   async applyChanges(companyId: string, changes: ApplicableChange[], now: Date): Promise<number> {
+    const inserts: ProfileDocument[] = [];
     const ops: AnyBulkWriteOperation<ProfileDocument>[] = [];
     for (const change of changes) {
       const target = change.target;
@@ -132,21 +136,14 @@ export class ProfilesRepository {
       const removal = change.reasons.some((r) => r.code === 'removed-from-lucca');
       switch (change.action) {
         case 'create':
-          ops.push({
-            updateOne: {
-              filter: { _id },
-              update: {
-                $setOnInsert: {
-                  companyId,
-                  ...target.fields,
-                  status: target.status,
-                  lucca: { userId: change.luccaUserId, linkedAt: now, lastSeenAt: now, syncedValues: target.fields },
-                  createdAt: now,
-                  updatedAt: now,
-                },
-              },
-              upsert: true,
-            },
+          inserts.push({
+            _id,
+            companyId,
+            ...target.fields,
+            status: target.status,
+            lucca: { userId: change.luccaUserId, linkedAt: now, lastSeenAt: now, syncedValues: target.fields },
+            createdAt: now,
+            updatedAt: now,
           });
           break;
         case 'link':
@@ -192,8 +189,20 @@ export class ProfilesRepository {
           break;
       }
     }
-    if (ops.length === 0) return 0;
-    const res = await this.collection.bulkWrite(ops, { ordered: false });
-    return res.upsertedCount + res.modifiedCount;
+    let writes = 0;
+    if (inserts.length) {
+      // Ids are chosen at plan time: a retried insert meets its own earlier copy and skips it.
+      try {
+        writes += (await this.collection.insertMany(inserts, { ordered: false })).insertedCount;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        writes += (err as { insertedCount?: number }).insertedCount ?? 0;
+      }
+    }
+    for (let i = 0; i < ops.length; i += WRITE_CHUNK) {
+      const res = await this.collection.bulkWrite(ops.slice(i, i + WRITE_CHUNK), { ordered: false });
+      writes += res.modifiedCount;
+    }
+    return writes;
   }
 }

@@ -68,12 +68,11 @@ export class SyncChangesRepository {
   }
 
   /** Writing changes of a run after a given seq, in plan order: apply resumes from its heartbeat. */
-  writingPage(runId: string, afterSeq: number, limit: number): Promise<SyncChangeDocument[]> {
+  writingCursor(runId: string, afterSeq: number, batchSize: number) {
     return this.collection
       .find({ runId, seq: { $gt: afterSeq }, action: { $in: WRITING_ACTIONS } })
       .sort({ seq: 1 })
-      .limit(limit)
-      .toArray();
+      .batchSize(batchSize);
   }
 
   page(runId: string, opts: { action?: ChangeAction; skip?: number; limit?: number } = {}) {

@@ -30,21 +30,26 @@ export class SyncStagingRepository {
 
   async stagePage(runId: string, offset: number, users: MappedLuccaUser[]): Promise<void> {
     if (users.length === 0) return;
-    await this.collection.bulkWrite(
-      users.map((mapped, i) => {
-        const luccaUserId = mapped.luccaUserId;
-        const _id = luccaUserId === null ? `${runId}:bad:${offset + i}` : `${runId}:${luccaUserId}`;
-        const email = mapped.kind === 'ok' ? mapped.fields.email : null;
-        return {
-          updateOne: {
-            filter: { _id },
-            update: { $setOnInsert: { runId, luccaUserId, email, mapped } },
-            upsert: true,
-          },
-        };
-      }),
-      { ordered: false },
-    );
+    const docs = users.map((mapped, i): StagedUserDocument => {
+      const luccaUserId = mapped.luccaUserId;
+      return {
+        _id: luccaUserId === null ? `${runId}:bad:${offset + i}` : `${runId}:${luccaUserId}`,
+        runId,
+        luccaUserId,
+        email: mapped.kind === 'ok' ? mapped.fields.email : null,
+        mapped,
+      };
+    });
+    try {
+      await this.collection.insertMany(docs, { ordered: false });
+    } catch (err) {
+      // A duplicate key is a user already staged — by a page re-read after a retry, or seen
+      // twice because data moved under offset paging. The first read wins; others are dropped.
+      const writeErrors = (err as { writeErrors?: { code?: number }[] }).writeErrors;
+      const onlyDuplicates =
+        (err as { code?: number }).code === 11000 || (writeErrors ?? []).every((e) => e.code === 11000);
+      if (!onlyDuplicates) throw err;
+    }
   }
 
   count(runId: string): Promise<number> {
@@ -63,27 +68,17 @@ export class SyncStagingRepository {
     return new Set(rows.map((r) => r._id));
   }
 
-  /** Staged users in insertion-independent order, a page at a time. */
-  async *pages(runId: string, pageSize: number): AsyncGenerator<StagedUserDocument[]> {
-    let after = '';
-    for (;;) {
-      const docs = await this.collection
-        .find({ runId, _id: { $gt: after } })
-        .sort({ _id: 1 })
-        .limit(pageSize)
-        .toArray();
-      if (docs.length === 0) return;
-      yield docs;
-      after = docs[docs.length - 1]!._id;
-      if (docs.length < pageSize) return;
+  /** All staged users of a run, in Lucca id order, streamed in batches. */
+  async *stream(runId: string, batchSize: number): AsyncGenerator<StagedUserDocument[]> {
+    let batch: StagedUserDocument[] = [];
+    for await (const doc of this.collection.find({ runId }).sort({ _id: 1 }).batchSize(batchSize)) {
+      batch.push(doc);
+      if (batch.length >= batchSize) {
+        yield batch;
+        batch = [];
+      }
     }
-  }
-
-  async presentIds(runId: string, luccaUserIds: number[]): Promise<Set<number>> {
-    const docs = await this.collection
-      .find({ runId, luccaUserId: { $in: luccaUserIds } }, { projection: { luccaUserId: 1 } })
-      .toArray();
-    return new Set(docs.map((d) => d.luccaUserId).filter((id): id is number => id !== null));
+    if (batch.length) yield batch;
   }
 
   async clearRun(runId: string): Promise<void> {

@@ -168,7 +168,10 @@ export class LuccaClient {
       }
       const contentType = response.headers.get('content-type') ?? '';
       const text = await response.text();
-      if (/html|xml|text\/plain/i.test(contentType) || (!/json/i.test(contentType) && text.trimStart().startsWith('<'))) {
+      if (
+        /html|xml|text\/plain/i.test(contentType) ||
+        (!/json/i.test(contentType) && text.trimStart().startsWith('<'))
+      ) {
         throw new LuccaNotLuccaError(
           `${this.host} answered with ${contentType || 'a non-JSON page'} instead of JSON. ` +
             'Check that it is a Lucca domain (https://<account>.ilucca.net).',

@@ -6,12 +6,7 @@
  */
 
 export type LuccaErrorCode =
-  | 'lucca-auth'
-  | 'lucca-rate-limited'
-  | 'lucca-unavailable'
-  | 'lucca-request'
-  | 'lucca-not-lucca'
-  | 'lucca-unreachable';
+  'lucca-auth' | 'lucca-rate-limited' | 'lucca-unavailable' | 'lucca-request' | 'lucca-not-lucca' | 'lucca-unreachable';
 
 interface LuccaErrorInit {
   code: LuccaErrorCode;

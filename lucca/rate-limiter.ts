@@ -7,11 +7,17 @@ export interface RollingWindowLimiterOptions {
   /** Requests allowed per window; `Infinity` disables the limiter. */
   limit: number;
   windowMs: number;
+  /** Extra spacing between a request and the one `limit` places later. Default 0. */
+  marginMs?: number;
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-export const LUCCA_RATE_LIMIT = { limit: 50, windowMs: 60_000 } as const;
+/**
+ * Lucca counts requests as they arrive, this process as they leave: a margin keeps network jitter
+ * from landing the 51st request just inside Lucca's window (it costs well under 1% of throughput).
+ */
+export const LUCCA_RATE_LIMIT = { limit: 50, windowMs: 60_000, marginMs: 250 } as const;
 
 /** Sleeps `ms`, rejecting with the signal's own reason when aborted (so a Temporal cancellation stays one). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -35,6 +41,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export class RollingWindowLimiter {
   readonly limit: number;
   readonly windowMs: number;
+  readonly marginMs: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Start times of the requests that count in the window, past and reserved (ascending). */
@@ -50,6 +57,10 @@ export class RollingWindowLimiter {
     }
     this.limit = opts.limit;
     this.windowMs = opts.windowMs;
+    this.marginMs = opts.marginMs ?? 0;
+    if (!(Number.isFinite(this.marginMs) && this.marginMs >= 0)) {
+      throw new RangeError(`Rate-limit margin must be a non-negative number of ms, got ${this.marginMs}`);
+    }
     this.now = opts.now ?? Date.now;
     this.sleep = opts.sleep ?? sleep;
   }
@@ -63,10 +74,11 @@ export class RollingWindowLimiter {
     signal?.throwIfAborted();
     if (this.limit === Infinity) return;
     const now = this.now();
-    while (this.slots.length > 0 && (this.slots[0] ?? 0) + this.windowMs <= now) this.slots.shift();
+    const spacing = this.windowMs + this.marginMs;
+    while (this.slots.length > 0 && (this.slots[0] ?? 0) + spacing <= now) this.slots.shift();
     let at = Math.max(now, this.blockedUntil);
     if (this.slots.length >= this.limit) {
-      at = Math.max(at, (this.slots[this.slots.length - this.limit] ?? 0) + this.windowMs);
+      at = Math.max(at, (this.slots[this.slots.length - this.limit] ?? 0) + spacing);
     }
     // Sorted insert: a reservation abandoned earlier can leave room before later ones.
     let index = this.slots.length;
@@ -103,10 +115,11 @@ const registry = new Map<string, RollingWindowLimiter>();
 export function limiterFor(baseUrl: string, opts: Partial<RollingWindowLimiterOptions> = {}): RollingWindowLimiter {
   const limit = opts.limit ?? LUCCA_RATE_LIMIT.limit;
   const windowMs = opts.windowMs ?? LUCCA_RATE_LIMIT.windowMs;
-  const key = `${tenantKey(baseUrl)} ${limit}/${windowMs}`;
+  const marginMs = opts.marginMs ?? LUCCA_RATE_LIMIT.marginMs;
+  const key = `${tenantKey(baseUrl)} ${limit}/${windowMs}+${marginMs}`;
   let limiter = registry.get(key);
   if (!limiter) {
-    limiter = new RollingWindowLimiter({ ...opts, limit, windowMs });
+    limiter = new RollingWindowLimiter({ ...opts, limit, windowMs, marginMs });
     registry.set(key, limiter);
   }
   return limiter;

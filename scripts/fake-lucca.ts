@@ -55,7 +55,7 @@ const program = new Command()
 async function main(): Promise<void> {
   const opts = program.parse().opts<Options>();
   const apiKey = opts.apiKey ?? process.env[opts.apiKeyEnv];
-  if (!apiKey) program.error(`no API key: pass --api-key or set ${opts.apiKeyEnv}`);
+  if (!apiKey) return program.error(`no API key: pass --api-key or set ${opts.apiKeyEnv}`);
 
   const fake = await startFakeLucca({ port: opts.port, host: opts.host, logRequests: opts.logRequests });
   fake.addTenant(opts.tenant, {

@@ -79,7 +79,11 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
     } catch (err) {
       // The run workflow reports its own failures; reaching here means it was terminated or
       // timed out. The company workflow stays up for the next request either way.
-      log.warn('Sync run did not complete', { companyId, runId, error: err instanceof Error ? err.message : 'unknown' });
+      log.warn('Sync run did not complete', {
+        companyId,
+        runId,
+        error: err instanceof Error ? err.message : 'unknown',
+      });
       result = {
         runId,
         status: 'failed',

@@ -159,13 +159,21 @@ function seededRandom(seed: number): () => number {
   };
 }
 
+// Names come from short lists: folding each once keeps 100k-user datasets quick to build.
+const localParts = new Map<string, string>();
+
 /** `Arrou-Vignod` → `arrou-vignod`, `N'Diaye` → `ndiaye`, `Le Gall` → `legall`: what mail systems make of names. */
 export function emailLocalPart(name: string): string {
-  return name
-    .normalize('NFD')
-    .replace(/\p{M}/gu, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9-]/g, '');
+  let local = localParts.get(name);
+  if (local === undefined) {
+    local = name
+      .normalize('NFD')
+      .replace(/\p{M}/gu, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '');
+    localParts.set(name, local);
+  }
+  return local;
 }
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
@@ -197,6 +205,8 @@ export function generateLuccaUsers(opts: GenerateLuccaUsersOptions): LuccaRawUse
 
   const users: LuccaRawUser[] = [];
   const takenEmails = new Set<string>();
+  // Common names repeat thousands of times in a large company: resume numbering where it stopped.
+  const nextSuffix = new Map<string, number>();
   const withSpecialCases = size >= SPECIAL_CASES_MIN_SIZE;
 
   if (withSpecialCases) {
@@ -241,13 +251,15 @@ export function generateLuccaUsers(opts: GenerateLuccaUsersOptions): LuccaRawUse
     }
     const local = `${emailLocalPart(firstName)}.${emailLocalPart(lastName)}`;
     let mail = `${local}@${emailDomain}`;
-    for (let n = 2; takenEmails.has(mail); n++) mail = `${local}${n}@${emailDomain}`;
+    let n = nextSuffix.get(local) ?? 2;
+    while (takenEmails.has(mail)) mail = `${local}${n++}@${emailDomain}`;
+    nextSuffix.set(local, n);
     takenEmails.add(mail);
     users.push({
       id,
       firstName,
       // Some Lucca accounts keep family names in capitals (their own docs show `DOE`).
-      lastName: random() < 0.1 ? lastName.toLocaleUpperCase('fr') : lastName,
+      lastName: random() < 0.1 ? lastName.toUpperCase() : lastName,
       mail,
       birthDate: birthDate(),
       dtContractStart: luccaDate(addDays(today, start)),

@@ -15,4 +15,4 @@ export {
 export { type FaultRule } from './faults';
 export { MAX_PAGE_SIZE } from './query';
 export { startFakeLucca, type FakeLucca, type RequestLogEntry, type StartFakeLuccaOptions } from './server';
-export { DEFAULT_RATE_LIMIT, type FakeApiKey, type RateLimit, type TenantOptions } from './tenant';
+export { DEFAULT_RATE_LIMIT, type FakeApiKey, type PageHook, type RateLimit, type TenantOptions } from './tenant';

@@ -171,7 +171,7 @@ function parseFilter(param: string, kind: FieldKind, raw: string): Predicate {
   const ordered = (op: string): void => {
     if (kind === 'string') throw new BadRequestError(`${param}: operator "${op}" is not supported on text fields`);
   };
-  for (let i = 0; i < tokens.length; ) {
+  for (let i = 0; i < tokens.length;) {
     const token = tokens[i] as string;
     const op = token.toLowerCase();
     if (op === 'null') {
@@ -262,22 +262,33 @@ export function parseListQuery(query: Record<string, string>): ListQuery {
   };
 }
 
+const TEXT_FIELDS = new Set(['firstName', 'lastName', 'mail']);
 const nameCollator = new Intl.Collator('fr', { sensitivity: 'base' });
+const compareText = (a: unknown, b: unknown): number =>
+  typeof a === 'string' && typeof b === 'string' ? nameCollator.compare(a, b) : compareValues(a, b);
+
+function isSortedById(users: readonly LuccaRawUser[]): boolean {
+  for (let i = 1; i < users.length; i++)
+    if ((users[i] as LuccaRawUser).id < (users[i - 1] as LuccaRawUser).id) return false;
+  return true;
+}
 
 function sortUsers(users: LuccaRawUser[], order: ListQuery['order']): LuccaRawUser[] {
-  const keys = [...order, { field: 'id', direction: 1 as const }];
+  const keys = [...order, { field: 'id', direction: 1 as const }].map((k) => ({
+    ...k,
+    compare: TEXT_FIELDS.has(k.field) ? compareText : compareValues,
+  }));
+  // Datasets are usually stored by id: reading one page by page should not cost a sort per page.
+  if (keys[0]?.field === 'id' && keys[0].direction === 1 && isSortedById(users)) return users;
   return users.sort((a, b) => {
-    for (const { field, direction } of keys) {
+    for (const { field, direction, compare } of keys) {
       const x = a[field];
       const y = b[field];
       if (x === y) continue;
       // Nulls first, as SQL Server sorts them ascending.
       if (x === null || x === undefined) return -direction;
       if (y === null || y === undefined) return direction;
-      const c =
-        typeof x === 'string' && typeof y === 'string' && /name|mail/i.test(field)
-          ? nameCollator.compare(x, y)
-          : compareValues(x, y);
+      const c = compare(x, y);
       if (c !== 0) return c * direction;
     }
     return 0;

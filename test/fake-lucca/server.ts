@@ -5,7 +5,14 @@ import type { LuccaRawUser } from './dataset';
 import { localDate, localTime } from './dates';
 import { FaultStore, type FaultRule } from './faults';
 import { BadRequestError, pagingOffsetOf, parseListQuery, runGetQuery, runListQuery, type ServeContext } from './query';
-import { FakeTenant, UnknownTenantError, type FakeApiKey, type PageHook, type RateLimit, type TenantOptions } from './tenant';
+import {
+  FakeTenant,
+  UnknownTenantError,
+  type FakeApiKey,
+  type PageHook,
+  type RateLimit,
+  type TenantOptions,
+} from './tenant';
 
 export interface RequestLogEntry {
   /** The tenant the request was addressed to (path prefix or Host), null when no Host matched. */
@@ -95,7 +102,13 @@ export class FakeLuccaServer implements FakeLucca {
       const { tenant } = request.params as { tenant: string };
       const { path } = splitUrl(request.url);
       const relative = /^\/t\/[^/]+(\/.*)$/.exec(path)?.[1] ?? '/';
-      return this.handleApi(request, reply, tenant, relative, `${this.origin(request)}/t/${encodeURIComponent(tenant)}`);
+      return this.handleApi(
+        request,
+        reply,
+        tenant,
+        relative,
+        `${this.origin(request)}/t/${encodeURIComponent(tenant)}`,
+      );
     });
     void app.register(registerControlRoutes, { prefix: '/__fake', fake: this });
     app.all('/*', (request, reply) => {

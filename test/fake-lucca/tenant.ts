@@ -37,9 +37,7 @@ export const DEFAULT_RATE_LIMIT: RateLimit = { limit: 50, windowMs: 60_000 };
 
 export type PageHook = (users: LuccaRawUser[], req: { offset: number }) => LuccaRawUser[];
 
-export type AuthResult =
-  | { ok: true; key: FakeApiKey }
-  | { ok: false; status: 401 | 403; message: string };
+export type AuthResult = { ok: true; key: FakeApiKey } | { ok: false; status: 401 | 403; message: string };
 
 export class UnknownTenantError extends Error {
   constructor(readonly tenant: string) {

@@ -54,21 +54,30 @@ describe('RollingWindowLimiter', () => {
 
   test('concurrent callers are served in arrival order without exceeding the limit', async () => {
     let now = 0;
+    let sleepers: (() => void)[] = [];
     const limiter = new RollingWindowLimiter({
       limit: 2,
       windowMs: 1_000,
       now: () => now,
-      // Time stands still until the test moves it; sleepers keep re-checking.
-      sleep: () => new Promise((resolve) => setImmediate(resolve)),
+      sleep: () => new Promise<void>((resolve) => sleepers.push(resolve)),
     });
+    const moveClockTo = (ms: number) => {
+      now = ms;
+      const waking = sleepers;
+      sleepers = [];
+      for (const wake of waking) wake();
+    };
     const order: number[] = [];
     const all = [0, 1, 2, 3, 4].map((i) => limiter.acquire().then(() => order.push(i)));
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(order, [0, 1], 'only two get through while the clock stands still');
-    now = 1_000;
-    await new Promise((resolve) => setTimeout(resolve, 5));
+
+    await Promise.all(all.slice(0, 2));
+    assert.deepEqual(order, [0, 1]);
+    assert.equal(sleepers.length, 3, 'the other three wait while the clock stands still');
+    moveClockTo(1_000);
+    await Promise.all(all.slice(2, 4));
     assert.deepEqual(order, [0, 1, 2, 3]);
-    now = 2_000;
+    assert.equal(sleepers.length, 1, 'the fifth waits for the next window');
+    moveClockTo(2_000);
     await Promise.all(all);
     assert.deepEqual(order, [0, 1, 2, 3, 4]);
   });
@@ -98,6 +107,22 @@ describe('RollingWindowLimiter', () => {
     assert.ok(Date.now() - started < 5_000);
   });
 
+  test('a margin spaces a request that much further from the one limit places earlier', async () => {
+    const clock = manualClock();
+    const limiter = new RollingWindowLimiter({
+      limit: 2,
+      windowMs: 1_000,
+      marginMs: 250,
+      now: clock.now,
+      sleep: clock.sleep,
+    });
+    const start = clock.now();
+    await limiter.acquire();
+    await limiter.acquire();
+    await limiter.acquire();
+    assert.equal(clock.now(), start + 1_250);
+  });
+
   test('holdFor delays every later request, as Lucca asks after a 429', async () => {
     const clock = manualClock();
     const limiter = new RollingWindowLimiter({ limit: 50, windowMs: 60_000, now: clock.now, sleep: clock.sleep });
@@ -120,6 +145,7 @@ describe('RollingWindowLimiter', () => {
     assert.throws(() => new RollingWindowLimiter({ limit: 0, windowMs: 1000 }), RangeError);
     assert.throws(() => new RollingWindowLimiter({ limit: 1.5, windowMs: 1000 }), RangeError);
     assert.throws(() => new RollingWindowLimiter({ limit: 5, windowMs: 0 }), RangeError);
+    assert.throws(() => new RollingWindowLimiter({ limit: 5, windowMs: 10, marginMs: -1 }), RangeError);
   });
 });
 
@@ -130,6 +156,7 @@ describe('limiterFor', () => {
     assert.notEqual(limiterFor('https://globex.ilucca.net'), a);
     assert.equal(a.limit, 50);
     assert.equal(a.windowMs, 60_000);
+    assert.ok(a.marginMs > 0 && a.marginMs <= 1_000, 'a small margin for network jitter');
   });
 
   test('tenants of a fake Lucca served under paths get separate budgets', () => {

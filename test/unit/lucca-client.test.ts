@@ -1,0 +1,465 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
+import { LUCCA_PAGE_SIZE, LUCCA_USER_FIELDS, LuccaClient, type LuccaClientOptions } from '../../lucca/client';
+import {
+  LuccaAuthError,
+  LuccaError,
+  LuccaNotLuccaError,
+  LuccaRateLimitedError,
+  LuccaRequestError,
+  LuccaTransientError,
+  LuccaUnreachableError,
+} from '../../lucca/errors';
+import { RollingWindowLimiter } from '../../lucca/rate-limiter';
+import { generateLuccaUsers, startFakeLucca, type FakeLucca, type TenantOptions } from '../fake-lucca/index';
+
+const KEY = '9B1DEB4D-3B7D-4BAD-9BDD-2B0D7B3DCB6D';
+const TODAY = '2025-11-22';
+
+let fake: FakeLucca;
+let tenantCount = 0;
+
+before(async () => {
+  fake = await startFakeLucca();
+});
+
+after(async () => {
+  await fake.close();
+});
+
+/** A fresh tenant per test, so request logs, faults and rate-limit buckets never mix. */
+function newTenant(opts: TenantOptions = {}): { name: string; url: string } {
+  const name = `tenant-${++tenantCount}`;
+  fake.addTenant(name, {
+    users: generateLuccaUsers({ size: 60, seed: tenantCount, today: TODAY }),
+    apiKeys: [{ key: KEY, principal: 'HappyPal key' }],
+    today: TODAY,
+    rateLimit: false,
+    ...opts,
+  });
+  return { name, url: fake.tenantUrl(name) };
+}
+
+function client(baseUrl: string, opts: Partial<LuccaClientOptions> = {}): LuccaClient {
+  return new LuccaClient({ baseUrl, apiKey: KEY, limiter: null, ...opts });
+}
+
+function assertNoSecret(error: unknown): void {
+  assert.ok(error instanceof Error);
+  for (const text of [error.message, error.stack ?? '', inspect(error), JSON.stringify(error)]) {
+    assert.ok(!text.includes(KEY), 'the API key leaked into the error');
+    assert.ok(!/lucca application/i.test(text), 'the Authorization header leaked into the error');
+  }
+}
+
+/** Asserts a rejection of the given type and returns the error for further checks. */
+async function rejection<T extends LuccaError>(
+  promise: Promise<unknown>,
+  type: new (...args: never[]) => T,
+): Promise<T> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof type, `expected ${type.name}, got ${inspect(error)}`);
+    assertNoSecret(error);
+    return error;
+  }
+  assert.fail(`expected ${type.name}, but the call succeeded`);
+}
+
+function ids(items: unknown[]): number[] {
+  return items.map((item) => (item as { id: number }).id);
+}
+
+describe('LuccaClient against the fake Lucca', () => {
+  test('asks for every user, leavers included, with the explicit fields, a stable order and the key in the header', async () => {
+    const { name, url } = newTenant();
+    const page = await client(url).fetchUsersPage(0);
+
+    const log = fake.requests(name);
+    assert.equal(log.length, 1);
+    const [request] = log;
+    assert.equal(request?.method, 'GET');
+    assert.equal(request?.path, '/api/v3/users');
+    assert.deepEqual(request?.query, {
+      formerEmployees: 'true',
+      fields: 'id,firstName,lastName,mail,birthDate,dtContractStart,dtContractEnd,modifiedAt',
+      orderBy: 'id,asc',
+      paging: '0,1000',
+    });
+    assert.equal(request?.authorization, `lucca application=${KEY}`);
+    assert.equal(page.items.length, 60, 'former employees are included');
+    assert.deepEqual(Object.keys(page.items[0] as object).sort(), [...LUCCA_USER_FIELDS].sort());
+    assert.equal(page.principal, 'HappyPal key');
+  });
+
+  test('reads a company page by page until a short page, in id order', async () => {
+    const users = generateLuccaUsers({ size: 2_345, seed: 7, today: TODAY });
+    const { name, url } = newTenant({ users });
+    const lucca = client(url);
+
+    const pages = [];
+    for (let offset = 0; ; offset += LUCCA_PAGE_SIZE) {
+      const page = await lucca.fetchUsersPage(offset);
+      pages.push(page);
+      if (page.isLast) break;
+    }
+
+    assert.deepEqual(
+      pages.map((p) => [p.offset, p.limit, p.items.length, p.isLast]),
+      [
+        [0, 1000, 1000, false],
+        [1000, 1000, 1000, false],
+        [2000, 1000, 345, true],
+      ],
+    );
+    const seen = pages.flatMap((p) => ids(p.items));
+    assert.deepEqual(
+      seen,
+      users.map((u) => u.id).sort((a, b) => a - b),
+    );
+    assert.deepEqual(
+      fake.requests(name).map((r) => r.query.paging),
+      ['0,1000', '1000,1000', '2000,1000'],
+    );
+  });
+
+  test('a company of exactly one page size ends on an empty page', async () => {
+    const { url } = newTenant({ users: generateLuccaUsers({ size: 20, seed: 3, today: TODAY }) });
+    const lucca = client(url);
+    const first = await lucca.fetchUsersPage(0, 10);
+    const second = await lucca.fetchUsersPage(10, 10);
+    const third = await lucca.fetchUsersPage(20, 10);
+    assert.deepEqual(
+      [first, second, third].map((p) => [p.items.length, p.isLast]),
+      [
+        [10, false],
+        [10, false],
+        [0, true],
+      ],
+    );
+  });
+
+  test('checkAccess makes one cheap call and reports who the key is', async () => {
+    const { name, url } = newTenant();
+    assert.deepEqual(await client(url).checkAccess(), { principal: 'HappyPal key', sample: 1 });
+    assert.deepEqual(
+      fake.requests(name).map((r) => r.query.paging),
+      ['0,1'],
+    );
+  });
+
+  test('a revoked key is a non-retryable LuccaAuthError telling the operator what to do', async () => {
+    const { url } = newTenant({ apiKeys: [{ key: KEY, revoked: true }] });
+    const error = await rejection(client(url).checkAccess(), LuccaAuthError);
+    assert.equal(error.code, 'lucca-auth');
+    assert.equal(error.status, 401);
+    assert.equal(error.retryable, false);
+    assert.match(error.message, /refused the API key \(401\)/);
+    assert.match(error.message, /Ask the company's Lucca admin for a new API key and run onboard again/);
+    assert.match(error.message, /127\.0\.0\.1/, 'the host is named');
+  });
+
+  test('an unknown key is a LuccaAuthError too', async () => {
+    const { url } = newTenant({ apiKeys: [{ key: 'another-key' }] });
+    const error = await rejection(client(url).fetchUsersPage(0), LuccaAuthError);
+    assert.equal(error.status, 401);
+  });
+
+  test('a key without the users permission is a LuccaAuthError explaining the missing permission', async () => {
+    const { url } = newTenant({ apiKeys: [{ key: KEY, forbidden: true }] });
+    const error = await rejection(client(url).fetchUsersPage(0), LuccaAuthError);
+    assert.equal(error.code, 'lucca-auth');
+    assert.equal(error.status, 403);
+    assert.equal(error.retryable, false);
+    assert.match(error.message, /lacks a permission \(403\)/);
+  });
+
+  test('the client never shows its key when inspected or serialised', () => {
+    const lucca = client('http://127.0.0.1:1/t/x');
+    assert.ok(!inspect(lucca, { showHidden: true, depth: 5 }).includes(KEY));
+    assert.ok(!JSON.stringify(lucca).includes(KEY));
+  });
+
+  test('a key that cannot travel in a header is refused up front without echoing it', () => {
+    const bad = `${KEY}\nX-Injected: 1`;
+    assert.throws(
+      () => new LuccaClient({ baseUrl: 'https://acme.ilucca.net', apiKey: bad, limiter: null }),
+      (error: unknown) => {
+        assert.ok(error instanceof LuccaAuthError);
+        assert.ok(!error.message.includes(KEY));
+        return true;
+      },
+    );
+    assert.throws(() => new LuccaClient({ baseUrl: 'https://acme.ilucca.net', apiKey: '  ' }), LuccaAuthError);
+  });
+
+  describe('rate limiting', () => {
+    test('a 429 is waited out as Retry-After says, then the same page is read again', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'status', status: 429, retryAfter: '1' });
+      const waits: number[] = [];
+      const started = Date.now();
+      const page = await client(url, { onWait: (ms) => waits.push(ms) }).fetchUsersPage(0);
+
+      assert.equal(page.items.length, 60);
+      assert.deepEqual(waits, [1000]);
+      assert.ok(Date.now() - started >= 990, 'the client waited');
+      const log = fake.requests(name);
+      assert.deepEqual(
+        log.map((r) => [r.status, r.query.paging]),
+        [
+          [429, '0,1000'],
+          [200, '0,1000'],
+        ],
+      );
+      assert.ok((log[1]?.at ?? 0) - (log[0]?.at ?? 0) >= 990);
+    });
+
+    test("the fake's own rate limit answers 429 and the client gets through after waiting", async () => {
+      const { name, url } = newTenant({ rateLimit: { limit: 2, windowMs: 1000 } });
+      const lucca = client(url);
+      for (let i = 0; i < 3; i++) await lucca.fetchUsersPage(0, 1);
+      assert.deepEqual(
+        fake.requests(name).map((r) => r.status),
+        [200, 200, 429, 200],
+      );
+    });
+
+    test('without Retry-After the client backs off from one second', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'status', status: 429 });
+      const waits: number[] = [];
+      await client(url, { onWait: (ms) => waits.push(ms) }).fetchUsersPage(0);
+      assert.deepEqual(waits, [1000]);
+    });
+
+    test('too many 429s in a row end in a LuccaRateLimitedError', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'status', status: 429, retryAfter: '0', times: 5 });
+      const error = await rejection(client(url, { maxRateLimitWaits: 2 }).fetchUsersPage(0), LuccaRateLimitedError);
+      assert.equal(error.code, 'lucca-rate-limited');
+      assert.equal(error.retryable, true);
+      assert.equal(error.retryAfterMs, 0);
+      assert.equal(fake.requests(name).length, 3, 'one try and two retries');
+    });
+
+    test('a 429 asking for a very long wait is handed to the caller at once', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'status', status: 429, retryAfter: '600' });
+      const error = await rejection(client(url).fetchUsersPage(0), LuccaRateLimitedError);
+      assert.equal(error.retryAfterMs, 600_000);
+      assert.equal(fake.requests(name).length, 1);
+    });
+
+    test('the limiter keeps a burst within the limit, measured where Lucca counts: on arrival', async () => {
+      const { name, url } = newTenant({ rateLimit: { limit: 5, windowMs: 1000 } });
+      const limiter = new RollingWindowLimiter({ limit: 5, windowMs: 1000, marginMs: 100 });
+      const lucca = client(url, { limiter });
+      const started = Date.now();
+      await Promise.all(Array.from({ length: 12 }, () => lucca.fetchUsersPage(0, 1)));
+
+      const log = fake.requests(name);
+      assert.equal(log.length, 12);
+      assert.ok(
+        log.every((r) => r.status === 200),
+        'no 429',
+      );
+      const arrivals = log.map((r) => r.at).sort((a, b) => a - b);
+      for (let i = 5; i < arrivals.length; i++) {
+        assert.ok((arrivals[i] ?? 0) - (arrivals[i - 5] ?? 0) >= 1000, `request ${i} arrived within the window`);
+      }
+      assert.ok((arrivals[4] ?? 0) - (arrivals[0] ?? 0) < 500, 'the first five go at once');
+      assert.ok(Date.now() - started >= 2000);
+    });
+
+    test('waits on the limiter are announced through onWait', async () => {
+      const { url } = newTenant();
+      const limiter = new RollingWindowLimiter({ limit: 1, windowMs: 300 });
+      const waits: number[] = [];
+      const lucca = client(url, { limiter, onWait: (ms) => waits.push(ms) });
+      await lucca.fetchUsersPage(0, 1);
+      await lucca.fetchUsersPage(0, 1);
+      assert.equal(waits.length, 1);
+      assert.ok((waits[0] ?? 0) > 0 && (waits[0] ?? 0) <= 300);
+    });
+  });
+
+  describe('transient failures are thrown at once as retryable LuccaTransientError', () => {
+    for (const status of [500, 503, 408]) {
+      test(`HTTP ${status}`, async () => {
+        const { name, url } = newTenant();
+        fake.addFault({ tenant: name, kind: 'status', status });
+        const error = await rejection(client(url).fetchUsersPage(0), LuccaTransientError);
+        assert.equal(error.code, 'lucca-unavailable');
+        assert.equal(error.status, status);
+        assert.equal(error.retryable, true);
+        assert.equal(fake.requests(name).length, 1, 'the caller owns retries');
+      });
+    }
+
+    test('a connection reset', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'reset' });
+      const error = await rejection(client(url).fetchUsersPage(0), LuccaTransientError);
+      assert.equal(error.retryable, true);
+    });
+
+    test('a truncated JSON body', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'truncate' });
+      const error = await rejection(client(url).fetchUsersPage(0), LuccaTransientError);
+      assert.match(error.message, /truncated or invalid JSON/);
+    });
+
+    test('a response slower than the timeout', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'slow', delayMs: 3000 });
+      const started = Date.now();
+      const error = await rejection(client(url, { timeoutMs: 200 }).fetchUsersPage(0), LuccaTransientError);
+      assert.match(error.message, /200 ms timeout/);
+      assert.ok(Date.now() - started < 2000);
+    });
+
+    test('the next call after a fault succeeds', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'status', status: 503 });
+      const lucca = client(url);
+      await rejection(lucca.fetchUsersPage(0), LuccaTransientError);
+      assert.equal((await lucca.fetchUsersPage(0)).items.length, 60);
+    });
+  });
+
+  test('a 400 is a non-retryable LuccaRequestError', async () => {
+    const { name, url } = newTenant();
+    fake.addFault({ tenant: name, kind: 'status', status: 400 });
+    const error = await rejection(client(url).fetchUsersPage(0), LuccaRequestError);
+    assert.equal(error.code, 'lucca-request');
+    assert.equal(error.retryable, false);
+  });
+
+  test('a tenant that does not exist (404) is a LuccaRequestError pointing at the domain', async () => {
+    const error = await rejection(client(fake.tenantUrl('nobody')).fetchUsersPage(0), LuccaRequestError);
+    assert.equal(error.status, 404);
+    assert.match(error.message, /Check the Lucca domain/);
+  });
+
+  test('a caller abort rejects with the caller reason, not a Lucca error', async () => {
+    const { name, url } = newTenant();
+    fake.addFault({ tenant: name, kind: 'slow', delayMs: 3000 });
+    const controller = new AbortController();
+    const reason = new Error('activity cancelled');
+    setTimeout(() => controller.abort(reason), 50);
+    await assert.rejects(client(url).fetchUsersPage(0, LUCCA_PAGE_SIZE, controller.signal), (e) => e === reason);
+  });
+
+  test('a caller abort also interrupts a 429 wait', async () => {
+    const { name, url } = newTenant();
+    fake.addFault({ tenant: name, kind: 'status', status: 429, retryAfter: '30' });
+    const controller = new AbortController();
+    const reason = new Error('activity cancelled');
+    const lucca = client(url, { onWait: () => setTimeout(() => controller.abort(reason), 20) });
+    const started = Date.now();
+    await assert.rejects(lucca.fetchUsersPage(0, LUCCA_PAGE_SIZE, controller.signal), (e) => e === reason);
+    assert.ok(Date.now() - started < 5000);
+  });
+});
+
+interface ForeignRequest {
+  path: string;
+  authorization: string | undefined;
+}
+
+/** Hosts that answer HTTP but are not Lucca: a wrong domain, a login page, a proxy. */
+async function startForeignHost(
+  routes: Record<string, (res: ServerResponse, req: IncomingMessage) => void>,
+): Promise<{ url: string; requests: ForeignRequest[]; server: Server }> {
+  const requests: ForeignRequest[] = [];
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    requests.push({ path, authorization: req.headers.authorization });
+    const route = Object.entries(routes).find(([prefix]) => path.startsWith(prefix));
+    if (route) route[1](res, req);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, requests, server };
+}
+
+const json = (body: unknown) => (res: ServerResponse) =>
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+
+describe('LuccaClient against hosts that are not Lucca', () => {
+  let foreign: Awaited<ReturnType<typeof startForeignHost>>;
+
+  before(async () => {
+    foreign = await startForeignHost({
+      '/plain-json/': json({ status: 'ok', users: [] }),
+      '/html/': (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>Login</title>'),
+      '/untyped-html/': (res) => res.writeHead(200).end('<html><body>Sign in</body></html>'),
+      '/redirect/': (res) => res.writeHead(302, { location: '/elsewhere/api/v3/users' }).end(),
+      '/elsewhere/': json({ data: { items: [] } }),
+      '/no-paging/': json({ data: { items: [{ id: 1 }, { id: 2 }, { id: 3 }] } }),
+      '/legacy-shape/': json({
+        data: {
+          items: [{ id: 9, firstName: 'Chloé', modifiedOn: '2015-09-07T10:20:06.583', extra: { nested: true } }],
+          count: 1,
+        },
+        somethingElse: 42,
+      }),
+    });
+  });
+
+  after(async () => {
+    await new Promise((resolve) => foreign.server.close(resolve));
+  });
+
+  test('JSON without data.items is a LuccaNotLuccaError', async () => {
+    const error = await rejection(client(`${foreign.url}/plain-json`).fetchUsersPage(0), LuccaNotLuccaError);
+    assert.equal(error.code, 'lucca-not-lucca');
+    assert.equal(error.retryable, false);
+  });
+
+  test('an HTML page is a LuccaNotLuccaError, with or without a content type', async () => {
+    await rejection(client(`${foreign.url}/html`).fetchUsersPage(0), LuccaNotLuccaError);
+    await rejection(client(`${foreign.url}/untyped-html`).fetchUsersPage(0), LuccaNotLuccaError);
+  });
+
+  test('a redirect is not followed, so the key never reaches another address', async () => {
+    const before = foreign.requests.length;
+    await rejection(client(`${foreign.url}/redirect`).fetchUsersPage(0), LuccaNotLuccaError);
+    assert.deepEqual(
+      foreign.requests.slice(before).map((r) => r.path),
+      ['/redirect/api/v3/users'],
+    );
+  });
+
+  test('a host that ignores paging is refused rather than read forever', async () => {
+    await rejection(client(`${foreign.url}/no-paging`).fetchUsersPage(0, 2), LuccaNotLuccaError);
+  });
+
+  test('a missing header, extra fields and modifiedOn are tolerated and passed on raw', async () => {
+    const page = await client(`${foreign.url}/legacy-shape`).fetchUsersPage(0);
+    assert.equal(page.principal, null);
+    assert.equal(page.isLast, true);
+    assert.deepEqual(page.items, [
+      { id: 9, firstName: 'Chloé', modifiedOn: '2015-09-07T10:20:06.583', extra: { nested: true } },
+    ]);
+  });
+
+  test('a refused connection is a retryable LuccaUnreachableError', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+
+    const error = await rejection(client(`http://127.0.0.1:${port}`).fetchUsersPage(0), LuccaUnreachableError);
+    assert.equal(error.code, 'lucca-unreachable');
+    assert.equal(error.retryable, true);
+    assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+  });
+});
