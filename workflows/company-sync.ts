@@ -33,6 +33,7 @@ const MAX_REQUESTED_BY_LENGTH = 200;
  */
 export async function companySyncWorkflow(input: CompanySyncInput): Promise<void> {
   const { companyId, tuning } = input;
+  const maxRuns = input.maxRunsPerExecution ?? MAX_RUNS_PER_EXECUTION;
   const pending: SyncNowRequest[] = [...(input.pending ?? [])];
   let lastRun = input.lastRun ?? null;
   let current: CompanySyncStatus['current'] = null;
@@ -46,10 +47,8 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
   setHandler(statusQuery, () => ({ companyId, current, pending, lastRun, runsSinceContinueAsNew: runs }));
 
   for (;;) {
-    await condition(
-      () => pending.length > 0 || runs >= MAX_RUNS_PER_EXECUTION || workflowInfo().continueAsNewSuggested,
-    );
-    if (runs >= MAX_RUNS_PER_EXECUTION || workflowInfo().continueAsNewSuggested) break;
+    await condition(() => pending.length > 0 || runs >= maxRuns || workflowInfo().continueAsNewSuggested);
+    if (runs >= maxRuns || workflowInfo().continueAsNewSuggested) break;
 
     const request = takeCoalesced(pending);
     const runId = newRunId();
@@ -100,7 +99,13 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
   }
 
   await condition(allHandlersFinished);
-  await continueAsNew<typeof companySyncWorkflow>({ companyId, pending, lastRun, ...(tuning ? { tuning } : {}) });
+  await continueAsNew<typeof companySyncWorkflow>({
+    companyId,
+    pending,
+    lastRun,
+    ...(tuning ? { tuning } : {}),
+    ...(input.maxRunsPerExecution ? { maxRunsPerExecution: input.maxRunsPerExecution } : {}),
+  });
 }
 
 /** Requests asking for the same kind of run fold into the first; the others wait their turn. */

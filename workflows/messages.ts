@@ -70,6 +70,8 @@ export interface CompanySyncInput {
   pending?: SyncNowRequest[];
   lastRun?: CompanySyncStatus['lastRun'];
   tuning?: SyncTuning;
+  /** Continue-as-new after this many runs (default 100); tests lower it. */
+  maxRunsPerExecution?: number;
 }
 
 export const syncNowSignal = defineSignal<[SyncNowRequest]>('syncNow');

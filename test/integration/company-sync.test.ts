@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { WorkflowHandle } from '@temporalio/client';
+import protos from '@temporalio/proto';
+import type { Worker } from '@temporalio/worker';
+import { companySyncWorkflow } from '../../workflows';
+import {
+  companyWorkflowId,
+  CompanyIdAttribute,
+  statusQuery,
+  syncNowSignal,
+  type CompanySyncInput,
+  type CompanySyncStatus,
+  type SyncNowRequest,
+} from '../../workflows/messages';
+import { generateLuccaUsers } from '../fake-lucca';
+import { addCompany, createWorker, newApiKey, openStack, uniqueSuffix, type Stack } from './helpers';
+
+const TODAY = '2026-06-15';
+const TUNING = { retryInitialIntervalMs: 100, retryMaximumIntervalMs: 500, heartbeatTimeoutMs: 10_000 };
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+describe('the long-lived company workflow', () => {
+  let stack: Stack;
+  let worker: Worker;
+  let running: Promise<void>;
+
+  before(async () => {
+    stack = await openStack('company');
+    worker = await createWorker(stack);
+    running = worker.run();
+  });
+
+  after(async () => {
+    worker.shutdown();
+    await running;
+    await stack.close();
+  });
+
+  async function company(size = 120) {
+    const companyId = `co-${uniqueSuffix()}`;
+    const apiKey = newApiKey();
+    const users = generateLuccaUsers({ size, seed: 11, today: TODAY });
+    stack.lucca.addTenant(companyId, { users, apiKeys: [{ key: apiKey }], today: TODAY, rateLimit: false });
+    await addCompany(stack, { companyId, tenant: companyId, apiKey });
+    return { companyId, apiKey, users };
+  }
+
+  function syncNow(
+    companyId: string,
+    request: SyncNowRequest,
+    extra: Partial<CompanySyncInput> = {},
+  ): Promise<WorkflowHandle<typeof companySyncWorkflow>> {
+    return stack.client.workflow.signalWithStart(companySyncWorkflow, {
+      taskQueue: stack.taskQueue,
+      workflowId: companyWorkflowId(companyId),
+      args: [{ companyId, tuning: TUNING, ...extra }],
+      signal: syncNowSignal,
+      signalArgs: [request],
+      typedSearchAttributes: [{ key: CompanyIdAttribute, value: companyId }],
+    });
+  }
+
+  const runsOf = (companyId: string) =>
+    stack.repos.syncRuns.collection.find({ companyId }).sort({ startedAt: 1 }).toArray();
+
+  async function lastRunAfter(
+    handle: WorkflowHandle,
+    count: number,
+  ): Promise<NonNullable<CompanySyncStatus['lastRun']>> {
+    return until(`${count} finished runs`, async () => {
+      const status = await handle.query(statusQuery);
+      const runs = await runsOf(status.companyId);
+      const done = runs.filter((r) => r.status !== 'running');
+      return done.length >= count && status.current === null && status.lastRun ? status.lastRun : undefined;
+    });
+  }
+
+  test('syncNow starts the company workflow, runs a sync and reports it through the status query', async () => {
+    const { companyId } = await company();
+    const handle = await syncNow(companyId, { requestedBy: 'ops-alice' });
+    const lastRun = await lastRunAfter(handle, 1);
+    assert.equal(lastRun.status, 'succeeded');
+    assert.ok(lastRun.counts!.created > 50);
+    assert.match(lastRun.summary, new RegExp(`^${companyId}: \\d+ created`));
+    const [run] = await runsOf(companyId);
+    assert.equal(run!.trigger, 'manual');
+    assert.equal(run!.requestedBy, 'ops-alice');
+    assert.equal(run!.workflowId, `sync-run:${companyId}:${run!._id}`);
+    const description = await handle.describe();
+    assert.equal(description.status.name, 'RUNNING', 'the company workflow stays up between runs');
+  });
+
+  test('requests arriving during a run are folded into one follow-up run', async () => {
+    const { companyId } = await company();
+    // Slow pages keep the first run busy while more requests arrive.
+    stack.lucca.addFault({ tenant: companyId, kind: 'slow', delayMs: 1500, times: 1 });
+    const handle = await syncNow(companyId, { requestedBy: 'first' });
+    await until('the first run to start', async () => ((await handle.query(statusQuery)).current ? true : undefined));
+    for (const who of ['second', 'third', 'fourth']) await handle.signal(syncNowSignal, { requestedBy: who });
+    const pending = (await handle.query(statusQuery)).pending;
+    assert.equal(pending.length, 3);
+    await lastRunAfter(handle, 2);
+    await sleep(1000);
+    const runs = await runsOf(companyId);
+    assert.equal(runs.length, 2, 'one run, then one coalesced follow-up');
+    assert.equal(runs[1]!.requestedBy, 'second, third, fourth');
+  });
+
+  test('a dry-run request is not folded into an apply run', async () => {
+    const { companyId } = await company();
+    stack.lucca.addFault({ tenant: companyId, kind: 'slow', delayMs: 1500, times: 1 });
+    const handle = await syncNow(companyId, {});
+    await until('the first run to start', async () => ((await handle.query(statusQuery)).current ? true : undefined));
+    await handle.signal(syncNowSignal, { dryRun: true });
+    await handle.signal(syncNowSignal, {});
+    await lastRunAfter(handle, 3);
+    const runs = await runsOf(companyId);
+    assert.deepEqual(
+      runs.map((r) => r.mode),
+      ['apply', 'dry-run', 'apply'],
+    );
+  });
+
+  test('a failed run leaves the company workflow healthy for the next request', async () => {
+    const { companyId, apiKey } = await company();
+    stack.lucca.setApiKeys(companyId, [{ key: apiKey, revoked: true }]);
+    const handle = await syncNow(companyId, {});
+    const failed = await lastRunAfter(handle, 1);
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error?.code, 'lucca-auth');
+
+    stack.lucca.setApiKeys(companyId, [{ key: apiKey }]);
+    await handle.signal(syncNowSignal, {});
+    const ok = await lastRunAfter(handle, 2);
+    assert.equal(ok.status, 'succeeded');
+  });
+
+  test('the company workflow continues as new and carries its last run across', async () => {
+    const { companyId } = await company(60);
+    const handle = await syncNow(companyId, {}, { maxRunsPerExecution: 2 });
+    const firstRunId = (await handle.describe()).runId;
+    await lastRunAfter(handle, 1);
+    await handle.signal(syncNowSignal, {});
+    await until('a new execution', async () => {
+      const d = await stack.client.workflow.getHandle(companyWorkflowId(companyId)).describe();
+      return d.runId !== firstRunId && d.status.name === 'RUNNING' ? true : undefined;
+    });
+    const status = await stack.client.workflow.getHandle(companyWorkflowId(companyId)).query(statusQuery);
+    assert.equal(status.runsSinceContinueAsNew, 0);
+    assert.equal(status.lastRun?.status, 'succeeded', 'the last run survives continue-as-new');
+    assert.equal((await runsOf(companyId)).length, 2);
+
+    if (process.env.RECORD_HISTORIES) {
+      // Refreshes the replay fixtures: RECORD_HISTORIES=1 npx tsx scripts/run-integration.ts company
+      const dir = path.join(import.meta.dirname, '..', 'replay', 'histories');
+      await mkdir(dir, { recursive: true });
+      // Binary protobuf, encoded and decoded by @temporalio/proto itself, so replay reads
+      // exactly what the server sent.
+      const save = async (file: string, workflowId: string, runId?: string) => {
+        const history = await stack.client.workflow.getHandle(workflowId, runId).fetchHistory();
+        await writeFile(path.join(dir, file), protos.temporal.api.history.v1.History.encode(history).finish());
+      };
+      await save('company-sync.binpb', companyWorkflowId(companyId), firstRunId);
+      await save('sync-run.binpb', (await runsOf(companyId))[0]!.workflowId);
+    }
+  });
+
+  test('every run of a company is listed in Temporal by its CompanyId search attribute', async () => {
+    const { companyId } = await company(60);
+    const handle = await syncNow(companyId, {});
+    await lastRunAfter(handle, 1);
+    const ids = await until('visibility to catch up', async () => {
+      const found: string[] = [];
+      for await (const wf of stack.client.workflow.list({ query: `CompanyId="${companyId}"` })) {
+        found.push(wf.workflowId);
+      }
+      return found.length >= 2 ? found : undefined;
+    });
+    assert.ok(ids.includes(companyWorkflowId(companyId)));
+    assert.ok(ids.some((id) => id.startsWith(`sync-run:${companyId}:`)));
+  });
+});
