@@ -74,7 +74,13 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   }
 
   setCurrentDetails(`${companyId}: planning`);
-  const plan = await work.planSync({ companyId, runId, allowMassDeactivation: input.allowMassDeactivation });
+  let plan: Awaited<ReturnType<SyncActivities['planSync']>>;
+  try {
+    plan = await work.planSync({ companyId, runId, allowMassDeactivation: input.allowMassDeactivation });
+  } catch (err) {
+    const error = storageFailure(err, 'Planning failed; no profile was written.');
+    return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);
+  }
   const summary = summariseCounts(companyId, plan.counts);
 
   if (plan.blocked) {
@@ -92,8 +98,24 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   }
 
   setCurrentDetails(`${companyId}: applying`);
-  const applied = plan.writes > 0 ? await work.applySyncPlan({ companyId, runId }) : { profileWrites: 0 };
-  return finish('succeeded', { counts: plan.counts, error: null, profileWrites: applied.profileWrites }, summary);
+  try {
+    const applied = plan.writes > 0 ? await work.applySyncPlan({ companyId, runId }) : { profileWrites: 0 };
+    return finish('succeeded', { counts: plan.counts, error: null, profileWrites: applied.profileWrites }, summary);
+  } catch (err) {
+    // Each write is idempotent and the next run re-plans from the profiles as they are, so a
+    // partly applied plan converges at the next run instead of being rolled back.
+    const error = storageFailure(
+      err,
+      'Applying the plan stopped after repeated storage errors; part of it may be applied. The next run completes it.',
+    );
+    return finish('failed', { counts: plan.counts, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);
+  }
+}
+
+function storageFailure(err: unknown, what: string): { code: string; message: string } {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const detail = cause instanceof Error ? cause.message : 'unknown error';
+  return { code: 'storage', message: `${what} (${detail})` };
 }
 
 function describeFailure(err: unknown): { code: string; message: string } {
