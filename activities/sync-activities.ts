@@ -40,10 +40,14 @@ export interface StartSyncRunInput extends SyncRunRef {
 export interface ReadResult {
   pagesRead: number;
   usersRead: number;
+  /** False when Lucca's data moved under the read: absence from it then proves nothing. */
+  removalsSafe: boolean;
 }
 
 export interface PlanInput extends SyncRunRef {
   allowMassDeactivation: boolean;
+  /** Plan `removed-from-lucca` deactivations; off when the read saw data move. Default true. */
+  detectRemovals?: boolean;
 }
 
 export interface PlanResult {
@@ -65,6 +69,10 @@ export interface FinishInput extends SyncRunRef {
 interface ReadCheckpoint {
   offset: number;
   pagesRead: number;
+  /** Lucca id of the last user read, checked again at the start of the next page. */
+  lastId: number | null;
+  /** Users were deleted under the read: someone may have been skipped. */
+  moved: boolean;
 }
 
 /** Heartbeat details of the apply: the last applied change's plan position. */
@@ -137,7 +145,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         nonRetryable: true,
       });
     }
-    const resumeFrom = (ctx.info.heartbeatDetails as ReadCheckpoint | undefined) ?? { offset: 0, pagesRead: 0 };
+    const resumeFrom = (ctx.info.heartbeatDetails as ReadCheckpoint | undefined) ?? {
+      offset: 0,
+      pagesRead: 0,
+      lastId: null,
+      moved: false,
+    };
     try {
       const apiKey = decryptApiKey(deps.secret, companyId, company.lucca.apiKey);
       const client = new LuccaClient({
@@ -147,17 +160,30 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         limiter: deps.lucca.rateLimit ? limiterFor(company.lucca.baseUrl, deps.lucca.rateLimit) : null,
       });
       return await withHeartbeat(resumeFrom, async (checkpoint) => {
-        let { offset, pagesRead } = resumeFrom;
+        let { offset, pagesRead, lastId, moved } = resumeFrom;
         for (;;) {
-          const page = await client.fetchUsersPage(offset, pageSize, ctx.cancellationSignal);
-          await repos.staging.stagePage(runId, offset, page.items.map(mapLuccaUser));
-          offset += page.items.length;
+          // Each page after the first starts one user early, on the last user already read: if
+          // that user is not where it was, the data moved under offset paging. Users inserted
+          // before the offset only repeat users (staging keeps each once); users deleted before
+          // it make the next users slide back unseen, so the run must not call anyone removed.
+          const overlap = lastId !== null && offset > 0;
+          const requestOffset = overlap ? offset - 1 : offset;
+          const page = await client.fetchUsersPage(requestOffset, pageSize, ctx.cancellationSignal);
+          let items = page.items;
+          if (overlap) {
+            const firstId = luccaIdOf(items[0]);
+            if (firstId === lastId) items = items.slice(1);
+            else if (firstId === null || firstId > lastId!) moved = true;
+          }
+          await repos.staging.stagePage(runId, requestOffset, items.map(mapLuccaUser));
+          offset = requestOffset + page.items.length;
+          lastId = luccaIdOf(page.items[page.items.length - 1]) ?? lastId;
           pagesRead += 1;
-          checkpoint({ offset, pagesRead });
+          checkpoint({ offset, pagesRead, lastId, moved });
           await repos.syncRuns.setProgress(runId, { pagesRead, usersRead: offset, phase: 'reading' });
           if (page.isLast) break;
         }
-        return { pagesRead, usersRead: await repos.staging.count(runId) };
+        return { pagesRead, usersRead: await repos.staging.count(runId), removalsSafe: !moved };
       });
     } catch (err) {
       throw toTemporalFailure(err);
@@ -170,11 +196,18 @@ export function createSyncActivities(deps: SyncActivityDeps) {
    * the read being complete, or the run would have failed before planning — linked profiles
    * whose user was not read are planned as removed.
    */
-  async function planSync({ companyId, runId, allowMassDeactivation }: PlanInput): Promise<PlanResult> {
+  async function planSync({
+    companyId,
+    runId,
+    allowMassDeactivation,
+    detectRemovals = true,
+  }: PlanInput): Promise<PlanResult> {
     const ctx = Context.current();
     const company = await loadCompany(companyId);
     const today = companyToday(company.timezone, now());
-    await repos.syncChanges.clearRun(runId);
+    // Only a retried plan has changes to clear; skipping the delete spares a first attempt a scan
+    // of every run's changes (FerretDB 1.x has no index pushdown).
+    if (ctx.info.attempt > 1) await repos.syncChanges.clearRun(runId);
     const run = await repos.syncRuns.get(runId);
     await repos.syncRuns.setProgress(runId, { pagesRead: 0, usersRead: 0, ...run?.progress, phase: 'planning' });
     const [index, duplicateEmails] = await Promise.all([
@@ -223,7 +256,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     }
 
     const removals: PlannedChange[] = [];
-    for (const [userId, profile] of index.linkedByUserId) {
+    for (const [userId, profile] of detectRemovals ? index.linkedByUserId : []) {
       if (seenIds.has(userId)) continue;
       const change = planRemoval(profile, today);
       if (change) removals.push(change);
@@ -238,7 +271,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       guard: company.sync.deactivationGuard,
       allowMassDeactivation,
     });
-    await repos.syncRuns.recordPlan(runId, counts, { deactivations, limit: verdict.limit, activeProfiles });
+    await repos.syncRuns.recordPlan(
+      runId,
+      counts,
+      { deactivations, limit: verdict.limit, activeProfiles },
+      detectRemovals,
+    );
     return { counts, deactivations, activeProfiles, limit: verdict.limit, blocked: verdict.blocked, writes };
   }
 
@@ -271,6 +309,11 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }
 
   return { startSyncRun, fetchLuccaUsers, planSync, applySyncPlan, finishSyncRun };
+}
+
+function luccaIdOf(raw: unknown): number | null {
+  const id = (raw as { id?: unknown } | null | undefined)?.id;
+  return typeof id === 'number' && Number.isSafeInteger(id) ? id : null;
 }
 
 /** Profile ids are chosen at plan time so a retried apply upserts the same document. */

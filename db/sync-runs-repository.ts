@@ -20,6 +20,11 @@ export interface SyncRunDocument {
   progress: { pagesRead: number; usersRead: number; phase: 'reading' | 'planning' | 'applying' | 'done' };
   /** The guard's verdict, kept so a blocked run's report can say why. */
   guard: { deactivations: number; limit: number; activeProfiles: number } | null;
+  /**
+   * False when Lucca's data moved during the read (users deleted between two pages): nobody was
+   * planned as removed from Lucca by this run; the next run checks again. Absent before planning.
+   */
+  removalsChecked?: boolean;
   profileWrites: number;
   workflowId: string;
   temporalRunId: string;
@@ -79,8 +84,16 @@ export class SyncRunsRepository {
     await this.collection.updateOne({ _id: runId }, { $set: { progress } });
   }
 
-  async recordPlan(runId: string, counts: SyncCounts, guard: NonNullable<SyncRunDocument['guard']>): Promise<void> {
-    await this.collection.updateOne({ _id: runId }, { $set: { counts, guard, 'progress.phase': 'applying' } });
+  async recordPlan(
+    runId: string,
+    counts: SyncCounts,
+    guard: NonNullable<SyncRunDocument['guard']>,
+    removalsChecked: boolean,
+  ): Promise<void> {
+    await this.collection.updateOne(
+      { _id: runId },
+      { $set: { counts, guard, removalsChecked, 'progress.phase': 'applying' } },
+    );
   }
 
   async finish(

@@ -66,8 +66,9 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
     return { runId, status, mode, ...rest, summary };
   };
 
+  let removalsSafe = true;
   try {
-    await read.fetchLuccaUsers({ companyId, runId });
+    ({ removalsSafe } = await read.fetchLuccaUsers({ companyId, runId }));
   } catch (err) {
     const error = describeFailure(err);
     return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);
@@ -76,7 +77,12 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   setCurrentDetails(`${companyId}: planning`);
   let plan: Awaited<ReturnType<SyncActivities['planSync']>>;
   try {
-    plan = await work.planSync({ companyId, runId, allowMassDeactivation: input.allowMassDeactivation });
+    plan = await work.planSync({
+      companyId,
+      runId,
+      allowMassDeactivation: input.allowMassDeactivation,
+      detectRemovals: removalsSafe,
+    });
   } catch (err) {
     const error = storageFailure(err, 'Planning failed; no profile was written.');
     return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);

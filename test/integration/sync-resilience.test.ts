@@ -1,0 +1,249 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { companySyncWorkflow, syncRunWorkflow } from '../../workflows';
+import {
+  CompanyIdAttribute,
+  companyWorkflowId,
+  statusQuery,
+  syncNowSignal,
+  syncRunWorkflowId,
+} from '../../workflows/messages';
+import { generateLuccaUsers, type LuccaRawUser } from '../fake-lucca';
+import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, uniqueSuffix, workflowBundle, type Stack } from './helpers';
+import {
+  addTestCompany,
+  changesOf,
+  FAST_RETRIES,
+  profilesOf,
+  profileViews,
+  runSync,
+  startWorker,
+  TODAY,
+  until,
+  updatedStamps,
+  type RunningWorker,
+} from './sync-kit';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * History as text, with payload bytes decoded. Protobuf messages have a `toJSON` that turns bytes into
+ * base64, where no scan would find a name: the history is first copied into plain objects.
+ */
+function readableHistory(history: unknown): string {
+  const plain = (value: unknown): unknown => {
+    if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
+    if (Array.isArray(value)) return value.map(plain);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+    }
+    return value;
+  };
+  return JSON.stringify(plain(history));
+}
+
+/** Every piece of personal data the fake serves for these users, in the forms the sync could carry it. */
+function personalData(users: LuccaRawUser[]): string[] {
+  const values = new Set<string>();
+  for (const u of users) {
+    for (const v of [u.firstName, u.lastName, u.mail, u.birthDate]) {
+      if (typeof v !== 'string' || v.trim() === '') continue;
+      values.add(v.trim());
+      values.add(v.trim().toLowerCase());
+      if (v === u.birthDate) values.add(v.slice(0, 10));
+    }
+  }
+  return [...values];
+}
+
+/** Whole-word search: a short surname must not be "found" inside an unrelated identifier. */
+const occurs = (haystack: string, needle: string) =>
+  new RegExp(`(?<![\\p{L}\\p{N}])${needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'u').test(
+    haystack,
+  );
+
+describe('a sync run surviving crashes, keeping history clean and scaling', () => {
+  let stack: Stack;
+  let worker: RunningWorker;
+
+  before(async () => {
+    stack = await openStack('resilience');
+    worker = await startWorker(stack, stack.taskQueue);
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await stack?.close();
+  });
+
+  test('a worker killed mid-read is replaced and the run ends with the same profiles as an uninterrupted run', async () => {
+    const users = generateLuccaUsers({ size: 300, seed: 21, today: TODAY });
+    const crashed = await addTestCompany(stack, users);
+    const reference = await addTestCompany(stack, users);
+    // Each page of the crashed company takes ~600 ms: time enough to kill the worker between pages.
+    stack.lucca.addFault({ tenant: crashed.tenant, kind: 'slow', delayMs: 600, times: Infinity });
+    const taskQueue = `${stack.taskQueue}-crash`;
+    const lucca = { timeoutMs: 5_000, rateLimit: null, pageSize: 50 };
+    const bundleFile = path.join(tmpdir(), `lucca-sync-bundle-${uniqueSuffix()}.js`);
+    await writeFile(bundleFile, (await workflowBundle()).code);
+
+    let child: ChildProcess | undefined;
+    let replacement: RunningWorker | undefined;
+    try {
+      child = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'worker-process.ts')], {
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS,
+          MONGODB_URI,
+          MONGODB_DB: stack.db.databaseName,
+          TASK_QUEUE: taskQueue,
+          LUCCA_PAGE_SIZE: String(lucca.pageSize),
+          WORKFLOW_BUNDLE: bundleFile,
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = once(child, 'exit');
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      await until('the child worker to poll', async () => (output.includes('worker-ready') ? true : undefined));
+
+      const runId = `run-${uniqueSuffix()}`;
+      const handle = await stack.client.workflow.start(syncRunWorkflow, {
+        taskQueue,
+        workflowId: syncRunWorkflowId(crashed.companyId, runId),
+        args: [
+          {
+            companyId: crashed.companyId,
+            runId,
+            trigger: 'manual',
+            requestedBy: 'test',
+            dryRun: false,
+            allowMassDeactivation: false,
+            tuning: { ...FAST_RETRIES, heartbeatTimeoutMs: 3_000 },
+          },
+        ],
+      });
+      // Past the first heartbeat flush (0.8 × heartbeat timeout), so the server holds a checkpoint.
+      await until('five pages read', async () => {
+        const run = await stack.repos.syncRuns.get(runId);
+        return (run?.progress.pagesRead ?? 0) >= 5 ? true : undefined;
+      });
+      child.kill('SIGKILL');
+      await exited;
+      const pagesBeforeCrash = (await stack.repos.syncRuns.get(runId))?.progress.pagesRead ?? 0;
+      assert.ok(pagesBeforeCrash < 7, 'the worker died before the read was over');
+
+      replacement = await startWorker(stack, taskQueue, { lucca });
+      const result = await handle.result();
+      const referenceResult = await runSync(stack, taskQueue, reference.companyId);
+
+      assert.equal(result.status, 'succeeded', JSON.stringify(result.error));
+      const profiles = await profilesOf(stack, crashed.companyId);
+      assert.deepEqual(profileViews(profiles), profileViews(await profilesOf(stack, reference.companyId)));
+      const ids = profiles.map((p) => p.lucca?.userId);
+      assert.equal(new Set(ids).size, ids.length, 'no duplicate profile');
+      assert.deepEqual(result.counts, referenceResult.counts);
+      assert.equal(result.counts?.seen, 300);
+      assert.equal(profiles.length, result.counts.created + result.counts.linked);
+      const changes = await changesOf(stack, runId);
+      const { seen, unchanged } = result.counts;
+      assert.equal(changes.length, seen - unchanged, 'one change per changed user, none twice');
+      assert.equal((await stack.repos.syncRuns.get(runId))?.status, 'succeeded');
+      const firstPageReads = stack.lucca
+        .requests(crashed.tenant)
+        .filter((r) => r.query.paging === `0,${lucca.pageSize}`).length;
+      assert.equal(firstPageReads, 1, 'the retried read resumed from its checkpoint instead of page one');
+    } finally {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await replacement?.stop();
+      await rm(bundleFile, { force: true });
+    }
+  });
+
+  test("neither the API key nor any employee's data reaches the Temporal history of a run or of the company workflow", async () => {
+    const users = generateLuccaUsers({ size: 60, seed: 5, today: TODAY });
+    const { companyId, tenant, apiKey } = await addTestCompany(stack, users);
+    const direct = await runSync(stack, stack.taskQueue, companyId);
+    assert.equal(direct.status, 'succeeded');
+
+    // Change everyone's data so the company workflow's run carries updates, not only no-ops.
+    stack.lucca.mutateUsers(tenant, (all) =>
+      all.map((u) => ({ ...u, lastName: `${u.lastName ?? 'X'}-Rénové`, mail: u.mail ? `new.${u.mail}` : u.mail })),
+    );
+    const companyHandle = await stack.client.workflow.signalWithStart(companySyncWorkflow, {
+      taskQueue: stack.taskQueue,
+      workflowId: companyWorkflowId(companyId),
+      args: [{ companyId, tuning: FAST_RETRIES }],
+      signal: syncNowSignal,
+      signalArgs: [{ requestedBy: 'history-test' }],
+      typedSearchAttributes: [{ key: CompanyIdAttribute, value: companyId }],
+    });
+    try {
+      const lastRun = await until('the company run to finish', async () => {
+        return (await companyHandle.query(statusQuery)).lastRun ?? undefined;
+      });
+      assert.equal(lastRun.status, 'succeeded');
+      assert.ok((lastRun.counts?.updated ?? 0) > 0, 'the company run carried updates');
+
+      const histories = {
+        directRun: readableHistory(
+          await stack.client.workflow.getHandle(syncRunWorkflowId(companyId, direct.runId)).fetchHistory(),
+        ),
+        companyRun: readableHistory(
+          await stack.client.workflow.getHandle(syncRunWorkflowId(companyId, lastRun.runId)).fetchHistory(),
+        ),
+        company: readableHistory(await companyHandle.fetchHistory()),
+      };
+      // The scan must see decoded payloads, or it would prove nothing.
+      assert.ok(histories.directRun.includes(direct.summary), 'payloads are decoded');
+      assert.ok(histories.company.includes(lastRun.summary), 'payloads are decoded');
+
+      const secrets = [apiKey, ...personalData(users), ...personalData(stack.lucca.getUsers(tenant))];
+      for (const [name, text] of Object.entries(histories)) {
+        assert.ok(!text.includes(apiKey), `${name}: the API key is not in history`);
+        const leaks = secrets.filter((s) => occurs(text, s));
+        assert.deepEqual(leaks, [], `${name}: personal data in history`);
+      }
+    } finally {
+      await companyHandle.terminate('test over');
+    }
+  });
+
+  test('a 5,000-employee company syncs from a fresh database, then re-syncs with zero profile writes', async () => {
+    const fresh = await openStack('scale');
+    const scaleWorker = await startWorker(fresh, fresh.taskQueue);
+    try {
+      const users = generateLuccaUsers({ size: 5000, seed: 3, today: TODAY });
+      const { companyId } = await addTestCompany(fresh, users);
+      assert.equal(await fresh.repos.profiles.collection.countDocuments({}), 0, 'the database starts empty');
+
+      const first = await runSync(fresh, fresh.taskQueue, companyId);
+
+      assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
+      assert.equal(first.counts?.seen, 5000);
+      const profiles = await profilesOf(fresh, companyId);
+      assert.equal(profiles.length, first.counts.created);
+      assert.equal(first.profileWrites, first.counts.created);
+      assert.ok(first.counts.created > 4500, `created ${first.counts.created}`);
+      const ids = profiles.map((p) => p.lucca?.userId);
+      assert.equal(new Set(ids).size, ids.length, 'one profile per Lucca user');
+      const stamps = updatedStamps(profiles);
+
+      const second = await runSync(fresh, fresh.taskQueue, companyId);
+
+      assert.equal(second.status, 'succeeded');
+      assert.equal(second.profileWrites, 0);
+      assert.equal(second.counts?.unchanged, 5000 - second.counts!.skipped - second.counts!.conflicts);
+      assert.deepEqual(updatedStamps(await profilesOf(fresh, companyId)), stamps, 'no profile updatedAt changed');
+    } finally {
+      await scaleWorker.stop();
+      await fresh.close();
+    }
+  });
+});
