@@ -1,2 +1,3 @@
 export { companySyncWorkflow } from './company-sync';
+export { scheduledSyncWorkflow } from './scheduled-sync';
 export { syncRunWorkflow } from './sync-run';

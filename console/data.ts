@@ -1,0 +1,181 @@
+import { ObjectId, type Filter } from 'mongodb';
+import { COMPANY_ID_PATTERN, type CompanyDocument } from '../db/companies-repository';
+import type { ProfileDocument } from '../db/profiles-repository';
+import type { SyncChangeDocument } from '../db/sync-changes-repository';
+import type { SyncRunDocument } from '../db/sync-runs-repository';
+import type { ProfileStatus } from '../domain/types';
+import { LuccaClient } from '../lucca/client';
+import { LuccaError } from '../lucca/errors';
+import {
+  getCompaniesStatus,
+  getSyncReport,
+  OperationError,
+  type CompanyStatus,
+  type OperationsDeps,
+} from '../operations';
+import { validateLuccaUrl } from '../operations/onboard';
+
+/**
+ * What the console's pages and its JSON API read. Writes go through `operations/`, the same
+ * functions the CLI uses; this file only reads (and makes the one Lucca call of "Test the connection").
+ */
+export class NotFoundError extends Error {
+  constructor(what: string) {
+    super(`${what} not found`);
+  }
+}
+
+export const PROFILE_STATUSES: readonly ProfileStatus[] = ['active', 'upcoming', 'former'];
+export const RUN_ID_PATTERN = /^[A-Za-z0-9:_.-]{1,200}$/;
+
+export async function requireCompany(deps: OperationsDeps, companyId: string): Promise<CompanyDocument> {
+  if (!COMPANY_ID_PATTERN.test(companyId)) throw new NotFoundError('company');
+  const company = await deps.repos.companies.get(companyId);
+  if (!company) throw new NotFoundError('company');
+  return company;
+}
+
+export async function companyStatus(deps: OperationsDeps, companyId: string): Promise<CompanyStatus> {
+  await requireCompany(deps, companyId);
+  const [status] = await getCompaniesStatus(deps, { companyId });
+  if (!status) throw new NotFoundError('company');
+  return status;
+}
+
+export const listCompanies = (deps: OperationsDeps) => getCompaniesStatus(deps);
+
+export async function listRuns(deps: OperationsDeps, companyId: string, limit = 30): Promise<SyncRunDocument[]> {
+  await requireCompany(deps, companyId);
+  return deps.repos.syncRuns.list(companyId, limit);
+}
+
+export interface RunWithProgress {
+  run: SyncRunDocument;
+  /** Changes planned so far (they are written at plan time, before applying). */
+  changesSoFar: number;
+}
+
+export async function getRun(deps: OperationsDeps, companyId: string, runId: string): Promise<RunWithProgress> {
+  await requireCompany(deps, companyId);
+  if (!RUN_ID_PATTERN.test(runId)) throw new NotFoundError('run');
+  const run = await deps.repos.syncRuns.get(runId);
+  if (!run || run.companyId !== companyId) throw new NotFoundError('run');
+  const changesSoFar = await deps.repos.syncChanges.collection.countDocuments({
+    runId,
+    action: { $nin: ['skip'] },
+  });
+  return { run, changesSoFar };
+}
+
+export async function getReport(deps: OperationsDeps, companyId: string, runId: string, perAction = 100) {
+  await getRun(deps, companyId, runId);
+  try {
+    return await getSyncReport(deps, { companyId, runId, perAction });
+  } catch (err) {
+    if (err instanceof OperationError) throw new NotFoundError('run');
+    throw err;
+  }
+}
+
+export interface ProfileFilter {
+  status?: ProfileStatus;
+  linked?: boolean;
+  skip?: number;
+  limit?: number;
+}
+
+export async function listProfiles(deps: OperationsDeps, companyId: string, filter: ProfileFilter) {
+  await requireCompany(deps, companyId);
+  const query: Filter<ProfileDocument> = { companyId };
+  if (filter.status) query.status = filter.status;
+  if (filter.linked !== undefined) query['lucca.userId'] = { $exists: filter.linked };
+  const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
+  const skip = Math.max(filter.skip ?? 0, 0);
+  const [total, items] = await Promise.all([
+    deps.repos.profiles.collection.countDocuments(query),
+    deps.repos.profiles.collection
+      .find(query)
+      .sort({ lastName: 1, firstName: 1, _id: 1 })
+      .skip(skip)
+      .limit(limit)
+      .toArray(),
+  ]);
+  return { total, skip, limit, items };
+}
+
+export interface ProfileHistoryEntry {
+  change: SyncChangeDocument;
+  run: Pick<SyncRunDocument, '_id' | 'trigger' | 'mode' | 'status' | 'startedAt'> | null;
+}
+
+export async function getProfile(deps: OperationsDeps, companyId: string, profileId: string) {
+  await requireCompany(deps, companyId);
+  if (!ObjectId.isValid(profileId) || !/^[0-9a-f]{24}$/.test(profileId)) throw new NotFoundError('profile');
+  const profile = await deps.repos.profiles.collection.findOne({ _id: new ObjectId(profileId), companyId });
+  if (!profile) throw new NotFoundError('profile');
+  const changes = await deps.repos.syncChanges.forProfile(companyId, profileId);
+  const runIds = [...new Set(changes.map((c) => c.runId))];
+  const runs = await deps.repos.syncRuns.collection.find({ _id: { $in: runIds } }).toArray();
+  const byId = new Map(runs.map((r) => [r._id, r]));
+  const history: ProfileHistoryEntry[] = changes
+    .map((change) => ({ change, run: byId.get(change.runId) ?? null }))
+    // Dry runs and blocked runs never touched the profile: they are plans, not history.
+    .filter((e) => e.run === null || (e.run.mode === 'apply' && e.run.status === 'succeeded'))
+    .sort((a, b) => (b.run?.startedAt.getTime() ?? 0) - (a.run?.startedAt.getTime() ?? 0));
+  return { profile, history };
+}
+
+export type ConnectionOutcome = 'ok' | 'bad-key' | 'missing-permission' | 'not-lucca' | 'unreachable' | 'other';
+
+export interface ConnectionCheck {
+  outcome: ConnectionOutcome;
+  /** The Lucca client's own sentence (names the host, never the key). */
+  detail: string | null;
+  baseUrl: string | null;
+}
+
+/** "Test the connection": one real Lucca call with the key typed in the form; nothing is stored. */
+export async function checkLuccaConnection(
+  deps: OperationsDeps,
+  input: { luccaUrl: string; apiKey: string },
+): Promise<ConnectionCheck> {
+  let baseUrl: string;
+  try {
+    baseUrl = validateLuccaUrl(input.luccaUrl, deps.config.LUCCA_ALLOWED_HOSTS);
+  } catch (err) {
+    return { outcome: 'not-lucca', detail: err instanceof Error ? err.message : null, baseUrl: null };
+  }
+  try {
+    const client = new LuccaClient({
+      baseUrl,
+      apiKey: input.apiKey,
+      timeoutMs: Math.min(deps.config.LUCCA_TIMEOUT_MS, 15_000),
+      maxRateLimitWaits: 1,
+    });
+    await client.checkAccess();
+    return { outcome: 'ok', detail: null, baseUrl };
+  } catch (err) {
+    return { ...describeLuccaFailure(err), baseUrl };
+  }
+}
+
+export function describeLuccaFailure(err: unknown): { outcome: ConnectionOutcome; detail: string | null } {
+  if (err instanceof LuccaError) {
+    const detail = err.message;
+    if (err.code === 'lucca-auth') return { outcome: err.status === 403 ? 'missing-permission' : 'bad-key', detail };
+    if (err.code === 'lucca-not-lucca' || err.code === 'lucca-request') return { outcome: 'not-lucca', detail };
+    if (err.code === 'lucca-unreachable') return { outcome: 'unreachable', detail };
+    return { outcome: 'other', detail };
+  }
+  if (err instanceof OperationError) {
+    if (err.code === 'lucca-auth') {
+      return { outcome: /\(403\)/.test(err.message) ? 'missing-permission' : 'bad-key', detail: err.message };
+    }
+    if (['not-a-lucca-host', 'invalid-lucca-url', 'lucca-not-lucca', 'lucca-request'].includes(err.code)) {
+      return { outcome: 'not-lucca', detail: err.message };
+    }
+    if (err.code === 'lucca-unreachable') return { outcome: 'unreachable', detail: err.message };
+    return { outcome: 'other', detail: err.message };
+  }
+  return { outcome: 'other', detail: null };
+}

@@ -1,0 +1,61 @@
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { pino } from 'pino';
+import { ConfigError, loadConfig } from '../config/env';
+import { openOperationsContext } from '../operations';
+import { loadConsoleSettings } from './config';
+import { hashPassword } from './password';
+import { startConsole } from './server';
+
+/**
+ * `npm run console` starts the admin console; `npm run console -- hash-password` prints the
+ * ADMIN_PASSWORD_HASH for a password read from stdin (never from the command line, where it
+ * would land in the shell history).
+ */
+async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('Password (input is shown; pipe it in to hide it): ');
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  for await (const line of rl) {
+    rl.close();
+    return line;
+  }
+  return '';
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  if (argv[0] === 'hash-password') {
+    const password = await readPassword();
+    if (password.length < 12) throw new ConfigError('Use an admin password of at least 12 characters.');
+    console.log(await hashPassword(password));
+    return;
+  }
+  if (argv[0] === '--help' || argv[0] === '-h') {
+    console.log(
+      'Usage: npm run console            start the admin console (CONSOLE_HOST, CONSOLE_PORT, ADMIN_USER, ADMIN_PASSWORD_HASH)\n' +
+        '       npm run console -- hash-password   print a hash for ADMIN_PASSWORD_HASH (password on stdin)',
+    );
+    return;
+  }
+  const config = loadConfig();
+  const settings = await loadConsoleSettings();
+  const logger = pino({
+    level: config.LOG_LEVEL,
+    redact: ['req.headers.cookie', 'req.headers.authorization', 'req.body'],
+  });
+  const ops = await openOperationsContext(config);
+  const running = await startConsole({ deps: ops, settings, logger });
+  console.log(`lucca-sync console: ${running.url}  (log in as "${settings.adminUser}")`);
+  const stop = async () => {
+    await running.close();
+    await ops.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,261 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyCookie from '@fastify/cookie';
+import fastifyCsrf from '@fastify/csrf-protection';
+import fastifyFormbody from '@fastify/formbody';
+import fastifySession from '@fastify/session';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
+import type { SyncRunDocument } from '../db/sync-runs-repository';
+import type { OperationsDeps } from '../operations';
+import { registerApiRoutes } from './api';
+import type { ConsoleSettings } from './config';
+import { NotFoundError } from './data';
+import type { Html } from './html';
+import { DEFAULT_LANG, i18n, isLang, type I18n, type MessageKey } from './i18n';
+import { registerPageRoutes } from './pages';
+import { errorPage, notFoundPage, type ViewContext } from './views/layout';
+
+declare module 'fastify' {
+  interface Session {
+    user?: string;
+    flash?: { kind: 'ok' | 'error'; key: MessageKey };
+    /** A sync was just requested from this session: the next integration page refreshes itself. */
+    pendingSync?: string;
+  }
+  interface FastifyContextConfig {
+    /** Reachable without logging in. */
+    public?: boolean;
+  }
+}
+
+export interface ConsoleOptions {
+  deps: OperationsDeps;
+  settings: ConsoleSettings;
+  /** The process logger (pino); none by default (tests). */
+  logger?: FastifyBaseLogger;
+}
+
+/** What the routes share: the operations' dependencies and the helpers of a page. */
+export interface ConsoleContext {
+  deps: OperationsDeps;
+  settings: ConsoleSettings;
+  temporalRunUrl(run: Pick<SyncRunDocument, 'workflowId' | 'temporalRunId'>): string;
+  view(request: FastifyRequest, reply: FastifyReply): ViewContext;
+  i18nOf(request: FastifyRequest): I18n;
+  sendHtml(reply: FastifyReply, page: Html, status?: number): FastifyReply;
+  notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply;
+}
+
+const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
+const SESSION_COOKIE = 'lucca_console_session';
+const LANG_COOKIE = 'lucca_console_lang';
+const SESSION_MAX_AGE_MS = 8 * 60 * 60 * 1000;
+
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  // Run pages link to the Temporal UI: the console's URLs are not handed on to it.
+  'referrer-policy': 'no-referrer',
+};
+
+export const isApiRequest = (request: FastifyRequest) => request.url.startsWith('/api/');
+
+/** Builds the console (not listening): pages, JSON API, OpenAPI description, login, CSRF. */
+export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstance> {
+  const { deps, settings } = opts;
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    // A console reachable beyond loopback sits behind a TLS proxy, which says the request was https.
+    trustProxy: settings.secureCookie,
+    bodyLimit: 64 * 1024,
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'lucca-sync console API',
+        version: '1.0.0',
+        description:
+          'The JSON API behind the admin console. Authenticate with the console login (session cookie); state-changing calls also need the CSRF token from GET /api/session, sent as the `csrf-token` header.',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+          csrf: { type: 'apiKey', in: 'header', name: 'csrf-token' },
+        },
+      },
+      security: [{ session: [] }],
+    },
+    hideUntagged: true,
+  });
+  await app.register(fastifyFormbody);
+  await app.register(fastifyCookie);
+  await app.register(fastifySession, {
+    secret: settings.sessionSecret,
+    cookieName: SESSION_COOKIE,
+    saveUninitialized: false,
+    cookie: {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'strict',
+      // Secure unless the console only listens on loopback (see CONSOLE_SECURE_COOKIE).
+      secure: settings.secureCookie,
+      maxAge: SESSION_MAX_AGE_MS,
+    },
+  });
+  await app.register(fastifyCsrf, { sessionPlugin: '@fastify/session' });
+
+  const assets = {
+    'console.css': { type: 'text/css; charset=utf-8', body: await readFile(path.join(ASSETS_DIR, 'console.css')) },
+    'console.js': {
+      type: 'text/javascript; charset=utf-8',
+      body: await readFile(path.join(ASSETS_DIR, 'console.js')),
+    },
+  };
+
+  const i18nOf = (request: FastifyRequest): I18n => {
+    const lang = request.cookies[LANG_COOKIE];
+    return i18n(isLang(lang) ? lang : DEFAULT_LANG);
+  };
+
+  const ctx: ConsoleContext = {
+    deps,
+    settings,
+    i18nOf,
+    temporalRunUrl(run) {
+      const ns = encodeURIComponent(deps.config.temporal.namespace);
+      return `${settings.temporalUiUrl}/namespaces/${ns}/workflows/${encodeURIComponent(run.workflowId)}/${encodeURIComponent(run.temporalRunId)}/history`;
+    },
+    view(request, reply) {
+      const flash = request.session.flash;
+      if (flash) request.session.flash = undefined;
+      const t = i18nOf(request);
+      return {
+        i18n: t,
+        csrf: reply.generateCsrf(),
+        user: request.session.user ?? null,
+        currentUrl: request.url,
+        flash: flash ? { kind: flash.kind, text: t.t(flash.key) } : null,
+      };
+    },
+    sendHtml(reply, page, status = 200) {
+      return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
+    },
+    notFound(request, reply) {
+      if (isApiRequest(request)) return reply.code(404).send({ error: 'not-found', message: 'Not found' });
+      return ctx.sendHtml(reply, notFoundPage(ctx.view(request, reply)), 404);
+    },
+  };
+
+  app.addHook('onSend', async (_request, reply, payload) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+    return payload;
+  });
+
+  // Authentication first, then CSRF (after the body is parsed, so a form's _csrf field is seen).
+  app.addHook('preValidation', async (request, reply) => {
+    if (request.routeOptions.config.public) return;
+    if (request.session.user) return;
+    if (isApiRequest(request)) return reply.code(401).send({ error: 'unauthenticated', message: 'Log in first.' });
+    const next = request.method === 'GET' ? request.url : '/companies';
+    return reply.redirect(`/login?next=${encodeURIComponent(next)}`, 303);
+  });
+  app.addHook('preValidation', (request, reply, done) => {
+    if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return done();
+    app.csrfProtection(request, reply, done);
+  });
+
+  app.setNotFoundHandler((request, reply) => ctx.notFound(request, reply));
+
+  app.setErrorHandler(
+    (
+      error: Error & { code?: string; statusCode?: number; validationContext?: string; validation?: unknown },
+      request,
+      reply,
+    ) => {
+      if (error instanceof NotFoundError || (error.validation && error.validationContext === 'params')) {
+        return ctx.notFound(request, reply);
+      }
+      if (error.code?.startsWith('FST_CSRF')) {
+        if (isApiRequest(request))
+          return reply.code(403).send({ error: 'csrf', message: 'Missing or invalid CSRF token.' });
+        return ctx.sendHtml(reply, errorPage(ctx.view(request, reply), i18nOf(request).t('error.csrf')), 403);
+      }
+      if (error.validation) {
+        const message = error.message;
+        if (isApiRequest(request)) return reply.code(400).send({ error: 'bad-request', message });
+        return ctx.sendHtml(reply, errorPage(ctx.view(request, reply), message), 400);
+      }
+      request.log.error(
+        { err: { name: error.name, code: error.code, message: error.message } },
+        'console request failed',
+      );
+      if (isApiRequest(request)) return reply.code(500).send({ error: 'internal', message: 'Internal error' });
+      return ctx.sendHtml(reply, errorPage(ctx.view(request, reply), i18nOf(request).t('error.title')), 500);
+    },
+  );
+
+  app.get(
+    '/assets/:file',
+    {
+      config: { public: true },
+      schema: {
+        params: {
+          type: 'object',
+          properties: { file: { type: 'string', enum: Object.keys(assets) } },
+          required: ['file'],
+        },
+      },
+    },
+    async (request, reply) => {
+      const asset = assets[(request.params as { file: keyof typeof assets }).file];
+      return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
+    },
+  );
+
+  app.get('/healthz', { config: { public: true } }, async () => ({ ok: true }));
+
+  app.get('/lang/:lang', { config: { public: true } }, async (request, reply) => {
+    const { lang } = request.params as { lang: string };
+    const { next } = request.query as { next?: string };
+    if (isLang(lang)) {
+      reply.setCookie(LANG_COOKIE, lang, { path: '/', sameSite: 'lax', httpOnly: true, maxAge: 365 * 24 * 3600 });
+    }
+    return reply.redirect(safeNext(next), 303);
+  });
+
+  app.get('/api/openapi.json', { config: { public: true } }, async () => app.swagger());
+
+  registerPageRoutes(app, ctx);
+  await app.register(async (api) => registerApiRoutes(api, ctx), { prefix: '/api' });
+  return app;
+}
+
+/** Only a local path: `next` must never send the admin to another site after login. */
+export function safeNext(next: unknown): string {
+  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) {
+    return '/companies';
+  }
+  return next;
+}
+
+export interface RunningConsole {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Builds and starts the console; the demo and `npm run console` use this. */
+export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole> {
+  const app = await buildConsole(opts);
+  await app.listen({ host: opts.settings.host, port: opts.settings.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.settings.port;
+  const host = opts.settings.host.includes(':') ? `[${opts.settings.host}]` : opts.settings.host;
+  return { app, url: `http://${host}:${port}`, close: () => app.close() };
+}

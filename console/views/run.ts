@@ -1,0 +1,213 @@
+import type { CompanyDocument } from '../../db/companies-repository';
+import type { SyncChangeDocument } from '../../db/sync-changes-repository';
+import type { SyncRunDocument } from '../../db/sync-runs-repository';
+import type { SyncCounts } from '../../domain/types';
+import type { SyncReport } from '../../operations';
+import { html, type Html } from '../html';
+import type { I18n, MessageKey } from '../i18n';
+import { companyTabs } from './companies';
+import { layout, luccaPictogram, postButton, statusBadge, type ViewContext } from './layout';
+
+const COUNT_KEYS: (keyof SyncCounts)[] = [
+  'seen',
+  'created',
+  'linked',
+  'updated',
+  'unchanged',
+  'deactivated',
+  'reactivated',
+  'skipped',
+  'conflicts',
+];
+
+const DATE_FIELDS = new Set(['birthDate', 'contractStart', 'contractEnd']);
+
+export function formatFieldValue(i18n: I18n, field: string, value: unknown): string {
+  if (value === null || value === undefined || value === '') return i18n.t('common.none');
+  if (DATE_FIELDS.has(field)) return i18n.day(value);
+  if (field === 'status' && typeof value === 'string') return i18n.t(`profileStatus.${value}` as MessageKey);
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+export function fieldDiff(i18n: I18n, fields: SyncChangeDocument['fields'], action: string): Html | null {
+  if (!fields) return null;
+  const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
+  if (entries.length === 0) return null;
+  return html`<table class="diff" data-testid="field-diff">
+    ${entries.map(
+      ([field, diff]) =>
+        html`<tr data-field="${field}">
+          <th>${i18n.t(`field.${field}` as MessageKey)}</th>
+          <td>
+            ${
+              action === 'create'
+                ? null
+                : html`<del data-testid="diff-from">${formatFieldValue(i18n, field, diff?.from)}</del>
+                    <span class="arrow" aria-hidden="true">→</span>`
+            }
+            <ins data-testid="diff-to">${formatFieldValue(i18n, field, diff?.to)}</ins>
+          </td>
+        </tr>`,
+    )}
+  </table>`;
+}
+
+/** Who a change is about, from the values it carries (skips and conflicts carry none). */
+function changeSubject(change: SyncChangeDocument): string | null {
+  const values = change.target?.fields;
+  const name = [values?.firstName, values?.lastName].filter(Boolean).join(' ');
+  if (name) return name;
+  const from = change.fields;
+  const fallback = [from?.firstName?.from ?? from?.firstName?.to, from?.lastName?.from ?? from?.lastName?.to]
+    .filter((v): v is string => typeof v === 'string' && v !== '')
+    .join(' ');
+  return fallback || null;
+}
+
+function changeItem(ctx: ViewContext, companyId: string, change: SyncChangeDocument): Html {
+  const { i18n } = ctx;
+  const subject = changeSubject(change);
+  return html`<li class="change" data-testid="change" data-action="${change.action}">
+    <div class="change-head">
+      ${
+        change.profileId
+          ? html`<a href="/companies/${companyId}/profiles/${change.profileId}">${subject ?? i18n.t('run.profile')}</a>`
+          : html`<span>${subject ?? i18n.t('run.lucca')}</span>`
+      }
+      ${
+        change.luccaUserId !== null
+          ? html`<span class="muted small"
+              >${luccaPictogram(i18n.t('profiles.luccaIcon'))} #${change.luccaUserId}</span
+            >`
+          : null
+      }
+    </div>
+    ${fieldDiff(i18n, change.fields, change.action)}
+    ${
+      change.reasons.length
+        ? html`<ul class="reasons">
+            ${change.reasons.map(
+              (r) => html`<li data-reason="${r.code}"><code>${r.code}</code> ${i18n.reason(r.code, r.message)}</li>`,
+            )}
+          </ul>`
+        : null
+    }
+  </li>`;
+}
+
+export interface RunView {
+  company: CompanyDocument;
+  report: SyncReport;
+  changesSoFar: number;
+  temporalUrl: string;
+}
+
+export function runProgress(i18n: I18n, run: SyncRunDocument, changesSoFar: number): Html {
+  return html`<section
+    class="card progress"
+    data-testid="live-progress"
+    data-live-run="/api/companies/${run.companyId}/runs/${run._id}"
+  >
+    <h2>${i18n.t('run.progress')}</h2>
+    <p>
+      <span data-progress="phase">${i18n.t(`phase.${run.progress.phase}` as MessageKey)}</span> ·
+      <strong data-progress="pagesRead">${run.progress.pagesRead}</strong> ${i18n.t('run.pagesRead')} ·
+      <strong data-progress="usersRead">${run.progress.usersRead}</strong> ${i18n.t('run.usersRead')} ·
+      <strong data-progress="changesSoFar">${changesSoFar}</strong> ${i18n.t('run.changesSoFar')}
+    </p>
+    <div class="bar"><div class="bar-fill"></div></div>
+  </section>`;
+}
+
+export function runPage(ctx: ViewContext, v: RunView): Html {
+  const { i18n } = ctx;
+  const { run, groups } = v.report;
+  const tz = v.company.timezone;
+  const duration = run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null;
+  const base = `/companies/${v.company._id}`;
+  return layout(
+    ctx,
+    `${v.company.name} · ${i18n.t('run.title')}`,
+    html`${companyTabs(ctx, v.company, 'integration')}
+      <section class="card" data-testid="run-header" data-run-status="${run.status}">
+        <div class="page-head">
+          <h2>${i18n.t('run.title')} · ${i18n.dateTime(run.startedAt, tz)}</h2>
+          <a href="${v.temporalUrl}" target="_blank" rel="noopener noreferrer" data-testid="temporal-link"
+            >${i18n.t('run.openTemporal')} ↗</a
+          >
+        </div>
+        <dl class="facts wide">
+          <dt>${i18n.t('run.status')}</dt>
+          <dd>${statusBadge(i18n, run.status)}</dd>
+          <dt>${i18n.t('run.mode')}</dt>
+          <dd>${i18n.t(`mode.${run.mode}` as MessageKey)}</dd>
+          <dt>${i18n.t('run.trigger')}</dt>
+          <dd>${i18n.t(`trigger.${run.trigger}` as MessageKey)}</dd>
+          <dt>${i18n.t('run.requestedBy')}</dt>
+          <dd>${run.requestedBy ?? i18n.t('common.none')}</dd>
+          <dt>${i18n.t('run.duration')}</dt>
+          <dd>${i18n.duration(duration)}</dd>
+        </dl>
+        ${
+          run.error && run.status !== 'blocked'
+            ? html`<p class="flash error" role="alert">
+                <strong>${i18n.t('run.error')}</strong> (${run.error.code}) ${run.error.message}
+              </p>`
+            : null
+        }
+      </section>
+      ${run.status === 'running' ? runProgress(i18n, run, v.changesSoFar) : null}
+      ${
+        run.status === 'blocked'
+          ? html`<section class="card blocked" data-testid="blocked">
+              <p>
+                ${i18n.t('run.blocked', {
+                  deactivations: run.guard?.deactivations ?? run.counts?.deactivated ?? 0,
+                  limit: run.guard?.limit ?? 0,
+                  activeProfiles: run.guard?.activeProfiles ?? 0,
+                })}
+              </p>
+              ${postButton(ctx, `${base}/runs/${run._id}/apply-anyway`, i18n.t('run.applyAnyway'), {
+                className: 'button danger',
+                testId: 'apply-anyway',
+              })}
+              <p class="help">${i18n.t('run.applyAnywayHelp')}</p>
+            </section>`
+          : null
+      }
+      ${
+        run.counts
+          ? html`<section class="card">
+              <h2>${i18n.t('run.counts')}</h2>
+              <ul class="counts-grid" data-testid="counts">
+                ${COUNT_KEYS.map(
+                  (k) =>
+                    html`<li data-count="${k}">
+                      <strong>${i18n.number(run.counts?.[k] ?? 0)}</strong> ${i18n.t(`count.${k}` as MessageKey)}
+                    </li>`,
+                )}
+              </ul>
+            </section>`
+          : null
+      }
+      ${
+        run.status !== 'running' && groups.length === 0 && run.status !== 'failed'
+          ? html`<p class="empty">${i18n.t('run.noChanges')}</p>`
+          : null
+      }
+      ${groups.map(
+        (g) =>
+          html`<section class="card" data-testid="group-${g.action}">
+            <h2>${i18n.t(`action.${g.action}` as MessageKey)} <span class="muted">(${i18n.number(g.total)})</span></h2>
+            <ul class="changes">
+              ${g.changes.map((c) => changeItem(ctx, v.company._id, c))}
+            </ul>
+            ${
+              g.total > g.changes.length
+                ? html`<p class="muted">+ ${i18n.number(g.total - g.changes.length)} ${i18n.t('run.more')}</p>`
+                : null
+            }
+          </section>`,
+      )}`,
+  );
+}

@@ -1,0 +1,143 @@
+import { requireSecret } from '../config/env';
+import { apiKeyHint, encryptApiKey } from '../db/api-key-cipher';
+import { COMPANY_ID_PATTERN } from '../db/companies-repository';
+import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl } from '../lucca/client';
+import { LuccaError } from '../lucca/errors';
+import type { OperationsDeps } from './context';
+import { OperationError } from './errors';
+import { parseEveryOrThrow, upsertCompanySchedule } from './schedule';
+import { defaultRequestedBy, signalSyncNow, type SyncTicket } from './sync';
+
+export interface OnboardInput {
+  companyId: string;
+  name: string;
+  luccaUrl: string;
+  apiKey: string;
+  every?: string;
+  timezone?: string;
+  requestedBy?: string;
+}
+
+export interface OnboardResult {
+  companyId: string;
+  created: boolean;
+  baseUrl: string;
+  apiKeyHint: string;
+  every: string;
+  timezone: string;
+  schedule: 'created' | 'updated';
+  /** The name Lucca gives the key, when it says. */
+  luccaPrincipal: string | null;
+  firstSync: SyncTicket;
+}
+
+export const DEFAULT_EVERY = '24h';
+export const DEFAULT_TIMEZONE = 'Europe/Paris';
+const LUCCA_HOSTS_HELP = '*.ilucca.net, *.ilucca-test.net, *.ilucca-demo.net, *.ilucca.ch or a Lucca sandbox';
+
+export function validateCompanyId(companyId: string): void {
+  if (!COMPANY_ID_PATTERN.test(companyId)) {
+    throw new OperationError(
+      'invalid-company-id',
+      `Company id "${companyId}" is not a slug: use 2 to 63 lower-case letters, digits and dashes, starting with a letter or digit (e.g. acme or acme-fr).`,
+    );
+  }
+}
+
+export function validateTimezone(timezone: string): void {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: timezone });
+  } catch {
+    throw new OperationError('invalid-timezone', `"${timezone}" is not an IANA time zone (e.g. Europe/Paris).`);
+  }
+}
+
+/** Normalises the pasted Lucca address and refuses hosts the API key must never be sent to. */
+export function validateLuccaUrl(luccaUrl: string, allowedHosts: readonly string[]): string {
+  let baseUrl: string;
+  try {
+    baseUrl = normaliseLuccaBaseUrl(luccaUrl);
+  } catch (err) {
+    throw new OperationError('invalid-lucca-url', err instanceof Error ? err.message : String(err));
+  }
+  if (!isAllowedLuccaUrl(baseUrl, allowedHosts)) {
+    throw new OperationError(
+      'not-a-lucca-host',
+      `${baseUrl} is not a Lucca address: the API key is only sent over https to ${LUCCA_HOSTS_HELP} (LUCCA_ALLOWED_HOSTS adds hosts for local testing).`,
+    );
+  }
+  return baseUrl;
+}
+
+/**
+ * Onboards a company, or updates it when it exists (new key, URL, frequency): everything is
+ * validated and the key is checked by one real Lucca call before anything is written. Then the
+ * company is stored (key encrypted), its schedule created or updated, and a first sync requested.
+ */
+export async function onboardCompany(deps: OperationsDeps, input: OnboardInput): Promise<OnboardResult> {
+  const { config } = deps;
+  const companyId = input.companyId.trim();
+  validateCompanyId(companyId);
+  const name = input.name.trim();
+  if (!name) throw new OperationError('invalid-name', 'The company name must not be empty.');
+  const every = (input.every ?? DEFAULT_EVERY).trim();
+  parseEveryOrThrow(every);
+  const timezone = (input.timezone ?? DEFAULT_TIMEZONE).trim();
+  validateTimezone(timezone);
+  const baseUrl = validateLuccaUrl(input.luccaUrl, config.LUCCA_ALLOWED_HOSTS);
+  const apiKey = input.apiKey.trim();
+  if (!apiKey) throw new OperationError('missing-api-key', 'The Lucca API key is empty.');
+  const secret = requireSecret(config);
+
+  const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, config.LUCCA_TIMEOUT_MS);
+
+  const now = deps.now?.() ?? new Date();
+  const existing = await deps.repos.companies.get(companyId);
+  await deps.repos.companies.upsert({
+    id: companyId,
+    name,
+    timezone,
+    baseUrl,
+    encryptedApiKey: encryptApiKey(secret, companyId, apiKey),
+    apiKeyHint: apiKeyHint(apiKey),
+    every,
+    now,
+  });
+  const wasOffboarded = existing !== null && existing.lucca.apiKey === null;
+  // An existing schedule keeps its paused state; an offboarded company (schedule deleted) starts afresh.
+  const schedule = await upsertCompanySchedule(deps.client, { companyId, every, taskQueue: config.TASK_QUEUE });
+  if (wasOffboarded || schedule === 'created') {
+    await deps.repos.companies.setSchedule(companyId, { paused: false }, now);
+  }
+
+  const firstSync = await signalSyncNow(deps, {
+    companyId,
+    trigger: 'onboarding',
+    requestedBy: input.requestedBy ?? defaultRequestedBy(),
+    dryRun: false,
+    allowMassDeactivation: false,
+  });
+  return {
+    companyId,
+    created: existing === null,
+    baseUrl,
+    apiKeyHint: apiKeyHint(apiKey),
+    every,
+    timezone,
+    schedule,
+    luccaPrincipal,
+    firstSync,
+  };
+}
+
+async function checkLuccaAccess(baseUrl: string, apiKey: string, timeoutMs: number): Promise<string | null> {
+  try {
+    const lucca = new LuccaClient({ baseUrl, apiKey, timeoutMs, maxRateLimitWaits: 2 });
+    return (await lucca.checkAccess()).principal;
+  } catch (err) {
+    if (err instanceof LuccaError) {
+      throw new OperationError(err.code, `Lucca check failed, nothing was saved: ${err.message}`);
+    }
+    throw err;
+  }
+}

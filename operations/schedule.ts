@@ -1,0 +1,157 @@
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleOptions,
+  type ScheduleOptionsStartWorkflowAction,
+} from '@temporalio/client';
+import { parseEvery } from '../domain/duration';
+import type { scheduledSyncWorkflow } from '../workflows/scheduled-sync';
+import { CompanyIdAttribute, scheduleId, SyncTriggerAttribute } from '../workflows/messages';
+import type { OperationsDeps } from './context';
+import { companyNotFound, OperationError } from './errors';
+
+const MAX_JITTER_MS = 10 * 60_000;
+
+/** Spreads the firings of companies sharing a frequency, so they do not all hit Lucca at the same second. */
+export function scheduleJitterMs(everyMs: number): number {
+  return Math.min(Math.round(everyMs / 48), MAX_JITTER_MS);
+}
+
+/** `sync.every` validated the way the schedule needs it; the message names the rule (minimum 4h). */
+export function parseEveryOrThrow(every: string): number {
+  const parsed = parseEvery(every);
+  if (!parsed.ok) {
+    throw new OperationError(
+      'invalid-every',
+      `${parsed.message.replace('sync.every', `--every "${every}"`)} (Lucca's rate limit is shared with the company's other tools, so a sync never runs more often than every 4 hours).`,
+    );
+  }
+  return parsed.ms;
+}
+
+export interface CompanyScheduleSettings {
+  companyId: string;
+  every: string;
+  taskQueue: string;
+}
+
+/** The note shown on the UI's Schedules page: ids and frequency only (no secret or personal data in Temporal). */
+export const scheduleNote = (s: CompanyScheduleSettings) =>
+  `lucca-sync: Lucca → platform sync of company ${s.companyId} every ${s.every}. Managed with \`npm run cli -- schedule --company ${s.companyId}\`.`;
+
+function scheduleAction(s: CompanyScheduleSettings): ScheduleOptionsStartWorkflowAction<typeof scheduledSyncWorkflow> {
+  return {
+    type: 'startWorkflow',
+    workflowType: 'scheduledSyncWorkflow',
+    // The schedule appends the firing time, so each firing is its own row in the UI.
+    workflowId: `company-sync-scheduled:${s.companyId}`,
+    taskQueue: s.taskQueue,
+    args: [{ companyId: s.companyId }],
+    typedSearchAttributes: [
+      { key: CompanyIdAttribute, value: s.companyId },
+      { key: SyncTriggerAttribute, value: 'schedule' },
+    ],
+    staticSummary: `${s.companyId}: scheduled sync request`,
+  };
+}
+
+export function companyScheduleOptions(
+  s: CompanyScheduleSettings,
+  opts: { paused?: boolean } = {},
+): ScheduleOptions<ScheduleOptionsStartWorkflowAction<typeof scheduledSyncWorkflow>> {
+  const everyMs = parseEveryOrThrow(s.every);
+  return {
+    scheduleId: scheduleId(s.companyId),
+    spec: { intervals: [{ every: everyMs }], jitter: scheduleJitterMs(everyMs) },
+    action: scheduleAction(s),
+    // A company workflow runs one sync at a time anyway; a firing while the last is still being
+    // delivered is simply dropped.
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+    state: { paused: opts.paused ?? false, note: scheduleNote(s) },
+    typedSearchAttributes: [{ key: CompanyIdAttribute, value: s.companyId }],
+  };
+}
+
+/** Creates the company's schedule, or brings an existing one to these settings (keeping its paused state). */
+export async function upsertCompanySchedule(
+  client: Client,
+  s: CompanyScheduleSettings,
+  opts: { paused?: boolean } = {},
+): Promise<'created' | 'updated'> {
+  const options = companyScheduleOptions(s, opts);
+  try {
+    await client.schedule.create(options);
+    return 'created';
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  await client.schedule.getHandle(options.scheduleId).update((previous) => ({
+    ...previous,
+    spec: options.spec,
+    action: options.action,
+    policies: { ...previous.policies, overlap: ScheduleOverlapPolicy.SKIP },
+    state: { ...previous.state, note: scheduleNote(s) },
+  }));
+  return 'updated';
+}
+
+export type ScheduleChange = { every: string } | { pause: true } | { resume: true };
+
+export interface ScheduleChangeResult {
+  companyId: string;
+  every: string;
+  paused: boolean;
+  nextRunAt: Date | null;
+}
+
+/** `schedule --every | --pause | --resume`: the company document and its Temporal Schedule move together. */
+export async function changeSchedule(
+  deps: OperationsDeps,
+  input: { companyId: string; change: ScheduleChange },
+): Promise<ScheduleChangeResult> {
+  const { companyId, change } = input;
+  const now = deps.now?.() ?? new Date();
+  if ('every' in change) parseEveryOrThrow(change.every);
+  const company = await deps.repos.companies.get(companyId);
+  if (!company) throw companyNotFound(companyId);
+  if (company.lucca.apiKey === null) {
+    throw new OperationError(
+      'offboarded',
+      `Company "${companyId}" was offboarded; onboard it again before changing its schedule.`,
+    );
+  }
+  const handle = deps.client.schedule.getHandle(scheduleId(companyId));
+  try {
+    if ('every' in change) {
+      await upsertCompanySchedule(deps.client, {
+        companyId,
+        every: change.every,
+        taskQueue: deps.config.TASK_QUEUE,
+      });
+      await deps.repos.companies.setSchedule(companyId, { every: change.every }, now);
+    } else if ('pause' in change) {
+      await handle.pause(`Paused by the operator (${now.toISOString()})`);
+      await deps.repos.companies.setSchedule(companyId, { paused: true }, now);
+    } else {
+      await handle.unpause(`Resumed by the operator (${now.toISOString()})`);
+      await deps.repos.companies.setSchedule(companyId, { paused: false }, now);
+    }
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) {
+      throw new OperationError(
+        'schedule-not-found',
+        `Company "${companyId}" has no Temporal Schedule (${scheduleId(companyId)}); run onboard again to recreate it.`,
+      );
+    }
+    throw err;
+  }
+  const description = await handle.describe();
+  return {
+    companyId,
+    every: 'every' in change ? change.every : company.sync.every,
+    paused: description.state.paused,
+    nextRunAt: description.info.nextActionTimes[0] ?? null,
+  };
+}

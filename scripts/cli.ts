@@ -1,0 +1,271 @@
+import { existsSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, loadConfig } from '../config/env';
+import type { SyncRunDocument } from '../db/sync-runs-repository';
+import type { ChangeAction } from '../domain/types';
+import {
+  changeSchedule,
+  getCompaniesStatus,
+  getSyncReport,
+  offboardCompany,
+  onboardCompany,
+  openOperationsContext,
+  OperationError,
+  REPORT_ACTIONS,
+  requestSync,
+  type OperationsContext,
+} from '../operations';
+import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
+import { defaultRequestedBy } from '../operations/sync';
+import { runWorker } from '../workers/main';
+import { formatDateTime, formatReport, formatRunHeader, formatStatus } from './lib/cli-format';
+import { waitWithProgress } from './lib/progress';
+import { readApiKey } from './lib/read-api-key';
+
+/** Exit codes: 0 only for success; a finished-but-unsuccessful run has its own code. */
+export const EXIT = { ok: 0, error: 1, runFailed: 2, runBlocked: 3 } as const;
+
+const program = new Command('lucca-sync')
+  .description('Operate lucca-sync: onboard companies, sync, schedule, read reports.')
+  .option('--settings <path>', 'read settings from this file (default: .env when present)')
+  .showHelpAfterError('(add --help for usage)')
+  .hook('preAction', (cmd) => {
+    const { settings } = cmd.opts<{ settings?: string }>();
+    if (settings) process.loadEnvFile(settings);
+    else if (existsSync('.env')) process.loadEnvFile('.env');
+  });
+
+const companyOption = () =>
+  new Option('--company <id>', 'company id (slug, e.g. acme)').makeOptionMandatory().argParser(slug);
+
+function slug(value: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(value)) throw new InvalidArgumentError('expected a company slug such as acme');
+  return value;
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+async function withContext<T>(fn: (ctx: OperationsContext) => Promise<T>): Promise<T> {
+  const ctx = await openOperationsContext(loadConfig());
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+const printJson = (value: unknown) => console.log(JSON.stringify(value, null, 2));
+
+program
+  .command('onboard')
+  .description(
+    'Check the Lucca key with one real call, store the company (key encrypted), create its schedule and start a first sync. Re-run to update it.',
+  )
+  .addOption(companyOption())
+  .requiredOption('--name <name>', "the company's display name")
+  .requiredOption('--lucca-url <url>', 'the Lucca domain, e.g. https://acme.ilucca.net')
+  .option('--api-key-file <path>', 'read the API key from this file')
+  .option('--api-key-env <VAR>', 'read the API key from this environment variable')
+  .addOption(new Option('--api-key <key>').hideHelp())
+  .option('--every <duration>', 'sync frequency, at least 4h (e.g. 4h, 12h, 24h, 1d)', '24h')
+  .option('--timezone <tz>', "the company's IANA time zone (decides 'today' for contract dates)", 'Europe/Paris')
+  .option('--wait', 'wait for the first sync and print its summary')
+  .addHelpText(
+    'after',
+    '\nWithout --api-key-file or --api-key-env, the key is read from stdin.\nExample:\n  npm run cli -- onboard --company acme --name "Acme" --lucca-url https://acme.ilucca.net --api-key-file ./acme.key',
+  )
+  .action(
+    async (opts: {
+      company: string;
+      name: string;
+      luccaUrl: string;
+      apiKeyFile?: string;
+      apiKeyEnv?: string;
+      apiKey?: string;
+      every: string;
+      timezone: string;
+      wait?: boolean;
+    }) => {
+      if (opts.apiKey !== undefined) {
+        throw new OperationError(
+          'api-key-argument',
+          'The API key is never accepted as an argument (it would show in `ps` and shell history): use --api-key-file, --api-key-env or stdin.',
+        );
+      }
+      const apiKey = await readApiKey(opts);
+      await withContext(async (ctx) => {
+        const result = await onboardCompany(ctx, {
+          companyId: opts.company,
+          name: opts.name,
+          luccaUrl: opts.luccaUrl,
+          apiKey,
+          every: opts.every,
+          timezone: opts.timezone,
+        });
+        console.log(
+          `${result.created ? 'Onboarded' : 'Updated'} ${result.companyId}: Lucca ${result.baseUrl} (key …${result.apiKeyHint}${result.luccaPrincipal ? `, "${result.luccaPrincipal}"` : ''}), every ${result.every}, schedule ${result.schedule}.`,
+        );
+        console.log('First sync requested (trigger onboarding).');
+        if (opts.wait) process.exitCode = exitCodeFor(await waitWithProgress(ctx, result.firstSync));
+      });
+    },
+  );
+
+program
+  .command('sync')
+  .description("Ask for a sync now (signal-with-start: works even if the company's workflow is not running)")
+  .addOption(companyOption())
+  .option('--dry-run', 'compute and store the plan, write no profile')
+  .option('--allow-mass-deactivation', 'apply even if the plan deactivates more profiles than the guard allows')
+  .option('--wait', 'wait for the run, show progress, print its summary; exit 0 only if it succeeded')
+  .option('--timeout <minutes>', 'with --wait, give up waiting after this many minutes', positiveInteger, 60)
+  .option('--requested-by <name>', 'who asks (shown in reports)', defaultRequestedBy())
+  .addHelpText(
+    'after',
+    `\nExit codes with --wait: ${EXIT.ok} succeeded, ${EXIT.runFailed} failed, ${EXIT.runBlocked} blocked, ${EXIT.error} error.\nExample:\n  npm run cli -- sync --company acme --dry-run --wait`,
+  )
+  .action(
+    async (opts: {
+      company: string;
+      dryRun?: boolean;
+      allowMassDeactivation?: boolean;
+      wait?: boolean;
+      timeout: number;
+      requestedBy: string;
+    }) => {
+      await withContext(async (ctx) => {
+        const ticket = await requestSync(ctx, {
+          companyId: opts.company,
+          dryRun: opts.dryRun ?? false,
+          allowMassDeactivation: opts.allowMassDeactivation ?? false,
+          requestedBy: opts.requestedBy,
+        });
+        console.log(
+          `Sync requested for ${opts.company}${opts.dryRun ? ' (dry run)' : ''} — workflow ${ticket.workflowId}.`,
+        );
+        if (opts.wait) process.exitCode = exitCodeFor(await waitWithProgress(ctx, ticket, opts.timeout * 60_000));
+      });
+    },
+  );
+
+program
+  .command('schedule')
+  .description('Change how often a company syncs, or pause / resume its schedule')
+  .addOption(companyOption())
+  .addOption(
+    new Option('--every <duration>', 'new frequency, at least 4h (e.g. 6h, 24h)').conflicts(['pause', 'resume']),
+  )
+  .addOption(new Option('--pause', 'pause scheduled syncs (sync now still works)').conflicts(['resume']))
+  .option('--resume', 'resume scheduled syncs')
+  .addHelpText('after', '\nExample:\n  npm run cli -- schedule --company acme --every 12h')
+  .action(async (opts: { company: string; every?: string; pause?: boolean; resume?: boolean }) => {
+    const change =
+      opts.every !== undefined
+        ? { every: opts.every }
+        : opts.pause
+          ? { pause: true as const }
+          : opts.resume
+            ? { resume: true as const }
+            : null;
+    if (!change) throw new OperationError('usage', 'Say what to change: --every <duration>, --pause or --resume.');
+    await withContext(async (ctx) => {
+      const r = await changeSchedule(ctx, { companyId: opts.company, change });
+      console.log(
+        `${r.companyId}: every ${r.every}, ${r.paused ? 'paused' : `next run ${formatDateTime(r.nextRunAt)}`}.`,
+      );
+    });
+  });
+
+program
+  .command('report')
+  .description("A run's report: header, counts, then the changes by action with field-level from → to and reasons")
+  .addOption(companyOption())
+  .option('--run <runId>', 'a specific run (default: the latest)')
+  .addOption(new Option('--action <action>', 'only this kind of change').choices(REPORT_ACTIONS as ChangeAction[]))
+  .option('--limit <n>', 'changes listed per action', positiveInteger, DEFAULT_CHANGES_PER_ACTION)
+  .option('--all', 'list every change')
+  .option('--json', 'print the report as JSON')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npm run cli -- report --company acme\n  npm run cli -- report --company acme --action update --all',
+  )
+  .action(
+    async (opts: {
+      company: string;
+      run?: string;
+      action?: ChangeAction;
+      limit: number;
+      all?: boolean;
+      json?: boolean;
+    }) => {
+      await withContext(async (ctx) => {
+        const report = await getSyncReport(ctx, {
+          companyId: opts.company,
+          ...(opts.run ? { runId: opts.run } : {}),
+          ...(opts.action ? { action: opts.action } : {}),
+          perAction: opts.all ? 'all' : opts.limit,
+        });
+        if (opts.json) printJson(report);
+        else console.log(formatReport(report).join('\n'));
+      });
+    },
+  );
+
+program
+  .command('status')
+  .description('Companies: frequency, paused, last run, next scheduled run')
+  .addOption(new Option('--company <id>', 'only this company').argParser(slug))
+  .option('--json', 'print as JSON')
+  .action(async (opts: { company?: string; json?: boolean }) => {
+    await withContext(async (ctx) => {
+      const statuses = await getCompaniesStatus(ctx, opts.company ? { companyId: opts.company } : {});
+      if (opts.json) printJson(statuses);
+      else console.log(formatStatus(statuses).join('\n'));
+    });
+  });
+
+program
+  .command('offboard')
+  .description("Delete the schedule, end the company's workflow and erase its API key; profiles and reports are kept")
+  .addOption(companyOption())
+  .action(async (opts: { company: string }) => {
+    await withContext(async (ctx) => {
+      const r = await offboardCompany(ctx, { companyId: opts.company, requestedBy: defaultRequestedBy() });
+      console.log(
+        `Offboarded ${r.companyId}: schedule ${r.scheduleDeleted ? 'deleted' : 'already gone'}, workflow ${r.workflowEnded ? 'ended' : 'not running'}, API key ${r.apiKeyErased ? 'erased' : 'already erased'}. Profiles and reports are kept.`,
+      );
+    });
+  });
+
+program
+  .command('worker')
+  .description('Run a worker on the task queue until SIGINT / SIGTERM (graceful shutdown)')
+  .action(async () => {
+    await runWorker();
+  });
+
+/** Prints the finished run's summary; exit 0 only for a succeeded run. */
+function exitCodeFor(run: SyncRunDocument): number {
+  console.log(formatRunHeader(run).join('\n'));
+  console.log(`Full report: npm run cli -- report --company ${run.companyId} --run ${run._id}`);
+  return run.status === 'succeeded' ? EXIT.ok : run.status === 'blocked' ? EXIT.runBlocked : EXIT.runFailed;
+}
+
+/** One line on stderr; the stack only when LOG_LEVEL=debug. */
+function describeError(err: unknown): string {
+  if (err instanceof OperationError || err instanceof ConfigError) return err.message;
+  if (err instanceof Error) return process.env.LOG_LEVEL === 'debug' ? (err.stack ?? err.message) : err.message;
+  return String(err);
+}
+
+program.parseAsync().then(
+  () => process.exit(process.exitCode ?? EXIT.ok),
+  (err: unknown) => {
+    console.error(`error: ${describeError(err).replace(/\s*\n\s*/g, ' ')}`);
+    process.exit(EXIT.error);
+  },
+);

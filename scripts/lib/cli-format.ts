@@ -1,0 +1,122 @@
+import type { CompanyStatus, SyncReport } from '../../operations';
+import type { SyncChangeDocument } from '../../db/sync-changes-repository';
+import type { SyncRunDocument } from '../../db/sync-runs-repository';
+import type { SyncCounts } from '../../domain/types';
+
+/** Plain-text renderings of operation results for the terminal; `--json` prints the data itself. */
+
+const COUNT_ORDER: (keyof SyncCounts)[] = [
+  'seen',
+  'created',
+  'linked',
+  'updated',
+  'unchanged',
+  'deactivated',
+  'reactivated',
+  'skipped',
+  'conflicts',
+];
+
+export const RUN_STATUS_MEANING: Record<SyncRunDocument['status'], string> = {
+  running: 'in progress',
+  succeeded: 'finished; the profiles match Lucca (a dry run wrote nothing)',
+  failed: 'stopped before writing anything; the error says why, and the next run tries again',
+  blocked:
+    'the plan would deactivate too many profiles, so nothing was written; re-run with --allow-mass-deactivation if the departures are real',
+};
+
+export function formatDateTime(date: Date | null | undefined): string {
+  if (!date) return '—';
+  return date.toISOString().replace('T', ' ').slice(0, 19) + 'Z';
+}
+
+function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return m < 60
+    ? `${m}m${String(s % 60).padStart(2, '0')}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function formatCounts(counts: SyncCounts | null): string {
+  if (!counts) return 'no counts (the run stopped before planning)';
+  return COUNT_ORDER.map((k) => `${k} ${counts[k]}`).join(' · ');
+}
+
+/** `"Jean"`, `∅` for empty: values are the person's own data, shown only to the operator. */
+export function formatValue(value: unknown): string {
+  if (value === null || value === undefined || value === '') return '∅';
+  return typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
+}
+
+export function formatRunHeader(run: SyncRunDocument): string[] {
+  const took = run.finishedAt ? ` (${formatDuration(run.finishedAt.getTime() - run.startedAt.getTime())})` : '';
+  const lines = [
+    `Run ${run._id} of ${run.companyId} — ${run.trigger}${run.requestedBy ? ` by ${run.requestedBy}` : ''}, ${run.mode}`,
+    `Status:   ${run.status} — ${RUN_STATUS_MEANING[run.status]}`,
+    `Started:  ${formatDateTime(run.startedAt)}   Finished: ${formatDateTime(run.finishedAt)}${took}`,
+    `Counts:   ${formatCounts(run.counts)}`,
+  ];
+  if (run.status !== 'running') lines.push(`Writes:   ${run.profileWrites} profile writes`);
+  if (run.error) lines.push(`Error:    ${run.error.code} — ${run.error.message}`);
+  return lines;
+}
+
+export function formatChange(change: SyncChangeDocument): string {
+  const who = [
+    change.luccaUserId !== null ? `Lucca #${change.luccaUserId}` : 'Lucca record without id',
+    change.profileId ? `profile ${change.profileId}` : null,
+  ]
+    .filter(Boolean)
+    .join(' → ');
+  const fields = Object.entries(change.fields ?? {}).map(([field, diff]) =>
+    change.action === 'create'
+      ? `${field} ${formatValue(diff?.to)}`
+      : `${field} ${formatValue(diff?.from)} → ${formatValue(diff?.to)}`,
+  );
+  const reasons = change.reasons.map((r) => r.code);
+  return `  ${who}${fields.length ? `: ${fields.join(', ')}` : ''}${reasons.length ? `  [${reasons.join(', ')}]` : ''}`;
+}
+
+export function formatReport(report: SyncReport): string[] {
+  const lines = formatRunHeader(report.run);
+  if (report.groups.length === 0) lines.push('', 'No changes.');
+  for (const group of report.groups) {
+    lines.push('', `${group.action} (${group.total})`);
+    for (const change of group.changes) lines.push(formatChange(change));
+    const hidden = group.total - group.changes.length;
+    if (hidden > 0)
+      lines.push(`  … and ${hidden} more ${group.action} (use --all, --action ${group.action} --all, or --json)`);
+  }
+  if (report.reasons.length) {
+    lines.push('', 'Reasons:');
+    for (const r of report.reasons) lines.push(`  ${r.code}: ${r.description}`);
+  }
+  return lines;
+}
+
+export function formatStatus(companies: CompanyStatus[]): string[] {
+  if (companies.length === 0) return ['No company is onboarded yet. Start with `npm run cli -- onboard --help`.'];
+  const lines: string[] = [];
+  for (const c of companies) {
+    const schedule = !c.schedule.exists
+      ? c.connected
+        ? 'no schedule (run onboard again)'
+        : 'none (offboarded)'
+      : c.schedule.paused
+        ? `every ${c.every}, paused`
+        : `every ${c.every}, next run ${formatDateTime(c.schedule.nextRunAt)}`;
+    lines.push(
+      `${c.companyId} — ${c.name}`,
+      `  Lucca:    ${c.luccaBaseUrl} (key …${c.apiKeyHint ?? ' erased'})`,
+      `  Schedule: ${schedule}`,
+      `  Workflow: ${c.workflowRunning ? 'running' : 'not running (starts on the next sync request)'}`,
+      c.lastRun
+        ? `  Last run: ${c.lastRun.status} (${c.lastRun.trigger}, ${c.lastRun.mode}) ${c.lastRun._id} at ${formatDateTime(c.lastRun.startedAt)} — ${formatCounts(c.lastRun.counts)}${c.lastRun.error ? ` — ${c.lastRun.error.code}` : ''}`
+        : '  Last run: none yet',
+      '',
+    );
+  }
+  return lines.slice(0, -1);
+}

@@ -1,0 +1,48 @@
+import { SingleBar } from 'cli-progress';
+import type { SyncRunDocument } from '../../db/sync-runs-repository';
+import { waitForSyncRun, type OperationsDeps, type SyncTicket, type WaitProgress } from '../../operations';
+
+const PHASES = ['queued', 'reading', 'planning', 'applying', 'done'] as const;
+
+/**
+ * Waits for a requested run, from the company workflow's `status` query and the run's
+ * `syncRuns.progress`: a live bar on a TTY, one line per phase otherwise (CI logs stay readable).
+ */
+export async function waitWithProgress(
+  deps: OperationsDeps,
+  ticket: SyncTicket,
+  timeoutMs?: number,
+): Promise<SyncRunDocument> {
+  const bar = process.stderr.isTTY
+    ? new SingleBar({
+        format: '{phase} |{bar}| pages {pages} · users {users} · created {created} · updated {updated}',
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: true,
+      })
+    : null;
+  bar?.start(PHASES.length - 1, 0, { phase: 'queued'.padEnd(8), pages: 0, users: 0, created: 0, updated: 0 });
+  let lastPhase = '';
+  const onProgress = (p: WaitProgress) => {
+    const phase = p.phase === 'queued' ? 'queued' : p.run.progress.phase;
+    const run = p.phase === 'running' ? p.run : null;
+    bar?.update(PHASES.indexOf(phase), {
+      phase: phase.padEnd(8),
+      pages: run?.progress.pagesRead ?? 0,
+      users: run?.progress.usersRead ?? 0,
+      created: run?.counts?.created ?? 0,
+      updated: run?.counts?.updated ?? 0,
+    });
+    if (!bar && phase !== lastPhase) {
+      const detail =
+        p.phase === 'queued' ? (p.behindRunId ? ` behind run ${p.behindRunId}` : '') : ` (run ${p.run._id})`;
+      process.stderr.write(`… ${phase}${detail}\n`);
+    }
+    lastPhase = phase;
+  };
+  try {
+    return await waitForSyncRun(deps, ticket, { onProgress, ...(timeoutMs ? { timeoutMs } : {}) });
+  } finally {
+    bar?.stop();
+  }
+}

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Worker } from '@temporalio/worker';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { loadConfig } from '../../config/env';
+import { hashPassword } from '../../console/password';
+import { startConsole, type RunningConsole } from '../../console/server';
+import type { OperationsDeps } from '../../operations';
+import { companyWorkflowId, scheduleId } from '../../workflows/messages';
+import {
+  createWorker,
+  MONGODB_URI,
+  openStack,
+  TEMPORAL_ADDRESS,
+  TEST_SECRET,
+  type Stack,
+} from '../integration/helpers';
+
+/**
+ * The real stack for browser tests: Temporal and FerretDB (started by `npm run test:browser`), an
+ * in-process worker on its own task queue, a fake Lucca, the console on a free port, and the
+ * system Chromium driven by playwright-core.
+ */
+export const ADMIN_USER = 'admin';
+export const ADMIN_PASSWORD = `browser-test-${randomBytes(6).toString('hex')}`;
+export const SCREENSHOTS_DIR = path.join(import.meta.dirname, '..', '..', 'docs', 'screenshots');
+
+// Without these, Chromium waits on connections the closed network blocks (updates, sync, QUIC).
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
+
+export interface ConsoleHarness {
+  stack: Stack;
+  deps: OperationsDeps;
+  console: RunningConsole;
+  browser: Browser;
+  page: Page;
+  companies: string[];
+  close(): Promise<void>;
+}
+
+export async function openConsoleHarness(name: string): Promise<ConsoleHarness> {
+  const stack = await openStack(name);
+  const worker: Worker = await createWorker(stack, { temporal: { client: stack.client, taskQueue: stack.taskQueue } });
+  const running = worker.run();
+  const config = loadConfig({
+    TEMPORAL_ADDRESS,
+    MONGODB_URI,
+    MONGODB_DB: stack.db.databaseName,
+    LUCCA_SYNC_SECRET: TEST_SECRET,
+    LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:*',
+    LUCCA_RATE_LIMIT: 'off',
+    TASK_QUEUE: stack.taskQueue,
+  });
+  const deps: OperationsDeps = { repos: stack.repos, client: stack.client, config };
+  const consoleServer = await startConsole({
+    deps,
+    settings: {
+      host: '127.0.0.1',
+      port: 0,
+      adminUser: ADMIN_USER,
+      adminPasswordHash: await hashPassword(ADMIN_PASSWORD),
+      sessionSecret: randomBytes(32).toString('base64'),
+      temporalUiUrl: process.env.DEV_TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233',
+      secureCookie: false,
+    },
+  });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+    timeout: 60_000,
+  });
+  const context = await browser.newContext({ baseURL: consoleServer.url, viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(20_000);
+  const page = await context.newPage();
+  await mkdir(SCREENSHOTS_DIR, { recursive: true });
+  const companies: string[] = [];
+  return {
+    stack,
+    deps,
+    console: consoleServer,
+    browser,
+    page,
+    companies,
+    async close() {
+      await browser.close().catch(() => undefined);
+      await consoleServer.close();
+      for (const companyId of companies) {
+        await stack.client.schedule
+          .getHandle(scheduleId(companyId))
+          .delete()
+          .catch(() => undefined);
+        await stack.client.workflow
+          .getHandle(companyWorkflowId(companyId))
+          .terminate('browser test over')
+          .catch(() => undefined);
+      }
+      worker.shutdown();
+      await running;
+      await stack.close();
+    },
+  };
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SCREENSHOTS_DIR, `${name}.png`), fullPage: true });
+}

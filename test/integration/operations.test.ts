@@ -1,0 +1,421 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ScheduleNotFoundError } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { decryptApiKey } from '../../db/api-key-cipher';
+import type { SyncRunDocument } from '../../db/sync-runs-repository';
+import { loadConfig } from '../../config/env';
+import type { OperationsDeps } from '../../operations';
+import { onboardCompany } from '../../operations/onboard';
+import { CompanyIdAttribute, companyWorkflowId, scheduleId, SyncTriggerAttribute } from '../../workflows/messages';
+import { generateLuccaUsers } from '../fake-lucca';
+import {
+  createWorker,
+  MONGODB_URI,
+  newApiKey,
+  openStack,
+  TEMPORAL_ADDRESS,
+  TEST_SECRET,
+  uniqueSuffix,
+  type Stack,
+} from './helpers';
+
+const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
+const COMPANY_SIZE = 120;
+
+/** A port nothing listens on: bound, then released. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('operating lucca-sync through the CLI, on the real stack', () => {
+  let stack: Stack;
+  let worker: Worker;
+  let running: Promise<void>;
+  let keyDir: string;
+  let env: NodeJS.ProcessEnv;
+  let deps: OperationsDeps;
+  const companies: string[] = [];
+
+  before(async () => {
+    stack = await openStack('ops');
+    worker = await createWorker(stack, { temporal: { client: stack.client, taskQueue: stack.taskQueue } });
+    running = worker.run();
+    keyDir = await mkdtemp(path.join(tmpdir(), 'lucca-sync-keys-'));
+    env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      TEMPORAL_ADDRESS,
+      MONGODB_URI,
+      MONGODB_DB: stack.db.databaseName,
+      LUCCA_SYNC_SECRET: TEST_SECRET,
+      // Any local port: the fake Lucca's, and the closed one of the "unreachable" case.
+      LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:*',
+      LUCCA_RATE_LIMIT: 'off',
+      TASK_QUEUE: stack.taskQueue,
+    };
+    deps = { repos: stack.repos, client: stack.client, config: loadConfig(env) };
+  });
+
+  after(async () => {
+    for (const companyId of companies) {
+      await stack.client.schedule
+        .getHandle(scheduleId(companyId))
+        .delete()
+        .catch(() => undefined);
+      await stack.client.workflow
+        .getHandle(companyWorkflowId(companyId))
+        .terminate('test over')
+        .catch(() => undefined);
+    }
+    worker.shutdown();
+    await running;
+    await stack.close();
+    await rm(keyDir, { recursive: true, force: true });
+  });
+
+  function runCli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: { ...env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.end(opts.input ?? '');
+    return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  }
+
+  /** A Lucca tenant with a key, and a company id for it (cleaned up after the file). */
+  function tenant(): { companyId: string; apiKey: string; url: string } {
+    const companyId = `ops-${uniqueSuffix()}`;
+    const apiKey = newApiKey();
+    stack.lucca.addTenant(companyId, {
+      users: generateLuccaUsers({ size: COMPANY_SIZE, seed: 3, today: '2026-06-15' }),
+      apiKeys: [{ key: apiKey }],
+      today: '2026-06-15',
+      rateLimit: false,
+    });
+    companies.push(companyId);
+    return { companyId, apiKey, url: stack.lucca.tenantUrl(companyId) };
+  }
+
+  async function keyFile(apiKey: string): Promise<string> {
+    const file = path.join(keyDir, `${uniqueSuffix()}.key`);
+    await writeFile(file, `${apiKey}\n`, { mode: 0o600 });
+    return file;
+  }
+
+  async function waitForRun(
+    companyId: string,
+    match: (r: SyncRunDocument) => boolean,
+    timeoutMs = 60_000,
+  ): Promise<SyncRunDocument> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const runs = await stack.repos.syncRuns.list(companyId, 50);
+      const found = runs.find((r) => match(r) && r.status !== 'running');
+      if (found) return found;
+      await sleep(200);
+    }
+    assert.fail(`no finished run of ${companyId} matched within ${timeoutMs} ms`);
+  }
+
+  async function scheduleExists(companyId: string): Promise<boolean> {
+    try {
+      await stack.client.schedule.getHandle(scheduleId(companyId)).describe();
+      return true;
+    } catch (err) {
+      if (err instanceof ScheduleNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  async function companyWorkflowStatus(companyId: string): Promise<string | null> {
+    try {
+      return (await stack.client.workflow.getHandle(companyWorkflowId(companyId)).describe()).status.name;
+    } catch {
+      return null;
+    }
+  }
+
+  async function onboardArgs(companyId: string, url: string, extra: string[] = []): Promise<string[]> {
+    return ['onboard', '--company', companyId, '--name', `Company ${companyId}`, '--lucca-url', url, ...extra];
+  }
+
+  test('onboarding refuses a bad key, a forbidden key, a non-Lucca host, an unreachable host and a sub-4h frequency, and writes nothing', async () => {
+    const { companyId, apiKey, url } = tenant();
+    stack.lucca.setApiKeys(companyId, [{ key: apiKey }, { key: 'FORBIDDEN-KEY', forbidden: true }]);
+    const closedPort = await freePort();
+    const cases: { name: string; args: string[]; input?: string; expect: RegExp }[] = [
+      {
+        name: 'unknown key',
+        args: await onboardArgs(companyId, url),
+        input: newApiKey(),
+        expect: /refused the API key \(401\)/,
+      },
+      {
+        name: 'key lacking a permission',
+        args: await onboardArgs(companyId, url, ['--api-key-file', await keyFile('FORBIDDEN-KEY')]),
+        expect: /lacks a permission \(403\)/,
+      },
+      {
+        name: 'non-Lucca host',
+        args: await onboardArgs(companyId, 'https://lucca.example.com', ['--api-key-file', await keyFile(apiKey)]),
+        expect: /is not a Lucca address/,
+      },
+      {
+        name: 'unreachable host',
+        args: await onboardArgs(companyId, `http://127.0.0.1:${closedPort}/t/x`, [
+          '--api-key-file',
+          await keyFile(apiKey),
+        ]),
+        expect: /Could not reach Lucca/,
+      },
+      {
+        name: 'sub-4h frequency',
+        args: await onboardArgs(companyId, url, ['--every', '2h', '--api-key-file', await keyFile(apiKey)]),
+        expect: /must be at least 4h/,
+      },
+    ];
+    for (const c of cases) {
+      const result = await runCli(c.args, c.input === undefined ? {} : { input: c.input });
+      assert.equal(result.code, 1, `${c.name}: exit code (stderr: ${result.stderr})`);
+      assert.match(result.stderr, c.expect, c.name);
+      assert.equal(result.stderr.trim().split('\n').length, 1, `${c.name}: one-line error`);
+      assert.ok(!result.stderr.includes(apiKey), `${c.name}: the key is not echoed`);
+    }
+    assert.equal(await stack.repos.companies.get(companyId), null, 'no company stored');
+    assert.equal(await scheduleExists(companyId), false, 'no schedule created');
+    assert.equal(await companyWorkflowStatus(companyId), null, 'no workflow started');
+    assert.equal(await stack.repos.syncRuns.collection.countDocuments({ companyId }), 0);
+  });
+
+  test('the API key is never accepted as a plain argument', async () => {
+    const { companyId, apiKey, url } = tenant();
+    const result = await runCli([...(await onboardArgs(companyId, url)), '--api-key', apiKey]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /never accepted as an argument/);
+    assert.equal(await stack.repos.companies.get(companyId), null);
+  });
+
+  test('onboarding twice leaves one company and one schedule, updated to the new key, URL and frequency, with the key unreadable at rest', async () => {
+    const { companyId, apiKey, url } = tenant();
+    const first = await runCli(await onboardArgs(companyId, url, ['--api-key-file', await keyFile(apiKey)]));
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /Onboarded/);
+    const onboarding = await waitForRun(companyId, (r) => r.trigger === 'onboarding');
+    assert.equal(onboarding.status, 'succeeded', JSON.stringify(onboarding.error));
+
+    // The company moves to another tenant address with a new key, and syncs less often.
+    const newKey = newApiKey();
+    const secondTenant = `${companyId}-b`;
+    stack.lucca.addTenant(secondTenant, {
+      users: stack.lucca.getUsers(companyId),
+      apiKeys: [{ key: newKey }],
+      today: '2026-06-15',
+      rateLimit: false,
+    });
+    const newUrl = stack.lucca.tenantUrl(secondTenant);
+    const second = await runCli(await onboardArgs(companyId, newUrl, ['--every', '12h']), { input: `${newKey}\n` });
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /Updated/);
+
+    assert.equal(await stack.repos.companies.collection.countDocuments({ _id: companyId }), 1);
+    const company = (await stack.repos.companies.get(companyId))!;
+    assert.equal(company.lucca.baseUrl, newUrl);
+    assert.equal(company.sync.every, '12h');
+    assert.equal(company.lucca.apiKeyHint, newKey.slice(-4));
+    assert.equal(decryptApiKey(TEST_SECRET, companyId, company.lucca.apiKey!), newKey);
+    const raw = JSON.stringify(await stack.db.collection('companies').findOne({ _id: companyId as never }));
+    for (const key of [apiKey, newKey]) {
+      assert.ok(!raw.includes(key), 'the key is not stored in clear');
+      assert.ok(!raw.includes(key.slice(0, 8)), 'no recognisable part of the key is stored');
+    }
+
+    const description = await stack.client.schedule.getHandle(scheduleId(companyId)).describe();
+    assert.deepEqual(
+      (description.spec.intervals ?? []).map((i) => i.every),
+      [12 * 3600_000],
+    );
+    assert.equal(description.policies.overlap, 'SKIP');
+    let matching: string[] = [];
+    for (let i = 0; i < 50 && matching.length === 0; i++) {
+      matching = [];
+      for await (const s of stack.client.schedule.list())
+        if (s.scheduleId.includes(companyId)) matching.push(s.scheduleId);
+      if (matching.length === 0) await sleep(200);
+    }
+    assert.deepEqual(matching, [scheduleId(companyId)], 'exactly one schedule for the company');
+    const followUp = await waitForRun(companyId, (r) => r.trigger === 'onboarding' && r._id !== onboarding._id);
+    assert.equal(followUp.status, 'succeeded', 'the re-onboarding sync used the new key and URL');
+  });
+
+  test('a schedule firing runs a sync with trigger schedule, through a workflow tagged with the company and the trigger', async () => {
+    const { companyId, apiKey, url } = tenant();
+    await onboardCompany(deps, { companyId, name: 'Scheduled', luccaUrl: url, apiKey, requestedBy: 'test' });
+    await waitForRun(companyId, (r) => r.trigger === 'onboarding');
+
+    const schedule = stack.client.schedule.getHandle(scheduleId(companyId));
+    await schedule.trigger();
+    const run = await waitForRun(companyId, (r) => r.trigger === 'schedule');
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.equal(run.requestedBy, 'schedule');
+
+    const [action] = (await schedule.describe()).info.recentActions;
+    assert.ok(action, 'the schedule recorded its firing');
+    const fired = await stack.client.workflow.getHandle(action.action.workflow.workflowId).describe();
+    assert.equal(fired.typedSearchAttributes.get(CompanyIdAttribute), companyId);
+    assert.equal(fired.typedSearchAttributes.get(SyncTriggerAttribute), 'schedule');
+    const company = await stack.client.workflow.getHandle(companyWorkflowId(companyId)).describe();
+    assert.equal(company.typedSearchAttributes.get(CompanyIdAttribute), companyId);
+  });
+
+  test('sync --wait exits 0 when the run succeeds and 2 when the key has been revoked', async () => {
+    const { companyId, apiKey, url } = tenant();
+    await onboardCompany(deps, { companyId, name: 'Waited', luccaUrl: url, apiKey, requestedBy: 'test' });
+
+    const ok = await runCli(['sync', '--company', companyId, '--wait', '--requested-by', 'alice']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /Status: +succeeded/);
+    assert.match(ok.stdout, /manual by alice/);
+
+    stack.lucca.setApiKeys(companyId, [{ key: apiKey, revoked: true }]);
+    const revoked = await runCli(['sync', '--company', companyId, '--wait']);
+    assert.equal(revoked.code, 2, revoked.stderr);
+    assert.match(revoked.stdout, /Status: +failed/);
+    assert.match(revoked.stdout, /lucca-auth/);
+    assert.ok(!revoked.stdout.includes(apiKey) && !revoked.stderr.includes(apiKey));
+  });
+
+  test('sync works when the company workflow is not running, and a dry run writes no profile', async () => {
+    const { companyId, apiKey, url } = tenant();
+    await onboardCompany(deps, { companyId, name: 'Dry', luccaUrl: url, apiKey, requestedBy: 'test' });
+    await waitForRun(companyId, (r) => r.trigger === 'onboarding');
+    await stack.client.workflow.getHandle(companyWorkflowId(companyId)).terminate('test: workflow gone');
+    const before = await stack.repos.profiles.collection.countDocuments({ companyId });
+    stack.lucca.mutateUsers(companyId, (users) => users.map((u) => (u.id === 60 ? { ...u, firstName: 'Renamed' } : u)));
+
+    const dry = await runCli(['sync', '--company', companyId, '--dry-run', '--wait']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /dry-run/);
+    assert.equal(await companyWorkflowStatus(companyId), 'RUNNING', 'signal-with-start started the workflow');
+    assert.equal(await stack.repos.profiles.collection.countDocuments({ companyId, firstName: 'Renamed' }), 0);
+    assert.equal(await stack.repos.profiles.collection.countDocuments({ companyId }), before);
+  });
+
+  test('report lists changes by action with field-level from → to and reasons in plain words; status and --json give the data', async () => {
+    const { companyId, apiKey, url } = tenant();
+    await onboardCompany(deps, { companyId, name: 'Reported', luccaUrl: url, apiKey, requestedBy: 'test' });
+    const first = await waitForRun(companyId, (r) => r.trigger === 'onboarding');
+    stack.lucca.mutateUsers(companyId, (users) => users.map((u) => (u.id === 70 ? { ...u, lastName: 'Newname' } : u)));
+    const sync = await runCli(['sync', '--company', companyId, '--wait']);
+    assert.equal(sync.code, 0, sync.stderr);
+
+    const text = await runCli(['report', '--company', companyId, '--limit', '5']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^update \(1\)$/m);
+    assert.match(text.stdout, /Lucca #70 → profile [0-9a-f]{24}: lastName "[^"]+" → "Newname"/);
+
+    const older = await runCli(['report', '--company', companyId, '--run', first._id, '--limit', '3']);
+    assert.equal(older.code, 0, older.stderr);
+    assert.match(older.stdout, /^create \(\d+\)$/m);
+    assert.match(older.stdout, /… and \d+ more create/);
+    assert.match(older.stdout, /former-employee: The employee left before the platform knew them/);
+
+    const json = await runCli(['report', '--company', companyId, '--run', first._id, '--json', '--all']);
+    const report = JSON.parse(json.stdout) as {
+      run: { _id: string };
+      groups: { action: string; total: number; changes: unknown[] }[];
+    };
+    assert.equal(report.run._id, first._id);
+    for (const g of report.groups) assert.equal(g.changes.length, g.total, `--all lists every ${g.action}`);
+
+    const status = await runCli(['status', '--company', companyId, '--json']);
+    const [s] = JSON.parse(status.stdout) as {
+      companyId: string;
+      every: string;
+      paused: boolean;
+      lastRun: { status: string };
+      schedule: { nextRunAt: string };
+    }[];
+    assert.equal(s?.companyId, companyId);
+    assert.equal(s?.lastRun.status, 'succeeded');
+    assert.ok(s && Date.parse(s.schedule.nextRunAt) > Date.now(), 'next scheduled run is in the future');
+
+    const missing = await runCli(['report', '--company', companyId, '--run', 'no-such-run']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /has no run "no-such-run"/);
+  });
+
+  test('schedule changes the frequency, pauses and resumes, and refuses less than 4h', async () => {
+    const { companyId, apiKey, url } = tenant();
+    await onboardCompany(deps, { companyId, name: 'Timed', luccaUrl: url, apiKey, requestedBy: 'test' });
+    const handle = stack.client.schedule.getHandle(scheduleId(companyId));
+
+    const tooOften = await runCli(['schedule', '--company', companyId, '--every', '3h59m']);
+    assert.equal(tooOften.code, 1);
+    assert.match(tooOften.stderr, /at least 4h/);
+    assert.deepEqual(
+      ((await handle.describe()).spec.intervals ?? []).map((i) => i.every),
+      [24 * 3600_000],
+    );
+
+    assert.equal((await runCli(['schedule', '--company', companyId, '--every', '6h'])).code, 0);
+    assert.deepEqual(
+      ((await handle.describe()).spec.intervals ?? []).map((i) => i.every),
+      [6 * 3600_000],
+    );
+    assert.equal((await stack.repos.companies.get(companyId))?.sync.every, '6h');
+
+    assert.equal((await runCli(['schedule', '--company', companyId, '--pause'])).code, 0);
+    assert.equal((await handle.describe()).state.paused, true);
+    assert.equal((await stack.repos.companies.get(companyId))?.sync.paused, true);
+
+    assert.equal((await runCli(['schedule', '--company', companyId, '--resume'])).code, 0);
+    assert.equal((await handle.describe()).state.paused, false);
+  });
+
+  test('offboard leaves no schedule, no running company workflow and no key, and keeps profiles and reports', async () => {
+    const { companyId, apiKey, url } = tenant();
+    await onboardCompany(deps, { companyId, name: 'Leaving', luccaUrl: url, apiKey, requestedBy: 'test' });
+    await waitForRun(companyId, (r) => r.trigger === 'onboarding');
+    const profiles = await stack.repos.profiles.collection.countDocuments({ companyId });
+    assert.ok(profiles > 0);
+
+    const result = await runCli(['offboard', '--company', companyId]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await scheduleExists(companyId), false);
+    assert.notEqual(await companyWorkflowStatus(companyId), 'RUNNING');
+    const company = (await stack.repos.companies.get(companyId))!;
+    assert.equal(company.lucca.apiKey, null);
+    assert.equal(await stack.repos.profiles.collection.countDocuments({ companyId }), profiles);
+    assert.ok((await stack.repos.syncRuns.collection.countDocuments({ companyId })) > 0);
+
+    const sync = await runCli(['sync', '--company', companyId]);
+    assert.equal(sync.code, 1);
+    assert.match(sync.stderr, /offboarded/);
+    assert.notEqual(
+      await companyWorkflowStatus(companyId),
+      'RUNNING',
+      'no workflow restarted for an offboarded company',
+    );
+  });
+});

@@ -1,0 +1,70 @@
+import os from 'node:os';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig, requireSecret, type AppConfig } from '../config/env';
+import { connectMongo, ensureIndexes, repositories } from '../db/mongo';
+import { createLogger, installTemporalLogging } from './logger';
+import { createSyncWorker } from './worker';
+
+export interface RunWorkerOptions {
+  config?: AppConfig;
+  /** Called once the worker has started polling its task queue. */
+  onReady?: () => void;
+}
+
+/**
+ * The worker process: config → MongoDB (indexes) → Temporal connections → Worker, until SIGINT or
+ * SIGTERM. Shutdown lets in-flight activities finish or heartbeat their checkpoint first.
+ */
+export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
+  const config = opts.config ?? loadConfig();
+  const secret = requireSecret(config);
+  const logger = createLogger(config.LOG_LEVEL);
+  installTemporalLogging(logger);
+
+  const { client: mongo, db } = await connectMongo(config.MONGODB_URI, config.MONGODB_DB);
+  const repos = repositories(db);
+  await ensureIndexes(repos);
+
+  const { connectionOptions, namespace } = config.temporal;
+  const nativeConnection = await NativeConnection.connect(connectionOptions);
+  // The schedule's activity signals company workflows: it needs a client of its own.
+  const connection = await Connection.connect(connectionOptions);
+  const client = new Client({ connection, namespace });
+
+  const worker = await createSyncWorker({
+    connection: nativeConnection,
+    namespace,
+    taskQueue: config.TASK_QUEUE,
+    deps: {
+      repos,
+      secret,
+      lucca: { timeoutMs: config.LUCCA_TIMEOUT_MS, rateLimit: config.LUCCA_RATE_LIMIT },
+      temporal: { client, taskQueue: config.TASK_QUEUE },
+    },
+  });
+
+  const stop = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'Shutting down the worker');
+    worker.shutdown();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+
+  logger.info(
+    { taskQueue: config.TASK_QUEUE, namespace, address: connectionOptions.address, host: os.hostname() },
+    'Worker started',
+  );
+  try {
+    const running = worker.run();
+    opts.onReady?.();
+    await running;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await connection.close().catch(() => undefined);
+    await nativeConnection.close().catch(() => undefined);
+    await mongo.close().catch(() => undefined);
+    logger.info('Worker stopped');
+  }
+}

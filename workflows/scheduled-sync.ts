@@ -1,0 +1,22 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { createRequestCompanySyncActivities } from '../activities/request-company-sync';
+
+const { requestCompanySync } = proxyActivities<ReturnType<typeof createRequestCompanySyncActivities>>({
+  startToCloseTimeout: '1 minute',
+  // A firing that cannot reach the company workflow for this long is better skipped than piled up:
+  // the schedule fires again at the next interval.
+  scheduleToCloseTimeout: '30 minutes',
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
+});
+
+export interface ScheduledSyncInput {
+  companyId: string;
+}
+
+/**
+ * Started by the company's Temporal Schedule at each firing (schedules can only start workflows):
+ * hands a `syncNow` with trigger `schedule` to the long-lived company workflow, starting it if needed.
+ */
+export async function scheduledSyncWorkflow(input: ScheduledSyncInput): Promise<void> {
+  await requestCompanySync({ companyId: input.companyId });
+}
