@@ -1,5 +1,5 @@
 // The project's stand-in for Lucca's legacy v3 users API: tests, the demo and the benchmarks all
-// talk to it over real HTTP. See /work/shared/lucca-api.md for the behaviour it imitates.
+// talk to it over real HTTP, and it imitates Lucca as documented (paging, filters, errors, limits).
 export {
   applicableContract,
   CONTRACT_HISTORY_FIELD,
