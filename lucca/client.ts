@@ -220,6 +220,10 @@ function networkError(error: unknown, host: string): LuccaError {
   if (code && /CERT|TLS|SSL/.test(code)) {
     return new LuccaUnreachableError(`Could not open a secure connection to ${host} (${code}).`);
   }
+  // fetch refuses ports browsers block (1, 6000…) before connecting, with a bare "bad port".
+  if (!code && /bad port/i.test(String((error as { cause?: { message?: unknown } } | null)?.cause?.message))) {
+    return new LuccaUnreachableError(`Could not reach Lucca at ${host} (a port fetch refuses). Check the Lucca URL.`);
+  }
   return new LuccaTransientError(`The connection to ${host} failed mid-request (${code ?? 'network error'}).`);
 }
 

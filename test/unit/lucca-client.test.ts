@@ -462,4 +462,10 @@ describe('LuccaClient against hosts that are not Lucca', () => {
     assert.equal(error.retryable, true);
     assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
   });
+
+  test('a port that fetch refuses to dial (6000) is a LuccaUnreachableError, not a mid-request failure', async () => {
+    const error = await rejection(client('http://127.0.0.1:6000').fetchUsersPage(0), LuccaUnreachableError);
+    assert.equal(error.code, 'lucca-unreachable');
+    assert.match(error.message, /127\.0\.0\.1:6000/);
+  });
 });
