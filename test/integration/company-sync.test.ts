@@ -164,7 +164,7 @@ describe('the long-lived company workflow', () => {
     assert.equal((await runsOf(companyId)).length, 2);
 
     if (process.env.RECORD_HISTORIES) {
-      // Refreshes the replay fixtures: RECORD_HISTORIES=1 npx tsx scripts/run-integration.ts company
+      // Refreshes the replay fixtures: RECORD_HISTORIES=1 npx tsx scripts/run-stack-tests.ts integration company
       const dir = path.join(import.meta.dirname, '..', 'replay', 'histories');
       await mkdir(dir, { recursive: true });
       // Binary protobuf, encoded and decoded by @temporalio/proto itself, so replay reads

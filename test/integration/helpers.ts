@@ -10,7 +10,7 @@ import { startFakeLucca, type FakeLucca } from '../fake-lucca';
 
 /**
  * The real stack for integration tests: the Temporal dev server and FerretDB (or MONGODB_URI)
- * started by `scripts/run-integration.ts`, plus an in-process fake Lucca. Each test file gets its
+ * started by `scripts/run-stack-tests.ts integration`, plus an in-process fake Lucca. Each test file gets its
  * own database, task queue and ids, so files never see each other's data.
  */
 export const TEST_SECRET = 'integration-test-secret-0123456789abcdef';

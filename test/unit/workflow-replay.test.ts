@@ -9,7 +9,7 @@ import { WORKFLOWS_PATH } from '../../workers/worker';
 /**
  * Committed histories of real runs, replayed against today's workflow code: a change that would
  * break running workflows (non-determinism) fails here. Refresh them with
- * `RECORD_HISTORIES=1 npx tsx scripts/run-integration.ts company` when a change is deliberate
+ * `RECORD_HISTORIES=1 npx tsx scripts/run-stack-tests.ts integration company` when a change is deliberate
  * (and versioned with patched()).
  */
 const HISTORIES = path.join(import.meta.dirname, '..', 'replay', 'histories');
