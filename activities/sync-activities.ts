@@ -196,7 +196,16 @@ export function createSyncActivities(deps: SyncActivityDeps) {
    * the read being complete, or the run would have failed before planning — linked profiles
    * whose user was not read are planned as removed.
    */
-  async function planSync({
+  /**
+   * Heartbeats every few seconds for the whole plan: loading a large company's profiles, or a
+   * MongoDB outage met mid-plan, can outlast the heartbeat timeout, and a timed-out attempt keeps
+   * running beside its retry — both writing the same plan positions, so every retry then fails.
+   */
+  function planSync(input: PlanInput): Promise<PlanResult> {
+    return withHeartbeat(null, () => planSyncOnce(input));
+  }
+
+  async function planSyncOnce({
     companyId,
     runId,
     allowMassDeactivation,

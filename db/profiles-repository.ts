@@ -1,4 +1,5 @@
 import { ObjectId, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
+import { isDuplicateKeyOnly } from './errors';
 import type { PlannedChange, ProfileSnapshot, ProfileStatus, SyncedFields } from '../domain/types';
 
 export interface ProfileDocument extends SyncedFields {
@@ -63,10 +64,6 @@ export interface CompanyProfileIndex {
 
 /** FerretDB 1.x stalls on write commands of more than 100 statements; MongoDB takes any size. */
 const WRITE_CHUNK = 100;
-
-const isDuplicateKey = (err: unknown) =>
-  (err as { code?: number }).code === 11000 ||
-  ((err as { writeErrors?: { code?: number }[] }).writeErrors ?? []).every((e) => e.code === 11000);
 
 /** The change applied to a profile, as stored in `syncChanges` by the planner. */
 export type ApplicableChange = PlannedChange & { profileId: string };
@@ -195,7 +192,7 @@ export class ProfilesRepository {
       try {
         writes += (await this.collection.insertMany(inserts, { ordered: false })).insertedCount;
       } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
+        if (!isDuplicateKeyOnly(err)) throw err;
         writes += (err as { insertedCount?: number }).insertedCount ?? 0;
       }
     }

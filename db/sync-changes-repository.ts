@@ -17,6 +17,8 @@ export interface SyncChangeDocument {
   reasons: Reason[];
 }
 
+const CLEAR_SLICE = 10_000;
+
 export const WRITING_ACTIONS: ChangeAction[] = ['create', 'link', 'update', 'deactivate', 'reactivate'];
 
 export function toChangeDocument(runId: string, companyId: string, seq: number, c: PlannedChange): SyncChangeDocument {
@@ -58,9 +60,20 @@ export class SyncChangesRepository {
     await this.collection.createIndex({ companyId: 1, profileId: 1 }, { name: 'company_profile' });
   }
 
-  /** A re-planned run (the plan activity retried) starts from a clean slate. */
+  /**
+   * A re-planned run (the plan activity retried) starts from a clean slate. Deleted in slices of
+   * plan positions: FerretDB's SQLite backend fails a delete of more than 32,766 documents
+   * ("too many SQL variables"), and a 100,000-employee plan has as many changes.
+   */
   async clearRun(runId: string): Promise<void> {
-    await this.collection.deleteMany({ runId });
+    const [last] = await this.collection
+      .find({ runId }, { projection: { seq: 1 } })
+      .sort({ seq: -1 })
+      .limit(1)
+      .toArray();
+    for (let from = 0; last && from < last.seq; from += CLEAR_SLICE) {
+      await this.collection.deleteMany({ runId, seq: { $gt: from, $lte: from + CLEAR_SLICE } });
+    }
   }
 
   async insertMany(docs: SyncChangeDocument[]): Promise<void> {

@@ -15,7 +15,8 @@ function activities(input: SyncRunInput) {
   };
   const heartbeatTimeout = t.heartbeatTimeoutMs ?? 60_000;
   const db = proxyActivities<SyncActivities>({
-    startToCloseTimeout: '2 minutes',
+    // Single writes: a worker killed inside one should cost the run seconds, not minutes.
+    startToCloseTimeout: '30 seconds',
     retry: { ...retry, maximumAttempts: 20 },
   });
   const read = proxyActivities<SyncActivities>({

@@ -1,0 +1,536 @@
+// `npm run bench`: the pipeline through Temporal against a plain-script baseline, on the dev stack's
+// Temporal server and FerretDB, with the fake Lucca and the worker each in its own process.
+// Writes docs/benchmarks.md from what it measured. See the doc for how to read the numbers.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Client, Connection } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time';
+import { Command, InvalidArgumentError } from 'commander';
+import { MongoClient } from 'mongodb';
+import { format, resolveConfig } from 'prettier';
+import { apiKeyHint, encryptApiKey } from '../db/api-key-cipher';
+import { CompaniesRepository } from '../db/companies-repository';
+import type { SyncRunResult } from '../workflows/messages';
+import { syncRunWorkflow } from '../workflows/sync-run';
+import { localDate } from '../test/fake-lucca/dates';
+import type { LuccaRawUser } from '../test/fake-lucca';
+import { runBaseline } from './lib/bench-baseline';
+import { ChildWorker, writeWorkflowBundle } from './lib/child-worker';
+import { PROJECT_ROOT } from './lib/paths';
+import { mongoUri, stackSettings, startStack, stopStack, temporalAddress } from './lib/stack';
+
+const SECRET = 'bench-secret-0123456789abcdef0123456789';
+const TIMEZONE = 'Europe/Paris';
+
+const list = (value: string): number[] =>
+  value.split(',').map((v) => {
+    const n = Number(v.trim());
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected integers, got "${v}"`);
+    return n;
+  });
+
+interface Options {
+  sizes: number[];
+  reps: number[];
+  changeSizes: number[];
+  rateLimitedSize: number;
+  seed: number;
+  out: string;
+}
+
+const program = new Command()
+  .name('bench')
+  .description('Benchmark the sync pipeline against a plain baseline; writes docs/benchmarks.md.')
+  .option('--sizes <list>', 'company sizes', list, [1_000, 10_000, 100_000])
+  .option('--reps <list>', 'repetitions: one number, or one per size', list, [3])
+  .option('--change-sizes <list>', 'sizes at which to measure the 1%-changed re-run', list, [1_000, 10_000])
+  .option(
+    '--rate-limited-size <n>',
+    'size of the run under the 50 req/min limit (0: skip)',
+    (v) => list(v)[0]!,
+    100_000,
+  )
+  .option('--seed <n>', 'dataset seed', (v) => list(v)[0]!, 42)
+  .option('--out <file>', 'where to write the report', path.join(PROJECT_ROOT, 'docs', 'benchmarks.md'));
+
+/** The fake Lucca as its own process (scripts/fake-lucca.ts), driven over /__fake. */
+class FakeLuccaProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly origin: string,
+    readonly tenantUrl: string,
+  ) {}
+
+  static async start(opts: { size: number; seed: number; apiKey: string; rateLimit: boolean }) {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(PROJECT_ROOT, 'scripts', 'fake-lucca.ts'),
+        '--port',
+        '0',
+        '--tenant',
+        'bench',
+        '--size',
+        String(opts.size),
+        '--seed',
+        String(opts.seed),
+        '--today',
+        localDate(),
+        '--api-key-env',
+        'BENCH_LUCCA_KEY',
+        ...(opts.rateLimit ? [] : ['--no-rate-limit']),
+      ],
+      {
+        cwd: PROJECT_ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, BENCH_LUCCA_KEY: opts.apiKey },
+      },
+    );
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk: string) => {
+        out += chunk;
+        const done = out.split('\n').find((l) => l.startsWith('fake Lucca tenant'));
+        if (done) resolve(done);
+      });
+      child.once('exit', (code) => reject(new Error(`fake Lucca exited (${code}): ${out}`)));
+    });
+    const tenantUrl = line.trim().split(' ').at(-1)!;
+    return new FakeLuccaProcess(child, new URL(tenantUrl).origin, tenantUrl);
+  }
+
+  async control<T>(method: string, route: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${this.origin}/__fake${route}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`fake control ${method} ${route}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+interface PipelineRun {
+  wallMs: number;
+  result: SyncRunResult;
+  historyEvents: number;
+  /** Seconds spent in each activity (scheduled → completed, all attempts), from the history. */
+  phases: Record<string, number>;
+}
+
+interface SizeResult {
+  size: number;
+  baselineMs: number[];
+  baselineProfiles: number;
+  pipelineMs: number[];
+  pipelineProfiles: number;
+  first: PipelineRun[];
+  unchanged: PipelineRun | null;
+  changed: PipelineRun | null;
+  changedUsers: number;
+  /** Worker VmHWM after the first sync, and at the end of the re-runs (kB). */
+  peakRssAfterFirstKb: number[];
+  peakRssEndKb: number | null;
+  idleRssKb: number | null;
+}
+
+interface RateLimitedResult {
+  size: number;
+  wallMs: number;
+  readMs: number;
+  requests: number;
+  tooMany: number;
+  floorMs: number;
+  result: SyncRunResult;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+const sec = (ms: number) => (ms / 1000).toFixed(1);
+const mb = (kb: number | null) => (kb === null ? 'n/a' : `${Math.round(kb / 1024)} MB`);
+const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+class Bench {
+  private readonly suffix = randomBytes(3).toString('hex');
+  constructor(
+    private readonly client: Client,
+    private readonly mongo: MongoClient,
+    private readonly mongoUri: string,
+    private readonly temporalAddress: string,
+    private readonly bundlePath: string,
+  ) {}
+
+  dbName(kind: string, size: number, rep: number) {
+    return `bench_${kind}_${size}_${rep}_${this.suffix}`;
+  }
+
+  async onboard(dbName: string, companyId: string, baseUrl: string, apiKey: string) {
+    await new CompaniesRepository(this.mongo.db(dbName)).upsert({
+      id: companyId,
+      name: companyId,
+      timezone: TIMEZONE,
+      baseUrl,
+      encryptedApiKey: encryptApiKey(SECRET, companyId, apiKey),
+      apiKeyHint: apiKeyHint(apiKey),
+      every: '24h',
+      now: new Date(),
+    });
+  }
+
+  startWorker(dbName: string, taskQueue: string, rateLimit = 'off') {
+    return ChildWorker.start({
+      temporalAddress: this.temporalAddress,
+      mongoUri: this.mongoUri,
+      mongoDb: dbName,
+      taskQueue,
+      secret: SECRET,
+      bundlePath: this.bundlePath,
+      rateLimit,
+      logLevel: 'warn',
+      onLine: (line) => {
+        if (/"level":(50|60)/.test(line)) process.stderr.write(`worker: ${line}\n`);
+      },
+    });
+  }
+
+  async syncOnce(taskQueue: string, companyId: string): Promise<PipelineRun> {
+    const runId = `bench-${randomUUID().slice(0, 8)}`;
+    const started = performance.now();
+    const handle = await this.client.workflow.start(syncRunWorkflow, {
+      taskQueue,
+      workflowId: `sync-run:${companyId}:${runId}`,
+      args: [
+        { companyId, runId, trigger: 'manual', requestedBy: 'bench', dryRun: false, allowMassDeactivation: false },
+      ],
+    });
+    const result = await handle.result();
+    const wallMs = performance.now() - started;
+    const { events } = await handle.fetchHistory();
+    const scheduled = new Map<string, { type: string; at: number }>();
+    const phases: Record<string, number> = {};
+    for (const e of events ?? []) {
+      const at = tsToMs(e.eventTime);
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at });
+      const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+      if (done) {
+        const from = scheduled.get(String(done.scheduledEventId));
+        if (from) phases[from.type] = (phases[from.type] ?? 0) + (at - from.at) / 1000;
+      }
+    }
+    if (result.status !== 'succeeded') throw new Error(`run ${runId} ${result.status}: ${result.error?.message}`);
+    return { wallMs, result, historyEvents: events?.length ?? 0, phases };
+  }
+
+  async drop(dbName: string) {
+    await this.mongo
+      .db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
+  }
+
+  async measureSize(size: number, reps: number, seed: number, measureChange: boolean): Promise<SizeResult> {
+    const apiKey = randomUUID().toUpperCase();
+    log(`size ${size}: starting the fake Lucca (${size} users, rate limit off)`);
+    const fake = await FakeLuccaProcess.start({ size, seed, apiKey, rateLimit: false });
+    const r: SizeResult = {
+      size,
+      baselineMs: [],
+      baselineProfiles: 0,
+      pipelineMs: [],
+      pipelineProfiles: 0,
+      first: [],
+      unchanged: null,
+      changed: null,
+      changedUsers: 0,
+      peakRssAfterFirstKb: [],
+      peakRssEndKb: null,
+      idleRssKb: null,
+    };
+    try {
+      for (let rep = 1; rep <= reps; rep++) {
+        // Alternate which goes first, so that a slow spell of the shared machine hits both alike.
+        const order = rep % 2 ? (['baseline', 'pipeline'] as const) : (['pipeline', 'baseline'] as const);
+        for (const kind of order) {
+          if (kind === 'baseline') {
+            const dbName = this.dbName('base', size, rep);
+            const started = performance.now();
+            const out = await runBaseline({
+              db: this.mongo.db(dbName),
+              baseUrl: fake.tenantUrl,
+              apiKey,
+              companyId: 'bench',
+              timezone: TIMEZONE,
+            });
+            const ms = performance.now() - started;
+            r.baselineMs.push(ms);
+            r.baselineProfiles = out.profiles;
+            log(`size ${size} rep ${rep}: baseline ${sec(ms)} s (${out.profiles} profiles, ${out.pages} pages)`);
+            await this.drop(dbName);
+          } else {
+            await this.pipelineRep(r, fake, apiKey, rep, measureChange && rep === 1);
+          }
+        }
+      }
+    } finally {
+      await fake.stop();
+    }
+    return r;
+  }
+
+  private async pipelineRep(r: SizeResult, fake: FakeLuccaProcess, apiKey: string, rep: number, reruns: boolean) {
+    const dbName = this.dbName('pipe', r.size, rep);
+    const taskQueue = `bench-${this.suffix}-${r.size}-${rep}`;
+    await this.onboard(dbName, 'bench', fake.tenantUrl, apiKey);
+    const worker = await this.startWorker(dbName, taskQueue);
+    try {
+      r.idleRssKb ??= await worker.peakRssKb();
+      const first = await this.syncOnce(taskQueue, 'bench');
+      r.first.push(first);
+      r.pipelineMs.push(first.wallMs);
+      r.pipelineProfiles = first.result.profileWrites;
+      r.peakRssAfterFirstKb.push((await worker.peakRssKb()) ?? 0);
+      log(
+        `size ${r.size} rep ${rep}: pipeline ${sec(first.wallMs)} s (${first.result.profileWrites} writes, ` +
+          `${first.historyEvents} events, peak ${mb(await worker.peakRssKb())})`,
+      );
+      if (rep !== 1) return;
+      r.unchanged = await this.syncOnce(taskQueue, 'bench');
+      log(`size ${r.size}: unchanged re-run ${sec(r.unchanged.wallMs)} s, ${r.unchanged.result.profileWrites} writes`);
+      if (reruns) {
+        const users = await fake.control<LuccaRawUser[]>('GET', '/tenants/bench/users');
+        const step = 100;
+        const changed = users
+          .filter((_, i) => i % step === 0)
+          .map((u) => ({ ...u, lastName: `${String(u.lastName)}-Bench` }));
+        await fake.control('PATCH', '/tenants/bench/users', { upsert: changed });
+        r.changedUsers = changed.length;
+        r.changed = await this.syncOnce(taskQueue, 'bench');
+        log(`size ${r.size}: 1%-changed re-run ${sec(r.changed.wallMs)} s, ${r.changed.result.profileWrites} writes`);
+      }
+    } finally {
+      const peak = await worker.peakRssKb();
+      await worker.stop();
+      if (rep === 1) r.peakRssEndKb = peak;
+      await this.drop(dbName);
+    }
+  }
+
+  async measureRateLimited(size: number, seed: number): Promise<RateLimitedResult> {
+    const apiKey = randomUUID().toUpperCase();
+    log(`rate limited: ${size} users, 50 requests per rolling minute at the fake and in the client`);
+    const fake = await FakeLuccaProcess.start({ size, seed, apiKey, rateLimit: true });
+    const dbName = this.dbName('limited', size, 1);
+    const taskQueue = `bench-${this.suffix}-limited`;
+    await this.onboard(dbName, 'bench', fake.tenantUrl, apiKey);
+    const worker = await this.startWorker(dbName, taskQueue, '50/60s');
+    try {
+      const run = await this.syncOnce(taskQueue, 'bench');
+      const requests = await fake.control<{ status: number; at: number }[]>('GET', '/requests?tenant=bench');
+      const tooMany = requests.filter((q) => q.status === 429).length;
+      // Rolling window of 50 per 60 s: request n (1-based) cannot start before floor((n-1)/50) minutes.
+      const floorMs = Math.floor((requests.length - 1) / 50) * 60_000;
+      const readMs = (run.phases.fetchLuccaUsers ?? 0) * 1000;
+      log(`rate limited: ${sec(run.wallMs)} s, ${requests.length} requests, ${tooMany} × 429`);
+      return { size, wallMs: run.wallMs, readMs, requests: requests.length, tooMany, floorMs, result: run.result };
+    } finally {
+      await worker.stop();
+      await fake.stop();
+      await this.drop(dbName);
+    }
+  }
+}
+
+function phaseLine(run: PipelineRun): string {
+  return Object.entries(run.phases)
+    .map(([name, s]) => `${name} ${s.toFixed(1)} s`)
+    .join(', ');
+}
+
+async function machine(): Promise<string> {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  return `${os.availableParallelism()} CPUs (nproc), ${model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
+}
+
+function render(opts: {
+  command: string;
+  date: string;
+  machine: string;
+  sizes: SizeResult[];
+  limited: RateLimitedResult | null;
+  totalMs: number;
+}): string {
+  const rows = opts.sizes.map((s) => {
+    const base = median(s.baselineMs);
+    const pipe = median(s.pipelineMs);
+    return [
+      s.size.toLocaleString('en'),
+      `${sec(base)} s (${s.baselineMs.map(sec).join(' / ')})`,
+      `${sec(pipe)} s (${s.pipelineMs.map(sec).join(' / ')})`,
+      `${Math.round(s.size / (pipe / 1000)).toLocaleString('en')}/s`,
+      `${(pipe / base).toFixed(2)}x`,
+      String(s.pipelineProfiles),
+      `${mb(s.idleRssKb)} → ${mb(median(s.peakRssAfterFirstKb))}`,
+      String(s.first[0]?.historyEvents ?? 'n/a'),
+    ];
+  });
+  const reruns = opts.sizes.map((s) => [
+    s.size.toLocaleString('en'),
+    s.unchanged ? `${sec(s.unchanged.wallMs)} s` : 'n/a',
+    s.unchanged ? String(s.unchanged.result.profileWrites) : 'n/a',
+    s.unchanged ? String(s.unchanged.historyEvents) : 'n/a',
+    s.changed ? `${sec(s.changed.wallMs)} s` : 'not measured',
+    s.changed ? `${s.changed.result.profileWrites} (${s.changedUsers} users changed)` : '—',
+    s.changed ? String(s.changed.historyEvents) : '—',
+    mb(s.peakRssEndKb),
+  ]);
+  const phases = opts.sizes.flatMap((s) =>
+    [
+      ['first sync', s.first[0]],
+      ['unchanged re-run', s.unchanged],
+      ['1%-changed re-run', s.changed],
+    ]
+      .filter((p): p is [string, PipelineRun] => p[1] !== null && p[1] !== undefined)
+      .map(([label, run]) => `- ${s.size.toLocaleString('en')}, ${label} (${sec(run.wallMs)} s): ${phaseLine(run)}`),
+  );
+  const table = (head: string[], body: string[][]) =>
+    [
+      `| ${head.join(' | ')} |`,
+      `| ${head.map(() => '---').join(' | ')} |`,
+      ...body.map((r) => `| ${r.join(' | ')} |`),
+    ].join('\n');
+  const l = opts.limited;
+  return [
+    '<!-- generated by scripts/bench.ts -->',
+    '## Raw results (generated)',
+    '',
+    `- Date: ${opts.date}`,
+    `- Machine: ${opts.machine}`,
+    `- Command: \`${opts.command}\``,
+    `- Total bench time: ${sec(opts.totalMs)} s`,
+    '',
+    '### First sync, empty database (fake rate limit off)',
+    '',
+    'Median of the repetitions, each value in brackets; baseline and pipeline alternate within a repetition.',
+    '',
+    table(
+      [
+        'employees',
+        'baseline',
+        'pipeline',
+        'employees/s',
+        'pipeline/baseline',
+        'profile writes',
+        'worker RSS idle → peak',
+        'history events',
+      ],
+      rows,
+    ),
+    '',
+    '### Re-runs (same worker, same database)',
+    '',
+    table(
+      ['employees', 'unchanged re-run', 'writes', 'events', '1%-changed re-run', 'writes', 'events', 'peak worker RSS'],
+      reruns,
+    ),
+    '',
+    '### Where the time goes (activity time from the run history, scheduled → completed)',
+    '',
+    ...phases,
+    '',
+    '### Under the rate limit (50 requests per rolling minute, fake and client)',
+    '',
+    l
+      ? table(
+          ['employees', 'wall', 'read phase', 'requests', '429s', 'floor', 'wall / floor', 'read / floor'],
+          [
+            [
+              l.size.toLocaleString('en'),
+              `${sec(l.wallMs)} s`,
+              `${sec(l.readMs)} s`,
+              String(l.requests),
+              String(l.tooMany),
+              `${sec(l.floorMs)} s`,
+              `${(l.wallMs / l.floorMs).toFixed(2)}x`,
+              `${(l.readMs / l.floorMs).toFixed(2)}x`,
+            ],
+          ],
+        )
+      : 'not measured in this run',
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const opts = program.parse().opts<Options>();
+  const began = performance.now();
+  const settings = stackSettings();
+  const started = await startStack(settings, ['temporal', 'ferretdb']);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lucca-sync-bench-'));
+  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? temporalAddress(settings) });
+  const uri = mongoUri(settings);
+  const mongo = await new MongoClient(uri).connect();
+  try {
+    log('bundling the workflows once');
+    const bundlePath = await writeWorkflowBundle(path.join(dir, 'workflows.js'));
+    const address = process.env.TEMPORAL_ADDRESS ?? temporalAddress(settings);
+    const bench = new Bench(new Client({ connection }), mongo, uri, address, bundlePath);
+    const sizes: SizeResult[] = [];
+    for (const [i, size] of opts.sizes.entries()) {
+      const reps = opts.reps[i] ?? opts.reps.at(-1) ?? 1;
+      sizes.push(await bench.measureSize(size, reps, opts.seed, opts.changeSizes.includes(size)));
+    }
+    const limited = opts.rateLimitedSize > 0 ? await bench.measureRateLimited(opts.rateLimitedSize, opts.seed) : null;
+    const generated = render({
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+      date: new Date().toISOString(),
+      machine: await machine(),
+      sizes,
+      limited,
+      totalMs: performance.now() - began,
+    });
+    // The doc's hand-written analysis stays; the generated part below the marker is replaced.
+    const marker = '<!-- generated by scripts/bench.ts -->';
+    const existing = await readFile(opts.out, 'utf8').catch(() => '');
+    const head = existing.includes(marker) ? existing.slice(0, existing.indexOf(marker)) : existing;
+    // Formatted like the rest of the repository, so that `npm run lint` stays clean after a bench.
+    const prettierOptions = { ...(await resolveConfig(opts.out)), filepath: opts.out };
+    await writeFile(opts.out, await format(`${head}${generated}`, prettierOptions));
+    await writeFile(
+      path.join(dir, '..', `lucca-sync-bench-${Date.now()}.json`),
+      JSON.stringify({ sizes, limited }, null, 2),
+    );
+    log(`wrote ${opts.out}`);
+    process.stdout.write(generated);
+  } finally {
+    await mongo.close();
+    await connection.close();
+    await rm(dir, { recursive: true, force: true });
+    if (started.length) await stopStack(started);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);

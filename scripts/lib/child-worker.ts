@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../../workers/worker';
+import { PROJECT_ROOT } from './paths';
+
+/** Lines `worker-process.ts` logs: ready to poll, and its peak memory on a clean exit. */
+export const WORKER_READY = 'worker-process ready';
+export const WORKER_EXIT = 'worker-process exit';
+
+const ENTRY = path.join(PROJECT_ROOT, 'scripts', 'lib', 'worker-process.ts');
+
+/** Bundles the workflows once and writes the code to a file the child workers load. */
+export async function writeWorkflowBundle(file: string): Promise<string> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  await writeFile(file, code);
+  return file;
+}
+
+export interface ChildWorkerOptions {
+  temporalAddress: string;
+  mongoUri: string;
+  mongoDb: string;
+  taskQueue: string;
+  secret: string;
+  bundlePath: string;
+  /** `off` or e.g. `50/60s`; default off. */
+  rateLimit?: string;
+  pageSize?: number;
+  logLevel?: string;
+  /** Every line the process writes (stdout and stderr), as it comes. */
+  onLine?: (line: string) => void;
+}
+
+/** A worker in a child process: killable for real, and measurable (peak RSS). */
+export class ChildWorker {
+  private readonly lines: string[] = [];
+  private exitCode: number | null | undefined;
+  private readonly exited: Promise<void>;
+
+  private constructor(private readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        this.exitCode = code;
+        resolve();
+      }),
+    );
+  }
+
+  static async start(opts: ChildWorkerOptions, readyTimeoutMs = 60_000): Promise<ChildWorker> {
+    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY], {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: opts.temporalAddress,
+        TEMPORAL_NAMESPACE: 'default',
+        MONGODB_URI: opts.mongoUri,
+        MONGODB_DB: opts.mongoDb,
+        TASK_QUEUE: opts.taskQueue,
+        LUCCA_SYNC_SECRET: opts.secret,
+        LUCCA_RATE_LIMIT: opts.rateLimit ?? 'off',
+        LOG_LEVEL: opts.logLevel ?? 'info',
+        WORKFLOW_BUNDLE_PATH: opts.bundlePath,
+        ...(opts.pageSize ? { LUCCA_PAGE_SIZE: String(opts.pageSize) } : {}),
+      },
+    });
+    const worker = new ChildWorker(child);
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`worker not ready in ${readyTimeoutMs} ms:\n${worker.lines.slice(-20).join('\n')}`));
+      }, readyTimeoutMs);
+      const onText = (stream: NodeJS.ReadableStream) => {
+        let rest = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => {
+          const parts = (rest + chunk).split('\n');
+          rest = parts.pop() ?? '';
+          for (const line of parts) {
+            worker.lines.push(line);
+            opts.onLine?.(line);
+            if (line.includes(WORKER_READY)) {
+              clearTimeout(timer);
+              resolve();
+            }
+          }
+        });
+      };
+      onText(child.stdout);
+      onText(child.stderr);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`worker exited (${code}) before it was ready:\n${worker.lines.slice(-20).join('\n')}`));
+      });
+    });
+    await ready;
+    return worker;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get output(): readonly string[] {
+    return this.lines;
+  }
+
+  get alive(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** Peak resident memory so far (VmHWM), in kilobytes; null once the process is gone. */
+  async peakRssKb(): Promise<number | null> {
+    const status = await readFile(`/proc/${this.pid}/status`, 'utf8').catch(() => null);
+    const match = status ? /^VmHWM:\s+(\d+)\s+kB/m.exec(status) : null;
+    return match ? Number(match[1]) : null;
+  }
+
+  /** Kills the process outright: no shutdown, no last heartbeat — a crashed host. */
+  async kill(): Promise<void> {
+    if (this.alive) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** Graceful stop; resolves with the peak RSS the process reported on its way out (kB). */
+  async stop(timeoutMs = 30_000): Promise<number | null> {
+    if (this.alive) this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+    const exit = this.lines.find((l) => l.includes(WORKER_EXIT));
+    if (!exit) return null;
+    try {
+      return (JSON.parse(exit) as { maxRssKb?: number }).maxRssKb ?? null;
+    } catch {
+      return null;
+    }
+  }
+}

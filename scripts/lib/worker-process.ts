@@ -1,0 +1,53 @@
+// A sync worker as its own process, for the benchmark and the reliability checks: they measure its
+// memory, read its logs and SIGKILL it. Configured like the real worker (config/env), plus two
+// knobs: WORKFLOW_BUNDLE_PATH (pre-bundled workflow code, so that restarts are quick and webpack
+// does not inflate the peak memory being measured) and LUCCA_PAGE_SIZE (more pages per company).
+import { readFile } from 'node:fs/promises';
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig, requireSecret } from '../../config/env';
+import { connectMongo, ensureIndexes, repositories } from '../../db/mongo';
+import { createLogger, installTemporalLogging } from '../../workers/logger';
+import { createSyncWorker } from '../../workers/worker';
+import { WORKER_EXIT, WORKER_READY } from './child-worker';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  installTemporalLogging(logger);
+  const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
+  const pageSize = process.env.LUCCA_PAGE_SIZE ? Number(process.env.LUCCA_PAGE_SIZE) : undefined;
+
+  const { client: mongo, db } = await connectMongo(config.MONGODB_URI, config.MONGODB_DB);
+  const repos = repositories(db);
+  await ensureIndexes(repos);
+  const connection = await NativeConnection.connect(config.temporal.connectionOptions);
+  const worker = await createSyncWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.TASK_QUEUE,
+    deps: {
+      repos,
+      secret: requireSecret(config),
+      lucca: { timeoutMs: config.LUCCA_TIMEOUT_MS, rateLimit: config.LUCCA_RATE_LIMIT, pageSize },
+    },
+    ...(bundlePath ? { workflowBundle: { code: await readFile(bundlePath, 'utf8') } } : {}),
+  });
+  process.once('SIGTERM', () => worker.shutdown());
+  process.once('SIGINT', () => worker.shutdown());
+  const running = worker.run();
+  // Plain lines, whatever LOG_LEVEL says: the parent process waits for them.
+  process.stdout.write(`${JSON.stringify({ msg: WORKER_READY, pid: process.pid })}\n`);
+  try {
+    await running;
+  } finally {
+    await connection.close().catch(() => undefined);
+    await mongo.close().catch(() => undefined);
+    // maxRSS is in kilobytes.
+    process.stdout.write(`${JSON.stringify({ msg: WORKER_EXIT, maxRssKb: process.resourceUsage().maxRSS })}\n`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});

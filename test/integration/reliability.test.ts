@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { ApiKeyDecryptError, decryptApiKey } from '../../db/api-key-cipher';
+import { generateLuccaUsers } from '../fake-lucca';
+import { localDate } from '../fake-lucca/dates';
+import { hostileCompany } from '../reliability/fuzz';
+import { leaks, RIG_SECRET, Rig, secretsOf, type RunOutcome } from '../reliability/rig';
+import {
+  assertHostileRecordsHandled,
+  assertSameAsClean,
+  killWorkerRepeatedly,
+  restartMidRun,
+  runIdOf,
+  slowPages,
+} from '../reliability/scenarios';
+
+/**
+ * The reliability checks colleagues' sync-*.test.ts files do not cover, at a small size (2,000
+ * employees, pages of 100): a worker SIGKILLed again and again, FerretDB and the Temporal server
+ * restarted mid-run, hostile records, secrets in logs, histories and at rest. They run on a private
+ * Temporal dev server and FerretDB (restarting the shared ones would break other tests), with the
+ * worker in a child process. `npm run chaos` runs the same scenarios bigger and longer.
+ */
+const SIZE = 2_000;
+const PAGE_SIZE = 100;
+const PAGE_DELAY_MS = 120;
+
+describe('lucca-sync under crashes, restarts and hostile data', () => {
+  let rig: Rig;
+  let users: ReturnType<typeof generateLuccaUsers>;
+  let clean: RunOutcome;
+
+  before(async () => {
+    rig = await Rig.open({ pageSize: PAGE_SIZE });
+    await rig.startWorker();
+    users = generateLuccaUsers({ size: SIZE, seed: 7, today: localDate() });
+    clean = await rig.sync((await rig.addCompany(users)).companyId);
+    assert.equal(clean.result.status, 'succeeded');
+  });
+
+  after(async () => {
+    await rig?.close();
+  });
+
+  test('a worker SIGKILLed three times during one multi-page run leaves the same profiles as a clean run, no duplicate and one consistent report', async () => {
+    const company = await rig.addCompany(users);
+    slowPages(rig, company, PAGE_DELAY_MS);
+    const handle = await rig.startRun(company.companyId);
+
+    const kills = await killWorkerRepeatedly(rig, runIdOf(handle), 3);
+
+    assert.equal(kills.length, 3, `three kills landed mid-run (${kills.join(', ')})`);
+    await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
+  });
+
+  test('FerretDB killed and restarted mid-run: the run resumes and ends as a clean run did', async () => {
+    const company = await rig.addCompany(users);
+    slowPages(rig, company, PAGE_DELAY_MS);
+    const worker = await rig.ensureWorker();
+    const handle = await rig.startRun(company.companyId);
+
+    await restartMidRun(rig, runIdOf(handle), 'ferretdb', { afterPages: 4, downMs: 2_000 });
+
+    await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
+    assert.ok(worker.alive, 'the worker rode out the outage without crashing');
+  });
+
+  test('the Temporal server killed and restarted on its SQLite file mid-run: the run finishes as a clean run did', async () => {
+    const company = await rig.addCompany(users);
+    slowPages(rig, company, PAGE_DELAY_MS);
+    const worker = await rig.ensureWorker();
+    const handle = await rig.startRun(company.companyId);
+
+    await restartMidRun(rig, runIdOf(handle), 'temporal', { afterPages: 4, downMs: 2_000 });
+
+    await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
+    assert.ok(worker.alive, 'the worker reconnected by itself');
+  });
+
+  test('a key revoked between two pages fails the run with lucca-auth and leaves every profile as it was', async () => {
+    const company = await rig.addCompany(users.slice(0, 500));
+    await rig.sync(company.companyId);
+    const before = await rig.profiles(company.companyId);
+    rig.lucca.mutateUsers(company.companyId, (all) => all.map((u) => ({ ...u, lastName: `${u.lastName}-Renamed` })));
+    // Rules answer in order: three pages go through, every later request gets a 401.
+    rig.lucca.addFault({ tenant: company.companyId, kind: 'slow', delayMs: 1, times: 3 });
+    rig.lucca.addFault({ tenant: company.companyId, kind: 'status', status: 401, times: Infinity });
+
+    const failed = await rig.sync(company.companyId);
+
+    assert.equal(failed.result.status, 'failed');
+    assert.equal(failed.result.error?.code, 'lucca-auth');
+    assert.equal(failed.run.status, 'failed');
+    assert.deepEqual(failed.profiles, before, 'nothing half-applied: not one profile changed');
+    const statuses = rig.lucca.requests(company.companyId).map((r) => r.status);
+    assert.ok(
+      statuses.filter((s) => s === 200).length >= 3 + 6 && statuses.at(-1) === 401,
+      'the key failed after pages had been read',
+    );
+  });
+
+  test('hostile Lucca records (wrong types, missing fields, huge and odd strings, bad dates, odd emails) never crash a run: each bad one is reported with a reason, the rest sync', async () => {
+    await fc.assert(
+      fc.asyncProperty(hostileCompany(50, 120), (hostile) => assertHostileRecordsHandled(rig, hostile)),
+      { numRuns: 2, endOnFailure: true },
+    );
+  });
+
+  test('the API key is unreadable in MongoDB without LUCCA_SYNC_SECRET, and a worker with another secret syncs nothing', async () => {
+    const company = rig.companies[0]!;
+    const stored = await rig.repos.companies.get(company.companyId);
+    const ciphertext = stored?.lucca.apiKey ?? '';
+    assert.equal(decryptApiKey(RIG_SECRET, company.companyId, ciphertext), company.apiKey);
+    assert.throws(() => decryptApiKey(`${RIG_SECRET}-other`, company.companyId, ciphertext), ApiKeyDecryptError);
+    const everything: string[] = [];
+    for (const { name } of await rig.mongo.db(rig.dbName).listCollections().toArray()) {
+      everything.push(JSON.stringify(await rig.mongo.db(rig.dbName).collection(name).find({}).toArray()));
+    }
+    const keys = rig.companies.map((c) => c.apiKey);
+    assert.deepEqual(leaks(everything, [...keys, ...keys.map((k) => Buffer.from(k).toString('base64'))]), []);
+
+    await rig.worker?.stop();
+    await rig.startWorker({ secret: `${RIG_SECRET}-other` });
+    const other = await rig.addCompany(users.slice(0, 50));
+    const failed = await rig.sync(other.companyId);
+    await rig.worker?.stop();
+    assert.equal(failed.result.status, 'failed');
+    assert.equal(failed.result.error?.code, 'configuration');
+    assert.deepEqual(failed.profiles, []);
+    assert.equal(rig.lucca.requests(other.companyId).length, 0, 'Lucca was never called with a wrong key');
+  });
+
+  test('no API key, email or name of any company reaches the workers’ logs or a Temporal history, crashes and restarts included', async () => {
+    const secrets = secretsOf(rig.companies);
+    assert.ok(rig.logLines.length > 50, `the workers logged (${rig.logLines.length} lines)`);
+    const histories = await rig.allHistories();
+    assert.ok(histories.length >= rig.companies.length, `every run's history was read (${histories.length})`);
+
+    assert.deepEqual(leaks(rig.logLines, secrets), [], 'the logs carry ids and counts only');
+    assert.deepEqual(leaks(histories, secrets), [], 'the histories carry ids and counts only');
+  });
+});

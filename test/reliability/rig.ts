@@ -1,0 +1,278 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { apiKeyHint, encryptApiKey } from '../../db/api-key-cipher';
+import { connectMongo, repositories, type Repositories } from '../../db/mongo';
+import type { ProfileDocument } from '../../db/profiles-repository';
+import type { SyncRunDocument } from '../../db/sync-runs-repository';
+import { SYNCED_FIELDS, type SyncCounts } from '../../domain/types';
+import { syncRunWorkflow } from '../../workflows/sync-run';
+import type { SyncRunResult, SyncTuning } from '../../workflows/messages';
+import { ChildWorker, writeWorkflowBundle } from '../../scripts/lib/child-worker';
+import { startPrivateStack, type PrivateStack } from '../../scripts/lib/private-stack';
+import { startFakeLucca, type FakeLucca, type LuccaRawUser } from '../fake-lucca';
+import type { MongoClient } from 'mongodb';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * The reliability rig, shared by `test/integration/reliability.test.ts` (small sizes) and
+ * `scripts/chaos.ts` (bigger, longer): a private Temporal dev server and FerretDB it may stop and
+ * restart, an in-process fake Lucca, and sync workers in child processes it may SIGKILL. Every
+ * line the workers log is kept for the secret scan.
+ */
+export const RIG_SECRET = 'reliability-rig-secret-0123456789abcdef';
+/**
+ * Quick retries, and a dead worker's activity retried after 8 s without a heartbeat. The sync
+ * heartbeats at every page and at least every 5 s, so 8 s never fires on a live worker.
+ */
+export const RIG_TUNING: SyncTuning = {
+  retryInitialIntervalMs: 200,
+  retryMaximumIntervalMs: 1_000,
+  heartbeatTimeoutMs: 8_000,
+  readMaximumAttempts: 50,
+};
+
+export const suffix = () => randomBytes(4).toString('hex');
+export const newApiKey = () =>
+  [8, 4, 4, 4, 12].map((n) => randomBytes(n).toString('hex').slice(0, n).toUpperCase()).join('-');
+
+export interface RigCompany {
+  companyId: string;
+  apiKey: string;
+  users: LuccaRawUser[];
+}
+
+export interface RunOutcome {
+  result: SyncRunResult;
+  run: SyncRunDocument;
+  profiles: ProfileDocument[];
+}
+
+export class Rig {
+  readonly logLines: string[] = [];
+  readonly companies: RigCompany[] = [];
+  worker: ChildWorker | null = null;
+
+  private constructor(
+    readonly dir: string,
+    readonly stack: PrivateStack,
+    readonly lucca: FakeLucca,
+    readonly mongo: MongoClient,
+    readonly repos: Repositories,
+    readonly dbName: string,
+    readonly connection: Connection,
+    readonly client: Client,
+    readonly bundlePath: string,
+    readonly taskQueue: string,
+    readonly pageSize: number,
+  ) {}
+
+  static async open(opts: { pageSize: number }): Promise<Rig> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'lucca-sync-rig-'));
+    const [stack, bundlePath] = await Promise.all([
+      startPrivateStack(dir),
+      writeWorkflowBundle(path.join(dir, 'workflows.js')),
+    ]);
+    const dbName = `reliability_${suffix()}`;
+    const { client: mongo, db } = await connectMongo(stack.mongoUri, dbName);
+    const connection = await Connection.connect({ address: stack.temporalAddress });
+    const client = new Client({ connection, namespace: 'default' });
+    const lucca = await startFakeLucca({ port: 0 });
+    return new Rig(
+      dir,
+      stack,
+      lucca,
+      mongo,
+      repositories(db),
+      dbName,
+      connection,
+      client,
+      bundlePath,
+      `reliability-${suffix()}`,
+      opts.pageSize,
+    );
+  }
+
+  async startWorker(overrides: { secret?: string; logLevel?: string } = {}): Promise<ChildWorker> {
+    this.worker = await ChildWorker.start({
+      temporalAddress: this.stack.temporalAddress,
+      mongoUri: this.stack.mongoUri,
+      mongoDb: this.dbName,
+      taskQueue: this.taskQueue,
+      secret: overrides.secret ?? RIG_SECRET,
+      bundlePath: this.bundlePath,
+      pageSize: this.pageSize,
+      logLevel: overrides.logLevel ?? 'debug',
+      onLine: (line) => this.logLines.push(line),
+    });
+    return this.worker;
+  }
+
+  async ensureWorker(): Promise<ChildWorker> {
+    return this.worker?.alive ? this.worker : this.startWorker();
+  }
+
+  /** A company on its own fake tenant (rate limit off), onboarded with its key encrypted. */
+  async addCompany(users: LuccaRawUser[]): Promise<RigCompany> {
+    const companyId = `co-${suffix()}`;
+    const apiKey = newApiKey();
+    this.lucca.addTenant(companyId, { users, apiKeys: [{ key: apiKey }], rateLimit: false });
+    await this.repos.companies.upsert({
+      id: companyId,
+      name: `Company ${companyId}`,
+      timezone: 'Europe/Paris',
+      baseUrl: this.lucca.tenantUrl(companyId),
+      encryptedApiKey: encryptApiKey(RIG_SECRET, companyId, apiKey),
+      apiKeyHint: apiKeyHint(apiKey),
+      every: '24h',
+      now: new Date(),
+    });
+    const company = { companyId, apiKey, users };
+    this.companies.push(company);
+    return company;
+  }
+
+  startRun(companyId: string): Promise<WorkflowHandle<typeof syncRunWorkflow>> {
+    const runId = `run-${suffix()}`;
+    return this.client.workflow.start(syncRunWorkflow, {
+      taskQueue: this.taskQueue,
+      workflowId: `sync-run:${companyId}:${runId}`,
+      args: [
+        {
+          companyId,
+          runId,
+          trigger: 'manual',
+          requestedBy: 'reliability',
+          dryRun: false,
+          allowMassDeactivation: false,
+          tuning: RIG_TUNING,
+        },
+      ],
+    });
+  }
+
+  /** Waits for a run while making sure a worker is up (a killed one is replaced). */
+  async outcome(handle: WorkflowHandle<typeof syncRunWorkflow>, companyId: string): Promise<RunOutcome> {
+    await this.ensureWorker();
+    const result = await handle.result();
+    const run = await this.repos.syncRuns.get(result.runId);
+    if (!run) throw new Error(`no syncRuns document for ${result.runId}`);
+    return { result, run, profiles: await this.profiles(companyId) };
+  }
+
+  async sync(companyId: string): Promise<RunOutcome> {
+    await this.ensureWorker();
+    return this.outcome(await this.startRun(companyId), companyId);
+  }
+
+  profiles(companyId: string): Promise<ProfileDocument[]> {
+    return this.repos.profiles.collection.find({ companyId }).toArray();
+  }
+
+  /** The run's progress as the activities record it (pages read, phase), polled. */
+  async waitForProgress(
+    runId: string,
+    reached: (p: SyncRunDocument['progress'], status: SyncRunDocument['status']) => boolean,
+    timeoutMs = 120_000,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const run = await this.repos.syncRuns.get(runId).catch(() => null);
+      if (run && reached(run.progress, run.status)) return;
+      await sleep(25);
+    }
+    throw new Error(`run ${runId} did not reach the expected progress in ${timeoutMs} ms`);
+  }
+
+  /** Every event of every workflow this rig's Temporal server ran, as JSON text. */
+  async allHistories(): Promise<string[]> {
+    const texts: string[] = [];
+    for await (const wf of this.client.workflow.list()) {
+      const history = await this.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+      texts.push(JSON.stringify(history));
+    }
+    return texts;
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.stop(20_000).catch(() => undefined);
+    await this.lucca.close().catch(() => undefined);
+    await this.mongo
+      .db(this.dbName)
+      .dropDatabase()
+      .catch(() => undefined);
+    await this.mongo.close().catch(() => undefined);
+    await this.connection.close().catch(() => undefined);
+    await this.stack.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** What a profile says about its employee, comparable across companies and runs. */
+export function profileViews(profiles: ProfileDocument[]): Record<string, unknown>[] {
+  return profiles
+    .map((p) => {
+      const view: Record<string, unknown> = { luccaUserId: p.lucca?.userId ?? null, status: p.status };
+      for (const field of SYNCED_FIELDS) view[field] = p[field];
+      return view;
+    })
+    .sort((a, b) => Number(a.luccaUserId) - Number(b.luccaUserId));
+}
+
+/** Lucca ids that more than one profile of the company is linked to. */
+export function duplicateLinks(profiles: ProfileDocument[]): number[] {
+  const seen = new Map<number, number>();
+  for (const p of profiles) if (p.lucca) seen.set(p.lucca.userId, (seen.get(p.lucca.userId) ?? 0) + 1);
+  return [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+}
+
+/** The report's body, counted by action, to compare with the run's counts. */
+export async function changeActionCounts(rig: Rig, runId: string): Promise<Record<string, number>> {
+  const rows = await rig.repos.syncChanges.collection
+    .aggregate<{ _id: string; n: number }>([{ $match: { runId } }, { $group: { _id: '$action', n: { $sum: 1 } } }])
+    .toArray();
+  return Object.fromEntries(rows.map((r) => [r._id, r.n]));
+}
+
+/** Counts as the report's changes imply them (the run document must say the same). */
+export function countsFromChanges(c: Record<string, number>): Partial<SyncCounts> {
+  return {
+    created: c.create ?? 0,
+    linked: c.link ?? 0,
+    updated: c.update ?? 0,
+    deactivated: c.deactivate ?? 0,
+    reactivated: c.reactivate ?? 0,
+    skipped: c.skip ?? 0,
+    conflicts: c.conflict ?? 0,
+  };
+}
+
+/** Strings that must never reach a log line or a Temporal history: keys, emails, names. */
+export function secretsOf(companies: RigCompany[]): string[] {
+  const out = new Set<string>();
+  for (const c of companies) {
+    out.add(c.apiKey);
+    for (const u of c.users) {
+      if (typeof u.mail === 'string' && u.mail.trim().length >= 6) out.add(u.mail.trim());
+      if (typeof u.mail === 'string' && u.mail.trim().length >= 6) out.add(u.mail.trim().toLowerCase());
+      if (typeof u.firstName === 'string' && typeof u.lastName === 'string' && u.firstName && u.lastName) {
+        out.add(`${u.firstName} ${u.lastName}`);
+      }
+      for (const name of [u.firstName, u.lastName]) {
+        if (typeof name === 'string' && name.trim().length >= 8 && /^[\p{L}' -]+$/u.test(name.trim())) {
+          out.add(name.trim());
+        }
+      }
+    }
+  }
+  return [...out];
+}
+
+/** Which of `needles` appear in `haystacks` (JSON strings are searched raw and unescaped). */
+export function leaks(haystacks: string[], needles: string[]): string[] {
+  const text = haystacks.join('\n');
+  const jsonEscaped = (s: string) => JSON.stringify(s).slice(1, -1);
+  return needles.filter((n) => text.includes(n) || text.includes(jsonEscaped(n)));
+}
