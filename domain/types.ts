@@ -91,6 +91,19 @@ export interface SyncCounts {
   conflicts: number;
 }
 
+/** The counts in the order reports show them. */
+export const COUNT_KEYS: readonly (keyof SyncCounts)[] = [
+  'seen',
+  'created',
+  'linked',
+  'updated',
+  'unchanged',
+  'deactivated',
+  'reactivated',
+  'skipped',
+  'conflicts',
+];
+
 export const emptyCounts = (): SyncCounts => ({
   seen: 0,
   created: 0,

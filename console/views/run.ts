@@ -1,24 +1,12 @@
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import type { SyncCounts } from '../../domain/types';
+import { COUNT_KEYS } from '../../domain/types';
 import type { SyncReport } from '../../operations';
 import { html, type Html } from '../html';
 import type { I18n, MessageKey } from '../i18n';
 import { companyTabs } from './companies';
 import { layout, luccaPictogram, postButton, statusBadge, type ViewContext } from './layout';
-
-const COUNT_KEYS: (keyof SyncCounts)[] = [
-  'seen',
-  'created',
-  'linked',
-  'updated',
-  'unchanged',
-  'deactivated',
-  'reactivated',
-  'skipped',
-  'conflicts',
-];
 
 const DATE_FIELDS = new Set(['birthDate', 'contractStart', 'contractEnd']);
 

@@ -1,21 +1,9 @@
 import type { CompanyStatus, SyncReport } from '../../operations';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import type { SyncCounts } from '../../domain/types';
+import { COUNT_KEYS, type SyncCounts } from '../../domain/types';
 
 /** Plain-text renderings of operation results for the terminal; `--json` prints the data itself. */
-
-const COUNT_ORDER: (keyof SyncCounts)[] = [
-  'seen',
-  'created',
-  'linked',
-  'updated',
-  'unchanged',
-  'deactivated',
-  'reactivated',
-  'skipped',
-  'conflicts',
-];
 
 export const RUN_STATUS_MEANING: Record<SyncRunDocument['status'], string> = {
   running: 'in progress',
@@ -41,7 +29,7 @@ function formatDuration(ms: number): string {
 
 export function formatCounts(counts: SyncCounts | null): string {
   if (!counts) return 'no counts (the run stopped before planning)';
-  return COUNT_ORDER.map((k) => `${k} ${counts[k]}`).join(' · ');
+  return COUNT_KEYS.map((k) => `${k} ${counts[k]}`).join(' · ');
 }
 
 /** `"Jean"`, `∅` for empty: values are the person's own data, shown only to the operator. */
