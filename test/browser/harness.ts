@@ -7,9 +7,9 @@ import { loadConfig } from '../../config/env';
 import { hashPassword } from '../../console/password';
 import { startConsole, type RunningConsole } from '../../console/server';
 import type { OperationsDeps } from '../../operations';
-import { companyWorkflowId, scheduleId } from '../../workflows/messages';
 import {
   createWorker,
+  forgetCompanies,
   MONGODB_URI,
   openStack,
   TEMPORAL_ADDRESS,
@@ -95,16 +95,7 @@ export async function openConsoleHarness(name: string): Promise<ConsoleHarness> 
     async close() {
       await browser.close().catch(() => undefined);
       await consoleServer.close();
-      for (const companyId of companies) {
-        await stack.client.schedule
-          .getHandle(scheduleId(companyId))
-          .delete()
-          .catch(() => undefined);
-        await stack.client.workflow
-          .getHandle(companyWorkflowId(companyId))
-          .terminate('browser test over')
-          .catch(() => undefined);
-      }
+      await forgetCompanies(stack, companies, 'browser test over');
       worker.shutdown();
       await running;
       await stack.close();

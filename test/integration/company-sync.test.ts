@@ -5,7 +5,6 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import protos from '@temporalio/proto';
-import type { Worker } from '@temporalio/worker';
 import { companySyncWorkflow } from '../../workflows';
 import {
   companyWorkflowId,
@@ -17,45 +16,26 @@ import {
   type SyncNowRequest,
 } from '../../workflows/messages';
 import { generateLuccaUsers } from '../fake-lucca';
-import { addCompany, createWorker, newApiKey, openStack, uniqueSuffix, type Stack } from './helpers';
-
-const TODAY = '2026-06-15';
-const TUNING = { retryInitialIntervalMs: 100, retryMaximumIntervalMs: 500, heartbeatTimeoutMs: 10_000 };
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+import { openStack, type Stack } from './helpers';
+import { addTestCompany, FAST_RETRIES, startWorker, TODAY, until, type RunningWorker } from './sync-kit';
 
 describe('the long-lived company workflow', () => {
   let stack: Stack;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: RunningWorker;
 
   before(async () => {
     stack = await openStack('company');
-    worker = await createWorker(stack);
-    running = worker.run();
+    worker = await startWorker(stack, stack.taskQueue);
   });
 
   after(async () => {
-    worker.shutdown();
-    await running;
+    await worker.stop();
     await stack.close();
   });
 
   async function company(size = 120) {
-    const companyId = `co-${uniqueSuffix()}`;
-    const apiKey = newApiKey();
     const users = generateLuccaUsers({ size, seed: 11, today: TODAY });
-    stack.lucca.addTenant(companyId, { users, apiKeys: [{ key: apiKey }], today: TODAY, rateLimit: false });
-    await addCompany(stack, { companyId, tenant: companyId, apiKey });
-    return { companyId, apiKey, users };
+    return { ...(await addTestCompany(stack, users)), users };
   }
 
   function syncNow(
@@ -66,7 +46,7 @@ describe('the long-lived company workflow', () => {
     return stack.client.workflow.signalWithStart(companySyncWorkflow, {
       taskQueue: stack.taskQueue,
       workflowId: companyWorkflowId(companyId),
-      args: [{ companyId, tuning: TUNING, ...extra }],
+      args: [{ companyId, tuning: FAST_RETRIES, ...extra }],
       signal: syncNowSignal,
       signalArgs: [request],
       typedSearchAttributes: [{ key: CompanyIdAttribute, value: companyId }],

@@ -6,6 +6,7 @@ import { apiKeyHint, encryptApiKey } from '../../db/api-key-cipher';
 import { connectMongo, ensureIndexes, repositories, type Repositories } from '../../db/mongo';
 import type { ActivityDeps } from '../../activities';
 import { createSyncWorker, WORKFLOWS_PATH } from '../../workers/worker';
+import { companyWorkflowId, scheduleId } from '../../workflows/messages';
 import { startFakeLucca, type FakeLucca } from '../fake-lucca';
 
 /**
@@ -113,6 +114,20 @@ export async function addCompany(
     every: '24h',
     now,
   });
+}
+
+/** Deletes the companies' schedules and ends their company workflows, so the shared server stays quiet. */
+export async function forgetCompanies(stack: Stack, companyIds: Iterable<string>, reason: string): Promise<void> {
+  for (const companyId of companyIds) {
+    await stack.client.schedule
+      .getHandle(scheduleId(companyId))
+      .delete()
+      .catch(() => undefined);
+    await stack.client.workflow
+      .getHandle(companyWorkflowId(companyId))
+      .terminate(reason)
+      .catch(() => undefined);
+  }
 }
 
 export { WorkflowFailedError };

@@ -17,6 +17,7 @@ import { CompanyIdAttribute, companyWorkflowId, scheduleId, SyncTriggerAttribute
 import { generateLuccaUsers } from '../fake-lucca';
 import {
   createWorker,
+  forgetCompanies,
   MONGODB_URI,
   newApiKey,
   openStack,
@@ -74,16 +75,7 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
   });
 
   after(async () => {
-    for (const companyId of companies) {
-      await stack.client.schedule
-        .getHandle(scheduleId(companyId))
-        .delete()
-        .catch(() => undefined);
-      await stack.client.workflow
-        .getHandle(companyWorkflowId(companyId))
-        .terminate('test over')
-        .catch(() => undefined);
-    }
+    await forgetCompanies(stack, companies, 'test over');
     worker.shutdown();
     await running;
     await stack.close();

@@ -1,65 +1,31 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ObjectId } from 'mongodb';
-import type { Worker } from '@temporalio/worker';
-import { syncRunWorkflow } from '../../workflows';
-import type { SyncRunInput, SyncRunResult } from '../../workflows/messages';
-import { describeSpecialCases, generateLuccaUsers, type LuccaRawUser } from '../fake-lucca';
-import { addCompany, createWorker, newApiKey, openStack, uniqueSuffix, type Stack } from './helpers';
-
-const TODAY = '2026-06-15';
+import { describeSpecialCases, generateLuccaUsers } from '../fake-lucca';
+import { openStack, type Stack } from './helpers';
+import { addTestCompany, runSync, startWorker, TODAY, type RunningWorker } from './sync-kit';
 
 describe('a sync run on the real stack', () => {
   let stack: Stack;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: RunningWorker;
 
   before(async () => {
     stack = await openStack('syncrun');
-    worker = await createWorker(stack);
-    running = worker.run();
+    worker = await startWorker(stack, stack.taskQueue);
   });
 
   after(async () => {
-    worker.shutdown();
-    await running;
+    await worker.stop();
     await stack.close();
   });
 
-  /** A fresh company on its own fake Lucca tenant. */
-  async function company(users: LuccaRawUser[], opts: { timezone?: string } = {}) {
-    const companyId = `co-${uniqueSuffix()}`;
-    const apiKey = newApiKey();
-    stack.lucca.addTenant(companyId, { users, apiKeys: [{ key: apiKey }], today: TODAY, rateLimit: false });
-    await addCompany(stack, { companyId, tenant: companyId, apiKey, ...opts });
-    return { companyId, apiKey };
-  }
-
-  function sync(companyId: string, input: Partial<SyncRunInput> = {}): Promise<SyncRunResult> {
-    const runId = `run-${uniqueSuffix()}`;
-    return stack.client.workflow.execute(syncRunWorkflow, {
-      taskQueue: stack.taskQueue,
-      workflowId: `sync-run:${companyId}:${runId}`,
-      args: [
-        {
-          companyId,
-          runId,
-          trigger: 'manual',
-          requestedBy: 'test',
-          dryRun: false,
-          allowMassDeactivation: false,
-          tuning: { retryInitialIntervalMs: 100, retryMaximumIntervalMs: 500, heartbeatTimeoutMs: 10_000 },
-          ...input,
-        },
-      ],
-    });
-  }
+  const sync = (companyId: string) => runSync(stack, stack.taskQueue, companyId);
 
   const profiles = (companyId: string) => stack.repos.profiles.collection.find({ companyId }).toArray();
 
   test('a first sync creates profiles, attaches a hand-made one, and a second sync writes nothing', async () => {
     const users = generateLuccaUsers({ size: 2500, seed: 7, today: TODAY });
-    const { companyId } = await company(users);
+    const { companyId } = await addTestCompany(stack, users);
     const attachable = users.find((u) => u.id === 200)!;
     const handMadeId = new ObjectId();
     await stack.repos.profiles.collection.insertOne({
