@@ -165,6 +165,23 @@ export function registerPageRoutes(app: FastifyInstance, ctx: ConsoleContext): v
     );
   }
 
+  /** An operation refused (bad key, Lucca unreachable…): the integration tab again, with the reason. */
+  function renderRefusal(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    companyId: string,
+    err: OperationError,
+    form: Partial<ConnectionFormState> = {},
+  ) {
+    return renderIntegration(
+      request,
+      reply,
+      companyId,
+      { ...form, error: { ...describeLuccaFailure(err), baseUrl: null } },
+      422,
+    );
+  }
+
   app.get('/companies/:companyId/integration', { schema: companyParams }, async (request, reply) => {
     const { companyId } = request.params as { companyId: string };
     return renderIntegration(request, reply, companyId);
@@ -195,8 +212,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: ConsoleContext): v
       });
     } catch (err) {
       if (!(err instanceof OperationError)) throw err;
-      const error: ConnectionCheck = { ...describeLuccaFailure(err), baseUrl: null };
-      return renderIntegration(request, reply, companyId, { luccaUrl, error }, 422);
+      return renderRefusal(request, reply, companyId, err, { luccaUrl });
     }
     flash(request, 'flash.saved');
     request.session.pendingSync = companyId;
@@ -211,13 +227,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: ConsoleContext): v
       await requestSync(deps, { companyId, dryRun, requestedBy: user(request) });
     } catch (err) {
       if (!(err instanceof OperationError)) throw err;
-      return renderIntegration(
-        request,
-        reply,
-        companyId,
-        { error: { ...describeLuccaFailure(err), baseUrl: null } },
-        422,
-      );
+      return renderRefusal(request, reply, companyId, err);
     }
     flash(request, dryRun ? 'flash.previewRequested' : 'flash.syncRequested');
     request.session.pendingSync = companyId;
@@ -242,13 +252,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: ConsoleContext): v
       }
     } catch (err) {
       if (!(err instanceof OperationError)) throw err;
-      return renderIntegration(
-        request,
-        reply,
-        companyId,
-        { error: { ...describeLuccaFailure(err), baseUrl: null } },
-        422,
-      );
+      return renderRefusal(request, reply, companyId, err);
     }
     flash(request, key);
     return reply.redirect(`/companies/${companyId}/integration`, 303);
