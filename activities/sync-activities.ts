@@ -1,19 +1,20 @@
 import { Context } from '@temporalio/activity';
-import { ObjectId } from 'mongodb';
 import { ApplicationFailure } from '@temporalio/common';
+import { ObjectId } from 'mongodb';
 import { decryptApiKey } from '../db/api-key-cipher';
 import type { Repositories } from '../db/mongo';
-import type { ApplicableChange } from '../db/profiles-repository';
-import { fromChangeDocument, toChangeDocument, type SyncChangeDocument } from '../db/sync-changes-repository';
+import { toChangeDocument } from '../db/sync-changes-repository';
 import type { SyncRunStatus, SyncTrigger } from '../db/sync-runs-repository';
-import { mapLuccaUser } from '../domain/map-lucca-user';
-import { addToCounts, guardDeactivations, isDeactivation, planLuccaUser, planRemoval } from '../domain/plan';
-import { companyToday } from '../domain/status';
-import { emptyCounts, type PlannedChange, type SyncCounts } from '../domain/types';
-import { LuccaClient, LUCCA_PAGE_SIZE } from '../lucca/client';
-import { limiterFor } from '../lucca/rate-limiter';
+import type { ApplicableChange } from '../db/sync-staging-repository';
 import { FailureType } from '../domain/failures';
+import { mapLuccaUser } from '../domain/map-lucca-user';
+import { CompanyPlanner, DuplicateEmailFinder } from '../domain/plan-company';
+import { companyToday } from '../domain/status';
+import type { PlannedChange, SyncCounts } from '../domain/types';
+import { LuccaClient, LUCCA_PAGE_SIZE, START_OF_USERS, type UsersPagingPosition } from '../lucca/client';
+import { limiterFor } from '../lucca/rate-limiter';
 import { toTemporalFailure } from './errors';
+import { DEFAULT_STALL_TIMEOUT_MS, watchProgress } from './progress';
 
 export interface SyncActivityDeps {
   repos: Repositories;
@@ -21,8 +22,8 @@ export interface SyncActivityDeps {
   secret: string;
   lucca: { timeoutMs: number; rateLimit: { limit: number; windowMs: number } | null; pageSize?: number };
   now?: () => Date;
-  /** How many staged users / profiles the planner holds at once. */
-  planBatchSize?: number;
+  /** How long an activity may go without progress before its attempt fails and is retried. */
+  stallTimeoutMs?: number;
 }
 
 export interface SyncRunRef {
@@ -65,49 +66,28 @@ export interface FinishInput extends SyncRunRef {
   profileWrites: number;
 }
 
-/** Heartbeat details of the read: where to resume. Offsets and counts only. */
-interface ReadCheckpoint {
-  offset: number;
-  pagesRead: number;
-  /** Lucca id of the last user read, checked again at the start of the next page. */
-  lastId: number | null;
-  /** Users were deleted under the read: someone may have been skipped. */
-  moved: boolean;
+/** Heartbeat details of the plan: how far it got. Counts only. */
+interface PlanCheckpoint {
+  step: 'emails' | 'profiles' | 'pages' | 'removals';
+  done: number;
 }
 
-/** Heartbeat details of the apply: the last applied change's plan position. */
+/** Heartbeat details of the apply: where to resume. Positions and counts only. */
 interface ApplyCheckpoint {
-  afterSeq: number;
+  /** The plan chunk being applied. */
+  chunk: number;
+  /** Write commands of that chunk already completed. */
+  commands: number;
   writes: number;
 }
 
-const HEARTBEAT_EVERY_MS = 5_000;
-const APPLY_BATCH = 1000;
-
-/**
- * Runs `fn` while heartbeating the latest checkpoint every few seconds, so a long wait inside it
- * (a rate-limit slot, a slow Lucca page, a slow bulk write) never looks like a dead worker.
- */
-async function withHeartbeat<C, T>(initial: C, fn: (checkpoint: (c: C) => void) => Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  let latest = initial;
-  ctx.heartbeat(latest);
-  const timer = setInterval(() => ctx.heartbeat(latest), HEARTBEAT_EVERY_MS);
-  try {
-    return await fn((c) => {
-      latest = c;
-      ctx.heartbeat(c);
-    });
-  } finally {
-    clearInterval(timer);
-  }
-}
+/** Most removals planned into one chunk (one `syncChanges` insert, one plan chunk). */
+const REMOVALS_PER_CHUNK = 1000;
 
 export function createSyncActivities(deps: SyncActivityDeps) {
   const { repos } = deps;
   const now = deps.now ?? (() => new Date());
-  const pageSize = deps.lucca.pageSize ?? LUCCA_PAGE_SIZE;
-  const planBatchSize = deps.planBatchSize ?? 1000;
+  const stallTimeoutMs = deps.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
 
   async function loadCompany(companyId: string) {
     const company = await repos.companies.get(companyId);
@@ -132,8 +112,9 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }
 
   /**
-   * Reads every Lucca user of the company, page by page, into the staging collection. Resumes
-   * from the last heartbeated offset when retried, so finished pages are not read again.
+   * Reads every Lucca user of the company, a page at a time, into the run's staging (a document
+   * per page). Resumes from the last heartbeated position when retried: finished pages are not
+   * read again, and a page read again replaces its copy.
    */
   async function fetchLuccaUsers({ companyId, runId }: SyncRunRef): Promise<ReadResult> {
     const ctx = Context.current();
@@ -145,12 +126,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         nonRetryable: true,
       });
     }
-    const resumeFrom = (ctx.info.heartbeatDetails as ReadCheckpoint | undefined) ?? {
-      offset: 0,
-      pagesRead: 0,
-      lastId: null,
-      moved: false,
-    };
+    const resumeFrom = (ctx.info.heartbeatDetails as UsersPagingPosition | undefined) ?? START_OF_USERS;
     try {
       const apiKey = decryptApiKey(deps.secret, companyId, company.lucca.apiKey);
       const client = new LuccaClient({
@@ -158,32 +134,24 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         apiKey,
         timeoutMs: deps.lucca.timeoutMs,
         limiter: deps.lucca.rateLimit ? limiterFor(company.lucca.baseUrl, deps.lucca.rateLimit) : null,
+        pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
       });
-      return await withHeartbeat(resumeFrom, async (checkpoint) => {
-        let { offset, pagesRead, lastId, moved } = resumeFrom;
-        for (;;) {
-          // Each page after the first starts one user early, on the last user already read: if
-          // that user is not where it was, the data moved under offset paging. Users inserted
-          // before the offset only repeat users (staging keeps each once); users deleted before
-          // it make the next users slide back unseen, so the run must not call anyone removed.
-          const overlap = lastId !== null && offset > 0;
-          const requestOffset = overlap ? offset - 1 : offset;
-          const page = await client.fetchUsersPage(requestOffset, pageSize, ctx.cancellationSignal);
-          let items = page.items;
-          if (overlap) {
-            const firstId = luccaIdOf(items[0]);
-            if (firstId === lastId) items = items.slice(1);
-            else if (firstId === null || firstId > lastId!) moved = true;
-          }
-          await repos.staging.stagePage(runId, requestOffset, items.map(mapLuccaUser));
-          offset = requestOffset + page.items.length;
-          lastId = luccaIdOf(page.items[page.items.length - 1]) ?? lastId;
-          pagesRead += 1;
-          checkpoint({ offset, pagesRead, lastId, moved });
-          await repos.syncRuns.setProgress(runId, { pagesRead, usersRead: offset, phase: 'reading' });
-          if (page.isLast) break;
+      const describe = (p: UsersPagingPosition) => `page ${p.page + 1} (Lucca offset ${p.offset})`;
+      return await watchProgress('Reading Lucca', resumeFrom, { stallTimeoutMs, describe }, async (watch) => {
+        let position = resumeFrom;
+        for await (const read of client.usersPages(resumeFrom, watch.signal)) {
+          await repos.staging.stagePage(runId, read.page, read.requestOffset, read.items.map(mapLuccaUser));
+          position = read.next;
+          watch.checkpoint(position);
+          await repos.syncRuns.setProgress(runId, {
+            pagesRead: position.page,
+            usersRead: position.offset,
+            phase: 'reading',
+          });
         }
-        return { pagesRead, usersRead: await repos.staging.count(runId), removalsSafe: !moved };
+        // An earlier attempt resumed from an older heartbeat may have staged pages past this read's end.
+        await repos.staging.dropPagesFrom(runId, position.page);
+        return { pagesRead: position.page, usersRead: position.offset, removalsSafe: !position.moved };
       });
     } catch (err) {
       throw toTemporalFailure(err);
@@ -191,123 +159,105 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }
 
   /**
-   * Computes the whole plan into `syncChanges` without touching a profile: the company's
-   * profiles are indexed in memory in one pass, the staged users streamed against them, then —
-   * the read being complete, or the run would have failed before planning — linked profiles
-   * whose user was not read are planned as removed.
+   * Computes the whole plan without touching a profile: every change and record-level problem
+   * into `syncChanges` (the report), the profile writes into the run's plan chunks (what apply
+   * reads), then — the read being complete, or the run would have failed before planning —
+   * linked profiles whose user was not read are planned as removed.
    */
-  /**
-   * Heartbeats every few seconds for the whole plan: loading a large company's profiles, or a
-   * MongoDB outage met mid-plan, can outlast the heartbeat timeout, and a timed-out attempt keeps
-   * running beside its retry — both writing the same plan positions, so every retry then fails.
-   */
-  function planSync(input: PlanInput): Promise<PlanResult> {
-    return withHeartbeat(null, () => planSyncOnce(input));
-  }
-
-  async function planSyncOnce({
+  async function planSync({
     companyId,
     runId,
     allowMassDeactivation,
     detectRemovals = true,
   }: PlanInput): Promise<PlanResult> {
     const ctx = Context.current();
-    const company = await loadCompany(companyId);
-    const today = companyToday(company.timezone, now());
-    // Only a retried plan has changes to clear; skipping the delete spares a first attempt a scan
-    // of every run's changes (FerretDB 1.x has no index pushdown).
-    if (ctx.info.attempt > 1) await repos.syncChanges.clearRun(runId);
-    const run = await repos.syncRuns.get(runId);
-    await repos.syncRuns.setProgress(runId, { pagesRead: 0, usersRead: 0, ...run?.progress, phase: 'planning' });
-    const [index, duplicateEmails] = await Promise.all([
-      repos.profiles.loadCompanyIndex(companyId),
-      repos.staging.duplicateEmails(runId),
-    ]);
-    let counts = emptyCounts();
-    let seq = 0;
-    let deactivations = 0;
-    let writes = 0;
-    const store = async (changes: PlannedChange[]) => {
-      const docs: SyncChangeDocument[] = [];
-      for (const change of changes) {
-        counts = addToCounts(counts, change);
-        if (isDeactivation(change)) deactivations++;
-        if (change.target) writes++;
-        docs.push(toChangeDocument(runId, companyId, ++seq, change));
+    const describe = (c: PlanCheckpoint) => `step ${c.step}, ${c.done} done`;
+    const start: PlanCheckpoint = { step: 'emails', done: 0 };
+    return watchProgress('Planning', start, { stallTimeoutMs, describe }, async (watch) => {
+      const company = await loadCompany(companyId);
+      // Only a retried plan has changes to clear; skipping the delete spares a first attempt a scan
+      // of every run's changes (FerretDB 1.x has no index pushdown).
+      if (ctx.info.attempt > 1) {
+        await repos.syncChanges.clearRun(runId);
+        await repos.staging.clearPlan(runId);
       }
-      await repos.syncChanges.insertMany(docs);
-    };
+      const run = await repos.syncRuns.get(runId);
+      await repos.syncRuns.setProgress(runId, { pagesRead: 0, usersRead: 0, ...run?.progress, phase: 'planning' });
 
-    const seenIds = new Set<number>();
-    let seen = 0;
-    let changedUsers = 0;
-    for await (const batch of repos.staging.stream(runId, planBatchSize)) {
-      ctx.heartbeat();
-      seen += batch.length;
-      const changes: PlannedChange[] = [];
-      for (const staged of batch) {
-        const { email, luccaUserId } = staged;
-        if (luccaUserId !== null) seenIds.add(luccaUserId);
-        const sameEmail = email ? (index.byEmail.get(email) ?? []) : [];
-        const change = planLuccaUser(staged.mapped, {
-          today,
-          linkedProfile: luccaUserId === null ? null : (index.linkedByUserId.get(luccaUserId) ?? null),
-          unlinkedSameEmail: sameEmail.filter((p) => !p.lucca),
-          emailTakenByOther: sameEmail.some((p) => p.lucca && p.lucca.userId !== luccaUserId),
-          emailDuplicatedInLucca: email !== null && duplicateEmails.has(email),
-        });
-        if (change) {
-          changes.push(change.action === 'create' ? { ...change, profileId: newProfileId() } : change);
-          changedUsers++;
+      const emails = new DuplicateEmailFinder();
+      let pages = 0;
+      for await (const page of repos.staging.readPages(runId)) {
+        emails.add(page.users);
+        watch.checkpoint({ step: 'emails', done: ++pages });
+      }
+      const index = await repos.profiles.loadCompanyIndex(companyId, (done) =>
+        watch.checkpoint({ step: 'profiles', done }),
+      );
+      const planner = new CompanyPlanner({
+        today: companyToday(company.timezone, now()),
+        index,
+        duplicateEmails: emails.duplicates,
+        newProfileId,
+      });
+
+      let seq = 0;
+      let chunk = 0;
+      const store = async (changes: PlannedChange[]) => {
+        await repos.syncChanges.insertMany(changes.map((c) => toChangeDocument(runId, companyId, ++seq, c)));
+        const writes = changes.filter(isApplicable);
+        if (writes.length > 0) await repos.staging.storePlanChunk(runId, chunk++, writes);
+      };
+      pages = 0;
+      for await (const page of repos.staging.readPages(runId)) {
+        await store(planner.planPage(page.users));
+        watch.checkpoint({ step: 'pages', done: ++pages });
+      }
+      if (detectRemovals) {
+        const removals = planner.planRemovals();
+        for (let i = 0; i < removals.length; i += REMOVALS_PER_CHUNK) {
+          await store(removals.slice(i, i + REMOVALS_PER_CHUNK));
+          watch.checkpoint({ step: 'removals', done: i + REMOVALS_PER_CHUNK });
         }
       }
-      await store(changes);
-    }
 
-    const removals: PlannedChange[] = [];
-    for (const [userId, profile] of detectRemovals ? index.linkedByUserId : []) {
-      if (seenIds.has(userId)) continue;
-      const change = planRemoval(profile, today);
-      if (change) removals.push(change);
-    }
-    await store(removals);
-
-    counts = { ...counts, seen, unchanged: Math.max(0, seen - changedUsers) };
-    const activeProfiles = index.notFormer;
-    const verdict = guardDeactivations({
-      deactivations,
-      activeProfiles,
-      guard: company.sync.deactivationGuard,
-      allowMassDeactivation,
+      const { counts, writes } = planner.tally;
+      const verdict = planner.verdict(company.sync.deactivationGuard, allowMassDeactivation);
+      await repos.syncRuns.recordPlan(
+        runId,
+        counts,
+        { deactivations: verdict.deactivations, limit: verdict.limit, activeProfiles: verdict.activeProfiles },
+        detectRemovals,
+      );
+      return { ...verdict, counts, writes };
     });
-    await repos.syncRuns.recordPlan(
-      runId,
-      counts,
-      { deactivations, limit: verdict.limit, activeProfiles },
-      detectRemovals,
-    );
-    return { counts, deactivations, activeProfiles, limit: verdict.limit, blocked: verdict.blocked, writes };
   }
 
-  /** Applies the stored plan in plan order; resumes after the last heartbeated change when retried. */
+  /**
+   * Applies the planned profile writes chunk by chunk, each chunk read whole before its writes
+   * start; resumes after the last heartbeated write command when retried.
+   */
   async function applySyncPlan({ companyId, runId }: SyncRunRef): Promise<{ profileWrites: number }> {
     const ctx = Context.current();
-    const resumeFrom = (ctx.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? { afterSeq: 0, writes: 0 };
-    return withHeartbeat(resumeFrom, async (checkpoint) => {
-      let { afterSeq, writes } = resumeFrom;
-      let batch: ApplicableChange[] = [];
-      const flush = async () => {
-        writes += await repos.profiles.applyChanges(companyId, batch, now());
-        checkpoint({ afterSeq, writes });
-        batch = [];
-      };
-      for await (const doc of repos.syncChanges.writingCursor(runId, afterSeq, APPLY_BATCH)) {
-        const change = fromChangeDocument(doc);
-        if (typeof change.profileId === 'string') batch.push(change as ApplicableChange);
-        afterSeq = doc.seq;
-        if (batch.length >= APPLY_BATCH) await flush();
+    const resumeFrom = (ctx.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? {
+      chunk: 0,
+      commands: 0,
+      writes: 0,
+    };
+    const describe = (c: ApplyCheckpoint) =>
+      `plan chunk ${c.chunk + 1}, after ${c.commands} write commands of it (${c.writes} profile writes so far)`;
+    return watchProgress('Applying the plan', resumeFrom, { stallTimeoutMs, describe }, async (watch) => {
+      let { chunk, commands, writes } = resumeFrom;
+      for (;;) {
+        const planned = await repos.staging.readPlanChunk(runId, chunk);
+        if (!planned) break;
+        for await (const written of repos.profiles.applyChanges(companyId, planned.changes, now(), commands)) {
+          writes += written;
+          watch.checkpoint({ chunk, commands: ++commands, writes });
+        }
+        chunk += 1;
+        commands = 0;
+        watch.checkpoint({ chunk, commands, writes });
       }
-      await flush();
       return { profileWrites: writes };
     });
   }
@@ -320,10 +270,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   return { startSyncRun, fetchLuccaUsers, planSync, applySyncPlan, finishSyncRun };
 }
 
-function luccaIdOf(raw: unknown): number | null {
-  const id = (raw as { id?: unknown } | null | undefined)?.id;
-  return typeof id === 'number' && Number.isSafeInteger(id) ? id : null;
-}
+const isApplicable = (change: PlannedChange): change is ApplicableChange =>
+  change.target !== undefined && typeof change.profileId === 'string' && change.luccaUserId !== null;
 
 /** Profile ids are chosen at plan time so a retried apply upserts the same document. */
 const newProfileId = (): string => new ObjectId().toHexString();

@@ -38,6 +38,11 @@ const envSchema = z.object({
       return { limit: Number(m[1]), windowMs: Number(m[2]) * 1000 };
     }),
   LUCCA_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(30_000),
+  /**
+   * A sync activity whose checkpoint has not moved for this long fails its attempt (Temporal
+   * retries it from the checkpoint). Above Lucca's longest legitimate wait (a 120 s Retry-After).
+   */
+  SYNC_STALL_TIMEOUT_MS: z.coerce.number().int().min(150_000).max(3_600_000).default(300_000),
   TASK_QUEUE: z.string().min(1).default('lucca-sync'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });

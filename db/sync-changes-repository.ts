@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import { storeCapabilities } from './store-capabilities';
 import type { ChangeAction, FieldDiff, PlannedChange, ProfileStatus, Reason, SyncedFields } from '../domain/types';
 
 /** One change or record-level problem of a run: the report's body, one document each (no 16 MB limit). */
@@ -16,10 +17,6 @@ export interface SyncChangeDocument {
   reason: Reason | null;
   reasons: Reason[];
 }
-
-const CLEAR_SLICE = 10_000;
-
-export const WRITING_ACTIONS: ChangeAction[] = ['create', 'link', 'update', 'deactivate', 'reactivate'];
 
 export function toChangeDocument(runId: string, companyId: string, seq: number, c: PlannedChange): SyncChangeDocument {
   return {
@@ -51,7 +48,7 @@ export function fromChangeDocument(d: SyncChangeDocument): PlannedChange {
 export class SyncChangesRepository {
   readonly collection: Collection<SyncChangeDocument>;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.collection = db.collection<SyncChangeDocument>('syncChanges');
   }
 
@@ -61,31 +58,27 @@ export class SyncChangesRepository {
   }
 
   /**
-   * A re-planned run (the plan activity retried) starts from a clean slate. Deleted in slices of
-   * plan positions: FerretDB's SQLite backend fails a delete of more than 32,766 documents
-   * ("too many SQL variables"), and a 100,000-employee plan has as many changes.
+   * A re-planned run (the plan activity retried) starts from a clean slate. On a store that caps
+   * the documents one delete may match (see store-capabilities), deleted in slices of plan positions.
    */
   async clearRun(runId: string): Promise<void> {
+    const { maxDeletesPerCommand } = await storeCapabilities(this.db);
+    if (!Number.isFinite(maxDeletesPerCommand)) {
+      await this.collection.deleteMany({ runId });
+      return;
+    }
     const [last] = await this.collection
       .find({ runId }, { projection: { seq: 1 } })
       .sort({ seq: -1 })
       .limit(1)
       .toArray();
-    for (let from = 0; last && from < last.seq; from += CLEAR_SLICE) {
-      await this.collection.deleteMany({ runId, seq: { $gt: from, $lte: from + CLEAR_SLICE } });
+    for (let from = 0; last && from < last.seq; from += maxDeletesPerCommand) {
+      await this.collection.deleteMany({ runId, seq: { $gt: from, $lte: from + maxDeletesPerCommand } });
     }
   }
 
   async insertMany(docs: SyncChangeDocument[]): Promise<void> {
     if (docs.length) await this.collection.insertMany(docs, { ordered: false });
-  }
-
-  /** Writing changes of a run after a given seq, in plan order: apply resumes from its heartbeat. */
-  writingCursor(runId: string, afterSeq: number, batchSize: number) {
-    return this.collection
-      .find({ runId, seq: { $gt: afterSeq }, action: { $in: WRITING_ACTIONS } })
-      .sort({ seq: 1 })
-      .batchSize(batchSize);
   }
 
   page(runId: string, opts: { action?: ChangeAction; skip?: number; limit?: number } = {}) {

@@ -1,102 +1,112 @@
 import type { Collection, Db } from 'mongodb';
-import type { MappedLuccaUser } from '../domain/types';
+import type { MappedLuccaUser, PlannedChange } from '../domain/types';
 import { isDuplicateKeyOnly } from './errors';
 
 /**
- * What a run read from Lucca, staged in MongoDB page by page so that neither the employees'
- * data nor their number ever enters Temporal history. Keyed by run and Lucca id: a user seen
- * twice (data moving under offset paging) is kept once, as first read.
+ * One Lucca page as read by a run: the page's users, mapped. A document per page, not per user:
+ * staging costs a thousandth of a write per employee, and neither the employees' data nor their
+ * number ever enters Temporal history.
  */
-export interface StagedUserDocument {
-  _id: string;
-  runId: string;
-  /** Lucca id, or null for a record without a usable id (then `_id` carries its position). */
-  luccaUserId: number | null;
-  /** Normalised email of a usable record, for duplicate detection. */
-  email: string | null;
-  mapped: MappedLuccaUser;
+export interface StagedPageDocument {
+  /** Page number in read order, from 0. */
+  _id: number;
+  /** Lucca offset the page was read at. */
+  offset: number;
+  users: MappedLuccaUser[];
 }
 
+/** A change the apply step writes to a profile, as the planner decided it. */
+export type ApplicableChange = PlannedChange & { profileId: string };
+
+/** The profile writes of a run, a chunk per planned page (and for removals): what apply reads back. */
+export interface PlanChunkDocument {
+  /** Chunk number in apply order, from 0. */
+  _id: number;
+  changes: ApplicableChange[];
+}
+
+const NAMESPACE_NOT_FOUND = 26;
+
 /**
- * One collection per run (`syncStaging.<runId>`): a run's queries read only its own users —
- * FerretDB 1.x scans a whole collection per query — and clearing a run is a drop. A deleteMany
- * would cost a scan plus a delete per document, and on FerretDB's SQLite backend it fails outright
- * past 32,766 documents ("too many SQL variables"): a 100,000-employee run could never finish.
+ * A run's working data, in two collections of its own: `syncStaging.<runId>` (the pages read)
+ * and `syncPlan.<runId>` (the profile writes planned). Both are small — a document per thousand
+ * employees — so each page or chunk is read by `_id` to the end before anything is written (no
+ * cursor stays open across writes), and clearing a run is a drop: a deleteMany would cost a scan
+ * plus a delete per document, and FerretDB's SQLite backend refuses one past 32,766 documents.
  */
 export class SyncStagingRepository {
   constructor(private readonly db: Db) {}
 
-  collectionFor(runId: string): Collection<StagedUserDocument> {
-    return this.db.collection<StagedUserDocument>(`syncStaging.${runId}`);
+  private pages(runId: string): Collection<StagedPageDocument> {
+    return this.db.collection<StagedPageDocument>(`syncStaging.${runId}`);
+  }
+
+  private plan(runId: string): Collection<PlanChunkDocument> {
+    return this.db.collection<PlanChunkDocument>(`syncPlan.${runId}`);
   }
 
   async ensureIndexes(): Promise<void> {
-    // A run's collection needs only _id: the planner streams it in _id (Lucca id) order.
+    // Per-run collections are read by _id only.
   }
 
-  async stagePage(runId: string, offset: number, users: MappedLuccaUser[]): Promise<void> {
-    if (users.length === 0) return;
-    const docs = users.map((mapped, i): StagedUserDocument => {
-      const luccaUserId = mapped.luccaUserId;
-      return {
-        _id: luccaUserId === null ? `${runId}:bad:${offset + i}` : `${runId}:${luccaUserId}`,
-        runId,
-        luccaUserId,
-        email: mapped.kind === 'ok' ? mapped.fields.email : null,
-        mapped,
-      };
-    });
+  /** Idempotent: a page read again after a retry replaces its earlier copy. */
+  async stagePage(runId: string, page: number, offset: number, users: MappedLuccaUser[]): Promise<void> {
+    const doc: StagedPageDocument = { _id: page, offset, users };
     try {
-      await this.collectionFor(runId).insertMany(docs, { ordered: false });
+      await this.pages(runId).insertOne(doc);
     } catch (err) {
-      // A duplicate key is a user already staged — by a page re-read after a retry, or seen
-      // twice because data moved under offset paging. The first read wins; others are dropped.
       if (!isDuplicateKeyOnly(err)) throw err;
+      await this.pages(runId).replaceOne({ _id: page }, doc);
     }
   }
 
-  count(runId: string): Promise<number> {
-    return this.collectionFor(runId).countDocuments({});
+  /** Removes pages numbered `from` and up (left by an earlier, longer attempt of the same read). */
+  async dropPagesFrom(runId: string, from: number): Promise<void> {
+    await this.pages(runId).deleteMany({ _id: { $gte: from } });
   }
 
-  /**
-   * Emails that more than one Lucca user of this read carries. Counted here from the emails alone:
-   * FerretDB 1.x runs the equivalent $group about three times slower than it streams the documents.
-   */
-  async duplicateEmails(runId: string): Promise<Set<string>> {
-    const seen = new Set<string>();
-    const duplicates = new Set<string>();
-    const cursor = this.collectionFor(runId).find(
-      { email: { $ne: null } },
-      { projection: { _id: 0, email: 1 }, batchSize: 5000 },
-    );
-    for await (const { email } of cursor) {
-      if (email === null) continue;
-      if (seen.has(email)) duplicates.add(email);
-      else seen.add(email);
-    }
-    return duplicates;
+  readPage(runId: string, page: number): Promise<StagedPageDocument | null> {
+    return this.pages(runId).findOne({ _id: page });
   }
 
-  /** All staged users of a run, in Lucca id order, streamed in batches. */
-  async *stream(runId: string, batchSize: number): AsyncGenerator<StagedUserDocument[]> {
-    let batch: StagedUserDocument[] = [];
-    for await (const doc of this.collectionFor(runId).find({}).sort({ _id: 1 }).batchSize(batchSize)) {
-      batch.push(doc);
-      if (batch.length >= batchSize) {
-        yield batch;
-        batch = [];
-      }
+  countPages(runId: string): Promise<number> {
+    return this.pages(runId).countDocuments({});
+  }
+
+  /** Every staged page of a run in read order, each read whole before it is handed over. */
+  async *readPages(runId: string): AsyncGenerator<StagedPageDocument> {
+    const count = await this.countPages(runId);
+    for (let page = 0; page < count; page++) {
+      const doc = await this.readPage(runId, page);
+      if (!doc) throw new Error(`Run ${runId}: staged page ${page} of ${count} is missing.`);
+      yield doc;
     }
-    if (batch.length) yield batch;
+  }
+
+  async storePlanChunk(runId: string, chunk: number, changes: ApplicableChange[]): Promise<void> {
+    await this.plan(runId).insertOne({ _id: chunk, changes });
+  }
+
+  readPlanChunk(runId: string, chunk: number): Promise<PlanChunkDocument | null> {
+    return this.plan(runId).findOne({ _id: chunk });
+  }
+
+  /** A re-planned run (the plan activity retried) starts from no planned writes. */
+  clearPlan(runId: string): Promise<void> {
+    return this.dropIfPresent(this.plan(runId));
   }
 
   async clearRun(runId: string): Promise<void> {
+    await this.dropIfPresent(this.pages(runId));
+    await this.dropIfPresent(this.plan(runId));
+  }
+
+  private async dropIfPresent(collection: Collection<StagedPageDocument> | Collection<PlanChunkDocument>) {
     try {
-      await this.collectionFor(runId).drop();
+      await collection.drop();
     } catch (err) {
       // Already gone: a retried finish, or a run that staged nothing.
-      if ((err as { code?: number }).code !== 26) throw err;
+      if ((err as { code?: number }).code !== NAMESPACE_NOT_FOUND) throw err;
     }
   }
 }

@@ -9,6 +9,8 @@ export const FailureType = {
   luccaUnavailable: 'LuccaUnavailableError',
   config: 'ConfigurationError',
   companyMissing: 'CompanyNotFoundError',
+  /** An activity whose checkpoint stopped moving (a store or a request that never answered). */
+  stalled: 'SyncStalledError',
 } as const;
 
 /** A failed run's `syncRuns.error.code`, by failure type. */
@@ -19,4 +21,5 @@ export const ERROR_CODE_BY_TYPE: Readonly<Record<string, string>> = {
   [FailureType.luccaUnavailable]: 'lucca-unavailable',
   [FailureType.config]: 'configuration',
   [FailureType.companyMissing]: 'company-not-found',
+  [FailureType.stalled]: 'stalled',
 };

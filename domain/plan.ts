@@ -2,7 +2,6 @@ import { reason } from './reasons';
 import { statusFor } from './status';
 import {
   SYNCED_FIELDS,
-  emptyCounts,
   type ChangeAction,
   type DeactivationGuard,
   type FieldDiff,
@@ -241,9 +240,9 @@ function conflict(
 /**
  * For a linked profile whose Lucca user is absent from a COMPLETE read (an incomplete read must plan no
  * removal at all). A profile that is already former needs nothing: it stays former, and re-runs stay
- * write-free. `_today` is accepted for symmetry with `planLuccaUser`; removal does not depend on dates.
+ * write-free. Removal does not depend on dates.
  */
-export function planRemoval(profile: ProfileSnapshot, _today: string): PlannedChange | null {
+export function planRemoval(profile: ProfileSnapshot): PlannedChange | null {
   if (!profile.lucca || profile.status === 'former') return null;
   return {
     action: 'deactivate',
@@ -297,21 +296,6 @@ const COUNTER_OF_ACTION: Readonly<Record<ChangeAction, keyof SyncCounts>> = {
 export function addToCounts(counts: SyncCounts, change: PlannedChange): SyncCounts {
   const counter = COUNTER_OF_ACTION[change.action];
   return { ...counts, [counter]: counts[counter] + 1 };
-}
-
-/**
- * Counts a whole plan. `seen` is the number of Lucca records read (skipped ones included);
- * `unchanged` = seen − changes that stem from a Lucca record, i.e. every change except removals
- * (a removed user was not seen). A link of a former employee counts as `linked`, not `deactivated`.
- */
-export function countChanges(changes: Iterable<PlannedChange>, seen: number): SyncCounts {
-  let counts: SyncCounts = { ...emptyCounts(), seen };
-  let fromSeenRecords = 0;
-  for (const change of changes) {
-    counts = addToCounts(counts, change);
-    if (!isRemoval(change)) fromSeenRecords += 1;
-  }
-  return { ...counts, unchanged: Math.max(0, seen - fromSeenRecords) };
 }
 
 const SUMMARY_PARTS: readonly [keyof SyncCounts, string, string][] = [

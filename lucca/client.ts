@@ -41,6 +41,8 @@ export interface LuccaClientOptions {
   maxRateLimitWaitMs?: number;
   /** Called before any wait (rate limit or 429) with its length, so the caller can heartbeat. */
   onWait?: (ms: number) => void;
+  /** Users per page of `usersPages`. Default and maximum: 1000. */
+  pageSize?: number;
   fetchImpl?: typeof fetch;
 }
 
@@ -53,6 +55,32 @@ export interface LuccaUsersPage {
   isLast: boolean;
   /** The name Lucca gives the API key (`header.principal`), when it sends a header. */
   principal: string | null;
+}
+
+/** Where a paged read of the users stands: a checkpoint made of offsets and ids only. */
+export interface UsersPagingPosition {
+  /** Pages read so far (the next page's number). */
+  page: number;
+  /** Offset of the first user not read yet. */
+  offset: number;
+  /** Lucca id of the last user read, checked again at the start of the next page. */
+  lastId: number | null;
+  /** Users were deleted under the read: someone may have been skipped. */
+  moved: boolean;
+}
+
+export const START_OF_USERS: UsersPagingPosition = { page: 0, offset: 0, lastId: null, moved: false };
+
+/** One page of a paged read, its overlap with the previous page removed. */
+export interface LuccaUsersRead {
+  items: unknown[];
+  /** This page's number in the read, from 0. */
+  page: number;
+  /** The offset asked of Lucca (one before the previous page's end when overlapping). */
+  requestOffset: number;
+  isLast: boolean;
+  /** The checkpoint to resume from after this page. */
+  next: UsersPagingPosition;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -81,6 +109,7 @@ export class LuccaClient {
   readonly #maxRateLimitWaitMs: number;
   readonly #onWait: ((ms: number) => void) | undefined;
   readonly #fetch: typeof fetch;
+  readonly #pageSize: number;
 
   constructor(opts: LuccaClientOptions) {
     this.baseUrl = normaliseLuccaBaseUrl(opts.baseUrl);
@@ -103,6 +132,7 @@ export class LuccaClient {
     this.#maxRateLimitWaitMs = opts.maxRateLimitWaitMs ?? DEFAULT_MAX_RATE_LIMIT_WAIT_MS;
     this.#onWait = opts.onWait;
     this.#fetch = opts.fetchImpl ?? fetch;
+    this.#pageSize = opts.pageSize ?? LUCCA_PAGE_SIZE;
   }
 
   /** One page of the users directory, leavers included, in a stable order. */
@@ -128,6 +158,36 @@ export class LuccaClient {
       throw new LuccaNotLuccaError(`${this.host} returned ${items.length} users for a page of ${limit}.`);
     }
     return { offset, limit, items, isLast: items.length < limit, principal: parsed.data.header?.principal ?? null };
+  }
+
+  /**
+   * The users directory page by page from `from`, leavers included, until a short page.
+   *
+   * Each page after the first starts one user early, on the last user already read: if that user
+   * is not where it was, the data moved under offset paging. Users inserted before the offset only
+   * repeat users (the planner keeps each id once); users deleted before it make the next users
+   * slide back unseen, so `moved` turns true and the caller must not call anyone removed.
+   * `from` is a checkpoint an earlier read yielded: a retried read resumes where it stopped.
+   */
+  async *usersPages(from: UsersPagingPosition = START_OF_USERS, signal?: AbortSignal): AsyncGenerator<LuccaUsersRead> {
+    let { offset, lastId, moved } = from;
+    let page = from.page;
+    for (;;) {
+      const overlap = lastId !== null && offset > 0;
+      const requestOffset = overlap ? offset - 1 : offset;
+      const read = await this.fetchUsersPage(requestOffset, this.#pageSize, signal);
+      let items = read.items;
+      if (overlap) {
+        const firstId = luccaIdOf(items[0]);
+        if (firstId === lastId) items = items.slice(1);
+        else if (firstId === null || firstId > lastId!) moved = true;
+      }
+      offset = requestOffset + read.items.length;
+      lastId = luccaIdOf(read.items[read.items.length - 1]) ?? lastId;
+      yield { items, page, requestOffset, isLast: read.isLast, next: { page: page + 1, offset, lastId, moved } };
+      page += 1;
+      if (read.isLast) return;
+    }
   }
 
   /** One cheap real call, used by onboarding to check the domain and the key before storing them. */
@@ -236,4 +296,9 @@ function causeCode(error: unknown): string | undefined {
     current = Array.isArray(errors) && errors.length > 0 ? errors[0] : cause;
   }
   return undefined;
+}
+
+function luccaIdOf(raw: unknown): number | null {
+  const id = (raw as { id?: unknown } | null | undefined)?.id;
+  return typeof id === 'number' && Number.isSafeInteger(id) ? id : null;
 }

@@ -40,6 +40,7 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
       repos,
       secret,
       lucca: { timeoutMs: config.LUCCA_TIMEOUT_MS, rateLimit: config.LUCCA_RATE_LIMIT },
+      stallTimeoutMs: config.SYNC_STALL_TIMEOUT_MS,
       temporal: { client, taskQueue: config.TASK_QUEUE },
     },
   });

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { openSync, closeSync } from 'node:fs';
+import { chownSync, existsSync, openSync, closeSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,11 +16,21 @@ import { ensureTool, FERRETDB, TEMPORAL_CLI } from './tools';
  */
 export const SEARCH_ATTRIBUTES = { CompanyId: 'Keyword', SyncTrigger: 'Keyword' } as const;
 
+/**
+ * FerretDB's storage engine: SQLite (zero install, the default) or PostgreSQL (Debian's package,
+ * installed on first use; far cheaper per update at scale — see docs/benchmarks.md).
+ */
+export type StoreEngine = 'sqlite' | 'postgresql';
+export const STORE_ENGINES: readonly StoreEngine[] = ['sqlite', 'postgresql'];
+
 export interface StackSettings {
   temporalPort: number;
   temporalUiPort: number;
   ferretPort: number;
   fakeLuccaPort: number;
+  /** The PostgreSQL server under FerretDB when `engine` is postgresql. */
+  postgresPort: number;
+  engine: StoreEngine;
   /** Set when the operator brings their own MongoDB: no FerretDB is started. */
   externalMongoUri: string | null;
 }
@@ -38,8 +48,16 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettin
     temporalUiPort: port('DEV_TEMPORAL_UI_PORT', 8233),
     ferretPort: port('FERRETDB_PORT', 27017),
     fakeLuccaPort: port('FAKE_LUCCA_PORT', 4010),
+    postgresPort: port('DEV_POSTGRES_PORT', 54329),
+    engine: storeEngine(env.DEV_STORE_ENGINE),
     externalMongoUri: env.MONGODB_URI ? env.MONGODB_URI : null,
   };
+}
+
+export function storeEngine(value: string | undefined): StoreEngine {
+  if (value === undefined || value === '') return 'sqlite';
+  if ((STORE_ENGINES as readonly string[]).includes(value)) return value as StoreEngine;
+  throw new Error(`DEV_STORE_ENGINE must be one of ${STORE_ENGINES.join(', ')}, got "${value}"`);
 }
 
 export const temporalAddress = (s: StackSettings) => `127.0.0.1:${s.temporalPort}`;
@@ -48,7 +66,7 @@ export const fakeLuccaUrl = (s: StackSettings) => `http://127.0.0.1:${s.fakeLucc
 export const FAKE_LUCCA_TENANT = 'acme';
 const FAKE_LUCCA_KEY_FILE = path.join(DATA_DIR, 'fake-lucca.key');
 
-type ServiceName = 'temporal' | 'ferretdb' | 'fake-lucca';
+type ServiceName = 'temporal' | 'ferretdb' | 'postgres' | 'fake-lucca';
 
 interface Service {
   name: ServiceName;
@@ -74,7 +92,13 @@ async function readPid(name: ServiceName): Promise<number | null> {
   return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
-async function spawnDetached(name: ServiceName, command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+async function spawnDetached(
+  name: ServiceName,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  user?: { uid: number; gid: number },
+) {
   await mkdir(path.dirname(pidFile(name)), { recursive: true });
   await mkdir(path.dirname(logFile(name)), { recursive: true });
   const fd = openSync(logFile(name), 'a');
@@ -83,6 +107,7 @@ async function spawnDetached(name: ServiceName, command: string, args: string[],
     detached: true,
     stdio: ['ignore', fd, fd],
     env: { ...process.env, ...env },
+    ...(user ?? {}),
   });
   closeSync(fd);
   await new Promise<void>((resolve, reject) => {
@@ -175,20 +200,127 @@ function ferretService(s: StackSettings): Service {
     },
     async start() {
       const bin = await ensureTool(FERRETDB);
-      const dataDir = path.join(DATA_DIR, 'ferretdb');
+      const dataDir = path.join(DATA_DIR, s.engine === 'sqlite' ? 'ferretdb' : 'ferretdb-postgresql');
       await mkdir(dataDir, { recursive: true });
+      const storage =
+        s.engine === 'sqlite'
+          ? ['--handler=sqlite', `--sqlite-url=file:${dataDir}/`]
+          : [
+              '--handler=postgresql',
+              // FerretDB holds a pooled connection per open cursor and per update statement of a
+              // command; pgx's default pool (50) would be the cliff. PostgreSQL allows 300.
+              `--postgresql-url=postgres://postgres@127.0.0.1:${s.postgresPort}/ferretdb?pool_max_conns=200`,
+            ];
+      if (s.engine === 'postgresql') await startIfDown(postgresService(s));
       const pid = await spawnDetached('ferretdb', bin, [
-        '--handler=sqlite',
-        `--sqlite-url=file:${dataDir}/`,
+        ...storage,
         `--listen-addr=127.0.0.1:${s.ferretPort}`,
         `--state-dir=${dataDir}`,
         '--debug-addr=-',
         '--telemetry=disable',
         '--log-level=warn',
       ]);
+      await writeFile(enginePath, `${s.engine}\n`);
       await waitHealthy(this, pid, 30_000);
     },
   };
+}
+
+/** Which engine the running FerretDB was started with, so a switch of engine is not silently ignored. */
+const enginePath = path.join(DATA_DIR, 'run', 'ferretdb.engine');
+
+/** The cluster lives in `.data/postgres`, run as the `postgres` user when this process is root. */
+function postgresService(s: StackSettings): Service {
+  const dataDir = path.join(DATA_DIR, 'postgres');
+  return {
+    name: 'postgres',
+    async healthy() {
+      const ready = spawnSync(
+        path.join(postgresBinDir(), 'pg_isready'),
+        ['-h', '127.0.0.1', '-p', String(s.postgresPort)],
+        {
+          stdio: 'ignore',
+        },
+      );
+      return ready.status === 0;
+    },
+    async start() {
+      const bin = postgresBinDir();
+      const user = postgresUser();
+      await mkdir(dataDir, { recursive: true });
+      if (user) chownSync(dataDir, user.uid, user.gid);
+      if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+        process.stderr.write(`Initialising a PostgreSQL cluster in ${dataDir}…\n`);
+        execFileSync(
+          path.join(bin, 'initdb'),
+          ['-D', dataDir, '-E', 'UTF8', '--locale=C.UTF-8', '-A', 'trust', '-U', 'postgres'],
+          { stdio: ['ignore', 'ignore', 'inherit'], ...(user ?? {}) },
+        );
+      }
+      const pid = await spawnDetached(
+        'postgres',
+        path.join(bin, 'postgres'),
+        [
+          '-D',
+          dataDir,
+          '-p',
+          String(s.postgresPort),
+          '-k',
+          dataDir,
+          '-c',
+          'listen_addresses=127.0.0.1',
+          '-c',
+          'max_connections=300',
+        ],
+        {},
+        user,
+      );
+      await waitHealthy(this, pid, 60_000);
+      const created = spawnSync(
+        path.join(bin, 'createdb'),
+        ['-h', '127.0.0.1', '-p', String(s.postgresPort), '-U', 'postgres', 'ferretdb'],
+        { encoding: 'utf8' },
+      );
+      if (created.status !== 0 && !/already exists/.test(created.stderr)) {
+        throw new Error(`createdb ferretdb failed: ${created.stderr.trim()}`);
+      }
+    },
+  };
+}
+
+/** Debian's PostgreSQL server binaries (scripts/setup-postgres.sh installs them when missing). */
+function postgresBinDir(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => existsSync(path.join(root, v, 'bin', 'postgres')))
+        .sort((a, b) => Number(a) - Number(b))
+    : [];
+  const newest = versions.at(-1);
+  if (!newest) {
+    throw new Error(
+      "The PostgreSQL engine needs Debian's postgresql package: run `bash scripts/setup-postgres.sh` (as root or with sudo).",
+    );
+  }
+  return path.join(root, newest, 'bin');
+}
+
+/** PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` user. */
+function postgresUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    throw new Error("Running as root, the PostgreSQL engine needs the `postgres` user that Debian's package creates.");
+  }
+}
+
+async function startIfDown(service: Service): Promise<boolean> {
+  if (await service.healthy()) return false;
+  process.stderr.write(`Starting ${service.name}…\n`);
+  await service.start();
+  return true;
 }
 
 export async function fakeLuccaKey(): Promise<string> {
@@ -251,25 +383,42 @@ function services(s: StackSettings, only?: ServiceName[]): Service[] {
 export async function startStack(s = stackSettings(), only?: ServiceName[]): Promise<ServiceName[]> {
   const started: ServiceName[] = [];
   for (const service of services(s, only)) {
-    if (await service.healthy()) continue;
-    process.stderr.write(`Starting ${service.name}…\n`);
-    await service.start();
+    if (service.name === 'ferretdb') await refuseEngineSwitch(s, service);
+    const postgresWasUp =
+      service.name === 'ferretdb' && s.engine === 'postgresql' && (await postgresService(s).healthy());
+    if (!(await startIfDown(service))) continue;
+    if (service.name === 'ferretdb' && s.engine === 'postgresql' && !postgresWasUp) started.push('postgres');
     started.push(service.name);
   }
   return started;
 }
 
+/** A FerretDB already running on the other engine would answer for this one: say so instead. */
+async function refuseEngineSwitch(s: StackSettings, ferret: Service): Promise<void> {
+  const running = (await readFile(enginePath, 'utf8').catch(() => '')).trim();
+  if (running && running !== s.engine && (await ferret.healthy())) {
+    throw new Error(
+      `FerretDB is running on the ${running} engine, not ${s.engine}: stop the dev stack first (npm run dev:stack -- stop).`,
+    );
+  }
+}
+
 export async function stopStack(only?: ServiceName[]): Promise<ServiceName[]> {
   const stopped: ServiceName[] = [];
-  const names: ServiceName[] = only ?? ['fake-lucca', 'ferretdb', 'temporal'];
+  const names: ServiceName[] = [...(only ?? ['fake-lucca', 'ferretdb', 'postgres', 'temporal'])];
+  // PostgreSQL is only ever started for FerretDB: it stops with it.
+  if (names.includes('ferretdb') && !names.includes('postgres'))
+    names.splice(names.indexOf('ferretdb') + 1, 0, 'postgres');
   for (const name of names) {
     const pid = await readPid(name);
     if (pid === null) continue;
     if (isAlive(pid)) {
+      // PostgreSQL's SIGTERM waits for every client to leave; SIGINT is its fast, clean shutdown.
+      const signal = name === 'postgres' ? 'SIGINT' : 'SIGTERM';
       try {
-        process.kill(-pid, 'SIGTERM');
+        process.kill(-pid, signal);
       } catch {
-        process.kill(pid, 'SIGTERM');
+        process.kill(pid, signal);
       }
       const deadline = Date.now() + 15_000;
       while (isAlive(pid) && Date.now() < deadline) await sleep(100);
@@ -286,7 +435,8 @@ export async function stackStatus(s = stackSettings()): Promise<Record<string, s
   for (const service of services(s)) {
     const pid = await readPid(service.name);
     const ours = pid !== null && isAlive(pid) ? `pid ${pid}` : 'not started by dev-stack';
-    result[service.name] = `${(await service.healthy()) ? 'healthy' : 'down'} (${ours})`;
+    const engine = service.name === 'ferretdb' ? `, ${s.engine} engine` : '';
+    result[service.name] = `${(await service.healthy()) ? 'healthy' : 'down'} (${ours}${engine})`;
   }
   return result;
 }

@@ -29,6 +29,7 @@ async function main(): Promise<void> {
       repos,
       secret: requireSecret(config),
       lucca: { timeoutMs: config.LUCCA_TIMEOUT_MS, rateLimit: config.LUCCA_RATE_LIMIT, pageSize },
+      stallTimeoutMs: config.SYNC_STALL_TIMEOUT_MS,
     },
     ...(bundlePath ? { workflowBundle: { code: await readFile(bundlePath, 'utf8') } } : {}),
   });

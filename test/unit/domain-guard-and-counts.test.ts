@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addToCounts, countChanges, guardDeactivations, summariseCounts } from '../../domain/plan';
+import { addToCounts, guardDeactivations, summariseCounts } from '../../domain/plan';
+import { countChanges } from '../../domain/plan-company';
 import { emptyCounts, type ChangeAction, type PlannedChange, type SyncCounts } from '../../domain/types';
 
 const DEFAULT_GUARD = { maxPercent: 10, minCount: 5 };

@@ -467,7 +467,7 @@ describe('planRemoval', () => {
   for (const [title, status] of removable) {
     test(`deactivates ${title} linked profile whose user is gone from Lucca (removed-from-lucca)`, () => {
       const profile = linkedProfile({}, { status });
-      const change = planRemoval(profile, TODAY);
+      const change = planRemoval(profile);
       assert.deepEqual(change, {
         action: 'deactivate',
         luccaUserId: 416,
@@ -486,7 +486,7 @@ describe('planRemoval', () => {
 
   test('deactivates again a removed profile that was reactivated by hand on the platform', () => {
     const profile = linkedProfile({}, { status: 'active', removedAt: new Date('2025-12-01T00:00:00Z') });
-    assert.equal(planRemoval(profile, TODAY)?.action, 'deactivate');
+    assert.equal(planRemoval(profile)?.action, 'deactivate');
   });
 
   const untouched: [string, ProfileSnapshot][] = [
@@ -495,7 +495,7 @@ describe('planRemoval', () => {
     ['an unlinked profile', unlinkedProfile('p-manual')],
   ];
   for (const [title, profile] of untouched) {
-    test(`plans nothing for ${title}`, () => assert.equal(planRemoval(profile, TODAY), null));
+    test(`plans nothing for ${title}`, () => assert.equal(planRemoval(profile), null));
   }
 });
 

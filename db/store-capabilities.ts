@@ -1,0 +1,109 @@
+import {
+  ObjectId,
+  type Collection,
+  type Db,
+  type Document,
+  type IndexSpecification,
+  type CreateIndexesOptions,
+} from 'mongodb';
+
+/**
+ * Everything the storage code does differently on FerretDB 1.x, in one place. A real MongoDB
+ * takes the straightforward path; each FerretDB workaround below is named and says why.
+ */
+export interface StoreCapabilities {
+  engine: 'mongodb' | 'ferretdb';
+  /**
+   * Most update statements one write command may carry. FerretDB keeps each statement's query
+   * rows — one pooled connection each — open until the whole command ends: on its SQLite backend
+   * (100 pooled connections) a command of about 100 statements deadlocks the whole server, and on
+   * PostgreSQL the pool (50 by default) is the cliff. 10 stays an order of magnitude clear of both,
+   * with room for other clients' connections. MongoDB: no limit (the driver splits at the server's
+   * maxWriteBatchSize).
+   */
+  maxUpdatesPerCommand: number;
+  /**
+   * Most documents one delete may match: FerretDB deletes them with one `IN (…)` of every id, and
+   * SQLite refuses more than 32,766 bound variables ("too many SQL variables").
+   */
+  maxDeletesPerCommand: number;
+  /** FerretDB 1.x refuses `partialFilterExpression` (code 238, NotImplemented) and ignores `sparse`. */
+  partialIndexes: boolean;
+  /**
+   * Whether a filter of several keys (`{_id, companyId, …}`) is evaluated by the store. FerretDB's
+   * SQLite backend pushes down `{_id}` alone and decodes every document of the collection in Go
+   * for anything else; its PostgreSQL backend pushes equality filters down. Asked of FerretDB
+   * itself (`explain` says `filterPushdown`).
+   */
+  multiKeyFilterPushdown: boolean;
+}
+
+const MONGODB: StoreCapabilities = {
+  engine: 'mongodb',
+  maxUpdatesPerCommand: Infinity,
+  maxDeletesPerCommand: Infinity,
+  partialIndexes: true,
+  multiKeyFilterPushdown: true,
+};
+
+const FERRETDB = {
+  engine: 'ferretdb',
+  maxUpdatesPerCommand: 10,
+  maxDeletesPerCommand: 10_000,
+  partialIndexes: false,
+} as const;
+
+const detected = new WeakMap<Db, Promise<StoreCapabilities>>();
+
+/** What this database's server can take; asked once per `Db` (FerretDB says who it is in `buildInfo`). */
+export function storeCapabilities(db: Db): Promise<StoreCapabilities> {
+  let caps = detected.get(db);
+  if (!caps) {
+    caps = detect(db);
+    // A failed probe (server down) is asked again next time rather than remembered.
+    caps.catch(() => detected.delete(db));
+    detected.set(db, caps);
+  }
+  return caps;
+}
+
+async function detect(db: Db): Promise<StoreCapabilities> {
+  const info = await db.admin().command({ buildInfo: 1 });
+  if (!('ferretdbVersion' in info)) return MONGODB;
+  const plan = await db.command({ explain: { find: 'profiles', filter: { _id: new ObjectId(), companyId: '' } } });
+  return { ...FERRETDB, multiKeyFilterPushdown: plan.filterPushdown === true };
+}
+
+/** Splits `items` into runs of at most `size` (all of them at once when `size` is Infinity). */
+export function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
+  if (!Number.isFinite(size)) {
+    if (items.length > 0) yield items.slice();
+    return;
+  }
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+/**
+ * A unique index over the documents that have `field`. MongoDB gets a partial index. FerretDB
+ * refuses partial indexes and ignores `sparse`; there a missing field is NULL in the SQL index,
+ * and NULLs never collide in a unique index, so documents without the field stay out of it all
+ * the same (the scale tests attach a thousand unlinked profiles of one company).
+ */
+export async function createUniqueWhereExists<T extends Document>(
+  db: Db,
+  collection: Collection<T>,
+  key: IndexSpecification,
+  field: string,
+  options: CreateIndexesOptions & { name: string },
+): Promise<void> {
+  const caps = await storeCapabilities(db);
+  if (caps.partialIndexes) {
+    await collection.createIndex(key, {
+      ...options,
+      unique: true,
+      partialFilterExpression: { [field]: { $exists: true } },
+    });
+  } else {
+    await collection.createIndex(key, { ...options, unique: true, sparse: true });
+  }
+}

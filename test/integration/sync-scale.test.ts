@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { ObjectId } from 'mongodb';
+import type { ProfileDocument } from '../../db/profiles-repository';
+import { openStack, type Stack } from './helpers';
+import {
+  addTestCompany,
+  profilesOf,
+  runSync,
+  staff,
+  startWorker,
+  type RunningWorker,
+  type TestCompany,
+} from './sync-kit';
+
+/**
+ * Runs that write far more profiles than one write command of the store can hold: FerretDB 1.x
+ * deadlocked on an update command of about 100 statements, so each test here makes at least ten
+ * times that many writes of one kind in one run. Each file section uses its own database, so the
+ * store's per-query scans stay the size of one company.
+ */
+const EMPLOYEES = 1_200;
+
+describe('runs well past one write command of the store', () => {
+  let stack: Stack;
+  let worker: RunningWorker;
+
+  before(async () => {
+    stack = await openStack('scale');
+    worker = await startWorker(stack, stack.taskQueue);
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await stack?.close();
+  });
+
+  afterEach(async () => {
+    // Companies never share profiles, but an empty collection keeps every FerretDB scan small.
+    await stack.repos.profiles.collection.deleteMany({});
+  });
+
+  const sync = (companyId: string, input: { allowMassDeactivation?: boolean } = {}) =>
+    runSync(stack, stack.taskQueue, companyId, input);
+
+  async function firstSync(): Promise<TestCompany> {
+    const company = await addTestCompany(stack, staff(EMPLOYEES));
+    const first = await sync(company.companyId);
+    assert.equal(first.status, 'succeeded');
+    assert.equal(first.counts?.created, EMPLOYEES);
+    return company;
+  }
+
+  function assertOneProfilePerUser(profiles: ProfileDocument[]) {
+    assert.equal(profiles.length, EMPLOYEES, 'no profile duplicated, none lost');
+    const linked = new Set(profiles.map((p) => p.lucca?.userId));
+    assert.equal(linked.size, EMPLOYEES, 'each Lucca user linked to exactly one profile');
+  }
+
+  test('a first sync attaches 1,200 pre-existing (CSV-imported) profiles instead of creating any', async () => {
+    const users = staff(EMPLOYEES);
+    const now = new Date('2026-01-05T09:00:00Z');
+    const company = await addTestCompany(stack, users);
+    const imported: ProfileDocument[] = users.map((u) => ({
+      _id: new ObjectId(),
+      companyId: company.companyId,
+      firstName: u.firstName!.toUpperCase(),
+      lastName: u.lastName,
+      email: u.mail!.toLowerCase(),
+      birthDate: null,
+      contractStart: null,
+      contractEnd: null,
+      status: 'active',
+      createdAt: now,
+      updatedAt: now,
+    }));
+    await stack.repos.profiles.collection.insertMany(imported);
+
+    const run = await sync(company.companyId);
+
+    assert.equal(run.status, 'succeeded');
+    assert.equal(run.counts?.linked, EMPLOYEES);
+    assert.equal(run.counts?.created, 0);
+    assert.equal(run.profileWrites, EMPLOYEES);
+    const profiles = await profilesOf(stack, company.companyId);
+    assertOneProfilePerUser(profiles);
+    const ids = new Set(imported.map((p) => p._id.toHexString()));
+    assert.ok(
+      profiles.every((p) => ids.has(p._id.toHexString()) && p.firstName === p.lucca?.syncedValues.firstName),
+      'every imported profile is the one linked, with Lucca values',
+    );
+
+    const again = await sync(company.companyId);
+    assert.equal(again.profileWrites, 0, 'an unchanged re-run writes nothing');
+  });
+
+  test('a run where every employee changes email domain updates all 1,200 profiles', async () => {
+    const { companyId, tenant } = await firstSync();
+    stack.lucca.mutateUsers(tenant, (all) =>
+      all.map((u) => ({ ...u, mail: u.mail!.replace('@acme.example', '@acme-group.example') })),
+    );
+
+    const run = await sync(companyId);
+
+    assert.equal(run.status, 'succeeded');
+    assert.equal(run.counts?.updated, EMPLOYEES);
+    assert.equal(run.profileWrites, EMPLOYEES);
+    const profiles = await profilesOf(stack, companyId);
+    assertOneProfilePerUser(profiles);
+    assert.ok(profiles.every((p) => p.email?.endsWith('@acme-group.example')));
+  });
+
+  test('a mass removal is blocked without a write, then its override deactivates all 1,100', async () => {
+    const { companyId, tenant } = await firstSync();
+    const removed = 1_100;
+    stack.lucca.mutateUsers(tenant, (all) => all.slice(removed));
+
+    const blocked = await sync(companyId);
+
+    assert.equal(blocked.status, 'blocked');
+    assert.equal(blocked.profileWrites, 0);
+    assert.equal(blocked.counts?.deactivated, removed);
+    let profiles = await profilesOf(stack, companyId);
+    assert.ok(
+      profiles.every((p) => p.status === 'active'),
+      'a blocked plan writes nothing',
+    );
+
+    const confirmed = await sync(companyId, { allowMassDeactivation: true });
+
+    assert.equal(confirmed.status, 'succeeded');
+    assert.equal(confirmed.counts?.deactivated, removed);
+    assert.equal(confirmed.profileWrites, removed);
+    profiles = await profilesOf(stack, companyId);
+    assertOneProfilePerUser(profiles);
+    const former = profiles.filter((p) => p.status === 'former');
+    assert.equal(former.length, removed, 'deactivated, never deleted');
+    assert.ok(former.every((p) => p.lucca?.removedAt instanceof Date && p.lucca.userId <= removed));
+  });
+});
