@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
-import { LUCCA_PAGE_SIZE, LUCCA_USER_FIELDS, LuccaClient, type LuccaClientOptions } from '../../lucca/client';
+import {
+  LUCCA_PAGE_SIZE,
+  LUCCA_USER_FIELDS,
+  LuccaClient,
+  type LuccaClientOptions,
+  type UsersPagingPosition,
+} from '../../lucca/client';
 import {
   LuccaAuthError,
   LuccaError,
@@ -125,6 +131,74 @@ describe('LuccaClient against the fake Lucca', () => {
       fake.requests(name).map((r) => r.query.paging),
       ['0,1000', '1000,1000', '2000,1000'],
     );
+  });
+
+  describe('usersPages, the paged read the sync runs', () => {
+    const users = generateLuccaUsers({ size: 25, seed: 11, today: TODAY });
+    const sortedIds = users.map((u) => u.id).sort((a, b) => a - b);
+
+    async function readAll(lucca: LuccaClient, from?: UsersPagingPosition) {
+      const reads = [];
+      for await (const read of lucca.usersPages(from)) reads.push(read);
+      return reads;
+    }
+
+    test('yields every user once, page by page, each page after the first asked one user early', async () => {
+      const { name, url } = newTenant({ users });
+      const reads = await readAll(client(url, { pageSize: 10 }));
+
+      assert.deepEqual(
+        reads.map((r) => [r.page, r.requestOffset, r.isLast]),
+        [
+          [0, 0, false],
+          [1, 9, false],
+          [2, 18, true],
+        ],
+      );
+      assert.deepEqual(
+        reads.flatMap((r) => ids(r.items)),
+        sortedIds,
+        'the overlap user is not yielded twice',
+      );
+      assert.deepEqual(reads.at(-1)?.next, { page: 3, offset: 25, lastId: sortedIds.at(-1), moved: false });
+      assert.deepEqual(
+        fake.requests(name).map((r) => r.query.paging),
+        ['0,10', '9,10', '18,10'],
+      );
+    });
+
+    test('resumes from a checkpoint without asking for the pages before it', async () => {
+      const { name, url } = newTenant({ users });
+      const lucca = client(url, { pageSize: 10 });
+      const [first] = await readAll(client(url, { pageSize: 10 })).then((r) => r.slice(0, 1));
+      fake.clearRequests();
+
+      const rest = await readAll(lucca, first!.next);
+
+      assert.deepEqual(
+        rest.map((r) => r.page),
+        [1, 2],
+      );
+      assert.deepEqual([...ids(first!.items), ...rest.flatMap((r) => ids(r.items))], sortedIds);
+      assert.deepEqual(
+        fake.requests(name).map((r) => r.query.paging),
+        ['9,10', '18,10'],
+      );
+    });
+
+    test('says the data moved when a user read on an earlier page is deleted before the next one', async () => {
+      const { name, url } = newTenant({ users });
+      // Before the second page is served, delete the first user: everyone slides back one place.
+      fake.onNextRequest(name, (all) => all.filter((u) => u.id !== sortedIds[0]), { whenOffset: 9 });
+
+      const reads = await readAll(client(url, { pageSize: 10 }));
+
+      assert.equal(reads.at(-1)?.next.moved, true);
+      assert.ok(
+        reads.slice(0, 1).every((r) => !r.next.moved),
+        'nothing had moved after the first page',
+      );
+    });
   });
 
   test('a company of exactly one page size ends on an empty page', async () => {
