@@ -28,8 +28,13 @@ export async function ensureIndexes(repos: Repositories): Promise<void> {
   for (const repo of Object.values(repos) as { ensureIndexes(): Promise<void> }[]) await repo.ensureIndexes();
 }
 
-export async function connectMongo(uri: string, dbName: string): Promise<{ client: MongoClient; db: Db }> {
+export async function connectMongo(
+  uri: string,
+  dbName: string,
+  opts: { monitorCommands?: boolean } = {},
+): Promise<{ client: MongoClient; db: Db }> {
   const client = new MongoClient(uri, {
+    ...opts,
     serverSelectionTimeoutMS: 10_000,
     // Writes are idempotent upserts / conditional updates, so the driver may retry them safely.
     retryWrites: true,

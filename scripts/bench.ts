@@ -20,8 +20,9 @@ import { localDate } from '../test/fake-lucca/dates';
 import type { LuccaRawUser } from '../test/fake-lucca';
 import { runBaseline } from './lib/bench-baseline';
 import { ChildWorker, writeWorkflowBundle } from './lib/child-worker';
+import { countCommands, minusCounts, type CommandCounts } from './lib/command-counter';
 import { PROJECT_ROOT } from './lib/paths';
-import { mongoUri, stackSettings, startStack, stopStack, temporalAddress } from './lib/stack';
+import { mongoUri, stackSettings, startStack, stopStack, temporalAddress, type StoreEngine } from './lib/stack';
 
 const SECRET = 'bench-secret-0123456789abcdef0123456789';
 const TIMEZONE = 'Europe/Paris';
@@ -129,12 +130,16 @@ interface PipelineRun {
   historyEvents: number;
   /** Seconds spent in each activity (scheduled → completed, all attempts), from the history. */
   phases: Record<string, number>;
+  /** The worker's MongoDB commands during the run. */
+  ops: CommandCounts;
 }
 
 interface SizeResult {
   size: number;
   baselineMs: number[];
   baselineProfiles: number;
+  /** The baseline's MongoDB commands (first repetition). */
+  baselineOps: CommandCounts | null;
   pipelineMs: number[];
   pipelineProfiles: number;
   first: PipelineRun[];
@@ -168,13 +173,16 @@ const log = (message: string) => process.stderr.write(`[bench ${new Date().toISO
 
 class Bench {
   private readonly suffix = randomBytes(3).toString('hex');
+  private readonly mongoCommands: { snapshot(): CommandCounts };
   constructor(
     private readonly client: Client,
     private readonly mongo: MongoClient,
     private readonly mongoUri: string,
     private readonly temporalAddress: string,
     private readonly bundlePath: string,
-  ) {}
+  ) {
+    this.mongoCommands = countCommands(mongo);
+  }
 
   dbName(kind: string, size: number, rep: number) {
     return `bench_${kind}_${size}_${rep}_${this.suffix}`;
@@ -203,14 +211,16 @@ class Bench {
       bundlePath: this.bundlePath,
       rateLimit,
       logLevel: 'warn',
+      countCommands: true,
       onLine: (line) => {
         if (/"level":(50|60)/.test(line)) process.stderr.write(`worker: ${line}\n`);
       },
     });
   }
 
-  async syncOnce(taskQueue: string, companyId: string): Promise<PipelineRun> {
+  async syncOnce(worker: ChildWorker, taskQueue: string, companyId: string): Promise<PipelineRun> {
     const runId = `bench-${randomUUID().slice(0, 8)}`;
+    const opsBefore = await worker.commandCounts();
     const started = performance.now();
     const handle = await this.client.workflow.start(syncRunWorkflow, {
       taskQueue,
@@ -221,6 +231,7 @@ class Bench {
     });
     const result = await handle.result();
     const wallMs = performance.now() - started;
+    const ops = minusCounts(await worker.commandCounts(), opsBefore);
     const { events } = await handle.fetchHistory();
     const scheduled = new Map<string, { type: string; at: number }>();
     const phases: Record<string, number> = {};
@@ -235,7 +246,7 @@ class Bench {
       }
     }
     if (result.status !== 'succeeded') throw new Error(`run ${runId} ${result.status}: ${result.error?.message}`);
-    return { wallMs, result, historyEvents: events?.length ?? 0, phases };
+    return { wallMs, result, historyEvents: events?.length ?? 0, phases, ops };
   }
 
   async drop(dbName: string) {
@@ -253,6 +264,7 @@ class Bench {
       size,
       baselineMs: [],
       baselineProfiles: 0,
+      baselineOps: null,
       pipelineMs: [],
       pipelineProfiles: 0,
       first: [],
@@ -270,6 +282,7 @@ class Bench {
         for (const kind of order) {
           if (kind === 'baseline') {
             const dbName = this.dbName('base', size, rep);
+            const opsBefore = this.mongoCommands.snapshot();
             const started = performance.now();
             const out = await runBaseline({
               db: this.mongo.db(dbName),
@@ -279,6 +292,7 @@ class Bench {
               timezone: TIMEZONE,
             });
             const ms = performance.now() - started;
+            r.baselineOps ??= minusCounts(this.mongoCommands.snapshot(), opsBefore);
             r.baselineMs.push(ms);
             r.baselineProfiles = out.profiles;
             log(`size ${size} rep ${rep}: baseline ${sec(ms)} s (${out.profiles} profiles, ${out.pages} pages)`);
@@ -301,7 +315,7 @@ class Bench {
     const worker = await this.startWorker(dbName, taskQueue);
     try {
       r.idleRssKb ??= await worker.peakRssKb();
-      const first = await this.syncOnce(taskQueue, 'bench');
+      const first = await this.syncOnce(worker, taskQueue, 'bench');
       r.first.push(first);
       r.pipelineMs.push(first.wallMs);
       r.pipelineProfiles = first.result.profileWrites;
@@ -311,7 +325,7 @@ class Bench {
           `${first.historyEvents} events, peak ${mb(await worker.peakRssKb())})`,
       );
       if (rep !== 1) return;
-      r.unchanged = await this.syncOnce(taskQueue, 'bench');
+      r.unchanged = await this.syncOnce(worker, taskQueue, 'bench');
       log(`size ${r.size}: unchanged re-run ${sec(r.unchanged.wallMs)} s, ${r.unchanged.result.profileWrites} writes`);
       if (reruns) {
         const users = await fake.control<LuccaRawUser[]>('GET', '/tenants/bench/users');
@@ -321,7 +335,7 @@ class Bench {
           .map((u) => ({ ...u, lastName: `${String(u.lastName)}-Bench` }));
         await fake.control('PATCH', '/tenants/bench/users', { upsert: changed });
         r.changedUsers = changed.length;
-        r.changed = await this.syncOnce(taskQueue, 'bench');
+        r.changed = await this.syncOnce(worker, taskQueue, 'bench');
         log(`size ${r.size}: 1%-changed re-run ${sec(r.changed.wallMs)} s, ${r.changed.result.profileWrites} writes`);
       }
     } finally {
@@ -341,7 +355,7 @@ class Bench {
     await this.onboard(dbName, 'bench', fake.tenantUrl, apiKey);
     const worker = await this.startWorker(dbName, taskQueue, '50/60s');
     try {
-      const run = await this.syncOnce(taskQueue, 'bench');
+      const run = await this.syncOnce(worker, taskQueue, 'bench');
       const requests = await fake.control<{ status: number; at: number }[]>('GET', '/requests?tenant=bench');
       const tooMany = requests.filter((q) => q.status === 429).length;
       // Rolling window of 50 per 60 s: request n (1-based) cannot start before floor((n-1)/50) minutes.
@@ -369,7 +383,11 @@ async function machine(): Promise<string> {
   return `${os.availableParallelism()} CPUs (nproc), ${model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
 }
 
+const perEmployee = (ops: CommandCounts | null | undefined, employees: number) =>
+  ops ? [ops.commands, ops.written, ops.returned].map((n) => (n / employees).toFixed(3)).join(' / ') : 'n/a';
+
 function render(opts: {
+  engine: StoreEngine;
   command: string;
   date: string;
   machine: string;
@@ -401,6 +419,12 @@ function render(opts: {
     s.changed ? String(s.changed.historyEvents) : '—',
     mb(s.peakRssEndKb),
   ]);
+  const ops = opts.sizes.flatMap((s) => [
+    [s.size.toLocaleString('en'), 'baseline, first sync', perEmployee(s.baselineOps, s.size)],
+    [s.size.toLocaleString('en'), 'pipeline, first sync', perEmployee(s.first[0]?.ops, s.size)],
+    [s.size.toLocaleString('en'), 'pipeline, unchanged re-run', perEmployee(s.unchanged?.ops, s.size)],
+    [s.size.toLocaleString('en'), 'pipeline, 1%-changed re-run', perEmployee(s.changed?.ops, s.size)],
+  ]);
   const phases = opts.sizes.flatMap((s) =>
     [
       ['first sync', s.first[0]],
@@ -418,8 +442,8 @@ function render(opts: {
     ].join('\n');
   const l = opts.limited;
   return [
-    '<!-- generated by scripts/bench.ts -->',
-    '## Raw results (generated)',
+    generatedMarker(opts.engine),
+    `## Raw results on FerretDB's ${opts.engine} engine (generated)`,
     '',
     `- Date: ${opts.date}`,
     `- Machine: ${opts.machine}`,
@@ -451,6 +475,12 @@ function render(opts: {
       reruns,
     ),
     '',
+    '### MongoDB commands per employee (driver command monitoring: commands / documents written / documents returned)',
+    '',
+    'Counts of what the worker (or the baseline script) asked of the store: they do not depend on the machine, and carry over to MongoDB.',
+    '',
+    table(['employees', 'run', 'commands / written / returned per employee'], ops),
+    '',
     '### Where the time goes (activity time from the run history, scheduled → completed)',
     '',
     ...phases,
@@ -478,6 +508,19 @@ function render(opts: {
   ].join('\n');
 }
 
+const generatedMarker = (engine: StoreEngine) => `<!-- generated by scripts/bench.ts: ${engine} -->`;
+const END_MARKER = '<!-- end of generated section -->';
+
+/** The document with the engine's generated section replaced (or appended), everything else kept. */
+function replaceSection(doc: string, engine: StoreEngine, generated: string): string {
+  const section = `${generated}\n${END_MARKER}\n`;
+  const start = doc.indexOf(generatedMarker(engine));
+  if (start === -1) return `${doc.trimEnd()}\n\n${section}`;
+  const end = doc.indexOf(END_MARKER, start);
+  const after = end === -1 ? '' : doc.slice(end + END_MARKER.length);
+  return `${doc.slice(0, start)}${section}${after.replace(/^\n+/, '\n')}`;
+}
+
 async function main(): Promise<void> {
   const opts = program.parse().opts<Options>();
   const began = performance.now();
@@ -486,7 +529,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lucca-sync-bench-'));
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? temporalAddress(settings) });
   const uri = mongoUri(settings);
-  const mongo = await new MongoClient(uri).connect();
+  const mongo = await new MongoClient(uri, { monitorCommands: true }).connect();
   try {
     log('bundling the workflows once');
     const bundlePath = await writeWorkflowBundle(path.join(dir, 'workflows.js'));
@@ -499,6 +542,7 @@ async function main(): Promise<void> {
     }
     const limited = opts.rateLimitedSize > 0 ? await bench.measureRateLimited(opts.rateLimitedSize, opts.seed) : null;
     const generated = render({
+      engine: settings.engine,
       command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
       date: new Date().toISOString(),
       machine: await machine(),
@@ -506,13 +550,11 @@ async function main(): Promise<void> {
       limited,
       totalMs: performance.now() - began,
     });
-    // The doc's hand-written analysis stays; the generated part below the marker is replaced.
-    const marker = '<!-- generated by scripts/bench.ts -->';
+    // The doc's hand-written analysis stays; this engine's generated section is replaced, the other kept.
     const existing = await readFile(opts.out, 'utf8').catch(() => '');
-    const head = existing.includes(marker) ? existing.slice(0, existing.indexOf(marker)) : existing;
     // Formatted like the rest of the repository, so that `npm run lint` stays clean after a bench.
     const prettierOptions = { ...(await resolveConfig(opts.out)), filepath: opts.out };
-    await writeFile(opts.out, await format(`${head}${generated}`, prettierOptions));
+    await writeFile(opts.out, await format(replaceSection(existing, settings.engine, generated), prettierOptions));
     await writeFile(
       path.join(dir, '..', `lucca-sync-bench-${Date.now()}.json`),
       JSON.stringify({ sizes, limited }, null, 2),

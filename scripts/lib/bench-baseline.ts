@@ -1,15 +1,17 @@
-import type { Db } from 'mongodb';
-import { ObjectId } from 'mongodb';
+import { ObjectId, type Db } from 'mongodb';
 import { ProfilesRepository, type ProfileDocument } from '../../db/profiles-repository';
+import { SyncChangesRepository, toChangeDocument } from '../../db/sync-changes-repository';
 import { mapLuccaUser } from '../../domain/map-lucca-user';
-import { companyToday, statusFor } from '../../domain/status';
-import { LuccaClient, LUCCA_PAGE_SIZE } from '../../lucca/client';
+import { CompanyPlanner, DuplicateEmailFinder } from '../../domain/plan-company';
+import { companyToday } from '../../domain/status';
+import { LuccaClient } from '../../lucca/client';
 
 /**
- * The benchmark's floor: a plain script, no Temporal, no staging, no plan — read the same Lucca
- * pages with the same client and mapper, and bulk-insert the same profiles into the same kind of
- * database, page by page. Inserts, not upserts: on an empty collection they write the same
- * documents, and on FerretDB an upsert costs a collection scan each, so inserts are the floor.
+ * The benchmark's floor: the same job as a first sync, as a plain script — no Temporal, no
+ * staging, no stored plan, no guard before writing. It reads the same Lucca pages with the same
+ * client, maps and matches them with the same domain code against the company's profiles (read
+ * once), and writes each page's new profiles and one change record per change as it goes.
+ * Only creates are written: it is measured on a first sync into an empty database.
  */
 export async function runBaseline(opts: {
   db: Db;
@@ -19,34 +21,41 @@ export async function runBaseline(opts: {
   timezone: string;
 }): Promise<{ profiles: number; pages: number }> {
   const profiles = new ProfilesRepository(opts.db);
+  const changes = new SyncChangesRepository(opts.db);
   await profiles.ensureIndexes();
+  await changes.ensureIndexes();
   const client = new LuccaClient({ baseUrl: opts.baseUrl, apiKey: opts.apiKey, limiter: null });
   const now = new Date();
-  const today = companyToday(opts.timezone, now);
+  const runId = `baseline-${now.getTime()}`;
+  const planner = new CompanyPlanner({
+    today: companyToday(opts.timezone, now),
+    index: await profiles.loadCompanyIndex(opts.companyId),
+    // A plain script has no second pass: emails shared in Lucca are not looked for.
+    duplicateEmails: new DuplicateEmailFinder().duplicates,
+    newProfileId: () => new ObjectId().toHexString(),
+  });
   let written = 0;
   let pages = 0;
-  for (let offset = 0; ;) {
-    const page = await client.fetchUsersPage(offset, LUCCA_PAGE_SIZE);
+  let seq = 0;
+  for await (const read of client.usersPages()) {
     pages++;
+    const planned = planner.planPage(read.items.map(mapLuccaUser));
     const docs: ProfileDocument[] = [];
-    for (const raw of page.items) {
-      const user = mapLuccaUser(raw);
-      if (user.kind !== 'ok') continue;
-      const status = statusFor(user.fields, today);
-      if (status === 'former') continue;
+    for (const change of planned) {
+      if (change.action !== 'create' || !change.target || change.luccaUserId === null) continue;
+      const { fields, status } = change.target;
       docs.push({
-        _id: new ObjectId(),
+        _id: new ObjectId(change.profileId),
         companyId: opts.companyId,
-        ...user.fields,
+        ...fields,
         status,
-        lucca: { userId: user.luccaUserId, linkedAt: now, lastSeenAt: now, syncedValues: user.fields },
+        lucca: { userId: change.luccaUserId, linkedAt: now, lastSeenAt: now, syncedValues: fields },
         createdAt: now,
         updatedAt: now,
       });
     }
     if (docs.length) written += (await profiles.collection.insertMany(docs, { ordered: false })).insertedCount;
-    offset += page.items.length;
-    if (page.isLast) break;
+    await changes.insertMany(planned.map((c) => toChangeDocument(runId, opts.companyId, ++seq, c)));
   }
   return { profiles: written, pages };
 }

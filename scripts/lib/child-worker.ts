@@ -3,11 +3,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../workers/worker';
+import type { CommandCounts } from './command-counter';
 import { PROJECT_ROOT } from './paths';
 
 /** Lines `worker-process.ts` logs: ready to poll, and its peak memory on a clean exit. */
 export const WORKER_READY = 'worker-process ready';
 export const WORKER_EXIT = 'worker-process exit';
+export const WORKER_COMMAND_COUNTS = 'worker-process command counts';
 
 const ENTRY = path.join(PROJECT_ROOT, 'scripts', 'lib', 'worker-process.ts');
 
@@ -31,11 +33,14 @@ export interface ChildWorkerOptions {
   logLevel?: string;
   /** Every line the process writes (stdout and stderr), as it comes. */
   onLine?: (line: string) => void;
+  /** Count the worker's MongoDB commands (see `commandCounts`). */
+  countCommands?: boolean;
 }
 
 /** A worker in a child process: killable for real, and measurable (peak RSS). */
 export class ChildWorker {
   private readonly lines: string[] = [];
+  private readonly countWaiters: ((line: string) => void)[] = [];
   private exitCode: number | null | undefined;
   private readonly exited: Promise<void>;
 
@@ -51,7 +56,7 @@ export class ChildWorker {
   static async start(opts: ChildWorkerOptions, readyTimeoutMs = 60_000): Promise<ChildWorker> {
     const child = spawn(process.execPath, ['--import', 'tsx', ENTRY], {
       cwd: PROJECT_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.countCommands ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
         TEMPORAL_ADDRESS: opts.temporalAddress,
@@ -64,6 +69,7 @@ export class ChildWorker {
         LOG_LEVEL: opts.logLevel ?? 'info',
         WORKFLOW_BUNDLE_PATH: opts.bundlePath,
         ...(opts.pageSize ? { LUCCA_PAGE_SIZE: String(opts.pageSize) } : {}),
+        ...(opts.countCommands ? { COUNT_COMMANDS: '1' } : {}),
       },
     });
     const worker = new ChildWorker(child);
@@ -81,6 +87,7 @@ export class ChildWorker {
           for (const line of parts) {
             worker.lines.push(line);
             opts.onLine?.(line);
+            if (line.includes(WORKER_COMMAND_COUNTS)) worker.countWaiters.shift()?.(line);
             if (line.includes(WORKER_READY)) {
               clearTimeout(timer);
               resolve();
@@ -88,8 +95,8 @@ export class ChildWorker {
           }
         });
       };
-      onText(child.stdout);
-      onText(child.stderr);
+      onText(child.stdout!);
+      onText(child.stderr!);
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`worker exited (${code}) before it was ready:\n${worker.lines.slice(-20).join('\n')}`));
@@ -116,6 +123,14 @@ export class ChildWorker {
     const status = await readFile(`/proc/${this.pid}/status`, 'utf8').catch(() => null);
     const match = status ? /^VmHWM:\s+(\d+)\s+kB/m.exec(status) : null;
     return match ? Number(match[1]) : null;
+  }
+
+  /** The MongoDB commands the worker sent so far (started with `countCommands`). */
+  async commandCounts(): Promise<CommandCounts> {
+    const line = new Promise<string>((resolve) => this.countWaiters.push(resolve));
+    this.child.stdin?.write('counts\n');
+    const { commands, written, returned } = JSON.parse(await line) as CommandCounts;
+    return { commands, written, returned };
   }
 
   /** Kills the process outright: no shutdown, no last heartbeat — a crashed host. */

@@ -1,14 +1,17 @@
 // A sync worker as its own process, for the benchmark and the reliability checks: they measure its
 // memory, read its logs and SIGKILL it. Configured like the real worker (config/env), plus two
 // knobs: WORKFLOW_BUNDLE_PATH (pre-bundled workflow code, so that restarts are quick and webpack
-// does not inflate the peak memory being measured) and LUCCA_PAGE_SIZE (more pages per company).
+// does not inflate the peak memory being measured), LUCCA_PAGE_SIZE (more pages per company) and
+// COUNT_COMMANDS=1 (MongoDB commands counted; a line on stdin asks for the totals so far — not a
+// signal: Temporal's runtime shuts the worker down on SIGUSR2).
 import { readFile } from 'node:fs/promises';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, requireSecret } from '../../config/env';
 import { connectMongo, ensureIndexes, repositories } from '../../db/mongo';
 import { createLogger, installTemporalLogging } from '../../workers/logger';
 import { createSyncWorker } from '../../workers/worker';
-import { WORKER_EXIT, WORKER_READY } from './child-worker';
+import { WORKER_COMMAND_COUNTS, WORKER_EXIT, WORKER_READY } from './child-worker';
+import { countCommands } from './command-counter';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -17,7 +20,18 @@ async function main(): Promise<void> {
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
   const pageSize = process.env.LUCCA_PAGE_SIZE ? Number(process.env.LUCCA_PAGE_SIZE) : undefined;
 
-  const { client: mongo, db } = await connectMongo(config.MONGODB_URI, config.MONGODB_DB);
+  const counting = process.env.COUNT_COMMANDS === '1';
+  const { client: mongo, db } = await connectMongo(config.MONGODB_URI, config.MONGODB_DB, {
+    monitorCommands: counting,
+  });
+  if (counting) {
+    const counter = countCommands(mongo);
+    process.stdin.on('data', () => {
+      process.stdout.write(`${JSON.stringify({ msg: WORKER_COMMAND_COUNTS, ...counter.snapshot() })}\n`);
+    });
+    // Asking is optional: an open stdin must not keep the process alive once the worker stops.
+    (process.stdin as unknown as { unref(): void }).unref();
+  }
   const repos = repositories(db);
   await ensureIndexes(repos);
   const connection = await NativeConnection.connect(config.temporal.connectionOptions);
