@@ -288,21 +288,31 @@ function postgresService(s: StackSettings): Service {
   };
 }
 
-/** Debian's PostgreSQL server binaries (scripts/setup-postgres.sh installs them when missing). */
+/**
+ * Debian's PostgreSQL server binaries, installed on first use by scripts/setup-postgres.sh (as the
+ * browser tests install Chromium), with apt's output shown.
+ */
 function postgresBinDir(): string {
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root)
-    ? readdirSync(root)
-        .filter((v) => existsSync(path.join(root, v, 'bin', 'postgres')))
-        .sort((a, b) => Number(a) - Number(b))
-    : [];
-  const newest = versions.at(-1);
-  if (!newest) {
+  const find = () => {
+    const root = '/usr/lib/postgresql';
+    const versions = existsSync(root)
+      ? readdirSync(root)
+          .filter((v) => existsSync(path.join(root, v, 'bin', 'postgres')))
+          .sort((a, b) => Number(a) - Number(b))
+      : [];
+    const newest = versions.at(-1);
+    return newest ? path.join(root, newest, 'bin') : null;
+  };
+  const found = find();
+  if (found) return found;
+  const setup = spawnSync('bash', [path.join(PROJECT_ROOT, 'scripts', 'setup-postgres.sh')], { stdio: 'inherit' });
+  const installed = setup.status === 0 ? find() : null;
+  if (!installed) {
     throw new Error(
-      "The PostgreSQL engine needs Debian's postgresql package: run `bash scripts/setup-postgres.sh` (as root or with sudo).",
+      "The PostgreSQL engine needs Debian's postgresql package and scripts/setup-postgres.sh could not install it (see its output above).",
     );
   }
-  return path.join(root, newest, 'bin');
+  return installed;
 }
 
 /** PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` user. */
