@@ -122,7 +122,8 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
 function storageFailure(err: unknown, what: string): { code: string; message: string } {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   const detail = cause instanceof Error ? cause.message : 'unknown error';
-  return { code: 'storage', message: `${what} (${detail})` };
+  const stalled = cause instanceof ApplicationFailure && cause.type === FailureType.stalled;
+  return { code: stalled ? 'stalled' : 'storage', message: `${what} (${detail})` };
 }
 
 function describeFailure(err: unknown): { code: string; message: string } {
