@@ -81,8 +81,8 @@ interface ApplyCheckpoint {
   writes: number;
 }
 
-/** Most removals planned into one chunk (one `syncChanges` insert, one plan chunk). */
-const REMOVALS_PER_CHUNK = 1000;
+/** Most removals planned into one chunk (one `syncChanges` insert, one plan chunk); the scale tests plan eleven. */
+const REMOVALS_PER_CHUNK = 100;
 
 export function createSyncActivities(deps: SyncActivityDeps) {
   const { repos } = deps;
@@ -233,8 +233,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }
 
   /**
-   * Applies the planned profile writes chunk by chunk, each chunk read whole before its writes
-   * start; resumes after the last heartbeated write command when retried.
+   * Applies the planned profile writes chunk by chunk, in plan order; resumes after the last
+   * heartbeated write command when retried.
    */
   async function applySyncPlan({ companyId, runId }: SyncRunRef): Promise<{ profileWrites: number }> {
     const ctx = Context.current();
@@ -246,17 +246,15 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const describe = (c: ApplyCheckpoint) =>
       `plan chunk ${c.chunk + 1}, after ${c.commands} write commands of it (${c.writes} profile writes so far)`;
     return watchProgress('Applying the plan', resumeFrom, { stallTimeoutMs, describe }, async (watch) => {
-      let { chunk, commands, writes } = resumeFrom;
-      for (;;) {
-        const planned = await repos.staging.readPlanChunk(runId, chunk);
-        if (!planned) break;
+      let { commands, writes } = resumeFrom;
+      for await (const planned of repos.staging.readPlanChunks(runId, resumeFrom.chunk)) {
+        const { chunk } = planned;
         for await (const written of repos.profiles.applyChanges(companyId, planned.changes, now(), commands)) {
           writes += written;
           watch.checkpoint({ chunk, commands: ++commands, writes });
         }
-        chunk += 1;
         commands = 0;
-        watch.checkpoint({ chunk, commands, writes });
+        watch.checkpoint({ chunk: chunk + 1, commands, writes });
       }
       return { profileWrites: writes };
     });

@@ -1,4 +1,4 @@
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import type { MappedLuccaUser, PlannedChange } from '../domain/types';
 import { isDuplicateKeyOnly } from './errors';
 
@@ -22,6 +22,7 @@ export type ApplicableChange = PlannedChange & { profileId: string };
 export interface PlanChunkDocument {
   /** `chunk-<number>`, the chunk number in apply order from 0, zero-padded (see `positionId`). */
   _id: string;
+  chunk: number;
   changes: ApplicableChange[];
 }
 
@@ -35,11 +36,23 @@ const NAMESPACE_NOT_FOUND = 26;
 const positionId = (kind: 'page' | 'chunk', n: number) => `${kind}-${String(n).padStart(9, '0')}`;
 
 /**
+ * A per-run collection in `_id` order, a document per batch (each holds a thousand employees).
+ * The stream stays open while the planner and the apply write, which is safe on both stores: on
+ * MongoDB it is an index-ordered cursor; on FerretDB 1.x a sorted find reads and sorts every
+ * document before answering (its `SortIterator` consumes the SQL iterator and closes it), so no
+ * pooled connection is held across the writes. The alternative — reading each document by `_id`
+ * before writing — costs FerretDB a scan of the whole collection per document: measured at
+ * 100,000 employees on SQLite, 1.9 s per plan chunk, which made a first sync 389 s instead of 146 s.
+ */
+function inOrder<T extends { _id: string }>(collection: Collection<T>, filter: Filter<T>): AsyncIterable<T> {
+  return collection.find(filter).sort({ _id: 1 }).batchSize(1) as unknown as AsyncIterable<T>;
+}
+
+/**
  * A run's working data, in two collections of its own: `syncStaging.<runId>` (the pages read)
- * and `syncPlan.<runId>` (the profile writes planned). Both are small — a document per thousand
- * employees — so each page or chunk is read by `_id` to the end before anything is written (no
- * cursor stays open across writes), and clearing a run is a drop: a deleteMany would cost a scan
- * plus a delete per document, and FerretDB's SQLite backend refuses one past 32,766 documents.
+ * and `syncPlan.<runId>` (the profile writes planned), a document per thousand employees each.
+ * Clearing a run is a drop: a deleteMany would cost a scan plus a delete per document, and
+ * FerretDB's SQLite backend refuses one past 32,766 documents.
  */
 export class SyncStagingRepository {
   constructor(private readonly db: Db) {}
@@ -72,30 +85,22 @@ export class SyncStagingRepository {
     await this.pages(runId).deleteMany({ _id: { $gte: positionId('page', from) } });
   }
 
-  readPage(runId: string, page: number): Promise<StagedPageDocument | null> {
-    return this.pages(runId).findOne({ _id: positionId('page', page) });
-  }
-
   countPages(runId: string): Promise<number> {
     return this.pages(runId).countDocuments({});
   }
 
-  /** Every staged page of a run in read order, each read whole before it is handed over. */
-  async *readPages(runId: string): AsyncGenerator<StagedPageDocument> {
-    const count = await this.countPages(runId);
-    for (let page = 0; page < count; page++) {
-      const doc = await this.readPage(runId, page);
-      if (!doc) throw new Error(`Run ${runId}: staged page ${page} of ${count} is missing.`);
-      yield doc;
-    }
+  /** Every staged page of a run, in read order (see `inOrder`). */
+  readPages(runId: string): AsyncIterable<StagedPageDocument> {
+    return inOrder(this.pages(runId), {});
   }
 
   async storePlanChunk(runId: string, chunk: number, changes: ApplicableChange[]): Promise<void> {
-    await this.plan(runId).insertOne({ _id: positionId('chunk', chunk), changes });
+    await this.plan(runId).insertOne({ _id: positionId('chunk', chunk), chunk, changes });
   }
 
-  readPlanChunk(runId: string, chunk: number): Promise<PlanChunkDocument | null> {
-    return this.plan(runId).findOne({ _id: positionId('chunk', chunk) });
+  /** The plan chunks of a run from `fromChunk` on, in apply order (see `inOrder`). */
+  readPlanChunks(runId: string, fromChunk: number): AsyncIterable<PlanChunkDocument> {
+    return inOrder(this.plan(runId), { _id: { $gte: positionId('chunk', fromChunk) } });
   }
 
   /** A re-planned run (the plan activity retried) starts from no planned writes. */

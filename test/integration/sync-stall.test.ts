@@ -27,7 +27,8 @@ async function attemptsOf(stack: Stack, companyId: string, runId: string) {
 describe('a stalled activity fails and is retried instead of hanging', () => {
   let stack: Stack;
   let worker: RunningWorker;
-  const STALL_MS = 1_500;
+  // Far above what reading a page of ten users takes, even on two busy cores.
+  const STALL_MS = 3_000;
 
   before(async () => {
     stack = await openStack('stall');
