@@ -70,9 +70,17 @@ export function storeCapabilities(db: Db): Promise<StoreCapabilities> {
 async function detect(db: Db): Promise<StoreCapabilities> {
   const info = await db.admin().command({ buildInfo: 1 });
   if (!('ferretdbVersion' in info)) return MONGODB;
+  // FerretDB plans nothing for a collection that does not exist yet (and answers "not pushed
+  // down"), so the question is asked of `profiles`, created if needed — the first call often
+  // comes from creating its indexes on a fresh database.
+  await db.createCollection('profiles').catch((err: unknown) => {
+    if ((err as { code?: number }).code !== NAMESPACE_EXISTS) throw err;
+  });
   const plan = await db.command({ explain: { find: 'profiles', filter: { _id: new ObjectId(), companyId: '' } } });
   return { ...FERRETDB, multiKeyFilterPushdown: plan.filterPushdown === true };
 }
+
+const NAMESPACE_EXISTS = 48;
 
 /** Splits `items` into runs of at most `size` (all of them at once when `size` is Infinity). */
 export function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
