@@ -34,17 +34,6 @@ export function toChangeDocument(runId: string, companyId: string, seq: number, 
   };
 }
 
-export function fromChangeDocument(d: SyncChangeDocument): PlannedChange {
-  return {
-    action: d.action,
-    luccaUserId: d.luccaUserId,
-    ...(d.profileId ? { profileId: d.profileId } : {}),
-    ...(d.fields ? { fields: d.fields } : {}),
-    ...(d.target ? { target: d.target } : {}),
-    reasons: d.reasons,
-  };
-}
-
 export class SyncChangesRepository {
   readonly collection: Collection<SyncChangeDocument>;
 
