@@ -205,7 +205,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       const store = async (changes: PlannedChange[]) => {
         await repos.syncChanges.insertMany(changes.map((c) => toChangeDocument(runId, companyId, ++seq, c)));
         const writes = changes.filter(isApplicable);
-        if (writes.length > 0) await repos.staging.storePlanChunk(runId, chunk++, writes);
+        chunk += await repos.staging.storePlanChunks(runId, chunk, writes);
       };
       pages = 0;
       for await (const page of repos.staging.readPages(runId)) {

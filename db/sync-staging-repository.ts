@@ -1,4 +1,4 @@
-import type { Collection, Db, Filter } from 'mongodb';
+import { BSON, type Collection, type Db, type Filter } from 'mongodb';
 import type { MappedLuccaUser, PlannedChange } from '../domain/types';
 import { isDuplicateKeyOnly } from './errors';
 
@@ -8,8 +8,9 @@ import { isDuplicateKeyOnly } from './errors';
  * number ever enters Temporal history.
  */
 export interface StagedPageDocument {
-  /** `page-<number>`, the page number in read order from 0, zero-padded (see `positionId`). */
+  /** `page-<number>-<part>`, zero-padded (see `positionId`): a page too large for one document is several. */
   _id: string;
+  page: number;
   /** Lucca offset the page was read at. */
   offset: number;
   users: MappedLuccaUser[];
@@ -34,6 +35,30 @@ const NAMESPACE_NOT_FOUND = 26;
  * documents hold a thousand employees each.
  */
 const positionId = (kind: 'page' | 'chunk', n: number) => `${kind}-${String(n).padStart(9, '0')}`;
+
+/**
+ * Most bytes of employees one staged page or plan chunk carries: a quarter of MongoDB's 16 MB
+ * document limit. A thousand ordinary employees take a few hundred kilobytes; a page of long
+ * values (Lucca does not cap a name) is split instead of failing every retry.
+ */
+const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+
+/** `items` in runs of at most `MAX_DOCUMENT_BYTES` of BSON each (an item larger than that alone). */
+function* bySize<T extends object>(items: readonly T[]): Generator<T[]> {
+  let part: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = BSON.calculateObjectSize(item);
+    if (part.length > 0 && bytes + size > MAX_DOCUMENT_BYTES) {
+      yield part;
+      part = [];
+      bytes = 0;
+    }
+    part.push(item);
+    bytes += size;
+  }
+  if (part.length > 0) yield part;
+}
 
 /**
  * A per-run collection in `_id` order, a document per batch (each holds a thousand employees).
@@ -69,14 +94,24 @@ export class SyncStagingRepository {
     // Per-run collections are read by _id only.
   }
 
-  /** Idempotent: a page read again after a retry replaces its earlier copy. */
+  /** Idempotent: a page read again after a retry replaces its earlier copy (all its parts). */
   async stagePage(runId: string, page: number, offset: number, users: MappedLuccaUser[]): Promise<void> {
-    const doc: StagedPageDocument = { _id: positionId('page', page), offset, users };
+    const parts = [...bySize(users)];
+    // An empty last page is staged too: it is what says the read reached the end.
+    const docs: StagedPageDocument[] = (parts.length > 0 ? parts : [[]]).map((part, i) => ({
+      _id: `${positionId('page', page)}-${String(i).padStart(3, '0')}`,
+      page,
+      offset,
+      users: part,
+    }));
     try {
-      await this.pages(runId).insertOne(doc);
+      await this.pages(runId).insertMany(docs, { ordered: false });
     } catch (err) {
       if (!isDuplicateKeyOnly(err)) throw err;
-      await this.pages(runId).replaceOne({ _id: doc._id }, doc);
+      await this.pages(runId).deleteMany({
+        _id: { $gte: positionId('page', page), $lt: positionId('page', page + 1) },
+      });
+      await this.pages(runId).insertMany(docs, { ordered: false });
     }
   }
 
@@ -94,8 +129,14 @@ export class SyncStagingRepository {
     return inOrder(this.pages(runId), {});
   }
 
-  async storePlanChunk(runId: string, chunk: number, changes: ApplicableChange[]): Promise<void> {
-    await this.plan(runId).insertOne({ _id: positionId('chunk', chunk), chunk, changes });
+  /** Stores `changes` as chunks numbered from `firstChunk` (more than one when they are large); returns how many. */
+  async storePlanChunks(runId: string, firstChunk: number, changes: ApplicableChange[]): Promise<number> {
+    const docs = [...bySize(changes)].map((part, i): PlanChunkDocument => {
+      const chunk = firstChunk + i;
+      return { _id: positionId('chunk', chunk), chunk, changes: part };
+    });
+    if (docs.length > 0) await this.plan(runId).insertMany(docs, { ordered: false });
+    return docs.length;
   }
 
   /** The plan chunks of a run from `fromChunk` on, in apply order (see `inOrder`). */

@@ -110,6 +110,23 @@ describe('runs well past one write command of the store', () => {
     assert.ok(profiles.every((p) => p.email?.endsWith('@acme-group.example')));
   });
 
+  test('a Lucca page too large for one document (18 MB of names) is staged and planned in parts, not refused', async () => {
+    // Lucca caps no name: 300 users of two 30,000-character names make one page of about 18 MB,
+    // past the store's 16 MB document limit and over four times what one staged document may carry.
+    const long = (id: number, letter: string) => `${letter}${id}`.padEnd(30_000, letter.toLowerCase());
+    const users = staff(300).map((u) => ({ ...u, firstName: long(u.id, 'A'), lastName: long(u.id, 'B') }));
+    const { companyId } = await addTestCompany(stack, users);
+
+    const run = await sync(companyId);
+
+    assert.equal(run.status, 'succeeded', run.error?.message);
+    assert.equal(run.counts?.created, 300);
+    const profiles = await profilesOf(stack, companyId);
+    assert.equal(profiles.length, 300);
+    assert.ok(profiles.every((p) => p.firstName?.length === 30_000 && p.lastName === long(p.lucca!.userId, 'B')));
+    assert.equal((await sync(companyId)).profileWrites, 0, 'an unchanged re-run writes nothing');
+  });
+
   test('a mass removal is blocked without a write, then its override deactivates all 1,100', async () => {
     const { companyId, tenant } = await firstSync();
     const removed = 1_100;
