@@ -1,20 +1,15 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { ObjectId } from 'mongodb';
 import { decryptApiKey } from '../db/api-key-cipher';
 import type { Repositories } from '../db/mongo';
-import { toChangeDocument } from '../db/sync-changes-repository';
 import type { SyncRunStatus, SyncTrigger } from '../db/sync-runs-repository';
-import type { ApplicableChange } from '../db/sync-staging-repository';
 import { FailureType } from '../domain/failures';
 import { mapLuccaUser } from '../domain/map-lucca-user';
-import { CompanyPlanner, DuplicateEmailFinder } from '../domain/plan-company';
-import { companyToday } from '../domain/status';
-import type { PlannedChange, SyncCounts } from '../domain/types';
 import { LuccaClient, LUCCA_PAGE_SIZE, START_OF_USERS, type UsersPagingPosition } from '../lucca/client';
 import { limiterFor } from '../lucca/rate-limiter';
 import { toTemporalFailure } from './errors';
 import { DEFAULT_STALL_TIMEOUT_MS, watchProgress } from './progress';
+import { RunPlan, type PlanResult, type PlanStep } from './run-plan';
 
 export interface SyncActivityDeps {
   repos: Repositories;
@@ -38,11 +33,21 @@ export interface StartSyncRunInput extends SyncRunRef {
   allowMassDeactivation: boolean;
 }
 
+export interface ReadInput extends SyncRunRef {
+  /** Passed to the guard of the plan made while reading. */
+  allowMassDeactivation?: boolean;
+}
+
 export interface ReadResult {
   pagesRead: number;
   usersRead: number;
   /** False when Lucca's data moved under the read: absence from it then proves nothing. */
   removalsSafe: boolean;
+  /**
+   * The run's plan, made while reading. Absent from runs recorded before the read planned: their
+   * workflow plans the staged pages with `planSync`.
+   */
+  plan?: PlanResult;
 }
 
 export interface PlanInput extends SyncRunRef {
@@ -51,14 +56,7 @@ export interface PlanInput extends SyncRunRef {
   detectRemovals?: boolean;
 }
 
-export interface PlanResult {
-  counts: SyncCounts;
-  deactivations: number;
-  activeProfiles: number;
-  limit: number;
-  blocked: boolean;
-  writes: number;
-}
+export type { PlanResult };
 
 export interface FinishInput extends SyncRunRef {
   status: Exclude<SyncRunStatus, 'running'>;
@@ -66,23 +64,27 @@ export interface FinishInput extends SyncRunRef {
   profileWrites: number;
 }
 
-/** Heartbeat details of the plan: how far it got. Counts only. */
+/** Heartbeat details of the read: where to resume it, and how far its plan got. Positions and counts only. */
+interface ReadCheckpoint {
+  read: UsersPagingPosition;
+  step: PlanStep;
+  done: number;
+}
+
+/** Heartbeat details of `planSync`: how far it got. Counts only. */
 interface PlanCheckpoint {
-  step: 'emails' | 'profiles' | 'pages' | 'removals';
+  step: PlanStep;
   done: number;
 }
 
 /** Heartbeat details of the apply: where to resume. Positions and counts only. */
 interface ApplyCheckpoint {
-  /** The plan chunk being applied. */
-  chunk: number;
-  /** Write commands of that chunk already completed. */
+  /** The last plan chunk applied whole (its `_id`), null before the first. */
+  done: string | null;
+  /** Write commands of the next chunk already completed. */
   commands: number;
   writes: number;
 }
-
-/** Most removals planned into one chunk (one `syncChanges` insert, one plan chunk); the scale tests plan eleven. */
-const REMOVALS_PER_CHUNK = 100;
 
 export function createSyncActivities(deps: SyncActivityDeps) {
   const { repos } = deps;
@@ -113,10 +115,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
 
   /**
    * Reads every Lucca user of the company, a page at a time, into the run's staging (a document
-   * per page). Resumes from the last heartbeated position when retried: finished pages are not
-   * read again, and a page read again replaces its copy.
+   * per page) and plans each page as it comes, so that under Lucca's rate limit the planning is
+   * done in the waits between requests; then completes the plan (see `RunPlan.finish`). Resumes
+   * from the last heartbeated position when retried: the pages staged before it are planned again
+   * from their copies, not read again, and a page read again replaces its copy.
    */
-  async function fetchLuccaUsers({ companyId, runId }: SyncRunRef): Promise<ReadResult> {
+  async function fetchLuccaUsers({ companyId, runId, allowMassDeactivation = false }: ReadInput): Promise<ReadResult> {
     const ctx = Context.current();
     const company = await loadCompany(companyId);
     if (!company.lucca.apiKey) {
@@ -126,7 +130,11 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         nonRetryable: true,
       });
     }
-    const resumeFrom = (ctx.info.heartbeatDetails as UsersPagingPosition | undefined) ?? START_OF_USERS;
+    const resumeFrom = readPosition(ctx.info.heartbeatDetails);
+    const start: ReadCheckpoint = { read: resumeFrom, step: 'profiles', done: 0 };
+    const describe = (c: ReadCheckpoint) =>
+      `page ${c.read.page + 1} (Lucca offset ${c.read.offset})` +
+      (c.step === 'pages' ? '' : ` while planning (${c.step}, ${c.done} done)`);
     try {
       const apiKey = decryptApiKey(deps.secret, companyId, company.lucca.apiKey);
       const client = new LuccaClient({
@@ -136,13 +144,29 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         limiter: deps.lucca.rateLimit ? limiterFor(company.lucca.baseUrl, deps.lucca.rateLimit) : null,
         pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
       });
-      const describe = (p: UsersPagingPosition) => `page ${p.page + 1} (Lucca offset ${p.offset})`;
-      return await watchProgress('Reading Lucca', resumeFrom, { stallTimeoutMs, describe }, async (watch) => {
+      return await watchProgress('Reading Lucca', start, { stallTimeoutMs, describe }, async (watch) => {
         let position = resumeFrom;
+        const plan = await RunPlan.start({
+          repos,
+          companyId,
+          runId,
+          fresh: ctx.info.attempt === 1,
+          now: now(),
+          progress: (step, done) => watch.checkpoint({ read: position, step, done }),
+        });
+        if (position.page > 0) {
+          for await (const staged of repos.staging.readPages(runId)) {
+            if (staged.page >= position.page) break;
+            await plan.page(staged.page, staged.users);
+            watch.checkpoint({ read: position, step: 'pages', done: staged.page + 1 });
+          }
+        }
         for await (const read of client.usersPages(resumeFrom, watch.signal)) {
-          await repos.staging.stagePage(runId, read.page, read.requestOffset, read.items.map(mapLuccaUser));
+          const users = read.items.map(mapLuccaUser);
+          await repos.staging.stagePage(runId, read.page, read.requestOffset, users);
+          await plan.page(read.page, users);
           position = read.next;
-          watch.checkpoint(position);
+          watch.checkpoint({ read: position, step: 'pages', done: position.page });
           await repos.syncRuns.setProgress(runId, {
             pagesRead: position.page,
             usersRead: position.offset,
@@ -151,7 +175,13 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         }
         // An earlier attempt resumed from an older heartbeat may have staged pages past this read's end.
         await repos.staging.dropPagesFrom(runId, position.page);
-        return { pagesRead: position.page, usersRead: position.offset, removalsSafe: !position.moved };
+        const removalsSafe = !position.moved;
+        return {
+          pagesRead: position.page,
+          usersRead: position.offset,
+          removalsSafe,
+          plan: await plan.finish({ detectRemovals: removalsSafe, allowMassDeactivation }),
+        };
       });
     } catch (err) {
       throw toTemporalFailure(err);
@@ -159,10 +189,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }
 
   /**
-   * Computes the whole plan without touching a profile: every change and record-level problem
-   * into `syncChanges` (the report), the profile writes into the run's plan chunks (what apply
-   * reads), then — the read being complete, or the run would have failed before planning —
-   * linked profiles whose user was not read are planned as removed.
+   * Plans the staged pages of a run whose read did not plan them (runs started before the read
+   * planned as it went), the same way the read does.
    */
   async function planSync({
     companyId,
@@ -172,63 +200,22 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }: PlanInput): Promise<PlanResult> {
     const ctx = Context.current();
     const describe = (c: PlanCheckpoint) => `step ${c.step}, ${c.done} done`;
-    const start: PlanCheckpoint = { step: 'emails', done: 0 };
+    const start: PlanCheckpoint = { step: 'profiles', done: 0 };
     return watchProgress('Planning', start, { stallTimeoutMs, describe }, async (watch) => {
-      const company = await loadCompany(companyId);
-      // Only a retried plan has changes to clear; skipping the delete spares a first attempt a scan
-      // of every run's changes (FerretDB 1.x has no index pushdown).
-      if (ctx.info.attempt > 1) {
-        await repos.syncChanges.clearRun(runId);
-        await repos.staging.clearPlan(runId);
-      }
-      const run = await repos.syncRuns.get(runId);
-      await repos.syncRuns.setProgress(runId, { pagesRead: 0, usersRead: 0, ...run?.progress, phase: 'planning' });
-
-      const emails = new DuplicateEmailFinder();
-      let pages = 0;
-      for await (const page of repos.staging.readPages(runId)) {
-        emails.add(page.users);
-        watch.checkpoint({ step: 'emails', done: ++pages });
-      }
-      const index = await repos.profiles.loadCompanyIndex(companyId, (done) =>
-        watch.checkpoint({ step: 'profiles', done }),
-      );
-      const planner = new CompanyPlanner({
-        today: companyToday(company.timezone, now()),
-        index,
-        duplicateEmails: emails.duplicates,
-        newProfileId,
-      });
-
-      let seq = 0;
-      let chunk = 0;
-      const store = async (changes: PlannedChange[]) => {
-        await repos.syncChanges.insertMany(changes.map((c) => toChangeDocument(runId, companyId, ++seq, c)));
-        const writes = changes.filter(isApplicable);
-        chunk += await repos.staging.storePlanChunks(runId, chunk, writes);
-      };
-      pages = 0;
-      for await (const page of repos.staging.readPages(runId)) {
-        await store(planner.planPage(page.users));
-        watch.checkpoint({ step: 'pages', done: ++pages });
-      }
-      if (detectRemovals) {
-        const removals = planner.planRemovals();
-        for (let i = 0; i < removals.length; i += REMOVALS_PER_CHUNK) {
-          await store(removals.slice(i, i + REMOVALS_PER_CHUNK));
-          watch.checkpoint({ step: 'removals', done: i + REMOVALS_PER_CHUNK });
-        }
-      }
-
-      const { counts, writes } = planner.tally;
-      const verdict = planner.verdict(company.sync.deactivationGuard, allowMassDeactivation);
-      await repos.syncRuns.recordPlan(
+      await loadCompany(companyId);
+      const plan = await RunPlan.start({
+        repos,
+        companyId,
         runId,
-        counts,
-        { deactivations: verdict.deactivations, limit: verdict.limit, activeProfiles: verdict.activeProfiles },
-        detectRemovals,
-      );
-      return { ...verdict, counts, writes };
+        fresh: ctx.info.attempt === 1,
+        now: now(),
+        progress: (step, done) => watch.checkpoint({ step, done }),
+      });
+      for await (const staged of repos.staging.readPages(runId)) {
+        await plan.page(staged.page, staged.users);
+        watch.checkpoint({ step: 'pages', done: staged.page + 1 });
+      }
+      return plan.finish({ detectRemovals, allowMassDeactivation });
     });
   }
 
@@ -238,23 +225,18 @@ export function createSyncActivities(deps: SyncActivityDeps) {
    */
   async function applySyncPlan({ companyId, runId }: SyncRunRef): Promise<{ profileWrites: number }> {
     const ctx = Context.current();
-    const resumeFrom = (ctx.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? {
-      chunk: 0,
-      commands: 0,
-      writes: 0,
-    };
+    const resumeFrom = applyPosition(ctx.info.heartbeatDetails);
     const describe = (c: ApplyCheckpoint) =>
-      `plan chunk ${c.chunk + 1}, after ${c.commands} write commands of it (${c.writes} profile writes so far)`;
+      `after plan chunk ${c.done ?? 'none'} and ${c.commands} write commands of the next (${c.writes} profile writes so far)`;
     return watchProgress('Applying the plan', resumeFrom, { stallTimeoutMs, describe }, async (watch) => {
       let { commands, writes } = resumeFrom;
-      for await (const planned of repos.staging.readPlanChunks(runId, resumeFrom.chunk)) {
-        const { chunk } = planned;
+      for await (const planned of repos.staging.readPlanChunks(runId, resumeFrom.done)) {
         for await (const written of repos.profiles.applyChanges(companyId, planned.changes, now(), commands)) {
           writes += written;
-          watch.checkpoint({ chunk, commands: ++commands, writes });
+          watch.checkpoint({ done: resumeFrom.done, commands: ++commands, writes });
         }
         commands = 0;
-        watch.checkpoint({ chunk: chunk + 1, commands, writes });
+        watch.checkpoint({ done: planned._id, commands, writes });
       }
       return { profileWrites: writes };
     });
@@ -268,10 +250,19 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   return { startSyncRun, fetchLuccaUsers, planSync, applySyncPlan, finishSyncRun };
 }
 
-const isApplicable = (change: PlannedChange): change is ApplicableChange =>
-  change.target !== undefined && typeof change.profileId === 'string' && change.luccaUserId !== null;
+/** The read's resume position from a retried attempt's heartbeat (earlier versions heartbeated the position alone). */
+function readPosition(details: unknown): UsersPagingPosition {
+  if (!details || typeof details !== 'object') return START_OF_USERS;
+  return 'read' in details ? (details as ReadCheckpoint).read : (details as UsersPagingPosition);
+}
 
-/** Profile ids are chosen at plan time so a retried apply upserts the same document. */
-const newProfileId = (): string => new ObjectId().toHexString();
+/** The apply's resume position; a checkpoint of another shape starts over (every write is idempotent). */
+function applyPosition(details: unknown): ApplyCheckpoint {
+  const c = details as Partial<ApplyCheckpoint> | undefined;
+  if (c && (typeof c.done === 'string' || c.done === null) && typeof c.commands === 'number') {
+    return { done: c.done, commands: c.commands, writes: c.writes ?? 0 };
+  }
+  return { done: null, commands: 0, writes: 0 };
+}
 
 export type SyncActivities = ReturnType<typeof createSyncActivities>;

@@ -56,14 +56,19 @@ export class SyncChangesRepository {
       await this.collection.deleteMany({ runId });
       return;
     }
-    const [last] = await this.collection
-      .find({ runId }, { projection: { seq: 1 } })
-      .sort({ seq: -1 })
-      .limit(1)
-      .toArray();
-    for (let from = 0; last && from < last.seq; from += maxDeletesPerCommand) {
-      await this.collection.deleteMany({ runId, seq: { $gt: from, $lte: from + maxDeletesPerCommand } });
+    // Seqs leave gaps (a range per plan slot): slice by the seqs present, not by numbers.
+    const seqs = (
+      await this.collection.find({ runId }, { projection: { seq: 1 } }).sort({ seq: 1 }).toArray()
+    ).map((d) => d.seq);
+    for (let i = 0; i < seqs.length; i += maxDeletesPerCommand) {
+      const last = seqs[Math.min(i + maxDeletesPerCommand, seqs.length) - 1]!;
+      await this.collection.deleteMany({ runId, seq: { $gte: seqs[i]!, $lte: last } });
     }
+  }
+
+  /** Removes the changes `from`..`to` of a run: a page planned again (at most a page's changes, under any delete cap). */
+  async deleteSeqRange(runId: string, from: number, to: number): Promise<void> {
+    await this.collection.deleteMany({ runId, seq: { $gte: from, $lte: to } });
   }
 
   async insertMany(docs: SyncChangeDocument[]): Promise<void> {

@@ -16,14 +16,21 @@ export interface StagedPageDocument {
   users: MappedLuccaUser[];
 }
 
+/** A staged page as read back: all its parts. */
+export type StagedPage = Omit<StagedPageDocument, '_id'>;
+
 /** A change the apply step writes to a profile, as the planner decided it. */
 export type ApplicableChange = PlannedChange & { profileId: string };
 
-/** The profile writes of a run, a chunk per planned page (and for removals): what apply reads back. */
+/**
+ * The profile writes of a run, a chunk per planned page (and per batch of removals): what apply
+ * reads back. A chunk too large for one document is several parts.
+ */
 export interface PlanChunkDocument {
-  /** `chunk-<number>`, the chunk number in apply order from 0, zero-padded (see `positionId`). */
+  /** `chunk-<slot>-<part>`, zero-padded (see `positionId`): apply order. */
   _id: string;
-  chunk: number;
+  /** The page the chunk plans (removals come after the last page). */
+  slot: number;
   changes: ApplicableChange[];
 }
 
@@ -35,6 +42,8 @@ const NAMESPACE_NOT_FOUND = 26;
  * documents hold a thousand employees each.
  */
 const positionId = (kind: 'page' | 'chunk', n: number) => `${kind}-${String(n).padStart(9, '0')}`;
+const partId = (kind: 'page' | 'chunk', n: number, part: number) =>
+  `${positionId(kind, n)}-${String(part).padStart(3, '0')}`;
 
 /**
  * Most bytes of employees one staged page or plan chunk carries: a quarter of MongoDB's 16 MB
@@ -99,7 +108,7 @@ export class SyncStagingRepository {
     const parts = [...bySize(users)];
     // An empty last page is staged too: it is what says the read reached the end.
     const docs: StagedPageDocument[] = (parts.length > 0 ? parts : [[]]).map((part, i) => ({
-      _id: `${positionId('page', page)}-${String(i).padStart(3, '0')}`,
+      _id: partId('page', page, i),
       page,
       offset,
       users: part,
@@ -124,24 +133,39 @@ export class SyncStagingRepository {
     return this.pages(runId).countDocuments({});
   }
 
-  /** Every staged page of a run, in read order (see `inOrder`). */
-  readPages(runId: string): AsyncIterable<StagedPageDocument> {
-    return inOrder(this.pages(runId), {});
+  /** Every staged page of a run, whole (its parts joined), in read order (see `inOrder`). */
+  async *readPages(runId: string): AsyncGenerator<StagedPage> {
+    let current: StagedPage | null = null;
+    for await (const part of inOrder(this.pages(runId), {})) {
+      if (current && current.page === part.page) {
+        current.users.push(...part.users);
+        continue;
+      }
+      if (current) yield current;
+      current = { page: part.page, offset: part.offset, users: [...part.users] };
+    }
+    if (current) yield current;
   }
 
-  /** Stores `changes` as chunks numbered from `firstChunk` (more than one when they are large); returns how many. */
-  async storePlanChunks(runId: string, firstChunk: number, changes: ApplicableChange[]): Promise<number> {
-    const docs = [...bySize(changes)].map((part, i): PlanChunkDocument => {
-      const chunk = firstChunk + i;
-      return { _id: positionId('chunk', chunk), chunk, changes: part };
-    });
+  /**
+   * Stores the planned writes of slot `slot` (a page, or a batch of removals), replacing any
+   * earlier plan of that slot: a page planned again once the read is over.
+   */
+  async storePlanSlot(runId: string, slot: number, changes: ApplicableChange[], replace = false): Promise<void> {
+    if (replace) {
+      await this.plan(runId).deleteMany({
+        _id: { $gte: positionId('chunk', slot), $lt: positionId('chunk', slot + 1) },
+      });
+    }
+    const docs = [...bySize(changes)].map(
+      (part, i): PlanChunkDocument => ({ _id: partId('chunk', slot, i), slot, changes: part }),
+    );
     if (docs.length > 0) await this.plan(runId).insertMany(docs, { ordered: false });
-    return docs.length;
   }
 
-  /** The plan chunks of a run from `fromChunk` on, in apply order (see `inOrder`). */
-  readPlanChunks(runId: string, fromChunk: number): AsyncIterable<PlanChunkDocument> {
-    return inOrder(this.plan(runId), { _id: { $gte: positionId('chunk', fromChunk) } });
+  /** The plan chunks of a run after chunk `after` (all of them for null), in apply order (see `inOrder`). */
+  readPlanChunks(runId: string, after: string | null): AsyncIterable<PlanChunkDocument> {
+    return inOrder(this.plan(runId), after === null ? {} : { _id: { $gt: after } });
   }
 
   /** A re-planned run (the plan activity retried) starts from no planned writes. */

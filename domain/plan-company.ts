@@ -18,28 +18,6 @@ export interface CompanyProfileIndex {
 }
 
 /**
- * Emails that more than one Lucca user of the read carries, over pages in read order. A user read
- * twice (data moving under offset paging) counts once, as first read — as the planner sees it.
- */
-export class DuplicateEmailFinder {
-  readonly #ids = new Set<number>();
-  readonly #emails = new Set<string>();
-  readonly duplicates = new Set<string>();
-
-  add(users: readonly MappedLuccaUser[]): void {
-    for (const user of users) {
-      if (user.luccaUserId !== null) {
-        if (this.#ids.has(user.luccaUserId)) continue;
-        this.#ids.add(user.luccaUserId);
-      }
-      if (user.kind !== 'ok' || user.fields.email === null) continue;
-      if (this.#emails.has(user.fields.email)) this.duplicates.add(user.fields.email);
-      else this.#emails.add(user.fields.email);
-    }
-  }
-}
-
-/**
  * Counts a plan as it is made. `seen` is the number of Lucca records read (skipped ones included);
  * `unchanged` = seen − changes that stem from a Lucca record, i.e. every change except removals
  * (a removed user was not seen). A link of a former employee counts as `linked`, not `deactivated`.
@@ -60,6 +38,17 @@ export class PlanTally {
     if (change.target) this.writes += 1;
   }
 
+  /** Adds another tally's changes and records to this one. */
+  merge(other: PlanTally): void {
+    for (const [key, value] of Object.entries(other.#counts) as [keyof SyncCounts, number][]) {
+      this.#counts[key] += value;
+    }
+    this.#fromSeenRecords += other.#fromSeenRecords;
+    this.seen += other.seen;
+    this.deactivations += other.deactivations;
+    this.writes += other.writes;
+  }
+
   get counts(): SyncCounts {
     return { ...this.#counts, seen: this.seen, unchanged: Math.max(0, this.seen - this.#fromSeenRecords) };
   }
@@ -69,32 +58,75 @@ export interface CompanyPlanContext {
   /** The company's local date, `YYYY-MM-DD`. */
   today: string;
   index: CompanyProfileIndex;
-  duplicateEmails: ReadonlySet<string>;
   /** Ids for profiles to create, chosen at plan time so a retried apply upserts the same document. */
   newProfileId: () => string;
 }
 
 /**
- * Plans a whole company, page by page in read order (SPEC §4.3–4.6): `planPage` for each page of
- * Lucca users, then `planRemovals` once the read is known complete, then `verdict` for the guard.
- * A Lucca id met again on a later page (data moving under offset paging) is planned once, as first read.
+ * Plans a whole company page by page, as the pages are read (SPEC §4.3–4.6): `planPage` for each
+ * page of Lucca users in read order, then — the read complete — `stalePages` re-planned with
+ * `replanPage`, `planRemovals`, and `verdict` for the guard.
+ *
+ * A Lucca id met again on a later page (data moving under offset paging) is planned once, as first
+ * read. Two users sharing an email are both conflicts; when the second one comes on a later page,
+ * the first one's page was planned without knowing it: that page is stale and must be planned
+ * again from its read copy once the read is over (`stalePages`). Sharing an email is rare, so
+ * planning each page as it arrives costs one re-planned page per email found shared late.
  */
 export class CompanyPlanner {
-  readonly tally = new PlanTally();
-  readonly #seenIds = new Set<number>();
+  /** Lucca id → the page it was first read on. */
+  readonly #firstPage = new Map<number, number>();
+  /** Email → the page of the first user read with it. */
+  readonly #emailPage = new Map<string, number>();
+  readonly #duplicates = new Set<string>();
+  readonly #stale = new Set<number>();
+  readonly #pages = new Map<number, PlanTally>();
+  readonly #removals = new PlanTally();
 
   constructor(private readonly ctx: CompanyPlanContext) {}
 
-  planPage(users: readonly MappedLuccaUser[]): PlannedChange[] {
-    const { index, today, duplicateEmails } = this.ctx;
-    const changes: PlannedChange[] = [];
+  /** Plans the users of page `page`, the next page of the read. */
+  planPage(page: number, users: readonly MappedLuccaUser[]): PlannedChange[] {
+    const own: MappedLuccaUser[] = [];
     for (const user of users) {
       const { luccaUserId } = user;
       if (luccaUserId !== null) {
-        if (this.#seenIds.has(luccaUserId)) continue;
-        this.#seenIds.add(luccaUserId);
+        if (this.#firstPage.has(luccaUserId)) continue;
+        this.#firstPage.set(luccaUserId, page);
       }
-      this.tally.seen += 1;
+      own.push(user);
+      const email = user.kind === 'ok' ? user.fields.email : null;
+      if (email === null) continue;
+      const holder = this.#emailPage.get(email);
+      if (holder === undefined) {
+        this.#emailPage.set(email, page);
+      } else if (!this.#duplicates.has(email)) {
+        this.#duplicates.add(email);
+        if (holder < page) this.#stale.add(holder);
+      }
+    }
+    return this.#plan(page, own);
+  }
+
+  /** Pages planned before an email of theirs turned out shared: re-plan each with `replanPage`. */
+  stalePages(): number[] {
+    return [...this.#stale].sort((a, b) => a - b);
+  }
+
+  /** Plans page `page` again, from the same users as first read, with every shared email known. */
+  replanPage(page: number, users: readonly MappedLuccaUser[]): PlannedChange[] {
+    this.#stale.delete(page);
+    const own = users.filter((u) => u.luccaUserId === null || this.#firstPage.get(u.luccaUserId) === page);
+    return this.#plan(page, own);
+  }
+
+  #plan(page: number, users: readonly MappedLuccaUser[]): PlannedChange[] {
+    const { index, today } = this.ctx;
+    const tally = new PlanTally();
+    const changes: PlannedChange[] = [];
+    for (const user of users) {
+      const { luccaUserId } = user;
+      tally.seen += 1;
       const email = user.kind === 'ok' ? user.fields.email : null;
       const sameEmail = email ? (index.byEmail.get(email) ?? []) : [];
       const change = planLuccaUser(user, {
@@ -102,13 +134,14 @@ export class CompanyPlanner {
         linkedProfile: luccaUserId === null ? null : (index.linkedByUserId.get(luccaUserId) ?? null),
         unlinkedSameEmail: sameEmail.filter((p) => !p.lucca),
         emailTakenByOther: sameEmail.some((p) => p.lucca && p.lucca.userId !== luccaUserId),
-        emailDuplicatedInLucca: email !== null && duplicateEmails.has(email),
+        emailDuplicatedInLucca: email !== null && this.#duplicates.has(email),
       });
       if (!change) continue;
       const planned = change.action === 'create' ? { ...change, profileId: this.ctx.newProfileId() } : change;
-      this.tally.add(planned);
+      tally.add(planned);
       changes.push(planned);
     }
+    this.#pages.set(page, tally);
     return changes;
   }
 
@@ -116,31 +149,27 @@ export class CompanyPlanner {
   planRemovals(): PlannedChange[] {
     const removals: PlannedChange[] = [];
     for (const [userId, profile] of this.ctx.index.linkedByUserId) {
-      if (this.#seenIds.has(userId)) continue;
+      if (this.#firstPage.has(userId)) continue;
       const change = planRemoval(profile);
       if (!change) continue;
-      this.tally.add(change);
+      this.#removals.add(change);
       removals.push(change);
     }
     return removals;
   }
 
+  /** The whole plan so far, counted. */
+  get tally(): PlanTally {
+    const total = new PlanTally();
+    for (const tally of this.#pages.values()) total.merge(tally);
+    total.merge(this.#removals);
+    return total;
+  }
+
   verdict(guard: DeactivationGuard, allowMassDeactivation: boolean) {
     const activeProfiles = this.ctx.index.notFormer;
-    const { blocked, limit } = guardDeactivations({
-      deactivations: this.tally.deactivations,
-      activeProfiles,
-      guard,
-      allowMassDeactivation,
-    });
-    return { blocked, limit, activeProfiles, deactivations: this.tally.deactivations };
+    const { deactivations } = this.tally;
+    const { blocked, limit } = guardDeactivations({ deactivations, activeProfiles, guard, allowMassDeactivation });
+    return { blocked, limit, activeProfiles, deactivations };
   }
-}
-
-/** Counts a whole plan (see `PlanTally`). */
-export function countChanges(changes: Iterable<PlannedChange>, seen: number): SyncCounts {
-  const tally = new PlanTally();
-  tally.seen = seen;
-  for (const change of changes) tally.add(change);
-  return tally.counts;
 }

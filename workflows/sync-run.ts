@@ -67,26 +67,34 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
     return { runId, status, mode, ...rest, summary };
   };
 
-  let removalsSafe = true;
+  let readResult: Awaited<ReturnType<SyncActivities['fetchLuccaUsers']>>;
   try {
-    ({ removalsSafe } = await read.fetchLuccaUsers({ companyId, runId }));
+    readResult = await read.fetchLuccaUsers({
+      companyId,
+      runId,
+      allowMassDeactivation: input.allowMassDeactivation,
+    });
   } catch (err) {
     const error = describeFailure(err);
     return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);
   }
 
-  setCurrentDetails(`${companyId}: planning`);
-  let plan: Awaited<ReturnType<SyncActivities['planSync']>>;
-  try {
-    plan = await work.planSync({
-      companyId,
-      runId,
-      allowMassDeactivation: input.allowMassDeactivation,
-      detectRemovals: removalsSafe,
-    });
-  } catch (err) {
-    const error = storageFailure(err, 'Planning failed; no profile was written.');
-    return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);
+  // The read plans as it goes; a history from before that has a separate planning activity, which
+  // replays as it ran.
+  let plan = readResult.plan;
+  if (!plan) {
+    setCurrentDetails(`${companyId}: planning`);
+    try {
+      plan = await work.planSync({
+        companyId,
+        runId,
+        allowMassDeactivation: input.allowMassDeactivation,
+        detectRemovals: readResult.removalsSafe,
+      });
+    } catch (err) {
+      const error = storageFailure(err, 'Planning failed; no profile was written.');
+      return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);
+    }
   }
   const summary = summariseCounts(companyId, plan.counts);
 
@@ -126,15 +134,27 @@ function storageFailure(err: unknown, what: string): { code: string; message: st
   return { code: stalled ? 'stalled' : 'storage', message: `${what} (${detail})` };
 }
 
+/** A failed read-and-plan: Lucca's own verdict when Lucca failed, a storage failure otherwise. */
 function describeFailure(err: unknown): { code: string; message: string } {
   const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure) {
-    const code = ERROR_CODE_BY_TYPE[cause.type ?? ''] ?? 'lucca-unavailable';
+  if (cause instanceof ApplicationFailure && LUCCA_FAILURES.has(cause.type ?? '')) {
+    const code = ERROR_CODE_BY_TYPE[cause.type ?? '']!;
     // Retryable failures reach here only once retries are exhausted: the read is incomplete.
     const message = cause.nonRetryable
       ? cause.message
       : `Lucca could not be read completely after repeated attempts (${cause.message}). Nothing was changed; the next run will try again.`;
     return { code, message };
   }
-  return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
+  if (!(cause instanceof ApplicationFailure)) {
+    return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
+  }
+  if (cause.nonRetryable) return { code: ERROR_CODE_BY_TYPE[cause.type ?? ''] ?? 'internal', message: cause.message };
+  return storageFailure(err, 'Reading and planning stopped after repeated errors; no profile was written.');
 }
+
+const LUCCA_FAILURES = new Set<string>([
+  FailureType.luccaAuth,
+  FailureType.luccaRequest,
+  FailureType.luccaNotLucca,
+  FailureType.luccaUnavailable,
+]);

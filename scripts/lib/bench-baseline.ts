@@ -2,7 +2,7 @@ import { ObjectId, type Db } from 'mongodb';
 import { ProfilesRepository, type ProfileDocument } from '../../db/profiles-repository';
 import { SyncChangesRepository, toChangeDocument } from '../../db/sync-changes-repository';
 import { mapLuccaUser } from '../../domain/map-lucca-user';
-import { CompanyPlanner, DuplicateEmailFinder } from '../../domain/plan-company';
+import { CompanyPlanner } from '../../domain/plan-company';
 import { companyToday } from '../../domain/status';
 import { LuccaClient } from '../../lucca/client';
 
@@ -30,8 +30,6 @@ export async function runBaseline(opts: {
   const planner = new CompanyPlanner({
     today: companyToday(opts.timezone, now),
     index: await profiles.loadCompanyIndex(opts.companyId),
-    // A plain script has no second pass: emails shared in Lucca are not looked for.
-    duplicateEmails: new DuplicateEmailFinder().duplicates,
     newProfileId: () => new ObjectId().toHexString(),
   });
   let written = 0;
@@ -39,7 +37,8 @@ export async function runBaseline(opts: {
   let seq = 0;
   for await (const read of client.usersPages()) {
     pages++;
-    const planned = planner.planPage(read.items.map(mapLuccaUser));
+    // A plain script writes as it plans: a page found stale (an email shared with a later page) is not planned again.
+    const planned = planner.planPage(read.page, read.items.map(mapLuccaUser));
     const docs: ProfileDocument[] = [];
     for (const change of planned) {
       if (change.action !== 'create' || !change.target || change.luccaUserId === null) continue;

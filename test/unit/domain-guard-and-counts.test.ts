@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addToCounts, guardDeactivations, summariseCounts } from '../../domain/plan';
-import { countChanges } from '../../domain/plan-company';
+import { PlanTally } from '../../domain/plan-company';
 import { emptyCounts, type ChangeAction, type PlannedChange, type SyncCounts } from '../../domain/types';
 
 const DEFAULT_GUARD = { maxPercent: 10, minCount: 5 };
@@ -44,13 +44,21 @@ describe('guardDeactivations', () => {
   });
 });
 
+/** Counts a whole plan with the tally the planner keeps. */
+function countChanges(changes: PlannedChange[], seen: number): SyncCounts {
+  const tally = new PlanTally();
+  tally.seen = seen;
+  for (const c of changes) tally.add(c);
+  return tally.counts;
+}
+
 const change = (action: ChangeAction, reasonCode?: 'removed-from-lucca'): PlannedChange => ({
   action,
   luccaUserId: 1,
   reasons: reasonCode ? [{ code: reasonCode, message: 'x' }] : [],
 });
 
-describe('countChanges and addToCounts', () => {
+describe('PlanTally and addToCounts', () => {
   test('counts each action under its own counter and derives unchanged from the records seen', () => {
     const plan = [
       change('create'),
@@ -87,6 +95,18 @@ describe('countChanges and addToCounts', () => {
       0,
     );
     assert.deepEqual(counts, { ...emptyCounts(), deactivated: 2 });
+  });
+
+  test('a merged tally counts both sides, records seen included', () => {
+    const pages = [new PlanTally(), new PlanTally()];
+    pages[0]!.seen = 3;
+    pages[0]!.add(change('update'));
+    pages[1]!.seen = 2;
+    pages[1]!.add(change('create'));
+    pages[1]!.add(change('deactivate'));
+    const total = new PlanTally();
+    for (const page of pages) total.merge(page);
+    assert.deepEqual(total.counts, { ...emptyCounts(), seen: 5, updated: 1, created: 1, deactivated: 1, unchanged: 2 });
   });
 
   test('adds one change without mutating the counts it was given', () => {

@@ -1,0 +1,142 @@
+import { ObjectId } from 'mongodb';
+import type { Repositories } from '../db/mongo';
+import { toChangeDocument } from '../db/sync-changes-repository';
+import type { ApplicableChange } from '../db/sync-staging-repository';
+import { CompanyPlanner } from '../domain/plan-company';
+import { companyToday } from '../domain/status';
+import type { DeactivationGuard, MappedLuccaUser, PlannedChange, SyncCounts } from '../domain/types';
+
+export interface PlanResult {
+  counts: SyncCounts;
+  deactivations: number;
+  activeProfiles: number;
+  limit: number;
+  blocked: boolean;
+  writes: number;
+}
+
+/** Where the planning of a run is: for heartbeats and stall messages. Counts only. */
+export type PlanStep = 'profiles' | 'pages' | 'replan' | 'removals';
+
+/**
+ * Seqs of `syncChanges` set aside per plan slot: a page holds at most Lucca's 1,000 users. With
+ * seqs of nine digits, a run holds 99,999 slots (99 million users at Lucca's page size).
+ */
+const SEQS_PER_SLOT = 10_000;
+
+/** Most removals planned into one chunk (one `syncChanges` insert, one plan chunk); the scale tests plan eleven. */
+const REMOVALS_PER_CHUNK = 100;
+
+/**
+ * A run's plan, made page by page as the pages come and written as it is made: each page's
+ * changes and record-level problems into `syncChanges` (the report), its profile writes into the
+ * run's plan chunks (what apply reads). No profile is written here; `finish` completes the plan
+ * once the read is over, and only then may the workflow apply it.
+ */
+export class RunPlan {
+  /** Slots with changes recorded: a page planned again replaces them. */
+  readonly #planned = new Set<number>();
+  #nextSlot = 0;
+
+  private constructor(
+    private readonly repos: Repositories,
+    private readonly companyId: string,
+    private readonly runId: string,
+    private readonly guard: DeactivationGuard,
+    private readonly planner: CompanyPlanner,
+    private readonly progress: (step: PlanStep, done: number) => void,
+  ) {}
+
+  /**
+   * Starts the plan of a run: the company's profiles indexed once. `fresh` false (a retried
+   * attempt) clears what an earlier attempt planned; a first attempt skips the clear, which would
+   * cost FerretDB a scan of every run's changes (1.x has no index pushdown).
+   */
+  static async start(opts: {
+    repos: Repositories;
+    companyId: string;
+    runId: string;
+    fresh: boolean;
+    now: Date;
+    progress: (step: PlanStep, done: number) => void;
+  }): Promise<RunPlan> {
+    const { repos, companyId, runId } = opts;
+    const company = await repos.companies.get(companyId);
+    if (!company) throw new Error(`Company ${companyId} disappeared during its sync run.`);
+    if (!opts.fresh) {
+      await repos.syncChanges.clearRun(runId);
+      await repos.staging.clearPlan(runId);
+    }
+    const index = await repos.profiles.loadCompanyIndex(companyId, (done) => opts.progress('profiles', done));
+    const planner = new CompanyPlanner({ today: companyToday(company.timezone, opts.now), index, newProfileId });
+    return new RunPlan(repos, companyId, runId, company.sync.deactivationGuard, planner, opts.progress);
+  }
+
+  /** Plans and records page `page`, the next of the read. */
+  async page(page: number, users: readonly MappedLuccaUser[]): Promise<void> {
+    await this.#store(page, this.planner.planPage(page, users), false);
+    this.#nextSlot = page + 1;
+  }
+
+  /**
+   * Completes the plan, the read being over: pages planned before an email of theirs turned out
+   * shared are planned again from their staged copy, then — when the read can prove absence —
+   * linked profiles whose user was not read are planned as removed, then the guard decides.
+   */
+  async finish(opts: { detectRemovals: boolean; allowMassDeactivation: boolean }): Promise<PlanResult> {
+    const { repos, runId, planner } = this;
+    const run = await repos.syncRuns.get(runId);
+    await repos.syncRuns.setProgress(runId, { pagesRead: 0, usersRead: 0, ...run?.progress, phase: 'planning' });
+
+    const stale = new Set(planner.stalePages());
+    let replanned = 0;
+    if (stale.size > 0) {
+      for await (const page of repos.staging.readPages(runId)) {
+        if (!stale.has(page.page)) continue;
+        await this.#store(page.page, planner.replanPage(page.page, page.users), true);
+        this.progress('replan', ++replanned);
+      }
+    }
+    if (opts.detectRemovals) {
+      const removals = planner.planRemovals();
+      for (let i = 0; i < removals.length; i += REMOVALS_PER_CHUNK) {
+        await this.#store(this.#nextSlot++, removals.slice(i, i + REMOVALS_PER_CHUNK), false);
+        this.progress('removals', i + REMOVALS_PER_CHUNK);
+      }
+    }
+
+    const { counts, writes } = planner.tally;
+    const verdict = planner.verdict(this.guard, opts.allowMassDeactivation);
+    await repos.syncRuns.recordPlan(
+      runId,
+      counts,
+      { deactivations: verdict.deactivations, limit: verdict.limit, activeProfiles: verdict.activeProfiles },
+      opts.detectRemovals,
+    );
+    return { ...verdict, counts, writes };
+  }
+
+  /**
+   * Records slot `slot`'s changes under seqs of its own (`slot × SEQS_PER_SLOT` on), so the report
+   * reads in page order even when a page is planned again after later ones.
+   */
+  async #store(slot: number, changes: PlannedChange[], replace: boolean): Promise<void> {
+    const { repos, runId, companyId } = this;
+    if (changes.length >= SEQS_PER_SLOT) {
+      throw new Error(`A page of ${changes.length} changes is more than a plan slot holds (${SEQS_PER_SLOT - 1}).`);
+    }
+    const first = slot * SEQS_PER_SLOT + 1;
+    if (replace && this.#planned.has(slot)) {
+      await repos.syncChanges.deleteSeqRange(runId, first, first + SEQS_PER_SLOT - 2);
+    }
+    await repos.syncChanges.insertMany(changes.map((c, i) => toChangeDocument(runId, companyId, first + i, c)));
+    if (changes.length > 0) this.#planned.add(slot);
+    await repos.staging.storePlanSlot(runId, slot, changes.filter(isApplicable), replace);
+  }
+}
+
+const isApplicable = (change: PlannedChange): change is ApplicableChange =>
+  change.target !== undefined && typeof change.profileId === 'string' && change.luccaUserId !== null;
+
+/** Profile ids are chosen at plan time so a retried apply upserts the same document. */
+const newProfileId = (): string => new ObjectId().toHexString();
