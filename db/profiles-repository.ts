@@ -1,5 +1,5 @@
 import { ObjectId, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
-import type { CompanyProfileIndex } from '../domain/plan-company';
+import { CompanyProfileIndex } from '../domain/profile-index';
 import { isRemoval } from '../domain/plan';
 import type { ProfileSnapshot, ProfileStatus, SyncedFields } from '../domain/types';
 import { isDuplicateKeyOnly } from './errors';
@@ -89,24 +89,14 @@ export class ProfilesRepository {
    * per profile.
    */
   async loadCompanyIndex(companyId: string, onProgress?: (profilesRead: number) => void): Promise<CompanyProfileIndex> {
-    const linkedByUserId = new Map<number, ProfileSnapshot>();
-    const byEmail = new Map<string, ProfileSnapshot[]>();
-    let notFormer = 0;
+    const index = new CompanyProfileIndex();
     let read = 0;
     const cursor = this.collection.find({ companyId }, { projection: SNAPSHOT_PROJECTION, batchSize: 2000 });
     for await (const doc of cursor) {
-      const snapshot = toSnapshot(doc);
-      if (snapshot.lucca) linkedByUserId.set(snapshot.lucca.userId, snapshot);
-      const email = snapshot.fields.email;
-      if (email) {
-        const list = byEmail.get(email);
-        if (list) list.push(snapshot);
-        else byEmail.set(email, [snapshot]);
-      }
-      if (snapshot.status !== 'former') notFormer++;
+      index.add(toSnapshot(doc));
       if (++read % 1000 === 0) onProgress?.(read);
     }
-    return { linkedByUserId, byEmail, notFormer };
+    return index;
   }
 
   /**

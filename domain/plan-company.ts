@@ -1,21 +1,6 @@
 import { guardDeactivations, isDeactivation, isRemoval, planLuccaUser, planRemoval, addToCounts } from './plan';
-import {
-  emptyCounts,
-  type DeactivationGuard,
-  type MappedLuccaUser,
-  type PlannedChange,
-  type ProfileSnapshot,
-  type SyncCounts,
-} from './types';
-
-/** What the planner knows of a company's profiles, read once before planning. */
-export interface CompanyProfileIndex {
-  linkedByUserId: Map<number, ProfileSnapshot>;
-  /** Profiles by their (normalised) email, linked or not. */
-  byEmail: Map<string, ProfileSnapshot[]>;
-  /** Profiles currently active or upcoming: the base of the mass-deactivation guard. */
-  notFormer: number;
-}
+import type { CompanyProfileIndex } from './profile-index';
+import { emptyCounts, type DeactivationGuard, type MappedLuccaUser, type PlannedChange, type SyncCounts } from './types';
 
 /**
  * Counts a plan as it is made. `seen` is the number of Lucca records read (skipped ones included);
@@ -128,10 +113,10 @@ export class CompanyPlanner {
       const { luccaUserId } = user;
       tally.seen += 1;
       const email = user.kind === 'ok' ? user.fields.email : null;
-      const sameEmail = email ? (index.byEmail.get(email) ?? []) : [];
+      const sameEmail = email ? index.withEmail(email) : [];
       const change = planLuccaUser(user, {
         today,
-        linkedProfile: luccaUserId === null ? null : (index.linkedByUserId.get(luccaUserId) ?? null),
+        linkedProfile: luccaUserId === null ? null : index.linked(luccaUserId),
         unlinkedSameEmail: sameEmail.filter((p) => !p.lucca),
         emailTakenByOther: sameEmail.some((p) => p.lucca && p.lucca.userId !== luccaUserId),
         emailDuplicatedInLucca: email !== null && this.#duplicates.has(email),
@@ -148,7 +133,7 @@ export class CompanyPlanner {
   /** Linked profiles whose Lucca user the (complete) read did not contain. */
   planRemovals(): PlannedChange[] {
     const removals: PlannedChange[] = [];
-    for (const [userId, profile] of this.ctx.index.linkedByUserId) {
+    for (const [userId, profile] of this.ctx.index.linkedProfiles()) {
       if (this.#firstPage.has(userId)) continue;
       const change = planRemoval(profile);
       if (!change) continue;

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { Command, InvalidArgumentError } from 'commander';
-import { MongoClient } from 'mongodb';
+import { MongoClient, type Document } from 'mongodb';
 import { format, resolveConfig } from 'prettier';
 import { apiKeyHint, encryptApiKey } from '../db/api-key-cipher';
 import { CompaniesRepository } from '../db/companies-repository';
@@ -148,6 +148,9 @@ interface SizeResult {
   unchanged: PipelineRun | null;
   changed: PipelineRun | null;
   changedUsers: number;
+  /** A first sync into a database already holding the company's profiles, unlinked (a staff import). */
+  attach: PipelineRun | null;
+  attachPeakRssKb: number | null;
   /** Worker VmHWM after the first sync, and at the end of the re-runs (kB). */
   peakRssAfterFirstKb: number[];
   peakRssEndKb: number | null;
@@ -279,6 +282,8 @@ class Bench {
       unchanged: null,
       changed: null,
       changedUsers: 0,
+      attach: null,
+      attachPeakRssKb: null,
       peakRssAfterFirstKb: [],
       peakRssEndKb: null,
       idleRssKb: null,
@@ -344,6 +349,40 @@ class Bench {
       const peak = await worker.peakRssKb();
       await worker.stop();
       if (rep === 1) r.peakRssEndKb = peak;
+      if (rep === 1) await this.measureAttach(r, dbName, fake, apiKey).finally(() => this.drop(dbName));
+      else await this.drop(dbName);
+    }
+  }
+
+  /**
+   * A first sync that attaches every employee: the company's profiles as the pipeline created
+   * them, copied into a fresh database without their Lucca link (as a staff import leaves them),
+   * then synced by a fresh worker.
+   */
+  private async measureAttach(r: SizeResult, synced: string, fake: FakeLuccaProcess, apiKey: string) {
+    const dbName = this.dbName('attach', r.size, 1);
+    const taskQueue = `bench-${this.suffix}-${r.size}-attach`;
+    try {
+      const target = this.mongo.db(dbName).collection('profiles');
+      let batch: Document[] = [];
+      for await (const doc of this.mongo.db(synced).collection('profiles').find({}, { projection: { lucca: 0 } })) {
+        batch.push(doc);
+        if (batch.length === 1000) {
+          await target.insertMany(batch);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) await target.insertMany(batch);
+      await this.onboard(dbName, 'bench', fake.tenantUrl, apiKey);
+      const worker = await this.startWorker(dbName, taskQueue);
+      try {
+        r.attach = await this.syncOnce(worker, taskQueue, 'bench');
+        r.attachPeakRssKb = await worker.peakRssKb();
+      } finally {
+        await worker.stop();
+      }
+      log(`size ${r.size}: first sync attaching ${sec(r.attach.wallMs)} s, ${r.attach.result.counts?.linked} linked`);
+    } finally {
       await this.drop(dbName);
     }
   }
@@ -447,17 +486,26 @@ function render(opts: {
     s.changed ? String(s.changed.historyEvents) : '—',
     mb(s.peakRssEndKb),
   ]);
+  const attaches = opts.sizes.map((s) => [
+    s.size.toLocaleString('en'),
+    s.attach ? `${sec(s.attach.wallMs)} s` : 'n/a',
+    s.attach ? String(s.attach.result.counts?.linked ?? 'n/a') : 'n/a',
+    s.attach ? String(s.attach.result.profileWrites) : 'n/a',
+    mb(s.attachPeakRssKb),
+  ]);
   const ops = opts.sizes.flatMap((s) => [
     [s.size.toLocaleString('en'), 'baseline, first sync', perEmployee(s.baselineOps, s.size)],
     [s.size.toLocaleString('en'), 'pipeline, first sync', perEmployee(s.first[0]?.ops, s.size)],
     [s.size.toLocaleString('en'), 'pipeline, unchanged re-run', perEmployee(s.unchanged?.ops, s.size)],
     [s.size.toLocaleString('en'), 'pipeline, 1%-changed re-run', perEmployee(s.changed?.ops, s.size)],
+    [s.size.toLocaleString('en'), 'pipeline, first sync attaching', perEmployee(s.attach?.ops, s.size)],
   ]);
   const phases = opts.sizes.flatMap((s) =>
     [
       ['first sync', s.first[0]],
       ['unchanged re-run', s.unchanged],
       ['1%-changed re-run', s.changed],
+      ['first sync attaching', s.attach],
     ]
       .filter((p): p is [string, PipelineRun] => p[1] !== null && p[1] !== undefined)
       .map(([label, run]) => `- ${s.size.toLocaleString('en')}, ${label} (${sec(run.wallMs)} s): ${phaseLine(run)}`),
@@ -503,6 +551,10 @@ function render(opts: {
       reruns,
     ),
     '',
+    '### First sync attaching existing profiles (the company imported unlinked, a fresh worker)',
+    '',
+    table(['employees', 'wall', 'linked', 'profile writes', 'peak worker RSS'], attaches),
+    '',
     '### MongoDB commands per employee (driver command monitoring: commands / documents written / documents returned)',
     '',
     'Counts of what the worker (or the baseline script) asked of the store: they do not depend on the machine, and carry over to MongoDB.',
@@ -521,7 +573,7 @@ function render(opts: {
             'employees',
             'run',
             'wall',
-            'read phase',
+            'read and plan',
             'requests',
             '429s',
             'floor',

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CompanyPlanner, type CompanyProfileIndex } from '../../domain/plan-company';
+import { CompanyPlanner } from '../../domain/plan-company';
+import { CompanyProfileIndex } from '../../domain/profile-index';
 import type { MappedLuccaUser, ProfileSnapshot, ProfileStatus, SyncedFields } from '../../domain/types';
 
 const TODAY = '2026-01-15';
@@ -36,19 +37,9 @@ const unlinked = (id: number, email: string): ProfileSnapshot => ({
   status: 'active',
 });
 
-function indexOf(profiles: ProfileSnapshot[]): CompanyProfileIndex {
-  const index: CompanyProfileIndex = { linkedByUserId: new Map(), byEmail: new Map(), notFormer: 0 };
-  for (const p of profiles) {
-    if (p.lucca) index.linkedByUserId.set(p.lucca.userId, p);
-    if (p.fields.email) index.byEmail.set(p.fields.email, [...(index.byEmail.get(p.fields.email) ?? []), p]);
-    if (p.status !== 'former') index.notFormer += 1;
-  }
-  return index;
-}
-
 function planner(profiles: ProfileSnapshot[]) {
   let next = 0;
-  return new CompanyPlanner({ today: TODAY, index: indexOf(profiles), newProfileId: () => `new${++next}` });
+  return new CompanyPlanner({ today: TODAY, index: CompanyProfileIndex.of(profiles), newProfileId: () => `new${++next}` });
 }
 
 describe('CompanyPlanner', () => {

@@ -1,0 +1,103 @@
+import { SYNCED_FIELDS, type ProfileSnapshot, type ProfileStatus, type SyncedFields } from './types';
+
+/**
+ * The values last synced from Lucca, packed: 0 when they equal the profile's (the usual case),
+ * null when there are none.
+ */
+type PackedSynced = 0 | null | (string | null)[];
+
+const sameValues = (a: SyncedFields, b: SyncedFields) => SYNCED_FIELDS.every((f) => a[f] === b[f]);
+const valuesOf = (fields: SyncedFields) => SYNCED_FIELDS.map((f) => fields[f]);
+const toFields = (values: (string | null)[]): SyncedFields =>
+  Object.fromEntries(SYNCED_FIELDS.map((f, i) => [f, values[i] ?? null])) as unknown as SyncedFields;
+
+/**
+ * What the planner knows of a company's profiles, read once before planning: by Lucca id, by
+ * email, and how many are not former (the base of the mass-deactivation guard).
+ *
+ * Each profile is kept packed, as one string, and unpacked when looked up: a snapshot as objects
+ * costs about a kilobyte of heap (four objects, a dozen strings), a packed one about 150 bytes,
+ * so a company of 100,000 profiles takes the worker tens of megabytes instead of a hundred.
+ */
+export class CompanyProfileIndex {
+  readonly #packed: string[] = [];
+  readonly #byUserId = new Map<number, number>();
+  /** Email → the profile (its position in `#packed`), or the profiles when several share it. */
+  readonly #byEmail = new Map<string, number | number[]>();
+  #notFormer = 0;
+
+  static of(profiles: Iterable<ProfileSnapshot>): CompanyProfileIndex {
+    const index = new CompanyProfileIndex();
+    for (const profile of profiles) index.add(profile);
+    return index;
+  }
+
+  add(profile: ProfileSnapshot): void {
+    const { fields, lucca } = profile;
+    const synced: PackedSynced = !lucca?.syncedValues
+      ? null
+      : sameValues(lucca.syncedValues, fields)
+        ? 0
+        : valuesOf(lucca.syncedValues);
+    // [id, status, ...fields, userId, removedAt, synced]
+    const packed = [
+      profile.id,
+      profile.status,
+      ...valuesOf(fields),
+      lucca ? lucca.userId : null,
+      lucca?.removedAt ? lucca.removedAt.getTime() : null,
+      synced,
+    ];
+    const at = this.#packed.push(JSON.stringify(packed)) - 1;
+    if (lucca) this.#byUserId.set(lucca.userId, at);
+    if (fields.email) {
+      const held = this.#byEmail.get(fields.email);
+      this.#byEmail.set(fields.email, held === undefined ? at : Array.isArray(held) ? [...held, at] : [held, at]);
+    }
+    if (profile.status !== 'former') this.#notFormer += 1;
+  }
+
+  /** Profiles currently active or upcoming. */
+  get notFormer(): number {
+    return this.#notFormer;
+  }
+
+  /** The profile linked to Lucca user `userId`. */
+  linked(userId: number): ProfileSnapshot | null {
+    const at = this.#byUserId.get(userId);
+    return at === undefined ? null : this.#unpack(at);
+  }
+
+  /** Profiles whose (normalised) email is `email`, linked or not. */
+  withEmail(email: string): ProfileSnapshot[] {
+    const held = this.#byEmail.get(email);
+    if (held === undefined) return [];
+    return (Array.isArray(held) ? held : [held]).map((at) => this.#unpack(at));
+  }
+
+  /** Every linked profile, with its Lucca user id. */
+  *linkedProfiles(): Generator<[number, ProfileSnapshot]> {
+    for (const [userId, at] of this.#byUserId) yield [userId, this.#unpack(at)];
+  }
+
+  #unpack(at: number): ProfileSnapshot {
+    const packed = JSON.parse(this.#packed[at]!) as unknown[];
+    const n = SYNCED_FIELDS.length;
+    const fields = toFields(packed.slice(2, 2 + n) as (string | null)[]);
+    const [userId, removedAt, synced] = packed.slice(2 + n) as [number | null, number | null, PackedSynced];
+    return {
+      id: packed[0] as string,
+      fields,
+      status: packed[1] as ProfileStatus,
+      ...(userId === null
+        ? {}
+        : {
+            lucca: {
+              userId,
+              syncedValues: synced === 0 ? { ...fields } : synced === null ? null : toFields(synced),
+              removedAt: removedAt === null ? null : new Date(removedAt),
+            },
+          }),
+    };
+  }
+}
