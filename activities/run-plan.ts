@@ -88,11 +88,14 @@ export class RunPlan {
     const run = await repos.syncRuns.get(runId);
     await repos.syncRuns.setProgress(runId, { pagesRead: 0, usersRead: 0, ...run?.progress, phase: 'planning' });
 
-    const stale = new Set(planner.stalePages());
-    let replanned = 0;
-    if (stale.size > 0) {
+    const stale = planner.stalePages();
+    if (stale.length > 0) {
+      // One delete for all of them: on FerretDB any delete here is a scan of every run's changes.
+      const recorded = stale.filter((page) => this.#planned.has(page));
+      await repos.syncChanges.deleteSeqRanges(runId, recorded.map((page) => this.#seqRange(page)));
+      let replanned = 0;
       for await (const page of repos.staging.readPages(runId)) {
-        if (!stale.has(page.page)) continue;
+        if (!stale.includes(page.page)) continue;
         await this.#store(page.page, planner.replanPage(page.page, page.users), true);
         this.progress('replan', ++replanned);
       }
@@ -118,20 +121,23 @@ export class RunPlan {
 
   /**
    * Records slot `slot`'s changes under seqs of its own (`slot × SEQS_PER_SLOT` on), so the report
-   * reads in page order even when a page is planned again after later ones.
+   * reads in page order even when a page is planned again after later ones; a slot `replace`d has
+   * had its earlier changes deleted already.
    */
   async #store(slot: number, changes: PlannedChange[], replace: boolean): Promise<void> {
     const { repos, runId, companyId } = this;
-    if (changes.length >= SEQS_PER_SLOT) {
-      throw new Error(`A page of ${changes.length} changes is more than a plan slot holds (${SEQS_PER_SLOT - 1}).`);
-    }
-    const first = slot * SEQS_PER_SLOT + 1;
-    if (replace && this.#planned.has(slot)) {
-      await repos.syncChanges.deleteSeqRange(runId, first, first + SEQS_PER_SLOT - 2);
+    const [first, last] = this.#seqRange(slot);
+    if (changes.length > last - first + 1) {
+      throw new Error(`A page of ${changes.length} changes is more than a plan slot holds (${last - first + 1}).`);
     }
     await repos.syncChanges.insertMany(changes.map((c, i) => toChangeDocument(runId, companyId, first + i, c)));
     if (changes.length > 0) this.#planned.add(slot);
     await repos.staging.storePlanSlot(runId, slot, changes.filter(isApplicable), replace);
+  }
+
+  /** The seqs set aside for slot `slot`'s changes, first and last. */
+  #seqRange(slot: number): [number, number] {
+    return [slot * SEQS_PER_SLOT + 1, (slot + 1) * SEQS_PER_SLOT - 1];
   }
 }
 

@@ -66,9 +66,13 @@ export class SyncChangesRepository {
     }
   }
 
-  /** Removes the changes `from`..`to` of a run: a page planned again (at most a page's changes, under any delete cap). */
-  async deleteSeqRange(runId: string, from: number, to: number): Promise<void> {
-    await this.collection.deleteMany({ runId, seq: { $gte: from, $lte: to } });
+  /** Removes the changes of a run in the seq ranges given (pages planned again: a page's changes each, under any delete cap). */
+  async deleteSeqRanges(runId: string, ranges: [number, number][]): Promise<void> {
+    if (ranges.length === 0) return;
+    await this.collection.deleteMany({
+      runId,
+      $or: ranges.map(([from, to]) => ({ seq: { $gte: from, $lte: to } })),
+    });
   }
 
   async insertMany(docs: SyncChangeDocument[]): Promise<void> {

@@ -38,6 +38,7 @@ interface Options {
   sizes: number[];
   reps: number[];
   changeSizes: number[];
+  attachSizes: number[];
   rateLimitedSize: number;
   rateLimitedChange: boolean;
   seed: number;
@@ -50,6 +51,12 @@ const program = new Command()
   .option('--sizes <list>', 'company sizes', list, [1_000, 10_000, 100_000])
   .option('--reps <list>', 'repetitions: one number, or one per size', list, [3])
   .option('--change-sizes <list>', 'sizes at which to measure the 1%-changed re-run', list, [1_000, 10_000])
+  .option(
+    '--attach-sizes <list>',
+    'sizes at which to measure a first sync attaching the company imported (FerretDB: about a table scan per link)',
+    list,
+    [1_000, 10_000],
+  )
   .option(
     '--rate-limited-size <n>',
     'size of the run under the 50 req/min limit (0: skip)',
@@ -267,7 +274,12 @@ class Bench {
       .catch(() => undefined);
   }
 
-  async measureSize(size: number, reps: number, seed: number, measureChange: boolean): Promise<SizeResult> {
+  async measureSize(
+    size: number,
+    reps: number,
+    seed: number,
+    measure: { change: boolean; attach: boolean },
+  ): Promise<SizeResult> {
     const apiKey = randomUUID().toUpperCase();
     log(`size ${size}: starting the fake Lucca (${size} users, rate limit off)`);
     const fake = await FakeLuccaProcess.start({ size, seed, apiKey, rateLimit: false });
@@ -311,7 +323,7 @@ class Bench {
             log(`size ${size} rep ${rep}: baseline ${sec(ms)} s (${out.profiles} profiles, ${out.pages} pages)`);
             await this.drop(dbName);
           } else {
-            await this.pipelineRep(r, fake, apiKey, rep, measureChange && rep === 1);
+            await this.pipelineRep(r, fake, apiKey, rep, measure);
           }
         }
       }
@@ -321,7 +333,13 @@ class Bench {
     return r;
   }
 
-  private async pipelineRep(r: SizeResult, fake: FakeLuccaProcess, apiKey: string, rep: number, reruns: boolean) {
+  private async pipelineRep(
+    r: SizeResult,
+    fake: FakeLuccaProcess,
+    apiKey: string,
+    rep: number,
+    measure: { change: boolean; attach: boolean },
+  ) {
     const dbName = this.dbName('pipe', r.size, rep);
     const taskQueue = `bench-${this.suffix}-${r.size}-${rep}`;
     await this.onboard(dbName, 'bench', fake.tenantUrl, apiKey);
@@ -340,7 +358,7 @@ class Bench {
       if (rep !== 1) return;
       r.unchanged = await this.syncOnce(worker, taskQueue, 'bench');
       log(`size ${r.size}: unchanged re-run ${sec(r.unchanged.wallMs)} s, ${r.unchanged.result.profileWrites} writes`);
-      if (reruns) {
+      if (measure.change) {
         r.changedUsers = await changeOnePercent(fake);
         r.changed = await this.syncOnce(worker, taskQueue, 'bench');
         log(`size ${r.size}: 1%-changed re-run ${sec(r.changed.wallMs)} s, ${r.changed.result.profileWrites} writes`);
@@ -349,7 +367,7 @@ class Bench {
       const peak = await worker.peakRssKb();
       await worker.stop();
       if (rep === 1) r.peakRssEndKb = peak;
-      if (rep === 1) await this.measureAttach(r, dbName, fake, apiKey).finally(() => this.drop(dbName));
+      if (rep === 1 && measure.attach) await this.measureAttach(r, dbName, fake, apiKey).finally(() => this.drop(dbName));
       else await this.drop(dbName);
     }
   }
@@ -636,7 +654,12 @@ async function main(): Promise<void> {
     const sizes: SizeResult[] = [];
     for (const [i, size] of opts.sizes.entries()) {
       const reps = opts.reps[i] ?? opts.reps.at(-1) ?? 1;
-      sizes.push(await bench.measureSize(size, reps, opts.seed, opts.changeSizes.includes(size)));
+      sizes.push(
+        await bench.measureSize(size, reps, opts.seed, {
+          change: opts.changeSizes.includes(size),
+          attach: opts.attachSizes.includes(size),
+        }),
+      );
     }
     const limited =
       opts.rateLimitedSize > 0
