@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { decryptApiKey } from '../db/api-key-cipher';
+import type { PlannedUpdate } from '../db/profiles-repository';
 import type { Repositories } from '../db/mongo';
 import type { SyncRunStatus, SyncTrigger } from '../db/sync-runs-repository';
 import { FailureType } from '../domain/failures';
@@ -79,11 +80,11 @@ interface PlanCheckpoint {
 
 /** Heartbeat details of the apply: where to resume. Positions and counts only. */
 interface ApplyCheckpoint {
-  /** The last plan chunk applied whole (its `_id`), null before the first. */
+  /** The last plan chunk whose writes are all done (its `_id`), null before the first. */
   done: string | null;
-  /** Write commands of the next chunk already completed. */
-  commands: number;
   writes: number;
+  /** Updates gathered for the next batch. */
+  pending: number;
 }
 
 export function createSyncActivities(deps: SyncActivityDeps) {
@@ -220,30 +221,72 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }
 
   /**
-   * Applies the planned profile writes chunk by chunk, in plan order; resumes after the last
-   * heartbeated write command when retried.
+   * Applies the planned profile writes in plan order: each chunk's creates as it is read, the
+   * updates gathered over chunks and written as a batch — one by one, or on a store where that
+   * costs a scan each, rewritten together (see `StoreCapabilities.rewriteFrom`), journaled first.
+   * Resumes after the last chunk whose writes were all done; every write is idempotent.
    */
   async function applySyncPlan({ companyId, runId }: SyncRunRef): Promise<{ profileWrites: number }> {
     const ctx = Context.current();
     const resumeFrom = applyPosition(ctx.info.heartbeatDetails);
     const describe = (c: ApplyCheckpoint) =>
-      `after plan chunk ${c.done ?? 'none'} and ${c.commands} write commands of the next (${c.writes} profile writes so far)`;
+      `after plan chunk ${c.done ?? 'none'} (${c.writes} profile writes so far, ${c.pending} updates gathered)`;
     return watchProgress('Applying the plan', resumeFrom, { stallTimeoutMs, describe }, async (watch) => {
-      let { commands, writes } = resumeFrom;
-      for await (const planned of repos.staging.readPlanChunks(runId, resumeFrom.done)) {
-        for await (const written of repos.profiles.applyChanges(companyId, planned.changes, now(), commands)) {
-          writes += written;
-          watch.checkpoint({ done: resumeFrom.done, commands: ++commands, writes });
+      const caps = await repos.profiles.capabilities();
+      let { done, writes } = resumeFrom;
+      const checkpoint = () => watch.checkpoint({ done, writes, pending: pending.length });
+      let pending: PlannedUpdate[] = [];
+      let gathered = done;
+
+      // A rewrite an earlier attempt journaled but may not have finished.
+      writes += await completeRewrite(runId);
+      const flush = async () => {
+        if (pending.length >= caps.rewriteFrom) {
+          const entries = await repos.profiles.readForRewrite(companyId, pending);
+          checkpoint();
+          await repos.staging.journal(runId, entries);
+          checkpoint();
+          writes += await repos.profiles.rewrite(entries);
+          await repos.staging.clearJournal(runId);
+        } else {
+          for await (const written of repos.profiles.updateEach(companyId, pending)) {
+            writes += written;
+            checkpoint();
+          }
         }
-        commands = 0;
-        watch.checkpoint({ done: planned._id, commands, writes });
+        pending = [];
+        done = gathered;
+        checkpoint();
+      };
+      for await (const chunk of repos.staging.readPlanChunks(runId, resumeFrom.done)) {
+        const { inserts, updates } = repos.profiles.plannedWrites(companyId, chunk.changes, now());
+        if (pending.length + updates.length > caps.maxDeletesPerCommand) await flush();
+        if (inserts.length > 0) writes += await repos.profiles.insertPlanned(inserts);
+        pending.push(...updates);
+        gathered = chunk._id;
+        // Nothing of this chunk waits: resume after it.
+        if (pending.length === 0) done = gathered;
+        checkpoint();
+        if (!Number.isFinite(caps.rewriteFrom)) await flush();
       }
+      if (pending.length > 0) await flush();
       return { profileWrites: writes };
     });
   }
 
+  /** Completes a rewrite left journaled by a crash (repeating it is harmless); returns its profile writes. */
+  async function completeRewrite(runId: string): Promise<number> {
+    const journaled = await repos.staging.readJournal(runId);
+    if (journaled.length === 0) return 0;
+    const writes = await repos.profiles.rewrite(journaled);
+    await repos.staging.clearJournal(runId);
+    return writes;
+  }
+
   async function finishSyncRun(input: FinishInput): Promise<void> {
     await repos.syncRuns.finish(input.runId, input, now());
+    // An apply that gave up in the middle of a rewrite leaves profiles only in its journal.
+    await completeRewrite(input.runId);
     await repos.staging.clearRun(input.runId);
   }
 
@@ -259,10 +302,10 @@ function readPosition(details: unknown): UsersPagingPosition {
 /** The apply's resume position; a checkpoint of another shape starts over (every write is idempotent). */
 function applyPosition(details: unknown): ApplyCheckpoint {
   const c = details as Partial<ApplyCheckpoint> | undefined;
-  if (c && (typeof c.done === 'string' || c.done === null) && typeof c.commands === 'number') {
-    return { done: c.done, commands: c.commands, writes: c.writes ?? 0 };
+  if (c && (typeof c.done === 'string' || c.done === null) && typeof c.writes === 'number') {
+    return { done: c.done, writes: c.writes, pending: 0 };
   }
-  return { done: null, commands: 0, writes: 0 };
+  return { done: null, writes: 0, pending: 0 };
 }
 
 export type SyncActivities = ReturnType<typeof createSyncActivities>;

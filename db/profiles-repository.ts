@@ -1,9 +1,9 @@
-import { ObjectId, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
+import { BSON, ObjectId, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
 import { CompanyProfileIndex } from '../domain/profile-index';
 import { isRemoval } from '../domain/plan';
 import type { ProfileSnapshot, ProfileStatus, SyncedFields } from '../domain/types';
 import { isDuplicateKeyOnly } from './errors';
-import { createUniqueWhereExists, slices, storeCapabilities } from './store-capabilities';
+import { createUniqueWhereExists, slices, storeCapabilities, type StoreCapabilities } from './store-capabilities';
 import type { ApplicableChange } from './sync-staging-repository';
 
 export interface ProfileDocument extends SyncedFields {
@@ -59,7 +59,7 @@ function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
 }
 
 /** One planned profile update: what to set, on the condition that the profile is still this user's. */
-interface PlannedUpdate {
+export interface PlannedUpdate {
   _id: ObjectId;
   userId: number;
   /** A link also accepts a profile linked to nobody. */
@@ -67,11 +67,46 @@ interface PlannedUpdate {
   set: Record<string, unknown>;
 }
 
+/** A profile to rewrite: as it is, and as it will be. */
+export interface RewriteEntry {
+  before: ProfileDocument;
+  after: ProfileDocument;
+}
+
+/** Whether the update still holds for the profile: same company, same Lucca user (or none, for a link). */
+function holds(update: PlannedUpdate, companyId: string, doc: Pick<ProfileDocument, 'companyId' | 'lucca'>): boolean {
+  if (doc.companyId !== companyId) return false;
+  const linkedTo = doc.lucca?.userId;
+  return linkedTo === update.userId || (update.linking && linkedTo === undefined);
+}
+
+/** `doc` with a `$set` applied (top-level and dotted keys), as the store would. */
+function withSet(doc: ProfileDocument, set: Record<string, unknown>): ProfileDocument {
+  // A BSON round trip copies ObjectIds and Dates as themselves (structuredClone would not).
+  const after = BSON.deserialize(BSON.serialize(doc)) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(set)) {
+    const path = key.split('.');
+    let into = after;
+    for (const step of path.slice(0, -1)) {
+      const next = into[step];
+      if (next === null || typeof next !== 'object') into[step] = {};
+      into = into[step] as Record<string, unknown>;
+    }
+    into[path.at(-1)!] = value;
+  }
+  return after as unknown as ProfileDocument;
+}
+
 export class ProfilesRepository {
   readonly collection: Collection<ProfileDocument>;
 
   constructor(private readonly db: Db) {
     this.collection = db.collection<ProfileDocument>('profiles');
+  }
+
+  /** How this store takes writes (see `StoreCapabilities`). */
+  capabilities(): Promise<StoreCapabilities> {
+    return storeCapabilities(this.db);
   }
 
   async ensureIndexes(): Promise<void> {
@@ -100,19 +135,16 @@ export class ProfilesRepository {
   }
 
   /**
-   * Applies planned changes, one write command at a time, yielding each command's profile writes
-   * (inserted + modified) as it completes. The commands come in a fixed order — the creates in
-   * one insert, then the updates in commands the store can take — so a caller that checkpointed
-   * `n` completed commands resumes with `skipCommands = n`. Every operation is idempotent — an
-   * insert of the planned profile id, or an update of a profile that still belongs to the same
-   * Lucca user (or, for a link, to none) — so a retried activity converges on the same profiles.
+   * The profile writes of planned changes: the profiles to create, and the updates of existing
+   * ones, each conditioned on the profile still being this Lucca user's (or, for a link, nobody's).
+   * Every write is idempotent — an insert of the planned profile id, a `$set` of planned values —
+   * so a retried apply converges on the same profiles.
    */
-  async *applyChanges(
+  plannedWrites(
     companyId: string,
     changes: readonly ApplicableChange[],
     now: Date,
-    skipCommands = 0,
-  ): AsyncGenerator<number> {
+  ): { inserts: ProfileDocument[]; updates: PlannedUpdate[] } {
     const inserts: ProfileDocument[] = [];
     const updates: PlannedUpdate[] = [];
     for (const change of changes) {
@@ -168,18 +200,72 @@ export class ProfilesRepository {
           break;
       }
     }
+    return { inserts, updates };
+  }
+
+  /**
+   * Updates the profiles one by one, in commands the store can take, yielding each command's
+   * profile writes as it completes.
+   */
+  async *updateEach(companyId: string, updates: readonly PlannedUpdate[]): AsyncGenerator<number> {
     const caps = await storeCapabilities(this.db);
-    const commands: (() => Promise<number>)[] = [];
-    if (inserts.length) commands.push(() => this.insertPlanned(inserts));
-    let owned: Promise<Set<string>> | undefined;
+    let owned: Set<string> | undefined;
     for (const slice of slices(updates, caps.maxUpdatesPerCommand)) {
-      commands.push(async () => {
-        if (caps.multiKeyFilterPushdown) return this.updateWhereOwned(companyId, slice);
-        owned ??= this.stillOwned(companyId, updates);
-        return this.updateByIdOnly(slice, await owned);
-      });
+      if (caps.multiKeyFilterPushdown) {
+        yield await this.updateWhereOwned(companyId, slice);
+      } else {
+        owned ??= await this.stillOwned(companyId, updates);
+        yield await this.updateByIdOnly(slice, owned);
+      }
     }
-    for (const command of commands.slice(skipCommands)) yield await command();
+  }
+
+  /**
+   * The first step of a rewrite (see `StoreCapabilities.rewriteFrom`): the profiles the updates
+   * still hold (same company, same Lucca user or none for a link), read in one query, each as it
+   * is and as it will be. The caller journals them before `rewrite`.
+   */
+  async readForRewrite(companyId: string, updates: readonly PlannedUpdate[]): Promise<RewriteEntry[]> {
+    const wanted = new Map(updates.map((u) => [u._id.toHexString(), u]));
+    const entries: RewriteEntry[] = [];
+    for await (const before of this.collection.find({ _id: { $in: updates.map((u) => u._id) } })) {
+      const update = wanted.get(before._id.toHexString());
+      if (!update || !holds(update, companyId, before)) continue;
+      entries.push({ before, after: withSet(before, update.set) });
+    }
+    return entries;
+  }
+
+  /**
+   * Replaces each profile by its new version: one delete of them all, one insert. Safe to repeat
+   * from its journal after a crash at any point. A new version the store refuses (a unique index
+   * another profile took meanwhile) is put back as it was, so nothing is lost; returns the
+   * profiles rewritten.
+   */
+  async rewrite(entries: readonly RewriteEntry[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    await this.collection.deleteMany({ _id: { $in: entries.map((e) => e.after._id) } });
+    const refused = await this.insertAll(entries.map((e) => e.after));
+    if (refused.size === 0) return entries.length;
+    await this.insertAll(entries.filter((e) => refused.has(e.before._id.toHexString())).map((e) => e.before));
+    return entries.length - refused.size;
+  }
+
+  /** Inserts documents that may be there already (a repeated step); returns the ids of those neither inserted nor present. */
+  private async insertAll(docs: ProfileDocument[]): Promise<Set<string>> {
+    try {
+      await this.collection.insertMany(docs, { ordered: false });
+      return new Set();
+    } catch (err) {
+      if (!isDuplicateKeyOnly(err)) throw err;
+      const ids = docs.map((d) => d._id);
+      const present = new Set(
+        (await this.collection.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()).map((d) =>
+          d._id.toHexString(),
+        ),
+      );
+      return new Set(ids.map((id) => id.toHexString()).filter((id) => !present.has(id)));
+    }
   }
 
   /** The straightforward path: each update's filter carries its own condition. */
@@ -216,24 +302,21 @@ export class ProfilesRepository {
   }
 
   /** Ids of the profiles whose update still holds: same company, same Lucca user (or none, for a link). */
-  private async stillOwned(companyId: string, updates: PlannedUpdate[]): Promise<Set<string>> {
+  private async stillOwned(companyId: string, updates: readonly PlannedUpdate[]): Promise<Set<string>> {
     const wanted = new Map(updates.map((u) => [u._id.toHexString(), u]));
     const docs = await this.collection
       .find({ _id: { $in: updates.map((u) => u._id) } }, { projection: { companyId: 1, 'lucca.userId': 1 } })
       .toArray();
     const owned = new Set<string>();
     for (const doc of docs) {
-      const id = doc._id.toHexString();
-      const update = wanted.get(id);
-      if (!update || doc.companyId !== companyId) continue;
-      const linkedTo = doc.lucca?.userId;
-      if (linkedTo === update.userId || (update.linking && linkedTo === undefined)) owned.add(id);
+      const update = wanted.get(doc._id.toHexString());
+      if (update && holds(update, companyId, doc)) owned.add(doc._id.toHexString());
     }
     return owned;
   }
 
   /** Ids are chosen at plan time: a retried insert meets its own earlier copy and skips it. */
-  private async insertPlanned(inserts: ProfileDocument[]): Promise<number> {
+  async insertPlanned(inserts: ProfileDocument[]): Promise<number> {
     try {
       return (await this.collection.insertMany(inserts, { ordered: false })).insertedCount;
     } catch (err) {

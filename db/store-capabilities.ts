@@ -36,6 +36,17 @@ export interface StoreCapabilities {
    * itself (`explain` says `filterPushdown`).
    */
   multiKeyFilterPushdown: boolean;
+  /**
+   * From how many updates in one batch the profiles are rewritten instead — read once, merged,
+   * journaled, deleted and inserted again (`ProfilesRepository.rewrite`) — rather than updated
+   * one by one. FerretDB finds the document of each update with a scan of the whole collection,
+   * in SQL on both backends: measured at 100,000 profiles, 0.5 s per update on SQLite and 37 ms
+   * on PostgreSQL, so attaching an imported company of 100,000 would take hours; a rewrite costs
+   * two scans whatever its size (up to `maxDeletesPerCommand`). At 100 updates a rewrite is 10 to
+   * 25 times cheaper on SQLite and within a few seconds either way on PostgreSQL. MongoDB never
+   * rewrites: its updates use the `_id` index.
+   */
+  rewriteFrom: number;
 }
 
 const MONGODB: StoreCapabilities = {
@@ -44,6 +55,7 @@ const MONGODB: StoreCapabilities = {
   maxDeletesPerCommand: Infinity,
   partialIndexes: true,
   multiKeyFilterPushdown: true,
+  rewriteFrom: Infinity,
 };
 
 const FERRETDB = {
@@ -51,6 +63,7 @@ const FERRETDB = {
   maxUpdatesPerCommand: 10,
   maxDeletesPerCommand: 10_000,
   partialIndexes: false,
+  rewriteFrom: 100,
 } as const;
 
 const detected = new WeakMap<Db, Promise<StoreCapabilities>>();

@@ -1,6 +1,7 @@
 import { Binary, BSON, type Collection, type Db, type Filter } from 'mongodb';
 import type { MappedLuccaUser, PlannedChange } from '../domain/types';
 import { isDuplicateKeyOnly } from './errors';
+import type { RewriteEntry } from './profiles-repository';
 
 /**
  * One Lucca page as read by a run, its users mapped; a page too large for one document is several
@@ -113,6 +114,10 @@ export class SyncStagingRepository {
     return this.db.collection<StoredPart>(`syncPlan.${runId}`);
   }
 
+  private journalOf(runId: string): Collection<StoredPart> {
+    return this.db.collection<StoredPart>(`syncJournal.${runId}`);
+  }
+
   async ensureIndexes(): Promise<void> {
     // Per-run collections are read by _id only.
   }
@@ -185,14 +190,39 @@ export class SyncStagingRepository {
     }
   }
 
+  /**
+   * Journals the profiles a rewrite is about to replace, as they are and as they will be, before
+   * it deletes anything: a crash between its delete and its insert is completed from here.
+   */
+  async journal(runId: string, entries: readonly RewriteEntry[]): Promise<void> {
+    await this.clearJournal(runId);
+    const docs = [...bySize(entries)].map(
+      (part, i): StoredPart => ({ _id: `part-${String(i).padStart(3, '0')}`, payload: pack(part) }),
+    );
+    if (docs.length > 0) await this.journalOf(runId).insertMany(docs, { ordered: false });
+  }
+
+  /** What a rewrite that did not finish journaled (nothing after a finished one). */
+  async readJournal(runId: string): Promise<RewriteEntry[]> {
+    const entries: RewriteEntry[] = [];
+    for await (const part of inOrder(this.journalOf(runId), {})) entries.push(...unpack<RewriteEntry>(part.payload));
+    return entries;
+  }
+
+  clearJournal(runId: string): Promise<void> {
+    return this.dropIfPresent(this.journalOf(runId));
+  }
+
   /** A re-planned run (the plan activity retried) starts from no planned writes. */
   clearPlan(runId: string): Promise<void> {
     return this.dropIfPresent(this.plan(runId));
   }
 
+  /** Drops a run's working data; a journal still holding a rewrite is the caller's to complete first. */
   async clearRun(runId: string): Promise<void> {
     await this.dropIfPresent(this.pages(runId));
     await this.dropIfPresent(this.plan(runId));
+    await this.dropIfPresent(this.journalOf(runId));
   }
 
   private async dropIfPresent(collection: Collection<StoredPart>) {

@@ -27,12 +27,14 @@ describe('what the store can take, asked of the store itself', () => {
           maxDeletesPerCommand: Infinity,
           partialIndexes: true,
           multiKeyFilterPushdown: true,
+          rewriteFrom: Infinity,
         });
         return;
       }
       assert.equal(caps.engine, 'ferretdb');
       assert.equal(caps.maxUpdatesPerCommand, 10, 'an order of magnitude under the stall');
       assert.equal(caps.partialIndexes, false);
+      assert.equal(caps.rewriteFrom, 100, 'a batch of 100 updates or more is rewritten, not updated one by one');
       // SQLite decodes a filter of several keys in Go; PostgreSQL evaluates it in SQL.
       assert.equal(caps.multiKeyFilterPushdown, process.env.DEV_STORE_ENGINE === 'postgresql');
     } finally {

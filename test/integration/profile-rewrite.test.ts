@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { ObjectId } from 'mongodb';
+import { createSyncActivities } from '../../activities/sync-activities';
+import type { ProfileDocument } from '../../db/profiles-repository';
+import type { ApplicableChange } from '../../db/sync-staging-repository';
+import type { SyncedFields } from '../../domain/types';
+import { activityDeps, openStack, type Stack } from './helpers';
+
+const COMPANY = 'rewrite-co';
+const NOW = new Date('2026-06-15T08:00:00Z');
+
+const fields = (i: number, overrides: Partial<SyncedFields> = {}): SyncedFields => ({
+  firstName: `Inès${i}`,
+  lastName: `Moreau${i}`,
+  email: `ines${i}@acme.example`,
+  birthDate: '1988-03-04',
+  contractStart: '2021-01-04',
+  contractEnd: null,
+  ...overrides,
+});
+
+/** A profile as a staff import leaves it: unlinked, with a field of the platform's own. */
+const imported = (i: number): ProfileDocument & { phone: string } => ({
+  _id: new ObjectId(),
+  companyId: COMPANY,
+  ...fields(i, { firstName: `typo${i}` }),
+  status: 'active',
+  phone: `+33 6 00 00 ${String(i).padStart(4, '0')}`,
+  createdAt: NOW,
+  updatedAt: NOW,
+});
+
+const link = (profile: ProfileDocument, userId: number): ApplicableChange => ({
+  action: 'link',
+  luccaUserId: userId,
+  profileId: profile._id.toHexString(),
+  target: { fields: fields(userId), status: 'active' },
+  reasons: [],
+});
+
+describe('rewriting profiles in bulk (the FerretDB path for batches of updates)', () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await openStack('rewrite');
+  });
+
+  after(async () => {
+    await stack?.close();
+  });
+
+  async function importCompany(count: number) {
+    await stack.repos.profiles.collection.deleteMany({ companyId: COMPANY });
+    const profiles = Array.from({ length: count }, (_, i) => imported(i + 1));
+    await stack.repos.profiles.collection.insertMany(profiles);
+    const changes = profiles.map((p, i) => link(p, i + 1));
+    return { profiles, changes };
+  }
+
+  const read = async () =>
+    (await stack.repos.profiles.collection.find({ companyId: COMPANY }).toArray()) as (ProfileDocument & {
+      phone?: string;
+    })[];
+
+  test('a rewrite links every profile and keeps the fields sync does not own', async () => {
+    const { changes } = await importCompany(150);
+    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
+    const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
+    assert.equal(entries.length, 150);
+
+    assert.equal(await stack.repos.profiles.rewrite(entries), 150);
+
+    const after = await read();
+    assert.equal(after.length, 150, 'nothing lost, nothing doubled');
+    for (const p of after) {
+      const userId = p.lucca?.userId;
+      assert.ok(userId, 'linked');
+      assert.equal(p.firstName, `Inès${userId}`);
+      assert.equal(p.phone, `+33 6 00 00 ${String(userId).padStart(4, '0')}`, 'the platform’s own field is kept');
+      assert.equal(p.createdAt.getTime(), NOW.getTime());
+    }
+  });
+
+  test('a rewrite that stopped after its delete is completed from its journal when the run finishes', async () => {
+    const { changes } = await importCompany(120);
+    const runId = `run-${new ObjectId().toHexString()}`;
+    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
+    const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
+    await stack.repos.staging.journal(runId, entries);
+    // The crash: the profiles are deleted, their new versions never inserted.
+    await stack.repos.profiles.collection.deleteMany({ companyId: COMPANY });
+    await stack.repos.syncRuns.start({
+      companyId: COMPANY,
+      runId,
+      trigger: 'manual',
+      requestedBy: null,
+      dryRun: false,
+      allowMassDeactivation: false,
+      workflowId: 'w',
+      temporalRunId: 'r',
+      now: NOW,
+    });
+
+    const activities = createSyncActivities(activityDeps(stack));
+    await new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') }).run(() =>
+      activities.finishSyncRun({ companyId: COMPANY, runId, status: 'failed', error: null, profileWrites: 0 }),
+    );
+
+    const after = await read();
+    assert.equal(after.length, 120, 'every profile is back');
+    assert.ok(after.every((p) => p.lucca && p.firstName === `Inès${p.lucca.userId}` && p.phone));
+    assert.deepEqual(await stack.repos.staging.readJournal(runId), [], 'the journal is gone once completed');
+  });
+
+  test('a new version the store refuses is put back as it was, and not counted', async () => {
+    const { profiles, changes } = await importCompany(110);
+    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
+    const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
+    // Meanwhile another profile took Lucca user 7 (one profile per Lucca user and company).
+    const squatter = { ...imported(999), lucca: { userId: 7, linkedAt: NOW, lastSeenAt: NOW, syncedValues: fields(7) } };
+    await stack.repos.profiles.collection.insertOne(squatter);
+
+    assert.equal(await stack.repos.profiles.rewrite(entries), 109);
+
+    const after = await read();
+    assert.equal(after.length, 111, 'the 110 imported profiles and the other one');
+    const seventh = after.find((p) => p._id.equals(profiles[6]!._id));
+    assert.ok(seventh, 'the refused profile is still there');
+    assert.equal(seventh.lucca, undefined, 'as it was: unlinked');
+    assert.equal(seventh.firstName, 'typo7');
+  });
+});
