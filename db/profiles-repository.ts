@@ -228,7 +228,10 @@ export class ProfilesRepository {
   async readForRewrite(companyId: string, updates: readonly PlannedUpdate[]): Promise<RewriteEntry[]> {
     const wanted = new Map(updates.map((u) => [u._id.toHexString(), u]));
     const entries: RewriteEntry[] = [];
-    for await (const before of this.collection.find({ _id: { $in: updates.map((u) => u._id) } })) {
+    // The company's profiles, picked here: FerretDB evaluates `$in` by comparing each document of
+    // the collection with every listed value in turn (`filterFieldExpr` in its source); reading the
+    // company is one pass whatever the batch.
+    for await (const before of this.collection.find({ companyId })) {
       const update = wanted.get(before._id.toHexString());
       if (!update || !holds(update, companyId, before)) continue;
       entries.push({ before, after: withSet(before, update.set) });
@@ -237,7 +240,10 @@ export class ProfilesRepository {
   }
 
   /**
-   * Replaces each profile by its new version: one delete of them all, one insert. Safe to repeat
+   * Replaces each profile by its new version: one delete of them all, one insert. The delete costs
+   * FerretDB a comparison of every profile of the collection with every id listed (its `$in` is a
+   * loop), which no other filter avoids: a rewrite is linear in the collection and in the batch.
+   * Safe to repeat
    * from its journal after a crash at any point. A new version the store refuses (a unique index
    * another profile took meanwhile) is put back as it was, so nothing is lost; returns the
    * profiles rewritten.
