@@ -87,6 +87,9 @@ interface ApplyCheckpoint {
   pending: number;
 }
 
+/** Pages the read may stage ahead of the plan (held in memory until planned); a test reads 24 pages ahead of it. */
+const PAGES_AHEAD = 2;
+
 export function createSyncActivities(deps: SyncActivityDeps) {
   const { repos } = deps;
   const now = deps.now ?? (() => new Date());
@@ -147,7 +150,10 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       });
       return await watchProgress('Reading Lucca', start, { stallTimeoutMs, describe }, async (watch) => {
         let position = resumeFrom;
-        const plan = await RunPlan.start({
+        // The plan follows the read a few pages behind: Lucca's first requests go out while the
+        // company's profiles load (at 100,000 that takes seconds, which would otherwise shift the
+        // rate limit's window).
+        const starting = RunPlan.start({
           repos,
           companyId,
           runId,
@@ -155,17 +161,27 @@ export function createSyncActivities(deps: SyncActivityDeps) {
           now: now(),
           progress: (step, done) => watch.checkpoint({ read: position, step, done }),
         });
-        if (position.page > 0) {
+        let planned: Promise<unknown> = starting.then(async (plan) => {
+          if (resumeFrom.page === 0) return;
           for await (const staged of repos.staging.readPages(runId)) {
-            if (staged.page >= position.page) break;
+            if (staged.page >= resumeFrom.page) break;
             await plan.page(staged.page, staged.users);
             watch.checkpoint({ read: position, step: 'pages', done: staged.page + 1 });
           }
-        }
+        });
+        // Observed at the next wait, or after the read; a read that fails first makes them moot.
+        planned.catch(() => undefined);
+        let behind = 0;
         for await (const read of client.usersPages(resumeFrom, watch.signal)) {
           const users = read.items.map(mapLuccaUser);
           await repos.staging.stagePage(runId, read.page, read.requestOffset, users);
-          await plan.page(read.page, users);
+          behind += 1;
+          planned = planned.then(async () => {
+            await (await starting).page(read.page, users);
+            behind -= 1;
+          });
+          planned.catch(() => undefined);
+          if (behind > PAGES_AHEAD) await planned;
           position = read.next;
           watch.checkpoint({ read: position, step: 'pages', done: position.page });
           await repos.syncRuns.setProgress(runId, {
@@ -174,6 +190,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
             phase: 'reading',
           });
         }
+        await planned;
+        const plan = await starting;
         // An earlier attempt resumed from an older heartbeat may have staged pages past this read's end.
         await repos.staging.dropPagesFrom(runId, position.page);
         const removalsSafe = !position.moved;

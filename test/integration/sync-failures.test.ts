@@ -163,26 +163,28 @@ describe('a sync run facing a misbehaving Lucca', () => {
     assert.equal((await profilesOf(stack, companyId)).length, 123);
   });
 
-  test('an email shared by users pages apart makes both conflicts: the first one’s page is planned again, its first plan gone from the report', async () => {
-    const users = staff(120).map((u) => (u.id === 3 || u.id === 110 ? { ...u, mail: 'shared@acme.fr' } : u));
+  test('an email shared by users 23 pages apart makes both conflicts: the first one’s page is planned again, its first plan gone from the report', async () => {
+    // 1,200 users are 24 pages: the read runs ahead of the plan (by at most PAGES_AHEAD) most of the way.
+    const users = staff(1_200).map((u) => (u.id === 3 || u.id === 1_150 ? { ...u, mail: 'shared@acme.fr' } : u));
     const { companyId } = await addTestCompany(stack, users);
 
     const first = await sync(companyId);
 
     assert.equal(first.status, 'succeeded');
-    assert.deepEqual([first.counts?.seen, first.counts?.created, first.counts?.conflicts], [120, 118, 2]);
+    assert.deepEqual([first.counts?.seen, first.counts?.created, first.counts?.conflicts], [1_200, 1_198, 2]);
     const changes = await changesOf(stack, first.runId);
-    assert.equal(changes.length, 120, 'one change per Lucca user, none left from page 1’s first plan');
+    assert.equal(changes.length, 1_200, 'one change per Lucca user, none left from page 1’s first plan');
     assert.deepEqual(
       changes.filter((c) => c.action === 'conflict').map((c) => [c.luccaUserId, c.reason?.code]),
       [
         [3, 'duplicate-email-in-lucca'],
-        [110, 'duplicate-email-in-lucca'],
+        [1_150, 'duplicate-email-in-lucca'],
       ],
+      'in page order',
     );
     const linked = new Set((await profilesOf(stack, companyId)).map((p) => p.lucca?.userId));
-    assert.equal(linked.size, 118);
-    assert.ok(!linked.has(3) && !linked.has(110), 'neither user sharing the email got a profile');
+    assert.equal(linked.size, 1_198);
+    assert.ok(!linked.has(3) && !linked.has(1_150), 'neither user sharing the email got a profile');
   });
 
   // Offset paging skips the users that slide back over a page boundary when earlier users are
