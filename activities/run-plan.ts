@@ -92,7 +92,10 @@ export class RunPlan {
     if (stale.length > 0) {
       // One delete for all of them: on FerretDB any delete here is a scan of every run's changes.
       const recorded = stale.filter((page) => this.#planned.has(page));
-      await repos.syncChanges.deleteSeqRanges(runId, recorded.map((page) => this.#seqRange(page)));
+      await repos.syncChanges.deleteSeqRanges(
+        runId,
+        recorded.map((page) => this.#seqRange(page)),
+      );
       let replanned = 0;
       for await (const page of repos.staging.readPages(runId)) {
         if (!stale.includes(page.page)) continue;

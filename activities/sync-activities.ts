@@ -252,12 +252,13 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     return watchProgress('Applying the plan', resumeFrom, { stallTimeoutMs, describe }, async (watch) => {
       const caps = await repos.profiles.capabilities();
       let { done, writes } = resumeFrom;
-      const checkpoint = () => watch.checkpoint({ done, writes, pending: pending.length });
       let pending: PlannedUpdate[] = [];
       let gathered = done;
+      const checkpoint = () => watch.checkpoint({ done, writes, pending: pending.length });
 
-      // A rewrite an earlier attempt journaled but may not have finished.
-      writes += await completeRewrite(runId);
+      // A rewrite an earlier attempt journaled but may not have finished; its batch is gathered
+      // and counted again below, from the checkpoint before it.
+      await completeRewrite(runId);
       const flush = async () => {
         if (pending.length >= caps.rewriteFrom) {
           const entries = await repos.profiles.readForRewrite(companyId, pending);
@@ -292,13 +293,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     });
   }
 
-  /** Completes a rewrite left journaled by a crash (repeating it is harmless); returns its profile writes. */
-  async function completeRewrite(runId: string): Promise<number> {
+  /** Completes a rewrite left journaled by a crash (repeating it is harmless). */
+  async function completeRewrite(runId: string): Promise<void> {
     const journaled = await repos.staging.readJournal(runId);
-    if (journaled.length === 0) return 0;
-    const writes = await repos.profiles.rewrite(journaled);
+    if (journaled.length === 0) return;
+    await repos.profiles.rewrite(journaled);
     await repos.staging.clearJournal(runId);
-    return writes;
   }
 
   async function finishSyncRun(input: FinishInput): Promise<void> {

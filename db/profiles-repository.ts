@@ -120,8 +120,9 @@ export class ProfilesRepository {
   /**
    * Everything the planner needs of a company's profiles, read in one pass. One pass matters:
    * FerretDB 1.x scans a collection for every query (no index pushdown), so per-batch lookups
-   * would cost a scan each. The snapshots hold the six fields and ids, about half a kilobyte
-   * per profile.
+   * would cost a scan each (matching in Lucca-id order with emails looked up in bulk would keep
+   * the worker's memory page-sized, at a scan of the collection per page). The index keeps each
+   * profile packed (see `CompanyProfileIndex`).
    */
   async loadCompanyIndex(companyId: string, onProgress?: (profilesRead: number) => void): Promise<CompanyProfileIndex> {
     const index = new CompanyProfileIndex();

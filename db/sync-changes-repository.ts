@@ -58,7 +58,10 @@ export class SyncChangesRepository {
     }
     // Seqs leave gaps (a range per plan slot): slice by the seqs present, not by numbers.
     const seqs = (
-      await this.collection.find({ runId }, { projection: { seq: 1 } }).sort({ seq: 1 }).toArray()
+      await this.collection
+        .find({ runId }, { projection: { seq: 1 } })
+        .sort({ seq: 1 })
+        .toArray()
     ).map((d) => d.seq);
     for (let i = 0; i < seqs.length; i += maxDeletesPerCommand) {
       const last = seqs[Math.min(i + maxDeletesPerCommand, seqs.length) - 1]!;

@@ -177,9 +177,11 @@ export class SyncStagingRepository {
         _id: { $gte: positionId('chunk', slot), $lt: positionId('chunk', slot + 1) },
       });
     }
-    const docs = [...bySize(changes)].map(
-      (part, i): StoredPart => ({ _id: partId('chunk', slot, i), slot, payload: pack(part) }),
-    );
+    const docs = [...bySize(changes)].map((part, i): StoredPart => ({
+      _id: partId('chunk', slot, i),
+      slot,
+      payload: pack(part),
+    }));
     if (docs.length > 0) await this.plan(runId).insertMany(docs, { ordered: false });
   }
 
@@ -196,9 +198,10 @@ export class SyncStagingRepository {
    */
   async journal(runId: string, entries: readonly RewriteEntry[]): Promise<void> {
     await this.clearJournal(runId);
-    const docs = [...bySize(entries)].map(
-      (part, i): StoredPart => ({ _id: `part-${String(i).padStart(3, '0')}`, payload: pack(part) }),
-    );
+    const docs = [...bySize(entries)].map((part, i): StoredPart => ({
+      _id: `part-${String(i).padStart(3, '0')}`,
+      payload: pack(part),
+    }));
     if (docs.length > 0) await this.journalOf(runId).insertMany(docs, { ordered: false });
   }
 

@@ -1,6 +1,12 @@
 import { guardDeactivations, isDeactivation, isRemoval, planLuccaUser, planRemoval, addToCounts } from './plan';
 import type { CompanyProfileIndex } from './profile-index';
-import { emptyCounts, type DeactivationGuard, type MappedLuccaUser, type PlannedChange, type SyncCounts } from './types';
+import {
+  emptyCounts,
+  type DeactivationGuard,
+  type MappedLuccaUser,
+  type PlannedChange,
+  type SyncCounts,
+} from './types';
 
 /**
  * Counts a plan as it is made. `seen` is the number of Lucca records read (skipped ones included);

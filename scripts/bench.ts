@@ -367,7 +367,8 @@ class Bench {
       const peak = await worker.peakRssKb();
       await worker.stop();
       if (rep === 1) r.peakRssEndKb = peak;
-      if (rep === 1 && measure.attach) await this.measureAttach(r, dbName, fake, apiKey).finally(() => this.drop(dbName));
+      if (rep === 1 && measure.attach)
+        await this.measureAttach(r, dbName, fake, apiKey).finally(() => this.drop(dbName));
       else await this.drop(dbName);
     }
   }
@@ -383,7 +384,10 @@ class Bench {
     try {
       const target = this.mongo.db(dbName).collection('profiles');
       let batch: Document[] = [];
-      for await (const doc of this.mongo.db(synced).collection('profiles').find({}, { projection: { lucca: 0 } })) {
+      for await (const doc of this.mongo
+        .db(synced)
+        .collection('profiles')
+        .find({}, { projection: { lucca: 0 } })) {
         batch.push(doc);
         if (batch.length === 1000) {
           await target.insertMany(batch);

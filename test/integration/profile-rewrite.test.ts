@@ -120,7 +120,10 @@ describe('rewriting profiles in bulk (the FerretDB path for batches of updates)'
     const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
     const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
     // Meanwhile another profile took Lucca user 7 (one profile per Lucca user and company).
-    const squatter = { ...imported(999), lucca: { userId: 7, linkedAt: NOW, lastSeenAt: NOW, syncedValues: fields(7) } };
+    const squatter = {
+      ...imported(999),
+      lucca: { userId: 7, linkedAt: NOW, lastSeenAt: NOW, syncedValues: fields(7) },
+    };
     await stack.repos.profiles.collection.insertOne(squatter);
 
     assert.equal(await stack.repos.profiles.rewrite(entries), 109);

@@ -39,7 +39,11 @@ const unlinked = (id: number, email: string): ProfileSnapshot => ({
 
 function planner(profiles: ProfileSnapshot[]) {
   let next = 0;
-  return new CompanyPlanner({ today: TODAY, index: CompanyProfileIndex.of(profiles), newProfileId: () => `new${++next}` });
+  return new CompanyPlanner({
+    today: TODAY,
+    index: CompanyProfileIndex.of(profiles),
+    newProfileId: () => `new${++next}`,
+  });
 }
 
 describe('CompanyPlanner', () => {
@@ -85,7 +89,11 @@ describe('CompanyPlanner', () => {
 
   test('attaches an unlinked profile by email, and leaves an email carried by two Lucca users alone', () => {
     const plan = planner([unlinked(1, 'user1@acme.fr'), unlinked(2, 'shared@acme.fr')]);
-    const changes = plan.planPage(0, [user(1), user(2, { email: 'shared@acme.fr' }), user(3, { email: 'shared@acme.fr' })]);
+    const changes = plan.planPage(0, [
+      user(1),
+      user(2, { email: 'shared@acme.fr' }),
+      user(3, { email: 'shared@acme.fr' }),
+    ]);
 
     assert.deepEqual(
       changes.map((c) => [c.action, c.luccaUserId, c.profileId, c.reasons.map((r) => r.code)]),

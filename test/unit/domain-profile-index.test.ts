@@ -23,7 +23,11 @@ const inLine: ProfileSnapshot = {
   id: '65a000000000000000000002',
   fields: fields({ email: 'shared@acme.fr', contractEnd: '2026-01-31' }),
   status: 'former',
-  lucca: { userId: 8, syncedValues: fields({ email: 'shared@acme.fr', contractEnd: '2026-01-31' }), removedAt: new Date('2026-02-01T00:00:00Z') },
+  lucca: {
+    userId: 8,
+    syncedValues: fields({ email: 'shared@acme.fr', contractEnd: '2026-01-31' }),
+    removedAt: new Date('2026-02-01T00:00:00Z'),
+  },
 };
 const neverSynced: ProfileSnapshot = {
   id: '65a000000000000000000003',
