@@ -98,8 +98,9 @@ function inOrder<T extends { _id: string }>(collection: Collection<T>, filter: F
 }
 
 /**
- * A run's working data, in two collections of its own: `syncStaging.<runId>` (the pages read)
- * and `syncPlan.<runId>` (the profile writes planned), a document per thousand employees each.
+ * A run's working data, in collections of its own: `syncStaging.<runId>` (the pages read) and
+ * `syncPlan.<runId>` (the profile writes planned), a document per thousand employees each, and
+ * `syncJournal.<runId>` (a rewrite under way, see `ProfilesRepository.rewrite`).
  * Clearing a run is a drop: a deleteMany would cost a scan plus a delete per document, and
  * FerretDB's SQLite backend refuses one past 32,766 documents.
  */
