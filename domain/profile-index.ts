@@ -15,9 +15,10 @@ const toFields = (values: (string | null)[]): SyncedFields =>
  * What the planner knows of a company's profiles, read once before planning: by Lucca id, by
  * email, and how many are not former (the base of the mass-deactivation guard).
  *
- * Each profile is kept packed, as one string, and unpacked when looked up: a snapshot as objects
- * costs about a kilobyte of heap (four objects, a dozen strings), a packed one about 150 bytes,
- * so a company of 100,000 profiles takes the worker tens of megabytes instead of a hundred.
+ * Each profile is kept packed, as one string, and unpacked when looked up. Measured on 100,000
+ * synthetic profiles (heap used after a forced GC): 415 bytes a profile with the two lookups,
+ * against 618 for snapshots as objects in the same two maps — a third less; the maps and the
+ * email keys are most of what is left.
  */
 export class CompanyProfileIndex {
   readonly #packed: string[] = [];
