@@ -53,7 +53,7 @@ const program = new Command()
   .option('--change-sizes <list>', 'sizes at which to measure the 1%-changed re-run', list, [1_000, 10_000])
   .option(
     '--attach-sizes <list>',
-    'sizes at which to measure a first sync attaching the company imported (FerretDB: about a table scan per link)',
+    'sizes at which to measure a first sync attaching the company imported (minutes at 100,000 on FerretDB)',
     list,
     [1_000, 10_000],
   )
