@@ -40,13 +40,14 @@ export interface StoreCapabilities {
    * From how many updates in one batch the profiles are rewritten instead — read once, merged,
    * journaled, deleted and inserted again (`ProfilesRepository.rewrite`) — rather than updated
    * one by one. FerretDB finds the document of each update with a scan of the whole collection,
-   * in SQL on both backends: measured at 100,000 profiles, 0.5 s per update on SQLite and 37 ms
-   * on PostgreSQL, so attaching an imported company of 100,000 would take hours. A rewrite costs
-   * a read of the company and one delete whose `$in` FerretDB checks id by id against every
-   * document: measured at 100,000 profiles (docs/benchmarks.md), 920 updates rewrote in 49 s on
-   * SQLite (about 8 minutes one by one) and 44 s on PostgreSQL (about 34 s one by one). 100 is
-   * not a measured crossover: it is the same on both engines and too low for PostgreSQL at that
-   * size. MongoDB never rewrites: its updates use the `_id` index.
+   * in SQL on both backends, so attaching an imported company of 100,000 one by one would take
+   * hours. A rewrite costs a read of the company and one delete whose `$in` FerretDB checks id by
+   * id against every document; both costs grow with the collection, so the crossover hardly does.
+   * Measured at 100,000 profiles (one company, updates spread over it): on SQLite, 100 updates
+   * took 259 s one by one and 46 s rewritten; on PostgreSQL, 100 took 8 s one by one and 45 s
+   * rewritten, 300 took 22 s and 47 s, 920 took 65 s and 50 s. Hence 100 on SQLite, 600 on
+   * PostgreSQL (the backend that evaluates filters in SQL). MongoDB never rewrites: its updates
+   * use the `_id` index.
    */
   rewriteFrom: number;
 }
@@ -65,7 +66,6 @@ const FERRETDB = {
   maxUpdatesPerCommand: 10,
   maxDeletesPerCommand: 10_000,
   partialIndexes: false,
-  rewriteFrom: 100,
 } as const;
 
 const detected = new WeakMap<Db, Promise<StoreCapabilities>>();
@@ -92,7 +92,8 @@ async function detect(db: Db): Promise<StoreCapabilities> {
     if ((err as { code?: number }).code !== NAMESPACE_EXISTS) throw err;
   });
   const plan = await db.command({ explain: { find: 'profiles', filter: { _id: new ObjectId(), companyId: '' } } });
-  return { ...FERRETDB, multiKeyFilterPushdown: plan.filterPushdown === true };
+  const inSql = plan.filterPushdown === true;
+  return { ...FERRETDB, multiKeyFilterPushdown: inSql, rewriteFrom: inSql ? 600 : 100 };
 }
 
 const NAMESPACE_EXISTS = 48;

@@ -34,7 +34,11 @@ describe('what the store can take, asked of the store itself', () => {
       assert.equal(caps.engine, 'ferretdb');
       assert.equal(caps.maxUpdatesPerCommand, 10, 'an order of magnitude under the stall');
       assert.equal(caps.partialIndexes, false);
-      assert.equal(caps.rewriteFrom, 100, 'a batch of 100 updates or more is rewritten, not updated one by one');
+      assert.equal(
+        caps.rewriteFrom,
+        process.env.DEV_STORE_ENGINE === 'postgresql' ? 600 : 100,
+        'from how many updates a batch is rewritten instead of updated one by one',
+      );
       // SQLite decodes a filter of several keys in Go; PostgreSQL evaluates it in SQL.
       assert.equal(caps.multiKeyFilterPushdown, process.env.DEV_STORE_ENGINE === 'postgresql');
     } finally {
