@@ -1,4 +1,5 @@
 import { ObjectId } from 'mongodb';
+import type { CompanyDocument } from '../db/companies-repository';
 import type { Repositories } from '../db/mongo';
 import { toChangeDocument } from '../db/sync-changes-repository';
 import type { ApplicableChange } from '../db/sync-staging-repository';
@@ -54,28 +55,35 @@ export class RunPlan {
    */
   static async start(opts: {
     repos: Repositories;
-    companyId: string;
+    company: CompanyDocument;
     runId: string;
     fresh: boolean;
     now: Date;
     progress: (step: PlanStep, done: number) => void;
   }): Promise<RunPlan> {
-    const { repos, companyId, runId } = opts;
-    const company = await repos.companies.get(companyId);
-    if (!company) throw new Error(`Company ${companyId} disappeared during its sync run.`);
+    const { repos, company, runId } = opts;
     if (!opts.fresh) {
       await repos.syncChanges.clearRun(runId);
       await repos.staging.clearPlan(runId);
     }
-    const index = await repos.profiles.loadCompanyIndex(companyId, (done) => opts.progress('profiles', done));
+    const index = await repos.profiles.loadCompanyIndex(company._id, (done) => opts.progress('profiles', done));
     const planner = new CompanyPlanner({ today: companyToday(company.timezone, opts.now), index, newProfileId });
-    return new RunPlan(repos, companyId, runId, company.sync.deactivationGuard, planner, opts.progress);
+    return new RunPlan(repos, company._id, runId, company.sync.deactivationGuard, planner, opts.progress);
   }
 
   /** Plans and records page `page`, the next of the read. */
   async page(page: number, users: readonly MappedLuccaUser[]): Promise<void> {
     await this.#store(page, this.planner.planPage(page, users), false);
     this.#nextSlot = page + 1;
+  }
+
+  /** Plans the run's staged pages numbered below `before` (all of them by default), in read order. */
+  async stagedPages(before = Infinity): Promise<void> {
+    for await (const staged of this.repos.staging.readPages(this.runId)) {
+      if (staged.page >= before) break;
+      await this.page(staged.page, staged.users);
+      this.progress('pages', staged.page + 1);
+    }
   }
 
   /**

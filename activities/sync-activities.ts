@@ -57,8 +57,6 @@ export interface PlanInput extends SyncRunRef {
   detectRemovals?: boolean;
 }
 
-export type { PlanResult };
-
 export interface FinishInput extends SyncRunRef {
   status: Exclude<SyncRunStatus, 'running'>;
   error: { code: string; message: string } | null;
@@ -155,20 +153,16 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         // rate limit's window).
         const starting = RunPlan.start({
           repos,
-          companyId,
+          company,
           runId,
           fresh: ctx.info.attempt === 1,
           now: now(),
           progress: (step, done) => watch.checkpoint({ read: position, step, done }),
         });
-        let planned: Promise<unknown> = starting.then(async (plan) => {
-          if (resumeFrom.page === 0) return;
-          for await (const staged of repos.staging.readPages(runId)) {
-            if (staged.page >= resumeFrom.page) break;
-            await plan.page(staged.page, staged.users);
-            watch.checkpoint({ read: position, step: 'pages', done: staged.page + 1 });
-          }
-        });
+        // Pages an earlier attempt staged are planned from their copies, not read again.
+        let planned: Promise<unknown> = starting.then((plan) =>
+          resumeFrom.page > 0 ? plan.stagedPages(resumeFrom.page) : undefined,
+        );
         // Observed at the next wait, or after the read; a read that fails first makes them moot.
         planned.catch(() => undefined);
         let behind = 0;
@@ -221,19 +215,15 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const describe = (c: PlanCheckpoint) => `step ${c.step}, ${c.done} done`;
     const start: PlanCheckpoint = { step: 'profiles', done: 0 };
     return watchProgress('Planning', start, { stallTimeoutMs, describe }, async (watch) => {
-      await loadCompany(companyId);
       const plan = await RunPlan.start({
         repos,
-        companyId,
+        company: await loadCompany(companyId),
         runId,
         fresh: ctx.info.attempt === 1,
         now: now(),
         progress: (step, done) => watch.checkpoint({ step, done }),
       });
-      for await (const staged of repos.staging.readPages(runId)) {
-        await plan.page(staged.page, staged.users);
-        watch.checkpoint({ step: 'pages', done: staged.page + 1 });
-      }
+      await plan.stagedPages();
       return plan.finish({ detectRemovals, allowMassDeactivation });
     });
   }
