@@ -244,9 +244,9 @@ export class ProfilesRepository {
    * Replaces each profile by its new version: one delete of them all, one insert. The delete costs
    * FerretDB a comparison of every profile of the collection with every id listed (its `$in` is a
    * loop, and it pushes down no filter naming several documents by id): a rewrite is linear in the
-   * collection and in the batch. Safe to repeat from its journal after a crash at any point. A new version the store refuses (a unique index
-   * another profile took meanwhile) is put back as it was, so nothing is lost; returns the
-   * profiles rewritten.
+   * collection and in the batch. Safe to repeat from its journal after a crash at any point. A
+   * new version the store refuses (a unique index another profile took meanwhile) is put back as
+   * it was, so nothing is lost; returns the profiles rewritten.
    */
   async rewrite(entries: readonly RewriteEntry[]): Promise<number> {
     if (entries.length === 0) return 0;

@@ -84,6 +84,24 @@ function* bySize<T extends object>(items: readonly T[]): Generator<T[]> {
   if (part.length > 0) yield part;
 }
 
+/** The documents that store `items` as page or slot `n`: one per `bySize` part, each with `fields`. */
+function partsOf(
+  kind: 'page' | 'chunk',
+  n: number,
+  items: readonly object[],
+  fields: Pick<StoredPart, 'page' | 'offset' | 'slot'>,
+  opts: { evenEmpty?: boolean } = {},
+): StoredPart[] {
+  const parts = [...bySize(items)];
+  if (parts.length === 0 && opts.evenEmpty) parts.push([]);
+  return parts.map((part, i) => ({ _id: partId(kind, n, i), ...fields, payload: pack(part) }));
+}
+
+/** Deletes every part of page or slot `n`. */
+async function deleteParts(collection: Collection<StoredPart>, kind: 'page' | 'chunk', n: number): Promise<void> {
+  await collection.deleteMany({ _id: { $gte: positionId(kind, n), $lt: positionId(kind, n + 1) } });
+}
+
 /**
  * A per-run collection in `_id` order, a document per batch (each holds a thousand employees).
  * The stream stays open while the planner and the apply write, which is safe on both stores: on
@@ -125,21 +143,13 @@ export class SyncStagingRepository {
 
   /** Idempotent: a page read again after a retry replaces its earlier copy (all its parts). */
   async stagePage(runId: string, page: number, offset: number, users: MappedLuccaUser[]): Promise<void> {
-    const parts = [...bySize(users)];
     // An empty last page is staged too: it is what says the read reached the end.
-    const docs: StoredPart[] = (parts.length > 0 ? parts : [[]]).map((part, i) => ({
-      _id: partId('page', page, i),
-      page,
-      offset,
-      payload: pack(part),
-    }));
+    const docs = partsOf('page', page, users, { page, offset }, { evenEmpty: true });
     try {
       await this.pages(runId).insertMany(docs, { ordered: false });
     } catch (err) {
       if (!isDuplicateKeyOnly(err)) throw err;
-      await this.pages(runId).deleteMany({
-        _id: { $gte: positionId('page', page), $lt: positionId('page', page + 1) },
-      });
+      await deleteParts(this.pages(runId), 'page', page);
       await this.pages(runId).insertMany(docs, { ordered: false });
     }
   }
@@ -173,16 +183,8 @@ export class SyncStagingRepository {
    * earlier plan of that slot: a page planned again once the read is over.
    */
   async storePlanSlot(runId: string, slot: number, changes: ApplicableChange[], replace = false): Promise<void> {
-    if (replace) {
-      await this.plan(runId).deleteMany({
-        _id: { $gte: positionId('chunk', slot), $lt: positionId('chunk', slot + 1) },
-      });
-    }
-    const docs = [...bySize(changes)].map((part, i): StoredPart => ({
-      _id: partId('chunk', slot, i),
-      slot,
-      payload: pack(part),
-    }));
+    if (replace) await deleteParts(this.plan(runId), 'chunk', slot);
+    const docs = partsOf('chunk', slot, changes, { slot });
     if (docs.length > 0) await this.plan(runId).insertMany(docs, { ordered: false });
   }
 
