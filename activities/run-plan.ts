@@ -98,7 +98,7 @@ export class RunPlan {
 
     const stale = planner.stalePages();
     if (stale.length > 0) {
-      // One delete for all of them: on FerretDB any delete here is a scan of every run's changes.
+      // Deleted together, not page by page: on FerretDB each delete is a scan of every run's changes.
       const recorded = stale.filter((page) => this.#planned.has(page));
       await repos.syncChanges.deleteSeqRanges(
         runId,

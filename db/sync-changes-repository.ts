@@ -48,34 +48,48 @@ export class SyncChangesRepository {
 
   /**
    * A re-planned run (the plan activity retried) starts from a clean slate. On a store that caps
-   * the documents one delete may match (see store-capabilities), deleted in slices of plan positions.
+   * the documents one delete may match (see store-capabilities), deleted in slices of seqs.
    */
   async clearRun(runId: string): Promise<void> {
+    await this.deleteChanges(runId, null);
+  }
+
+  /** Removes the changes of a run in the seq ranges given (pages planned again), under any delete cap. */
+  async deleteSeqRanges(runId: string, ranges: [number, number][]): Promise<void> {
+    if (ranges.length > 0) await this.deleteChanges(runId, ranges);
+  }
+
+  /**
+   * Deletes a run's changes, all of them or those in `ranges`. Where one delete may match only so
+   * many documents, the run's seqs are read first and deleted a slice at a time, each slice one
+   * seq range that holds nothing kept. FerretDB's SQLite backend evaluates any filter but an exact
+   * `_id` by decoding every document of the collection (every run's changes), so each command
+   * costs a scan: a slice stays a plain range (a `$or` of ranges costs FerretDB a comparison per
+   * range per document), and the commands are as few as the cap allows.
+   */
+  private async deleteChanges(runId: string, ranges: [number, number][] | null): Promise<void> {
     const { maxDeletesPerCommand } = await storeCapabilities(this.db);
     if (!Number.isFinite(maxDeletesPerCommand)) {
-      await this.collection.deleteMany({ runId });
+      const within = ranges && { $or: ranges.map(([from, to]) => ({ seq: { $gte: from, $lte: to } })) };
+      await this.collection.deleteMany({ runId, ...within });
       return;
     }
-    // Seqs leave gaps (a range per plan slot): slice by the seqs present, not by numbers.
     const seqs = (
       await this.collection
         .find({ runId }, { projection: { seq: 1 } })
         .sort({ seq: 1 })
         .toArray()
     ).map((d) => d.seq);
-    for (let i = 0; i < seqs.length; i += maxDeletesPerCommand) {
-      const last = seqs[Math.min(i + maxDeletesPerCommand, seqs.length) - 1]!;
-      await this.collection.deleteMany({ runId, seq: { $gte: seqs[i]!, $lte: last } });
+    const doomed = (seq: number) => ranges === null || ranges.some(([from, to]) => seq >= from && seq <= to);
+    let first = -1;
+    for (let i = 0; i < seqs.length; i++) {
+      if (!doomed(seqs[i]!)) continue;
+      if (first < 0) first = i;
+      const ends = i === seqs.length - 1 || !doomed(seqs[i + 1]!) || i - first + 1 === maxDeletesPerCommand;
+      if (!ends) continue;
+      await this.collection.deleteMany({ runId, seq: { $gte: seqs[first]!, $lte: seqs[i]! } });
+      first = -1;
     }
-  }
-
-  /** Removes the changes of a run in the seq ranges given (pages planned again: a page's changes each, under any delete cap). */
-  async deleteSeqRanges(runId: string, ranges: [number, number][]): Promise<void> {
-    if (ranges.length === 0) return;
-    await this.collection.deleteMany({
-      runId,
-      $or: ranges.map(([from, to]) => ({ seq: { $gte: from, $lte: to } })),
-    });
   }
 
   async insertMany(docs: SyncChangeDocument[]): Promise<void> {

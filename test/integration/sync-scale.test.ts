@@ -51,14 +51,18 @@ describe('runs well past one write command of the store', () => {
     return company;
   }
 
-  function assertOneProfilePerUser(profiles: ProfileDocument[]) {
-    assert.equal(profiles.length, EMPLOYEES, 'no profile duplicated, none lost');
+  function assertOneProfilePerUser(profiles: ProfileDocument[], employees = EMPLOYEES) {
+    assert.equal(profiles.length, employees, 'no profile duplicated, none lost');
     const linked = new Set(profiles.map((p) => p.lucca?.userId));
-    assert.equal(linked.size, EMPLOYEES, 'each Lucca user linked to exactly one profile');
+    assert.equal(linked.size, employees, 'each Lucca user linked to exactly one profile');
   }
 
-  test('a first sync attaches 1,200 pre-existing (CSV-imported) profiles instead of creating any', async () => {
-    const users = staff(EMPLOYEES);
+  test('a first sync attaches every pre-existing (CSV-imported) profile instead of creating any', async () => {
+    // Attaching is a batch of updates, rewritten from `rewriteFrom` of them on FerretDB: the
+    // company is ten times that (6,000 on PostgreSQL), and never under 1,200.
+    const { rewriteFrom } = await stack.repos.profiles.capabilities();
+    const employees = Number.isFinite(rewriteFrom) ? Math.max(EMPLOYEES, 10 * rewriteFrom) : EMPLOYEES;
+    const users = staff(employees);
     const now = new Date('2026-01-05T09:00:00Z');
     const company = await addTestCompany(stack, users);
     const imported: ProfileDocument[] = users.map((u) => ({
@@ -79,11 +83,11 @@ describe('runs well past one write command of the store', () => {
     const run = await sync(company.companyId);
 
     assert.equal(run.status, 'succeeded');
-    assert.equal(run.counts?.linked, EMPLOYEES);
+    assert.equal(run.counts?.linked, employees);
     assert.equal(run.counts?.created, 0);
-    assert.equal(run.profileWrites, EMPLOYEES);
+    assert.equal(run.profileWrites, employees);
     const profiles = await profilesOf(stack, company.companyId);
-    assertOneProfilePerUser(profiles);
+    assertOneProfilePerUser(profiles, employees);
     const ids = new Set(imported.map((p) => p._id.toHexString()));
     assert.ok(
       profiles.every((p) => ids.has(p._id.toHexString()) && p.firstName === p.lucca?.syncedValues.firstName),
@@ -110,19 +114,19 @@ describe('runs well past one write command of the store', () => {
     assert.ok(profiles.every((p) => p.email?.endsWith('@acme-group.example')));
   });
 
-  test('a Lucca page too large for one document (18 MB of names) is staged and planned in parts, not refused', async () => {
-    // Lucca caps no name: 300 users of two 30,000-character names make one page of about 18 MB,
-    // past the store's 16 MB document limit and over four times what one staged document may carry.
+  test('a Lucca page too large for one document (42 MB of names) is staged and planned in parts, not refused', async () => {
+    // Lucca caps no name: 700 users of two 30,000-character names make one page of about 42 MB,
+    // past the store's 16 MB document limit and ten times what one staged document may carry (4 MB).
     const long = (id: number, letter: string) => `${letter}${id}`.padEnd(30_000, letter.toLowerCase());
-    const users = staff(300).map((u) => ({ ...u, firstName: long(u.id, 'A'), lastName: long(u.id, 'B') }));
+    const users = staff(700).map((u) => ({ ...u, firstName: long(u.id, 'A'), lastName: long(u.id, 'B') }));
     const { companyId } = await addTestCompany(stack, users);
 
     const run = await sync(companyId);
 
     assert.equal(run.status, 'succeeded', run.error?.message);
-    assert.equal(run.counts?.created, 300);
+    assert.equal(run.counts?.created, 700);
     const profiles = await profilesOf(stack, companyId);
-    assert.equal(profiles.length, 300);
+    assert.equal(profiles.length, 700);
     assert.ok(profiles.every((p) => p.firstName?.length === 30_000 && p.lastName === long(p.lucca!.userId, 'B')));
     assert.equal((await sync(companyId)).profileWrites, 0, 'an unchanged re-run writes nothing');
   });
