@@ -13,6 +13,27 @@ export const WORKER_COMMAND_COUNTS = 'worker-process command counts';
 
 const ENTRY = path.join(PROJECT_ROOT, 'scripts', 'lib', 'worker-process.ts');
 
+/**
+ * How `npm run worker` starts the worker (package.json's `worker` script: the environment
+ * settings before `node`, the Node flags before `--import`), so that a child worker runs, and is
+ * measured, as the real one does.
+ */
+async function workerLaunch(): Promise<{ env: Record<string, string>; flags: string[] }> {
+  const pkg = JSON.parse(await readFile(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const words = pkg.scripts.worker!.split(/\s+/);
+  const node = words.indexOf('node');
+  const importAt = words.indexOf('--import');
+  const settings = words.slice(0, Math.max(node, 0)).map((w) => w.split('=') as [string, string]);
+  if (node < 0 || importAt < node || settings.some((s) => s.length !== 2)) {
+    throw new Error(
+      `package.json's worker script is not "[NAME=value …] node <flags> --import …": ${pkg.scripts.worker}`,
+    );
+  }
+  return { env: Object.fromEntries(settings), flags: words.slice(node + 1, importAt) };
+}
+
 /** Bundles the workflows once and writes the code to a file the child workers load. */
 export async function writeWorkflowBundle(file: string): Promise<string> {
   const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
@@ -54,11 +75,13 @@ export class ChildWorker {
   }
 
   static async start(opts: ChildWorkerOptions, readyTimeoutMs = 60_000): Promise<ChildWorker> {
-    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY], {
+    const launch = await workerLaunch();
+    const child = spawn(process.execPath, [...launch.flags, '--import', 'tsx', ENTRY], {
       cwd: PROJECT_ROOT,
       stdio: [opts.countCommands ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
+        ...launch.env,
         TEMPORAL_ADDRESS: opts.temporalAddress,
         TEMPORAL_NAMESPACE: 'default',
         MONGODB_URI: opts.mongoUri,
