@@ -1,5 +1,6 @@
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
+import { TASK_QUEUE } from '../workflows/messages';
 
 /**
  * The process configuration, read once at start from the environment (and `.env` when the
@@ -43,7 +44,7 @@ const envSchema = z.object({
    * retries it from the checkpoint). Above Lucca's longest legitimate wait (a 120 s Retry-After).
    */
   SYNC_STALL_TIMEOUT_MS: z.coerce.number().int().min(150_000).max(3_600_000).default(300_000),
-  TASK_QUEUE: z.string().min(1).default('lucca-sync'),
+  TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

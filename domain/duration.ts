@@ -2,7 +2,7 @@ const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
 
-/** SPEC §1: never more often than every 4 hours (Lucca's rate limit is shared with the company's other tools). */
+/** Never more often than every 4 hours (Lucca's rate limit is shared with the company's other tools). */
 export const MIN_EVERY_MS = 4 * HOUR_MS;
 /** A sync less often than weekly would leave leavers with benefits for too long to be a sensible setting. */
 export const MAX_EVERY_MS = 7 * DAY_MS;

@@ -54,7 +54,7 @@ export interface CompanyPlanContext {
 }
 
 /**
- * Plans a whole company page by page, as the pages are read (SPEC §4.3–4.6): `planPage` for each
+ * Plans a whole company page by page, as the pages are read: `planPage` for each
  * page of Lucca users in read order, then — the read complete — `stalePages` re-planned with
  * `replanPage`, `planRemovals`, and `verdict` for the guard.
  *

@@ -60,7 +60,7 @@ function statusTransitionReasons(from: ProfileStatus, to: ProfileStatus): Reason
 }
 
 /**
- * Decides what one Lucca user means for the platform (SPEC §4.3–4.5). Returns null when the profile is
+ * Decides what one Lucca user means for the platform. Returns null when the profile is
  * already in line, so a re-run over unchanged data plans nothing. Per-record issues (invalid dates, a
  * missing email on a linked user) ride along as reasons on a change but never create one by themselves,
  * for the same reason.
@@ -266,7 +266,7 @@ export function isDeactivation(change: PlannedChange): boolean {
 }
 
 /**
- * SPEC §4.6: a plan that would deactivate more than max(minCount, maxPercent% of active profiles) is held
+ * A plan that would deactivate more than max(minCount, maxPercent% of active profiles) is held
  * back, because it more likely means the API key suddenly sees nobody than a mass departure.
  */
 export function guardDeactivations(input: {

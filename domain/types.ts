@@ -36,7 +36,7 @@ export const REASON_CODES = [
   'contract-ended',
   'rehired',
   'overwritten-local-edit',
-  // Not in SPEC §4.5: a record with no usable Lucca id still needs a skip reason.
+  // Beyond the product contract's reason codes: a record with no usable Lucca id still needs a skip reason.
   'invalid-record',
 ] as const;
 
