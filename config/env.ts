@@ -1,5 +1,6 @@
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
+import { isValidAllowedHostEntry } from '../lucca/urls';
 import { TASK_QUEUE } from '../workflows/messages';
 
 /**
@@ -25,7 +26,15 @@ const envSchema = z.object({
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean),
-    ),
+    )
+    .superRefine((entries, ctx) => {
+      for (const entry of entries.filter((e) => !isValidAllowedHostEntry(e))) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `"${entry}" is not an origin, a host or a *.host glob (e.g. http://127.0.0.1:4010, *.example.test:*)`,
+        });
+      }
+    }),
   LUCCA_RATE_LIMIT: z
     .string()
     .default('50/60s')

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ConfigError, loadConfig } from '../../config/env';
 import { isAllowedLuccaUrl, isValidAllowedHostEntry, normaliseLuccaBaseUrl } from '../../lucca/client';
 
 describe('normaliseLuccaBaseUrl', () => {
@@ -87,5 +88,17 @@ describe('isAllowedLuccaUrl', () => {
     for (const bad of ['', 'ftp://x', 'http://', '*', 'http://a/b', 'a:99999999']) {
       assert.equal(isValidAllowedHostEntry(bad), false, bad);
     }
+  });
+
+  test('a malformed LUCCA_ALLOWED_HOSTS entry stops the start, named, instead of being ignored', () => {
+    assert.deepEqual(loadConfig({ LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:4010, *.example.test' }).LUCCA_ALLOWED_HOSTS, [
+      'http://127.0.0.1:4010',
+      '*.example.test',
+    ]);
+    assert.throws(
+      () => loadConfig({ LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:4010,ftp://files.example.test' }),
+      (err: Error) =>
+        err instanceof ConfigError && /LUCCA_ALLOWED_HOSTS: "ftp:\/\/files\.example\.test"/.test(err.message),
+    );
   });
 });
