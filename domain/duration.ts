@@ -23,12 +23,3 @@ export function parseEvery(text: string): ParseEveryResult {
   if (!Number.isFinite(ms) || ms > MAX_EVERY_MS) return { ok: false, message: 'sync.every must be at most 7d' };
   return { ok: true, ms };
 }
-
-/** The shortest `parseEvery`-compatible text for a duration, e.g. 86_400_000 → `1d`, 23_400_000 → `6h30m`. */
-export function formatEvery(ms: number): string {
-  const days = Math.floor(ms / DAY_MS);
-  const hours = Math.floor((ms % DAY_MS) / HOUR_MS);
-  const minutes = Math.floor((ms % HOUR_MS) / MINUTE_MS);
-  const text = `${days > 0 ? `${days}d` : ''}${hours > 0 ? `${hours}h` : ''}${minutes > 0 ? `${minutes}m` : ''}`;
-  return text === '' ? '0m' : text;
-}

@@ -43,7 +43,6 @@ export interface LuccaClientOptions {
   onWait?: (ms: number) => void;
   /** Users per page of `usersPages`. Default and maximum: 1000. */
   pageSize?: number;
-  fetchImpl?: typeof fetch;
 }
 
 export interface LuccaUsersPage {
@@ -108,7 +107,6 @@ export class LuccaClient {
   readonly #maxRateLimitWaits: number;
   readonly #maxRateLimitWaitMs: number;
   readonly #onWait: ((ms: number) => void) | undefined;
-  readonly #fetch: typeof fetch;
   readonly #pageSize: number;
 
   constructor(opts: LuccaClientOptions) {
@@ -131,7 +129,6 @@ export class LuccaClient {
     this.#maxRateLimitWaits = opts.maxRateLimitWaits ?? DEFAULT_MAX_RATE_LIMIT_WAITS;
     this.#maxRateLimitWaitMs = opts.maxRateLimitWaitMs ?? DEFAULT_MAX_RATE_LIMIT_WAIT_MS;
     this.#onWait = opts.onWait;
-    this.#fetch = opts.fetchImpl ?? fetch;
     this.#pageSize = opts.pageSize ?? LUCCA_PAGE_SIZE;
   }
 
@@ -214,7 +211,7 @@ export class LuccaClient {
   async #attempt(url: string, signal?: AbortSignal): Promise<Outcome> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     try {
-      const response = await this.#fetch(url, {
+      const response = await fetch(url, {
         headers: { Authorization: this.#authorization, Accept: 'application/json', 'User-Agent': 'lucca-sync' },
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         // Never follow a redirect with the key attached; Lucca's API does not redirect.
