@@ -2,7 +2,8 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { SyncCounts } from '../domain/types';
 
-/** Names here are part of the contract: the CLI, the console and operators rely on them. */
+// Names here are part of the contract: the CLI, the console and operators rely on them.
+
 /** The task queue's default name (`TASK_QUEUE` in the environment overrides it). */
 export const TASK_QUEUE = 'lucca-sync';
 export const companyWorkflowId = (companyId: string) => `company-sync:${companyId}`;
