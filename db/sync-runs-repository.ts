@@ -1,7 +1,6 @@
 import type { Collection, Db } from 'mongodb';
-import type { SyncCounts } from '../domain/types';
+import type { SyncCounts, SyncTrigger } from '../domain/types';
 
-export type SyncTrigger = 'schedule' | 'manual' | 'onboarding';
 export type SyncRunStatus = 'running' | 'succeeded' | 'failed' | 'blocked';
 
 export interface SyncRunDocument {

@@ -21,6 +21,9 @@ export const SYNCED_FIELDS: readonly SyncedField[] = [
 
 export type ProfileStatus = 'active' | 'upcoming' | 'former';
 
+/** What started a sync run: its schedule, an operator (CLI or console), or a company's onboarding. */
+export type SyncTrigger = 'schedule' | 'manual' | 'onboarding';
+
 export type ChangeAction = 'create' | 'link' | 'update' | 'deactivate' | 'reactivate' | 'skip' | 'conflict';
 
 export const REASON_CODES = [

@@ -10,8 +10,8 @@ import {
   syncNowSignal,
   type CompanySyncStatus,
   type SyncNowRequest,
-  type SyncTrigger,
 } from '../workflows/messages';
+import type { SyncTrigger } from '../domain/types';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 

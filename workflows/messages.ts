@@ -1,6 +1,6 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { SyncCounts } from '../domain/types';
+import type { SyncCounts, SyncTrigger } from '../domain/types';
 
 // Names here are part of the contract: the CLI, the console and operators rely on them.
 
@@ -12,8 +12,6 @@ export const syncRunWorkflowId = (companyId: string, runId: string) => `sync-run
 
 export const CompanyIdAttribute = defineSearchAttributeKey('CompanyId', SearchAttributeType.KEYWORD);
 export const SyncTriggerAttribute = defineSearchAttributeKey('SyncTrigger', SearchAttributeType.KEYWORD);
-
-export type SyncTrigger = 'schedule' | 'manual' | 'onboarding';
 
 export interface SyncNowRequest {
   /** An operator handle (not an employee's data); shown in reports. */
