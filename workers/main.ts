@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import type { MongoClient } from 'mongodb';
 import { loadConfig, requireSecret, type AppConfig } from '../config/env';
 import { connectMongo, ensureIndexes, repositories } from '../db/mongo';
 import { createLogger, installTemporalLogging } from './logger';
@@ -10,11 +11,19 @@ export interface RunWorkerOptions {
   config?: AppConfig;
   /** Called once the worker has started polling its task queue. */
   onReady?: () => void;
+  /** Pre-bundled workflow code (child workers of the benchmark and the tests); otherwise bundled at start. */
+  workflowBundle?: WorkflowBundle;
+  /** Users per Lucca page (tests use small pages for many pages per company); default Lucca's 1,000. */
+  luccaPageSize?: number;
+  /** MongoDB's client monitors its commands and is handed over once connected (the benchmark counts them). */
+  monitorCommands?: (client: MongoClient) => void;
 }
 
 /**
- * The worker process: config → MongoDB (indexes) → Temporal connections → Worker, until SIGINT or
- * SIGTERM. Shutdown lets in-flight activities finish or heartbeat their checkpoint first.
+ * The worker process, the one way every entry point builds one (`npm run worker`, and the child
+ * workers of the benchmark, the chaos checks and the crash tests): config → MongoDB (indexes) →
+ * Temporal connections → Worker, until SIGINT or SIGTERM. Shutdown lets in-flight activities
+ * finish or heartbeat their checkpoint first.
  */
 export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   const config = opts.config ?? loadConfig();
@@ -22,7 +31,10 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL);
   installTemporalLogging(logger);
 
-  const { client: mongo, db } = await connectMongo(config.MONGODB_URI, config.MONGODB_DB);
+  const { client: mongo, db } = await connectMongo(config.MONGODB_URI, config.MONGODB_DB, {
+    monitorCommands: opts.monitorCommands !== undefined,
+  });
+  opts.monitorCommands?.(mongo);
   const repos = repositories(db);
   await ensureIndexes(repos);
 
@@ -39,10 +51,11 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
     deps: {
       repos,
       secret,
-      lucca: { timeoutMs: config.LUCCA_TIMEOUT_MS, rateLimit: config.LUCCA_RATE_LIMIT },
+      lucca: { timeoutMs: config.LUCCA_TIMEOUT_MS, rateLimit: config.LUCCA_RATE_LIMIT, pageSize: opts.luccaPageSize },
       stallTimeoutMs: config.SYNC_STALL_TIMEOUT_MS,
       temporal: { client, taskQueue: config.TASK_QUEUE },
     },
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : {}),
   });
 
   const stop = (signal: NodeJS.Signals) => {

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { companySyncWorkflow, syncRunWorkflow } from '../../workflows';
 import {
   CompanyIdAttribute,
@@ -15,7 +12,16 @@ import {
   syncRunWorkflowId,
 } from '../../workflows/messages';
 import { generateLuccaUsers, type LuccaRawUser } from '../fake-lucca';
-import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, uniqueSuffix, workflowBundle, type Stack } from './helpers';
+import { ChildWorker } from '../../scripts/lib/child-worker';
+import {
+  MONGODB_URI,
+  openStack,
+  TEMPORAL_ADDRESS,
+  TEST_SECRET,
+  uniqueSuffix,
+  workflowBundle,
+  type Stack,
+} from './helpers';
 import {
   addTestCompany,
   changesOf,
@@ -29,8 +35,6 @@ import {
   updatedStamps,
   type RunningWorker,
 } from './sync-kit';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 /**
  * History as text, with payload bytes decoded. Protobuf messages have a `toJSON` that turns bytes into
@@ -93,25 +97,20 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
     const bundleFile = path.join(tmpdir(), `lucca-sync-bundle-${uniqueSuffix()}.js`);
     await writeFile(bundleFile, (await workflowBundle()).code);
 
-    let child: ChildProcess | undefined;
+    let child: ChildWorker | undefined;
     let replacement: RunningWorker | undefined;
     try {
-      child = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'worker-process.ts')], {
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS,
-          MONGODB_URI,
-          MONGODB_DB: stack.db.databaseName,
-          TASK_QUEUE: taskQueue,
-          LUCCA_PAGE_SIZE: String(lucca.pageSize),
-          WORKFLOW_BUNDLE: bundleFile,
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
+      // A worker process built as the real one is (`runWorker`), so it can die the way a pod does.
+      child = await ChildWorker.start({
+        temporalAddress: TEMPORAL_ADDRESS,
+        mongoUri: MONGODB_URI,
+        mongoDb: stack.db.databaseName,
+        taskQueue,
+        secret: TEST_SECRET,
+        bundlePath: bundleFile,
+        pageSize: lucca.pageSize,
+        logLevel: 'error',
       });
-      const exited = once(child, 'exit');
-      let output = '';
-      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      await until('the child worker to poll', async () => (output.includes('worker-ready') ? true : undefined));
 
       const runId = `run-${uniqueSuffix()}`;
       const handle = await stack.client.workflow.start(syncRunWorkflow, {
@@ -134,8 +133,7 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
         const run = await stack.repos.syncRuns.get(runId);
         return (run?.progress.pagesRead ?? 0) >= 5 ? true : undefined;
       });
-      child.kill('SIGKILL');
-      await exited;
+      await child.kill();
       const pagesBeforeCrash = (await stack.repos.syncRuns.get(runId))?.progress.pagesRead ?? 0;
       assert.ok(pagesBeforeCrash < 7, 'the worker died before the read was over');
 
@@ -160,7 +158,7 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
         .filter((r) => r.query.paging === `0,${lucca.pageSize}`).length;
       assert.equal(firstPageReads, 1, 'the retried read resumed from its checkpoint instead of page one');
     } finally {
-      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await child?.kill();
       await replacement?.stop();
       await rm(bundleFile, { force: true });
     }
