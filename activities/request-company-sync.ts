@@ -1,7 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import type { companySyncWorkflow } from '../workflows/company-sync';
-import { CompanyIdAttribute, companyWorkflowId, syncNowSignal, type SyncNowRequest } from '../workflows/messages';
+import { signalSyncNowWithStart } from '../workflows/client';
 import { FailureType } from '../domain/failures';
 
 export interface RequestCompanySyncDeps {
@@ -29,16 +28,7 @@ export function createRequestCompanySyncActivities(deps: RequestCompanySyncDeps)
       });
     }
     const { client, taskQueue } = deps.temporal;
-    const workflowId = companyWorkflowId(companyId);
-    await client.workflow.signalWithStart<typeof companySyncWorkflow, [SyncNowRequest]>('companySyncWorkflow', {
-      workflowId,
-      taskQueue,
-      args: [{ companyId }],
-      signal: syncNowSignal,
-      signalArgs: [{ trigger: 'schedule', requestedBy: 'schedule' }],
-      typedSearchAttributes: [{ key: CompanyIdAttribute, value: companyId }],
-    });
-    return { workflowId };
+    return signalSyncNowWithStart(client, taskQueue, companyId, { trigger: 'schedule', requestedBy: 'schedule' });
   }
 
   return { requestCompanySync };

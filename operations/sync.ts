@@ -2,16 +2,9 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
-import type { companySyncWorkflow } from '../workflows/company-sync';
-import {
-  CompanyIdAttribute,
-  companyWorkflowId,
-  statusQuery,
-  syncNowSignal,
-  type CompanySyncStatus,
-  type SyncNowRequest,
-} from '../workflows/messages';
+import { companyWorkflowId, statusQuery, type CompanySyncStatus, type SyncNowRequest } from '../workflows/messages';
 import type { SyncTrigger } from '../domain/types';
+import { signalSyncNowWithStart } from '../workflows/client';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 
@@ -83,14 +76,7 @@ export async function signalSyncNow(
   if (status?.current) known.add(status.current.runId);
   if (status?.lastRun) known.add(status.lastRun.runId);
   const requestedAt = deps.now?.() ?? new Date();
-  await deps.client.workflow.signalWithStart<typeof companySyncWorkflow, [SyncNowRequest]>('companySyncWorkflow', {
-    workflowId,
-    taskQueue: deps.config.TASK_QUEUE,
-    args: [{ companyId }],
-    signal: syncNowSignal,
-    signalArgs: [signal],
-    typedSearchAttributes: [{ key: CompanyIdAttribute, value: companyId }],
-  });
+  await signalSyncNowWithStart(deps.client, deps.config.TASK_QUEUE, companyId, signal);
   return {
     companyId,
     workflowId,
