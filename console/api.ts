@@ -370,9 +370,8 @@ export async function registerApiRoutes(api: FastifyInstance, ctx: ConsoleContex
       const { companyId, runId } = request.params as { companyId: string; runId: string };
       const q = request.query as { action?: ChangeAction; skip: number; limit: number };
       await getRun(deps, companyId, runId);
-      const filter = { runId, ...(q.action ? { action: q.action } : {}) };
       const [total, items] = await Promise.all([
-        deps.repos.syncChanges.collection.countDocuments(filter),
+        deps.repos.syncChanges.count(runId, q.action ? { action: q.action } : {}),
         deps.repos.syncChanges.page(runId, { ...(q.action ? { action: q.action } : {}), skip: q.skip, limit: q.limit }),
       ]);
       return { total, items: items.map(toApiChange) };

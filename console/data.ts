@@ -1,6 +1,5 @@
-import { ObjectId, type Filter } from 'mongodb';
+import { ObjectId } from 'mongodb';
 import { COMPANY_ID_PATTERN, type CompanyDocument } from '../db/companies-repository';
-import type { ProfileDocument } from '../db/profiles-repository';
 import type { SyncChangeDocument } from '../db/sync-changes-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
 import type { ProfileStatus } from '../domain/types';
@@ -60,10 +59,7 @@ export async function getRun(deps: OperationsDeps, companyId: string, runId: str
   if (!RUN_ID_PATTERN.test(runId)) throw new NotFoundError('run');
   const run = await deps.repos.syncRuns.get(runId);
   if (!run || run.companyId !== companyId) throw new NotFoundError('run');
-  const changesSoFar = await deps.repos.syncChanges.collection.countDocuments({
-    runId,
-    action: { $nin: ['skip'] },
-  });
+  const changesSoFar = await deps.repos.syncChanges.count(runId, { except: ['skip'] });
   return { run, changesSoFar };
 }
 
@@ -86,20 +82,13 @@ export interface ProfileFilter {
 
 export async function listProfiles(deps: OperationsDeps, companyId: string, filter: ProfileFilter) {
   await requireCompany(deps, companyId);
-  const query: Filter<ProfileDocument> = { companyId };
-  if (filter.status) query.status = filter.status;
-  if (filter.linked !== undefined) query['lucca.userId'] = { $exists: filter.linked };
   const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
   const skip = Math.max(filter.skip ?? 0, 0);
-  const [total, items] = await Promise.all([
-    deps.repos.profiles.collection.countDocuments(query),
-    deps.repos.profiles.collection
-      .find(query)
-      .sort({ lastName: 1, firstName: 1, _id: 1 })
-      .skip(skip)
-      .limit(limit)
-      .toArray(),
-  ]);
+  const { total, items } = await deps.repos.profiles.list(
+    companyId,
+    { status: filter.status, linked: filter.linked },
+    { skip, limit },
+  );
   return { total, skip, limit, items };
 }
 
@@ -111,11 +100,11 @@ export interface ProfileHistoryEntry {
 export async function getProfile(deps: OperationsDeps, companyId: string, profileId: string) {
   await requireCompany(deps, companyId);
   if (!ObjectId.isValid(profileId) || !/^[0-9a-f]{24}$/.test(profileId)) throw new NotFoundError('profile');
-  const profile = await deps.repos.profiles.collection.findOne({ _id: new ObjectId(profileId), companyId });
+  const profile = await deps.repos.profiles.get(companyId, new ObjectId(profileId));
   if (!profile) throw new NotFoundError('profile');
   const changes = await deps.repos.syncChanges.forProfile(companyId, profileId);
   const runIds = [...new Set(changes.map((c) => c.runId))];
-  const runs = await deps.repos.syncRuns.collection.find({ _id: { $in: runIds } }).toArray();
+  const runs = await deps.repos.syncRuns.getMany(runIds);
   const byId = new Map(runs.map((r) => [r._id, r]));
   const history: ProfileHistoryEntry[] = changes
     .map((change) => ({ change, run: byId.get(change.runId) ?? null }))

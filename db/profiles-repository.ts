@@ -1,4 +1,4 @@
-import { BSON, ObjectId, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
+import { BSON, ObjectId, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from 'mongodb';
 import { CompanyProfileIndex } from '../domain/profile-index';
 import { isRemoval } from '../domain/plan';
 import type { ProfileSnapshot, ProfileStatus, SyncedFields } from '../domain/types';
@@ -329,5 +329,31 @@ export class ProfilesRepository {
       if (!isDuplicateKeyOnly(err)) throw err;
       return (err as { insertedCount?: number }).insertedCount ?? 0;
     }
+  }
+
+  /** A page of a company's profiles by name, with how many match in all. */
+  async list(
+    companyId: string,
+    filter: { status?: ProfileStatus; linked?: boolean },
+    page: { skip: number; limit: number },
+  ): Promise<{ total: number; items: ProfileDocument[] }> {
+    const query: Filter<ProfileDocument> = { companyId };
+    if (filter.status) query.status = filter.status;
+    if (filter.linked !== undefined) query['lucca.userId'] = { $exists: filter.linked };
+    const [total, items] = await Promise.all([
+      this.collection.countDocuments(query),
+      this.collection
+        .find(query)
+        .sort({ lastName: 1, firstName: 1, _id: 1 })
+        .skip(page.skip)
+        .limit(page.limit)
+        .toArray(),
+    ]);
+    return { total, items };
+  }
+
+  /** One profile of a company, or null (another company's profile is not found either). */
+  get(companyId: string, profileId: ObjectId): Promise<ProfileDocument | null> {
+    return this.collection.findOne({ _id: profileId, companyId });
   }
 }

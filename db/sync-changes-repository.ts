@@ -96,6 +96,19 @@ export class SyncChangesRepository {
     if (docs.length) await this.collection.insertMany(docs, { ordered: false });
   }
 
+  /** How many changes a run recorded: of one action, or of every action but those in `except`. */
+  count(runId: string, opts: { action?: ChangeAction; except?: ChangeAction[] } = {}): Promise<number> {
+    return this.collection.countDocuments({
+      runId,
+      ...(opts.action ? { action: opts.action } : opts.except ? { action: { $nin: opts.except } } : {}),
+    });
+  }
+
+  /** The reason codes a run's changes carry, each once. */
+  async reasonCodes(runId: string): Promise<Set<string>> {
+    return new Set(await this.collection.distinct('reasons.code', { runId }));
+  }
+
   page(runId: string, opts: { action?: ChangeAction; skip?: number; limit?: number } = {}) {
     return this.collection
       .find({ runId, ...(opts.action ? { action: opts.action } : {}) })

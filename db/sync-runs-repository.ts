@@ -114,6 +114,11 @@ export class SyncRunsRepository {
     );
   }
 
+  /** The runs of these ids that exist (in no particular order). */
+  getMany(runIds: readonly string[]): Promise<SyncRunDocument[]> {
+    return this.collection.find({ _id: { $in: [...runIds] } }).toArray();
+  }
+
   get(runId: string): Promise<SyncRunDocument | null> {
     return this.collection.findOne({ _id: runId });
   }

@@ -58,7 +58,7 @@ export async function getSyncReport(deps: OperationsDeps, input: ReportInput): P
   const actions = input.action ? [input.action] : REPORT_ACTIONS;
   const groups: ReportChangeGroup[] = [];
   for (const action of actions) {
-    const total = await repos.syncChanges.collection.countDocuments({ runId: run._id, action });
+    const total = await repos.syncChanges.count(run._id, { action });
     if (total === 0) continue;
     const changes = await repos.syncChanges.page(run._id, {
       action,
@@ -66,7 +66,7 @@ export async function getSyncReport(deps: OperationsDeps, input: ReportInput): P
     });
     groups.push({ action, total, changes });
   }
-  const codes = new Set<string>(await repos.syncChanges.collection.distinct('reasons.code', { runId: run._id }));
+  const codes = await repos.syncChanges.reasonCodes(run._id);
   const reasons = REASON_CODES.filter((code) => codes.has(code)).map((code) => ({
     code,
     description: describeReason(code),
