@@ -56,6 +56,26 @@ export default tseslint.config(
     },
   },
   {
+    // The console is a client of operations/: it reads documents' types from db/, never the
+    // database itself, and never calls Lucca (the connection check is an operation).
+    files: ['console/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/db/*'],
+              allowTypeImports: true,
+              message: 'The console goes through operations/ (and repositories it is given); db/ for types only.',
+            },
+            { group: ['**/lucca/*'], message: 'The console reaches Lucca through operations/.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -1,10 +1,8 @@
 import { ObjectId } from 'mongodb';
-import { COMPANY_ID_PATTERN, type CompanyDocument } from '../db/companies-repository';
+import type { CompanyDocument } from '../db/companies-repository';
 import type { SyncChangeDocument } from '../db/sync-changes-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
-import type { ProfileStatus } from '../domain/types';
-import { LuccaClient } from '../lucca/client';
-import { LuccaError } from '../lucca/errors';
+import { COMPANY_ID_PATTERN, type ProfileStatus } from '../domain/types';
 import {
   getCompaniesStatus,
   getSyncReport,
@@ -12,7 +10,7 @@ import {
   type CompanyStatus,
   type OperationsDeps,
 } from '../operations';
-import { validateLuccaUrl } from '../operations/onboard';
+import { checkLuccaAccess, validateLuccaUrl } from '../operations/onboard';
 
 /**
  * What the console's pages and its JSON API read. Writes go through `operations/`, the same
@@ -135,13 +133,10 @@ export async function checkLuccaConnection(
     return { outcome: 'not-lucca', detail: err instanceof Error ? err.message : null, baseUrl: null };
   }
   try {
-    const client = new LuccaClient({
-      baseUrl,
-      apiKey: input.apiKey,
+    await checkLuccaAccess(baseUrl, input.apiKey, {
       timeoutMs: Math.min(deps.config.LUCCA_TIMEOUT_MS, 15_000),
       maxRateLimitWaits: 1,
     });
-    await client.checkAccess();
     return { outcome: 'ok', detail: null, baseUrl };
   } catch (err) {
     return { ...describeLuccaFailure(err), baseUrl };
@@ -149,22 +144,12 @@ export async function checkLuccaConnection(
 }
 
 export function describeLuccaFailure(err: unknown): { outcome: ConnectionOutcome; detail: string | null } {
-  if (err instanceof LuccaError) {
-    const detail = err.message;
-    if (err.code === 'lucca-auth') return { outcome: err.status === 403 ? 'missing-permission' : 'bad-key', detail };
-    if (err.code === 'lucca-not-lucca' || err.code === 'lucca-request') return { outcome: 'not-lucca', detail };
-    if (err.code === 'lucca-unreachable') return { outcome: 'unreachable', detail };
-    return { outcome: 'other', detail };
+  if (!(err instanceof OperationError)) return { outcome: 'other', detail: null };
+  const detail = err.message;
+  if (err.code === 'lucca-auth') return { outcome: err.luccaStatus === 403 ? 'missing-permission' : 'bad-key', detail };
+  if (['not-a-lucca-host', 'invalid-lucca-url', 'lucca-not-lucca', 'lucca-request'].includes(err.code)) {
+    return { outcome: 'not-lucca', detail };
   }
-  if (err instanceof OperationError) {
-    if (err.code === 'lucca-auth') {
-      return { outcome: /\(403\)/.test(err.message) ? 'missing-permission' : 'bad-key', detail: err.message };
-    }
-    if (['not-a-lucca-host', 'invalid-lucca-url', 'lucca-not-lucca', 'lucca-request'].includes(err.code)) {
-      return { outcome: 'not-lucca', detail: err.message };
-    }
-    if (err.code === 'lucca-unreachable') return { outcome: 'unreachable', detail: err.message };
-    return { outcome: 'other', detail: err.message };
-  }
-  return { outcome: 'other', detail: null };
+  if (err.code === 'lucca-unreachable') return { outcome: 'unreachable', detail };
+  return { outcome: 'other', detail };
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ProfileStatus } from '../domain/types';
+import { COMPANY_ID_PATTERN, type ProfileStatus } from '../domain/types';
 import { changeSchedule, onboardCompany, OperationError, requestSync } from '../operations';
 import {
   checkLuccaConnection,
@@ -13,6 +13,7 @@ import {
   listRuns,
   PROFILE_STATUSES,
   requireCompany,
+  RUN_ID_PATTERN,
   type ConnectionCheck,
 } from './data';
 import type { MessageKey } from './i18n';
@@ -24,8 +25,8 @@ import { loginPage } from './views/layout';
 import { profilePage, profilesPage } from './views/profiles';
 import { runPage } from './views/run';
 
-export const COMPANY_PARAM = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{1,62}$' } as const;
-export const RUN_PARAM = { type: 'string', pattern: '^[A-Za-z0-9:_.-]{1,200}$' } as const;
+export const COMPANY_PARAM = { type: 'string', pattern: COMPANY_ID_PATTERN.source } as const;
+export const RUN_PARAM = { type: 'string', pattern: RUN_ID_PATTERN.source } as const;
 export const PROFILE_PARAM = { type: 'string', pattern: '^[0-9a-f]{24}$' } as const;
 
 const params = (properties: Record<string, object>) => ({

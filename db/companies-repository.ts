@@ -22,7 +22,6 @@ export interface CompanyDocument {
 }
 
 export const DEFAULT_GUARD: DeactivationGuard = { maxPercent: 10, minCount: 5 };
-export const COMPANY_ID_PATTERN = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
 export interface CompanyUpsert {
   id: string;

@@ -19,6 +19,9 @@ export const SYNCED_FIELDS: readonly SyncedField[] = [
   'contractEnd',
 ] as const;
 
+/** A company's id: a slug (`acme`), used in workflow ids, URLs and commands. */
+export const COMPANY_ID_PATTERN = /^[a-z0-9][a-z0-9-]{1,62}$/;
+
 export type ProfileStatus = 'active' | 'upcoming' | 'former';
 
 /** What started a sync run: its schedule, an operator (CLI or console), or a company's onboarding. */

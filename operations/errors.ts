@@ -6,6 +6,8 @@ export class OperationError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** The HTTP status Lucca answered, when Lucca refused (401 bad key, 403 missing permission). */
+    readonly luccaStatus?: number,
   ) {
     super(message);
     this.name = 'OperationError';

@@ -1,6 +1,6 @@
 import { requireSecret } from '../config/env';
+import { COMPANY_ID_PATTERN } from '../domain/types';
 import { apiKeyHint, encryptApiKey } from '../db/api-key-cipher';
-import { COMPANY_ID_PATTERN } from '../db/companies-repository';
 import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl } from '../lucca/client';
 import { LuccaError } from '../lucca/errors';
 import type { OperationsDeps } from './context';
@@ -89,7 +89,10 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   if (!apiKey) throw new OperationError('missing-api-key', 'The Lucca API key is empty.');
   const secret = requireSecret(config);
 
-  const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, config.LUCCA_TIMEOUT_MS);
+  const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, {
+    timeoutMs: config.LUCCA_TIMEOUT_MS,
+    maxRateLimitWaits: 2,
+  });
 
   const now = deps.now?.() ?? new Date();
   const existing = await deps.repos.companies.get(companyId);
@@ -130,13 +133,22 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   };
 }
 
-async function checkLuccaAccess(baseUrl: string, apiKey: string, timeoutMs: number): Promise<string | null> {
+/**
+ * One cheap real Lucca call with `apiKey`, nothing stored: Lucca's principal for the key, or an
+ * `OperationError` saying why not (with Lucca's HTTP status when Lucca refused). What onboarding
+ * checks before saving, and the console's "test the connection".
+ */
+export async function checkLuccaAccess(
+  baseUrl: string,
+  apiKey: string,
+  opts: { timeoutMs: number; maxRateLimitWaits: number },
+): Promise<string | null> {
   try {
-    const lucca = new LuccaClient({ baseUrl, apiKey, timeoutMs, maxRateLimitWaits: 2 });
+    const lucca = new LuccaClient({ baseUrl, apiKey, ...opts });
     return (await lucca.checkAccess()).principal;
   } catch (err) {
     if (err instanceof LuccaError) {
-      throw new OperationError(err.code, `Lucca check failed, nothing was saved: ${err.message}`);
+      throw new OperationError(err.code, `Lucca check failed, nothing was saved: ${err.message}`, err.status);
     }
     throw err;
   }

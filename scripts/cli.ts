@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/env';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
-import type { ChangeAction } from '../domain/types';
+import { COMPANY_ID_PATTERN, type ChangeAction } from '../domain/types';
 import {
   changeSchedule,
   getCompaniesStatus,
@@ -39,7 +39,7 @@ const companyOption = () =>
   new Option('--company <id>', 'company id (slug, e.g. acme)').makeOptionMandatory().argParser(slug);
 
 function slug(value: string): string {
-  if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(value)) throw new InvalidArgumentError('expected a company slug such as acme');
+  if (!COMPANY_ID_PATTERN.test(value)) throw new InvalidArgumentError('expected a company slug such as acme');
   return value;
 }
 
