@@ -76,6 +76,16 @@ export default tseslint.config(
     },
   },
   {
+    // Tests import the tools; the tools (and the scripts that run them) never import tests.
+    files: ['scripts/**/*.ts', 'dev-tools/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/test/**'], message: 'Shared test tooling belongs in dev-tools/.' }] },
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

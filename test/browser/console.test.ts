@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { generateLuccaUsers, type LuccaRawUser } from '../fake-lucca';
+import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { newApiKey, uniqueSuffix } from '../integration/helpers';
 import { ADMIN_PASSWORD, ADMIN_USER, openConsoleHarness, screenshot, type ConsoleHarness } from './harness';
 

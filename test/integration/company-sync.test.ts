@@ -15,7 +15,7 @@ import {
   type CompanySyncStatus,
   type SyncNowRequest,
 } from '../../workflows/messages';
-import { generateLuccaUsers } from '../fake-lucca';
+import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { openStack, type Stack } from './helpers';
 import { addTestCompany, FAST_RETRIES, startWorker, TODAY, until, type RunningWorker } from './sync-kit';
 

@@ -7,7 +7,7 @@ import { connectMongo, ensureIndexes, repositories, type Repositories } from '..
 import type { ActivityDeps } from '../../activities';
 import { createSyncWorker, WORKFLOWS_PATH } from '../../workers/worker';
 import { companyWorkflowId, scheduleId } from '../../workflows/messages';
-import { startFakeLucca, type FakeLucca } from '../fake-lucca';
+import { startFakeLucca, type FakeLucca } from '../../dev-tools/fake-lucca';
 
 /**
  * The real stack for integration tests: the Temporal dev server and FerretDB (or MONGODB_URI)

@@ -14,7 +14,7 @@ import { loadConfig } from '../../config/env';
 import type { OperationsDeps } from '../../operations';
 import { onboardCompany } from '../../operations/onboard';
 import { CompanyIdAttribute, companyWorkflowId, scheduleId, SyncTriggerAttribute } from '../../workflows/messages';
-import { generateLuccaUsers } from '../fake-lucca';
+import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import {
   createWorker,
   forgetCompanies,

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ApiKeyDecryptError, decryptApiKey } from '../../db/api-key-cipher';
-import { generateLuccaUsers } from '../fake-lucca';
-import { localDate } from '../fake-lucca/dates';
-import { hostileCompany } from '../reliability/fuzz';
-import { leaks, RIG_SECRET, Rig, secretsOf, type RunOutcome } from '../reliability/rig';
+import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
+import { localDate } from '../../dev-tools/fake-lucca/dates';
+import { hostileCompany } from '../../dev-tools/reliability/fuzz';
+import { leaks, RIG_SECRET, Rig, secretsOf, type RunOutcome } from '../../dev-tools/reliability/rig';
 import {
   assertHostileRecordsHandled,
   assertSameAsClean,
@@ -13,7 +13,7 @@ import {
   restartMidRun,
   runIdOf,
   slowPages,
-} from '../reliability/scenarios';
+} from '../../dev-tools/reliability/scenarios';
 
 /**
  * The reliability checks colleagues' sync-*.test.ts files do not cover, at a small size (2,000

@@ -7,7 +7,7 @@ import { SYNCED_FIELDS } from '../../domain/types';
 import { createSyncWorker } from '../../workers/worker';
 import { syncRunWorkflow } from '../../workflows';
 import type { SyncRunInput, SyncRunResult, SyncTuning } from '../../workflows/messages';
-import type { LuccaRawUser } from '../fake-lucca';
+import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { activityDeps, addCompany, NAMESPACE, newApiKey, uniqueSuffix, workflowBundle, type Stack } from './helpers';
 
 /**

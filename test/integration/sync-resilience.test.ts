@@ -11,7 +11,7 @@ import {
   syncNowSignal,
   syncRunWorkflowId,
 } from '../../workflows/messages';
-import { generateLuccaUsers, type LuccaRawUser } from '../fake-lucca';
+import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { ChildWorker } from '../../scripts/lib/child-worker';
 import {
   MONGODB_URI,

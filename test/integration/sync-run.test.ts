@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ObjectId } from 'mongodb';
-import { describeSpecialCases, generateLuccaUsers } from '../fake-lucca';
+import { describeSpecialCases, generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { openStack, type Stack } from './helpers';
 import { addTestCompany, runSync, startWorker, TODAY, type RunningWorker } from './sync-kit';
 

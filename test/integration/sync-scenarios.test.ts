@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { ObjectId } from 'mongodb';
 import type { SyncRunInput } from '../../workflows/messages';
-import type { LuccaRawUser } from '../fake-lucca';
+import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { openStack, type Stack } from './helpers';
 import {
   addTestCompany,

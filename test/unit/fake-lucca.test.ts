@@ -8,7 +8,7 @@ import {
   type FakeLucca,
   type LuccaRawUser,
   type TenantOptions,
-} from '../fake-lucca/index';
+} from '../../dev-tools/fake-lucca/index';
 
 const TODAY = '2025-11-22';
 const KEY = '3F2504E0-4F89-11D3-9A0C-0305E82C3301';

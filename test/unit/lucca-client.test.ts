@@ -20,7 +20,12 @@ import {
   LuccaUnreachableError,
 } from '../../lucca/errors';
 import { RollingWindowLimiter } from '../../lucca/rate-limiter';
-import { generateLuccaUsers, startFakeLucca, type FakeLucca, type TenantOptions } from '../fake-lucca/index';
+import {
+  generateLuccaUsers,
+  startFakeLucca,
+  type FakeLucca,
+  type TenantOptions,
+} from '../../dev-tools/fake-lucca/index';
 
 const KEY = '9B1DEB4D-3B7D-4BAD-9BDD-2B0D7B3DCB6D';
 const TODAY = '2025-11-22';
