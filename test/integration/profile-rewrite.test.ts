@@ -41,7 +41,7 @@ const link = (profile: ProfileDocument, userId: number): ApplicableChange => ({
   reasons: [],
 });
 
-describe('rewriting profiles in bulk (the FerretDB path for batches of updates)', () => {
+describe('batches of profile updates, rewritten (FerretDB, large batches) or one by one', () => {
   let stack: Stack;
 
   before(async () => {
@@ -135,4 +135,24 @@ describe('rewriting profiles in bulk (the FerretDB path for batches of updates)'
     assert.equal(seventh.lucca, undefined, 'as it was: unlinked');
     assert.equal(seventh.firstName, 'typo7');
   });
+
+  test(
+    'updated one by one, 1,000 updates go in commands the store can take (ten times past its stall)',
+    { timeout: 300_000 },
+    async () => {
+      // The path of batches under `rewriteFrom`, and of every batch on MongoDB. FerretDB stalled
+      // on one command of about 100 update statements; `updateEach` sends `maxUpdatesPerCommand`
+      // (10) at a time. A stall would hang here until the timeout fails the test.
+      const { changes } = await importCompany(1_000);
+      const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
+
+      let written = 0;
+      for await (const n of stack.repos.profiles.updateEach(COMPANY, updates)) written += n;
+
+      assert.equal(written, 1_000);
+      const after = await read();
+      assert.equal(after.length, 1_000, 'nothing lost, nothing doubled');
+      assert.ok(after.every((p) => p.lucca?.userId && p.firstName === `Inès${p.lucca.userId}`));
+    },
+  );
 });
