@@ -1,6 +1,6 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { ApiKeyDecryptError } from '../db/api-key-cipher';
-import { FailureType } from '../domain/failures';
+import { failureType } from '../domain/failures';
 import { LuccaError, LuccaRateLimitedError } from '../lucca/errors';
 
 /**
@@ -13,16 +13,8 @@ export function toTemporalFailure(err: unknown): ApplicationFailure | CancelledF
   // Cancellation (worker shutdown, run cancelled) must stay a cancellation, not become a retry.
   if (err instanceof ApplicationFailure || err instanceof CancelledFailure) return err;
   if (err instanceof LuccaError) {
-    const type =
-      err.code === 'lucca-auth'
-        ? FailureType.luccaAuth
-        : err.code === 'lucca-request'
-          ? FailureType.luccaRequest
-          : err.code === 'lucca-not-lucca'
-            ? FailureType.luccaNotLucca
-            : FailureType.luccaUnavailable;
     return ApplicationFailure.create({
-      type,
+      type: failureType(err.code),
       message: err.message,
       nonRetryable: !err.retryable,
       ...(err instanceof LuccaRateLimitedError && err.retryAfterMs !== null
@@ -31,8 +23,8 @@ export function toTemporalFailure(err: unknown): ApplicationFailure | CancelledF
     });
   }
   if (err instanceof ApiKeyDecryptError) {
-    return ApplicationFailure.create({ type: FailureType.config, message: err.message, nonRetryable: true });
+    return ApplicationFailure.create({ type: failureType('configuration'), message: err.message, nonRetryable: true });
   }
   const message = err instanceof Error ? `${err.name}: ${err.message}` : 'Unknown error';
-  return ApplicationFailure.create({ type: 'InternalError', message, nonRetryable: false });
+  return ApplicationFailure.create({ type: failureType('internal'), message, nonRetryable: false });
 }

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { FailureType } from '../domain/failures';
+import { failureType } from '../domain/failures';
 
 /** How long an activity may go without progress before its attempt fails (SYNC_STALL_TIMEOUT_MS). */
 export const DEFAULT_STALL_TIMEOUT_MS = 5 * 60_000;
@@ -46,7 +46,7 @@ export async function watchProgress<C, T>(
           return;
         }
         failed = ApplicationFailure.create({
-          type: FailureType.stalled,
+          type: failureType('stalled'),
           message:
             `${what} made no progress for ${Math.round(idleMs / 1000)} s and was stopped at ` +
             `${opts.describe(latest)}; Temporal retries it from there.`,

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { signalSyncNowWithStart } from '../workflows/client';
-import { FailureType } from '../domain/failures';
+import { failureType } from '../domain/failures';
 
 export interface RequestCompanySyncDeps {
   /** Needed only by the schedule's activity: it signals the company workflow through the client. */
@@ -21,7 +21,7 @@ export function createRequestCompanySyncActivities(deps: RequestCompanySyncDeps)
   async function requestCompanySync({ companyId }: RequestCompanySyncInput): Promise<{ workflowId: string }> {
     if (!deps.temporal) {
       throw ApplicationFailure.create({
-        type: FailureType.config,
+        type: failureType('configuration'),
         message:
           'requestCompanySync needs a Temporal client: the worker was built without `temporal` in its activity dependencies.',
         nonRetryable: true,

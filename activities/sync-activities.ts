@@ -4,7 +4,7 @@ import { decryptApiKey } from '../db/api-key-cipher';
 import type { PlannedUpdate } from '../db/profiles-repository';
 import type { Repositories } from '../db/mongo';
 import type { SyncRunStatus } from '../db/sync-runs-repository';
-import { FailureType } from '../domain/failures';
+import { failureType, type RunError } from '../domain/failures';
 import { mapLuccaUser } from '../domain/map-lucca-user';
 import type { SyncTrigger } from '../domain/types';
 import { LuccaClient, LUCCA_PAGE_SIZE, START_OF_USERS, type UsersPagingPosition } from '../lucca/client';
@@ -60,7 +60,7 @@ export interface PlanInput extends SyncRunRef {
 
 export interface FinishInput extends SyncRunRef {
   status: Exclude<SyncRunStatus, 'running'>;
-  error: { code: string; message: string } | null;
+  error: RunError | null;
   profileWrites: number;
 }
 
@@ -98,7 +98,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const company = await repos.companies.get(companyId);
     if (!company) {
       throw ApplicationFailure.create({
-        type: FailureType.companyMissing,
+        type: failureType('company-not-found'),
         message: `Company ${companyId} is not onboarded (no document in companies).`,
         nonRetryable: true,
       });
@@ -128,7 +128,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const company = await loadCompany(companyId);
     if (!company.lucca.apiKey) {
       throw ApplicationFailure.create({
-        type: FailureType.luccaAuth,
+        type: failureType('lucca-auth'),
         message: `Company ${companyId} has no Lucca API key (offboarded?). Run onboard again with a key from the company's Lucca admin.`,
         nonRetryable: true,
       });

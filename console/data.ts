@@ -7,6 +7,7 @@ import {
   getCompaniesStatus,
   getSyncReport,
   OperationError,
+  type OperationErrorCode,
   type CompanyStatus,
   type OperationsDeps,
 } from '../operations';
@@ -143,13 +144,21 @@ export async function checkLuccaConnection(
   }
 }
 
+/** What "test the connection" says, by the failure's code (a 403 is a key without a permission). */
+const OUTCOME_BY_CODE: Partial<Record<OperationErrorCode, ConnectionOutcome>> = {
+  'lucca-auth': 'bad-key',
+  'lucca-request': 'not-lucca',
+  'lucca-not-lucca': 'not-lucca',
+  'invalid-lucca-url': 'not-lucca',
+  'not-a-lucca-host': 'not-lucca',
+  'lucca-unreachable': 'unreachable',
+};
+
 export function describeLuccaFailure(err: unknown): { outcome: ConnectionOutcome; detail: string | null } {
   if (!(err instanceof OperationError)) return { outcome: 'other', detail: null };
-  const detail = err.message;
-  if (err.code === 'lucca-auth') return { outcome: err.luccaStatus === 403 ? 'missing-permission' : 'bad-key', detail };
-  if (['not-a-lucca-host', 'invalid-lucca-url', 'lucca-not-lucca', 'lucca-request'].includes(err.code)) {
-    return { outcome: 'not-lucca', detail };
-  }
-  if (err.code === 'lucca-unreachable') return { outcome: 'unreachable', detail };
-  return { outcome: 'other', detail };
+  const outcome = OUTCOME_BY_CODE[err.code] ?? 'other';
+  return {
+    outcome: outcome === 'bad-key' && err.luccaStatus === 403 ? 'missing-permission' : outcome,
+    detail: err.message,
+  };
 }

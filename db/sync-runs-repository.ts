@@ -1,5 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import type { SyncCounts, SyncTrigger } from '../domain/types';
+import type { RunError } from '../domain/failures';
 
 export type SyncRunStatus = 'running' | 'succeeded' | 'failed' | 'blocked';
 
@@ -13,7 +14,7 @@ export interface SyncRunDocument {
   status: SyncRunStatus;
   startedAt: Date;
   finishedAt: Date | null;
-  error: { code: string; message: string } | null;
+  error: RunError | null;
   counts: SyncCounts | null;
   /** Reading progress, for `status` and progress bars; ids and counts only. */
   progress: { pagesRead: number; usersRead: number; phase: 'reading' | 'planning' | 'applying' | 'done' };

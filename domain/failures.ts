@@ -1,25 +1,63 @@
 /**
- * Failure types thrown by activities and branched on by workflows — a plain table so workflow
- * code can import it without pulling in activity code.
+ * The one vocabulary of failures: a Lucca error's `code`, the `type` of the Temporal failure an
+ * activity throws, a failed run's `syncRuns.error.code`, and what the console and the CLI say.
+ * A plain table, so workflow code can import it without pulling in activity code.
  */
-export const FailureType = {
-  luccaAuth: 'LuccaAuthError',
-  luccaRequest: 'LuccaRequestError',
-  luccaNotLucca: 'LuccaNotLuccaError',
-  luccaUnavailable: 'LuccaUnavailableError',
-  config: 'ConfigurationError',
-  companyMissing: 'CompanyNotFoundError',
+
+/**
+ * Every failure code, with the Temporal failure type it travels as. The types are recorded in
+ * workflow histories: never rename one (a replayed history would no longer be recognised).
+ */
+const TYPE_BY_CODE = {
+  /** Lucca refused the key (401) or the key lacks a permission (403): an operator must act. */
+  'lucca-auth': 'LuccaAuthError',
+  /** Lucca refused the request itself (404, other 4xx): the same request fails again. */
+  'lucca-request': 'LuccaRequestError',
+  /** Something answered, not the way Lucca does: most likely a wrong domain. */
+  'lucca-not-lucca': 'LuccaNotLuccaError',
+  /** 5xx, 408, timeouts, truncated bodies: retried, then the run fails. */
+  'lucca-unavailable': 'LuccaUnavailableError',
+  /** 429 past the waits the client allows itself: retried after Retry-After, then the run fails. */
+  'lucca-rate-limited': 'LuccaRateLimitedError',
+  /** No answer at all (DNS, refused connection, TLS): retried, then the run fails. */
+  'lucca-unreachable': 'LuccaUnreachableError',
+  /** The worker cannot do the job as configured (e.g. the key does not decrypt with this secret). */
+  configuration: 'ConfigurationError',
+  'company-not-found': 'CompanyNotFoundError',
   /** An activity whose checkpoint stopped moving (a store or a request that never answered). */
   stalled: 'SyncStalledError',
+  /** MongoDB kept failing. */
+  storage: 'StorageError',
+  /** Anything else: a bug. */
+  internal: 'InternalError',
 } as const;
 
-/** A failed run's `syncRuns.error.code`, by failure type. */
-export const ERROR_CODE_BY_TYPE: Readonly<Record<string, string>> = {
-  [FailureType.luccaAuth]: 'lucca-auth',
-  [FailureType.luccaRequest]: 'lucca-request',
-  [FailureType.luccaNotLucca]: 'lucca-not-lucca',
-  [FailureType.luccaUnavailable]: 'lucca-unavailable',
-  [FailureType.config]: 'configuration',
-  [FailureType.companyMissing]: 'company-not-found',
-  [FailureType.stalled]: 'stalled',
-};
+export type FailureCode = keyof typeof TYPE_BY_CODE;
+export type LuccaFailureCode = Extract<FailureCode, `lucca-${string}`>;
+
+/** The Temporal failure type a failure code travels as. */
+export function failureType(code: FailureCode): string {
+  return TYPE_BY_CODE[code];
+}
+
+const CODE_BY_TYPE = new Map<string, FailureCode>(
+  Object.entries(TYPE_BY_CODE).map(([code, type]) => [type, code as FailureCode]),
+);
+
+/** The failure code of a Temporal failure type; null for a type this vocabulary does not hold. */
+export function failureCode(type: string | null | undefined): FailureCode | null {
+  return CODE_BY_TYPE.get(type ?? '') ?? null;
+}
+
+export function isLuccaFailure(code: FailureCode | null): code is LuccaFailureCode {
+  return code !== null && code.startsWith('lucca-');
+}
+
+/** A blocked run's `error.code`: the guard that stopped its plan before any write. */
+export type GuardCode = 'mass-deactivation';
+
+/** `syncRuns.error`: why a run failed, or which guard blocked it; one operator-facing sentence. */
+export interface RunError {
+  code: FailureCode | GuardCode;
+  message: string;
+}

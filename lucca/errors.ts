@@ -5,17 +5,16 @@
  * they may name the Lucca host, never the API key, the Authorization header or employee data.
  */
 
-export type LuccaErrorCode =
-  'lucca-auth' | 'lucca-rate-limited' | 'lucca-unavailable' | 'lucca-request' | 'lucca-not-lucca' | 'lucca-unreachable';
+import type { LuccaFailureCode } from '../domain/failures';
 
 interface LuccaErrorInit {
-  code: LuccaErrorCode;
+  code: LuccaFailureCode;
   retryable: boolean;
   status?: number;
 }
 
 export class LuccaError extends Error {
-  readonly code: LuccaErrorCode;
+  readonly code: LuccaFailureCode;
   readonly status?: number;
   readonly retryable: boolean;
 

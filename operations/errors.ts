@@ -1,10 +1,30 @@
+import type { LuccaFailureCode } from '../domain/failures';
+
+/** Why an operation refused: a Lucca failure in the sync's own words, or what the operator asked wrong. */
+export type OperationErrorCode =
+  | LuccaFailureCode
+  | 'company-not-found'
+  | 'offboarded'
+  | 'invalid-company-id'
+  | 'invalid-name'
+  | 'invalid-timezone'
+  | 'invalid-lucca-url'
+  | 'not-a-lucca-host'
+  | 'missing-api-key'
+  | 'api-key-argument'
+  | 'invalid-every'
+  | 'schedule-not-found'
+  | 'run-not-found'
+  | 'wait-timeout'
+  | 'usage';
+
 /**
  * An operation refused or could not do what was asked. The message is one operator-facing
  * sentence (the CLI prints it as is) and never carries an API key or employee data.
  */
 export class OperationError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: OperationErrorCode,
     message: string,
     /** The HTTP status Lucca answered, when Lucca refused (401 bad key, 403 missing permission). */
     readonly luccaStatus?: number,

@@ -1,6 +1,6 @@
 // The operator's operations, shared by the CLI, the demo and (later) a web console.
 export { openOperationsContext, type OperationsContext, type OperationsDeps } from './context';
-export { OperationError } from './errors';
+export { OperationError, type OperationErrorCode } from './errors';
 export { offboardCompany, type OffboardResult } from './offboard';
 export { onboardCompany, type OnboardInput, type OnboardResult } from './onboard';
 export { getSyncReport, REPORT_ACTIONS, type SyncReport } from './report';

@@ -1,6 +1,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { SyncCounts, SyncTrigger } from '../domain/types';
+import type { RunError } from '../domain/failures';
 
 // Names here are part of the contract: the CLI, the console and operators rely on them.
 
@@ -30,7 +31,7 @@ export interface SyncRunResult {
   mode: 'apply' | 'dry-run';
   counts: SyncCounts | null;
   profileWrites: number;
-  error: { code: string; message: string } | null;
+  error: RunError | null;
   /** e.g. `acme: 3 created, 12 updated, 1 deactivated` — ids and counts only. */
   summary: string;
 }

@@ -1,6 +1,6 @@
 import { ActivityFailure, ApplicationFailure, log, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
 import type { createSyncActivities } from '../activities/sync-activities';
-import { ERROR_CODE_BY_TYPE, FailureType } from '../domain/failures';
+import { failureCode, failureType, isLuccaFailure, type RunError } from '../domain/failures';
 import { summariseCounts } from '../domain/plan';
 import type { RunOutcome, SyncRunInput, SyncRunResult } from './messages';
 
@@ -26,7 +26,7 @@ function activities(input: SyncRunInput) {
     retry: {
       ...retry,
       maximumAttempts: t.readMaximumAttempts ?? 10,
-      nonRetryableErrorTypes: [FailureType.luccaAuth, FailureType.luccaRequest, FailureType.luccaNotLucca],
+      nonRetryableErrorTypes: (['lucca-auth', 'lucca-request', 'lucca-not-lucca'] as const).map(failureType),
     },
   });
   const work = proxyActivities<SyncActivities>({
@@ -99,7 +99,7 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   const summary = summariseCounts(companyId, plan.counts);
 
   if (plan.blocked) {
-    const error = {
+    const error: RunError = {
       code: 'mass-deactivation',
       message:
         `The plan would deactivate ${plan.deactivations} of ${plan.activeProfiles} active profiles ` +
@@ -127,34 +127,27 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   }
 }
 
-function storageFailure(err: unknown, what: string): { code: string; message: string } {
+function storageFailure(err: unknown, what: string): RunError {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   const detail = cause instanceof Error ? cause.message : 'unknown error';
-  const stalled = cause instanceof ApplicationFailure && cause.type === FailureType.stalled;
+  const stalled = cause instanceof ApplicationFailure && failureCode(cause.type) === 'stalled';
   return { code: stalled ? 'stalled' : 'storage', message: `${what} (${detail})` };
 }
 
 /** A failed read-and-plan: Lucca's own verdict when Lucca failed, a storage failure otherwise. */
-function describeFailure(err: unknown): { code: string; message: string } {
+function describeFailure(err: unknown): RunError {
   const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure && LUCCA_FAILURES.has(cause.type ?? '')) {
-    const code = ERROR_CODE_BY_TYPE[cause.type ?? '']!;
+  if (!(cause instanceof ApplicationFailure)) {
+    return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
+  }
+  const code = failureCode(cause.type);
+  if (isLuccaFailure(code)) {
     // Retryable failures reach here only once retries are exhausted: the read is incomplete.
     const message = cause.nonRetryable
       ? cause.message
       : `Lucca could not be read completely after repeated attempts (${cause.message}). Nothing was changed; the next run will try again.`;
     return { code, message };
   }
-  if (!(cause instanceof ApplicationFailure)) {
-    return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
-  }
-  if (cause.nonRetryable) return { code: ERROR_CODE_BY_TYPE[cause.type ?? ''] ?? 'internal', message: cause.message };
+  if (cause.nonRetryable) return { code: code ?? 'internal', message: cause.message };
   return storageFailure(err, 'Reading and planning stopped after repeated errors; no profile was written.');
 }
-
-const LUCCA_FAILURES = new Set<string>([
-  FailureType.luccaAuth,
-  FailureType.luccaRequest,
-  FailureType.luccaNotLucca,
-  FailureType.luccaUnavailable,
-]);

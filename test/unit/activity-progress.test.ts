@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { watchProgress } from '../../activities/progress';
-import { FailureType } from '../../domain/failures';
+import { failureType } from '../../domain/failures';
 
 interface Checkpoint {
   page: number;
@@ -34,7 +34,7 @@ describe('watchProgress (the stall watch of the sync activities)', () => {
     );
     await assert.rejects(attempt, (err: unknown) => {
       assert.ok(err instanceof ApplicationFailure);
-      assert.equal(err.type, FailureType.stalled);
+      assert.equal(err.type, failureType('stalled'));
       assert.equal(err.nonRetryable, false);
       assert.match(err.message, /^Reading Lucca made no progress for \d+ s and was stopped at page 3;/);
       return true;
