@@ -39,8 +39,6 @@ export interface LuccaClientOptions {
   maxRateLimitWaits?: number;
   /** A 429 asking for a longer wait than this is thrown at once, for the caller to reschedule. Default 120 000 ms. */
   maxRateLimitWaitMs?: number;
-  /** Called before any wait (rate limit or 429) with its length, so the caller can heartbeat. */
-  onWait?: (ms: number) => void;
   /** Users per page of `usersPages`. Default and maximum: 1000. */
   pageSize?: number;
 }
@@ -106,7 +104,6 @@ export class LuccaClient {
   readonly #limiter: RollingWindowLimiter | null;
   readonly #maxRateLimitWaits: number;
   readonly #maxRateLimitWaitMs: number;
-  readonly #onWait: ((ms: number) => void) | undefined;
   readonly #pageSize: number;
 
   constructor(opts: LuccaClientOptions) {
@@ -128,7 +125,6 @@ export class LuccaClient {
     this.#limiter = opts.limiter === undefined ? limiterFor(this.baseUrl) : opts.limiter;
     this.#maxRateLimitWaits = opts.maxRateLimitWaits ?? DEFAULT_MAX_RATE_LIMIT_WAITS;
     this.#maxRateLimitWaitMs = opts.maxRateLimitWaitMs ?? DEFAULT_MAX_RATE_LIMIT_WAIT_MS;
-    this.#onWait = opts.onWait;
     this.#pageSize = opts.pageSize ?? LUCCA_PAGE_SIZE;
   }
 
@@ -196,14 +192,13 @@ export class LuccaClient {
   async #get(pathAndQuery: string, signal?: AbortSignal): Promise<unknown> {
     const url = `${this.baseUrl}${pathAndQuery}`;
     for (let waits = 0; ; waits++) {
-      await this.#limiter?.acquire(signal, this.#onWait);
+      await this.#limiter?.acquire(signal);
       const outcome = await this.#attempt(url, signal);
       if (outcome.kind === 'json') return outcome.body;
       const { error } = outcome;
       const waitMs = error.retryAfterMs ?? Math.min(BACKOFF_START_MS * 2 ** waits, BACKOFF_CAP_MS);
       if (waits >= this.#maxRateLimitWaits || waitMs > this.#maxRateLimitWaitMs) throw error;
       this.#limiter?.holdFor(waitMs);
-      this.#onWait?.(waitMs);
       await sleep(waitMs, signal);
     }
   }

@@ -68,9 +68,8 @@ export class RollingWindowLimiter {
   /**
    * Resolves when one more request fits in the window. Callers are served first come, first served:
    * each call reserves its slot at once, then sleeps until that slot's time.
-   * `onWait` is told how long the wait will be before it starts, so a caller can heartbeat.
    */
-  async acquire(signal?: AbortSignal, onWait?: (ms: number) => void): Promise<void> {
+  async acquire(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     if (this.limit === Infinity) return;
     const now = this.now();
@@ -85,7 +84,6 @@ export class RollingWindowLimiter {
     while (index > 0 && (this.slots[index - 1] ?? 0) > at) index--;
     this.slots.splice(index, 0, at);
     try {
-      if (at > now) onWait?.(at - now);
       // Timers may fire a little early; the slot is not ours until the clock says so.
       for (let current = now; current < at; current = this.now()) await this.sleep(at - current, signal);
     } catch (error) {
