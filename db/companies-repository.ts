@@ -35,10 +35,11 @@ export interface CompanyUpsert {
 }
 
 export class CompaniesRepository {
-  readonly collection: Collection<CompanyDocument>;
+  static readonly collectionName = 'companies';
+  private readonly collection: Collection<CompanyDocument>;
 
   constructor(db: Db) {
-    this.collection = db.collection<CompanyDocument>('companies');
+    this.collection = db.collection<CompanyDocument>(CompaniesRepository.collectionName);
   }
 
   async ensureIndexes(): Promise<void> {

@@ -1,8 +1,8 @@
-import { MongoClient, type Db } from 'mongodb';
-import { CompaniesRepository } from './companies-repository';
-import { ProfilesRepository } from './profiles-repository';
-import { SyncChangesRepository } from './sync-changes-repository';
-import { SyncRunsRepository } from './sync-runs-repository';
+import { MongoClient, type Collection, type Db } from 'mongodb';
+import { CompaniesRepository, type CompanyDocument } from './companies-repository';
+import { ProfilesRepository, type ProfileDocument } from './profiles-repository';
+import { SyncChangesRepository, type SyncChangeDocument } from './sync-changes-repository';
+import { SyncRunsRepository, type SyncRunDocument } from './sync-runs-repository';
 import { SyncStagingRepository } from './sync-staging-repository';
 
 export interface Repositories {
@@ -20,6 +20,27 @@ export function repositories(db: Db): Repositories {
     syncRuns: new SyncRunsRepository(db),
     syncChanges: new SyncChangesRepository(db),
     staging: new SyncStagingRepository(db),
+  };
+}
+
+/**
+ * The collections themselves, past the repositories, for what is not lucca-sync's to do: the
+ * platform's own writes (the demo's imported profiles) and tests that check what the store holds.
+ * lucca-sync's code reaches them only through its repositories.
+ */
+export interface PlatformCollections {
+  companies: Collection<CompanyDocument>;
+  profiles: Collection<ProfileDocument>;
+  syncRuns: Collection<SyncRunDocument>;
+  syncChanges: Collection<SyncChangeDocument>;
+}
+
+export function platformCollections(db: Db): PlatformCollections {
+  return {
+    companies: db.collection<CompanyDocument>(CompaniesRepository.collectionName),
+    profiles: db.collection<ProfileDocument>(ProfilesRepository.collectionName),
+    syncRuns: db.collection<SyncRunDocument>(SyncRunsRepository.collectionName),
+    syncChanges: db.collection<SyncChangeDocument>(SyncChangesRepository.collectionName),
   };
 }
 

@@ -98,10 +98,11 @@ function withSet(doc: ProfileDocument, set: Record<string, unknown>): ProfileDoc
 }
 
 export class ProfilesRepository {
-  readonly collection: Collection<ProfileDocument>;
+  static readonly collectionName = 'profiles';
+  private readonly collection: Collection<ProfileDocument>;
 
   constructor(private readonly db: Db) {
-    this.collection = db.collection<ProfileDocument>('profiles');
+    this.collection = db.collection<ProfileDocument>(ProfilesRepository.collectionName);
   }
 
   /** How this store takes writes (see `StoreCapabilities`). */

@@ -35,10 +35,11 @@ export function toChangeDocument(runId: string, companyId: string, seq: number, 
 }
 
 export class SyncChangesRepository {
-  readonly collection: Collection<SyncChangeDocument>;
+  static readonly collectionName = 'syncChanges';
+  private readonly collection: Collection<SyncChangeDocument>;
 
   constructor(private readonly db: Db) {
-    this.collection = db.collection<SyncChangeDocument>('syncChanges');
+    this.collection = db.collection<SyncChangeDocument>(SyncChangesRepository.collectionName);
   }
 
   async ensureIndexes(): Promise<void> {

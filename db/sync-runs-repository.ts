@@ -43,10 +43,11 @@ export interface SyncRunStart {
 }
 
 export class SyncRunsRepository {
-  readonly collection: Collection<SyncRunDocument>;
+  static readonly collectionName = 'syncRuns';
+  private readonly collection: Collection<SyncRunDocument>;
 
   constructor(db: Db) {
-    this.collection = db.collection<SyncRunDocument>('syncRuns');
+    this.collection = db.collection<SyncRunDocument>(SyncRunsRepository.collectionName);
   }
 
   async ensureIndexes(): Promise<void> {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ObjectId } from 'mongodb';
 import { loadConfig } from '../config/env';
+import { connectMongo, platformCollections } from '../db/mongo';
 import { startDemoConsole } from '../console/demo';
 import { getSyncReport, onboardCompany, openOperationsContext, type OperationsContext } from '../operations';
 import { generateLuccaUsers, startFakeLucca, type FakeLucca, type LuccaRawUser } from '../dev-tools/fake-lucca';
@@ -166,9 +167,13 @@ async function main(): Promise<number> {
     cleanups.push(() => ctx.close());
 
     // The demo's own database starts empty each time, so the first sync tells the whole story.
-    await ctx.repos.profiles.collection.deleteMany({ companyId: opts.company });
+    // The platform's own import, as it writes them: past lucca-sync's repositories.
+    const platform = await connectMongo(config.MONGODB_URI, config.MONGODB_DB);
+    const { profiles } = platformCollections(platform.db);
+    await profiles.deleteMany({ companyId: opts.company });
     const seeded = preexistingProfiles(opts.company, users, opts.preexisting);
-    if (seeded.length) await ctx.repos.profiles.collection.insertMany(seeded);
+    if (seeded.length) await profiles.insertMany(seeded);
+    await platform.client.close();
     say(
       `▶ Platform: ${seeded.length} profiles already exist (CSV import, self-signup) with the same emails as Lucca users`,
     );

@@ -4,7 +4,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { apiKeyHint, encryptApiKey } from '../../db/api-key-cipher';
-import { connectMongo, repositories, type Repositories } from '../../db/mongo';
+import {
+  connectMongo,
+  platformCollections,
+  repositories,
+  type PlatformCollections,
+  type Repositories,
+} from '../../db/mongo';
 import type { ProfileDocument } from '../../db/profiles-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { SYNCED_FIELDS, type SyncCounts } from '../../domain/types';
@@ -61,6 +67,8 @@ export class Rig {
     readonly lucca: FakeLucca,
     readonly mongo: MongoClient,
     readonly repos: Repositories,
+    /** The collections past the repositories, to check what the store holds. */
+    readonly store: PlatformCollections,
     readonly dbName: string,
     readonly connection: Connection,
     readonly client: Client,
@@ -86,6 +94,7 @@ export class Rig {
       lucca,
       mongo,
       repositories(db),
+      platformCollections(db),
       dbName,
       connection,
       client,
@@ -168,7 +177,7 @@ export class Rig {
   }
 
   profiles(companyId: string): Promise<ProfileDocument[]> {
-    return this.repos.profiles.collection.find({ companyId }).toArray();
+    return this.store.profiles.find({ companyId }).toArray();
   }
 
   /** The run's progress as the activities record it (pages read, phase), polled. */
@@ -230,7 +239,7 @@ export function duplicateLinks(profiles: ProfileDocument[]): number[] {
 
 /** The report's body, counted by action, to compare with the run's counts. */
 export async function changeActionCounts(rig: Rig, runId: string): Promise<Record<string, number>> {
-  const rows = await rig.repos.syncChanges.collection
+  const rows = await rig.store.syncChanges
     .aggregate<{ _id: string; n: number }>([{ $match: { runId } }, { $group: { _id: '$action', n: { $sum: 1 } } }])
     .toArray();
   return Object.fromEntries(rows.map((r) => [r._id, r.n]));

@@ -117,7 +117,7 @@ export async function assertHostileRecordsHandled(rig: Rig, users: LuccaRawUser[
   assert.equal(first.result.status, 'succeeded', JSON.stringify(first.result.error));
   assert.equal(first.run.counts?.seen, users.length, 'every record was read');
 
-  const changes = await rig.repos.syncChanges.collection.find({ runId: first.result.runId }).toArray();
+  const changes = await rig.store.syncChanges.find({ runId: first.result.runId }).toArray();
   const byUser = new Map(changes.map((c) => [c.luccaUserId, c]));
   const linked = new Map(first.profiles.map((p) => [p.lucca?.userId, p]));
   for (const raw of users) {

@@ -53,7 +53,7 @@ export async function runBaseline(opts: {
         updatedAt: now,
       });
     }
-    if (docs.length) written += (await profiles.collection.insertMany(docs, { ordered: false })).insertedCount;
+    if (docs.length) written += await profiles.insertPlanned(docs);
     await changes.insertMany(planned.map((c) => toChangeDocument(runId, opts.companyId, ++seq, c)));
   }
   return { profiles: written, pages };

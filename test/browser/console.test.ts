@@ -136,7 +136,7 @@ describe('the Lucca integration tab of the admin console, in a real browser', ()
   });
 
   test('"Sync now" shows the run appear and finish with its counts, and its report has a field-level diff', async () => {
-    const profile = await h.stack.repos.profiles.collection.findOne({
+    const profile = await h.stack.store.profiles.findOne({
       companyId,
       status: 'active',
       'lucca.userId': { $exists: true },
@@ -189,7 +189,7 @@ describe('the Lucca integration tab of the admin console, in a real browser', ()
   });
 
   test('a blocked run lists the planned deactivations, and "Apply anyway" applies it', async () => {
-    const active = await h.stack.repos.profiles.collection
+    const active = await h.stack.store.profiles
       .find({ companyId, status: 'active', 'lucca.userId': { $exists: true } })
       .limit(20)
       .toArray();
@@ -211,7 +211,7 @@ describe('the Lucca integration tab of the admin console, in a real browser', ()
     assert.notEqual(appliedId, blockedId);
     assert.match(await page.locator(`tr[data-run="${appliedId}"]`).innerText(), /20 désactivés/);
     assert.equal(
-      await h.stack.repos.profiles.collection.countDocuments({
+      await h.stack.store.profiles.countDocuments({
         companyId,
         'lucca.removedAt': { $ne: null },
         status: 'former',

@@ -53,8 +53,7 @@ describe('the long-lived company workflow', () => {
     });
   }
 
-  const runsOf = (companyId: string) =>
-    stack.repos.syncRuns.collection.find({ companyId }).sort({ startedAt: 1 }).toArray();
+  const runsOf = (companyId: string) => stack.store.syncRuns.find({ companyId }).sort({ startedAt: 1 }).toArray();
 
   async function lastRunAfter(
     handle: WorkflowHandle,

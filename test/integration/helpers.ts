@@ -3,7 +3,14 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
 import type { Db, MongoClient } from 'mongodb';
 import { apiKeyHint, encryptApiKey } from '../../db/api-key-cipher';
-import { connectMongo, ensureIndexes, repositories, type Repositories } from '../../db/mongo';
+import {
+  connectMongo,
+  ensureIndexes,
+  platformCollections,
+  repositories,
+  type PlatformCollections,
+  type Repositories,
+} from '../../db/mongo';
 import type { ActivityDeps } from '../../activities';
 import { createSyncWorker, WORKFLOWS_PATH } from '../../workers/worker';
 import { companyWorkflowId, scheduleId } from '../../workflows/messages';
@@ -43,6 +50,8 @@ export interface Stack {
   mongo: MongoClient;
   db: Db;
   repos: Repositories;
+  /** The collections past the repositories: the platform's own writes, and what the store holds. */
+  store: PlatformCollections;
   client: Client;
   connection: Connection;
   nativeConnection: NativeConnection;
@@ -65,6 +74,7 @@ export async function openStack(name: string): Promise<Stack> {
     mongo,
     db,
     repos,
+    store: platformCollections(db),
     client,
     connection,
     nativeConnection,

@@ -197,7 +197,7 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     assert.equal(await stack.repos.companies.get(companyId), null, 'no company stored');
     assert.equal(await scheduleExists(companyId), false, 'no schedule created');
     assert.equal(await companyWorkflowStatus(companyId), null, 'no workflow started');
-    assert.equal(await stack.repos.syncRuns.collection.countDocuments({ companyId }), 0);
+    assert.equal(await stack.store.syncRuns.countDocuments({ companyId }), 0);
   });
 
   test('the API key is never accepted as a plain argument', async () => {
@@ -230,7 +230,7 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /Updated/);
 
-    assert.equal(await stack.repos.companies.collection.countDocuments({ _id: companyId }), 1);
+    assert.equal(await stack.store.companies.countDocuments({ _id: companyId }), 1);
     const company = (await stack.repos.companies.get(companyId))!;
     assert.equal(company.lucca.baseUrl, newUrl);
     assert.equal(company.sync.every, '12h');
@@ -302,15 +302,15 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     await onboardCompany(deps, { companyId, name: 'Dry', luccaUrl: url, apiKey, requestedBy: 'test' });
     await waitForRun(companyId, (r) => r.trigger === 'onboarding');
     await stack.client.workflow.getHandle(companyWorkflowId(companyId)).terminate('test: workflow gone');
-    const before = await stack.repos.profiles.collection.countDocuments({ companyId });
+    const before = await stack.store.profiles.countDocuments({ companyId });
     stack.lucca.mutateUsers(companyId, (users) => users.map((u) => (u.id === 60 ? { ...u, firstName: 'Renamed' } : u)));
 
     const dry = await runCli(['sync', '--company', companyId, '--dry-run', '--wait']);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /dry-run/);
     assert.equal(await companyWorkflowStatus(companyId), 'RUNNING', 'signal-with-start started the workflow');
-    assert.equal(await stack.repos.profiles.collection.countDocuments({ companyId, firstName: 'Renamed' }), 0);
-    assert.equal(await stack.repos.profiles.collection.countDocuments({ companyId }), before);
+    assert.equal(await stack.store.profiles.countDocuments({ companyId, firstName: 'Renamed' }), 0);
+    assert.equal(await stack.store.profiles.countDocuments({ companyId }), before);
   });
 
   test('report lists changes by action with field-level from → to and reasons in plain words; status and --json give the data', async () => {
@@ -389,7 +389,7 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     const { companyId, apiKey, url } = tenant();
     await onboardCompany(deps, { companyId, name: 'Leaving', luccaUrl: url, apiKey, requestedBy: 'test' });
     await waitForRun(companyId, (r) => r.trigger === 'onboarding');
-    const profiles = await stack.repos.profiles.collection.countDocuments({ companyId });
+    const profiles = await stack.store.profiles.countDocuments({ companyId });
     assert.ok(profiles > 0);
 
     const result = await runCli(['offboard', '--company', companyId]);
@@ -398,8 +398,8 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     assert.notEqual(await companyWorkflowStatus(companyId), 'RUNNING');
     const company = (await stack.repos.companies.get(companyId))!;
     assert.equal(company.lucca.apiKey, null);
-    assert.equal(await stack.repos.profiles.collection.countDocuments({ companyId }), profiles);
-    assert.ok((await stack.repos.syncRuns.collection.countDocuments({ companyId })) > 0);
+    assert.equal(await stack.store.profiles.countDocuments({ companyId }), profiles);
+    assert.ok((await stack.store.syncRuns.countDocuments({ companyId })) > 0);
 
     const sync = await runCli(['sync', '--company', companyId]);
     assert.equal(sync.code, 1);

@@ -53,15 +53,15 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
   });
 
   async function importCompany(count: number) {
-    await stack.repos.profiles.collection.deleteMany({ companyId: COMPANY });
+    await stack.store.profiles.deleteMany({ companyId: COMPANY });
     const profiles = Array.from({ length: count }, (_, i) => imported(i + 1));
-    await stack.repos.profiles.collection.insertMany(profiles);
+    await stack.store.profiles.insertMany(profiles);
     const changes = profiles.map((p, i) => link(p, i + 1));
     return { profiles, changes };
   }
 
   const read = async () =>
-    (await stack.repos.profiles.collection.find({ companyId: COMPANY }).toArray()) as (ProfileDocument & {
+    (await stack.store.profiles.find({ companyId: COMPANY }).toArray()) as (ProfileDocument & {
       phone?: string;
     })[];
 
@@ -91,7 +91,7 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
     const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
     await stack.repos.staging.journal(runId, entries);
     // The crash: the profiles are deleted, their new versions never inserted.
-    await stack.repos.profiles.collection.deleteMany({ companyId: COMPANY });
+    await stack.store.profiles.deleteMany({ companyId: COMPANY });
     await stack.repos.syncRuns.start({
       companyId: COMPANY,
       runId,
@@ -124,7 +124,7 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
       ...imported(999),
       lucca: { userId: 7, linkedAt: NOW, lastSeenAt: NOW, syncedValues: fields(7) },
     };
-    await stack.repos.profiles.collection.insertOne(squatter);
+    await stack.store.profiles.insertOne(squatter);
 
     assert.equal(await stack.repos.profiles.rewrite(entries), 109);
 

@@ -83,18 +83,12 @@ describe('what the store can take, asked of the store itself', () => {
       stale.map((s) => [s * 10_000 + 1, (s + 1) * 10_000 - 1]),
     );
 
-    const left = await stack.repos.syncChanges.collection
-      .find({ runId: 'run-big' }, { projection: { seq: 1 } })
-      .toArray();
+    const left = await stack.store.syncChanges.find({ runId: 'run-big' }, { projection: { seq: 1 } }).toArray();
     assert.equal(left.length, kept.size * perSlot, 'only the kept slots’ records are left');
     assert.deepEqual(new Set(left.map((d) => Math.floor(d.seq / 10_000))), kept);
 
     await stack.repos.syncChanges.clearRun('run-big');
-    assert.equal(await stack.repos.syncChanges.collection.countDocuments({ runId: 'run-big' }), 0);
-    assert.equal(
-      await stack.repos.syncChanges.collection.countDocuments({ runId: 'run-other' }),
-      1,
-      'another run untouched',
-    );
+    assert.equal(await stack.store.syncChanges.countDocuments({ runId: 'run-big' }), 0);
+    assert.equal(await stack.store.syncChanges.countDocuments({ runId: 'run-other' }), 1, 'another run untouched');
   });
 });

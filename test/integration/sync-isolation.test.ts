@@ -33,7 +33,7 @@ describe('companies on the real stack', () => {
     const a = await addTestCompany(stack, staff(8));
     const b = await addTestCompany(stack, staff(8));
     const unlinkedInB = new ObjectId();
-    await stack.repos.profiles.collection.insertOne({
+    await stack.store.profiles.insertOne({
       _id: unlinkedInB,
       companyId: b.companyId,
       firstName: 'Camille',
@@ -81,7 +81,7 @@ describe('companies on the real stack', () => {
     const secondB = await runSync(stack, stack.taskQueue, b.companyId);
     assert.equal(secondB.profileWrites, 0, "A's run left nothing for B to repair");
     assert.deepEqual(updatedStamps(await profilesOf(stack, b.companyId)), updatedStamps(bSynced));
-    const perCompany = await stack.repos.profiles.collection
+    const perCompany = await stack.store.profiles
       .aggregate<{ _id: string; n: number }>([
         { $match: { companyId: { $in: [a.companyId, b.companyId] } } },
         { $group: { _id: '$companyId', n: { $sum: 1 } } },

@@ -147,16 +147,16 @@ export function runSync(
 }
 
 export const profilesOf = (stack: Stack, companyId: string): Promise<ProfileDocument[]> =>
-  stack.repos.profiles.collection.find({ companyId }).toArray();
+  stack.store.profiles.find({ companyId }).toArray();
 
 export async function linkedProfile(stack: Stack, companyId: string, luccaUserId: number): Promise<ProfileDocument> {
-  const profile = await stack.repos.profiles.collection.findOne({ companyId, 'lucca.userId': luccaUserId });
+  const profile = await stack.store.profiles.findOne({ companyId, 'lucca.userId': luccaUserId });
   if (!profile) throw new Error(`no profile linked to Lucca user ${luccaUserId} in ${companyId}`);
   return profile;
 }
 
 export const changesOf = (stack: Stack, runId: string): Promise<SyncChangeDocument[]> =>
-  stack.repos.syncChanges.collection.find({ runId }).sort({ seq: 1 }).toArray();
+  stack.store.syncChanges.find({ runId }).sort({ seq: 1 }).toArray();
 
 export const changeFor = async (stack: Stack, runId: string, luccaUserId: number) =>
   (await changesOf(stack, runId)).filter((c) => c.luccaUserId === luccaUserId);

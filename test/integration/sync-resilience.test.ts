@@ -219,7 +219,7 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
     try {
       const users = generateLuccaUsers({ size: 5000, seed: 3, today: TODAY });
       const { companyId } = await addTestCompany(fresh, users);
-      assert.equal(await fresh.repos.profiles.collection.countDocuments({}), 0, 'the database starts empty');
+      assert.equal(await fresh.store.profiles.countDocuments({}), 0, 'the database starts empty');
 
       const first = await runSync(fresh, fresh.taskQueue, companyId);
 

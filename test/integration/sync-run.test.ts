@@ -21,14 +21,14 @@ describe('a sync run on the real stack', () => {
 
   const sync = (companyId: string) => runSync(stack, stack.taskQueue, companyId);
 
-  const profiles = (companyId: string) => stack.repos.profiles.collection.find({ companyId }).toArray();
+  const profiles = (companyId: string) => stack.store.profiles.find({ companyId }).toArray();
 
   test('a first sync creates profiles, attaches a hand-made one, and a second sync writes nothing', async () => {
     const users = generateLuccaUsers({ size: 2500, seed: 7, today: TODAY });
     const { companyId } = await addTestCompany(stack, users);
     const attachable = users.find((u) => u.id === 200)!;
     const handMadeId = new ObjectId();
-    await stack.repos.profiles.collection.insertOne({
+    await stack.store.profiles.insertOne({
       _id: handMadeId,
       companyId,
       firstName: 'Typo',
@@ -42,7 +42,7 @@ describe('a sync run on the real stack', () => {
       updatedAt: new Date(),
     });
     // Mixed-case email on the platform: normalise both sides before comparing.
-    await stack.repos.profiles.collection.updateOne({ _id: handMadeId }, { $set: { email: attachable.mail } });
+    await stack.store.profiles.updateOne({ _id: handMadeId }, { $set: { email: attachable.mail } });
 
     const first = await sync(companyId);
     assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
@@ -62,7 +62,7 @@ describe('a sync run on the real stack', () => {
     const formerIds = new Set(special.former ?? []);
     for (const id of formerIds) assert.ok(!ids.includes(id), `former employee ${id} was not created`);
 
-    const changes = await stack.repos.syncChanges.collection.find({ runId: first.runId }).toArray();
+    const changes = await stack.store.syncChanges.find({ runId: first.runId }).toArray();
     assert.ok(changes.some((c) => c.action === 'skip' && c.reason?.code === 'former-employee'));
     assert.ok(changes.some((c) => c.action === 'conflict' && c.reason?.code === 'duplicate-email-in-lucca'));
 

@@ -37,7 +37,7 @@ describe('runs well past one write command of the store', () => {
 
   afterEach(async () => {
     // Companies never share profiles, but an empty collection keeps every FerretDB scan small.
-    await stack.repos.profiles.collection.deleteMany({});
+    await stack.store.profiles.deleteMany({});
   });
 
   const sync = (companyId: string, input: { allowMassDeactivation?: boolean } = {}) =>
@@ -78,7 +78,7 @@ describe('runs well past one write command of the store', () => {
       createdAt: now,
       updatedAt: now,
     }));
-    await stack.repos.profiles.collection.insertMany(imported);
+    await stack.store.profiles.insertMany(imported);
 
     const run = await sync(company.companyId);
 

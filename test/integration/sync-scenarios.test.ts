@@ -84,7 +84,7 @@ describe('the sync rules on the real stack', () => {
     const { companyId } = await company(staff(3));
     await sync(companyId);
     const edited = await linkedProfile(stack, companyId, 3);
-    await stack.repos.profiles.collection.updateOne(
+    await stack.store.profiles.updateOne(
       { _id: edited._id },
       { $set: { firstName: 'Kamille', birthDate: '1999-01-01' } },
     );
@@ -128,7 +128,7 @@ describe('the sync rules on the real stack', () => {
     const [oldLeaver] = await changeFor(stack, first.runId, 4);
     assert.equal(oldLeaver?.action, 'skip');
     assert.equal(oldLeaver?.reason?.code, 'former-employee');
-    assert.equal(await stack.repos.profiles.collection.countDocuments({ companyId, 'lucca.userId': 4 }), 0);
+    assert.equal(await stack.store.profiles.countDocuments({ companyId, 'lucca.userId': 4 }), 0);
 
     // HR enters a past end date for user 1.
     stack.lucca.mutateUsers(tenant, (all) =>
@@ -171,7 +171,7 @@ describe('the sync rules on the real stack', () => {
     const back = await linkedProfile(stack, companyId, 1);
     assert.equal(back.status, 'active');
     assert.equal(back.contractEnd, null);
-    assert.equal(await stack.repos.profiles.collection.countDocuments({ companyId }), 3, 'no profile duplicated');
+    assert.equal(await stack.store.profiles.countDocuments({ companyId }), 3, 'no profile duplicated');
   });
 
   test('a user removed from Lucca is deactivated with removedAt set, and comes back if they reappear', async () => {
@@ -247,7 +247,7 @@ describe('the sync rules on the real stack', () => {
   test('a dry run stores the plan in the report and writes no profile', async () => {
     const { companyId } = await company(staff(5));
     const preexisting = new ObjectId();
-    await stack.repos.profiles.collection.insertOne({
+    await stack.store.profiles.insertOne({
       _id: preexisting,
       companyId,
       firstName: 'Camille',
@@ -277,6 +277,6 @@ describe('the sync rules on the real stack', () => {
     const link = planned.find((c) => c.action === 'link');
     assert.equal(link?.profileId, preexisting.toHexString());
     assert.deepEqual(link?.fields?.firstName, { from: 'Camille', to: 'Camille1' });
-    assert.equal(await stack.repos.profiles.collection.countDocuments({ companyId, lucca: { $exists: true } }), 0);
+    assert.equal(await stack.store.profiles.countDocuments({ companyId, lucca: { $exists: true } }), 0);
   });
 });
