@@ -61,12 +61,40 @@ export type AppConfig = z.infer<typeof envSchema> & { temporal: ClientConnectCon
 
 export class ConfigError extends Error {}
 
+/** Settings whose value is never repeated in an error message. */
+const SECRET_SETTINGS = new Set([
+  'LUCCA_SYNC_SECRET',
+  'ADMIN_PASSWORD',
+  'ADMIN_PASSWORD_HASH',
+  'CONSOLE_SESSION_SECRET',
+]);
+
+/** A setting's value as an error may quote it: secrets hidden, a URI's credentials masked. */
+function quoted(name: string, value: string | undefined): string {
+  if (value === undefined) return '(unset)';
+  if (SECRET_SETTINGS.has(name)) return '(hidden)';
+  return JSON.stringify(value.replace(/^([a-z+]+:\/\/)[^@/]*@/i, '$1***@'));
+}
+
+/**
+ * The refusal of a configuration that does not parse: every offending setting named, with the
+ * value it was given, so an operator sees what to fix without reading code.
+ */
+export function configurationError(
+  what: string,
+  issues: readonly z.core.$ZodIssue[],
+  env: NodeJS.ProcessEnv,
+): ConfigError {
+  const lines = issues.map((i) => {
+    const name = String(i.path[0] ?? '');
+    return `${name}=${quoted(name, env[name])}: ${i.message}`;
+  });
+  return new ConfigError(`Invalid ${what}: ${lines.join('; ')}`);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);
-  }
+  if (!parsed.success) throw configurationError('configuration', parsed.error.issues, env);
   const temporal = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
   if (!temporal.connectionOptions.address) temporal.connectionOptions.address = '127.0.0.1:7233';
   return { ...parsed.data, temporal: { ...temporal, namespace: temporal.namespace ?? 'default' } };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { ConfigError } from '../config/env';
+import { ConfigError, configurationError } from '../config/env';
 import { hashPassword, isPasswordHash } from './password';
 
 /** The console's own settings, read once at start; the rest (MongoDB, Temporal, secret) is `config/env`. */
@@ -34,11 +34,7 @@ export interface ConsoleSettings {
 
 export async function loadConsoleSettings(env: NodeJS.ProcessEnv = process.env): Promise<ConsoleSettings> {
   const parsed = consoleEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(
-      `Invalid console configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
+  if (!parsed.success) throw configurationError('console configuration', parsed.error.issues, env);
   const e = parsed.data;
   let adminPasswordHash: string;
   if (e.ADMIN_PASSWORD_HASH) {
