@@ -37,7 +37,7 @@ export interface PlanChunk {
  * the thousand profiles it plans; as a payload the store reads one value.
  */
 interface StoredPart {
-  /** `page-<number>-<part>` or `chunk-<slot>-<part>`, zero-padded (see `positionId`). */
+  /** `page-<number>-<part>`, `chunk-<slot>-<part>` or `journal-0-<part>`, zero-padded (see `positionId`). */
   _id: string;
   page?: number;
   offset?: number;
@@ -56,9 +56,9 @@ const NAMESPACE_NOT_FOUND = 26;
  * filter on a string `_id` in SQL, but decodes every document in Go for a numeric one, and these
  * documents hold a thousand employees each.
  */
-const positionId = (kind: 'page' | 'chunk', n: number) => `${kind}-${String(n).padStart(9, '0')}`;
-const partId = (kind: 'page' | 'chunk', n: number, part: number) =>
-  `${positionId(kind, n)}-${String(part).padStart(3, '0')}`;
+type PartKind = 'page' | 'chunk' | 'journal';
+const positionId = (kind: PartKind, n: number) => `${kind}-${String(n).padStart(9, '0')}`;
+const partId = (kind: PartKind, n: number, part: number) => `${positionId(kind, n)}-${String(part).padStart(3, '0')}`;
 
 /**
  * Most bytes of employees one staged page or plan chunk carries: a quarter of MongoDB's 16 MB
@@ -84,9 +84,9 @@ function* bySize<T extends object>(items: readonly T[]): Generator<T[]> {
   if (part.length > 0) yield part;
 }
 
-/** The documents that store `items` as page or slot `n`: one per `bySize` part, each with `fields`. */
+/** The documents that store `items` as page, slot or journal `n`: one per `bySize` part, each with `fields`. */
 function partsOf(
-  kind: 'page' | 'chunk',
+  kind: PartKind,
   n: number,
   items: readonly object[],
   fields: Pick<StoredPart, 'page' | 'offset' | 'slot'>,
@@ -201,10 +201,7 @@ export class SyncStagingRepository {
    */
   async journal(runId: string, entries: readonly RewriteEntry[]): Promise<void> {
     await this.clearJournal(runId);
-    const docs = [...bySize(entries)].map((part, i): StoredPart => ({
-      _id: `part-${String(i).padStart(3, '0')}`,
-      payload: pack(part),
-    }));
+    const docs = partsOf('journal', 0, entries, {});
     if (docs.length > 0) await this.journalOf(runId).insertMany(docs, { ordered: false });
   }
 
