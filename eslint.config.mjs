@@ -75,6 +75,41 @@ export default tseslint.config(
       ],
     },
   },
+  // The layers point one way: domain ← lucca, db ← activities, operations ← workers, console, scripts.
+  ...[
+    {
+      files: ['domain/**/*.ts'],
+      forbidden: ['db', 'lucca', 'activities', 'workflows', 'operations', 'console', 'workers', 'config'],
+      message: 'domain/ holds pure rules: no I/O, no other layer.',
+      packages: ['mongodb', '@temporalio/*', 'fastify'],
+    },
+    {
+      files: ['lucca/**/*.ts'],
+      forbidden: ['db', 'activities', 'workflows', 'operations', 'console', 'workers'],
+      message: 'lucca/ is the Lucca client: it knows domain types and nothing of storage or Temporal.',
+      packages: ['mongodb', '@temporalio/*'],
+    },
+    {
+      files: ['db/**/*.ts'],
+      forbidden: ['lucca', 'activities', 'workflows', 'operations', 'console', 'workers'],
+      message: 'db/ is storage: repositories know domain types and MongoDB only.',
+      packages: ['@temporalio/*'],
+    },
+    {
+      files: ['activities/**/*.ts', 'operations/**/*.ts'],
+      forbidden: ['console', 'workers', 'scripts', 'dev-tools'],
+      message: 'Activities and operations are used by the entry points, never the other way round.',
+      packages: [],
+    },
+  ].map(({ files, forbidden, message, packages }) => ({
+    files,
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: [...forbidden.map((dir) => `**/${dir}/*`), ...packages], message }] },
+      ],
+    },
+  })),
   {
     // Tests import the tools; the tools (and the scripts that run them) never import tests.
     files: ['scripts/**/*.ts', 'dev-tools/**/*.ts'],
