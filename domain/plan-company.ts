@@ -124,7 +124,7 @@ export class CompanyPlanner {
         today,
         linkedProfile: luccaUserId === null ? null : index.linked(luccaUserId),
         unlinkedSameEmail: sameEmail.filter((p) => !p.lucca),
-        emailTakenByOther: sameEmail.some((p) => p.lucca && p.lucca.userId !== luccaUserId),
+        emailTakenBy: sameEmail.find((p) => p.lucca && p.lucca.userId !== luccaUserId) ?? null,
         emailDuplicatedInLucca: email !== null && this.#duplicates.has(email),
       });
       if (!change) continue;

@@ -23,8 +23,8 @@ export interface UserPlanContext {
   linkedProfile: ProfileSnapshot | null;
   /** Unlinked profiles of the same company whose email equals the user's normalised email. */
   unlinkedSameEmail: ProfileSnapshot[];
-  /** The user's email belongs to a profile linked to a different Lucca user. */
-  emailTakenByOther: boolean;
+  /** The profile linked to a different Lucca user that has the user's email, if any. */
+  emailTakenBy: ProfileSnapshot | null;
   /** Another Lucca user of the same company has the same normalised email. */
   emailDuplicatedInLucca: boolean;
 }
@@ -98,14 +98,19 @@ function planLinked(
           'another Lucca user has the same email; the profile keeps its current email',
         ),
       );
-    } else if (ctx.emailTakenByOther) {
-      target.email = profile.fields.email;
-      emailReasons.push(
-        reason(
-          'email-taken',
-          'the new email belongs to a profile linked to another Lucca user; the profile keeps its current email',
-        ),
-      );
+    } else {
+      // One login per person: an email another profile of the company holds, linked or not, is not
+      // given to a second one.
+      const holder = ctx.emailTakenBy ?? ctx.unlinkedSameEmail[0];
+      if (holder) {
+        target.email = profile.fields.email;
+        emailReasons.push(
+          reason(
+            'email-taken',
+            `the new email belongs to ${describeHolder(holder)}; the profile keeps its current email`,
+          ),
+        );
+      }
     }
   }
 
@@ -178,12 +183,12 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
   if (ctx.emailDuplicatedInLucca) {
     return conflict(user, single, 'duplicate-email-in-lucca', 'another Lucca user has the same email; nothing linked');
   }
-  if (ctx.emailTakenByOther) {
+  if (ctx.emailTakenBy) {
     return conflict(
       user,
       single,
       'email-taken',
-      'the email belongs to a profile linked to another Lucca user; nothing linked',
+      `the email belongs to ${describeHolder(ctx.emailTakenBy)}; nothing linked`,
     );
   }
   if (candidates.length > 1) {
@@ -221,6 +226,13 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
     target: { fields: { ...user.fields }, status },
     reasons: dateIssues(user),
   };
+}
+
+/** Who holds an email, for the report: the profile by id, and the Lucca user it is linked to. */
+function describeHolder(holder: ProfileSnapshot): string {
+  return holder.lucca
+    ? `profile ${holder.id} (linked to Lucca user ${holder.lucca.userId})`
+    : `profile ${holder.id} (not linked to Lucca)`;
 }
 
 function conflict(

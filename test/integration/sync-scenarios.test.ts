@@ -279,4 +279,65 @@ describe('the sync rules on the real stack', () => {
     assert.deepEqual(link?.fields?.firstName, { from: 'Camille', to: 'Camille1' });
     assert.equal(await stack.store.profiles.countDocuments({ companyId, lucca: { $exists: true } }), 0);
   });
+
+  test('an email another profile holds, linked or not, is never given to a second profile', async () => {
+    const { companyId, tenant } = await company(staff(3));
+    await sync(companyId);
+    // Someone signed up on the platform with an address Lucca later gives user 2.
+    const signup = new ObjectId();
+    await stack.store.profiles.insertOne({
+      _id: signup,
+      companyId,
+      firstName: 'Sam',
+      lastName: 'Signup',
+      email: 'new.address@acme.example',
+      birthDate: null,
+      contractStart: null,
+      contractEnd: null,
+      status: 'active',
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    });
+    // User 1 takes the address user 3 leaves in the same run: profile 3 still holds it when planned.
+    const holder = await linkedProfile(stack, companyId, 3);
+    stack.lucca.mutateUsers(tenant, (users) =>
+      users.map((u) =>
+        u.id === 2
+          ? { ...u, mail: 'new.address@acme.example' }
+          : u.id === 1
+            ? { ...u, mail: holder.email! }
+            : u.id === 3
+              ? { ...u, mail: 'moved.on@acme.example' }
+              : u,
+      ),
+    );
+    const before = await profilesOf(stack, companyId);
+
+    const second = await sync(companyId);
+
+    assert.equal(second.status, 'succeeded');
+    assert.deepEqual([second.counts?.conflicts, second.counts?.updated, second.profileWrites], [2, 1, 1]);
+    const unchanged = (profiles: typeof before) => profiles.filter((p) => p.lucca?.userId !== 3);
+    assert.deepEqual(
+      unchanged(await profilesOf(stack, companyId)),
+      unchanged(before),
+      'profiles 1, 2 and the signup kept',
+    );
+    assert.equal((await linkedProfile(stack, companyId, 3)).email, 'moved.on@acme.example');
+    const [toUnlinked] = await changeFor(stack, second.runId, 2);
+    assert.equal(toUnlinked?.action, 'conflict');
+    assert.deepEqual(
+      toUnlinked?.reasons.map((r) => r.code),
+      ['email-taken'],
+    );
+    assert.match(toUnlinked?.reasons[0]?.message ?? '', new RegExp(`profile ${signup.toHexString()} \\(not linked`));
+    const [toLinked] = await changeFor(stack, second.runId, 1);
+    assert.equal(toLinked?.action, 'conflict');
+    assert.match(
+      toLinked?.reasons[0]?.message ?? '',
+      new RegExp(`profile ${holder._id.toHexString()} \\(linked to Lucca user 3\\)`),
+    );
+    const emails = (await profilesOf(stack, companyId)).map((p) => p.email);
+    assert.equal(new Set(emails).size, emails.length, 'one profile per email');
+  });
 });

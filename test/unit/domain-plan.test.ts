@@ -64,11 +64,19 @@ const unlinkedProfile = (
   status: ProfileStatus = 'active',
 ): ProfileSnapshot => ({ id, fields: fields(overrides), status });
 
+/** A profile linked to another Lucca user (417). */
+const otherLinked: ProfileSnapshot = {
+  id: 'p-other',
+  fields: fields({ email: 'shared@acme.fr' }),
+  status: 'active',
+  lucca: { userId: 417, syncedValues: null },
+};
+
 const ctx = (overrides: Partial<UserPlanContext> = {}): UserPlanContext => ({
   today: TODAY,
   linkedProfile: null,
   unlinkedSameEmail: [],
-  emailTakenByOther: false,
+  emailTakenBy: null,
   emailDuplicatedInLucca: false,
   ...overrides,
 });
@@ -235,7 +243,8 @@ describe('planLuccaUser — a profile already linked by Lucca id', () => {
 
   const withheldEmails: [string, Partial<UserPlanContext>, ReasonCode][] = [
     ['duplicated in Lucca', { emailDuplicatedInLucca: true }, 'duplicate-email-in-lucca'],
-    ['taken by another linked profile', { emailTakenByOther: true }, 'email-taken'],
+    ['taken by another linked profile', { emailTakenBy: otherLinked }, 'email-taken'],
+    ['held by an unlinked profile', { unlinkedSameEmail: [unlinkedProfile('p-signup')] }, 'email-taken'],
   ];
   for (const [title, flags, code] of withheldEmails) {
     test(`still updates a linked profile whose new email is ${title}, leaving the email unchanged`, () => {
@@ -247,6 +256,12 @@ describe('planLuccaUser — a profile already linked by Lucca id', () => {
       assert.deepEqual(change.fields, { lastName: { from: 'DOE', to: 'DOE-MARTIN' } });
       assert.equal(change.target?.fields.email, 'john.doe@acme.fr');
       assert.deepEqual(codes(change), [code]);
+      if (code === 'email-taken') {
+        assert.match(
+          change.reasons[0]?.message ?? '',
+          /profile p-(other \(linked to Lucca user 417\)|signup \(not linked)/,
+        );
+      }
     });
 
     test(`reports a conflict every run when the only change is a new email ${title}`, () => {
@@ -428,10 +443,11 @@ describe('planLuccaUser — a Lucca user not linked yet', () => {
   });
 
   test('reports a conflict instead of creating when another Lucca user’s profile has the email', () => {
-    const change = plan(user(), ctx({ emailTakenByOther: true }));
+    const change = plan(user(), ctx({ emailTakenBy: otherLinked }));
     assert.equal(change.action, 'conflict');
     assert.equal(change.profileId, undefined);
     assert.deepEqual(codes(change), ['email-taken']);
+    assert.match(change.reasons[0]?.message ?? '', /belongs to profile p-other \(linked to Lucca user 417\)/);
   });
 
   test('reports an ambiguous match when several unlinked profiles share the email, linking none', () => {
