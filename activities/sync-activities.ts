@@ -1,13 +1,19 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { decryptApiKey } from '../db/api-key-cipher';
+import { decryptApiKey, type Keyring } from '../db/api-key-cipher';
 import type { PlannedUpdate } from '../db/profiles-repository';
 import type { Repositories } from '../db/mongo';
 import type { SyncRunStatus } from '../db/sync-runs-repository';
 import { failureType, type RunError } from '../domain/failures';
 import { mapLuccaUser } from '../domain/map-lucca-user';
 import type { SyncTrigger } from '../domain/types';
-import { LuccaClient, LUCCA_PAGE_SIZE, START_OF_USERS, type UsersPagingPosition } from '../lucca/client';
+import {
+  isAllowedLuccaUrl,
+  LuccaClient,
+  LUCCA_PAGE_SIZE,
+  START_OF_USERS,
+  type UsersPagingPosition,
+} from '../lucca/client';
 import { limiterFor } from '../lucca/rate-limiter';
 import { toTemporalFailure } from './errors';
 import { DEFAULT_STALL_TIMEOUT_MS, watchProgress } from './progress';
@@ -15,9 +21,15 @@ import { RunPlan, type PlanResult, type PlanStep } from './run-plan';
 
 export interface SyncActivityDeps {
   repos: Repositories;
-  /** LUCCA_SYNC_SECRET: decrypts the company's API key inside the activity, never outside. */
-  secret: string;
-  lucca: { timeoutMs: number; rateLimit: { limit: number; windowMs: number } | null; pageSize?: number };
+  /** The secrets of LUCCA_SYNC_SECRET(S): decrypt the company's API key inside the activity, never outside. */
+  keyring: Keyring;
+  lucca: {
+    timeoutMs: number;
+    rateLimit: { limit: number; windowMs: number } | null;
+    pageSize?: number;
+    /** LUCCA_ALLOWED_HOSTS: checked again before the key is sent, whatever the stored URL says. */
+    allowedHosts: readonly string[];
+  };
   now?: () => Date;
   /** How long an activity may go without progress before its attempt fails and is retried. */
   stallTimeoutMs?: number;
@@ -139,7 +151,15 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       `page ${c.read.page + 1} (Lucca offset ${c.read.offset})` +
       (c.step === 'pages' ? '' : ` while planning (${c.step}, ${c.done} done)`);
     try {
-      const apiKey = decryptApiKey(deps.secret, companyId, company.lucca.apiKey);
+      const baseUrl = company.lucca.baseUrl;
+      if (!isAllowedLuccaUrl(baseUrl, deps.lucca.allowedHosts)) {
+        throw ApplicationFailure.create({
+          type: failureType('configuration'),
+          message: `Company ${companyId}'s Lucca URL ${baseUrl} is not a Lucca host this worker may send a key to (LUCCA_ALLOWED_HOSTS); nothing was sent. Onboard the company again with its Lucca URL.`,
+          nonRetryable: true,
+        });
+      }
+      const apiKey = decryptApiKey(deps.keyring, { companyId, baseUrl }, company.lucca.apiKey);
       const client = new LuccaClient({
         baseUrl: company.lucca.baseUrl,
         apiKey,

@@ -1,5 +1,6 @@
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
+import { keyringOf, type Keyring } from '../db/api-key-cipher';
 import { isValidAllowedHostEntry } from '../lucca/urls';
 import { TASK_QUEUE } from '../workflows/messages';
 
@@ -18,6 +19,8 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a plain database name')
     .default('lucca_sync'),
   LUCCA_SYNC_SECRET: z.string().optional(),
+  /** Several secrets, newest first: `<id>=<secret>,<id>=<secret>` (see `requireKeyring`). */
+  LUCCA_SYNC_SECRETS: z.string().optional(),
   LUCCA_ALLOWED_HOSTS: z
     .string()
     .default('')
@@ -100,15 +103,48 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return { ...parsed.data, temporal: { ...temporal, namespace: temporal.namespace ?? 'default' } };
 }
 
-/** The key-encryption secret, required only by the code paths that read or write API keys. */
-export function requireSecret(config: AppConfig): string {
-  if (!config.LUCCA_SYNC_SECRET) {
+const MIN_SECRET_LENGTH = 32;
+const SECRET_ID = /^[A-Za-z0-9_.-]{1,40}$/;
+/** The id `LUCCA_SYNC_SECRET` goes by: name it so in `LUCCA_SYNC_SECRETS` when rotating it out. */
+export const DEFAULT_SECRET_ID = 'default';
+
+/**
+ * The secrets that encrypt Lucca API keys at rest, required only by the code paths that read or
+ * write keys: `LUCCA_SYNC_SECRET` (one secret, id `default`), or `LUCCA_SYNC_SECRETS`
+ * (`<id>=<secret>,…`, newest first: the first encrypts, all decrypt) while rotating.
+ */
+export function requireKeyring(config: AppConfig): Keyring {
+  const one = config.LUCCA_SYNC_SECRET;
+  const many = config.LUCCA_SYNC_SECRETS;
+  if (one && many) {
+    throw new ConfigError(
+      'Both LUCCA_SYNC_SECRET and LUCCA_SYNC_SECRETS are set: use one. While rotating, LUCCA_SYNC_SECRETS lists every secret, the old one as default=<its value>.',
+    );
+  }
+  if (!one && !many) {
     throw new ConfigError(
       'LUCCA_SYNC_SECRET is not set: it is the key that encrypts Lucca API keys at rest (32+ random characters, e.g. `openssl rand -base64 32`). Keep the same value for every worker and CLI.',
     );
   }
-  if (config.LUCCA_SYNC_SECRET.length < 32) {
-    throw new ConfigError('LUCCA_SYNC_SECRET is too short: use at least 32 random characters.');
+  const entries = many
+    ? many.split(',').map((entry, i) => {
+        const at = entry.indexOf('=');
+        const id = entry.slice(0, Math.max(0, at)).trim();
+        if (at < 0 || !SECRET_ID.test(id)) {
+          throw new ConfigError(
+            `LUCCA_SYNC_SECRETS entry ${i + 1} is not <id>=<secret> with an id of letters, digits, ".", "_" or "-".`,
+          );
+        }
+        return { id, secret: entry.slice(at + 1).trim() };
+      })
+    : [{ id: DEFAULT_SECRET_ID, secret: one! }];
+  for (const { id, secret } of entries) {
+    if (secret.length < MIN_SECRET_LENGTH) {
+      throw new ConfigError(`Secret "${id}" is too short: use at least ${MIN_SECRET_LENGTH} random characters.`);
+    }
   }
-  return config.LUCCA_SYNC_SECRET;
+  const ids = entries.map((e) => e.id);
+  const repeated = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (repeated) throw new ConfigError(`LUCCA_SYNC_SECRETS names secret "${repeated}" twice.`);
+  return keyringOf(entries);
 }

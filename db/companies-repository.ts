@@ -87,6 +87,18 @@ export class CompaniesRepository {
     return res.matchedCount === 1;
   }
 
+  /**
+   * Stores `next` in place of the encrypted key `expected` (a key rotation); false when the key
+   * changed in between (onboarded again meanwhile), which then keeps its newer key.
+   */
+  async replaceApiKey(id: string, expected: string, next: string, now: Date): Promise<boolean> {
+    const res = await this.collection.updateOne(
+      { _id: id, 'lucca.apiKey': expected },
+      { $set: { 'lucca.apiKey': next, updatedAt: now } },
+    );
+    return res.modifiedCount === 1;
+  }
+
   async eraseApiKey(id: string, now: Date): Promise<boolean> {
     const res = await this.collection.updateOne(
       { _id: id },

@@ -1,4 +1,4 @@
-import { requireSecret } from '../config/env';
+import { requireKeyring } from '../config/env';
 import { COMPANY_ID_PATTERN } from '../domain/types';
 import { apiKeyHint, encryptApiKey } from '../db/api-key-cipher';
 import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl } from '../lucca/client';
@@ -87,7 +87,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   const baseUrl = validateLuccaUrl(input.luccaUrl, config.LUCCA_ALLOWED_HOSTS);
   const apiKey = input.apiKey.trim();
   if (!apiKey) throw new OperationError('missing-api-key', 'The Lucca API key is empty.');
-  const secret = requireSecret(config);
+  const keyring = requireKeyring(config);
 
   const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, {
     timeoutMs: config.LUCCA_TIMEOUT_MS,
@@ -101,7 +101,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     name,
     timezone,
     baseUrl,
-    encryptedApiKey: encryptApiKey(secret, companyId, apiKey),
+    encryptedApiKey: encryptApiKey(keyring, { companyId, baseUrl }, apiKey),
     apiKeyHint: apiKeyHint(apiKey),
     every,
     now,

@@ -12,7 +12,8 @@ import { tsToMs } from '@temporalio/common/lib/time';
 import { Command, InvalidArgumentError } from 'commander';
 import { MongoClient, type Document } from 'mongodb';
 import { format, resolveConfig } from 'prettier';
-import { apiKeyHint, encryptApiKey } from '../db/api-key-cipher';
+import { DEFAULT_SECRET_ID } from '../config/env';
+import { apiKeyHint, encryptApiKey, keyringOf } from '../db/api-key-cipher';
 import { CompaniesRepository } from '../db/companies-repository';
 import type { SyncRunResult } from '../workflows/messages';
 import { syncRunWorkflow } from '../workflows/sync-run';
@@ -212,7 +213,11 @@ class Bench {
       name: companyId,
       timezone: TIMEZONE,
       baseUrl,
-      encryptedApiKey: encryptApiKey(SECRET, companyId, apiKey),
+      encryptedApiKey: encryptApiKey(
+        keyringOf([{ id: DEFAULT_SECRET_ID, secret: SECRET }]),
+        { companyId, baseUrl },
+        apiKey,
+      ),
       apiKeyHint: apiKeyHint(apiKey),
       every: '24h',
       now: new Date(),

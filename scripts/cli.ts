@@ -13,6 +13,7 @@ import {
   OperationError,
   REPORT_ACTIONS,
   requestSync,
+  rotateApiKeys,
   type OperationsContext,
 } from '../operations';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
@@ -238,6 +239,33 @@ program
       console.log(
         `Offboarded ${r.companyId}: schedule ${r.scheduleDeleted ? 'deleted' : 'already gone'}, workflow ${r.workflowEnded ? 'ended' : 'not running'}, API key ${r.apiKeyErased ? 'erased' : 'already erased'}. Profiles and reports are kept.`,
       );
+    });
+  });
+
+program
+  .command('rotate-keys')
+  .description(
+    'Re-encrypt every stored Lucca API key under the newest secret (the first of LUCCA_SYNC_SECRETS), so an older secret can be removed',
+  )
+  .option('--json', 'print as JSON')
+  .action(async (opts: { json?: boolean }) => {
+    await withContext(async (ctx) => {
+      const r = await rotateApiKeys(ctx);
+      if (opts.json) printJson(r);
+      else {
+        console.log(
+          `Keys under secret "${r.secretId}": ${r.reencrypted.length} re-encrypted, ${r.alreadyCurrent.length} already were.`,
+        );
+        if (r.changedMeanwhile.length) {
+          console.log(`Onboarded again meanwhile (their new key kept): ${r.changedMeanwhile.join(', ')}`);
+        }
+      }
+      if (r.undecryptable.length) {
+        console.error(
+          `No secret decrypts the key of: ${r.undecryptable.join(', ')}. Add the secret they were stored with to LUCCA_SYNC_SECRETS, or onboard them again with a fresh key; keep every old secret until this reports none.`,
+        );
+        process.exitCode = EXIT.error;
+      }
     });
   });
 

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import type { MongoClient } from 'mongodb';
-import { loadConfig, requireSecret, type AppConfig } from '../config/env';
+import { loadConfig, requireKeyring, type AppConfig } from '../config/env';
 import { connectMongo, ensureIndexes, repositories } from '../db/mongo';
 import { createLogger, installTemporalLogging } from './logger';
 import { createSyncWorker } from './worker';
@@ -27,7 +27,7 @@ export interface RunWorkerOptions {
  */
 export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   const config = opts.config ?? loadConfig();
-  const secret = requireSecret(config);
+  const keyring = requireKeyring(config);
   const logger = createLogger(config.LOG_LEVEL);
   installTemporalLogging(logger);
 
@@ -50,8 +50,13 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
     taskQueue: config.TASK_QUEUE,
     deps: {
       repos,
-      secret,
-      lucca: { timeoutMs: config.LUCCA_TIMEOUT_MS, rateLimit: config.LUCCA_RATE_LIMIT, pageSize: opts.luccaPageSize },
+      keyring,
+      lucca: {
+        timeoutMs: config.LUCCA_TIMEOUT_MS,
+        rateLimit: config.LUCCA_RATE_LIMIT,
+        pageSize: opts.luccaPageSize,
+        allowedHosts: config.LUCCA_ALLOWED_HOSTS,
+      },
       stallTimeoutMs: config.SYNC_STALL_TIMEOUT_MS,
       temporal: { client, taskQueue: config.TASK_QUEUE },
     },

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { apiKeyHint, encryptApiKey } from '../../db/api-key-cipher';
+import { DEFAULT_SECRET_ID } from '../../config/env';
+import { apiKeyHint, encryptApiKey, keyringOf } from '../../db/api-key-cipher';
 import {
   connectMongo,
   platformCollections,
@@ -29,6 +30,8 @@ import { randomBytes } from 'node:crypto';
  * line the workers log is kept for the secret scan.
  */
 export const RIG_SECRET = 'reliability-rig-secret-0123456789abcdef';
+/** What a worker given LUCCA_SYNC_SECRET=RIG_SECRET holds. */
+export const RIG_KEYRING = keyringOf([{ id: DEFAULT_SECRET_ID, secret: RIG_SECRET }]);
 /**
  * Quick retries, and a dead worker's activity retried after 8 s without a heartbeat. The sync
  * heartbeats at every page and at least every 5 s, so 8 s never fires on a live worker.
@@ -133,7 +136,7 @@ export class Rig {
       name: `Company ${companyId}`,
       timezone: 'Europe/Paris',
       baseUrl: this.lucca.tenantUrl(companyId),
-      encryptedApiKey: encryptApiKey(RIG_SECRET, companyId, apiKey),
+      encryptedApiKey: encryptApiKey(RIG_KEYRING, { companyId, baseUrl: this.lucca.tenantUrl(companyId) }, apiKey),
       apiKeyHint: apiKeyHint(apiKey),
       every: '24h',
       now: new Date(),

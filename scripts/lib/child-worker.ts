@@ -47,6 +47,8 @@ export interface ChildWorkerOptions {
   mongoDb: string;
   taskQueue: string;
   secret: string;
+  /** LUCCA_ALLOWED_HOSTS; default any port on 127.0.0.1 (where the fake Lucca listens). */
+  allowedHosts?: string;
   bundlePath: string;
   /** `off` or e.g. `50/60s`; default off. */
   rateLimit?: string;
@@ -88,6 +90,8 @@ export class ChildWorker {
         MONGODB_DB: opts.mongoDb,
         TASK_QUEUE: opts.taskQueue,
         LUCCA_SYNC_SECRET: opts.secret,
+        LUCCA_SYNC_SECRETS: '',
+        LUCCA_ALLOWED_HOSTS: opts.allowedHosts ?? 'http://127.0.0.1:*',
         LUCCA_RATE_LIMIT: opts.rateLimit ?? 'off',
         LOG_LEVEL: opts.logLevel ?? 'info',
         WORKFLOW_BUNDLE_PATH: opts.bundlePath,

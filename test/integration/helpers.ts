@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
 import type { Db, MongoClient } from 'mongodb';
-import { apiKeyHint, encryptApiKey } from '../../db/api-key-cipher';
+import { DEFAULT_SECRET_ID } from '../../config/env';
+import { apiKeyHint, encryptApiKey, keyringOf } from '../../db/api-key-cipher';
 import {
   connectMongo,
   ensureIndexes,
@@ -22,6 +23,10 @@ import { startFakeLucca, type FakeLucca } from '../../dev-tools/fake-lucca';
  * own database, task queue and ids, so files never see each other's data.
  */
 export const TEST_SECRET = 'integration-test-secret-0123456789abcdef';
+/** What a worker given LUCCA_SYNC_SECRET=TEST_SECRET holds. */
+export const TEST_KEYRING = keyringOf([{ id: DEFAULT_SECRET_ID, secret: TEST_SECRET }]);
+/** The fake Lucca listens on loopback: what LUCCA_ALLOWED_HOSTS must allow for it. */
+export const FAKE_LUCCA_HOSTS = ['http://127.0.0.1:*'];
 export const TEMPORAL_ADDRESS = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 export const MONGODB_URI = process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017';
 export const NAMESPACE = 'default';
@@ -93,8 +98,8 @@ export async function openStack(name: string): Promise<Stack> {
 export function activityDeps(stack: Stack, overrides: Partial<ActivityDeps> = {}): ActivityDeps {
   return {
     repos: stack.repos,
-    secret: TEST_SECRET,
-    lucca: { timeoutMs: 5_000, rateLimit: null },
+    keyring: TEST_KEYRING,
+    lucca: { timeoutMs: 5_000, rateLimit: null, allowedHosts: FAKE_LUCCA_HOSTS },
     ...overrides,
   };
 }
@@ -123,7 +128,11 @@ export async function addCompany(
     name: `Company ${opts.companyId}`,
     timezone: opts.timezone ?? 'Europe/Paris',
     baseUrl: stack.lucca.tenantUrl(opts.tenant),
-    encryptedApiKey: encryptApiKey(TEST_SECRET, opts.companyId, opts.apiKey),
+    encryptedApiKey: encryptApiKey(
+      TEST_KEYRING,
+      { companyId: opts.companyId, baseUrl: stack.lucca.tenantUrl(opts.tenant) },
+      opts.apiKey,
+    ),
     apiKeyHint: apiKeyHint(opts.apiKey),
     every: '24h',
     now,

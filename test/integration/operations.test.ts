@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
-import { decryptApiKey } from '../../db/api-key-cipher';
+import { ApiKeyDecryptError, decryptApiKey, keyringOf, secretIdOf } from '../../db/api-key-cipher';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { loadConfig } from '../../config/env';
 import type { OperationsDeps } from '../../operations';
@@ -22,10 +22,14 @@ import {
   newApiKey,
   openStack,
   TEMPORAL_ADDRESS,
+  TEST_KEYRING,
   TEST_SECRET,
   uniqueSuffix,
   type Stack,
 } from './helpers';
+
+/** The secret a rotation moves the stored keys to. */
+const NEXT_SECRET = { id: '2026-11', secret: 'next-integration-secret-0123456789abcdef' };
 
 const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
 const COMPANY_SIZE = 120;
@@ -56,7 +60,11 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
 
   before(async () => {
     stack = await openStack('ops');
-    worker = await createWorker(stack, { temporal: { client: stack.client, taskQueue: stack.taskQueue } });
+    // The worker holds the secret a key rotation moves to as well: companies rotated keep syncing.
+    worker = await createWorker(stack, {
+      temporal: { client: stack.client, taskQueue: stack.taskQueue },
+      keyring: keyringOf([...TEST_KEYRING.secrets].map(([id, secret]) => ({ id, secret })).concat(NEXT_SECRET)),
+    });
     running = worker.run();
     keyDir = await mkdtemp(path.join(tmpdir(), 'lucca-sync-keys-'));
     env = {
@@ -235,7 +243,7 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     assert.equal(company.lucca.baseUrl, newUrl);
     assert.equal(company.sync.every, '12h');
     assert.equal(company.lucca.apiKeyHint, newKey.slice(-4));
-    assert.equal(decryptApiKey(TEST_SECRET, companyId, company.lucca.apiKey!), newKey);
+    assert.equal(decryptApiKey(TEST_KEYRING, { companyId, baseUrl: newUrl }, company.lucca.apiKey!), newKey);
     const raw = JSON.stringify(await stack.db.collection('companies').findOne({ _id: companyId as never }));
     for (const key of [apiKey, newKey]) {
       assert.ok(!raw.includes(key), 'the key is not stored in clear');
@@ -409,5 +417,42 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
       'RUNNING',
       'no workflow restarted for an offboarded company',
     );
+  });
+
+  test('rotate-keys re-encrypts every stored key under the newest secret, after which the old one can go', async () => {
+    const { companyId, apiKey, url } = tenant();
+    await onboardCompany(deps, { companyId, name: 'Rotating', luccaUrl: url, apiKey, requestedBy: 'test' });
+    await waitForRun(companyId, (r) => r.trigger === 'onboarding');
+    const before = (await stack.repos.companies.get(companyId))!.lucca.apiKey!;
+    assert.equal(secretIdOf(before), 'default');
+
+    const rotating = {
+      LUCCA_SYNC_SECRET: '',
+      LUCCA_SYNC_SECRETS: `${NEXT_SECRET.id}=${NEXT_SECRET.secret},default=${TEST_SECRET}`,
+    };
+    const first = await runCli(['rotate-keys', '--json'], { env: rotating });
+    assert.equal(first.code, 0, first.stderr);
+    const report = JSON.parse(first.stdout) as { secretId: string; reencrypted: string[]; undecryptable: string[] };
+    assert.equal(report.secretId, NEXT_SECRET.id);
+    assert.ok(report.reencrypted.includes(companyId));
+    assert.deepEqual(report.undecryptable, []);
+    assert.ok(!first.stdout.includes(apiKey) && !first.stderr.includes(apiKey));
+
+    const after = (await stack.repos.companies.get(companyId))!.lucca.apiKey!;
+    assert.equal(secretIdOf(after), NEXT_SECRET.id);
+    const binding = { companyId, baseUrl: url };
+    assert.equal(decryptApiKey(keyringOf([NEXT_SECRET]), binding, after), apiKey, 'the new secret alone reads it');
+    assert.throws(() => decryptApiKey(TEST_KEYRING, binding, after), ApiKeyDecryptError, 'the old one no longer does');
+
+    const again = await runCli(['rotate-keys', '--json'], { env: rotating });
+    assert.ok((JSON.parse(again.stdout) as { alreadyCurrent: string[] }).alreadyCurrent.includes(companyId));
+    assert.equal(
+      (await stack.repos.companies.get(companyId))!.lucca.apiKey,
+      after,
+      'a second rotation changes nothing',
+    );
+
+    const sync = await runCli(['sync', '--company', companyId, '--wait']);
+    assert.equal(sync.code, 0, sync.stderr);
   });
 });

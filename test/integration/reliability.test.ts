@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { ApiKeyDecryptError, decryptApiKey } from '../../db/api-key-cipher';
+import { DEFAULT_SECRET_ID } from '../../config/env';
+import { ApiKeyDecryptError, decryptApiKey, keyringOf } from '../../db/api-key-cipher';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { localDate } from '../../dev-tools/fake-lucca/dates';
 import { hostileCompany } from '../../dev-tools/reliability/fuzz';
-import { leaks, RIG_SECRET, Rig, secretsOf, type RunOutcome } from '../../dev-tools/reliability/rig';
+import { leaks, RIG_KEYRING, RIG_SECRET, Rig, secretsOf, type RunOutcome } from '../../dev-tools/reliability/rig';
 import {
   assertHostileRecordsHandled,
   assertSameAsClean,
@@ -111,8 +112,10 @@ describe('lucca-sync under crashes, restarts and hostile data', () => {
     const company = rig.companies[0]!;
     const stored = await rig.repos.companies.get(company.companyId);
     const ciphertext = stored?.lucca.apiKey ?? '';
-    assert.equal(decryptApiKey(RIG_SECRET, company.companyId, ciphertext), company.apiKey);
-    assert.throws(() => decryptApiKey(`${RIG_SECRET}-other`, company.companyId, ciphertext), ApiKeyDecryptError);
+    const binding = { companyId: company.companyId, baseUrl: stored!.lucca.baseUrl };
+    assert.equal(decryptApiKey(RIG_KEYRING, binding, ciphertext), company.apiKey);
+    const otherKeyring = keyringOf([{ id: DEFAULT_SECRET_ID, secret: `${RIG_SECRET}-other` }]);
+    assert.throws(() => decryptApiKey(otherKeyring, binding, ciphertext), ApiKeyDecryptError);
     const everything: string[] = [];
     for (const { name } of await rig.mongo.db(rig.dbName).listCollections().toArray()) {
       everything.push(JSON.stringify(await rig.mongo.db(rig.dbName).collection(name).find({}).toArray()));

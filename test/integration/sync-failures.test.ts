@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { SyncRunInput } from '../../workflows/messages';
-import { openStack, type Stack } from './helpers';
+import { FAKE_LUCCA_HOSTS, openStack, type Stack } from './helpers';
 import {
   addTestCompany,
   changesOf,
@@ -27,7 +27,7 @@ describe('a sync run facing a misbehaving Lucca', () => {
     stack = await openStack('failures');
     // Small pages: a few hundred users make a multi-page read without costing FerretDB much.
     worker = await startWorker(stack, stack.taskQueue, {
-      lucca: { timeoutMs: 5_000, rateLimit: null, pageSize: PAGE_SIZE },
+      lucca: { timeoutMs: 5_000, rateLimit: null, pageSize: PAGE_SIZE, allowedHosts: FAKE_LUCCA_HOSTS },
     });
   });
 
@@ -225,5 +225,32 @@ describe('a sync run facing a misbehaving Lucca', () => {
       stack.lucca.getUsers(tenant).map((u) => u.id),
     );
     assert.equal(profiles.filter((p) => p.status === 'former').length, profiles.length - 115);
+  });
+
+  test('the key only goes where it was given for: a stored URL changed outside onboarding sends nothing', async () => {
+    const { companyId, tenant, apiKey } = await addTestCompany(stack, staff(5));
+    const before = await profilesOf(stack, companyId);
+    const moveTo = (baseUrl: string) =>
+      stack.store.companies.updateOne({ _id: companyId }, { $set: { 'lucca.baseUrl': baseUrl } });
+
+    // A host the worker may not send keys to, whatever the database says.
+    await moveTo('https://lucca.evil.example.test');
+    const offHost = await sync(companyId);
+    assert.deepEqual([offHost.status, offHost.error?.code], ['failed', 'configuration']);
+    assert.match(
+      offHost.error?.message ?? '',
+      /not a Lucca host this worker may send a key to \(LUCCA_ALLOWED_HOSTS\)/,
+    );
+
+    // An allowed host, but not the one the key was stored for: another tenant that would happily read it.
+    const other = `${tenant}-other`;
+    stack.lucca.addTenant(other, { users: staff(5), apiKeys: [{ key: apiKey }], rateLimit: false });
+    await moveTo(stack.lucca.tenantUrl(other));
+    const offBinding = await sync(companyId);
+    assert.deepEqual([offBinding.status, offBinding.error?.code], ['failed', 'configuration']);
+    assert.match(offBinding.error?.message ?? '', /does not decrypt it for this company and Lucca URL/);
+    assert.deepEqual(stack.lucca.requests(other), [], 'the key was never sent to the other tenant');
+    assert.ok(!JSON.stringify(offBinding).includes(apiKey));
+    assert.deepEqual(await profilesOf(stack, companyId), before);
   });
 });

@@ -20,6 +20,7 @@ import {
   TEST_SECRET,
   uniqueSuffix,
   workflowBundle,
+  FAKE_LUCCA_HOSTS,
   type Stack,
 } from './helpers';
 import {
@@ -93,7 +94,7 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
     // Each page of the crashed company takes ~600 ms: time enough to kill the worker between pages.
     stack.lucca.addFault({ tenant: crashed.tenant, kind: 'slow', delayMs: 600, times: Infinity });
     const taskQueue = `${stack.taskQueue}-crash`;
-    const lucca = { timeoutMs: 5_000, rateLimit: null, pageSize: 50 };
+    const lucca = { timeoutMs: 5_000, rateLimit: null, pageSize: 50, allowedHosts: FAKE_LUCCA_HOSTS };
     const bundleFile = path.join(tmpdir(), `lucca-sync-bundle-${uniqueSuffix()}.js`);
     await writeFile(bundleFile, (await workflowBundle()).code);
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { syncRunWorkflowId } from '../../workflows/messages';
-import { openStack, type Stack } from './helpers';
+import { FAKE_LUCCA_HOSTS, openStack, type Stack } from './helpers';
 import { addTestCompany, profilesOf, runSync, staff, startWorker, type RunningWorker } from './sync-kit';
 
 /** The activity attempts of one run, by activity type: attempt number and the previous attempt's failure. */
@@ -35,7 +35,7 @@ describe('a stalled activity fails and is retried instead of hanging', () => {
     // Lucca's own timeout is far longer than the stall limit: only the stall watch can end the wait.
     worker = await startWorker(stack, stack.taskQueue, {
       stallTimeoutMs: STALL_MS,
-      lucca: { timeoutMs: 60_000, rateLimit: null, pageSize: 10 },
+      lucca: { timeoutMs: 60_000, rateLimit: null, pageSize: 10, allowedHosts: FAKE_LUCCA_HOSTS },
     });
   });
 

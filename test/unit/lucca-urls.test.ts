@@ -98,7 +98,8 @@ describe('isAllowedLuccaUrl', () => {
     assert.throws(
       () => loadConfig({ LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:4010,ftp://files.example.test' }),
       (err: Error) =>
-        err instanceof ConfigError && /LUCCA_ALLOWED_HOSTS=".*": "ftp:\/\/files\.example\.test" is not an origin/.test(err.message),
+        err instanceof ConfigError &&
+        /LUCCA_ALLOWED_HOSTS=".*": "ftp:\/\/files\.example\.test" is not an origin/.test(err.message),
     );
   });
 });
