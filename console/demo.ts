@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { OperationsDeps } from '../operations';
-import { hashPassword } from './password';
+import { loadConsoleSettings } from './config';
 import { startConsole, type RunningConsole } from './server';
 
 export interface DemoConsole extends RunningConsole {
@@ -16,19 +16,18 @@ export async function startDemoConsole(
   deps: OperationsDeps,
   opts: { port?: number; temporalUiUrl?: string } = {},
 ): Promise<DemoConsole> {
-  const user = process.env.ADMIN_USER ?? 'admin';
-  const password = process.env.ADMIN_PASSWORD ?? randomBytes(9).toString('base64url');
+  const password = process.env.ADMIN_PASSWORD || randomBytes(9).toString('base64url');
+  // The console's own settings, validated as the console's are (a bad CONSOLE_PORT is refused, named).
+  const settings = await loadConsoleSettings({ ...process.env, ADMIN_PASSWORD: password, ADMIN_PASSWORD_HASH: '' });
   const running = await startConsole({
     deps,
     settings: {
+      ...settings,
       host: '127.0.0.1',
-      port: opts.port ?? Number(process.env.CONSOLE_PORT ?? 3400),
-      adminUser: user,
-      adminPasswordHash: await hashPassword(password),
-      sessionSecret: randomBytes(32).toString('base64'),
-      temporalUiUrl: opts.temporalUiUrl ?? process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233',
+      port: opts.port ?? settings.port,
+      temporalUiUrl: opts.temporalUiUrl ?? settings.temporalUiUrl,
       secureCookie: false,
     },
   });
-  return { ...running, user, password };
+  return { ...running, user: settings.adminUser, password };
 }

@@ -6,46 +6,21 @@ import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
 import fastifySession from '@fastify/session';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
-import type { SyncRunDocument } from '../db/sync-runs-repository';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
 import type { OperationsDeps } from '../operations';
 import { registerApiRoutes } from './api';
 import type { ConsoleSettings } from './config';
+import { safeNext, type ConsoleContext } from './context';
 import { NotFoundError } from './data';
-import type { Html } from './html';
-import { DEFAULT_LANG, i18n, isLang, type I18n, type MessageKey } from './i18n';
+import { DEFAULT_LANG, i18n, isLang, type I18n } from './i18n';
 import { registerPageRoutes } from './pages';
-import { errorPage, notFoundPage, type ViewContext } from './views/layout';
-
-declare module 'fastify' {
-  interface Session {
-    user?: string;
-    flash?: { kind: 'ok' | 'error'; key: MessageKey };
-    /** A sync was just requested from this session: the next integration page refreshes itself. */
-    pendingSync?: string;
-  }
-  interface FastifyContextConfig {
-    /** Reachable without logging in. */
-    public?: boolean;
-  }
-}
+import { errorPage, notFoundPage } from './views/layout';
 
 export interface ConsoleOptions {
   deps: OperationsDeps;
   settings: ConsoleSettings;
   /** The process logger (pino); none by default (tests). */
   logger?: FastifyBaseLogger;
-}
-
-/** What the routes share: the operations' dependencies and the helpers of a page. */
-export interface ConsoleContext {
-  deps: OperationsDeps;
-  settings: ConsoleSettings;
-  temporalRunUrl(run: Pick<SyncRunDocument, 'workflowId' | 'temporalRunId'>): string;
-  view(request: FastifyRequest, reply: FastifyReply): ViewContext;
-  i18nOf(request: FastifyRequest): I18n;
-  sendHtml(reply: FastifyReply, page: Html, status?: number): FastifyReply;
-  notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply;
 }
 
 const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
@@ -234,14 +209,6 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
   registerPageRoutes(app, ctx);
   await app.register(async (api) => registerApiRoutes(api, ctx), { prefix: '/api' });
   return app;
-}
-
-/** Only a local path: `next` must never send the admin to another site after login. */
-export function safeNext(next: unknown): string {
-  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) {
-    return '/companies';
-  }
-  return next;
 }
 
 export interface RunningConsole {

@@ -1,6 +1,6 @@
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import type { CompanyStatus } from '../../operations';
+import { DEFAULT_EVERY, DEFAULT_TIMEZONE, type CompanyStatus } from '../../operations';
 import type { ConnectionCheck } from '../data';
 import { html, type Html } from '../html';
 import type { I18n, MessageKey } from '../i18n';
@@ -148,14 +148,14 @@ export function connectionForm(
             </label>
             <label
               >${i18n.t('integration.timezone')}
-              <input name="timezone" required value="${state.timezone ?? 'Europe/Paris'}" />
+              <input name="timezone" required value="${state.timezone ?? DEFAULT_TIMEZONE}" />
             </label>
             <label
               >${i18n.t('integration.every')}
               <select name="every">
                 ${EVERY_CHOICES.map(
                   (e) =>
-                    html`<option value="${e}" ${e === (state.every ?? '24h') ? 'selected' : ''}>
+                    html`<option value="${e}" ${e === (state.every ?? DEFAULT_EVERY) ? 'selected' : ''}>
                       ${everyLabel(i18n, e)}
                     </option>`,
                 )}

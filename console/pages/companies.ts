@@ -1,0 +1,64 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DEFAULT_EVERY, DEFAULT_TIMEZONE, onboardCompany, OperationError } from '../../operations';
+import { requestedBy, type ConsoleContext } from '../context';
+import { checkLuccaConnection, describeLuccaFailure, listCompanies } from '../data';
+import { companiesPage, EVERY_CHOICES, newCompanyPage, type ConnectionFormState } from '../views/companies';
+import { field, flash, sendCheck, wantsJson } from './forms';
+
+/** The companies, and connecting a new one. */
+export function registerCompanyPages(app: FastifyInstance, ctx: ConsoleContext): void {
+  app.get('/companies', async (request, reply) => {
+    const companies = await listCompanies(ctx.deps);
+    return ctx.sendHtml(reply, companiesPage(ctx.view(request, reply), companies));
+  });
+
+  app.get('/companies/new', async (request, reply) =>
+    ctx.sendHtml(reply, newCompanyPage(ctx.view(request, reply), { luccaUrl: '' })),
+  );
+  app.post('/companies/new/test', (request, reply) => testNewCompany(ctx, request, reply));
+  app.post('/companies/new', (request, reply) => connectNewCompany(ctx, request, reply));
+}
+
+/** The new company form as posted, with the onboarding defaults where it says nothing. */
+const newCompanyState = (body: unknown): ConnectionFormState => ({
+  luccaUrl: field(body, 'luccaUrl'),
+  companyId: field(body, 'companyId'),
+  name: field(body, 'name'),
+  timezone: field(body, 'timezone') || DEFAULT_TIMEZONE,
+  every: (EVERY_CHOICES as readonly string[]).includes(field(body, 'every')) ? field(body, 'every') : DEFAULT_EVERY,
+});
+
+async function testNewCompany(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
+  const check = await checkLuccaConnection(ctx.deps, {
+    luccaUrl: field(request.body, 'luccaUrl'),
+    apiKey: field(request.body, 'apiKey'),
+  });
+  if (wantsJson(request)) return sendCheck(ctx, request, reply, check);
+  return ctx.sendHtml(reply, newCompanyPage(ctx.view(request, reply), { ...newCompanyState(request.body), check }));
+}
+
+async function connectNewCompany(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
+  const state = newCompanyState(request.body);
+  try {
+    const result = await onboardCompany(ctx.deps, {
+      companyId: state.companyId ?? '',
+      name: state.name ?? '',
+      timezone: state.timezone,
+      every: state.every,
+      luccaUrl: state.luccaUrl,
+      apiKey: field(request.body, 'apiKey'),
+      requestedBy: requestedBy(request),
+    });
+    flash(request, 'flash.saved');
+    request.session.pendingSync = result.companyId;
+    return reply.redirect(`/companies/${result.companyId}/integration`, 303);
+  } catch (err) {
+    if (!(err instanceof OperationError)) throw err;
+    const error = describeLuccaFailure(err);
+    return ctx.sendHtml(
+      reply,
+      newCompanyPage(ctx.view(request, reply), { ...state, error: { ...error, baseUrl: null } }),
+      422,
+    );
+  }
+}

@@ -1,0 +1,24 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { toApiCheck } from '../api/representations';
+import type { ConsoleContext } from '../context';
+import type { ConnectionCheck } from '../data';
+import type { MessageKey } from '../i18n';
+
+/** A form field as a string ('' when missing or not a string). */
+export const field = (body: unknown, name: string): string => {
+  const value = (body as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : '';
+};
+
+/** The page's script posts a form and asks for JSON (the connection test); a plain form gets HTML. */
+export const wantsJson = (request: FastifyRequest) => (request.headers.accept ?? '').includes('application/json');
+
+/** A message for the next page this session shows. */
+export const flash = (request: FastifyRequest, key: MessageKey, kind: 'ok' | 'error' = 'ok') => {
+  request.session.flash = { kind, key };
+};
+
+/** The connection test's answer to the page's script: the JSON API's answer to the same test. */
+export function sendCheck(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply, check: ConnectionCheck) {
+  return reply.send(toApiCheck(ctx.i18nOf(request), check));
+}

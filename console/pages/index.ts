@@ -1,0 +1,16 @@
+import type { FastifyInstance } from 'fastify';
+import type { ConsoleContext } from '../context';
+import { registerAuthPages } from './auth';
+import { registerCompanyPages } from './companies';
+import { registerIntegrationPages } from './integration';
+import { registerProfilePages } from './profiles';
+import { registerRunPages } from './runs';
+
+/** The console's HTML pages and their forms; every path parameter is validated (invalid → 404). */
+export function registerPageRoutes(app: FastifyInstance, ctx: ConsoleContext): void {
+  registerAuthPages(app, ctx);
+  registerCompanyPages(app, ctx);
+  registerIntegrationPages(app, ctx);
+  registerRunPages(app, ctx);
+  registerProfilePages(app, ctx);
+}

@@ -1,0 +1,147 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { changeSchedule, onboardCompany, OperationError, requestSync } from '../../operations';
+import { requestedBy, type ConsoleContext } from '../context';
+import { checkLuccaConnection, companyStatus, describeLuccaFailure, listRuns, requireCompany } from '../data';
+import type { MessageKey } from '../i18n';
+import { companyParams } from '../schemas';
+import { EVERY_CHOICES, type ConnectionFormState } from '../views/companies';
+import { integrationPage } from '../views/integration';
+import { field, flash, sendCheck, wantsJson } from './forms';
+
+/** A company's Lucca integration tab: the connection (test, save), the schedule, sync now. */
+export function registerIntegrationPages(app: FastifyInstance, ctx: ConsoleContext): void {
+  const schema = { params: companyParams };
+
+  app.get('/companies/:companyId', { schema }, async (request, reply) => {
+    const { companyId } = request.params as { companyId: string };
+    await requireCompany(ctx.deps, companyId);
+    return reply.redirect(`/companies/${companyId}/integration`, 303);
+  });
+  app.get('/companies/:companyId/integration', { schema }, async (request, reply) => {
+    const { companyId } = request.params as { companyId: string };
+    return renderIntegration(ctx, request, reply, companyId);
+  });
+  app.post('/companies/:companyId/integration/test', { schema }, (request, reply) =>
+    testConnection(ctx, request, reply),
+  );
+  app.post('/companies/:companyId/integration', { schema }, (request, reply) => saveConnection(ctx, request, reply));
+  app.post('/companies/:companyId/sync', { schema }, (request, reply) => syncNow(ctx, request, reply));
+  app.post('/companies/:companyId/schedule', { schema }, (request, reply) => changeFrequency(ctx, request, reply));
+}
+
+async function renderIntegration(
+  ctx: ConsoleContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  companyId: string,
+  form: Partial<ConnectionFormState> = {},
+  status = 200,
+) {
+  const { deps } = ctx;
+  const company = await requireCompany(deps, companyId);
+  const [companyState, runs] = await Promise.all([companyStatus(deps, companyId), listRuns(deps, companyId, 30)]);
+  const pending = request.session.pendingSync === companyId;
+  if (pending) request.session.pendingSync = undefined;
+  return ctx.sendHtml(
+    reply,
+    integrationPage(ctx.view(request, reply), {
+      company,
+      status: companyState,
+      runs,
+      pending,
+      form: { luccaUrl: company.lucca.baseUrl, ...form },
+      temporalRunUrl: (run) => ctx.temporalRunUrl(run),
+    }),
+    status,
+  );
+}
+
+/** An operation refused (bad key, Lucca unreachable…): the integration tab again, with the reason. */
+function renderRefusal(
+  ctx: ConsoleContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  companyId: string,
+  err: OperationError,
+  form: Partial<ConnectionFormState> = {},
+) {
+  return renderIntegration(
+    ctx,
+    request,
+    reply,
+    companyId,
+    { ...form, error: { ...describeLuccaFailure(err), baseUrl: null } },
+    422,
+  );
+}
+
+async function testConnection(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
+  const { companyId } = request.params as { companyId: string };
+  await requireCompany(ctx.deps, companyId);
+  const luccaUrl = field(request.body, 'luccaUrl');
+  const check = await checkLuccaConnection(ctx.deps, { luccaUrl, apiKey: field(request.body, 'apiKey') });
+  if (wantsJson(request)) return sendCheck(ctx, request, reply, check);
+  return renderIntegration(ctx, request, reply, companyId, { luccaUrl, check });
+}
+
+async function saveConnection(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
+  const { companyId } = request.params as { companyId: string };
+  const company = await requireCompany(ctx.deps, companyId);
+  const luccaUrl = field(request.body, 'luccaUrl');
+  try {
+    await onboardCompany(ctx.deps, {
+      companyId,
+      name: company.name,
+      timezone: company.timezone,
+      every: company.sync.every,
+      luccaUrl,
+      apiKey: field(request.body, 'apiKey'),
+      requestedBy: requestedBy(request),
+    });
+  } catch (err) {
+    if (!(err instanceof OperationError)) throw err;
+    return renderRefusal(ctx, request, reply, companyId, err, { luccaUrl });
+  }
+  flash(request, 'flash.saved');
+  request.session.pendingSync = companyId;
+  return reply.redirect(`/companies/${companyId}/integration`, 303);
+}
+
+async function syncNow(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
+  const { companyId } = request.params as { companyId: string };
+  await requireCompany(ctx.deps, companyId);
+  const dryRun = field(request.body, 'dryRun') === 'true';
+  try {
+    await requestSync(ctx.deps, { companyId, dryRun, requestedBy: requestedBy(request) });
+  } catch (err) {
+    if (!(err instanceof OperationError)) throw err;
+    return renderRefusal(ctx, request, reply, companyId, err);
+  }
+  flash(request, dryRun ? 'flash.previewRequested' : 'flash.syncRequested');
+  request.session.pendingSync = companyId;
+  return reply.redirect(`/companies/${companyId}/integration`, 303);
+}
+
+async function changeFrequency(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
+  const { companyId } = request.params as { companyId: string };
+  await requireCompany(ctx.deps, companyId);
+  const every = field(request.body, 'every');
+  const paused = field(request.body, 'paused');
+  let key: MessageKey;
+  try {
+    if ((EVERY_CHOICES as readonly string[]).includes(every)) {
+      await changeSchedule(ctx.deps, { companyId, change: { every } });
+      key = 'flash.everySaved';
+    } else if (paused === 'true' || paused === 'false') {
+      await changeSchedule(ctx.deps, { companyId, change: paused === 'true' ? { pause: true } : { resume: true } });
+      key = paused === 'true' ? 'flash.paused' : 'flash.resumed';
+    } else {
+      return reply.code(400).send({ error: 'bad-request', message: 'every or paused is required' });
+    }
+  } catch (err) {
+    if (!(err instanceof OperationError)) throw err;
+    return renderRefusal(ctx, request, reply, companyId, err);
+  }
+  flash(request, key);
+  return reply.redirect(`/companies/${companyId}/integration`, 303);
+}

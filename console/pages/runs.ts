@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import { requestSync } from '../../operations';
+import { requestedBy, type ConsoleContext } from '../context';
+import { getReport, getRun, requireCompany } from '../data';
+import { runParams } from '../schemas';
+import { runPage } from '../views/run';
+import { flash } from './forms';
+
+/** A run's report, and applying a blocked run anyway. */
+export function registerRunPages(app: FastifyInstance, ctx: ConsoleContext): void {
+  const { deps } = ctx;
+  const schema = { params: runParams };
+
+  app.get('/companies/:companyId/runs/:runId', { schema }, async (request, reply) => {
+    const { companyId, runId } = request.params as { companyId: string; runId: string };
+    const company = await requireCompany(deps, companyId);
+    const { changesSoFar } = await getRun(deps, companyId, runId);
+    const report = await getReport(deps, companyId, runId);
+    return ctx.sendHtml(
+      reply,
+      runPage(ctx.view(request, reply), { company, report, changesSoFar, temporalUrl: ctx.temporalRunUrl(report.run) }),
+    );
+  });
+
+  app.post('/companies/:companyId/runs/:runId/apply-anyway', { schema }, async (request, reply) => {
+    const { companyId, runId } = request.params as { companyId: string; runId: string };
+    const { run } = await getRun(deps, companyId, runId);
+    if (run.status !== 'blocked') return reply.redirect(`/companies/${companyId}/runs/${runId}`, 303);
+    await requestSync(deps, { companyId, allowMassDeactivation: true, requestedBy: requestedBy(request) });
+    flash(request, 'flash.applyRequested');
+    request.session.pendingSync = companyId;
+    return reply.redirect(`/companies/${companyId}/integration`, 303);
+  });
+}
