@@ -25,6 +25,8 @@ export class NotFoundError extends Error {
 
 export const PROFILE_STATUSES: readonly ProfileStatus[] = ['active', 'upcoming', 'former'];
 export const RUN_ID_PATTERN = /^[A-Za-z0-9:_.-]{1,200}$/;
+/** A profile's id as the platform stores it: an ObjectId in hex. */
+export const PROFILE_ID_PATTERN = /^[0-9a-f]{24}$/;
 
 export async function requireCompany(deps: OperationsDeps, companyId: string): Promise<CompanyDocument> {
   if (!COMPANY_ID_PATTERN.test(companyId)) throw new NotFoundError('company');
@@ -98,7 +100,7 @@ export interface ProfileHistoryEntry {
 
 export async function getProfile(deps: OperationsDeps, companyId: string, profileId: string) {
   await requireCompany(deps, companyId);
-  if (!ObjectId.isValid(profileId) || !/^[0-9a-f]{24}$/.test(profileId)) throw new NotFoundError('profile');
+  if (!PROFILE_ID_PATTERN.test(profileId)) throw new NotFoundError('profile');
   const profile = await deps.repos.profiles.get(companyId, new ObjectId(profileId));
   if (!profile) throw new NotFoundError('profile');
   const changes = await deps.repos.syncChanges.forProfile(companyId, profileId);

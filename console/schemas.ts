@@ -1,6 +1,6 @@
 import { COMPANY_ID_PATTERN, COUNT_KEYS } from '../domain/types';
 import { REPORT_ACTIONS } from '../operations';
-import { PROFILE_STATUSES, RUN_ID_PATTERN } from './data';
+import { PROFILE_ID_PATTERN, PROFILE_STATUSES, RUN_ID_PATTERN } from './data';
 
 /*
  * The schemas the routes share. Path parameters are validated on every route, page or API (an
@@ -13,7 +13,7 @@ import { PROFILE_STATUSES, RUN_ID_PATTERN } from './data';
 
 export const COMPANY_PARAM = { type: 'string', pattern: COMPANY_ID_PATTERN.source } as const;
 export const RUN_PARAM = { type: 'string', pattern: RUN_ID_PATTERN.source } as const;
-export const PROFILE_PARAM = { type: 'string', pattern: '^[0-9a-f]{24}$' } as const;
+export const PROFILE_PARAM = { type: 'string', pattern: PROFILE_ID_PATTERN.source } as const;
 
 /** The path parameters of a route: all required, nothing else. */
 export const params = (properties: Record<string, object>) => ({
