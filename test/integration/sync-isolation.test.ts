@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ObjectId } from 'mongodb';
 import { openStack, type Stack } from './helpers';
 import {
   addTestCompany,
@@ -12,6 +11,7 @@ import {
   startWorker,
   updatedStamps,
   type RunningWorker,
+  insertPlatformProfile,
 } from './sync-kit';
 
 describe('companies on the real stack', () => {
@@ -32,19 +32,10 @@ describe('companies on the real stack', () => {
     // Same people, same Lucca ids, same emails: two tenants that mirror each other.
     const a = await addTestCompany(stack, staff(8));
     const b = await addTestCompany(stack, staff(8));
-    const unlinkedInB = new ObjectId();
-    await stack.store.profiles.insertOne({
-      _id: unlinkedInB,
-      companyId: b.companyId,
+    const unlinkedInB = await insertPlatformProfile(stack, b.companyId, {
       firstName: 'Camille',
       lastName: 'Lefèvre',
       email: 'camille1.lefevre@acme.example',
-      birthDate: null,
-      contractStart: null,
-      contractEnd: null,
-      status: 'active',
-      createdAt: new Date(),
-      updatedAt: new Date(),
     });
     const bBefore = await profilesOf(stack, b.companyId);
 

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ObjectId } from 'mongodb';
 import type { Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../../activities';
 import type { ProfileDocument } from '../../db/profiles-repository';
@@ -177,3 +178,28 @@ export function profileViews(profiles: ProfileDocument[]): ProfileView[] {
 /** profile id → updatedAt in ms, to prove that a run wrote nothing. */
 export const updatedStamps = (profiles: ProfileDocument[]): Map<string, number> =>
   new Map(profiles.map((p) => [p._id.toHexString(), p.updatedAt.getTime()]));
+
+/**
+ * A profile the platform made on its own (CSV import, self-signup): unlinked, active, with the
+ * given names and email. Inserted past the repositories, as the platform writes it; its id returned.
+ */
+export async function insertPlatformProfile(
+  stack: Stack,
+  companyId: string,
+  person: { firstName: string; lastName: string; email: string },
+): Promise<ObjectId> {
+  const _id = new ObjectId();
+  const now = new Date();
+  await stack.store.profiles.insertOne({
+    _id,
+    companyId,
+    ...person,
+    birthDate: null,
+    contractStart: null,
+    contractEnd: null,
+    status: 'active',
+    createdAt: now,
+    updatedAt: now,
+  });
+  return _id;
+}

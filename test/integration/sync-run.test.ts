@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ObjectId } from 'mongodb';
 import { describeSpecialCases, generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { openStack, type Stack } from './helpers';
-import { addTestCompany, runSync, startWorker, TODAY, type RunningWorker } from './sync-kit';
+import { addTestCompany, runSync, startWorker, TODAY, type RunningWorker, insertPlatformProfile } from './sync-kit';
 
 describe('a sync run on the real stack', () => {
   let stack: Stack;
@@ -27,19 +26,10 @@ describe('a sync run on the real stack', () => {
     const users = generateLuccaUsers({ size: 2500, seed: 7, today: TODAY });
     const { companyId } = await addTestCompany(stack, users);
     const attachable = users.find((u) => u.id === 200)!;
-    const handMadeId = new ObjectId();
-    await stack.store.profiles.insertOne({
-      _id: handMadeId,
-      companyId,
+    const handMadeId = await insertPlatformProfile(stack, companyId, {
       firstName: 'Typo',
-      lastName: attachable.lastName,
+      lastName: attachable.lastName!,
       email: attachable.mail!.toUpperCase(),
-      birthDate: null,
-      contractStart: null,
-      contractEnd: null,
-      status: 'active',
-      createdAt: new Date(),
-      updatedAt: new Date(),
     });
     // Mixed-case email on the platform: normalise both sides before comparing.
     await stack.store.profiles.updateOne({ _id: handMadeId }, { $set: { email: attachable.mail } });

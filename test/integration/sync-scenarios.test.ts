@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { ObjectId } from 'mongodb';
 import type { SyncRunInput } from '../../workflows/messages';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { openStack, type Stack } from './helpers';
@@ -20,6 +19,7 @@ import {
   updatedStamps,
   type RunningWorker,
   type TestClock,
+  insertPlatformProfile,
 } from './sync-kit';
 
 describe('the sync rules on the real stack', () => {
@@ -246,19 +246,10 @@ describe('the sync rules on the real stack', () => {
 
   test('a dry run stores the plan in the report and writes no profile', async () => {
     const { companyId } = await company(staff(5));
-    const preexisting = new ObjectId();
-    await stack.store.profiles.insertOne({
-      _id: preexisting,
-      companyId,
+    const preexisting = await insertPlatformProfile(stack, companyId, {
       firstName: 'Camille',
       lastName: 'Lefèvre',
       email: 'camille1.lefevre@acme.example',
-      birthDate: null,
-      contractStart: null,
-      contractEnd: null,
-      status: 'active',
-      createdAt: new Date(),
-      updatedAt: new Date(),
     });
     const before = await profilesOf(stack, companyId);
 
@@ -284,19 +275,10 @@ describe('the sync rules on the real stack', () => {
     const { companyId, tenant } = await company(staff(3));
     await sync(companyId);
     // Someone signed up on the platform with an address Lucca later gives user 2.
-    const signup = new ObjectId();
-    await stack.store.profiles.insertOne({
-      _id: signup,
-      companyId,
+    const signup = await insertPlatformProfile(stack, companyId, {
       firstName: 'Sam',
       lastName: 'Signup',
       email: 'new.address@acme.example',
-      birthDate: null,
-      contractStart: null,
-      contractEnd: null,
-      status: 'active',
-      createdAt: new Date(),
-      updatedAt: new Date(),
     });
     // User 1 takes the address user 3 leaves in the same run: profile 3 still holds it when planned.
     const holder = await linkedProfile(stack, companyId, 3);
