@@ -6,7 +6,7 @@ import { html, query, type Html } from '../html';
 import type { MessageKey } from '../i18n';
 import { companyTabs } from './companies';
 import { layout, luccaPictogram, type ViewContext } from './layout';
-import { fieldDiff, formatFieldValue } from './run';
+import { fieldDiff, formatFieldValue, reasonList } from './run';
 
 export interface ProfilesView {
   company: CompanyDocument;
@@ -170,16 +170,7 @@ export function profilePage(ctx: ViewContext, v: ProfileView): Html {
                             : null
                         }
                       </div>
-                      ${fieldDiff(i18n, change.fields, change.action)}
-                      ${
-                        change.reasons.length
-                          ? html`<ul class="reasons">
-                              ${change.reasons.map(
-                                (r) => html`<li><code>${r.code}</code> ${i18n.reason(r.code, r.message)}</li>`,
-                              )}
-                            </ul>`
-                          : null
-                      }
+                      ${fieldDiff(i18n, change.fields, change.action)} ${reasonList(i18n, change.reasons)}
                     </li>`,
                 )}
               </ol>`

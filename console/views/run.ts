@@ -17,6 +17,14 @@ export function formatFieldValue(i18n: I18n, field: string, value: unknown): str
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
+/** A change's reasons, each with its code and what it means. */
+export function reasonList(i18n: I18n, reasons: SyncChangeDocument['reasons']): Html | null {
+  if (reasons.length === 0) return null;
+  return html`<ul class="reasons">
+    ${reasons.map((r) => html`<li data-reason="${r.code}"><code>${r.code}</code> ${i18n.reason(r.code, r.message)}</li>`)}
+  </ul>`;
+}
+
 export function fieldDiff(i18n: I18n, fields: SyncChangeDocument['fields'], action: string): Html | null {
   if (!fields) return null;
   const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
@@ -70,16 +78,7 @@ function changeItem(ctx: ViewContext, companyId: string, change: SyncChangeDocum
           : null
       }
     </div>
-    ${fieldDiff(i18n, change.fields, change.action)}
-    ${
-      change.reasons.length
-        ? html`<ul class="reasons">
-            ${change.reasons.map(
-              (r) => html`<li data-reason="${r.code}"><code>${r.code}</code> ${i18n.reason(r.code, r.message)}</li>`,
-            )}
-          </ul>`
-        : null
-    }
+    ${fieldDiff(i18n, change.fields, change.action)} ${reasonList(i18n, change.reasons)}
   </li>`;
 }
 

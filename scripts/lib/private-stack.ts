@@ -4,8 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
-import { MongoClient } from 'mongodb';
-import { SEARCH_ATTRIBUTES } from './stack';
+import { mongoAnswers, SEARCH_ATTRIBUTES } from './stack';
 import { ensureTool, FERRETDB, TEMPORAL_CLI } from './tools';
 
 /**
@@ -139,17 +138,7 @@ export async function startPrivateStack(dir: string): Promise<PrivateStack> {
         '--log-level=error',
       ],
     }),
-    async () => {
-      const client = new MongoClient(mongoUri, { serverSelectionTimeoutMS: 1000, directConnection: true });
-      try {
-        await client.db('admin').command({ ping: 1 });
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await client.close();
-      }
-    },
+    () => mongoAnswers(mongoUri),
   );
   await Promise.all([temporal.start(), ferretdb.start()]);
   return {

@@ -184,20 +184,23 @@ async function ensureSearchAttributes(connection: Connection, namespace = 'defau
   });
 }
 
+/** Whether a MongoDB-protocol server answers a ping at `uri` within a second. */
+export async function mongoAnswers(uri: string): Promise<boolean> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 1000, directConnection: true });
+  try {
+    await client.db('admin').command({ ping: 1 });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.close();
+  }
+}
+
 function ferretService(s: StackSettings): Service {
   return {
     name: 'ferretdb',
-    async healthy() {
-      const client = new MongoClient(mongoUri(s), { serverSelectionTimeoutMS: 1000, directConnection: true });
-      try {
-        await client.db('admin').command({ ping: 1 });
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await client.close();
-      }
-    },
+    healthy: () => mongoAnswers(mongoUri(s)),
     async start() {
       const bin = await ensureTool(FERRETDB);
       const dataDir = path.join(DATA_DIR, s.engine === 'sqlite' ? 'ferretdb' : 'ferretdb-postgresql');
