@@ -119,17 +119,40 @@ async function spawnDetached(
   return child.pid!;
 }
 
-async function waitHealthy(service: Service, pid: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+/**
+ * How long a service may take to answer after it is started. A first start on a fresh clone
+ * creates its database (Temporal migrates its schema, PostgreSQL initialises), which on two busy
+ * cores took over a minute: the wait allows five by default (DEV_STACK_START_TIMEOUT_MS), and
+ * stops at once if the process exits.
+ */
+const START_TIMEOUT_MS = Number(process.env.DEV_STACK_START_TIMEOUT_MS) || 300_000;
+const PROGRESS_EVERY_MS = 10_000;
+
+/** Waits for a started service to answer, saying every 10 s that it is still waiting. */
+export async function waitHealthy(
+  service: Pick<Service, 'name' | 'healthy'>,
+  pid: number,
+  opts: { timeoutMs?: number; progressEveryMs?: number; log?: (line: string) => void; logFile?: string } = {},
+): Promise<void> {
+  const { timeoutMs = START_TIMEOUT_MS, progressEveryMs = PROGRESS_EVERY_MS } = opts;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const started = Date.now();
+  let nextProgress = started + progressEveryMs;
+  while (Date.now() - started < timeoutMs) {
     if (await service.healthy()) return;
     if (!isAlive(pid)) break;
+    if (Date.now() >= nextProgress) {
+      log(
+        `  …still waiting for ${service.name} (${Math.round((Date.now() - started) / 1000)} s; a first start sets up its database, which takes longer on a busy machine)`,
+      );
+      nextProgress += progressEveryMs;
+    }
     await sleep(250);
   }
-  const log = await readFile(logFile(service.name), 'utf8').catch(() => '');
-  const tail = log.split('\n').slice(-30).join('\n');
+  const file = opts.logFile ?? logFile(service.name);
+  const tail = (await readFile(file, 'utf8').catch(() => '')).split('\n').slice(-30).join('\n');
   throw new Error(
-    `${service.name} did not become healthy (pid ${pid}, ${isAlive(pid) ? 'still running' : 'exited'}). Last lines of ${logFile(service.name)}:\n${tail}`,
+    `${service.name} did not become healthy within ${Math.round(timeoutMs / 1000)} s (pid ${pid}, ${isAlive(pid) ? 'still running: set DEV_STACK_START_TIMEOUT_MS to wait longer' : 'exited'}). Last lines of ${file}:\n${tail}`,
   );
 }
 
@@ -168,7 +191,7 @@ function temporalService(s: StackSettings): Service {
         ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
       ];
       const pid = await spawnDetached('temporal', bin, args);
-      await waitHealthy(this, pid, 60_000);
+      await waitHealthy(this, pid);
     },
   };
 }
@@ -224,7 +247,7 @@ function ferretService(s: StackSettings): Service {
         '--log-level=warn',
       ]);
       await writeFile(enginePath, `${s.engine}\n`);
-      await waitHealthy(this, pid, 30_000);
+      await waitHealthy(this, pid);
     },
   };
 }
@@ -278,7 +301,7 @@ function postgresService(s: StackSettings): Service {
         {},
         user,
       );
-      await waitHealthy(this, pid, 60_000);
+      await waitHealthy(this, pid);
       const created = spawnSync(
         path.join(bin, 'createdb'),
         ['-h', '127.0.0.1', '-p', String(s.postgresPort), '-U', 'postgres', 'ferretdb'],
@@ -382,7 +405,7 @@ function fakeLuccaService(s: StackSettings): Service {
         ],
         { FAKE_LUCCA_API_KEY: key },
       );
-      await waitHealthy(this, pid, 30_000);
+      await waitHealthy(this, pid);
     },
   };
 }
