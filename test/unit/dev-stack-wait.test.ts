@@ -10,7 +10,7 @@ describe("waiting for a dev stack's service to start", () => {
   test('a slow first start is waited for, with a line of progress while it lasts', async () => {
     const lines: string[] = [];
     let polls = 0;
-    const slow = { name: 'temporal', healthy: async () => ++polls > 6 };
+    const slow = { name: 'temporal' as const, healthy: async () => ++polls > 6 };
     await waitHealthy(slow, alive.pid!, { timeoutMs: 10_000, progressEveryMs: 400, log: (l) => lines.push(l) });
     assert.ok(polls > 6);
     assert.ok(lines.length >= 2, lines.join('\n'));
