@@ -1,0 +1,292 @@
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
+import { ChildWorker, writeWorkflowBundle } from '../../scripts/lib/child-worker';
+import { failureCode, failureType } from '../../domain/failures';
+import { syncRunWorkflow } from '../../workflows';
+import { syncRunWorkflowId, type SyncRunResult } from '../../workflows/messages';
+import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, TEST_SECRET, uniqueSuffix, type Stack } from './helpers';
+import { addTestCompany, changeFor, FAST_RETRIES, luccaDate, TODAY, type TestCompany } from './sync-kit';
+
+/**
+ * "No personal data in logs, ever", checked where it can break: failure scenarios run by a worker
+ * process built as `npm run worker` builds it (`runWorker`, pino, the SDK's logs routed into it)
+ * at LOG_LEVEL=debug, so every failed attempt is logged with its error. Then the whole of its
+ * output, and the histories of the runs, are searched for every name, email and birth date the
+ * fake Lucca served, and for the API keys.
+ */
+const PAGE_SIZE = 25;
+const SIZE = 100;
+
+interface Company extends TestCompany {
+  users: LuccaRawUser[];
+}
+
+/** Every piece of personal data served for these users, in the forms the sync could carry it. */
+function personalData(users: LuccaRawUser[]): string[] {
+  const values = new Set<string>();
+  for (const u of users) {
+    for (const name of [u.firstName, u.lastName]) if (typeof name === 'string' && name.trim()) values.add(name.trim());
+    if (typeof u.mail === 'string' && u.mail.trim()) {
+      values.add(u.mail.trim());
+      // The sync stores emails trimmed and lowercased.
+      values.add(u.mail.trim().toLowerCase());
+    }
+    if (typeof u.birthDate === 'string' && u.birthDate.trim()) {
+      values.add(u.birthDate.trim());
+      values.add(u.birthDate.trim().slice(0, 10));
+    }
+  }
+  return [...values];
+}
+
+/** Whole-word search: a short surname must not be "found" inside an unrelated identifier. */
+const occurs = (haystack: string, needle: string) =>
+  new RegExp(`(?<![\\p{L}\\p{N}])${needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'u').test(
+    haystack,
+  );
+
+/** The values of `secrets` found in `text`, as they are or JSON-escaped (accents, quotes). */
+const found = (text: string, secrets: string[]) =>
+  secrets.filter((s) => occurs(text, s) || occurs(text, JSON.stringify(s).slice(1, -1)));
+
+/** History as text, with payload bytes decoded (their protobuf JSON would be base64, where no scan finds a name). */
+function readableHistory(history: unknown): string {
+  const plain = (value: unknown): unknown => {
+    if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
+    if (Array.isArray(value)) return value.map(plain);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+    }
+    return value;
+  };
+  return JSON.stringify(plain(history));
+}
+
+interface LoggedLine {
+  msg?: string;
+  activityType?: string;
+  error?: { name?: string; code?: unknown; message?: string };
+}
+
+describe('no personal data in the worker’s logs, failures included', () => {
+  let stack: Stack;
+  let worker: ChildWorker | undefined;
+  let bundleFile: string;
+  const lines: string[] = [];
+  const companies: Company[] = [];
+  const runs: { handle: WorkflowHandle<typeof syncRunWorkflow>; result?: SyncRunResult }[] = [];
+
+  before(async () => {
+    stack = await openStack('logprivacy');
+    bundleFile = await writeWorkflowBundle(path.join(tmpdir(), `lucca-sync-bundle-${uniqueSuffix()}.js`));
+    worker = await ChildWorker.start({
+      temporalAddress: TEMPORAL_ADDRESS,
+      mongoUri: MONGODB_URI,
+      mongoDb: stack.db.databaseName,
+      taskQueue: stack.taskQueue,
+      secret: TEST_SECRET,
+      bundlePath: bundleFile,
+      pageSize: PAGE_SIZE,
+      // Failed attempts are warnings; debug adds every activity start and end, and the SDK's own.
+      logLevel: 'debug',
+      onLine: (line) => lines.push(line),
+    });
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await stack?.close();
+    await rm(bundleFile, { force: true });
+  });
+
+  /** A company of its own email domain (the platform may hold several companies of one group). */
+  async function addCompany(seed: number, extra: LuccaRawUser[] = []): Promise<Company> {
+    const users = [
+      ...generateLuccaUsers({ size: SIZE, seed, today: TODAY, emailDomain: `co${seed}.example` }),
+      ...extra,
+    ];
+    const company = { ...(await addTestCompany(stack, users)), users };
+    companies.push(company);
+    return company;
+  }
+
+  async function sync(company: Company, opts: { runId?: string } = {}): Promise<SyncRunResult> {
+    const runId = opts.runId ?? `run-${uniqueSuffix()}`;
+    const handle = await stack.client.workflow.start(syncRunWorkflow, {
+      taskQueue: stack.taskQueue,
+      workflowId: syncRunWorkflowId(company.companyId, runId),
+      args: [
+        {
+          companyId: company.companyId,
+          runId,
+          trigger: 'manual',
+          requestedBy: 'test',
+          dryRun: false,
+          allowMassDeactivation: false,
+          tuning: FAST_RETRIES,
+        },
+      ],
+    });
+    const run: (typeof runs)[number] = { handle };
+    runs.push(run);
+    run.result = await handle.result();
+    return run.result;
+  }
+
+  /** The worker's JSON log lines (anything else it printed skipped). */
+  function parsedLines(): LoggedLine[] {
+    return lines.flatMap((line) => {
+      try {
+        return [JSON.parse(line) as LoggedLine];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  /** The worker's log lines about failed attempts of `activityType`. */
+  const failedAttempts = (activityType: string) =>
+    parsedLines().filter((l) => l.msg === 'Activity failed' && l.activityType === activityType);
+
+  test('Lucca answering 500 twice is retried and the run recovers; bad records are skipped with a reason', async () => {
+    const hostile: LuccaRawUser = {
+      id: 9001,
+      firstName: 'Philibert',
+      lastName: 'Vasseur-Quintal',
+      mail: 'philibert.vasseur@',
+      birthDate: luccaDate('1979-02-30'),
+      dtContractStart: luccaDate('2019-03-04'),
+      dtContractEnd: null,
+      modifiedAt: '2026-01-10T09:00:00.000',
+    };
+    const company = await addCompany(11, [hostile]);
+    // Rules answer in order: two pages go through, the next two requests get a 500, then Lucca is back.
+    stack.lucca.addFault({ tenant: company.tenant, kind: 'slow', delayMs: 1, times: 2 });
+    stack.lucca.addFault({ tenant: company.tenant, kind: 'status', status: 500, times: 2 });
+
+    const result = await sync(company);
+
+    assert.equal(result.status, 'succeeded', JSON.stringify(result.error));
+    assert.equal(stack.lucca.requests(company.tenant).filter((r) => r.status === 500).length, 2);
+    assert.ok(result.counts!.skipped >= 4, `records skipped as bad data (${result.counts!.skipped})`);
+    const [skip] = await changeFor(stack, result.runId, hostile.id);
+    assert.equal(skip?.action, 'skip');
+    assert.ok(
+      failedAttempts('fetchLuccaUsers').some((l) => l.error?.code === failureType('lucca-unavailable')),
+      'the failed attempts were logged',
+    );
+  });
+
+  test('a key revoked in the middle of the read fails the run as lucca-auth', async () => {
+    const company = await addCompany(12);
+    // Rules answer in order: two pages go through, then every request gets a 401.
+    stack.lucca.addFault({ tenant: company.tenant, kind: 'slow', delayMs: 1, times: 2 });
+    stack.lucca.addFault({ tenant: company.tenant, kind: 'status', status: 401, times: Infinity });
+
+    const result = await sync(company);
+
+    assert.equal(result.status, 'failed');
+    assert.equal(result.error?.code, 'lucca-auth');
+    assert.ok(failedAttempts('fetchLuccaUsers').some((l) => l.error?.code === failureType('lucca-auth')));
+  });
+
+  test('a report write refused on a duplicate key (its documents carry the employees) is retried and the run recovers', async () => {
+    const company = await addCompany(13);
+    const runId = `run-${uniqueSuffix()}`;
+    // What an earlier execution of the same run leaves (a Temporal reset replays the read as a first
+    // attempt, which does not clear the run's report): the first change of page one collides.
+    await stack.store.syncChanges.insertOne({
+      _id: `${runId}:000000001`,
+      runId,
+      companyId: company.companyId,
+      seq: 1,
+      luccaUserId: null,
+      profileId: null,
+      action: 'skip',
+      fields: null,
+      target: null,
+      reason: null,
+      reasons: [],
+    });
+    const before = failedAttempts('fetchLuccaUsers').length;
+
+    const result = await sync(company, { runId });
+
+    assert.equal(result.status, 'succeeded', JSON.stringify(result.error));
+    const storage = failedAttempts('fetchLuccaUsers')
+      .slice(before)
+      .filter((l) => l.error?.code === failureType('storage'));
+    assert.equal(storage.length, 1, 'the refused write failed one attempt, logged');
+    assert.match(storage[0]!.error!.message!, /^MongoBulkWriteError: The store refused a write/);
+  });
+
+  test("a profile update refused by the platform's own unique index fails the run as storage, the email unquoted", async () => {
+    const other = companies[0]!;
+    const company = await addCompany(14);
+    assert.equal((await sync(company)).status, 'succeeded');
+    // The platform keeps one login per email across its companies; an employee of one company of
+    // the group takes, in Lucca, the email of an employee of another one.
+    const holder = await stack.store.profiles.findOne({ companyId: other.companyId, 'lucca.userId': { $gt: 30 } });
+    const mover = await stack.store.profiles.findOne({ companyId: company.companyId, 'lucca.userId': { $gt: 30 } });
+    const taken = holder!.email!;
+    await stack.store.profiles.createIndex({ email: 1 }, { unique: true, name: 'platform_login' });
+    try {
+      stack.lucca.mutateUsers(company.tenant, (users) =>
+        users.map((u) => (u.id === mover!.lucca!.userId ? { ...u, mail: taken } : u)),
+      );
+      company.users = stack.lucca.getUsers(company.tenant);
+      const before = failedAttempts('applySyncPlan').length;
+
+      const result = await sync(company);
+
+      assert.equal(result.status, 'failed');
+      assert.equal(result.error?.code, 'storage');
+      assert.match(result.error.message, /The store refused a write: a unique index \([\w.$-]*platform_login\)/);
+      assert.ok(!result.error.message.includes(taken), 'the email is not in the run error');
+      const refused = failedAttempts('applySyncPlan').slice(before);
+      assert.ok(refused.length >= 2, `each refused attempt was logged (${refused.length})`);
+      assert.ok(refused.every((l) => l.error?.code === failureType('storage')));
+    } finally {
+      await stack.store.profiles.dropIndex('platform_login');
+    }
+  });
+
+  test('the worker’s whole log output, and the runs’ histories, hold no name, email, birth date or API key', async () => {
+    await worker?.stop();
+    worker = undefined;
+    const secrets = [
+      ...companies.map((c) => c.apiKey),
+      ...personalData(companies.flatMap((c) => [...c.users, ...stack.lucca.getUsers(c.tenant)])),
+    ];
+    assert.ok(secrets.length > 4 * SIZE, `the search covers the dataset (${secrets.length} values)`);
+    assert.ok(lines.length > 50, `the worker logged (${lines.length} lines)`);
+
+    assert.deepEqual(found(lines.join('\n'), secrets), [], 'personal data in the worker’s log');
+
+    assert.ok(runs.length >= 5 && runs.every((r) => r.result), 'every run finished');
+    for (const { handle, result } of runs) {
+      const history = readableHistory(await handle.fetchHistory());
+      assert.ok(history.includes(result!.summary), 'payloads are decoded');
+      assert.deepEqual(found(history, secrets), [], `personal data in the history of ${handle.workflowId}`);
+    }
+  });
+
+  test('every failed attempt was logged with a failure the translator made, as name, code and message only', () => {
+    const failed = parsedLines().filter((l) => l.msg === 'Activity failed');
+    assert.ok(failed.length >= 5, `failed attempts were logged (${failed.length})`);
+    for (const { error } of failed) {
+      assert.deepEqual(Object.keys(error ?? {}).sort(), ['code', 'message', 'name'], JSON.stringify(error));
+      assert.equal(error?.name, 'ApplicationFailure', JSON.stringify(error));
+      assert.notEqual(
+        failureCode(String(error?.code)),
+        null,
+        `a failure type of the vocabulary: ${String(error?.code)}`,
+      );
+    }
+  });
+});
