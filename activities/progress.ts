@@ -64,6 +64,10 @@ export async function watchProgress<C, T>(
     checkpoint(c) {
       // The stuck step came back after its attempt was given up: stop here, the retry owns the run now.
       if (failed) throw failed;
+      // The run was cancelled (offboarding): stop at this checkpoint — every write so far is
+      // idempotent, and the run's finish completes a journaled rewrite and drops its working data.
+      // Only a cancellation Temporal asked for: at worker shutdown the attempt fails and is retried.
+      if (ctx.cancellationDetails?.cancelRequested) throw ctx.cancellationSignal.reason;
       latest = c;
       movedAt = Date.now();
       ctx.heartbeat(c);

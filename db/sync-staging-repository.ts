@@ -115,6 +115,11 @@ function inOrder<T extends { _id: string }>(collection: Collection<T>, filter: F
   return collection.find(filter).sort({ _id: 1 }).batchSize(1) as unknown as AsyncIterable<T>;
 }
 
+/** A run's working collections: `syncStaging.<runId>`, `syncPlan.<runId>`, `syncJournal.<runId>`. */
+export type WorkingData = 'staging' | 'plan' | 'journal';
+const KIND_BY_PREFIX = { syncStaging: 'staging', syncPlan: 'plan', syncJournal: 'journal' } as const;
+const WORKING_COLLECTION = /^(syncStaging|syncPlan|syncJournal)\.(.+)$/;
+
 /**
  * A run's working data, in collections of its own: `syncStaging.<runId>` (the pages read) and
  * `syncPlan.<runId>` (the profile writes planned), a document per thousand employees each, and
@@ -223,9 +228,32 @@ export class SyncStagingRepository {
 
   /** Drops a run's working data; a journal still holding a rewrite is the caller's to complete first. */
   async clearRun(runId: string): Promise<void> {
+    await this.clearPagesAndPlan(runId);
+    await this.dropIfPresent(this.journalOf(runId));
+  }
+
+  /** Drops a run's staged pages and planned writes, and keeps its journal. */
+  async clearPagesAndPlan(runId: string): Promise<void> {
     await this.dropIfPresent(this.pages(runId));
     await this.dropIfPresent(this.plan(runId));
-    await this.dropIfPresent(this.journalOf(runId));
+  }
+
+  /**
+   * Every run that has working collections, with which: their names are listed, nothing is read.
+   * A run drops its own when it finishes, so the list holds the runs in flight and what crashed
+   * or cancelled runs left behind.
+   */
+  async runsWithWorkingData(): Promise<Map<string, Set<WorkingData>>> {
+    const runs = new Map<string, Set<WorkingData>>();
+    for (const { name } of await this.db.listCollections({}, { nameOnly: true }).toArray()) {
+      const match = WORKING_COLLECTION.exec(name);
+      if (!match) continue;
+      const [, prefix, runId] = match as unknown as [string, keyof typeof KIND_BY_PREFIX, string];
+      const kinds = runs.get(runId) ?? new Set<WorkingData>();
+      kinds.add(KIND_BY_PREFIX[prefix]);
+      runs.set(runId, kinds);
+    }
+    return runs;
   }
 
   private async dropIfPresent(collection: Collection<StoredPart>) {

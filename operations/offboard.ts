@@ -1,24 +1,46 @@
-import { ScheduleNotFoundError } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ScheduleNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
+import { removeCompanyWorkingData } from '../activities/sweep';
 import { companyWorkflowId, scheduleId } from '../workflows/messages';
 import type { OperationsDeps } from './context';
 import { companyNotFound } from './errors';
 
+/**
+ * How long offboarding waits for a run in flight to stop. A cancelled run stops at its next
+ * checkpoint (seconds; a rewrite of a very large company under way finishes first, which can take
+ * a minute on FerretDB).
+ */
+export const OFFBOARD_WAIT_MS = 120_000;
+
 export interface OffboardResult {
   companyId: string;
   scheduleDeleted: boolean;
-  workflowEnded: boolean;
+  /**
+   * `not-running`: no workflow of the company was running. `ended`: it was cancelled and has ended
+   * (a run in flight ended `failed`, code `cancelled`, its working data removed). `still-running`:
+   * cancellation is requested but it had not ended within the wait (no worker running?): it ends
+   * when a worker picks the cancellation up, and the sweeper removes what it leaves.
+   */
+  workflow: 'not-running' | 'ended' | 'still-running';
   apiKeyErased: boolean;
+  /** Runs of the company whose working collections (staging, plan) were removed here. */
+  workingDataRemoved: string[];
+  /** Runs still marked running, whose working data is left to their workflow (or the sweeper). */
+  runsStillRunning: string[];
+  /** Journals of unfinished rewrites kept for an operator (a later run may have written since; see the sweeper). */
+  journalsKept: string[];
 }
 
 /**
- * Stops syncing a company: deletes its schedule, ends its workflow (a run in flight is
- * terminated with it; applying is idempotent, so a later re-onboarding repairs any half-applied
- * run) and erases the stored key. Profiles and reports are kept. Re-runnable.
+ * Stops syncing a company: deletes its schedule, cancels its workflow — a run in flight stops at
+ * its next checkpoint and ends `failed` with code `cancelled`, its staging dropped — erases the
+ * stored key, waits (bounded) for the workflow to end, then removes whatever working data earlier
+ * runs of the company left. Profiles and reports are kept. Re-runnable.
  */
 export async function offboardCompany(
   deps: OperationsDeps,
-  input: { companyId: string; requestedBy?: string },
+  input: { companyId: string; requestedBy?: string; waitMs?: number },
 ): Promise<OffboardResult> {
   const { companyId } = input;
   const company = await deps.repos.companies.get(companyId);
@@ -32,17 +54,58 @@ export async function offboardCompany(
     if (!(err instanceof ScheduleNotFoundError)) throw err;
   }
 
-  let workflowEnded = false;
-  try {
-    await deps.client.workflow
-      .getHandle(companyWorkflowId(companyId))
-      .terminate(`Company offboarded${input.requestedBy ? ` by ${input.requestedBy}` : ''}`);
-    workflowEnded = true;
-  } catch (err) {
-    if (!(err instanceof WorkflowNotFoundError)) throw err;
-  }
+  const handle = deps.client.workflow.getHandle(companyWorkflowId(companyId));
+  // Cancelled rather than terminated: a terminated run cannot record how it ended nor drop its
+  // staging (the employees it read), and would stay `running` until the sweeper closed it.
+  const cancelled = (await isRunning(handle)) && (await requestCancel(handle));
 
+  // Before the wait: whatever happens next, the key is gone.
   const apiKeyErased = company.lucca.apiKey !== null;
   await deps.repos.companies.eraseApiKey(companyId, deps.now?.() ?? new Date());
-  return { companyId, scheduleDeleted, workflowEnded, apiKeyErased };
+
+  let workflow: OffboardResult['workflow'] = 'not-running';
+  if (cancelled) {
+    workflow = (await waitUntilEnded(handle, input.waitMs ?? OFFBOARD_WAIT_MS)) ? 'ended' : 'still-running';
+  }
+
+  const { removed, running, journalsKept } = await removeCompanyWorkingData(deps.repos, companyId);
+  return {
+    companyId,
+    scheduleDeleted,
+    workflow,
+    apiKeyErased,
+    workingDataRemoved: removed,
+    runsStillRunning: running,
+    journalsKept,
+  };
+}
+
+async function isRunning(handle: WorkflowHandle): Promise<boolean> {
+  try {
+    return (await handle.describe()).status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+/** False when the workflow closed meanwhile. */
+async function requestCancel(handle: WorkflowHandle): Promise<boolean> {
+  try {
+    await handle.cancel();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+/** Polls the workflow (its latest run) until it is no longer running, for at most `waitMs`. */
+async function waitUntilEnded(handle: WorkflowHandle, waitMs: number): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    if (!(await isRunning(handle))) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
+  }
 }

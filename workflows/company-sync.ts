@@ -1,8 +1,10 @@
 import {
   allHandlersFinished,
+  CancellationScope,
   condition,
   continueAsNew,
   executeChild,
+  isCancellation,
   log,
   setHandler,
   upsertSearchAttributes,
@@ -76,6 +78,10 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
         staticSummary: `${companyId}: ${trigger} sync${request.dryRun ? ' (dry run)' : ''}`,
       });
     } catch (err) {
+      // Offboarding cancels this workflow: the child is cancelled with it and awaited (it records
+      // its run as cancelled and drops its working data), then this workflow ends cancelled. A run
+      // cancelled on its own (from the UI) is just a run that did not complete.
+      if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
       // The run workflow reports its own failures; reaching here means it was terminated or
       // timed out. The company workflow stays up for the next request either way.
       log.warn('Sync run did not complete', {

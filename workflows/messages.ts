@@ -10,6 +10,12 @@ export const TASK_QUEUE = 'lucca-sync';
 export const companyWorkflowId = (companyId: string) => `company-sync:${companyId}`;
 export const scheduleId = (companyId: string) => `company-sync-schedule:${companyId}`;
 export const syncRunWorkflowId = (companyId: string, runId: string) => `sync-run:${companyId}:${runId}`;
+/** The sweeper's schedule and workflow, one per task queue (a deployment): see `workflows/sweep.ts`. */
+export const sweepScheduleId = (taskQueue: string) => `lucca-sync-sweeper:${taskQueue}`;
+export const sweepWorkflowId = (taskQueue: string) => `lucca-sync-sweep:${taskQueue}`;
+
+/** How long change records (personal data) are kept, by default (SYNC_CHANGES_RETENTION_DAYS). */
+export const DEFAULT_CHANGES_RETENTION_DAYS = 365;
 
 export const CompanyIdAttribute = defineSearchAttributeKey('CompanyId', SearchAttributeType.KEYWORD);
 export const SyncTriggerAttribute = defineSearchAttributeKey('SyncTrigger', SearchAttributeType.KEYWORD);

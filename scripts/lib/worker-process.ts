@@ -17,6 +17,8 @@ async function main(): Promise<void> {
     await runWorker({
       ...(bundlePath ? { workflowBundle: { code: await readFile(bundlePath, 'utf8') } } : {}),
       luccaPageSize: pageSize,
+      // Throwaway task queues: no sweeper schedule left behind on the shared Temporal server.
+      sweepSchedule: false,
       ...(process.env.COUNT_COMMANDS === '1'
         ? {
             monitorCommands: (mongo) => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
-import { companyWorkflowId, scheduleId } from '../../workflows/messages';
+import { companyWorkflowId, scheduleId, sweepScheduleId } from '../../workflows/messages';
 import { MONGODB_URI, TEMPORAL_ADDRESS, uniqueSuffix } from './helpers';
 
 const DEMO = path.join(import.meta.dirname, '..', '..', 'scripts', 'demo.ts');
@@ -16,6 +16,7 @@ describe('npm run demo, as CI runs it', () => {
   const suffix = uniqueSuffix();
   const companyId = `demo-${suffix}`;
   const database = `test_demo_${suffix}`;
+  const taskQueue = `test-demo-${suffix}`;
 
   after(async () => {
     const connection = await Connection.connect({ address: TEMPORAL_ADDRESS });
@@ -27,6 +28,11 @@ describe('npm run demo, as CI runs it', () => {
     await client.workflow
       .getHandle(companyWorkflowId(companyId))
       .terminate('test over')
+      .catch(() => undefined);
+    // The demo's worker creates the sweeper's schedule of its task queue.
+    await client.schedule
+      .getHandle(sweepScheduleId(taskQueue))
+      .delete()
       .catch(() => undefined);
     await connection.close();
     const mongo = await MongoClient.connect(MONGODB_URI);
@@ -63,7 +69,7 @@ describe('npm run demo, as CI runs it', () => {
             TEMPORAL_ADDRESS,
             MONGODB_URI,
             MONGODB_DB: database,
-            TASK_QUEUE: `test-demo-${suffix}`,
+            TASK_QUEUE: taskQueue,
           },
         },
       );

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
+import { ActivityCancellationDetails, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { watchProgress } from '../../activities/progress';
@@ -83,5 +83,33 @@ describe('watchProgress (the stall watch of the sync activities)', () => {
     await sleep(10);
     assert.equal(wroteAfterStall, false);
     assert.ok(lateCheckpoint instanceof ApplicationFailure);
+  });
+
+  test('a cancellation Temporal asked for (offboarding) stops the activity at its next checkpoint; a worker shutdown does not', async () => {
+    const run = async (details: ActivityCancellationDetails) => {
+      const env = environment();
+      let checkpoints = 0;
+      const attempt = env.run(() =>
+        watchProgress(
+          'Applying',
+          { page: 0 },
+          { stallTimeoutMs: 10_000, describe: describeCheckpoint },
+          async (watch) => {
+            for (let page = 1; page <= 5; page++) {
+              if (page === 3) env.cancel(details.cancelRequested ? 'CANCELLED' : 'WORKER_SHUTDOWN', details);
+              watch.checkpoint({ page });
+              checkpoints += 1;
+            }
+            return 'done';
+          },
+        ),
+      );
+      return { outcome: await attempt.then(String, (err: unknown) => err), checkpoints };
+    };
+    const cancelled = await run(new ActivityCancellationDetails({ cancelRequested: true }));
+    assert.ok(cancelled.outcome instanceof CancelledFailure, String(cancelled.outcome));
+    assert.equal(cancelled.checkpoints, 2, 'nothing after the checkpoint that saw it');
+    const shutdown = await run(new ActivityCancellationDetails({ workerShutdown: true }));
+    assert.deepEqual(shutdown, { outcome: 'done', checkpoints: 5 });
   });
 });

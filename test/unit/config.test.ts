@@ -48,5 +48,16 @@ describe('a misconfiguration is refused at start, naming the setting and the val
     const config = loadConfig({});
     assert.equal(config.LUCCA_TIMEOUT_MS, 30_000);
     assert.deepEqual(config.LUCCA_RATE_LIMIT, { limit: 50, windowMs: 60_000 });
+    assert.equal(config.SYNC_CHANGES_RETENTION_DAYS, 365, 'change records are kept a year by default');
+  });
+
+  test('the retention of change records is a whole number of days, at least one', () => {
+    assert.equal(loadConfig({ SYNC_CHANGES_RETENTION_DAYS: '90' }).SYNC_CHANGES_RETENTION_DAYS, 90);
+    for (const bad of ['0', '-5', '1.5', 'a year', '99999']) {
+      assert.match(
+        refusal(() => loadConfig({ SYNC_CHANGES_RETENTION_DAYS: bad })),
+        new RegExp(`SYNC_CHANGES_RETENTION_DAYS="${bad}": `),
+      );
+    }
   });
 });

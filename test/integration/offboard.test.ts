@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../../config/env';
+import type { OperationsDeps } from '../../operations';
+import { offboardCompany } from '../../operations/offboard';
+import { signalSyncNowWithStart } from '../../workflows/client';
+import { companyWorkflowId, syncRunWorkflowId } from '../../workflows/messages';
+import { FAKE_LUCCA_HOSTS, forgetCompanies, openStack, type Stack } from './helpers';
+import { addTestCompany, staff, startWorker, until, type RunningWorker } from './sync-kit';
+
+describe('offboarding a company, on the real stack', () => {
+  let stack: Stack;
+  let worker: RunningWorker;
+  let deps: OperationsDeps;
+  const companies: string[] = [];
+
+  before(async () => {
+    stack = await openStack('offboard');
+    // Small pages, so that a slow Lucca makes a read of many pages: time to offboard in the middle.
+    worker = await startWorker(stack, stack.taskQueue, {
+      temporal: { client: stack.client, taskQueue: stack.taskQueue },
+      lucca: { timeoutMs: 5_000, rateLimit: null, pageSize: 20, allowedHosts: FAKE_LUCCA_HOSTS },
+    });
+    deps = { repos: stack.repos, client: stack.client, config: loadConfig({}) };
+  });
+
+  after(async () => {
+    await forgetCompanies(stack, companies, 'test over');
+    await worker.stop();
+    await stack.close();
+  });
+
+  async function workingCollections(runId: string): Promise<string[]> {
+    const names = (await stack.db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+    return ['syncStaging', 'syncPlan', 'syncJournal'].map((p) => `${p}.${runId}`).filter((n) => names.includes(n));
+  }
+
+  const workflowStatus = async (workflowId: string) =>
+    (await stack.client.workflow.getHandle(workflowId).describe()).status.name;
+
+  test('offboarding mid-run cancels the run: it ends failed with code cancelled, and leaves no staging or plan behind', async () => {
+    const { companyId, tenant } = await addTestCompany(stack, staff(400));
+    companies.push(companyId);
+    // 20 pages of 20 users, each answered after a second.
+    stack.lucca.addFault({ tenant, kind: 'slow', delayMs: 1_000, times: Infinity });
+    // As an operator's sync starts it: the company workflow with production settings (no tuning).
+    await signalSyncNowWithStart(stack.client, stack.taskQueue, companyId, { requestedBy: 'test' });
+    const running = await until('the run to stage and plan a few pages', async () => {
+      const run = await stack.repos.syncRuns.latest(companyId);
+      return run && run.progress.pagesRead >= 3 ? run : undefined;
+    });
+    assert.equal(running.status, 'running');
+    assert.ok((await workingCollections(running._id)).includes(`syncStaging.${running._id}`));
+
+    const startedAt = Date.now();
+    const result = await offboardCompany(deps, { companyId, requestedBy: 'test', waitMs: 60_000 });
+
+    assert.equal(result.workflow, 'ended', 'the company workflow ended within the wait');
+    assert.ok(Date.now() - startedAt < 30_000, `the run stopped within seconds (${Date.now() - startedAt} ms)`);
+    const run = (await stack.repos.syncRuns.get(running._id))!;
+    assert.equal(run.status, 'failed');
+    assert.equal(run.error?.code, 'cancelled');
+    assert.match(run.error?.message ?? '', /cancelled while reading Lucca; no profile was written/);
+    assert.ok(run.finishedAt);
+    assert.ok(run.progress.pagesRead < 20, 'it stopped before the end of the read');
+    assert.deepEqual(await workingCollections(running._id), [], 'no syncStaging, syncPlan or syncJournal left');
+    assert.equal(await workflowStatus(companyWorkflowId(companyId)), 'CANCELLED');
+    assert.equal(await workflowStatus(syncRunWorkflowId(companyId, running._id)), 'CANCELLED');
+    assert.equal((await stack.repos.companies.get(companyId))!.lucca.apiKey, null);
+    assert.deepEqual(result.runsStillRunning, []);
+  });
+
+  test('offboarding with no workflow running still removes the staging its earlier runs left, and only theirs', async () => {
+    const { companyId } = await addTestCompany(stack, staff(5));
+    const { companyId: otherCompany } = await addTestCompany(stack, staff(5));
+    const leftover = async (company: string, runId: string) => {
+      await stack.repos.syncRuns.start({
+        runId,
+        companyId: company,
+        trigger: 'manual',
+        requestedBy: 'test',
+        dryRun: false,
+        allowMassDeactivation: false,
+        workflowId: syncRunWorkflowId(company, runId),
+        temporalRunId: '',
+        now: new Date(),
+      });
+      await stack.repos.syncRuns.finish(runId, { status: 'failed', error: null, profileWrites: 0 }, new Date());
+      await stack.repos.staging.stagePage(runId, 0, 0, []);
+    };
+    const ours = `${companyId}-crashed`;
+    const theirs = `${otherCompany}-crashed`;
+    await leftover(companyId, ours);
+    await leftover(otherCompany, theirs);
+
+    const result = await offboardCompany(deps, { companyId, requestedBy: 'test' });
+
+    assert.equal(result.workflow, 'not-running');
+    assert.deepEqual(result.workingDataRemoved, [ours]);
+    assert.deepEqual(await workingCollections(ours), []);
+    assert.deepEqual(await workingCollections(theirs), [`syncStaging.${theirs}`], "another company's run is untouched");
+    assert.equal((await stack.repos.companies.get(companyId))!.lucca.apiKey, null);
+  });
+
+  test('offboarding does not hang when the workflow cannot end in time: it says so, and the cancellation stays requested', async () => {
+    const { companyId } = await addTestCompany(stack, staff(5));
+    companies.push(companyId);
+    // A task queue no worker polls: the company workflow cannot act on its cancellation.
+    await signalSyncNowWithStart(stack.client, `${stack.taskQueue}-no-worker`, companyId, { requestedBy: 'test' });
+
+    const startedAt = Date.now();
+    const result = await offboardCompany(deps, { companyId, requestedBy: 'test', waitMs: 1_500 });
+
+    assert.equal(result.workflow, 'still-running');
+    assert.ok(Date.now() - startedAt < 10_000, 'bounded by the wait');
+    assert.equal((await stack.repos.companies.get(companyId))!.lucca.apiKey, null, 'the key is erased all the same');
+    const history = await stack.client.workflow.getHandle(companyWorkflowId(companyId)).fetchHistory();
+    assert.ok(
+      history.events?.some((e) => e.workflowExecutionCancelRequestedEventAttributes),
+      'the cancellation is recorded, for when a worker comes',
+    );
+  });
+});
