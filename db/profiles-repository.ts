@@ -353,6 +353,25 @@ export class ProfilesRepository {
     return { total, items };
   }
 
+  /** How many of a company's profiles are linked to a Lucca user. */
+  countLinked(companyId: string): Promise<number> {
+    return this.collection.countDocuments({ companyId, 'lucca.userId': { $exists: true } });
+  }
+
+  /**
+   * Unlinks every profile of a company (the company moved to another Lucca tenant, whose user ids
+   * mean other people): each profile keeps its values and status, loses its Lucca link, and the
+   * next sync attaches it again by email. One statement: FerretDB reads the company once, then
+   * updates each profile by `_id`. Returns how many were unlinked.
+   */
+  async unlinkCompany(companyId: string, now: Date): Promise<number> {
+    const res = await this.collection.updateMany(
+      { companyId, 'lucca.userId': { $exists: true } },
+      { $unset: { lucca: '' }, $set: { updatedAt: now } },
+    );
+    return res.modifiedCount;
+  }
+
   /** One profile of a company, or null (another company's profile is not found either). */
   get(companyId: string, profileId: ObjectId): Promise<ProfileDocument | null> {
     return this.collection.findOne({ _id: profileId, companyId });

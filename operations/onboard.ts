@@ -16,6 +16,14 @@ export interface OnboardInput {
   every?: string;
   timezone?: string;
   requestedBy?: string;
+  /** Refuse rather than update a company that exists ("connect a new company"). */
+  createOnly?: boolean;
+  /**
+   * The company moved to another Lucca tenant: unlink its profiles (kept as they are) so the next
+   * sync attaches them again by email. Without it, changing the Lucca URL of a company with linked
+   * profiles is refused.
+   */
+  relink?: boolean;
 }
 
 export interface OnboardResult {
@@ -28,6 +36,8 @@ export interface OnboardResult {
   schedule: 'created' | 'updated';
   /** The name Lucca gives the key, when it says. */
   luccaPrincipal: string | null;
+  /** Profiles unlinked because the company moved to another Lucca tenant (`relink`). */
+  unlinkedProfiles: number;
   firstSync: SyncTicket;
 }
 
@@ -88,6 +98,25 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   const apiKey = input.apiKey.trim();
   if (!apiKey) throw new OperationError('missing-api-key', 'The Lucca API key is empty.');
   const keyring = requireKeyring(config);
+  const existing = await deps.repos.companies.get(companyId);
+  if (existing && input.createOnly) {
+    throw new OperationError(
+      'company-exists',
+      `Company "${companyId}" already exists (Lucca ${existing.lucca.baseUrl}): choose another id, or change its connection from its own page.`,
+    );
+  }
+  // Lucca user ids are per tenant: linked profiles followed to another tenant would take other people's data.
+  const movesTenant = existing !== null && existing.lucca.baseUrl !== baseUrl;
+  const linked = movesTenant ? await deps.repos.profiles.countLinked(companyId) : 0;
+  if (linked > 0 && !input.relink) {
+    throw new OperationError(
+      'tenant-change',
+      `Company "${companyId}" is connected to Lucca at ${existing!.lucca.baseUrl} with ${linked} linked profiles. ` +
+        `Lucca user ids belong to one tenant: syncing them from ${baseUrl} would give those profiles other people's data. ` +
+        `If the company really moved to that Lucca tenant, onboard again with --relink: its profiles are kept, unlinked, ` +
+        `and the first sync attaches them again by email. Nothing was changed.`,
+    );
+  }
 
   const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, {
     timeoutMs: config.LUCCA_TIMEOUT_MS,
@@ -95,7 +124,9 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   });
 
   const now = deps.now?.() ?? new Date();
-  const existing = await deps.repos.companies.get(companyId);
+  // Unlinked before the new URL is stored: a failure in between leaves the company on its old
+  // tenant with unlinked profiles, which its next sync attaches again — never the other way round.
+  const unlinkedProfiles = linked > 0 ? await deps.repos.profiles.unlinkCompany(companyId, now) : 0;
   await deps.repos.companies.upsert({
     id: companyId,
     name,
@@ -129,6 +160,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     timezone,
     schedule,
     luccaPrincipal,
+    unlinkedProfiles,
     firstSync,
   };
 }

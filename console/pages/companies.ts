@@ -48,6 +48,8 @@ async function connectNewCompany(ctx: ConsoleContext, request: FastifyRequest, r
       luccaUrl: state.luccaUrl,
       apiKey: field(request.body, 'apiKey'),
       requestedBy: requestedBy(request),
+      // A new company never overwrites an existing one's connection.
+      createOnly: true,
     });
     flash(request, 'flash.saved');
     request.session.pendingSync = result.companyId;
