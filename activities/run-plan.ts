@@ -5,7 +5,14 @@ import { toChangeDocument } from '../db/sync-changes-repository';
 import type { ApplicableChange } from '../db/sync-staging-repository';
 import { CompanyPlanner } from '../domain/plan-company';
 import { companyToday } from '../domain/status';
-import type { DeactivationGuard, MappedLuccaUser, PlannedChange, SyncCounts } from '../domain/types';
+import {
+  guardsOf,
+  type GuardHit,
+  type Guards,
+  type MappedLuccaUser,
+  type PlannedChange,
+  type SyncCounts,
+} from '../domain/types';
 
 export interface PlanResult {
   counts: SyncCounts;
@@ -13,6 +20,8 @@ export interface PlanResult {
   activeProfiles: number;
   limit: number;
   blocked: boolean;
+  /** Every guard that fired (absent from runs recorded before there was more than one guard). */
+  fired?: GuardHit[];
   writes: number;
 }
 
@@ -43,7 +52,7 @@ export class RunPlan {
     private readonly repos: Repositories,
     private readonly companyId: string,
     private readonly runId: string,
-    private readonly guard: DeactivationGuard,
+    private readonly guards: Guards,
     private readonly planner: CompanyPlanner,
     private readonly progress: (step: PlanStep, done: number) => void,
   ) {}
@@ -68,7 +77,7 @@ export class RunPlan {
     }
     const index = await repos.profiles.loadCompanyIndex(company._id, (done) => opts.progress('profiles', done));
     const planner = new CompanyPlanner({ today: companyToday(company.timezone, opts.now), index, newProfileId });
-    return new RunPlan(repos, company._id, runId, company.sync.deactivationGuard, planner, opts.progress);
+    return new RunPlan(repos, company._id, runId, guardsOf(company.sync), planner, opts.progress);
   }
 
   /** Plans and records page `page`, the next of the read. */
@@ -120,11 +129,16 @@ export class RunPlan {
     }
 
     const { counts, writes } = planner.tally;
-    const verdict = planner.verdict(this.guard, opts.allowMassDeactivation);
+    const verdict = planner.verdict(this.guards, opts.allowMassDeactivation);
     await repos.syncRuns.recordPlan(
       runId,
       counts,
-      { deactivations: verdict.deactivations, limit: verdict.limit, activeProfiles: verdict.activeProfiles },
+      {
+        deactivations: verdict.deactivations,
+        limit: verdict.limit,
+        activeProfiles: verdict.activeProfiles,
+        fired: verdict.fired,
+      },
       opts.detectRemovals,
     );
     return { ...verdict, counts, writes };

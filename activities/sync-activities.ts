@@ -15,9 +15,9 @@ import {
   type UsersPagingPosition,
 } from '../lucca/client';
 import { limiterFor } from '../lucca/rate-limiter';
-import { toTemporalFailure } from './errors';
 import { DEFAULT_STALL_TIMEOUT_MS, watchProgress } from './progress';
 import { RunPlan, type PlanResult, type PlanStep } from './run-plan';
+import { completeRewrite } from './sweep';
 
 export interface SyncActivityDeps {
   repos: Repositories;
@@ -150,76 +150,72 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const describe = (c: ReadCheckpoint) =>
       `page ${c.read.page + 1} (Lucca offset ${c.read.offset})` +
       (c.step === 'pages' ? '' : ` while planning (${c.step}, ${c.done} done)`);
-    try {
-      const baseUrl = company.lucca.baseUrl;
-      if (!isAllowedLuccaUrl(baseUrl, deps.lucca.allowedHosts)) {
-        throw ApplicationFailure.create({
-          type: failureType('configuration'),
-          message: `Company ${companyId}'s Lucca URL ${baseUrl} is not a Lucca host this worker may send a key to (LUCCA_ALLOWED_HOSTS); nothing was sent. Onboard the company again with its Lucca URL.`,
-          nonRetryable: true,
-        });
-      }
-      const apiKey = decryptApiKey(deps.keyring, { companyId, baseUrl }, company.lucca.apiKey);
-      const client = new LuccaClient({
-        baseUrl: company.lucca.baseUrl,
-        apiKey,
-        timeoutMs: deps.lucca.timeoutMs,
-        limiter: deps.lucca.rateLimit ? limiterFor(company.lucca.baseUrl, deps.lucca.rateLimit) : null,
-        pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
+    const baseUrl = company.lucca.baseUrl;
+    if (!isAllowedLuccaUrl(baseUrl, deps.lucca.allowedHosts)) {
+      throw ApplicationFailure.create({
+        type: failureType('configuration'),
+        message: `Company ${companyId}'s Lucca URL ${baseUrl} is not a Lucca host this worker may send a key to (LUCCA_ALLOWED_HOSTS); nothing was sent. Onboard the company again with its Lucca URL.`,
+        nonRetryable: true,
       });
-      return await watchProgress('Reading Lucca', start, { stallTimeoutMs, describe }, async (watch) => {
-        let position = resumeFrom;
-        // The plan follows the read a few pages behind: Lucca's first requests go out while the
-        // company's profiles load (at 100,000 that takes seconds, which would otherwise shift the
-        // rate limit's window).
-        const starting = RunPlan.start({
-          repos,
-          company,
-          runId,
-          fresh: ctx.info.attempt === 1,
-          now: now(),
-          progress: (step, done) => watch.checkpoint({ read: position, step, done }),
+    }
+    const apiKey = decryptApiKey(deps.keyring, { companyId, baseUrl }, company.lucca.apiKey);
+    const client = new LuccaClient({
+      baseUrl: company.lucca.baseUrl,
+      apiKey,
+      timeoutMs: deps.lucca.timeoutMs,
+      limiter: deps.lucca.rateLimit ? limiterFor(company.lucca.baseUrl, deps.lucca.rateLimit) : null,
+      pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
+    });
+    return await watchProgress('Reading Lucca', start, { stallTimeoutMs, describe }, async (watch) => {
+      let position = resumeFrom;
+      // The plan follows the read a few pages behind: Lucca's first requests go out while the
+      // company's profiles load (at 100,000 that takes seconds, which would otherwise shift the
+      // rate limit's window).
+      const starting = RunPlan.start({
+        repos,
+        company,
+        runId,
+        fresh: ctx.info.attempt === 1,
+        now: now(),
+        progress: (step, done) => watch.checkpoint({ read: position, step, done }),
+      });
+      // Pages an earlier attempt staged are planned from their copies, not read again.
+      let planned: Promise<unknown> = starting.then((plan) =>
+        resumeFrom.page > 0 ? plan.stagedPages(resumeFrom.page) : undefined,
+      );
+      // Observed at the next wait, or after the read; a read that fails first makes them moot.
+      planned.catch(() => undefined);
+      let behind = 0;
+      for await (const read of client.usersPages(resumeFrom, watch.signal)) {
+        const users = read.items.map(mapLuccaUser);
+        await repos.staging.stagePage(runId, read.page, read.requestOffset, users);
+        behind += 1;
+        planned = planned.then(async () => {
+          await (await starting).page(read.page, users);
+          behind -= 1;
         });
-        // Pages an earlier attempt staged are planned from their copies, not read again.
-        let planned: Promise<unknown> = starting.then((plan) =>
-          resumeFrom.page > 0 ? plan.stagedPages(resumeFrom.page) : undefined,
-        );
-        // Observed at the next wait, or after the read; a read that fails first makes them moot.
         planned.catch(() => undefined);
-        let behind = 0;
-        for await (const read of client.usersPages(resumeFrom, watch.signal)) {
-          const users = read.items.map(mapLuccaUser);
-          await repos.staging.stagePage(runId, read.page, read.requestOffset, users);
-          behind += 1;
-          planned = planned.then(async () => {
-            await (await starting).page(read.page, users);
-            behind -= 1;
-          });
-          planned.catch(() => undefined);
-          if (behind > PAGES_AHEAD) await planned;
-          position = read.next;
-          watch.checkpoint({ read: position, step: 'pages', done: position.page });
-          await repos.syncRuns.setProgress(runId, {
-            pagesRead: position.page,
-            usersRead: position.offset,
-            phase: 'reading',
-          });
-        }
-        await planned;
-        const plan = await starting;
-        // An earlier attempt resumed from an older heartbeat may have staged pages past this read's end.
-        await repos.staging.dropPagesFrom(runId, position.page);
-        const removalsSafe = !position.moved;
-        return {
+        if (behind > PAGES_AHEAD) await planned;
+        position = read.next;
+        watch.checkpoint({ read: position, step: 'pages', done: position.page });
+        await repos.syncRuns.setProgress(runId, {
           pagesRead: position.page,
           usersRead: position.offset,
-          removalsSafe,
-          plan: await plan.finish({ detectRemovals: removalsSafe, allowMassDeactivation }),
-        };
-      });
-    } catch (err) {
-      throw toTemporalFailure(err);
-    }
+          phase: 'reading',
+        });
+      }
+      await planned;
+      const plan = await starting;
+      // An earlier attempt resumed from an older heartbeat may have staged pages past this read's end.
+      await repos.staging.dropPagesFrom(runId, position.page);
+      const removalsSafe = !position.moved;
+      return {
+        pagesRead: position.page,
+        usersRead: position.offset,
+        removalsSafe,
+        plan: await plan.finish({ detectRemovals: removalsSafe, allowMassDeactivation }),
+      };
+    });
   }
 
   /**
@@ -269,7 +265,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
 
       // A rewrite an earlier attempt journaled but may not have finished; its batch is gathered
       // and counted again below, from the checkpoint before it.
-      await completeRewrite(runId);
+      await completeRewrite(repos, runId);
       const flush = async () => {
         if (pending.length >= caps.rewriteFrom) {
           const entries = await repos.profiles.readForRewrite(companyId, pending);
@@ -304,18 +300,10 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     });
   }
 
-  /** Completes a rewrite left journaled by a crash (repeating it is harmless). */
-  async function completeRewrite(runId: string): Promise<void> {
-    const journaled = await repos.staging.readJournal(runId);
-    if (journaled.length === 0) return;
-    await repos.profiles.rewrite(journaled);
-    await repos.staging.clearJournal(runId);
-  }
-
   async function finishSyncRun(input: FinishInput): Promise<void> {
     await repos.syncRuns.finish(input.runId, input, now());
     // An apply that gave up in the middle of a rewrite leaves profiles only in its journal.
-    await completeRewrite(input.runId);
+    await completeRewrite(repos, input.runId);
     await repos.staging.clearRun(input.runId);
   }
 

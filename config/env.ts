@@ -2,7 +2,7 @@ import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/e
 import { z } from 'zod';
 import { keyringOf, type Keyring } from '../db/api-key-cipher';
 import { isValidAllowedHostEntry } from '../lucca/urls';
-import { TASK_QUEUE } from '../workflows/messages';
+import { DEFAULT_CHANGES_RETENTION_DAYS, TASK_QUEUE } from '../workflows/messages';
 
 /**
  * The process configuration, read once at start from the environment (and `.env` when the
@@ -56,6 +56,11 @@ const envSchema = z.object({
    * retries it from the checkpoint). Above Lucca's longest legitimate wait (a 120 s Retry-After).
    */
   SYNC_STALL_TIMEOUT_MS: z.coerce.number().int().min(150_000).max(3_600_000).default(300_000),
+  /**
+   * Change records hold personal data (names, emails, dates as they changed): the sweeper removes
+   * those of runs started more than this many days ago. The run documents (counts) are kept.
+   */
+  SYNC_CHANGES_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(DEFAULT_CHANGES_RETENTION_DAYS),
   TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });

@@ -154,6 +154,7 @@ const OUTCOME_BY_CODE: Partial<Record<OperationErrorCode, ConnectionOutcome>> = 
   'invalid-lucca-url': 'not-lucca',
   'not-a-lucca-host': 'not-lucca',
   'lucca-unreachable': 'unreachable',
+  'lucca-missing-field': 'missing-permission',
 };
 
 export function describeLuccaFailure(err: unknown): { outcome: ConnectionOutcome; detail: string | null } {

@@ -1,5 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import type { DeactivationGuard } from '../domain/types';
+import { DEFAULT_GUARD, type DeactivationGuard, type GuardKind } from '../domain/types';
 
 export interface CompanyDocument {
   _id: string;
@@ -16,12 +16,12 @@ export interface CompanyDocument {
     every: string;
     paused: boolean;
     deactivationGuard: DeactivationGuard;
+    /** The other mass-change guards' thresholds, when the company has its own (see `guardsOf`). */
+    guards?: Partial<Record<Exclude<GuardKind, 'deactivate'>, DeactivationGuard>>;
   };
   createdAt: Date;
   updatedAt: Date;
 }
-
-export const DEFAULT_GUARD: DeactivationGuard = { maxPercent: 10, minCount: 5 };
 
 export interface CompanyUpsert {
   id: string;
@@ -97,6 +97,13 @@ export class CompaniesRepository {
       { $set: { 'lucca.apiKey': next, updatedAt: now } },
     );
     return res.modifiedCount === 1;
+  }
+
+  /** Sets one guard's threshold for the company; false when there is no such company. */
+  async setGuard(id: string, kind: GuardKind, threshold: DeactivationGuard, now: Date): Promise<boolean> {
+    const path = kind === 'deactivate' ? 'sync.deactivationGuard' : `sync.guards.${kind}`;
+    const res = await this.collection.updateOne({ _id: id }, { $set: { [path]: threshold, updatedAt: now } });
+    return res.matchedCount === 1;
   }
 
   async eraseApiKey(id: string, now: Date): Promise<boolean> {

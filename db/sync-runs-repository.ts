@@ -1,5 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import type { SyncCounts, SyncTrigger } from '../domain/types';
+import type { GuardHit, SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
 
 export type SyncRunStatus = 'running' | 'succeeded' | 'failed' | 'blocked';
@@ -19,7 +19,7 @@ export interface SyncRunDocument {
   /** Reading progress, for `status` and progress bars; ids and counts only. */
   progress: { pagesRead: number; usersRead: number; phase: 'reading' | 'planning' | 'applying' | 'done' };
   /** The guard's verdict, kept so a blocked run's report can say why. */
-  guard: { deactivations: number; limit: number; activeProfiles: number } | null;
+  guard: { deactivations: number; limit: number; activeProfiles: number; fired?: GuardHit[] } | null;
   /**
    * False when Lucca's data moved during the read (users deleted between two pages): nobody was
    * planned as removed from Lucca by this run; the next run checks again. Absent before planning.
@@ -28,6 +28,11 @@ export interface SyncRunDocument {
   profileWrites: number;
   workflowId: string;
   temporalRunId: string;
+  /**
+   * When the run's change records were removed, its retention period (SYNC_CHANGES_RETENTION_DAYS)
+   * being over; the run document itself (counts, no personal data) is kept. Absent while they are kept.
+   */
+  changesExpiredAt?: Date;
 }
 
 export interface SyncRunStart {
@@ -41,6 +46,10 @@ export interface SyncRunStart {
   temporalRunId: string;
   now: Date;
 }
+
+/** What the sweeper needs of a run. */
+export type RunRef = Pick<SyncRunDocument, '_id' | 'companyId' | 'status' | 'startedAt' | 'workflowId'>;
+const RUN_REF = { _id: 1, companyId: 1, status: 1, startedAt: 1, workflowId: 1 } as const;
 
 export class SyncRunsRepository {
   static readonly collectionName = 'syncRuns';
@@ -114,6 +123,38 @@ export class SyncRunsRepository {
         },
       },
     );
+  }
+
+  /** The runs marked `running` (one per company at most, unless a run's workflow ended without finishing it). */
+  listRunning(): Promise<RunRef[]> {
+    return this.collection.find({ status: 'running' }, { projection: RUN_REF }).toArray();
+  }
+
+  /**
+   * Closes a run whose workflow ended without finishing it — only while it is still marked
+   * running, so a finish that lands meanwhile is kept. True when it was closed here.
+   */
+  async markAbandoned(runId: string, error: RunError, now: Date): Promise<boolean> {
+    const result = await this.collection.updateOne(
+      { _id: runId, status: 'running' },
+      { $set: { status: 'failed', error, finishedAt: now, 'progress.phase': 'done' } },
+    );
+    return result.modifiedCount === 1;
+  }
+
+  /** Finished runs started before `cutoff` whose change records are still kept, oldest first. */
+  withChangesStartedBefore(cutoff: Date): Promise<RunRef[]> {
+    return this.collection
+      .find(
+        { startedAt: { $lt: cutoff }, status: { $ne: 'running' }, changesExpiredAt: { $exists: false } },
+        { projection: RUN_REF },
+      )
+      .sort({ startedAt: 1 })
+      .toArray();
+  }
+
+  async markChangesExpired(runId: string, now: Date): Promise<void> {
+    await this.collection.updateOne({ _id: runId }, { $set: { changesExpiredAt: now } });
   }
 
   /** The runs of these ids that exist (in no particular order). */

@@ -19,6 +19,11 @@ const TYPE_BY_CODE = {
   'lucca-unavailable': 'LuccaUnavailableError',
   /** 429 past the waits the client allows itself: retried after Retry-After, then the run fails. */
   'lucca-rate-limited': 'LuccaRateLimitedError',
+  /**
+   * A field the sync asked for is missing from Lucca's answer: the key's role most likely lost a
+   * permission. Read as null it would blank the field for everyone, so the read stops instead.
+   */
+  'lucca-missing-field': 'LuccaMissingFieldError',
   /** No answer at all (DNS, refused connection, TLS): retried, then the run fails. */
   'lucca-unreachable': 'LuccaUnreachableError',
   /** The worker cannot do the job as configured (e.g. the key does not decrypt with this secret). */
@@ -28,6 +33,10 @@ const TYPE_BY_CODE = {
   stalled: 'SyncStalledError',
   /** MongoDB kept failing. */
   storage: 'StorageError',
+  /** The run was cancelled (the company was offboarded): it stopped where it was and its working data was removed. */
+  cancelled: 'SyncCancelledError',
+  /** The run's workflow ended without finishing the run (terminated, timed out): the sweeper closed it. */
+  abandoned: 'SyncAbandonedError',
   /** Anything else: a bug. */
   internal: 'InternalError',
 } as const;
@@ -53,11 +62,48 @@ export function isLuccaFailure(code: FailureCode | null): code is LuccaFailureCo
   return code !== null && code.startsWith('lucca-');
 }
 
-/** A blocked run's `error.code`: the guard that stopped its plan before any write. */
-export type GuardCode = 'mass-deactivation';
+import type { GuardHit, GuardKind } from './types';
+
+/** A blocked run's `error.code`: the (first) guard that stopped its plan before any write. */
+const CODE_BY_GUARD = {
+  deactivate: 'mass-deactivation',
+  blank: 'mass-blanking',
+  email: 'mass-email-change',
+  reactivate: 'mass-reactivation',
+} as const satisfies Record<GuardKind, string>;
+export type GuardCode = (typeof CODE_BY_GUARD)[GuardKind];
 
 /** `syncRuns.error`: why a run failed, or which guard blocked it; one operator-facing sentence. */
 export interface RunError {
   code: FailureCode | GuardCode;
   message: string;
+}
+
+const WHAT_GUARD_COUNTS: Record<GuardKind, (hit: GuardHit) => string> = {
+  deactivate: (h) => `deactivate ${h.count} profiles`,
+  blank: (h) => `blank ${h.field ?? 'a field'} on ${h.count} profiles`,
+  email: (h) => `change the email of ${h.count} linked profiles`,
+  reactivate: (h) => `reactivate ${h.count} profiles`,
+};
+
+/**
+ * Why a plan was held back, for the run's `error`: every guard that fired, with its count and
+ * limit. Counts only. Runs planned before there was more than one guard carry no `fired` list:
+ * their one guard was the deactivations'.
+ */
+export function blockedPlanError(plan: {
+  fired?: GuardHit[];
+  deactivations: number;
+  activeProfiles: number;
+  limit: number;
+}): RunError {
+  const fired = plan.fired ?? [{ guard: 'deactivate', count: plan.deactivations, limit: plan.limit }];
+  const what = fired.map((h) => `${WHAT_GUARD_COUNTS[h.guard](h)} (limit ${h.limit})`).join(', ');
+  return {
+    code: CODE_BY_GUARD[fired[0]?.guard ?? 'deactivate'],
+    message:
+      `The plan would ${what}, out of ${plan.activeProfiles} active profiles; nothing was written. ` +
+      `Check the Lucca key's permissions and the report's planned changes, then re-run with ` +
+      `allowMassDeactivation (the override of every guard) if the changes are real.`,
+  };
 }

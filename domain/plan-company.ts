@@ -1,11 +1,22 @@
-import { guardDeactivations, isDeactivation, isRemoval, planLuccaUser, planRemoval, addToCounts } from './plan';
+import {
+  addToCounts,
+  blankedFields,
+  changesEmail,
+  guardLimit,
+  isDeactivation,
+  isRemoval,
+  planLuccaUser,
+  planRemoval,
+} from './plan';
 import type { CompanyProfileIndex } from './profile-index';
 import {
   emptyCounts,
-  type DeactivationGuard,
+  type GuardHit,
+  type Guards,
   type MappedLuccaUser,
   type PlannedChange,
   type SyncCounts,
+  type SyncedField,
 } from './types';
 
 /**
@@ -19,6 +30,12 @@ export class PlanTally {
   seen = 0;
   /** Changes that take a profile from active/upcoming to former: the guard's input. */
   deactivations = 0;
+  /** Changes that bring a former or removed profile back. */
+  reactivations = 0;
+  /** Changes that give a linked profile another email. */
+  emailChanges = 0;
+  /** Changes that blank a field that had a value, by field. */
+  readonly blanked = new Map<SyncedField, number>();
   /** Changes that write a profile. */
   writes = 0;
 
@@ -26,6 +43,9 @@ export class PlanTally {
     this.#counts = addToCounts(this.#counts, change);
     if (!isRemoval(change)) this.#fromSeenRecords += 1;
     if (isDeactivation(change)) this.deactivations += 1;
+    if (change.action === 'reactivate') this.reactivations += 1;
+    if (changesEmail(change)) this.emailChanges += 1;
+    for (const field of blankedFields(change)) this.blanked.set(field, (this.blanked.get(field) ?? 0) + 1);
     if (change.target) this.writes += 1;
   }
 
@@ -37,6 +57,9 @@ export class PlanTally {
     this.#fromSeenRecords += other.#fromSeenRecords;
     this.seen += other.seen;
     this.deactivations += other.deactivations;
+    this.reactivations += other.reactivations;
+    this.emailChanges += other.emailChanges;
+    for (const [field, n] of other.blanked) this.blanked.set(field, (this.blanked.get(field) ?? 0) + n);
     this.writes += other.writes;
   }
 
@@ -157,10 +180,28 @@ export class CompanyPlanner {
     return total;
   }
 
-  verdict(guard: DeactivationGuard, allowMassDeactivation: boolean) {
+  /**
+   * Whether the plan is held back: every guard whose count passes its limit, measured against the
+   * company's active profiles; `allowMassChange` (the operator's override) lets it through.
+   */
+  verdict(guards: Guards, allowMassChange: boolean) {
     const activeProfiles = this.ctx.index.notFormer;
-    const { deactivations } = this.tally;
-    const { blocked, limit } = guardDeactivations({ deactivations, activeProfiles, guard, allowMassDeactivation });
-    return { blocked, limit, activeProfiles, deactivations };
+    const tally = this.tally;
+    const counts: Omit<GuardHit, 'limit'>[] = [
+      { guard: 'deactivate', count: tally.deactivations },
+      ...[...tally.blanked].map(([field, count]) => ({ guard: 'blank' as const, field, count })),
+      { guard: 'email', count: tally.emailChanges },
+      { guard: 'reactivate', count: tally.reactivations },
+    ];
+    const fired: GuardHit[] = counts
+      .map((hit) => ({ ...hit, limit: guardLimit(guards[hit.guard], activeProfiles) }))
+      .filter((hit) => hit.count > hit.limit);
+    return {
+      blocked: fired.length > 0 && !allowMassChange,
+      fired,
+      limit: guardLimit(guards.deactivate, activeProfiles),
+      activeProfiles,
+      deactivations: tally.deactivations,
+    };
   }
 }

@@ -80,9 +80,44 @@ export interface PlannedChange {
   reasons: Reason[];
 }
 
+/** A guard's threshold: a plan may touch at most max(minCount, maxPercent% of active profiles). */
 export interface DeactivationGuard {
   maxPercent: number;
   minCount: number;
+}
+
+/**
+ * The mass changes a plan is held back for, each with its own threshold: deactivating, blanking
+ * a field that had a value, changing linked profiles' emails, reactivating. Each more likely means
+ * a key that lost a permission or a bad day in Lucca than a real change of that size.
+ */
+export type GuardKind = 'deactivate' | 'blank' | 'email' | 'reactivate';
+export const GUARD_KINDS: readonly GuardKind[] = ['deactivate', 'blank', 'email', 'reactivate'];
+export type Guards = Record<GuardKind, DeactivationGuard>;
+
+/** Every guard's threshold unless the company sets its own: a real company does not hit it by accident. */
+export const DEFAULT_GUARD: DeactivationGuard = { maxPercent: 10, minCount: 5 };
+
+/** A company's thresholds: `deactivationGuard` for deactivations, `guards` for the others, defaults elsewhere. */
+export function guardsOf(sync: {
+  deactivationGuard?: DeactivationGuard;
+  guards?: Partial<Record<GuardKind, DeactivationGuard>>;
+}): Guards {
+  return {
+    deactivate: sync.deactivationGuard ?? DEFAULT_GUARD,
+    blank: sync.guards?.blank ?? DEFAULT_GUARD,
+    email: sync.guards?.email ?? DEFAULT_GUARD,
+    reactivate: sync.guards?.reactivate ?? DEFAULT_GUARD,
+  };
+}
+
+/** A guard that fired: how many profiles the plan would touch that way, against its limit. */
+export interface GuardHit {
+  guard: GuardKind;
+  /** For `blank`: the field blanked. */
+  field?: SyncedField;
+  count: number;
+  limit: number;
 }
 
 export interface SyncCounts {

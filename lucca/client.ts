@@ -3,6 +3,7 @@ import {
   errorForStatus,
   LuccaAuthError,
   LuccaError,
+  LuccaMissingFieldError,
   LuccaNotLuccaError,
   LuccaRateLimitedError,
   LuccaTransientError,
@@ -24,6 +25,13 @@ export const LUCCA_USER_FIELDS = [
   'dtContractEnd',
   'modifiedAt',
 ] as const;
+
+/**
+ * Fields a page must carry: a key whose role lost a permission gets users without the field, which
+ * read as null would blank it for everyone. `modifiedAt` is informative (some versions say
+ * `modifiedOn`).
+ */
+const REQUIRED_USER_FIELDS = LUCCA_USER_FIELDS.filter((f) => f !== 'modifiedAt');
 
 /** The largest page the v3 API serves. */
 export const LUCCA_PAGE_SIZE = 1000;
@@ -149,6 +157,17 @@ export class LuccaClient {
     if (items.length > limit) {
       // Paging was ignored: looping on pages would never see a short page and never end.
       throw new LuccaNotLuccaError(`${this.host} returned ${items.length} users for a page of ${limit}.`);
+    }
+    const missing = REQUIRED_USER_FIELDS.filter(
+      (field) =>
+        items.length > 0 && items.every((item) => typeof item !== 'object' || item === null || !(field in item)),
+    );
+    if (missing.length > 0) {
+      throw new LuccaMissingFieldError(
+        `${this.host} answered without ${missing.join(', ')} for every user of the page at offset ${offset}: ` +
+          `the API key's role most likely lost the permission to read ${missing.length > 1 ? 'them' : 'it'}. ` +
+          `Nothing was changed. Ask the company's Lucca admin to restore it, then sync again.`,
+      );
     }
     return { offset, limit, items, isLast: items.length < limit, principal: parsed.data.header?.principal ?? null };
   }

@@ -65,6 +65,13 @@ export class LuccaNotLuccaError extends LuccaError {
   }
 }
 
+/** A requested field absent from every user of a page: a permission lost, not data. */
+export class LuccaMissingFieldError extends LuccaError {
+  constructor(message: string) {
+    super(message, { code: 'lucca-missing-field', retryable: false });
+  }
+}
+
 /** No answer at all (DNS, refused connection, TLS): retryable, since networks and DNS recover. */
 export class LuccaUnreachableError extends LuccaError {
   constructor(message: string) {

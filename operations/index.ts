@@ -1,10 +1,12 @@
 // The operator's operations, shared by the CLI, the demo and the console.
 export { openOperationsContext, type OperationsContext, type OperationsDeps } from './context';
 export { OperationError, type OperationErrorCode } from './errors';
+export { setGuard } from './guards';
 export { rotateApiKeys, type RotateKeysResult } from './keys';
 export { offboardCompany, type OffboardResult } from './offboard';
 export { DEFAULT_EVERY, DEFAULT_TIMEZONE, onboardCompany, type OnboardInput, type OnboardResult } from './onboard';
 export { getSyncReport, REPORT_ACTIONS, type SyncReport } from './report';
 export { changeSchedule, upsertCompanySchedule, type ScheduleChange } from './schedule';
 export { getCompaniesStatus, type CompanyStatus } from './status';
+export { ensureSweepSchedule, SWEEP_EVERY } from './sweeper';
 export { requestSync, waitForSyncRun, type SyncTicket, type WaitProgress } from './sync';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/env';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
-import { COMPANY_ID_PATTERN, type ChangeAction } from '../domain/types';
+import { COMPANY_ID_PATTERN, GUARD_KINDS, type ChangeAction } from '../domain/types';
 import {
   changeSchedule,
   getCompaniesStatus,
@@ -14,6 +14,7 @@ import {
   REPORT_ACTIONS,
   requestSync,
   rotateApiKeys,
+  setGuard,
   type OperationsContext,
 } from '../operations';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
@@ -42,6 +43,12 @@ const companyOption = () =>
 function slug(value: string): string {
   if (!COMPANY_ID_PATTERN.test(value)) throw new InvalidArgumentError('expected a company slug such as acme');
   return value;
+}
+
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
+  return n;
 }
 
 function positiveInteger(value: string): number {
@@ -75,6 +82,10 @@ program
   .option('--every <duration>', 'sync frequency, at least 4h (e.g. 4h, 12h, 24h, 1d)', '24h')
   .option('--timezone <tz>', "the company's IANA time zone (decides 'today' for contract dates)", 'Europe/Paris')
   .option('--wait', 'wait for the first sync and print its summary')
+  .option(
+    '--relink',
+    'the company moved to another Lucca tenant: unlink its profiles (kept) so the first sync attaches them again by email',
+  )
   .addHelpText(
     'after',
     '\nWithout --api-key-file or --api-key-env, the key is read from stdin.\nExample:\n  npm run cli -- onboard --company acme --name "Acme" --lucca-url https://acme.ilucca.net --api-key-file ./acme.key',
@@ -90,6 +101,7 @@ program
       every: string;
       timezone: string;
       wait?: boolean;
+      relink?: boolean;
     }) => {
       if (opts.apiKey !== undefined) {
         throw new OperationError(
@@ -106,10 +118,16 @@ program
           apiKey,
           every: opts.every,
           timezone: opts.timezone,
+          relink: opts.relink ?? false,
         });
         console.log(
           `${result.created ? 'Onboarded' : 'Updated'} ${result.companyId}: Lucca ${result.baseUrl} (key …${result.apiKeyHint}${result.luccaPrincipal ? `, "${result.luccaPrincipal}"` : ''}), every ${result.every}, schedule ${result.schedule}.`,
         );
+        if (result.unlinkedProfiles > 0) {
+          console.log(
+            `${result.unlinkedProfiles} profiles unlinked from the previous Lucca tenant (kept); the first sync attaches them again by email.`,
+          );
+        }
         console.log('First sync requested (trigger onboarding).');
         if (opts.wait) process.exitCode = exitCodeFor(await waitWithProgress(ctx, result.firstSync));
       });
@@ -121,7 +139,10 @@ program
   .description("Ask for a sync now (signal-with-start: works even if the company's workflow is not running)")
   .addOption(companyOption())
   .option('--dry-run', 'compute and store the plan, write no profile')
-  .option('--allow-mass-deactivation', 'apply even if the plan deactivates more profiles than the guard allows')
+  .option(
+    '--allow-mass-deactivation',
+    'apply even past the mass-change guards (deactivations, blanked fields, changed emails, reactivations)',
+  )
   .option('--wait', 'wait for the run, show progress, print its summary; exit 0 only if it succeeded')
   .option('--timeout <minutes>', 'with --wait, give up waiting after this many minutes', positiveInteger, 60)
   .option('--requested-by <name>', 'who asks (shown in reports)', defaultRequestedBy())
@@ -231,14 +252,48 @@ program
 
 program
   .command('offboard')
-  .description("Delete the schedule, end the company's workflow and erase its API key; profiles and reports are kept")
+  .description(
+    "Delete the schedule, cancel the company's workflow (a run in flight ends failed, code cancelled), erase its API key and remove its runs' staging; profiles and reports are kept",
+  )
   .addOption(companyOption())
   .action(async (opts: { company: string }) => {
     await withContext(async (ctx) => {
       const r = await offboardCompany(ctx, { companyId: opts.company, requestedBy: defaultRequestedBy() });
+      const workflow = { 'not-running': 'not running', ended: 'cancelled and ended', 'still-running': 'cancelling' }[
+        r.workflow
+      ];
       console.log(
-        `Offboarded ${r.companyId}: schedule ${r.scheduleDeleted ? 'deleted' : 'already gone'}, workflow ${r.workflowEnded ? 'ended' : 'not running'}, API key ${r.apiKeyErased ? 'erased' : 'already erased'}. Profiles and reports are kept.`,
+        `Offboarded ${r.companyId}: schedule ${r.scheduleDeleted ? 'deleted' : 'already gone'}, workflow ${workflow}, API key ${r.apiKeyErased ? 'erased' : 'already erased'}, working data of ${r.workingDataRemoved.length} run(s) removed. Profiles and reports are kept.`,
       );
+      if (r.workflow === 'still-running' || r.runsStillRunning.length > 0) {
+        console.error(
+          `The company's run in flight has not stopped yet (is a worker running?): it ends as cancelled once a worker picks the cancellation up, and drops its staging then; the sweeper removes anything left. Run offboard again to check.`,
+        );
+      }
+      if (r.journalsKept.length > 0) {
+        console.error(
+          `Kept the journal of an unfinished rewrite (a later run may have written the same profiles): ${r.journalsKept.map((id) => `syncJournal.${id}`).join(', ')}. See "Offboarding, the sweeper and retention" in the README.`,
+        );
+      }
+    });
+  });
+
+program
+  .command('guard')
+  .description(
+    "Set one of a company's mass-change guards: a plan that would deactivate, blank a field, change emails or reactivate more than max(min-count, max-percent% of active profiles) is blocked until confirmed",
+  )
+  .addOption(companyOption())
+  .addOption(new Option('--kind <kind>', 'the guard').choices([...GUARD_KINDS]).makeOptionMandatory())
+  .requiredOption('--max-percent <n>', 'percent of active profiles (0-100)', wholeNumber)
+  .requiredOption('--min-count <n>', 'profiles allowed whatever the percentage', wholeNumber)
+  .action(async (opts: { company: string; kind: string; maxPercent: number; minCount: number }) => {
+    await withContext(async (ctx) => {
+      const guards = await setGuard(ctx, { companyId: opts.company, ...opts });
+      console.log(`Guards of ${opts.company}:`);
+      for (const [kind, g] of Object.entries(guards)) {
+        console.log(`  ${kind.padEnd(10)} max(${g.minCount}, ${g.maxPercent}% of active profiles)`);
+      }
     });
   });
 

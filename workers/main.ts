@@ -5,6 +5,7 @@ import type { MongoClient } from 'mongodb';
 import { loadConfig, requireKeyring, type AppConfig } from '../config/env';
 import { connectMongo, ensureIndexes, repositories } from '../db/mongo';
 import { createLogger, installTemporalLogging } from './logger';
+import { ensureSweepSchedule } from '../operations/sweeper';
 import { createSyncWorker } from './worker';
 
 export interface RunWorkerOptions {
@@ -17,6 +18,11 @@ export interface RunWorkerOptions {
   luccaPageSize?: number;
   /** MongoDB's client monitors its commands and is handed over once connected (the benchmark counts them). */
   monitorCommands?: (client: MongoClient) => void;
+  /**
+   * Make sure the sweeper's schedule exists for this task queue (default true). Child workers of
+   * the benchmark and the tests, on throwaway task queues, leave it off.
+   */
+  sweepSchedule?: boolean;
 }
 
 /**
@@ -58,10 +64,24 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
         allowedHosts: config.LUCCA_ALLOWED_HOSTS,
       },
       stallTimeoutMs: config.SYNC_STALL_TIMEOUT_MS,
+      changesRetentionDays: config.SYNC_CHANGES_RETENTION_DAYS,
       temporal: { client, taskQueue: config.TASK_QUEUE },
     },
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : {}),
   });
+
+  if (opts.sweepSchedule ?? true) {
+    // Housekeeping, not the worker's job: a worker that cannot create it still syncs (and says so);
+    // the next worker to start creates it.
+    await ensureSweepSchedule(client, config.TASK_QUEUE).then(
+      (outcome) => logger.info({ taskQueue: config.TASK_QUEUE, outcome }, 'Sweeper schedule in place'),
+      (err: unknown) =>
+        logger.error(
+          { taskQueue: config.TASK_QUEUE, error: err instanceof Error ? err.message : String(err) },
+          'Could not create the sweeper schedule: stuck runs, left-over staging and expired change records are not being removed',
+        ),
+    );
+  }
 
   const stop = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'Shutting down the worker');

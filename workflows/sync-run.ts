@@ -1,6 +1,14 @@
-import { ActivityFailure, ApplicationFailure, log, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+} from '@temporalio/workflow';
 import type { createSyncActivities } from '../activities/sync-activities';
-import { failureCode, failureType, isLuccaFailure, type RunError } from '../domain/failures';
+import { blockedPlanError, failureCode, failureType, isLuccaFailure, type RunError } from '../domain/failures';
 import { summariseCounts } from '../domain/plan';
 import type { RunOutcome, SyncRunInput, SyncRunResult } from './messages';
 
@@ -56,14 +64,23 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
     allowMassDeactivation: input.allowMassDeactivation,
   });
 
+  /**
+   * Records how the run ended and drops its working data. A cancelled run (offboarding) does too:
+   * its activities have stopped (they are awaited until they acknowledge the cancellation), then
+   * the finish runs out of the cancellation's reach, and the workflow ends cancelled (`failure`).
+   */
   const finish = async (
     status: RunOutcome,
     rest: Pick<SyncRunResult, 'counts' | 'error' | 'profileWrites'>,
     summary: string,
+    failure?: unknown,
   ): Promise<SyncRunResult> => {
-    await db.finishSyncRun({ companyId, runId, status, error: rest.error, profileWrites: rest.profileWrites });
+    await CancellationScope.nonCancellable(() =>
+      db.finishSyncRun({ companyId, runId, status, error: rest.error, profileWrites: rest.profileWrites }),
+    );
     setCurrentDetails(summary);
     log.info('Sync run finished', { companyId, runId, status, profileWrites: rest.profileWrites });
+    if (failure instanceof Error && isCancellation(failure)) throw failure;
     return { runId, status, mode, ...rest, summary };
   };
 
@@ -75,8 +92,8 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
       allowMassDeactivation: input.allowMassDeactivation,
     });
   } catch (err) {
-    const error = describeFailure(err);
-    return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);
+    const error = isCancellation(err) ? cancelled('while reading Lucca; no profile was written') : describeFailure(err);
+    return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`, err);
   }
 
   // The read plans as it goes; a history from before that has a separate planning activity, which
@@ -92,20 +109,16 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
         detectRemovals: readResult.removalsSafe,
       });
     } catch (err) {
-      const error = storageFailure(err, 'Planning failed; no profile was written.');
-      return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);
+      const error = isCancellation(err)
+        ? cancelled('while planning; no profile was written')
+        : storageFailure(err, 'Planning failed; no profile was written.');
+      return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`, err);
     }
   }
   const summary = summariseCounts(companyId, plan.counts);
 
   if (plan.blocked) {
-    const error: RunError = {
-      code: 'mass-deactivation',
-      message:
-        `The plan would deactivate ${plan.deactivations} of ${plan.activeProfiles} active profiles ` +
-        `(limit ${plan.limit}); nothing was written. Check the Lucca key's permissions, then re-run ` +
-        `with allowMassDeactivation if the departures are real.`,
-    };
+    const error = blockedPlanError(plan);
     return finish('blocked', { counts: plan.counts, error, profileWrites: 0 }, `${summary} (blocked)`);
   }
   if (input.dryRun) {
@@ -119,12 +132,27 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   } catch (err) {
     // Each write is idempotent and the next run re-plans from the profiles as they are, so a
     // partly applied plan converges at the next run instead of being rolled back.
-    const error = storageFailure(
+    const error = isCancellation(err)
+      ? cancelled('while applying its plan; part of it may be applied')
+      : storageFailure(
+          err,
+          'Applying the plan stopped after repeated storage errors; part of it may be applied. The next run completes it.',
+        );
+    return finish(
+      'failed',
+      { counts: plan.counts, error, profileWrites: 0 },
+      `${companyId}: failed (${error.code})`,
       err,
-      'Applying the plan stopped after repeated storage errors; part of it may be applied. The next run completes it.',
     );
-    return finish('failed', { counts: plan.counts, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`);
   }
+}
+
+/** A run cancelled in Temporal: offboarding cancels the company's workflow, and so its run. */
+function cancelled(when: string): RunError {
+  return {
+    code: 'cancelled',
+    message: `The run was cancelled ${when} (the company was offboarded, or its workflow was cancelled in Temporal); its working data was removed.`,
+  };
 }
 
 function storageFailure(err: unknown, what: string): RunError {

@@ -70,7 +70,7 @@ const syncSchema = {
     type: 'object',
     properties: {
       dryRun: { type: 'boolean', default: false },
-      allowMassDeactivation: { type: 'boolean', default: false },
+      allowMassDeactivation: { type: 'boolean', default: false, description: 'apply past the mass-change guards' },
     },
     additionalProperties: false,
   },

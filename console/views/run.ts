@@ -1,7 +1,7 @@
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import { COUNT_KEYS } from '../../domain/types';
+import { COUNT_KEYS, type GuardHit } from '../../domain/types';
 import type { SyncReport } from '../../operations';
 import { html, type Html } from '../html';
 import type { I18n, MessageKey } from '../i18n';
@@ -15,6 +15,19 @@ export function formatFieldValue(i18n: I18n, field: string, value: unknown): str
   if (DATE_FIELDS.has(field)) return i18n.day(value);
   if (field === 'status' && typeof value === 'string') return i18n.t(`profileStatus.${value}` as MessageKey);
   return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** The guards that held a run back; a run blocked before there were several had the deactivations' only. */
+function firedGuards(run: SyncRunDocument): GuardHit[] {
+  return (
+    run.guard?.fired ?? [
+      {
+        guard: 'deactivate',
+        count: run.guard?.deactivations ?? run.counts?.deactivated ?? 0,
+        limit: run.guard?.limit ?? 0,
+      },
+    ]
+  );
 }
 
 /** A change's reasons, each with its code and what it means. */
@@ -147,13 +160,19 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
       ${
         run.status === 'blocked'
           ? html`<section class="card blocked" data-testid="blocked">
-              <p>
-                ${i18n.t('run.blocked', {
-                  deactivations: run.guard?.deactivations ?? run.counts?.deactivated ?? 0,
-                  limit: run.guard?.limit ?? 0,
-                  activeProfiles: run.guard?.activeProfiles ?? 0,
-                })}
-              </p>
+              <p>${i18n.t('run.blocked', { activeProfiles: run.guard?.activeProfiles ?? 0 })}</p>
+              <ul data-testid="guards">
+                ${firedGuards(run).map(
+                  (hit) =>
+                    html`<li data-guard="${hit.guard}">
+                      ${i18n.t(`guard.${hit.guard}` as MessageKey, {
+                        count: i18n.number(hit.count),
+                        limit: i18n.number(hit.limit),
+                        field: hit.field ?? '',
+                      })}
+                    </li>`,
+                )}
+              </ul>
               ${postButton(ctx, `${base}/runs/${run._id}/apply-anyway`, i18n.t('run.applyAnyway'), {
                 className: 'button danger',
                 testId: 'apply-anyway',

@@ -20,6 +20,7 @@ const apiKey = z.object({
   seeFormer: z.boolean().optional(),
   seeFuture: z.boolean().optional(),
   seeBirthDates: z.boolean().optional(),
+  withheld: z.enum(['null', 'omitted']).optional(),
   principal: z.string().optional(),
   revoked: z.boolean().optional(),
   forbidden: z.boolean().optional(),

@@ -13,6 +13,8 @@ export interface Visibility {
   seeFormer: boolean;
   seeFuture: boolean;
   seeBirthDates: boolean;
+  /** How a field the key may not see comes back: null (default), or left out of the user. */
+  withheld: 'null' | 'omitted';
 }
 
 export interface ServeContext extends Visibility {
@@ -314,7 +316,11 @@ export function projectUser(user: LuccaRawUser, fields: string[], ctx: ServeCont
       const key = Object.keys(user).find((k) => k.toLowerCase() === field) ?? standard;
       // Unknown names are dropped silently, like Lucca does.
       if (key === undefined) continue;
-      out[key] = key === 'birthDate' && !ctx.seeBirthDates ? null : (user[key] ?? null);
+      if (key === 'birthDate' && !ctx.seeBirthDates) {
+        if (ctx.withheld === 'null') out[key] = null;
+        continue;
+      }
+      out[key] = user[key] ?? null;
     }
   }
   return out;

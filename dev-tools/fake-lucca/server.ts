@@ -303,6 +303,7 @@ export class FakeLuccaServer implements FakeLucca {
       seeFormer: auth.key.seeFormer ?? true,
       seeFuture: auth.key.seeFuture ?? true,
       seeBirthDates: auth.key.seeBirthDates ?? true,
+      withheld: auth.key.withheld ?? 'null',
       baseUrl,
     };
     const header = {

@@ -9,6 +9,8 @@ export interface FakeApiKey {
   seeFuture?: boolean;
   /** Without it `birthDate` comes back null; default true. */
   seeBirthDates?: boolean;
+  /** How a field the key may not see comes back: null (default) or left out (Lucca is not documented). */
+  withheld?: 'null' | 'omitted';
   /** Shown as `header.principal`. */
   principal?: string;
   /** Answered with 401, like an unknown key. */

@@ -10,7 +10,7 @@ export const RUN_STATUS_MEANING: Record<SyncRunDocument['status'], string> = {
   succeeded: 'finished; the profiles match Lucca (a dry run wrote nothing)',
   failed: 'stopped before writing anything; the error says why, and the next run tries again',
   blocked:
-    'the plan would deactivate too many profiles, so nothing was written; re-run with --allow-mass-deactivation if the departures are real',
+    'a guard held the plan back (the error says which: too many deactivations, blanked fields, changed emails or reactivations), so nothing was written; re-run with --allow-mass-deactivation if the changes are real',
 };
 
 export function formatDateTime(date: Date | null | undefined): string {
@@ -69,7 +69,12 @@ export function formatChange(change: SyncChangeDocument): string {
 
 export function formatReport(report: SyncReport): string[] {
   const lines = formatRunHeader(report.run);
-  if (report.groups.length === 0) lines.push('', 'No changes.');
+  if (report.run.changesExpiredAt) {
+    lines.push(
+      '',
+      `Changes removed on ${formatDateTime(report.run.changesExpiredAt)}: the retention period (SYNC_CHANGES_RETENTION_DAYS) was over; the counts above are kept.`,
+    );
+  } else if (report.groups.length === 0) lines.push('', 'No changes.');
   for (const group of report.groups) {
     lines.push('', `${group.action} (${group.total})`);
     for (const change of group.changes) lines.push(formatChange(change));

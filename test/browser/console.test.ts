@@ -203,6 +203,10 @@ describe('the Lucca integration tab of the admin console, in a real browser', ()
     await page.locator(`tr[data-run="${blockedId}"] a`).first().click();
     await page.getByTestId('blocked').waitFor();
     assert.equal(await page.locator('[data-testid=group-deactivate] [data-testid=change]').count(), 20);
+    assert.match(
+      await page.locator('[data-testid=guards] [data-guard=deactivate]').innerText(),
+      /(deactivate 20 profiles \(limit|désactiver 20 profils \(limite) \d+\)/,
+    );
     await screenshot(page, 'blocked-run');
 
     await page.click('[data-testid=apply-anyway]');

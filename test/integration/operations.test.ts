@@ -234,9 +234,18 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
       rateLimit: false,
     });
     const newUrl = stack.lucca.tenantUrl(secondTenant);
-    const second = await runCli(await onboardArgs(companyId, newUrl, ['--every', '12h']), { input: `${newKey}\n` });
+    const linked = await stack.repos.profiles.countLinked(companyId);
+    assert.ok(linked > 0);
+    const refused = await runCli(await onboardArgs(companyId, newUrl, ['--every', '12h']), { input: `${newKey}\n` });
+    assert.equal(refused.code, 1, 'a new tenant for linked profiles needs --relink');
+    assert.match(refused.stderr, new RegExp(`${linked} linked profiles.*--relink.*Nothing was changed`));
+    assert.equal((await stack.repos.companies.get(companyId))?.lucca.baseUrl, url);
+    const second = await runCli(await onboardArgs(companyId, newUrl, ['--every', '12h', '--relink']), {
+      input: `${newKey}\n`,
+    });
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /Updated/);
+    assert.match(second.stdout, new RegExp(`${linked} profiles unlinked from the previous Lucca tenant`));
 
     assert.equal(await stack.store.companies.countDocuments({ _id: companyId }), 1);
     const company = (await stack.repos.companies.get(companyId))!;
@@ -266,6 +275,39 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     assert.deepEqual(matching, [scheduleId(companyId)], 'exactly one schedule for the company');
     const followUp = await waitForRun(companyId, (r) => r.trigger === 'onboarding' && r._id !== onboarding._id);
     assert.equal(followUp.status, 'succeeded', 'the re-onboarding sync used the new key and URL');
+    assert.equal(followUp.counts?.linked, linked, 'every profile attached again by email, in the report');
+    assert.equal(followUp.counts?.created, 0, 'no profile duplicated');
+    assert.equal(await stack.repos.profiles.countLinked(companyId), linked);
+  });
+
+  test("a company never takes another tenant's people: re-onboarding B with A's URL and key is refused, and a new company never overwrites one", async () => {
+    const a = tenant();
+    const b = tenant();
+    stack.lucca.mutateUsers(b.companyId, (users) => users.map((u) => ({ ...u, firstName: `B-${u.firstName}` })));
+    for (const { companyId, apiKey, url } of [a, b]) {
+      await onboardCompany(deps, { companyId, name: companyId, luccaUrl: url, apiKey, requestedBy: 'test' });
+      assert.equal((await waitForRun(companyId, (r) => r.trigger === 'onboarding')).status, 'succeeded');
+    }
+    const bProfiles = await stack.store.profiles.find({ companyId: b.companyId }).sort({ _id: 1 }).toArray();
+    const bCompany = await stack.repos.companies.get(b.companyId);
+
+    const mistaken = await runCli(await onboardArgs(b.companyId, a.url), { input: `${a.apiKey}\n` });
+    assert.equal(mistaken.code, 1);
+    assert.match(mistaken.stderr, /linked profiles.*other people's data.*--relink/);
+    await assert.rejects(
+      onboardCompany(deps, { ...a, name: 'Connected again', luccaUrl: a.url, createOnly: true }),
+      (err: Error & { code?: string }) => err.code === 'company-exists',
+    );
+
+    assert.deepEqual(await stack.repos.companies.get(b.companyId), bCompany, "B's connection is as it was");
+    assert.equal((await stack.repos.companies.get(a.companyId))?.name, a.companyId, 'A was not overwritten');
+    await sleep(500);
+    assert.equal(await stack.store.syncRuns.countDocuments({ companyId: b.companyId }), 1, 'no sync was requested');
+    assert.deepEqual(
+      await stack.store.profiles.find({ companyId: b.companyId }).sort({ _id: 1 }).toArray(),
+      bProfiles,
+      "B's profiles keep B's people",
+    );
   });
 
   test('a schedule firing runs a sync with trigger schedule, through a workflow tagged with the company and the trigger', async () => {
@@ -391,6 +433,36 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
 
     assert.equal((await runCli(['schedule', '--company', companyId, '--resume'])).code, 0);
     assert.equal((await handle.describe()).state.paused, false);
+  });
+
+  test("guard sets one of a company's mass-change thresholds, and refuses what is not one", async () => {
+    const { companyId, apiKey, url } = tenant();
+    await onboardCompany(deps, { companyId, name: 'Guarded', luccaUrl: url, apiKey, requestedBy: 'test' });
+    const set = await runCli([
+      'guard',
+      '--company',
+      companyId,
+      '--kind',
+      'email',
+      '--max-percent',
+      '50',
+      '--min-count',
+      '3',
+    ]);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /email +max\(3, 50% of active profiles\)/);
+    assert.match(set.stdout, /deactivate +max\(5, 10% of active profiles\)/);
+    const company = await stack.repos.companies.get(companyId);
+    assert.deepEqual(company?.sync.guards?.email, { maxPercent: 50, minCount: 3 });
+    for (const bad of [
+      ['--kind', 'everything', '--max-percent', '5', '--min-count', '1'],
+      ['--kind', 'blank', '--max-percent', '101', '--min-count', '1'],
+      ['--kind', 'blank', '--max-percent', '5', '--min-count', '-1'],
+    ]) {
+      const refused = await runCli(['guard', '--company', companyId, ...bad]);
+      assert.notEqual(refused.code, 0, bad.join(' '));
+    }
+    assert.deepEqual((await stack.repos.companies.get(companyId))?.sync, company?.sync, 'nothing changed');
   });
 
   test('offboard leaves no schedule, no running company workflow and no key, and keeps profiles and reports', async () => {

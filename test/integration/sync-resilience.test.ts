@@ -180,7 +180,8 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
       workflowId: companyWorkflowId(companyId),
       args: [{ companyId, tuning: FAST_RETRIES }],
       signal: syncNowSignal,
-      signalArgs: [{ requestedBy: 'history-test' }],
+      // Every email changes: past the email guard, confirmed.
+      signalArgs: [{ requestedBy: 'history-test', allowMassDeactivation: true }],
       typedSearchAttributes: [{ key: CompanyIdAttribute, value: companyId }],
     });
     try {

@@ -103,6 +103,8 @@ describe('runs well past one write command of the store', () => {
     stack.lucca.mutateUsers(tenant, (all) =>
       all.map((u) => ({ ...u, mail: u.mail!.replace('@acme.example', '@acme-group.example') })),
     );
+    // A real domain change: the operator raises the company's email guard, as the README says.
+    await stack.repos.companies.setGuard(companyId, 'email', { maxPercent: 100, minCount: 0 }, new Date());
 
     const run = await sync(companyId);
 

@@ -218,7 +218,7 @@ describe('the sync rules on the real stack', () => {
 
     assert.equal(blocked.status, 'blocked');
     assert.equal(blocked.error?.code, 'mass-deactivation');
-    assert.match(blocked.error?.message ?? '', /30 of 40/);
+    assert.match(blocked.error?.message ?? '', /deactivate 30 profiles \(limit 5\), out of 40 active profiles/);
     assert.equal(blocked.profileWrites, 0);
     assert.equal(blocked.counts?.deactivated, 30);
     const untouched = await profilesOf(stack, companyId);
@@ -232,7 +232,12 @@ describe('the sync rules on the real stack', () => {
     const run = await stack.repos.syncRuns.get(blocked.runId);
     assert.equal(run?.status, 'blocked');
     assert.equal(run?.error?.code, 'mass-deactivation');
-    assert.deepEqual(run?.guard, { deactivations: 30, limit: 5, activeProfiles: 40 });
+    assert.deepEqual(run?.guard, {
+      deactivations: 30,
+      limit: 5,
+      activeProfiles: 40,
+      fired: [{ guard: 'deactivate', count: 30, limit: 5 }],
+    });
 
     const forced = await sync(companyId, { allowMassDeactivation: true });
     assert.equal(forced.status, 'succeeded');
@@ -321,5 +326,62 @@ describe('the sync rules on the real stack', () => {
     );
     const emails = (await profilesOf(stack, companyId)).map((p) => p.email);
     assert.equal(new Set(emails).size, emails.length, 'one profile per email');
+  });
+
+  test('a key that loses a permission or a bad day in Lucca blanks, renames or reactivates nobody until confirmed', async () => {
+    const { companyId, tenant, apiKey } = await company(staff(40));
+    await sync(companyId);
+    const before = await profilesOf(stack, companyId);
+    const unchangedSince = async (what: string) =>
+      assert.deepEqual(await profilesOf(stack, companyId), before, `${what}: no profile was written`);
+
+    // The key's role loses "see birth dates" and Lucca leaves the field out: a read error, not nulls.
+    stack.lucca.setApiKeys(tenant, [{ key: apiKey, seeBirthDates: false, withheld: 'omitted' }]);
+    const omitted = await sync(companyId);
+    assert.deepEqual([omitted.status, omitted.error?.code], ['failed', 'lucca-missing-field']);
+    assert.match(omitted.error?.message ?? '', /without birthDate .*lost the permission/);
+    await unchangedSince('a field left out');
+
+    // Lucca sends the field as null instead: every birth date would be blanked.
+    stack.lucca.setApiKeys(tenant, [{ key: apiKey, seeBirthDates: false, withheld: 'null' }]);
+    const blanked = await sync(companyId);
+    assert.deepEqual([blanked.status, blanked.error?.code], ['blocked', 'mass-blanking']);
+    assert.match(blanked.error?.message ?? '', /blank birthDate on 40 profiles \(limit 5\)/);
+    assert.deepEqual((await stack.repos.syncRuns.get(blanked.runId))?.guard?.fired, [
+      { guard: 'blank', field: 'birthDate', count: 40, limit: 5 },
+    ]);
+    await unchangedSince('birth dates read as null');
+    stack.lucca.setApiKeys(tenant, [{ key: apiKey }]);
+
+    // The company moves to another email domain: every login would change.
+    stack.lucca.mutateUsers(tenant, (all) =>
+      all.map((u) => ({ ...u, mail: u.mail?.replace('@acme.example', '@acme.test') ?? null })),
+    );
+    const renamed = await sync(companyId);
+    assert.deepEqual([renamed.status, renamed.error?.code], ['blocked', 'mass-email-change']);
+    assert.match(renamed.error?.message ?? '', /change the email of 40 linked profiles \(limit 5\)/);
+    await unchangedSince('every email changed');
+
+    // The company's own threshold lets a change of that size through; the operator's override too.
+    await stack.repos.companies.setGuard(companyId, 'email', { maxPercent: 100, minCount: 0 }, new Date());
+    const allowed = await sync(companyId);
+    assert.equal(allowed.status, 'succeeded', JSON.stringify(allowed.error));
+    assert.equal(allowed.counts?.updated, 40);
+    assert.ok((await profilesOf(stack, companyId)).every((p) => p.email?.endsWith('@acme.test')));
+  });
+
+  test('a mass reactivation is held back like a mass deactivation', async () => {
+    const { companyId, tenant } = await company(staff(20));
+    await sync(companyId);
+    stack.lucca.mutateUsers(tenant, (all) => all.map((u) => ({ ...u, dtContractEnd: luccaDate('2026-05-15') })));
+    const left = await sync(companyId, { allowMassDeactivation: true });
+    assert.equal(left.counts?.deactivated, 20);
+
+    stack.lucca.mutateUsers(tenant, (all) => all.map((u) => ({ ...u, dtContractEnd: null })));
+    const back = await sync(companyId);
+    assert.deepEqual([back.status, back.error?.code], ['blocked', 'mass-reactivation']);
+    assert.equal(back.profileWrites, 0);
+    const confirmed = await sync(companyId, { allowMassDeactivation: true });
+    assert.deepEqual([confirmed.status, confirmed.counts?.reactivated], ['succeeded', 20]);
   });
 });

@@ -53,7 +53,7 @@ describe('terminal rendering of reports', () => {
   test('the header says who ran what, the outcome in words, the duration, the counts and the error', () => {
     const text = formatRunHeader(run).join('\n');
     assert.match(text, /manual by alice, apply/);
-    assert.match(text, /Status: +blocked — the plan would deactivate too many profiles/);
+    assert.match(text, /Status: +blocked — a guard held the plan back/);
     assert.match(text, /\(1m05s\)/);
     assert.match(text, /seen 100 · created 0 · linked 0 · updated 1 · unchanged 59 · deactivated 40/);
     assert.match(text, /Error: +mass-deactivation — The plan would deactivate 40/);
@@ -85,5 +85,16 @@ describe('terminal rendering of reports', () => {
     assert.match(text, /^deactivate \(40\)$/m);
     assert.match(text, /… and 39 more deactivate \(use --all/);
     assert.match(text, /removed-from-lucca: The Lucca user no longer appears in Lucca\./);
+  });
+
+  test('a run whose change records went at the end of their retention says so instead of "No changes"', () => {
+    const text = formatReport({
+      run: { ...run, changesExpiredAt: new Date('2027-06-16T03:00:00Z') },
+      groups: [],
+      reasons: [],
+      complete: true,
+    }).join('\n');
+    assert.match(text, /Changes removed on .*retention period \(SYNC_CHANGES_RETENTION_DAYS\) was over/);
+    assert.doesNotMatch(text, /No changes\./);
   });
 });

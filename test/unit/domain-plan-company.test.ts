@@ -2,10 +2,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CompanyPlanner } from '../../domain/plan-company';
 import { CompanyProfileIndex } from '../../domain/profile-index';
-import type { MappedLuccaUser, ProfileSnapshot, ProfileStatus, SyncedFields } from '../../domain/types';
+import type { Guards, MappedLuccaUser, ProfileSnapshot, ProfileStatus, SyncedFields } from '../../domain/types';
 
 const TODAY = '2026-01-15';
 const GUARD = { maxPercent: 10, minCount: 1 };
+const GUARDS: Guards = { deactivate: GUARD, blank: GUARD, email: GUARD, reactivate: GUARD };
 
 const fields = (id: number, overrides: Partial<SyncedFields> = {}): SyncedFields => ({
   firstName: `Chloé${id}`,
@@ -162,7 +163,39 @@ describe('CompanyPlanner', () => {
       ],
     );
     assert.equal(plan.tally.counts.unchanged, 1, 'a removed user was not seen, so it is not an unchanged one');
-    assert.deepEqual(plan.verdict(GUARD, false), { blocked: true, limit: 1, activeProfiles: 3, deactivations: 2 });
-    assert.equal(plan.verdict(GUARD, true).blocked, false);
+    assert.deepEqual(plan.verdict(GUARDS, false), {
+      blocked: true,
+      fired: [{ guard: 'deactivate', count: 2, limit: 1 }],
+      limit: 1,
+      activeProfiles: 3,
+      deactivations: 2,
+    });
+    assert.equal(plan.verdict(GUARDS, true).blocked, false, 'the override lets it through');
+  });
+
+  test('blanking a field, changing emails and reactivating are each guarded on their own', () => {
+    const profiles = [1, 2, 3, 4].map((id) => linked(id));
+    const former = [5, 6].map((id) => ({ ...linked(id, 'former'), fields: fields(id, { contractEnd: '2025-01-01' }) }));
+    const plan = planner([...profiles, ...former]);
+    plan.planPage(0, [
+      // A key that lost the birth-date permission: two birth dates read as null.
+      user(1, { birthDate: null }),
+      user(2, { birthDate: null, email: 'renamed2@acme.fr' }),
+      user(3, { email: 'renamed3@acme.fr' }),
+      user(4, { contractEnd: null }),
+      // Two leavers back on open contracts: reactivations, and a contractEnd going away is no blanking.
+      user(5, { contractEnd: null }),
+      user(6, { contractEnd: null }),
+    ]);
+    const verdict = plan.verdict(GUARDS, false);
+    assert.deepEqual(verdict.fired, [
+      { guard: 'blank', field: 'birthDate', count: 2, limit: 1 },
+      { guard: 'email', count: 2, limit: 1 },
+      { guard: 'reactivate', count: 2, limit: 1 },
+    ]);
+    assert.equal(verdict.blocked, true);
+    assert.equal(plan.verdict(GUARDS, true).blocked, false, 'the override lets every guard through');
+    const roomy = { maxPercent: 10, minCount: 2 };
+    assert.equal(plan.verdict({ ...GUARDS, blank: roomy, email: roomy, reactivate: roomy }, false).blocked, false);
   });
 });

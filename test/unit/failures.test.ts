@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { toTemporalFailure } from '../../activities/errors';
 import { ApiKeyDecryptError } from '../../db/api-key-cipher';
-import { failureCode, failureType, isLuccaFailure } from '../../domain/failures';
+import { blockedPlanError, failureCode, failureType, isLuccaFailure } from '../../domain/failures';
 import { describeLuccaFailure } from '../../console/data';
 import { OperationError } from '../../operations';
 import { errorForStatus, LuccaUnreachableError } from '../../lucca/errors';
@@ -77,5 +77,26 @@ describe('one failure vocabulary, from a Lucca error to the run and the console'
     assert.equal(outcome('lucca-unreachable'), 'unreachable');
     assert.equal(outcome('lucca-unavailable'), 'other');
     assert.equal(describeLuccaFailure(new Error('x')).outcome, 'other');
+  });
+
+  test("a blocked plan's error names every guard that fired, coded by the first", () => {
+    const error = blockedPlanError({
+      fired: [
+        { guard: 'blank', field: 'birthDate', count: 900, limit: 100 },
+        { guard: 'email', count: 150, limit: 100 },
+      ],
+      deactivations: 0,
+      activeProfiles: 1000,
+      limit: 100,
+    });
+    assert.equal(error.code, 'mass-blanking');
+    assert.match(
+      error.message,
+      /blank birthDate on 900 profiles \(limit 100\), change the email of 150 linked profiles \(limit 100\)/,
+    );
+    // A run planned before there were several guards: its one guard was the deactivations'.
+    const old = blockedPlanError({ deactivations: 40, activeProfiles: 100, limit: 10 });
+    assert.equal(old.code, 'mass-deactivation');
+    assert.match(old.message, /deactivate 40 profiles \(limit 10\), out of 100 active profiles/);
   });
 });

@@ -13,6 +13,7 @@ import {
 import {
   LuccaAuthError,
   LuccaError,
+  LuccaMissingFieldError,
   LuccaNotLuccaError,
   LuccaRateLimitedError,
   LuccaRequestError,
@@ -26,6 +27,17 @@ import {
   type FakeLucca,
   type TenantOptions,
 } from '../../dev-tools/fake-lucca/index';
+
+/** A user with every field the sync asks for but `modifiedAt`. */
+const LEGACY_USER = {
+  id: 9,
+  firstName: 'Chloé',
+  lastName: 'Arrou',
+  mail: 'chloe.arrou@acme.fr',
+  birthDate: null,
+  dtContractStart: '2014-09-01T00:00:00',
+  dtContractEnd: null,
+};
 
 const KEY = '9B1DEB4D-3B7D-4BAD-9BDD-2B0D7B3DCB6D';
 const TODAY = '2025-11-22';
@@ -276,6 +288,28 @@ describe('LuccaClient against the fake Lucca', () => {
     assert.throws(() => new LuccaClient({ baseUrl: 'https://acme.ilucca.net', apiKey: '  ' }), LuccaAuthError);
   });
 
+  describe('a field the key may no longer read', () => {
+    test('left out of every user is a read error naming the field, not a null', async () => {
+      const { url } = newTenant({ apiKeys: [{ key: KEY, seeBirthDates: false, withheld: 'omitted' }] });
+      const error = await rejection(client(url).fetchUsersPage(0), LuccaMissingFieldError);
+      assert.equal(error.code, 'lucca-missing-field');
+      assert.equal(error.retryable, false);
+      assert.match(error.message, /without birthDate for every user of the page at offset 0/);
+    });
+
+    test('sent as null is data (the plan guards against blanking it for everyone)', async () => {
+      const { url } = newTenant({ apiKeys: [{ key: KEY, seeBirthDates: false, withheld: 'null' }] });
+      const page = await client(url).fetchUsersPage(0);
+      assert.ok(page.items.length > 0);
+      assert.ok(page.items.every((u) => (u as { birthDate: unknown }).birthDate === null));
+    });
+
+    test('an empty page proves nothing missing', async () => {
+      const { url } = newTenant({ users: [], apiKeys: [{ key: KEY, seeBirthDates: false, withheld: 'omitted' }] });
+      assert.equal((await client(url).fetchUsersPage(0)).items.length, 0);
+    });
+  });
+
   describe('rate limiting', () => {
     test('a 429 is waited out as Retry-After says, then the same page is read again', async () => {
       const { name, url } = newTenant();
@@ -479,7 +513,7 @@ describe('LuccaClient against hosts that are not Lucca', () => {
       '/no-paging/': json({ data: { items: [{ id: 1 }, { id: 2 }, { id: 3 }] } }),
       '/legacy-shape/': json({
         data: {
-          items: [{ id: 9, firstName: 'Chloé', modifiedOn: '2015-09-07T10:20:06.583', extra: { nested: true } }],
+          items: [{ ...LEGACY_USER, modifiedOn: '2015-09-07T10:20:06.583', extra: { nested: true } }],
           count: 1,
         },
         somethingElse: 42,
@@ -519,9 +553,7 @@ describe('LuccaClient against hosts that are not Lucca', () => {
     const page = await client(`${foreign.url}/legacy-shape`).fetchUsersPage(0);
     assert.equal(page.principal, null);
     assert.equal(page.isLast, true);
-    assert.deepEqual(page.items, [
-      { id: 9, firstName: 'Chloé', modifiedOn: '2015-09-07T10:20:06.583', extra: { nested: true } },
-    ]);
+    assert.deepEqual(page.items, [{ ...LEGACY_USER, modifiedOn: '2015-09-07T10:20:06.583', extra: { nested: true } }]);
   });
 
   test('a refused connection is a retryable LuccaUnreachableError', async () => {
