@@ -3,8 +3,10 @@ import {
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
   type Client,
+  type ScheduleDescription,
   type ScheduleOptions,
   type ScheduleOptionsStartWorkflowAction,
+  type ScheduleUpdateOptions,
 } from '@temporalio/client';
 import { parseEvery } from '../domain/duration';
 import type { scheduledSyncWorkflow } from '../workflows/scheduled-sync';
@@ -74,13 +76,15 @@ export function companyScheduleOptions(
   };
 }
 
-/** Creates the company's schedule, or brings an existing one to these settings (keeping its paused state). */
-export async function upsertCompanySchedule(
+/**
+ * Creates a schedule, or brings the existing one to `options`' spec and action, with `keep`
+ * deciding what else of it changes (its paused state is an operator's, for instance).
+ */
+export async function createOrUpdateSchedule(
   client: Client,
-  s: CompanyScheduleSettings,
-  opts: { paused?: boolean } = {},
+  options: ScheduleOptions,
+  keep: (previous: ScheduleDescription) => Partial<Pick<ScheduleUpdateOptions, 'policies' | 'state'>>,
 ): Promise<'created' | 'updated'> {
-  const options = companyScheduleOptions(s, opts);
   try {
     await client.schedule.create(options);
     return 'created';
@@ -91,10 +95,21 @@ export async function upsertCompanySchedule(
     ...previous,
     spec: options.spec,
     action: options.action,
+    ...keep(previous),
+  }));
+  return 'updated';
+}
+
+/** Creates the company's schedule, or brings an existing one to these settings (keeping its paused state). */
+export function upsertCompanySchedule(
+  client: Client,
+  s: CompanyScheduleSettings,
+  opts: { paused?: boolean } = {},
+): Promise<'created' | 'updated'> {
+  return createOrUpdateSchedule(client, companyScheduleOptions(s, opts), (previous) => ({
     policies: { ...previous.policies, overlap: ScheduleOverlapPolicy.SKIP },
     state: { ...previous.state, note: scheduleNote(s) },
   }));
-  return 'updated';
 }
 
 export type ScheduleChange = { every: string } | { pause: true } | { resume: true };

@@ -1,5 +1,4 @@
 import {
-  ScheduleAlreadyRunning,
   ScheduleOverlapPolicy,
   type Client,
   type ScheduleOptions,
@@ -7,6 +6,7 @@ import {
 } from '@temporalio/client';
 import type { syncSweepWorkflow } from '../workflows/sweep';
 import { sweepScheduleId, sweepWorkflowId } from '../workflows/messages';
+import { createOrUpdateSchedule } from './schedule';
 
 /** How often the sweeper runs: what it removes is at least a day old, or a run closed 15 minutes late. */
 export const SWEEP_EVERY = '1h';
@@ -37,19 +37,9 @@ export function sweepScheduleOptions(
  * Creates the sweeper's schedule for this task queue, or brings it to the current settings:
  * every worker calls it at start, so a deployment always has exactly one.
  */
-export async function ensureSweepSchedule(client: Client, taskQueue: string): Promise<'created' | 'updated'> {
+export function ensureSweepSchedule(client: Client, taskQueue: string): Promise<'created' | 'updated'> {
   const options = sweepScheduleOptions(taskQueue);
-  try {
-    await client.schedule.create(options);
-    return 'created';
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-  }
-  await client.schedule.getHandle(options.scheduleId).update((previous) => ({
-    ...previous,
-    spec: options.spec,
-    action: options.action,
+  return createOrUpdateSchedule(client, options, (previous) => ({
     policies: { ...previous.policies, ...options.policies },
   }));
-  return 'updated';
 }

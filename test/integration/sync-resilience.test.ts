@@ -11,8 +11,9 @@ import {
   syncNowSignal,
   syncRunWorkflowId,
 } from '../../workflows/messages';
-import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
+import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { ChildWorker } from '../../scripts/lib/child-worker';
+import { found, personalData, readableHistory } from './privacy-kit';
 import {
   MONGODB_URI,
   openStack,
@@ -36,42 +37,6 @@ import {
   updatedStamps,
   type RunningWorker,
 } from './sync-kit';
-
-/**
- * History as text, with payload bytes decoded. Protobuf messages have a `toJSON` that turns bytes into
- * base64, where no scan would find a name: the history is first copied into plain objects.
- */
-function readableHistory(history: unknown): string {
-  const plain = (value: unknown): unknown => {
-    if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
-    if (Array.isArray(value)) return value.map(plain);
-    if (value && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-    }
-    return value;
-  };
-  return JSON.stringify(plain(history));
-}
-
-/** Every piece of personal data the fake serves for these users, in the forms the sync could carry it. */
-function personalData(users: LuccaRawUser[]): string[] {
-  const values = new Set<string>();
-  for (const u of users) {
-    for (const v of [u.firstName, u.lastName, u.mail, u.birthDate]) {
-      if (typeof v !== 'string' || v.trim() === '') continue;
-      values.add(v.trim());
-      values.add(v.trim().toLowerCase());
-      if (v === u.birthDate) values.add(v.slice(0, 10));
-    }
-  }
-  return [...values];
-}
-
-/** Whole-word search: a short surname must not be "found" inside an unrelated identifier. */
-const occurs = (haystack: string, needle: string) =>
-  new RegExp(`(?<![\\p{L}\\p{N}])${needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'u').test(
-    haystack,
-  );
 
 describe('a sync run surviving crashes, keeping history clean and scaling', () => {
   let stack: Stack;
@@ -207,7 +172,7 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
       const secrets = [apiKey, ...personalData(users), ...personalData(stack.lucca.getUsers(tenant))];
       for (const [name, text] of Object.entries(histories)) {
         assert.ok(!text.includes(apiKey), `${name}: the API key is not in history`);
-        const leaks = secrets.filter((s) => occurs(text, s));
+        const leaks = found(text, secrets);
         assert.deepEqual(leaks, [], `${name}: personal data in history`);
       }
     } finally {
