@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import protos from '@temporalio/proto';
 import { companySyncWorkflow } from '../../workflows';
@@ -92,7 +91,9 @@ describe('the long-lived company workflow', () => {
     const pending = (await handle.query(statusQuery)).pending;
     assert.equal(pending.length, 3);
     await lastRunAfter(handle, 2);
-    await sleep(1000);
+    // Nothing left to run: no third run can start.
+    const after = await handle.query(statusQuery);
+    assert.deepEqual([after.current, after.pending], [null, []]);
     const runs = await runsOf(companyId);
     assert.equal(runs.length, 2, 'one run, then one coalesced follow-up');
     assert.equal(runs[1]!.requestedBy, 'second, third, fourth');

@@ -13,7 +13,13 @@ import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { loadConfig } from '../../config/env';
 import type { OperationsDeps } from '../../operations';
 import { onboardCompany } from '../../operations/onboard';
-import { CompanyIdAttribute, companyWorkflowId, scheduleId, SyncTriggerAttribute } from '../../workflows/messages';
+import {
+  CompanyIdAttribute,
+  companyWorkflowId,
+  scheduleId,
+  statusQuery,
+  SyncTriggerAttribute,
+} from '../../workflows/messages';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import {
   createWorker,
@@ -301,8 +307,10 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
 
     assert.deepEqual(await stack.repos.companies.get(b.companyId), bCompany, "B's connection is as it was");
     assert.equal((await stack.repos.companies.get(a.companyId))?.name, a.companyId, 'A was not overwritten');
-    await sleep(500);
-    assert.equal(await stack.store.syncRuns.countDocuments({ companyId: b.companyId }), 1, 'no sync was requested');
+    // A refused onboarding signals nothing: B's workflow holds no request and runs nothing.
+    const bStatus = await stack.client.workflow.getHandle(companyWorkflowId(b.companyId)).query(statusQuery);
+    assert.deepEqual([bStatus.current, bStatus.pending], [null, []], 'no sync was requested');
+    assert.equal(await stack.store.syncRuns.countDocuments({ companyId: b.companyId }), 1);
     assert.deepEqual(
       await stack.store.profiles.find({ companyId: b.companyId }).sort({ _id: 1 }).toArray(),
       bProfiles,
