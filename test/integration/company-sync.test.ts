@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
-import { writeFile, mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import protos from '@temporalio/proto';
 import { companySyncWorkflow } from '../../workflows';
 import {
   companyWorkflowId,
@@ -15,7 +12,7 @@ import {
   type SyncNowRequest,
 } from '../../workflows/messages';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
-import { openStack, type Stack } from './helpers';
+import { openStack, recordHistory, type Stack } from './helpers';
 import { addTestCompany, FAST_RETRIES, startWorker, TODAY, until, type RunningWorker } from './sync-kit';
 
 describe('the long-lived company workflow', () => {
@@ -121,6 +118,7 @@ describe('the long-lived company workflow', () => {
     const failed = await lastRunAfter(handle, 1);
     assert.equal(failed.status, 'failed');
     assert.equal(failed.error?.code, 'lucca-auth');
+    await recordHistory(stack, 'failed-lucca-auth', (await runsOf(companyId))[0]!.workflowId);
 
     stack.lucca.setApiKeys(companyId, [{ key: apiKey }]);
     await handle.signal(syncNowSignal, {});
@@ -143,19 +141,8 @@ describe('the long-lived company workflow', () => {
     assert.equal(status.lastRun?.status, 'succeeded', 'the last run survives continue-as-new');
     assert.equal((await runsOf(companyId)).length, 2);
 
-    if (process.env.RECORD_HISTORIES) {
-      // Refreshes the replay fixtures: RECORD_HISTORIES=1 npx tsx scripts/run-stack-tests.ts integration company
-      const dir = path.join(import.meta.dirname, '..', 'replay', 'histories');
-      await mkdir(dir, { recursive: true });
-      // Binary protobuf, encoded and decoded by @temporalio/proto itself, so replay reads
-      // exactly what the server sent.
-      const save = async (file: string, workflowId: string, runId?: string) => {
-        const history = await stack.client.workflow.getHandle(workflowId, runId).fetchHistory();
-        await writeFile(path.join(dir, file), protos.temporal.api.history.v1.History.encode(history).finish());
-      };
-      await save('company-sync.binpb', companyWorkflowId(companyId), firstRunId);
-      await save('sync-run.binpb', (await runsOf(companyId))[0]!.workflowId);
-    }
+    await recordHistory(stack, 'continued-as-new', companyWorkflowId(companyId), firstRunId);
+    await recordHistory(stack, 'succeeded', (await runsOf(companyId))[0]!.workflowId);
   });
 
   test('every run of a company is listed in Temporal by its CompanyId search attribute', async () => {

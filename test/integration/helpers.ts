@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import protos from '@temporalio/proto';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
 import type { Db, MongoClient } from 'mongodb';
@@ -154,3 +157,25 @@ export async function forgetCompanies(stack: Stack, companyIds: Iterable<string>
 }
 
 export { WorkflowFailedError };
+
+/**
+ * With RECORD_HISTORIES set, keeps a workflow's history as a replay fixture
+ * (`test/replay/histories/<type>-<date>-<label>.binpb`), in binary protobuf as the server sent it.
+ * A fixture is never overwritten: each released workflow shape keeps its own, and the replay test
+ * replays them all against today's code.
+ */
+export async function recordHistory(stack: Stack, label: string, workflowId: string, runId?: string): Promise<void> {
+  if (!process.env.RECORD_HISTORIES) return;
+  const handle = stack.client.workflow.getHandle(workflowId, runId);
+  const [history, description] = await Promise.all([handle.fetchHistory(), handle.describe()]);
+  const date = new Date().toISOString().slice(0, 10);
+  const file = path.join(REPLAY_HISTORIES, `${description.type}-${date}-${label}.binpb`);
+  await mkdir(REPLAY_HISTORIES, { recursive: true });
+  await writeFile(file, protos.temporal.api.history.v1.History.encode(history).finish(), { flag: 'wx' }).catch(
+    (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    },
+  );
+}
+
+export const REPLAY_HISTORIES = path.join(import.meta.dirname, '..', 'replay', 'histories');

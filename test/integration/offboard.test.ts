@@ -5,7 +5,7 @@ import type { OperationsDeps } from '../../operations';
 import { offboardCompany } from '../../operations/offboard';
 import { signalSyncNowWithStart } from '../../workflows/client';
 import { companyWorkflowId, syncRunWorkflowId } from '../../workflows/messages';
-import { FAKE_LUCCA_HOSTS, forgetCompanies, openStack, type Stack } from './helpers';
+import { FAKE_LUCCA_HOSTS, forgetCompanies, openStack, recordHistory, type Stack } from './helpers';
 import { addTestCompany, staff, startWorker, until, type RunningWorker } from './sync-kit';
 
 describe('offboarding a company, on the real stack', () => {
@@ -68,6 +68,8 @@ describe('offboarding a company, on the real stack', () => {
     assert.equal(await workflowStatus(syncRunWorkflowId(companyId, running._id)), 'CANCELLED');
     assert.equal((await stack.repos.companies.get(companyId))!.lucca.apiKey, null);
     assert.deepEqual(result.runsStillRunning, []);
+    await recordHistory(stack, 'cancelled', syncRunWorkflowId(companyId, running._id));
+    await recordHistory(stack, 'cancelled', companyWorkflowId(companyId));
   });
 
   test('offboarding with no workflow running still removes the staging its earlier runs left, and only theirs', async () => {

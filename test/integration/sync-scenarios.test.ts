@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { SyncRunInput } from '../../workflows/messages';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
-import { openStack, type Stack } from './helpers';
+import { openStack, recordHistory, type Stack } from './helpers';
 import {
   addTestCompany,
   changeFor,
@@ -350,6 +350,7 @@ describe('the sync rules on the real stack', () => {
     assert.deepEqual((await stack.repos.syncRuns.get(blanked.runId))?.guard?.fired, [
       { guard: 'blank', field: 'birthDate', count: 40, limit: 5 },
     ]);
+    await recordHistory(stack, 'blocked', (await stack.repos.syncRuns.get(blanked.runId))!.workflowId);
     await unchangedSince('birth dates read as null');
     stack.lucca.setApiKeys(tenant, [{ key: apiKey }]);
 
