@@ -88,3 +88,16 @@ export function translatingFailures<T extends Record<string, ActivityFunction>>(
   ]);
   return Object.fromEntries(wrapped) as T;
 }
+
+/**
+ * The Temporal client an activity needs to reach other workflows; a worker built without one
+ * cannot run it, which retrying does not change.
+ */
+export function requireTemporal<T>(temporal: T | undefined, activity: string): T {
+  if (temporal) return temporal;
+  throw ApplicationFailure.create({
+    type: failureType('configuration'),
+    message: `${activity} needs a Temporal client: the worker was built without \`temporal\` in its activity dependencies.`,
+    nonRetryable: true,
+  });
+}

@@ -1,7 +1,6 @@
-import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { signalSyncNowWithStart } from '../workflows/client';
-import { failureType } from '../domain/failures';
+import { requireTemporal } from './errors';
 
 export interface RequestCompanySyncDeps {
   /** Needed only by the schedule's activity: it signals the company workflow through the client. */
@@ -19,15 +18,7 @@ export interface RequestCompanySyncInput {
  */
 export function createRequestCompanySyncActivities(deps: RequestCompanySyncDeps) {
   async function requestCompanySync({ companyId }: RequestCompanySyncInput): Promise<{ workflowId: string }> {
-    if (!deps.temporal) {
-      throw ApplicationFailure.create({
-        type: failureType('configuration'),
-        message:
-          'requestCompanySync needs a Temporal client: the worker was built without `temporal` in its activity dependencies.',
-        nonRetryable: true,
-      });
-    }
-    const { client, taskQueue } = deps.temporal;
+    const { client, taskQueue } = requireTemporal(deps.temporal, 'requestCompanySync');
     return signalSyncNowWithStart(client, taskQueue, companyId, { trigger: 'schedule', requestedBy: 'schedule' });
   }
 

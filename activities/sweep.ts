@@ -1,10 +1,11 @@
 import { Context, log as activityLog } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Repositories } from '../db/mongo';
 import type { RunRef } from '../db/sync-runs-repository';
 import type { WorkingData } from '../db/sync-staging-repository';
-import { failureType, type RunError } from '../domain/failures';
+import type { RunError } from '../domain/failures';
+import { requireTemporal } from './errors';
 import { DEFAULT_CHANGES_RETENTION_DAYS, syncRunWorkflowId } from '../workflows/messages';
 
 const DAY_MS = 24 * 3600_000;
@@ -238,18 +239,11 @@ export interface SweepActivityDeps {
 export function createSweepActivities(deps: SweepActivityDeps) {
   /** The sweeper's activity (see `sweepSyncData`), heartbeating its counts as it goes. */
   async function sweepSyncDataActivity(): Promise<SweepResult> {
-    if (!deps.temporal) {
-      throw ApplicationFailure.create({
-        type: failureType('configuration'),
-        message:
-          'sweepSyncData needs a Temporal client: the worker was built without `temporal` in its activity dependencies.',
-        nonRetryable: true,
-      });
-    }
+    const { client } = requireTemporal(deps.temporal, 'sweepSyncData');
     const ctx = Context.current();
     return sweepSyncData({
       repos: deps.repos,
-      client: deps.temporal.client,
+      client,
       changesRetentionDays: deps.changesRetentionDays ?? DEFAULT_CHANGES_RETENTION_DAYS,
       progress: (sofar) => ctx.heartbeat(sofar),
       log: activityLog,
