@@ -160,10 +160,10 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     }
     const apiKey = decryptApiKey(deps.keyring, { companyId, baseUrl }, company.lucca.apiKey);
     const client = new LuccaClient({
-      baseUrl: company.lucca.baseUrl,
+      baseUrl,
       apiKey,
       timeoutMs: deps.lucca.timeoutMs,
-      limiter: deps.lucca.rateLimit ? limiterFor(company.lucca.baseUrl, deps.lucca.rateLimit) : null,
+      limiter: deps.lucca.rateLimit ? limiterFor(baseUrl, deps.lucca.rateLimit) : null,
       pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
     });
     return await watchProgress('Reading Lucca', start, { stallTimeoutMs, describe }, async (watch) => {
