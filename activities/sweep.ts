@@ -6,7 +6,7 @@ import type { RunRef } from '../db/sync-runs-repository';
 import type { WorkingData } from '../db/sync-staging-repository';
 import type { RunError } from '../domain/failures';
 import { requireTemporal } from './errors';
-import { DEFAULT_CHANGES_RETENTION_DAYS, syncRunWorkflowId } from '../workflows/messages';
+import { DEFAULT_CHANGES_RETENTION_DAYS, runIdStartedAt, syncRunWorkflowId } from '../workflows/messages';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -20,7 +20,7 @@ export const ABANDONED_RUN_GRACE_MS = 15 * 60_000;
 
 /**
  * Working collections of a run with no `syncRuns` document (nothing says whether it is over) are
- * dropped once its id — the time it started, see `newRunId` in `workflows/company-sync.ts` — is
+ * dropped once its id — the time it started, see `runIdAt` in `workflows/messages.ts` — is
  * older than this: no run takes a day.
  */
 export const ORPHAN_WORKING_DATA_AGE_MS = DAY_MS;
@@ -117,7 +117,8 @@ export async function sweepSyncData(deps: SweepDeps): Promise<SweepResult> {
   const runs = new Map((await repos.syncRuns.getMany([...working.keys()])).map((r) => [r._id, r]));
   for (const [runId, kinds] of working) {
     const run = runs.get(runId) ?? null;
-    if (run ? run.status === 'running' : !startedBefore(runId, now.getTime() - ORPHAN_WORKING_DATA_AGE_MS)) continue;
+    const orphanOld = (runIdStartedAt(runId) ?? Infinity) < now.getTime() - ORPHAN_WORKING_DATA_AGE_MS;
+    if (run ? run.status === 'running' : !orphanOld) continue;
     const outcome = await removeRunWorkingData(repos, runId, run, kinds, log);
     result.workingDataRemoved += 1;
     if (outcome === 'rewrite-completed') result.rewritesCompleted += 1;
@@ -217,14 +218,6 @@ async function isWorkflowRunning(client: Client, run: RunRef): Promise<boolean> 
     if (err instanceof WorkflowNotFoundError) return false;
     throw err;
   }
-}
-
-/** Whether a run id of the form `newRunId` makes (`20261122-174501-1a2b3c4d`, UTC) started before `time`; false for any other id. */
-function startedBefore(runId: string, time: number): boolean {
-  const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-/.exec(runId);
-  if (!m) return false;
-  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
-  return Date.UTC(y, mo - 1, d, h, mi, s) < time;
 }
 
 export interface SweepActivityDeps {

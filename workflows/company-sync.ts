@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 import {
   CompanyIdAttribute,
+  runIdAt,
   statusQuery,
   syncNowSignal,
   syncRunWorkflowId,
@@ -143,9 +144,7 @@ function sanitise(request: SyncNowRequest | undefined): SyncNowRequest {
   };
 }
 
-/** Sortable and readable in the UI: `20261122-174501-1a2b3c4d` (workflow time is deterministic). */
+/** See `runIdAt` (workflow time and uuid4 are deterministic). */
 function newRunId(): string {
-  const iso = new Date().toISOString();
-  const stamp = `${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 19).replaceAll(':', '')}`;
-  return `${stamp}-${uuid4().slice(0, 8)}`;
+  return runIdAt(new Date(), uuid4().slice(0, 8));
 }
