@@ -8,10 +8,10 @@ import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucc
 import { ChildWorker, writeWorkflowBundle } from '../../scripts/lib/child-worker';
 import { failureCode, failureType } from '../../domain/failures';
 import { syncRunWorkflow } from '../../workflows';
-import { syncRunWorkflowId, type SyncRunResult } from '../../workflows/messages';
+import type { SyncRunResult } from '../../workflows/messages';
 import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, TEST_SECRET, uniqueSuffix, type Stack } from './helpers';
 import { found, personalData, readableHistory } from './privacy-kit';
-import { addTestCompany, changeFor, FAST_RETRIES, luccaDate, TODAY, type TestCompany } from './sync-kit';
+import { addTestCompany, changeFor, luccaDate, startSync, TODAY, type TestCompany } from './sync-kit';
 
 /**
  * "No personal data in logs, ever", checked where it can break: failure scenarios run by a worker
@@ -76,22 +76,7 @@ describe('no personal data in the worker’s logs, failures included', () => {
   }
 
   async function sync(company: Company, opts: { runId?: string } = {}): Promise<SyncRunResult> {
-    const runId = opts.runId ?? `run-${uniqueSuffix()}`;
-    const handle = await stack.client.workflow.start(syncRunWorkflow, {
-      taskQueue: stack.taskQueue,
-      workflowId: syncRunWorkflowId(company.companyId, runId),
-      args: [
-        {
-          companyId: company.companyId,
-          runId,
-          trigger: 'manual',
-          requestedBy: 'test',
-          dryRun: false,
-          allowMassDeactivation: false,
-          tuning: FAST_RETRIES,
-        },
-      ],
-    });
+    const handle = await startSync(stack, stack.taskQueue, company.companyId, opts);
     const run: (typeof runs)[number] = { handle };
     runs.push(run);
     run.result = await handle.result();

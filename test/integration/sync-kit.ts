@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ObjectId } from 'mongodb';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../../activities';
 import type { ProfileDocument } from '../../db/profiles-repository';
@@ -7,7 +8,7 @@ import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import { SYNCED_FIELDS } from '../../domain/types';
 import { createSyncWorker } from '../../workers/worker';
 import { syncRunWorkflow } from '../../workflows';
-import type { SyncRunInput, SyncRunResult, SyncTuning } from '../../workflows/messages';
+import { syncRunWorkflowId, type SyncRunInput, type SyncRunResult, type SyncTuning } from '../../workflows/messages';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { activityDeps, addCompany, NAMESPACE, newApiKey, uniqueSuffix, workflowBundle, type Stack } from './helpers';
 
@@ -121,17 +122,17 @@ export async function addTestCompany(
   return { companyId, tenant: companyId, apiKey };
 }
 
-/** Runs one sync straight on `syncRunWorkflow` and waits for its result. */
-export function runSync(
+/** Starts one sync straight on `syncRunWorkflow` (a manual run with fast retries, unless `input` says otherwise). */
+export function startSync(
   stack: Stack,
   taskQueue: string,
   companyId: string,
   input: Partial<SyncRunInput> = {},
-): Promise<SyncRunResult> {
-  const runId = `run-${uniqueSuffix()}`;
-  return stack.client.workflow.execute(syncRunWorkflow, {
+): Promise<WorkflowHandle<typeof syncRunWorkflow>> {
+  const runId = input.runId ?? `run-${uniqueSuffix()}`;
+  return stack.client.workflow.start(syncRunWorkflow, {
     taskQueue,
-    workflowId: `sync-run:${companyId}:${runId}`,
+    workflowId: syncRunWorkflowId(companyId, runId),
     args: [
       {
         companyId,
@@ -145,6 +146,16 @@ export function runSync(
       },
     ],
   });
+}
+
+/** Runs one sync straight on `syncRunWorkflow` and waits for its result. */
+export async function runSync(
+  stack: Stack,
+  taskQueue: string,
+  companyId: string,
+  input: Partial<SyncRunInput> = {},
+): Promise<SyncRunResult> {
+  return (await startSync(stack, taskQueue, companyId, input)).result();
 }
 
 export const profilesOf = (stack: Stack, companyId: string): Promise<ProfileDocument[]> =>
@@ -186,12 +197,21 @@ export const updatedStamps = (profiles: ProfileDocument[]): Map<string, number> 
 export async function insertPlatformProfile(
   stack: Stack,
   companyId: string,
-  person: { firstName: string; lastName: string; email: string },
+  person: { firstName: string; lastName: string | null; email: string },
 ): Promise<ObjectId> {
-  const _id = new ObjectId();
-  const now = new Date();
-  await stack.store.profiles.insertOne({
-    _id,
+  const profile = platformProfile(companyId, person);
+  await stack.store.profiles.insertOne(profile);
+  return profile._id;
+}
+
+/** A profile as the platform makes one on its own: unlinked, active, names and email only. */
+export function platformProfile(
+  companyId: string,
+  person: { firstName: string; lastName: string | null; email: string },
+  now = new Date(),
+): ProfileDocument {
+  return {
+    _id: new ObjectId(),
     companyId,
     ...person,
     birthDate: null,
@@ -200,6 +220,5 @@ export async function insertPlatformProfile(
     status: 'active',
     createdAt: now,
     updatedAt: now,
-  });
-  return _id;
+  };
 }

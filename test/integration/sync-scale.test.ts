@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { ObjectId } from 'mongodb';
 import type { ProfileDocument } from '../../db/profiles-repository';
 import { openStack, type Stack } from './helpers';
 import {
   addTestCompany,
+  platformProfile,
   profilesOf,
   runSync,
   staff,
@@ -65,19 +65,13 @@ describe('runs well past one write command of the store', () => {
     const users = staff(employees);
     const now = new Date('2026-01-05T09:00:00Z');
     const company = await addTestCompany(stack, users);
-    const imported: ProfileDocument[] = users.map((u) => ({
-      _id: new ObjectId(),
-      companyId: company.companyId,
-      firstName: u.firstName!.toUpperCase(),
-      lastName: u.lastName,
-      email: u.mail!.toLowerCase(),
-      birthDate: null,
-      contractStart: null,
-      contractEnd: null,
-      status: 'active',
-      createdAt: now,
-      updatedAt: now,
-    }));
+    const imported: ProfileDocument[] = users.map((u) =>
+      platformProfile(
+        company.companyId,
+        { firstName: u.firstName!.toUpperCase(), lastName: u.lastName, email: u.mail!.toLowerCase() },
+        now,
+      ),
+    );
     await stack.store.profiles.insertMany(imported);
 
     const run = await sync(company.companyId);
