@@ -5,6 +5,7 @@ import { toChangeDocument } from '../db/sync-changes-repository';
 import type { ApplicableChange } from '../db/sync-staging-repository';
 import { CompanyPlanner } from '../domain/plan-company';
 import { companyToday } from '../domain/status';
+import type { GuardCeiling } from '../domain/types';
 import {
   guardsOf,
   type GuardHit,
@@ -100,7 +101,11 @@ export class RunPlan {
    * shared are planned again from their staged copy, then — when the read can prove absence —
    * linked profiles whose user was not read are planned as removed, then the guard decides.
    */
-  async finish(opts: { detectRemovals: boolean; allowMassDeactivation: boolean }): Promise<PlanResult> {
+  async finish(opts: {
+    detectRemovals: boolean;
+    allowMassDeactivation: boolean;
+    overrideCeilings?: readonly GuardCeiling[] | undefined;
+  }): Promise<PlanResult> {
     const { repos, runId, planner } = this;
     const run = await repos.syncRuns.get(runId);
     await repos.syncRuns.setProgress(runId, { pagesRead: 0, usersRead: 0, ...run?.progress, phase: 'planning' });
@@ -129,7 +134,7 @@ export class RunPlan {
     }
 
     const { counts, writes } = planner.tally;
-    const verdict = planner.verdict(this.guards, opts.allowMassDeactivation);
+    const verdict = planner.verdict(this.guards, opts.overrideCeilings ?? opts.allowMassDeactivation);
     await repos.syncRuns.recordPlan(
       runId,
       counts,

@@ -33,6 +33,10 @@ export interface SyncRunDocument {
    * being over; the run document itself (counts, no personal data) is kept. Absent while they are kept.
    */
   changesExpiredAt?: Date;
+  /** The request this run serves: the id the company workflow's `requestSync` answered. */
+  requestId?: string;
+  /** The blocked run this one applies anyway (an operator's reviewed override). */
+  overrideOf?: string;
 }
 
 export interface SyncRunStart {
@@ -42,6 +46,8 @@ export interface SyncRunStart {
   requestedBy: string | null;
   dryRun: boolean;
   allowMassDeactivation: boolean;
+  requestId?: string;
+  overrideOf?: string;
   workflowId: string;
   temporalRunId: string;
   now: Date;
@@ -84,6 +90,8 @@ export class SyncRunsRepository {
           profileWrites: 0,
           workflowId: s.workflowId,
           temporalRunId: s.temporalRunId,
+          ...(s.requestId ? { requestId: s.requestId } : {}),
+          ...(s.overrideOf ? { overrideOf: s.overrideOf } : {}),
         },
       },
       { upsert: true },

@@ -11,6 +11,7 @@ import {
 import type { CompanyProfileIndex } from './profile-index';
 import {
   emptyCounts,
+  type GuardCeiling,
   type GuardHit,
   type Guards,
   type MappedLuccaUser,
@@ -184,7 +185,12 @@ export class CompanyPlanner {
    * Whether the plan is held back: every guard whose count passes its limit, measured against the
    * company's active profiles; `allowMassChange` (the operator's override) lets it through.
    */
-  verdict(guards: Guards, allowMassChange: boolean) {
+  /**
+   * Which guards this plan fires, and whether it is blocked. An override is `true` (every guard,
+   * whatever the counts) or the ceilings an operator reviewed on a blocked run: a fired guard
+   * passes only up to its reviewed count, and one the operator did not see fire blocks as usual.
+   */
+  verdict(guards: Guards, override: boolean | readonly GuardCeiling[]) {
     const activeProfiles = this.ctx.index.notFormer;
     const tally = this.tally;
     const counts: Omit<GuardHit, 'limit'>[] = [
@@ -195,9 +201,16 @@ export class CompanyPlanner {
     ];
     const fired: GuardHit[] = counts
       .map((hit) => ({ ...hit, limit: guardLimit(guards[hit.guard], activeProfiles) }))
-      .filter((hit) => hit.count > hit.limit);
+      .filter((hit) => hit.count > hit.limit)
+      .map((hit) => {
+        if (typeof override === 'boolean') return hit;
+        const ceiling = override.find((c) => c.guard === hit.guard && (c.field ?? null) === (hit.field ?? null));
+        return ceiling && hit.count <= ceiling.count ? hit : { ...hit, reviewed: ceiling?.count ?? 0 };
+      });
+    const blocked =
+      typeof override === 'boolean' ? fired.length > 0 && !override : fired.some((hit) => hit.reviewed !== undefined);
     return {
-      blocked: fired.length > 0 && !allowMassChange,
+      blocked,
       fired,
       limit: guardLimit(guards.deactivate, activeProfiles),
       activeProfiles,

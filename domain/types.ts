@@ -118,7 +118,12 @@ export interface GuardHit {
   field?: SyncedField;
   count: number;
   limit: number;
+  /** The count an operator reviewed and confirmed, when this plan goes past it (blocked again). */
+  reviewed?: number;
 }
+
+/** What an operator reviewed of a blocked run's fired guard: the next plan may go up to `count`. */
+export type GuardCeiling = Pick<GuardHit, 'guard' | 'field' | 'count'>;
 
 export interface SyncCounts {
   seen: number;

@@ -19,6 +19,8 @@ export type OperationErrorCode =
   | 'schedule-not-found'
   | 'run-not-found'
   | 'wait-timeout'
+  | 'nothing-to-override'
+  | 'queue-full'
   | 'usage';
 
 /**

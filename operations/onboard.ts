@@ -6,7 +6,7 @@ import { LuccaError } from '../lucca/errors';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
 import { parseEveryOrThrow, upsertCompanySchedule } from './schedule';
-import { defaultRequestedBy, signalSyncNow, type SyncTicket } from './sync';
+import { defaultRequestedBy, sendSyncRequest, type SyncTicket } from './sync';
 
 export interface OnboardInput {
   companyId: string;
@@ -144,12 +144,11 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     await deps.repos.companies.setSchedule(companyId, { paused: false }, now);
   }
 
-  const firstSync = await signalSyncNow(deps, {
+  const firstSync = await sendSyncRequest(deps, {
     companyId,
     trigger: 'onboarding',
     requestedBy: input.requestedBy ?? defaultRequestedBy(),
     dryRun: false,
-    allowMassDeactivation: false,
   });
   return {
     companyId,

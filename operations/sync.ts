@@ -1,33 +1,44 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Client } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
-import { companyWorkflowId, statusQuery, type CompanySyncStatus, type SyncNowRequest } from '../workflows/messages';
-import type { SyncTrigger } from '../domain/types';
-import { signalSyncNowWithStart } from '../workflows/client';
+import {
+  companyWorkflowId,
+  statusQuery,
+  type CompanySyncStatus,
+  type SyncNowRequest,
+  type SyncOverride,
+} from '../workflows/messages';
+import type { GuardHit, SyncTrigger } from '../domain/types';
+import { requestSyncWithStart } from '../workflows/client';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 
 export interface SyncRequestInput {
   companyId: string;
   dryRun?: boolean;
+  /**
+   * Apply a blocked run anyway: the company's latest run must be blocked (`overrideRunId`, when
+   * given, must be that run: the one the operator reviewed), and the new run may go up to the
+   * counts its guards fired with, not past them.
+   */
   allowMassDeactivation?: boolean;
+  overrideRunId?: string;
   /** Defaults to the OS user name: an operator handle shown in reports. */
   requestedBy?: string;
   trigger?: Exclude<SyncTrigger, 'schedule'>;
 }
 
-/**
- * What identifies the run a request will become. The company workflow names runs itself, so the
- * request remembers which runs existed when it was sent; its run is the first new one of its kind.
- */
+/** Which run a request becomes: the company workflow answers the request with the id that run carries. */
 export interface SyncTicket {
   companyId: string;
   workflowId: string;
   mode: 'apply' | 'dry-run';
-  allowMassDeactivation: boolean;
-  requestedAt: Date;
-  knownRunIds: string[];
+  requestId: string;
+  /** Runs queued or running before this one when it was accepted. */
+  ahead: number;
+  /** The blocked run this request applies anyway. */
+  overrideOf?: string;
 }
 
 export const defaultRequestedBy = (): string => {
@@ -38,10 +49,10 @@ export const defaultRequestedBy = (): string => {
   }
 };
 
-const KNOWN_RUNS_LOOKBACK = 50;
+const RECENT_RUNS = 50;
 const QUERY_DEADLINE_MS = 3_000;
 
-/** Sends `syncNow` to the company workflow, starting it if it is not running (signal-with-start). */
+/** Queues a sync with the company workflow (starting it if it is not running) and returns its ticket. */
 export async function requestSync(deps: OperationsDeps, input: SyncRequestInput): Promise<SyncTicket> {
   const { companyId } = input;
   const company = await deps.repos.companies.get(companyId);
@@ -52,39 +63,68 @@ export async function requestSync(deps: OperationsDeps, input: SyncRequestInput)
       `Company "${companyId}" was offboarded (its Lucca key is erased); onboard it again to sync.`,
     );
   }
-  return signalSyncNow(deps, {
+  const override = input.allowMassDeactivation ? await reviewedOverride(deps, companyId, input.overrideRunId) : null;
+  return sendSyncRequest(deps, {
     companyId,
     trigger: input.trigger ?? 'manual',
     requestedBy: input.requestedBy ?? defaultRequestedBy(),
     dryRun: input.dryRun ?? false,
-    allowMassDeactivation: input.allowMassDeactivation ?? false,
+    ...(override ? { allowMassDeactivation: true, override } : {}),
   });
 }
 
-/** The signal itself, for callers that have already checked the company (onboarding). */
-export async function signalSyncNow(
-  deps: OperationsDeps,
-  request: Required<Pick<SyncNowRequest, 'trigger' | 'requestedBy' | 'dryRun' | 'allowMassDeactivation'>> & {
-    companyId: string;
-  },
-): Promise<SyncTicket> {
-  const { companyId, ...signal } = request;
-  const workflowId = companyWorkflowId(companyId);
-  const known = new Set((await deps.repos.syncRuns.list(companyId, KNOWN_RUNS_LOOKBACK)).map((r) => r._id));
-  // The run in flight may not have written its syncRuns document yet: the workflow knows it already.
-  const status = await queryCompanyStatus(deps.client, companyId);
-  if (status?.current) known.add(status.current.runId);
-  if (status?.lastRun) known.add(status.lastRun.runId);
-  const requestedAt = deps.now?.() ?? new Date();
-  await signalSyncNowWithStart(deps.client, deps.config.TASK_QUEUE, companyId, signal);
+/**
+ * What an override confirms: the company's latest run, blocked, and the counts its guards fired
+ * with. Refused when there is no such run (nothing was reviewed), or when the run the operator
+ * reviewed is no longer the latest.
+ */
+async function reviewedOverride(deps: OperationsDeps, companyId: string, runId?: string): Promise<SyncOverride> {
+  const latest = await deps.repos.syncRuns.latest(companyId);
+  if (!latest || latest.status !== 'blocked' || !latest.guard) {
+    throw new OperationError(
+      'nothing-to-override',
+      `The latest run of "${companyId}" is ${latest ? `${latest.status} (${latest._id})` : 'missing'}, not blocked: there is nothing to apply anyway. Sync; if the run is blocked, review its report, then apply it anyway.`,
+    );
+  }
+  if (runId !== undefined && runId !== latest._id) {
+    throw new OperationError(
+      'nothing-to-override',
+      `Run ${runId} is not the latest run of "${companyId}" (${latest._id} is): review the latest run's report before applying anyway.`,
+    );
+  }
+  const { guard } = latest;
+  const fired: Pick<GuardHit, 'guard' | 'field' | 'count'>[] = guard.fired ?? [
+    { guard: 'deactivate', count: guard.deactivations },
+  ];
   return {
-    companyId,
-    workflowId,
-    mode: signal.dryRun ? 'dry-run' : 'apply',
-    allowMassDeactivation: signal.allowMassDeactivation,
-    requestedAt,
-    knownRunIds: [...known],
+    blockedRunId: latest._id,
+    ceilings: fired.map((h) => ({ guard: h.guard, ...(h.field ? { field: h.field } : {}), count: h.count })),
   };
+}
+
+/** The request itself, for callers that have already checked the company (onboarding). */
+export async function sendSyncRequest(
+  deps: OperationsDeps,
+  request: Required<Pick<SyncNowRequest, 'trigger' | 'requestedBy' | 'dryRun'>> &
+    Pick<SyncNowRequest, 'allowMassDeactivation' | 'override'> & { companyId: string },
+): Promise<SyncTicket> {
+  const { companyId, ...rest } = request;
+  try {
+    const accepted = await requestSyncWithStart(deps.client, deps.config.TASK_QUEUE, companyId, rest);
+    return {
+      companyId,
+      workflowId: accepted.workflowId,
+      mode: rest.dryRun ? 'dry-run' : 'apply',
+      requestId: accepted.requestId,
+      ahead: accepted.ahead,
+      ...(rest.override ? { overrideOf: rest.override.blockedRunId } : {}),
+    };
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      throw new OperationError('queue-full', err.cause?.message ?? err.message);
+    }
+    throw err;
+  }
 }
 
 /** The company workflow's `status` query, or null when it is not running or no worker answers in time. */
@@ -106,6 +146,22 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The run a request became, once it has started: the company workflow names it in its status
+ * while it runs or was the last, and the run's document carries the request's id for good.
+ */
+export async function runOfRequest(
+  deps: OperationsDeps,
+  ticket: Pick<SyncTicket, 'companyId' | 'requestId'>,
+): Promise<{ runId: string | null; status: CompanySyncStatus | null }> {
+  const status = await queryCompanyStatus(deps.client, ticket.companyId);
+  for (const run of [status?.current, status?.lastRun]) {
+    if (run?.requestId === ticket.requestId) return { runId: run.runId, status };
+  }
+  const recent = await deps.repos.syncRuns.list(ticket.companyId, RECENT_RUNS);
+  return { runId: recent.find((r) => r.requestId === ticket.requestId)?._id ?? null, status };
+}
+
 /** Waits for the run a request became to finish, reporting its progress; resolves with its final document. */
 export async function waitForSyncRun(
   deps: OperationsDeps,
@@ -114,21 +170,13 @@ export async function waitForSyncRun(
 ): Promise<SyncRunDocument> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60 * 60_000);
   const pollMs = opts.pollMs ?? 500;
-  const known = new Set(ticket.knownRunIds);
   let runId: string | null = null;
   while (Date.now() < deadline) {
     opts.signal?.throwIfAborted();
     if (runId === null) {
-      const recent = await deps.repos.syncRuns.list(ticket.companyId, KNOWN_RUNS_LOOKBACK);
-      const mine = recent
-        .filter((r) => !known.has(r._id) && r.mode === ticket.mode)
-        .filter((r) => (r.allowMassDeactivation ?? false) === ticket.allowMassDeactivation)
-        .sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime())[0];
-      if (mine) runId = mine._id;
-      else {
-        const status = await queryCompanyStatus(deps.client, ticket.companyId);
-        opts.onProgress?.({ phase: 'queued', behindRunId: status?.current?.runId ?? null });
-      }
+      const found = await runOfRequest(deps, ticket);
+      runId = found.runId;
+      if (runId === null) opts.onProgress?.({ phase: 'queued', behindRunId: found.status?.current?.runId ?? null });
     }
     if (runId !== null) {
       const run = await deps.repos.syncRuns.get(runId);

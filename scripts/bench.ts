@@ -17,6 +17,7 @@ import { apiKeyHint, encryptApiKey, keyringOf } from '../db/api-key-cipher';
 import { CompaniesRepository } from '../db/companies-repository';
 import type { SyncRunResult } from '../workflows/messages';
 import { syncRunWorkflow } from '../workflows/sync-run';
+import { runResult } from '../workflows/client';
 import { localDate } from '../dev-tools/fake-lucca/dates';
 import type { LuccaRawUser } from '../dev-tools/fake-lucca';
 import { runBaseline } from './lib/bench-baseline';
@@ -252,7 +253,7 @@ class Bench {
         { companyId, runId, trigger: 'manual', requestedBy: 'bench', dryRun: false, allowMassDeactivation: false },
       ],
     });
-    const result = await handle.result();
+    const result = await runResult(handle);
     const wallMs = performance.now() - started;
     const ops = minusCounts(await worker.commandCounts(), opsBefore);
     const { events } = await handle.fetchHistory();

@@ -1,11 +1,13 @@
 import {
   allHandlersFinished,
   CancellationScope,
+  ChildWorkflowFailure,
   condition,
   continueAsNew,
   executeChild,
   isCancellation,
   log,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   uuid4,
@@ -13,6 +15,8 @@ import {
 } from '@temporalio/workflow';
 import {
   CompanyIdAttribute,
+  failedRunResult,
+  requestSyncUpdate,
   runIdAt,
   statusQuery,
   syncNowSignal,
@@ -20,6 +24,7 @@ import {
   SyncTriggerAttribute,
   type CompanySyncInput,
   type CompanySyncStatus,
+  type PendingSync,
   type SyncNowRequest,
   type SyncRunResult,
 } from './messages';
@@ -28,6 +33,13 @@ import { syncRunWorkflow } from './sync-run';
 /** Continue-as-new well before the history grows large; a run costs about ten events here. */
 const MAX_RUNS_PER_EXECUTION = 100;
 const MAX_REQUESTED_BY_LENGTH = 200;
+/**
+ * Requests fold into the entry of their kind as they arrive, so the queue holds one entry per kind
+ * (run or dry run, each override): a flood of requests cannot grow it, nor the continue-as-new
+ * input. Past this many kinds waiting at once, `requestSync` is refused and `syncNow` dropped.
+ */
+export const MAX_PENDING_KINDS = 10;
+const MAX_CEILINGS = 20;
 
 /**
  * The long-lived workflow of one company (`company-sync:<companyId>`). It owns the queue of
@@ -37,26 +49,65 @@ const MAX_REQUESTED_BY_LENGTH = 200;
 export async function companySyncWorkflow(input: CompanySyncInput): Promise<void> {
   const { companyId, tuning } = input;
   const maxRuns = input.maxRunsPerExecution ?? MAX_RUNS_PER_EXECUTION;
-  const pending: SyncNowRequest[] = [...(input.pending ?? [])];
+  let requestSeq = 0;
+  // Unique within this execution and across them (the execution's run id), and deterministic: no
+  // randomness is consumed, so run ids stay what recorded histories hold.
+  const newRequestId = () => `${workflowInfo().runId.slice(0, 8)}-${++requestSeq}`;
+  const pending: PendingSync[] = [];
+  const enqueue = (request: SyncNowRequest, requestId?: string, requests = 1): PendingSync | null => {
+    const same = pending.find((p) => kindOf(p) === kindOf(request));
+    if (same) {
+      same.requests += requests;
+      same.requestedBy = joinRequesters(same.requestedBy, request.requestedBy);
+      return same;
+    }
+    if (pending.length >= MAX_PENDING_KINDS) return null;
+    const entry: PendingSync = { ...request, requestId: requestId ?? newRequestId(), requests };
+    pending.push(entry);
+    return entry;
+  };
+  for (const carried of input.pending ?? []) enqueue(sanitise(carried), carried.requestId, carried.requests ?? 1);
   let lastRun = input.lastRun ?? null;
   let current: CompanySyncStatus['current'] = null;
   let runs = 0;
+  const describeLastRun = () => {
+    if (lastRun) setCurrentDetails(`Last run ${lastRun.runId}: ${lastRun.status} (${lastRun.summary})`);
+  };
+  describeLastRun();
 
   upsertSearchAttributes([{ key: CompanyIdAttribute, value: companyId }]);
 
   setHandler(syncNowSignal, (request) => {
-    pending.push(sanitise(request));
+    if (!enqueue(sanitise(request))) log.warn('Sync request dropped: the queue is full', { companyId });
   });
+  setHandler(
+    requestSyncUpdate,
+    (request) => {
+      const entry = enqueue(sanitise(request))!;
+      return { requestId: entry.requestId, ahead: pending.indexOf(entry) + (current ? 1 : 0) };
+    },
+    {
+      validator: (request: SyncNowRequest) => {
+        const r = sanitise(request);
+        if (!pending.some((p) => kindOf(p) === kindOf(r)) && pending.length >= MAX_PENDING_KINDS) {
+          throw new Error(
+            `${pending.length} different kinds of sync request are already waiting for company ${companyId}; try again once a run has started.`,
+          );
+        }
+      },
+    },
+  );
   setHandler(statusQuery, () => ({ companyId, current, pending, lastRun, runsSinceContinueAsNew: runs }));
 
   for (;;) {
     await condition(() => pending.length > 0 || runs >= maxRuns || workflowInfo().continueAsNewSuggested);
     if (runs >= maxRuns || workflowInfo().continueAsNewSuggested) break;
 
-    const request = takeCoalesced(pending);
+    const request = pending.shift()!;
+    const { requestId } = request;
     const runId = newRunId();
     const trigger = request.trigger ?? 'manual';
-    current = { runId, trigger, dryRun: request.dryRun ?? false, startedAt: new Date().toISOString() };
+    current = { runId, trigger, dryRun: request.dryRun ?? false, startedAt: new Date().toISOString(), requestId };
     let result: SyncRunResult;
     try {
       result = await executeChild(syncRunWorkflow, {
@@ -69,6 +120,8 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
             requestedBy: request.requestedBy ?? null,
             dryRun: request.dryRun ?? false,
             allowMassDeactivation: request.allowMassDeactivation ?? false,
+            ...(request.override ? { override: request.override } : {}),
+            requestId,
             ...(tuning ? { tuning } : {}),
           },
         ],
@@ -83,8 +136,17 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
       // its run as cancelled and drops its working data), then this workflow ends cancelled. A run
       // cancelled on its own (from the UI) is just a run that did not complete.
       if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
-      // The run workflow reports its own failures; reaching here means it was terminated or
-      // timed out. The company workflow stays up for the next request either way.
+      // A failed run fails its workflow with its result as details (runs recorded before that
+      // completed with it); without one, the run was terminated or timed out. Either way the
+      // company workflow stays up for the next request.
+      const failed = err instanceof ChildWorkflowFailure ? failedRunResult(err.cause) : null;
+      if (failed) {
+        lastRun = { ...failed, finishedAt: new Date().toISOString() };
+        current = null;
+        runs++;
+        describeLastRun();
+        continue;
+      }
       log.warn('Sync run did not complete', {
         companyId,
         runId,
@@ -98,11 +160,13 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
         profileWrites: 0,
         error: { code: 'internal', message: 'The sync run workflow did not complete; see it in the Temporal UI.' },
         summary: `${companyId}: failed`,
+        requestId,
       };
     }
     lastRun = { ...result, finishedAt: new Date().toISOString() };
     current = null;
     runs++;
+    describeLastRun();
   }
 
   await condition(allHandlersFinished);
@@ -115,20 +179,14 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
   });
 }
 
-/** Requests asking for the same kind of run fold into the first; the others wait their turn. */
-function takeCoalesced(pending: SyncNowRequest[]): SyncNowRequest {
-  const first = pending[0]!;
-  const sameKind = (r: SyncNowRequest) =>
-    (r.dryRun ?? false) === (first.dryRun ?? false) &&
-    (r.allowMassDeactivation ?? false) === (first.allowMassDeactivation ?? false);
-  const folded = pending.filter(sameKind);
-  const rest = pending.filter((r) => !sameKind(r));
-  pending.splice(0, pending.length, ...rest);
-  const requesters = [...new Set(folded.map((r) => r.requestedBy).filter((r): r is string => !!r))];
-  return {
-    ...first,
-    ...(requesters.length ? { requestedBy: requesters.join(', ').slice(0, MAX_REQUESTED_BY_LENGTH) } : {}),
-  };
+/** Requests of the same kind fold into one run: a run, a dry run, or the override of one blocked run. */
+function kindOf(r: SyncNowRequest): string {
+  return [r.dryRun ?? false, r.allowMassDeactivation ?? false, r.override?.blockedRunId ?? ''].join('|');
+}
+
+function joinRequesters(folded: string | undefined, requestedBy: string | undefined): string | undefined {
+  if (!requestedBy || folded?.split(', ').includes(requestedBy)) return folded;
+  return (folded ? `${folded}, ${requestedBy}` : requestedBy).slice(0, MAX_REQUESTED_BY_LENGTH);
 }
 
 function sanitise(request: SyncNowRequest | undefined): SyncNowRequest {
@@ -140,6 +198,19 @@ function sanitise(request: SyncNowRequest | undefined): SyncNowRequest {
     allowMassDeactivation: r.allowMassDeactivation === true,
     ...(typeof r.requestedBy === 'string' && r.requestedBy.trim()
       ? { requestedBy: r.requestedBy.trim().slice(0, MAX_REQUESTED_BY_LENGTH) }
+      : {}),
+    ...(r.override && typeof r.override.blockedRunId === 'string' && Array.isArray(r.override.ceilings)
+      ? {
+          allowMassDeactivation: true,
+          override: {
+            blockedRunId: r.override.blockedRunId.slice(0, MAX_REQUESTED_BY_LENGTH),
+            ceilings: r.override.ceilings.slice(0, MAX_CEILINGS).map((c) => ({
+              guard: c.guard,
+              ...(c.field ? { field: c.field } : {}),
+              count: Number.isSafeInteger(c.count) && c.count >= 0 ? c.count : 0,
+            })),
+          },
+        }
       : {}),
   };
 }

@@ -1,6 +1,6 @@
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { SyncCounts, SyncTrigger } from '../domain/types';
+import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { GuardHit, SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
 
 // Names here are part of the contract: the CLI, the console and operators rely on them.
@@ -36,17 +36,58 @@ export const DEFAULT_CHANGES_RETENTION_DAYS = 365;
 
 export const CompanyIdAttribute = defineSearchAttributeKey('CompanyId', SearchAttributeType.KEYWORD);
 export const SyncTriggerAttribute = defineSearchAttributeKey('SyncTrigger', SearchAttributeType.KEYWORD);
+/** How a run ended, on the run's workflow (`SyncOutcome="blocked"` in the UI): see `SyncOutcome`. */
+export const SyncOutcomeAttribute = defineSearchAttributeKey('SyncOutcome', SearchAttributeType.KEYWORD);
+/** Every custom search attribute, registered on the namespace by the dev stack and by `runWorker`. */
+export const SEARCH_ATTRIBUTES = {
+  [CompanyIdAttribute.name]: CompanyIdAttribute.type,
+  [SyncTriggerAttribute.name]: SyncTriggerAttribute.type,
+  [SyncOutcomeAttribute.name]: SyncOutcomeAttribute.type,
+} as const;
+
+/**
+ * An operator's confirmation of a blocked run: the run reviewed and, per guard it fired, the count
+ * the operator saw. The next plan may go up to those counts; past them it is blocked again.
+ */
+export interface SyncOverride {
+  blockedRunId: string;
+  ceilings: Pick<GuardHit, 'guard' | 'field' | 'count'>[];
+}
 
 export interface SyncNowRequest {
   /** An operator handle (not an employee's data); shown in reports. */
   requestedBy?: string;
   dryRun?: boolean;
+  /**
+   * Apply past the mass-change guards. Alone (a raw `syncNow`, or a run queued before overrides
+   * carried what was reviewed) it overrides every guard; with `override` only up to its ceilings.
+   */
   allowMassDeactivation?: boolean;
+  override?: SyncOverride;
   /** Defaults to `manual`; the schedule and onboarding say who they are. */
   trigger?: SyncTrigger;
 }
 
+/**
+ * A request waiting in the company workflow. Requests of the same kind fold into one as they
+ * arrive (so the queue holds at most a few entries whatever the flood); each entry has an id,
+ * which the `requestSync` update returns and the run it becomes carries (status, run document).
+ */
+export interface PendingSync extends SyncNowRequest {
+  requestId: string;
+  /** How many requests folded into this one. */
+  requests: number;
+}
+
+/** What `requestSync` answers: the id the run will carry, and how many runs are queued before it. */
+export interface SyncRequestAccepted {
+  requestId: string;
+  ahead: number;
+}
+
 export type RunOutcome = 'succeeded' | 'failed' | 'blocked';
+/** The `SyncOutcome` search attribute of a finished run workflow. */
+export type SyncOutcome = 'succeeded' | 'dry-run' | 'failed' | 'blocked' | 'cancelled';
 
 export interface SyncRunResult {
   runId: string;
@@ -57,6 +98,8 @@ export interface SyncRunResult {
   error: RunError | null;
   /** e.g. `acme: 3 created, 12 updated, 1 deactivated` — ids and counts only. */
   summary: string;
+  /** The request (`PendingSync.requestId`) this run serves; absent on runs started otherwise. */
+  requestId?: string;
 }
 
 /**
@@ -77,21 +120,23 @@ export interface SyncRunInput {
   requestedBy: string | null;
   dryRun: boolean;
   allowMassDeactivation: boolean;
+  override?: SyncOverride;
+  requestId?: string;
   tuning?: SyncTuning;
 }
 
 export interface CompanySyncStatus {
   companyId: string;
-  current: { runId: string; trigger: SyncTrigger; dryRun: boolean; startedAt: string } | null;
-  pending: SyncNowRequest[];
+  current: { runId: string; trigger: SyncTrigger; dryRun: boolean; startedAt: string; requestId?: string } | null;
+  pending: PendingSync[];
   lastRun: (SyncRunResult & { finishedAt: string }) | null;
   runsSinceContinueAsNew: number;
 }
 
 export interface CompanySyncInput {
   companyId: string;
-  /** Carried across continue-as-new. */
-  pending?: SyncNowRequest[];
+  /** Carried across continue-as-new (executions from before `PendingSync` carried plain requests). */
+  pending?: (SyncNowRequest & Partial<PendingSync>)[];
   lastRun?: CompanySyncStatus['lastRun'];
   tuning?: SyncTuning;
   /** Continue-as-new after this many runs (default 100); tests lower it. */
@@ -100,3 +145,12 @@ export interface CompanySyncInput {
 
 export const syncNowSignal = defineSignal<[SyncNowRequest]>('syncNow');
 export const statusQuery = defineQuery<CompanySyncStatus>('status');
+/** `syncNow` that answers: the request's id, to find the run it becomes (`--wait`, the console). */
+export const requestSyncUpdate = defineUpdate<SyncRequestAccepted, [SyncNowRequest]>('requestSync');
+
+/** The result a failed run workflow carries as its failure's details (see `syncRunWorkflow`), or null. */
+export function failedRunResult(failure: unknown): SyncRunResult | null {
+  if (!(failure instanceof ApplicationFailure)) return null;
+  const detail = failure.details?.[0] as Partial<SyncRunResult> | undefined;
+  return detail && typeof detail.runId === 'string' && detail.status === 'failed' ? (detail as SyncRunResult) : null;
+}

@@ -1,25 +1,58 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { createSyncActivities } from '../activities/sync-activities';
-import { blockedPlanError, failureCode, failureType, isLuccaFailure, type RunError } from '../domain/failures';
+import {
+  blockedPlanError,
+  failureCode,
+  failureType,
+  isLuccaFailure,
+  type FailureCode,
+  type RunError,
+} from '../domain/failures';
 import { summariseCounts } from '../domain/plan';
-import type { RunOutcome, SyncRunInput, SyncRunResult } from './messages';
+import {
+  SyncOutcomeAttribute,
+  type RunOutcome,
+  type SyncOutcome,
+  type SyncRunInput,
+  type SyncRunResult,
+} from './messages';
+
+/**
+ * Runs show how they ended in the Temporal UI: the `SyncOutcome` search attribute, and a failed
+ * run fails its workflow. Runs recorded before this change completed whatever their outcome.
+ */
+const OUTCOME_VISIBLE = 'run-outcome-visible';
 
 type SyncActivities = ReturnType<typeof createSyncActivities>;
 
-function activities(input: SyncRunInput) {
+/**
+ * A cancelled run (offboarding) waits for its read or apply to stop at its next checkpoint before
+ * it finishes: the finish drops the working data that activity is using. Runs recorded before
+ * this change did not wait (the SDK's default, try-cancel).
+ */
+const WAIT_FOR_CANCELLED_ACTIVITIES = 'wait-for-cancelled-activities';
+
+function activities(input: SyncRunInput, waitForCancelled: boolean) {
   const t = input.tuning ?? {};
+  const cancellationType = waitForCancelled
+    ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+    : ActivityCancellationType.TRY_CANCEL;
   const retry = {
     initialInterval: t.retryInitialIntervalMs ?? 2_000,
     backoffCoefficient: 2,
-    maximumInterval: t.retryMaximumIntervalMs ?? 60_000,
+    // Never below the first interval: Temporal refuses such a policy, and every workflow task fails.
+    maximumInterval: Math.max(t.retryMaximumIntervalMs ?? 60_000, t.retryInitialIntervalMs ?? 2_000),
   };
   const heartbeatTimeout = t.heartbeatTimeoutMs ?? 60_000;
   const db = proxyActivities<SyncActivities>({
@@ -31,6 +64,7 @@ function activities(input: SyncRunInput) {
     // A 100,000-employee company is 100 pages: over a minute and a half under Lucca's limit.
     startToCloseTimeout: '2 hours',
     heartbeatTimeout,
+    cancellationType,
     retry: {
       ...retry,
       maximumAttempts: t.readMaximumAttempts ?? 10,
@@ -40,6 +74,7 @@ function activities(input: SyncRunInput) {
   const work = proxyActivities<SyncActivities>({
     startToCloseTimeout: '2 hours',
     heartbeatTimeout,
+    cancellationType,
     retry: { ...retry, maximumAttempts: 20 },
   });
   return { db, read, work };
@@ -51,7 +86,7 @@ function activities(input: SyncRunInput) {
  */
 export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResult> {
   const { companyId, runId } = input;
-  const { db, read, work } = activities(input);
+  const { db, read, work } = activities(input, patched(WAIT_FOR_CANCELLED_ACTIVITIES));
   const mode = input.dryRun ? 'dry-run' : 'apply';
   setCurrentDetails(`${companyId}: reading Lucca`);
 
@@ -62,12 +97,16 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
     requestedBy: input.requestedBy,
     dryRun: input.dryRun,
     allowMassDeactivation: input.allowMassDeactivation,
+    ...(input.requestId ? { requestId: input.requestId } : {}),
+    ...(input.override ? { overrideOf: input.override.blockedRunId } : {}),
   });
 
   /**
    * Records how the run ended and drops its working data. A cancelled run (offboarding) does too:
    * its activities have stopped (they are awaited until they acknowledge the cancellation), then
    * the finish runs out of the cancellation's reach, and the workflow ends cancelled (`failure`).
+   * A failed run then fails its workflow, carrying its result (ids, counts, the failure's code and
+   * the operator's next step): the company workflow reads it from there and goes on.
    */
   const finish = async (
     status: RunOutcome,
@@ -80,8 +119,30 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
     );
     setCurrentDetails(summary);
     log.info('Sync run finished', { companyId, runId, status, profileWrites: rest.profileWrites });
-    if (failure instanceof Error && isCancellation(failure)) throw failure;
-    return { runId, status, mode, ...rest, summary };
+    const wasCancelled = failure instanceof Error && isCancellation(failure);
+    const result: SyncRunResult = {
+      runId,
+      status,
+      mode,
+      ...rest,
+      summary,
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+    };
+    if (!patched(OUTCOME_VISIBLE)) {
+      if (wasCancelled) throw failure;
+      return result;
+    }
+    upsertSearchAttributes([{ key: SyncOutcomeAttribute, value: outcomeOf(result, wasCancelled) }]);
+    if (wasCancelled) throw failure;
+    if (status === 'failed' && rest.error) {
+      throw ApplicationFailure.create({
+        type: failureType(rest.error.code as FailureCode),
+        message: `${summary}: ${rest.error.message}`,
+        nonRetryable: true,
+        details: [result],
+      });
+    }
+    return result;
   };
 
   let readResult: Awaited<ReturnType<SyncActivities['fetchLuccaUsers']>>;
@@ -90,6 +151,7 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
       companyId,
       runId,
       allowMassDeactivation: input.allowMassDeactivation,
+      ...(input.override ? { overrideCeilings: input.override.ceilings } : {}),
     });
   } catch (err) {
     const error = isCancellation(err) ? cancelled('while reading Lucca; no profile was written') : describeFailure(err);
@@ -145,6 +207,12 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
       err,
     );
   }
+}
+
+function outcomeOf(result: SyncRunResult, cancelled: boolean): SyncOutcome {
+  if (cancelled) return 'cancelled';
+  if (result.status === 'succeeded' && result.mode === 'dry-run') return 'dry-run';
+  return result.status;
 }
 
 /** A run cancelled in Temporal: offboarding cancels the company's workflow, and so its run. */

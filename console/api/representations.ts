@@ -29,6 +29,8 @@ export function toApiRun(ctx: ConsoleContext, r: SyncRunDocument) {
     ...toRunSummary(r),
     companyId: r.companyId,
     allowMassDeactivation: r.allowMassDeactivation ?? false,
+    requestId: r.requestId ?? null,
+    overrideOf: r.overrideOf ?? null,
     durationMs: r.finishedAt ? r.finishedAt.getTime() - r.startedAt.getTime() : null,
     progress: r.progress,
     guard: r.guard,

@@ -16,6 +16,7 @@ import type { ProfileDocument } from '../../db/profiles-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { SYNCED_FIELDS, type SyncCounts } from '../../domain/types';
 import { syncRunWorkflow } from '../../workflows/sync-run';
+import { runResult } from '../../workflows/client';
 import type { SyncRunResult, SyncTuning } from '../../workflows/messages';
 import { ChildWorker, writeWorkflowBundle } from '../../scripts/lib/child-worker';
 import { startPrivateStack, type PrivateStack } from '../../scripts/lib/private-stack';
@@ -168,7 +169,7 @@ export class Rig {
   /** Waits for a run while making sure a worker is up (a killed one is replaced). */
   async outcome(handle: WorkflowHandle<typeof syncRunWorkflow>, companyId: string): Promise<RunOutcome> {
     await this.ensureWorker();
-    const result = await handle.result();
+    const result = await runResult(handle);
     const run = await this.repos.syncRuns.get(result.runId);
     if (!run) throw new Error(`no syncRuns document for ${result.runId}`);
     return { result, run, profiles: await this.profiles(companyId) };

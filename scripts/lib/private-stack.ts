@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
-import { mongoAnswers, SEARCH_ATTRIBUTES } from './stack';
+import { mongoAnswers, searchAttributeFlags } from './stack';
 import { ensureTool, FERRETDB, TEMPORAL_CLI } from './tools';
 
 /**
@@ -108,7 +108,7 @@ export async function startPrivateStack(dir: string): Promise<PrivateStack> {
         '--headless',
         '--log-level',
         'error',
-        ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
+        ...searchAttributeFlags(),
       ],
     }),
     async () => {

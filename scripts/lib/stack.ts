@@ -6,6 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
+import { ensureSearchAttributes, SEARCH_ATTRIBUTES } from '../../workflows/client';
 import { DATA_DIR, PROJECT_ROOT } from './paths';
 import { ensureTool, FERRETDB, TEMPORAL_CLI } from './tools';
 
@@ -14,7 +15,12 @@ import { ensureTool, FERRETDB, TEMPORAL_CLI } from './tools';
  * points at a MongoDB of your own) and a fake Lucca tenant. Each runs detached, with its pid and
  * log under `.data/`, so `start` is idempotent and `stop` finds what an earlier `start` left.
  */
-export const SEARCH_ATTRIBUTES = { CompanyId: 'Keyword', SyncTrigger: 'Keyword' } as const;
+/** The workflows' search attributes as `temporal server start-dev --search-attribute` flags. */
+export const searchAttributeFlags = (): string[] =>
+  Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => [
+    '--search-attribute',
+    `${name}=${type.charAt(0)}${type.slice(1).toLowerCase()}`,
+  ]);
 
 /**
  * FerretDB's storage engine: SQLite (zero install, the default) or PostgreSQL (Debian's package,
@@ -188,23 +194,12 @@ function temporalService(s: StackSettings): Service {
         String(s.temporalUiPort),
         '--log-level',
         'warn',
-        ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
+        ...searchAttributeFlags(),
       ];
       const pid = await spawnDetached('temporal', bin, args);
       await waitHealthy(this, pid);
     },
   };
-}
-
-/** A server started elsewhere (or with an older SQLite file) may lack our search attributes. */
-async function ensureSearchAttributes(connection: Connection, namespace = 'default'): Promise<void> {
-  const existing = await connection.operatorService.listSearchAttributes({ namespace });
-  const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(k in (existing.customAttributes ?? {})));
-  if (missing.length === 0) return;
-  await connection.operatorService.addSearchAttributes({
-    namespace,
-    searchAttributes: Object.fromEntries(missing.map((k) => [k, 2 /* INDEXED_VALUE_TYPE_KEYWORD */])),
-  });
 }
 
 /** Whether a MongoDB-protocol server answers a ping at `uri` within a second. */

@@ -1,18 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
 import { companySyncWorkflow } from '../../workflows';
 import {
   companyWorkflowId,
   CompanyIdAttribute,
   statusQuery,
+  SyncOutcomeAttribute,
   syncNowSignal,
   type CompanySyncInput,
   type CompanySyncStatus,
   type SyncNowRequest,
 } from '../../workflows/messages';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
-import { openStack, recordHistory, type Stack } from './helpers';
+import { openStack, recordHistory, temporalCli, WorkflowFailedError, type Stack } from './helpers';
 import { addTestCompany, FAST_RETRIES, startWorker, TODAY, until, type RunningWorker } from './sync-kit';
 
 describe('the long-lived company workflow', () => {
@@ -85,8 +87,11 @@ describe('the long-lived company workflow', () => {
     const handle = await syncNow(companyId, { requestedBy: 'first' });
     await until('the first run to start', async () => ((await handle.query(statusQuery)).current ? true : undefined));
     for (const who of ['second', 'third', 'fourth']) await handle.signal(syncNowSignal, { requestedBy: who });
+    // Folded as they arrive: one entry, whatever the number of requests.
     const pending = (await handle.query(statusQuery)).pending;
-    assert.equal(pending.length, 3);
+    assert.equal(pending.length, 1);
+    assert.equal(pending[0]!.requests, 3);
+    assert.equal(pending[0]!.requestedBy, 'second, third, fourth');
     await lastRunAfter(handle, 2);
     // Nothing left to run: no third run can start.
     const after = await handle.query(statusQuery);
@@ -118,7 +123,36 @@ describe('the long-lived company workflow', () => {
     const failed = await lastRunAfter(handle, 1);
     assert.equal(failed.status, 'failed');
     assert.equal(failed.error?.code, 'lucca-auth');
-    await recordHistory(stack, 'failed-lucca-auth', (await runsOf(companyId))[0]!.workflowId);
+    // The run's own workflow failed, with the code and the next step, and is found by its outcome.
+    const runWorkflow = stack.client.workflow.getHandle((await runsOf(companyId))[0]!.workflowId);
+    const described = await runWorkflow.describe();
+    assert.equal(described.status.name, 'FAILED');
+    assert.deepEqual(described.typedSearchAttributes.get(SyncOutcomeAttribute), 'failed');
+    const failure = await runWorkflow.result().then(
+      () => assert.fail('the failed run workflow completed'),
+      (err: unknown) => (err as WorkflowFailedError).cause as ApplicationFailure,
+    );
+    assert.equal(failure.type, 'LuccaAuthError');
+    assert.match(failure.message, new RegExp(`^${companyId}: failed \\(lucca-auth\\): .*onboard`, 's'));
+    const listed = await temporalCli(
+      'workflow',
+      'list',
+      '--query',
+      `CompanyId="${companyId}" AND SyncOutcome="failed"`,
+      '--output',
+      'json',
+    );
+    assert.deepEqual(
+      (JSON.parse(listed) as { execution: { workflowId: string }; status: string }[]).map((w) => [
+        w.execution.workflowId,
+        w.status,
+      ]),
+      [[runWorkflow.workflowId, 'WORKFLOW_EXECUTION_STATUS_FAILED']],
+    );
+    // The company workflow's details name the last outcome.
+    const { currentDetails: details } = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    assert.match(details ?? '', new RegExp(`Last run ${failed.runId}: failed`));
+    await recordHistory(stack, 'failed-workflow-lucca-auth', runWorkflow.workflowId);
 
     stack.lucca.setApiKeys(companyId, [{ key: apiKey }]);
     await handle.signal(syncNowSignal, {});
@@ -141,8 +175,8 @@ describe('the long-lived company workflow', () => {
     assert.equal(status.lastRun?.status, 'succeeded', 'the last run survives continue-as-new');
     assert.equal((await runsOf(companyId)).length, 2);
 
-    await recordHistory(stack, 'continued-as-new', companyWorkflowId(companyId), firstRunId);
-    await recordHistory(stack, 'succeeded', (await runsOf(companyId))[0]!.workflowId);
+    await recordHistory(stack, 'requests-continued-as-new', companyWorkflowId(companyId), firstRunId);
+    await recordHistory(stack, 'outcome-succeeded', (await runsOf(companyId))[0]!.workflowId);
   });
 
   test('every run of a company is listed in Temporal by its CompanyId search attribute', async () => {

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import protos from '@temporalio/proto';
@@ -19,6 +21,7 @@ import type { ActivityDeps } from '../../activities';
 import { createSyncWorker, WORKFLOWS_PATH } from '../../workers/worker';
 import { companyWorkflowId, scheduleId } from '../../workflows/messages';
 import { startFakeLucca, type FakeLucca } from '../../dev-tools/fake-lucca';
+import { TEMPORAL_CLI, toolPath } from '../../scripts/lib/tools';
 
 /**
  * The real stack for integration tests: the Temporal dev server and FerretDB (or MONGODB_URI)
@@ -157,6 +160,14 @@ export async function forgetCompanies(stack: Stack, companyIds: Iterable<string>
 }
 
 export { WorkflowFailedError };
+
+const execFileAsync = promisify(execFile);
+
+/** Runs the Temporal CLI against the test stack's server (what an operator types) and returns its output. */
+export async function temporalCli(...args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync(toolPath(TEMPORAL_CLI), [...args, '--address', TEMPORAL_ADDRESS]);
+  return stdout;
+}
 
 /**
  * With RECORD_HISTORIES set, keeps a workflow's history as a replay fixture

@@ -8,6 +8,7 @@ import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucc
 import { ChildWorker, writeWorkflowBundle } from '../../scripts/lib/child-worker';
 import { failureCode, failureType } from '../../domain/failures';
 import { syncRunWorkflow } from '../../workflows';
+import { runResult } from '../../workflows/client';
 import type { SyncRunResult } from '../../workflows/messages';
 import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, TEST_SECRET, uniqueSuffix, type Stack } from './helpers';
 import { found, personalData, readableHistory } from './privacy-kit';
@@ -79,7 +80,7 @@ describe('no personal data in the worker’s logs, failures included', () => {
     const handle = await startSync(stack, stack.taskQueue, company.companyId, opts);
     const run: (typeof runs)[number] = { handle };
     runs.push(run);
-    run.result = await handle.result();
+    run.result = await runResult(handle);
     return run.result;
   }
 

@@ -68,8 +68,8 @@ describe('offboarding a company, on the real stack', () => {
     assert.equal(await workflowStatus(syncRunWorkflowId(companyId, running._id)), 'CANCELLED');
     assert.equal((await stack.repos.companies.get(companyId))!.lucca.apiKey, null);
     assert.deepEqual(result.runsStillRunning, []);
-    await recordHistory(stack, 'cancelled', syncRunWorkflowId(companyId, running._id));
-    await recordHistory(stack, 'cancelled', companyWorkflowId(companyId));
+    await recordHistory(stack, 'outcome-cancelled', syncRunWorkflowId(companyId, running._id));
+    await recordHistory(stack, 'requests-cancelled', companyWorkflowId(companyId));
   });
 
   test('offboarding with no workflow running still removes the staging its earlier runs left, and only theirs', async () => {

@@ -8,6 +8,7 @@ import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import { SYNCED_FIELDS } from '../../domain/types';
 import { createSyncWorker } from '../../workers/worker';
 import { syncRunWorkflow } from '../../workflows';
+import { runResult } from '../../workflows/client';
 import { syncRunWorkflowId, type SyncRunInput, type SyncRunResult, type SyncTuning } from '../../workflows/messages';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { activityDeps, addCompany, NAMESPACE, newApiKey, uniqueSuffix, workflowBundle, type Stack } from './helpers';
@@ -155,7 +156,7 @@ export async function runSync(
   companyId: string,
   input: Partial<SyncRunInput> = {},
 ): Promise<SyncRunResult> {
-  return (await startSync(stack, taskQueue, companyId, input)).result();
+  return runResult(await startSync(stack, taskQueue, companyId, input));
 }
 
 export const profilesOf = (stack: Stack, companyId: string): Promise<ProfileDocument[]> =>

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { companySyncWorkflow, syncRunWorkflow } from '../../workflows';
+import { runResult } from '../../workflows/client';
 import {
   CompanyIdAttribute,
   companyWorkflowId,
@@ -104,7 +105,7 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
       assert.ok(pagesBeforeCrash < 7, 'the worker died before the read was over');
 
       replacement = await startWorker(stack, taskQueue, { lucca });
-      const result = await handle.result();
+      const result = await runResult(handle);
       const referenceResult = await runSync(stack, taskQueue, reference.companyId);
 
       assert.equal(result.status, 'succeeded', JSON.stringify(result.error));

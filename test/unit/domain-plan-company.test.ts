@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CompanyPlanner } from '../../domain/plan-company';
+import { blockedPlanError } from '../../domain/failures';
 import { CompanyProfileIndex } from '../../domain/profile-index';
 import type { Guards, MappedLuccaUser, ProfileSnapshot, ProfileStatus, SyncedFields } from '../../domain/types';
 
@@ -197,5 +198,27 @@ describe('CompanyPlanner', () => {
     assert.equal(plan.verdict(GUARDS, true).blocked, false, 'the override lets every guard through');
     const roomy = { maxPercent: 10, minCount: 2 };
     assert.equal(plan.verdict({ ...GUARDS, blank: roomy, email: roomy, reactivate: roomy }, false).blocked, false);
+  });
+
+  test('an override reviewed on a blocked run lets each guard through up to the count seen, and no further', () => {
+    const plan = planner([1, 2, 3, 4].map((id) => linked(id)));
+    plan.planPage(0, [user(1, { birthDate: null }), user(2, { birthDate: null }), user(3, { email: 'new3@acme.fr' })]);
+    plan.planRemovals();
+    // Fired: birthDate blanked on 2, and 1 removal (limit 1: not fired).
+    const reviewed = [{ guard: 'blank' as const, field: 'birthDate' as const, count: 2 }];
+    assert.equal(plan.verdict(GUARDS, reviewed).blocked, false, 'exactly what was reviewed');
+    assert.equal(plan.verdict(GUARDS, [{ ...reviewed[0]!, count: 5 }]).blocked, false, 'less than reviewed');
+
+    const fewer = plan.verdict(GUARDS, [{ ...reviewed[0]!, count: 1 }]);
+    assert.equal(fewer.blocked, true, 'more than reviewed is blocked again');
+    assert.deepEqual(fewer.fired, [{ guard: 'blank', field: 'birthDate', count: 2, limit: 1, reviewed: 1 }]);
+    assert.match(blockedPlanError({ ...fewer }).message, /blank birthDate on 2 profiles \(more than the 1 confirmed\)/);
+
+    // A guard the operator did not see fire, or the same guard on another field, blocks as usual.
+    const otherField = plan.verdict(GUARDS, [{ guard: 'blank', field: 'lastName', count: 9 }]);
+    assert.equal(otherField.blocked, true);
+    assert.deepEqual(otherField.fired[0]?.reviewed, 0);
+    assert.equal(plan.verdict(GUARDS, [{ guard: 'deactivate', count: 9 }]).blocked, true);
+    assert.equal(plan.verdict(GUARDS, []).blocked, true, 'an override with nothing reviewed overrides nothing');
   });
 });

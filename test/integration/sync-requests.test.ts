@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../../config/env';
+import type { SyncRunDocument } from '../../db/sync-runs-repository';
+import { OperationError, requestSync, waitForSyncRun, type OperationsDeps, type SyncTicket } from '../../operations';
+import { queryCompanyStatus } from '../../operations/sync';
+import { MAX_PENDING_KINDS } from '../../workflows/company-sync';
+import { requestSyncWithStart } from '../../workflows/client';
+import { companyWorkflowId, SyncOutcomeAttribute, syncNowSignal, type SyncNowRequest } from '../../workflows/messages';
+import { MONGODB_URI, openStack, recordHistory, TEMPORAL_ADDRESS, TEST_SECRET, type Stack } from './helpers';
+import { addTestCompany, profilesOf, staff, startWorker, until, type RunningWorker } from './sync-kit';
+
+/**
+ * Operators' requests as the CLI and the console send them (update-with-start on the company
+ * workflow): each learns exactly which run it became, a flood cannot grow the queue, an override
+ * applies what was reviewed and no more, and every run says how it ended in Temporal.
+ */
+describe('sync requests through the company workflow', () => {
+  let stack: Stack;
+  let worker: RunningWorker;
+  let deps: OperationsDeps;
+  const companies: string[] = [];
+
+  before(async () => {
+    stack = await openStack('requests');
+    worker = await startWorker(stack, stack.taskQueue);
+    const env = {
+      TEMPORAL_ADDRESS,
+      MONGODB_URI,
+      MONGODB_DB: stack.db.databaseName,
+      LUCCA_SYNC_SECRET: TEST_SECRET,
+      LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:*',
+      TASK_QUEUE: stack.taskQueue,
+    };
+    deps = { repos: stack.repos, client: stack.client, config: loadConfig(env) };
+  });
+
+  after(async () => {
+    for (const companyId of companies) {
+      await stack.client.workflow
+        .getHandle(companyWorkflowId(companyId))
+        .terminate('test over')
+        .catch(() => undefined);
+    }
+    await worker.stop();
+    await stack.close();
+  });
+
+  async function company(size: number) {
+    const added = await addTestCompany(stack, staff(size));
+    companies.push(added.companyId);
+    return added;
+  }
+
+  /** The run workflow's `SyncOutcome`, once it has closed (its run document is finished just before). */
+  async function outcomeOf(run: SyncRunDocument) {
+    const handle = stack.client.workflow.getHandle(run.workflowId);
+    await handle.result().catch(() => undefined);
+    return (await handle.describe()).typedSearchAttributes.get(SyncOutcomeAttribute);
+  }
+
+  /** Requests a first run and keeps it on its first page: slowly, or (`stuck`) retrying 503s until the test ends it. */
+  async function firstRunBusy(companyId: string, how: { delayMs: number } | 'stuck'): Promise<SyncTicket> {
+    stack.lucca.addFault(
+      how === 'stuck'
+        ? { tenant: companyId, kind: 'status', status: 503, times: Infinity }
+        : { tenant: companyId, kind: 'slow', delayMs: how.delayMs, times: 1 },
+    );
+    const ticket = await requestSync(deps, { companyId, requestedBy: 'first' });
+    await until('the first run to start', async () => (await queryCompanyStatus(stack.client, companyId))?.current);
+    return ticket;
+  }
+
+  test('each request learns exactly which run it became, under concurrent requests of different kinds', async () => {
+    const { companyId } = await company(30);
+    const first = await firstRunBusy(companyId, { delayMs: 2_000 });
+    const asked = [
+      { requestedBy: 'b', dryRun: false },
+      { requestedBy: 'c', dryRun: true },
+      { requestedBy: 'd', dryRun: false },
+      { requestedBy: 'e', dryRun: true },
+      { requestedBy: 'f', dryRun: false },
+    ];
+    const tickets = await Promise.all(asked.map((a) => requestSync(deps, { companyId, ...a })));
+    const runs = await Promise.all([first, ...tickets].map((t) => waitForSyncRun(deps, t, { pollMs: 100 })));
+
+    const [firstRun, ...later] = runs;
+    assert.equal(firstRun!.requestId, first.requestId);
+    assert.equal(firstRun!.requestedBy, 'first');
+    later.forEach((run, i) => {
+      assert.equal(run.requestId, tickets[i]!.requestId, `${asked[i]!.requestedBy} got the run of its request`);
+      assert.equal(run.mode, asked[i]!.dryRun ? 'dry-run' : 'apply');
+      assert.ok(tickets[i]!.ahead >= 1, 'queued behind the first run');
+      assert.ok(run.startedAt > firstRun!.startedAt);
+    });
+    // The same kind folded into one run; the kinds stayed apart: three runs in all.
+    const applyRuns = new Set(later.filter((r) => r.mode === 'apply').map((r) => r._id));
+    const dryRuns = new Set(later.filter((r) => r.mode === 'dry-run').map((r) => r._id));
+    assert.equal(applyRuns.size, 1);
+    assert.equal(dryRuns.size, 1);
+    assert.equal((await stack.repos.syncRuns.list(companyId, 10)).length, 3);
+    assert.deepEqual((await stack.repos.syncRuns.get([...applyRuns][0]!))!.requestedBy!.split(', ').sort(), [
+      'b',
+      'd',
+      'f',
+    ]);
+    assert.equal(await outcomeOf(runs.find((r) => r.mode === 'dry-run')!), 'dry-run');
+    assert.equal(await outcomeOf(firstRun!), 'succeeded');
+    await recordHistory(stack, 'requests-update', companyWorkflowId(companyId));
+  });
+
+  test(`a flood of requests folds into at most ${MAX_PENDING_KINDS} waiting kinds; more kinds are refused, not queued`, async () => {
+    const { companyId } = await company(10);
+    // The first run stays on its first page for the whole test (the workflow is terminated after).
+    await firstRunBusy(companyId, 'stuck');
+    const handle = stack.client.workflow.getHandle(companyWorkflowId(companyId));
+    const override = (i: number): SyncNowRequest => ({
+      requestedBy: `override-${i}`,
+      override: { blockedRunId: `blocked-${i}`, ceilings: [{ guard: 'deactivate', count: 3 }] },
+    });
+    // Signals (what schedules send) cannot be refused: past the bound they are dropped. Ten times
+    // the bound in kinds (each override of another run is a kind of its own), and plain requests.
+    const signals: SyncNowRequest[] = [
+      ...Array.from({ length: 50 }, (_, i) => ({ requestedBy: `plain-${i}`, dryRun: i % 2 === 0 })),
+      ...Array.from({ length: 10 * MAX_PENDING_KINDS }, (_, i) => override(i)),
+    ];
+    await Promise.all(signals.map((r) => handle.signal(syncNowSignal, r)));
+    const full = (await queryCompanyStatus(stack.client, companyId))!;
+    assert.equal(full.pending.length, MAX_PENDING_KINDS);
+    assert.ok(full.pending.reduce((n, p) => n + p.requests, 0) <= signals.length);
+    assert.ok(full.pending.every((p) => (p.requestedBy ?? '').length <= 200));
+
+    // Updates (what operators send) are refused with a reason, and nothing is queued.
+    const refused = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        requestSyncWithStart(stack.client, stack.taskQueue, companyId, override(1000 + i)),
+      ),
+    );
+    for (const r of refused) {
+      assert.equal(r.status, 'rejected');
+      assert.match(String((r.reason as { cause?: Error }).cause?.message), /different kinds of sync request/);
+    }
+    const newKind = requestSync(deps, { companyId, dryRun: true, requestedBy: 'late' });
+    if (full.pending.some((p) => !p.override && p.dryRun)) {
+      // A kind already waiting still takes more requests: they fold into it.
+      const folded = await newKind;
+      assert.equal(folded.requestId, full.pending.find((p) => !p.override && p.dryRun)!.requestId);
+    } else {
+      await assert.rejects(newKind, (err: OperationError) => err.code === 'queue-full');
+    }
+    const after = (await queryCompanyStatus(stack.client, companyId))!;
+    assert.deepEqual(
+      after.pending.map((p) => p.requestId),
+      full.pending.map((p) => p.requestId),
+    );
+  });
+
+  test('apply anyway goes up to what the operator reviewed and no further; without a blocked run it is refused', async () => {
+    const { companyId, tenant } = await company(40);
+    const sync = async (input: Partial<Parameters<typeof requestSync>[1]> = {}) =>
+      waitForSyncRun(deps, await requestSync(deps, { companyId, requestedBy: 'ops', ...input }), { pollMs: 100 });
+
+    assert.equal((await sync()).status, 'succeeded');
+    await assert.rejects(sync({ allowMassDeactivation: true }), (err: OperationError) => {
+      assert.equal(err.code, 'nothing-to-override');
+      assert.match(err.message, /not blocked: there is nothing to apply anyway/);
+      return true;
+    });
+
+    stack.lucca.mutateUsers(tenant, (all) => all.filter((u) => u.id > 30));
+    const blocked = await sync();
+    assert.equal(blocked.status, 'blocked');
+    assert.equal(blocked.guard?.deactivations, 30);
+    assert.equal(await outcomeOf(blocked), 'blocked');
+    await recordHistory(stack, 'outcome-blocked', blocked.workflowId);
+    await assert.rejects(
+      sync({ allowMassDeactivation: true, overrideRunId: 'not-the-latest' }),
+      (err: OperationError) => err.code === 'nothing-to-override' && err.message.includes(blocked._id),
+    );
+
+    // More people gone since the review: the override of 30 does not cover 32.
+    stack.lucca.mutateUsers(tenant, (all) => all.filter((u) => u.id > 32));
+    const again = await sync({ allowMassDeactivation: true, overrideRunId: blocked._id });
+    assert.equal(again.status, 'blocked');
+    assert.equal(again.overrideOf, blocked._id);
+    assert.equal(again.error?.code, 'mass-deactivation');
+    assert.match(again.error?.message ?? '', /deactivate 32 profiles \(more than the 30 confirmed\)/);
+    assert.equal((await profilesOf(stack, companyId)).filter((p) => p.status === 'former').length, 0);
+
+    // The operator reviews the new plan and confirms it: applied, exactly those 32.
+    const applied = await sync({ allowMassDeactivation: true });
+    assert.equal(applied.status, 'succeeded');
+    assert.equal(applied.overrideOf, again._id);
+    assert.equal(applied.counts?.deactivated, 32);
+    assert.equal((await profilesOf(stack, companyId)).filter((p) => p.status === 'former').length, 32);
+    assert.equal(await outcomeOf(applied), 'succeeded');
+  });
+});
