@@ -7,10 +7,30 @@ export const DEFAULT_STALL_TIMEOUT_MS = 5 * 60_000;
 const HEARTBEAT_EVERY_MS = 5_000;
 
 export interface ProgressWatch<C> {
-  /** Records progress: resets the stall clock and heartbeats the checkpoint (ids, offsets, counts only). */
+  /**
+   * Records progress: resets the stall clock and heartbeats the checkpoint (ids, offsets, counts
+   * only). Throws when the activity must stop here: cancelled, given up as stalled, or its worker
+   * shutting down (after heartbeating this checkpoint, so the retry resumes from it).
+   */
   checkpoint(c: C): void;
-  /** Aborted when the attempt is given up as stalled (or cancelled): pass it to whatever can stop. */
+  /** Aborted when the attempt is given up (stalled, cancelled, worker shut down): pass it to whatever can stop. */
   signal: AbortSignal;
+}
+
+/**
+ * The worker process's notice that it is shutting down (SIGTERM, a deploy). Temporal's own
+ * notice — the activity's cancellation with `workerShutdown` — only comes once the worker's
+ * shutdown grace time is over: too late to stop at a checkpoint and still exit within it.
+ */
+export interface ShutdownNotice {
+  /** Aborted when the worker starts shutting down. */
+  signal: AbortSignal;
+  /**
+   * How long an activity has, from then, to reach its next checkpoint; past it the attempt fails
+   * anyway at its last checkpoint (what is in flight is aborted if it can be), so the worker exits
+   * within its grace time even when a step is stuck.
+   */
+  drainMs: number;
 }
 
 /**
@@ -23,61 +43,104 @@ export interface ProgressWatch<C> {
  * with a retryable failure that says where it stopped, and Temporal retries it from that checkpoint.
  * The stuck operation cannot be aborted from here; if it ever returns, its next checkpoint throws,
  * so it stops before doing more beside the retry.
+ *
+ * When the worker shuts down, the step in flight (a page, a write command) finishes, its
+ * checkpoint is heartbeated, and the attempt fails as retryable (`worker-shutdown`): Temporal
+ * retries it at once on another worker, from that checkpoint, instead of after the heartbeat
+ * timeout. A step that does not come back within `shutdown.drainMs` is given up the same way.
  */
 export async function watchProgress<C, T>(
   what: string,
   initial: C,
-  opts: { stallTimeoutMs: number; describe: (c: C) => string },
+  opts: { stallTimeoutMs: number; describe: (c: C) => string; shutdown?: ShutdownNotice },
   fn: (watch: ProgressWatch<C>) => Promise<T>,
 ): Promise<T> {
   const ctx = Context.current();
   let latest = initial;
   let movedAt = Date.now();
   ctx.heartbeat(latest);
-  let timer: NodeJS.Timeout | undefined;
+  let drainTimer: NodeJS.Timeout | undefined;
   let failed: ApplicationFailure | undefined;
   const stop = new AbortController();
-  const stalled = new Promise<never>((_, reject) => {
-    timer = setInterval(
-      () => {
-        const idleMs = Date.now() - movedAt;
-        if (idleMs < opts.stallTimeoutMs) {
-          ctx.heartbeat(latest);
-          return;
-        }
-        failed = ApplicationFailure.create({
+  let reject!: (failure: ApplicationFailure) => void;
+  const givenUp = new Promise<never>((_, r) => (reject = r));
+  const giveUp = (failure: ApplicationFailure) => {
+    if (failed) return;
+    failed = failure;
+    clearInterval(timer);
+    clearTimeout(drainTimer);
+    stop.abort(failure);
+    reject(failure);
+  };
+  const shutdownFailure = (detail: string) =>
+    ApplicationFailure.create({
+      type: failureType('worker-shutdown'),
+      message: `${what} stopped at ${opts.describe(latest)} because its worker is shutting down${detail}; Temporal retries it from there on another worker.`,
+      nonRetryable: false,
+    });
+  // Temporal's word, once the grace time is over: whatever is still running is given up now.
+  const graceOver = () => {
+    if (ctx.cancellationDetails?.workerShutdown) giveUp(shutdownFailure(' (its grace time is over)'));
+  };
+  const draining = () => {
+    const drainMs = opts.shutdown?.drainMs ?? 0;
+    drainTimer = setTimeout(
+      () => giveUp(shutdownFailure(` (the step in flight did not end within ${drainMs / 1000} s)`)),
+      drainMs,
+    );
+  };
+  const shuttingDown = () => opts.shutdown?.signal.aborted === true || ctx.cancellationDetails?.workerShutdown === true;
+
+  const timer = setInterval(
+    () => {
+      const idleMs = Date.now() - movedAt;
+      if (idleMs < opts.stallTimeoutMs) {
+        ctx.heartbeat(latest);
+        return;
+      }
+      giveUp(
+        ApplicationFailure.create({
           type: failureType('stalled'),
           message:
             `${what} made no progress for ${Math.round(idleMs / 1000)} s and was stopped at ` +
             `${opts.describe(latest)}; Temporal retries it from there.`,
           nonRetryable: false,
-        });
-        clearInterval(timer);
-        stop.abort(failed);
-        reject(failed);
-      },
-      Math.min(HEARTBEAT_EVERY_MS, Math.max(100, Math.floor(opts.stallTimeoutMs / 4))),
-    );
-  });
+        }),
+      );
+    },
+    Math.min(HEARTBEAT_EVERY_MS, Math.max(100, Math.floor(opts.stallTimeoutMs / 4))),
+  );
+  ctx.cancellationSignal.addEventListener('abort', graceOver);
+  if (opts.shutdown?.signal.aborted) draining();
+  else opts.shutdown?.signal.addEventListener('abort', draining);
+
   const work = fn({
     signal: AbortSignal.any([stop.signal, ctx.cancellationSignal]),
     checkpoint(c) {
-      // The stuck step came back after its attempt was given up: stop here, the retry owns the run now.
+      // The step came back after its attempt was given up: stop here, the retry owns the run now.
       if (failed) throw failed;
       // The run was cancelled (offboarding): stop at this checkpoint — every write so far is
       // idempotent, and the run's finish completes a journaled rewrite and drops its working data.
-      // Only a cancellation Temporal asked for: at worker shutdown the attempt fails and is retried.
       if (ctx.cancellationDetails?.cancelRequested) throw ctx.cancellationSignal.reason;
       latest = c;
       movedAt = Date.now();
       ctx.heartbeat(c);
+      // Everything up to this checkpoint is written and heartbeated: the retry starts from here.
+      if (shuttingDown()) {
+        const failure = shutdownFailure('');
+        giveUp(failure);
+        throw failure;
+      }
     },
   });
-  // Once the attempt has failed as stalled, a late rejection of the stuck operation is not news.
+  // Once the attempt has been given up, a late rejection of the stuck operation is not news.
   work.catch(() => undefined);
   try {
-    return await Promise.race([work, stalled]);
+    return await Promise.race([work, givenUp]);
   } finally {
     clearInterval(timer);
+    clearTimeout(drainTimer);
+    ctx.cancellationSignal.removeEventListener('abort', graceOver);
+    opts.shutdown?.signal.removeEventListener('abort', draining);
   }
 }

@@ -5,6 +5,22 @@ import { createActivities, type ActivityDeps } from '../activities';
 
 export const WORKFLOWS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
 
+/**
+ * How long a stopping worker (SIGTERM, a deploy) gives its activities in flight. Under
+ * Kubernetes' default termination grace of 30 s, with room to report and disconnect.
+ */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
+
+/**
+ * How long, at shutdown, an activity has to reach its next checkpoint before its attempt is given
+ * up (see `ShutdownNotice`): the grace time, less what reporting the failures and closing the
+ * connections take — so that the process is gone within its grace time, a stuck step included.
+ * Temporal itself cancels whatever is still running once the grace time is over.
+ */
+export function shutdownDrainMs(graceMs: number): number {
+  return graceMs - Math.min(5_000, graceMs / 4);
+}
+
 export interface SyncWorkerOptions {
   connection: NativeConnection;
   namespace: string;
@@ -13,7 +29,12 @@ export interface SyncWorkerOptions {
   /** Pre-bundled workflow code (tests bundle once per process); otherwise bundled at creation. */
   workflowBundle?: WorkflowBundle;
   maxConcurrentActivityTaskExecutions?: number;
+  /** See `DEFAULT_SHUTDOWN_GRACE_MS`. */
+  shutdownGraceMs?: number;
 }
+
+/** How often, at most, an activity's heartbeats reach the server (see `maxHeartbeatThrottleInterval`). */
+export const HEARTBEAT_THROTTLE_MS = 2_000;
 
 /** The composition root of a worker: dependencies → activities → Worker. */
 export function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -24,7 +45,12 @@ export function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
     activities: createActivities(opts.deps),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 20,
-    // Lets in-flight activities finish (or heartbeat their checkpoint) on SIGTERM before exit.
-    shutdownGraceTime: '20s',
+    // Activities in flight at shutdown stop at their next checkpoint (`deps.shutdown`); whatever is
+    // still running after this is cancelled by Temporal.
+    shutdownGraceTime: opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+    // A cancellation reaches an activity in the answer to a heartbeat sent to the server: sent at
+    // most this far apart (default 80 % of the 60 s heartbeat timeout), a cancelled run's read or
+    // apply stops within seconds of offboarding, not most of a minute.
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
   });
 }

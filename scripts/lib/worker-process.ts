@@ -2,9 +2,10 @@
 // memory, read its logs and SIGKILL it. Built by `runWorker`, as `npm run worker` builds the real
 // one, configured by the environment (config/env), plus three knobs: WORKFLOW_BUNDLE_PATH
 // (pre-bundled workflow code, so that restarts are quick and webpack does not inflate the peak
-// memory being measured), LUCCA_PAGE_SIZE (more pages per company) and COUNT_COMMANDS=1 (MongoDB
-// commands counted; a line on stdin asks for the totals so far — not a signal: Temporal's runtime
-// shuts the worker down on SIGUSR2).
+// memory being measured), LUCCA_PAGE_SIZE (more pages per company), WORKER_SHUTDOWN_GRACE_MS (a
+// shorter grace time, to stop a worker past it quickly) and COUNT_COMMANDS=1 (MongoDB commands
+// counted; a line on stdin asks for the totals so far — not a signal: Temporal's runtime shuts the
+// worker down on SIGUSR2).
 import { readFile } from 'node:fs/promises';
 import { runWorker } from '../../workers/main';
 import { WORKER_COMMAND_COUNTS, WORKER_EXIT, WORKER_READY } from './child-worker';
@@ -13,10 +14,12 @@ import { countCommands } from './command-counter';
 async function main(): Promise<void> {
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
   const pageSize = process.env.LUCCA_PAGE_SIZE ? Number(process.env.LUCCA_PAGE_SIZE) : undefined;
+  const graceMs = process.env.WORKER_SHUTDOWN_GRACE_MS ? Number(process.env.WORKER_SHUTDOWN_GRACE_MS) : undefined;
   try {
     await runWorker({
       ...(bundlePath ? { workflowBundle: { code: await readFile(bundlePath, 'utf8') } } : {}),
       luccaPageSize: pageSize,
+      shutdownGraceMs: graceMs,
       // Throwaway task queues: no sweeper schedule left behind on the shared Temporal server.
       sweepSchedule: false,
       ...(process.env.COUNT_COMMANDS === '1'

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { ActivityCancellationDetails, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { watchProgress } from '../../activities/progress';
+import { watchProgress, type ShutdownNotice } from '../../activities/progress';
 import { failureType } from '../../domain/failures';
 
 interface Checkpoint {
@@ -85,31 +85,97 @@ describe('watchProgress (the stall watch of the sync activities)', () => {
     assert.ok(lateCheckpoint instanceof ApplicationFailure);
   });
 
-  test('a cancellation Temporal asked for (offboarding) stops the activity at its next checkpoint; a worker shutdown does not', async () => {
-    const run = async (details: ActivityCancellationDetails) => {
-      const env = environment();
-      let checkpoints = 0;
-      const attempt = env.run(() =>
-        watchProgress(
-          'Applying',
-          { page: 0 },
-          { stallTimeoutMs: 10_000, describe: describeCheckpoint },
-          async (watch) => {
-            for (let page = 1; page <= 5; page++) {
-              if (page === 3) env.cancel(details.cancelRequested ? 'CANCELLED' : 'WORKER_SHUTDOWN', details);
-              watch.checkpoint({ page });
-              checkpoints += 1;
-            }
-            return 'done';
-          },
-        ),
-      );
-      return { outcome: await attempt.then(String, (err: unknown) => err), checkpoints };
-    };
-    const cancelled = await run(new ActivityCancellationDetails({ cancelRequested: true }));
+  /** Five checkpoints, `atThird` called just before the third; what the attempt ended with, and the checkpoints that went through. */
+  async function fiveCheckpoints(env: MockActivityEnvironment, atThird: () => void, shutdown?: ShutdownNotice) {
+    let checkpoints = 0;
+    const heartbeats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => heartbeats.push(d));
+    const attempt = env.run(() =>
+      watchProgress(
+        'Applying',
+        { page: 0 },
+        { stallTimeoutMs: 10_000, describe: describeCheckpoint, shutdown },
+        async (watch) => {
+          for (let page = 1; page <= 5; page++) {
+            if (page === 3) atThird();
+            watch.checkpoint({ page });
+            checkpoints += 1;
+          }
+          return 'done';
+        },
+      ),
+    );
+    return { outcome: await attempt.then(String, (err: unknown) => err), checkpoints, heartbeats };
+  }
+
+  const assertShutdownFailure = (outcome: unknown, where: RegExp) => {
+    assert.ok(outcome instanceof ApplicationFailure, String(outcome));
+    assert.equal(outcome.type, failureType('worker-shutdown'));
+    assert.equal(outcome.nonRetryable, false, 'retried at once, on another worker');
+    assert.match(outcome.message, where);
+  };
+
+  test('a cancellation Temporal asked for (offboarding) stops the activity at its next checkpoint', async () => {
+    const env = environment();
+    const cancelled = await fiveCheckpoints(env, () =>
+      env.cancel('CANCELLED', new ActivityCancellationDetails({ cancelRequested: true })),
+    );
     assert.ok(cancelled.outcome instanceof CancelledFailure, String(cancelled.outcome));
     assert.equal(cancelled.checkpoints, 2, 'nothing after the checkpoint that saw it');
-    const shutdown = await run(new ActivityCancellationDetails({ workerShutdown: true }));
-    assert.deepEqual(shutdown, { outcome: 'done', checkpoints: 5 });
+  });
+
+  test('when its worker shuts down, the activity heartbeats its next checkpoint and fails there as retryable worker-shutdown', async () => {
+    const shuttingDown = new AbortController();
+    const shutdown = await fiveCheckpoints(environment(), () => shuttingDown.abort(), {
+      signal: shuttingDown.signal,
+      drainMs: 10_000,
+    });
+    assertShutdownFailure(shutdown.outcome, /^Applying stopped at page 3 because its worker is shutting down;/);
+    assert.equal(shutdown.checkpoints, 2, 'nothing after the checkpoint that saw it');
+    assert.deepEqual(shutdown.heartbeats.at(-1), { page: 3 }, 'the checkpoint it stopped at is heartbeated');
+  });
+
+  test("Temporal's own shutdown notice (a cancellation once the grace time is over) stops the activity the same way", async () => {
+    const env = environment();
+    const shutdown = await fiveCheckpoints(env, () =>
+      env.cancel('WORKER_SHUTDOWN', new ActivityCancellationDetails({ workerShutdown: true })),
+    );
+    assertShutdownFailure(
+      shutdown.outcome,
+      /^Applying stopped at page 2 because its worker is shutting down \(its grace time is over\);/,
+    );
+    assert.equal(shutdown.checkpoints, 2);
+  });
+
+  test('a step stuck when its worker shuts down is given up after the drain time, at its last checkpoint', async () => {
+    const env = environment();
+    const shuttingDown = new AbortController();
+    let abortedBy: unknown;
+    const startedAt = Date.now();
+    const attempt = env.run(() =>
+      watchProgress(
+        'Reading Lucca',
+        { page: 0 },
+        {
+          stallTimeoutMs: 60_000,
+          describe: describeCheckpoint,
+          shutdown: { signal: shuttingDown.signal, drainMs: 300 },
+        },
+        async (watch) => {
+          watch.checkpoint({ page: 4 });
+          watch.signal.addEventListener('abort', () => (abortedBy = watch.signal.reason as unknown));
+          shuttingDown.abort();
+          // A page that never comes.
+          return new Promise<never>(() => undefined);
+        },
+      ),
+    );
+    const outcome = await attempt.then(String, (err: unknown) => err);
+    assertShutdownFailure(
+      outcome,
+      /^Reading Lucca stopped at page 4 because its worker is shutting down \(the step in flight did not end within 0.3 s\);/,
+    );
+    assert.ok(Date.now() - startedAt < 2_000, `given up after the drain time (${Date.now() - startedAt} ms)`);
+    assert.equal(abortedBy, outcome, 'what can be aborted is aborted');
   });
 });
