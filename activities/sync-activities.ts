@@ -6,7 +6,7 @@ import type { Repositories } from '../db/mongo';
 import type { SyncRunStatus } from '../db/sync-runs-repository';
 import { failureType, type RunError } from '../domain/failures';
 import { mapLuccaUser } from '../domain/map-lucca-user';
-import type { SyncTrigger } from '../domain/types';
+import type { GuardCeiling, SyncTrigger } from '../domain/types';
 import {
   isAllowedLuccaUrl,
   LuccaClient,
@@ -15,7 +15,8 @@ import {
   type UsersPagingPosition,
 } from '../lucca/client';
 import { limiterFor } from '../lucca/rate-limiter';
-import { DEFAULT_STALL_TIMEOUT_MS, watchProgress } from './progress';
+import { luccaRequestCounter, recordFinishedRun } from './metrics';
+import { DEFAULT_STALL_TIMEOUT_MS, watchProgress, type ShutdownNotice } from './progress';
 import { RunPlan, type PlanResult, type PlanStep } from './run-plan';
 import { completeRewrite } from './sweep';
 
@@ -33,6 +34,8 @@ export interface SyncActivityDeps {
   now?: () => Date;
   /** How long an activity may go without progress before its attempt fails and is retried. */
   stallTimeoutMs?: number;
+  /** The worker process's shutdown (SIGTERM): the read and the apply stop at their next checkpoint. */
+  shutdown?: ShutdownNotice;
 }
 
 export interface SyncRunRef {
@@ -45,11 +48,17 @@ export interface StartSyncRunInput extends SyncRunRef {
   requestedBy: string | null;
   dryRun: boolean;
   allowMassDeactivation: boolean;
+  /** The request this run serves (the id `requestSync` answered). */
+  requestId?: string;
+  /** The blocked run this one overrides, when it is an operator's confirmation of it. */
+  overrideOf?: string;
 }
 
 export interface ReadInput extends SyncRunRef {
   /** Passed to the guard of the plan made while reading. */
   allowMassDeactivation?: boolean;
+  /** The reviewed counts an override may go up to (then `allowMassDeactivation` alone is ignored). */
+  overrideCeilings?: GuardCeiling[];
 }
 
 export interface ReadResult {
@@ -105,6 +114,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   const { repos } = deps;
   const now = deps.now ?? (() => new Date());
   const stallTimeoutMs = deps.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  const { shutdown } = deps;
 
   async function loadCompany(companyId: string) {
     const company = await repos.companies.get(companyId);
@@ -135,7 +145,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
    * from the last heartbeated position when retried: the pages staged before it are planned again
    * from their copies, not read again, and a page read again replaces its copy.
    */
-  async function fetchLuccaUsers({ companyId, runId, allowMassDeactivation = false }: ReadInput): Promise<ReadResult> {
+  async function fetchLuccaUsers({
+    companyId,
+    runId,
+    allowMassDeactivation = false,
+    overrideCeilings,
+  }: ReadInput): Promise<ReadResult> {
     const ctx = Context.current();
     const company = await loadCompany(companyId);
     if (!company.lucca.apiKey) {
@@ -165,8 +180,9 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       timeoutMs: deps.lucca.timeoutMs,
       limiter: deps.lucca.rateLimit ? limiterFor(baseUrl, deps.lucca.rateLimit) : null,
       pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
+      onRequest: luccaRequestCounter(ctx.metricMeter),
     });
-    return await watchProgress('Reading Lucca', start, { stallTimeoutMs, describe }, async (watch) => {
+    return await watchProgress('Reading Lucca', start, { stallTimeoutMs, describe, shutdown }, async (watch) => {
       let position = resumeFrom;
       // The plan follows the read a few pages behind: Lucca's first requests go out while the
       // company's profiles load (at 100,000 that takes seconds, which would otherwise shift the
@@ -213,7 +229,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         pagesRead: position.page,
         usersRead: position.offset,
         removalsSafe,
-        plan: await plan.finish({ detectRemovals: removalsSafe, allowMassDeactivation }),
+        plan: await plan.finish({ detectRemovals: removalsSafe, allowMassDeactivation, overrideCeilings }),
       };
     });
   }
@@ -231,7 +247,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const ctx = Context.current();
     const describe = (c: PlanCheckpoint) => `step ${c.step}, ${c.done} done`;
     const start: PlanCheckpoint = { step: 'profiles', done: 0 };
-    return watchProgress('Planning', start, { stallTimeoutMs, describe }, async (watch) => {
+    return watchProgress('Planning', start, { stallTimeoutMs, describe, shutdown }, async (watch) => {
       const plan = await RunPlan.start({
         repos,
         company: await loadCompany(companyId),
@@ -256,7 +272,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const resumeFrom = applyPosition(ctx.info.heartbeatDetails);
     const describe = (c: ApplyCheckpoint) =>
       `after plan chunk ${c.done ?? 'none'} (${c.writes} profile writes so far, ${c.pending} updates gathered)`;
-    return watchProgress('Applying the plan', resumeFrom, { stallTimeoutMs, describe }, async (watch) => {
+    return watchProgress('Applying the plan', resumeFrom, { stallTimeoutMs, describe, shutdown }, async (watch) => {
       const caps = await repos.profiles.capabilities();
       let { done, writes } = resumeFrom;
       let pending: PlannedUpdate[] = [];
@@ -301,7 +317,13 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }
 
   async function finishSyncRun(input: FinishInput): Promise<void> {
-    await repos.syncRuns.finish(input.runId, input, now());
+    const finishedAt = now();
+    const run = await repos.syncRuns.get(input.runId);
+    await repos.syncRuns.finish(input.runId, input, finishedAt);
+    // Counted once: a retried finish finds the run closed already.
+    if (run?.status === 'running') {
+      recordFinishedRun(Context.current().metricMeter, { run, status: input.status, error: input.error, finishedAt });
+    }
     // An apply that gave up in the middle of a rewrite leaves profiles only in its journal.
     await completeRewrite(repos, input.runId);
     await repos.staging.clearRun(input.runId);

@@ -1,8 +1,44 @@
+import { isIP } from 'node:net';
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
 import { keyringOf, type Keyring } from '../db/api-key-cipher';
 import { isValidAllowedHostEntry } from '../lucca/urls';
 import { DEFAULT_CHANGES_RETENTION_DAYS, TASK_QUEUE } from '../workflows/messages';
+
+/** Where a server of the worker listens: an IP address and a port. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** `host:port` as a socket address is written (`[::]:9464` for IPv6). */
+export function formatListenAddress({ host, port }: ListenAddress): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * An optional listening address: `<ip>:<port>` (`[::]:<port>` for IPv6) or a port alone (every
+ * interface, `0.0.0.0`); empty or unset turns the server off. An IP, not a host name: Temporal's
+ * metrics exporter binds socket addresses only.
+ */
+const listenAddress = z
+  .string()
+  .default('')
+  .transform((v, ctx): ListenAddress | null => {
+    const value = v.trim();
+    if (value === '' || value === 'off') return null;
+    const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})$|^(\d{1,5})$/.exec(value);
+    const host = m ? (m[1] ?? m[2] ?? '0.0.0.0') : '';
+    const port = m ? Number(m[3] ?? m[4]) : NaN;
+    if (!m || isIP(host) === 0 || !(port >= 1 && port <= 65535)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be <ip>:<port> (e.g. 0.0.0.0:9464, [::]:9464), a port alone, or empty for off',
+      });
+      return z.NEVER;
+    }
+    return { host, port };
+  });
 
 /**
  * The process configuration, read once at start from the environment (and `.env` when the
@@ -62,6 +98,10 @@ const envSchema = z.object({
    */
   SYNC_CHANGES_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(DEFAULT_CHANGES_RETENTION_DAYS),
   TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
+  /** The worker's Prometheus endpoint (`/metrics`): the Temporal SDK's metrics and the sync's own. Off by default. */
+  WORKER_METRICS_ADDRESS: listenAddress,
+  /** The worker's `/healthz` (live) and `/readyz` (polling and MongoDB answering). Off by default. */
+  WORKER_HEALTH_ADDRESS: listenAddress,
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

@@ -38,8 +38,16 @@ export class CompaniesRepository {
   static readonly collectionName = 'companies';
   private readonly collection: Collection<CompanyDocument>;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.collection = db.collection<CompanyDocument>(CompaniesRepository.collectionName);
+  }
+
+  /**
+   * Resolves when the store answers a `ping` within `timeoutMs`, rejects otherwise: the readiness
+   * checks of the worker and the console (every lucca-sync process reads companies first).
+   */
+  async ping(timeoutMs: number): Promise<void> {
+    await this.db.command({ ping: 1 }, { timeoutMS: timeoutMs });
   }
 
   async ensureIndexes(): Promise<void> {

@@ -37,6 +37,11 @@ const TYPE_BY_CODE = {
   cancelled: 'SyncCancelledError',
   /** The run's workflow ended without finishing the run (terminated, timed out): the sweeper closed it. */
   abandoned: 'SyncAbandonedError',
+  /**
+   * The activity's worker was shutting down (a deploy, SIGTERM): the attempt stopped at its
+   * checkpoint and Temporal retries it from there at once, on another worker.
+   */
+  'worker-shutdown': 'WorkerShutdownError',
   /** Anything else: a bug. */
   internal: 'InternalError',
 } as const;
@@ -73,6 +78,11 @@ const CODE_BY_GUARD = {
 } as const satisfies Record<GuardKind, string>;
 export type GuardCode = (typeof CODE_BY_GUARD)[GuardKind];
 
+/** The code a guard goes by in a blocked run's `error.code` (and the metrics' `guard` label). */
+export function guardCode(kind: GuardKind): GuardCode {
+  return CODE_BY_GUARD[kind];
+}
+
 /** `syncRuns.error`: why a run failed, or which guard blocked it; one operator-facing sentence. */
 export interface RunError {
   code: FailureCode | GuardCode;
@@ -98,12 +108,20 @@ export function blockedPlanError(plan: {
   limit: number;
 }): RunError {
   const fired = plan.fired ?? [{ guard: 'deactivate', count: plan.deactivations, limit: plan.limit }];
-  const what = fired.map((h) => `${WHAT_GUARD_COUNTS[h.guard](h)} (limit ${h.limit})`).join(', ');
+  const what = fired
+    .map((h) => {
+      const bound = h.reviewed === undefined ? `limit ${h.limit}` : `more than the ${h.reviewed} confirmed`;
+      return `${WHAT_GUARD_COUNTS[h.guard](h)} (${bound})`;
+    })
+    .join(', ');
+  // The guard to name first is one the override did not cover, when this plan went past one.
+  const first = fired.find((h) => h.reviewed !== undefined) ?? fired[0];
   return {
-    code: CODE_BY_GUARD[fired[0]?.guard ?? 'deactivate'],
+    code: CODE_BY_GUARD[first?.guard ?? 'deactivate'],
     message:
       `The plan would ${what}, out of ${plan.activeProfiles} active profiles; nothing was written. ` +
-      `Check the Lucca key's permissions and the report's planned changes, then re-run with ` +
-      `allowMassDeactivation (the override of every guard) if the changes are real.`,
+      `Check the Lucca key's permissions and the report's planned changes, then apply this run ` +
+      `anyway (console: "Apply anyway"; CLI: sync --allow-mass-deactivation) if the changes are ` +
+      `real: the next run may then go up to these counts, not past them.`,
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { LuccaFailureCode } from '../domain/failures';
 import {
   errorForStatus,
   LuccaAuthError,
@@ -49,7 +50,16 @@ export interface LuccaClientOptions {
   maxRateLimitWaitMs?: number;
   /** Users per page of `usersPages`. Default and maximum: 1000. */
   pageSize?: number;
+  /** Told how each HTTP request ended (the worker counts them in its metrics). */
+  onRequest?: (outcome: LuccaRequestOutcome) => void;
 }
+
+/**
+ * How one request to Lucca ended: `ok` (a JSON answer), the failure code of its error
+ * (`lucca-rate-limited` for a 429, `lucca-unavailable` for a 5xx or a timeout…), or `aborted` (the
+ * run was cancelled or stalled mid-request).
+ */
+export type LuccaRequestOutcome = 'ok' | LuccaFailureCode | 'aborted';
 
 export interface LuccaUsersPage {
   offset: number;
@@ -113,6 +123,7 @@ export class LuccaClient {
   readonly #maxRateLimitWaits: number;
   readonly #maxRateLimitWaitMs: number;
   readonly #pageSize: number;
+  readonly #onRequest: ((outcome: LuccaRequestOutcome) => void) | undefined;
 
   constructor(opts: LuccaClientOptions) {
     this.baseUrl = normaliseLuccaBaseUrl(opts.baseUrl);
@@ -134,6 +145,7 @@ export class LuccaClient {
     this.#maxRateLimitWaits = opts.maxRateLimitWaits ?? DEFAULT_MAX_RATE_LIMIT_WAITS;
     this.#maxRateLimitWaitMs = opts.maxRateLimitWaitMs ?? DEFAULT_MAX_RATE_LIMIT_WAIT_MS;
     this.#pageSize = opts.pageSize ?? LUCCA_PAGE_SIZE;
+    this.#onRequest = opts.onRequest;
   }
 
   /** One page of the users directory, leavers included, in a stable order. */
@@ -212,7 +224,12 @@ export class LuccaClient {
     const url = `${this.baseUrl}${pathAndQuery}`;
     for (let waits = 0; ; waits++) {
       await this.#limiter?.acquire(signal);
-      const outcome = await this.#attempt(url, signal);
+      const outcome = await this.#attempt(url, signal).catch((error: unknown) => {
+        // Every failure of an attempt is a LuccaError, except the signal's own reason.
+        this.#onRequest?.(error instanceof LuccaError ? error.code : 'aborted');
+        throw error;
+      });
+      this.#onRequest?.(outcome.kind === 'json' ? 'ok' : outcome.error.code);
       if (outcome.kind === 'json') return outcome.body;
       const { error } = outcome;
       const waitMs = error.retryAfterMs ?? Math.min(BACKOFF_START_MS * 2 ** waits, BACKOFF_CAP_MS);

@@ -1,6 +1,7 @@
 import { DefaultLogger, Runtime, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { describeError, type ErrorSummary } from '../activities/errors';
+import { RUN_DURATION_BUCKETS_SECONDS, SYNC_METRICS } from '../activities/metrics';
 
 /**
  * The process logger: structured JSON lines. Callers log ids and counts, never keys or people;
@@ -102,12 +103,22 @@ const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = 
 
 let installed = false;
 
+export interface TemporalRuntimeOptions {
+  /**
+   * Where the Prometheus endpoint listens (`host:port`, scraped at `/metrics`): the SDK's metrics
+   * (prefixed `temporal_`) and the sync's own (`lucca_sync_`, see `activities/metrics.ts`). None: no
+   * metrics are exported.
+   */
+  metricsBindAddress?: string;
+}
+
 /**
- * Routes the Temporal SDK's own logs (workflow and activity loggers included) into pino, whose
- * formatters make any error in their fields safe: the SDK logs a failed activity with the error
- * it threw (translated by `toTemporalFailure` by then, but the logger does not rely on it).
+ * Installs the Temporal runtime of the process, once and before any connection: routes the SDK's
+ * own logs (workflow and activity loggers included) into pino, whose formatters make any error in
+ * their fields safe — the SDK logs a failed activity with the error it threw (translated by
+ * `toTemporalFailure` by then, but the logger does not rely on it) — and exports its metrics.
  */
-export function installTemporalLogging(logger: Logger): void {
+export function installTemporalRuntime(logger: Logger, opts: TemporalRuntimeOptions = {}): void {
   if (installed) return;
   installed = true;
   const temporalLevel = (logger.level.toUpperCase() === 'FATAL' ? 'ERROR' : logger.level.toUpperCase()) as LogLevel;
@@ -116,5 +127,18 @@ export function installTemporalLogging(logger: Logger): void {
       const meta: LogMetadata = entry.meta ?? {};
       logger[LEVELS[entry.level]](meta, entry.message);
     }),
+    ...(opts.metricsBindAddress
+      ? {
+          telemetryOptions: {
+            metrics: {
+              prometheus: {
+                bindAddress: opts.metricsBindAddress,
+                // The default buckets are milliseconds up to 10 s: a run lasts seconds to hours.
+                histogramBucketOverrides: { [SYNC_METRICS.runDuration]: RUN_DURATION_BUCKETS_SECONDS },
+              },
+            },
+          },
+        }
+      : {}),
   });
 }

@@ -1,12 +1,17 @@
 import os from 'node:os';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { MongoClient } from 'mongodb';
-import { loadConfig, requireKeyring, type AppConfig } from '../config/env';
+import { formatListenAddress, loadConfig, requireKeyring, type AppConfig } from '../config/env';
 import { connectMongo, ensureIndexes, repositories } from '../db/mongo';
-import { createLogger, installTemporalLogging } from './logger';
+import { startHealthServer, type HealthServer } from './health';
+import { createLogger, installTemporalRuntime } from './logger';
 import { ensureSweepSchedule } from '../operations/sweeper';
-import { createSyncWorker } from './worker';
+import { ensureSearchAttributes, SEARCH_ATTRIBUTES } from '../workflows/client';
+import { createSyncWorker, DEFAULT_SHUTDOWN_GRACE_MS, shutdownDrainMs } from './worker';
+
+/** Readiness probes time out after a second by default (Kubernetes): MongoDB answers well within it or is not ready. */
+const HEALTH_PING_TIMEOUT_MS = 800;
 
 export interface RunWorkerOptions {
   config?: AppConfig;
@@ -23,6 +28,8 @@ export interface RunWorkerOptions {
    * the benchmark and the tests, on throwaway task queues, leave it off.
    */
   sweepSchedule?: boolean;
+  /** How long a stopping worker gives its activities (default `DEFAULT_SHUTDOWN_GRACE_MS`); tests shorten it. */
+  shutdownGraceMs?: number;
 }
 
 /**
@@ -35,13 +42,25 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   const config = opts.config ?? loadConfig();
   const keyring = requireKeyring(config);
   const logger = createLogger(config.LOG_LEVEL);
-  installTemporalLogging(logger);
+  const metricsAddress = config.WORKER_METRICS_ADDRESS && formatListenAddress(config.WORKER_METRICS_ADDRESS);
+  installTemporalRuntime(logger, metricsAddress ? { metricsBindAddress: metricsAddress } : {});
+  if (metricsAddress) logger.info({ address: metricsAddress }, 'Prometheus metrics at /metrics');
 
   const { client: mongo, db } = await connectMongo(config.MONGODB_URI, config.MONGODB_DB, {
     monitorCommands: opts.monitorCommands !== undefined,
   });
   opts.monitorCommands?.(mongo);
   const repos = repositories(db);
+  // Up before the worker is built (bundling the workflows takes seconds): live, not ready yet.
+  const built: { worker?: Worker } = {};
+  let health: HealthServer | undefined;
+  if (config.WORKER_HEALTH_ADDRESS) {
+    health = await startHealthServer(config.WORKER_HEALTH_ADDRESS, {
+      workerState: () => built.worker?.getState(),
+      pingMongo: () => repos.companies.ping(HEALTH_PING_TIMEOUT_MS),
+    });
+    logger.info({ address: formatListenAddress(config.WORKER_HEALTH_ADDRESS) }, 'Health checks at /healthz, /readyz');
+  }
   await ensureIndexes(repos);
 
   const { connectionOptions, namespace } = config.temporal;
@@ -50,6 +69,9 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   const connection = await Connection.connect(connectionOptions);
   const client = new Client({ connection, namespace });
 
+  // Told at SIGTERM, before Temporal is: the sync activities stop at their next checkpoint.
+  const shutdownGraceMs = opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+  const shuttingDown = new AbortController();
   const worker = await createSyncWorker({
     connection: nativeConnection,
     namespace,
@@ -66,9 +88,28 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
       stallTimeoutMs: config.SYNC_STALL_TIMEOUT_MS,
       changesRetentionDays: config.SYNC_CHANGES_RETENTION_DAYS,
       temporal: { client, taskQueue: config.TASK_QUEUE },
+      shutdown: { signal: shuttingDown.signal, drainMs: shutdownDrainMs(shutdownGraceMs) },
     },
+    shutdownGraceMs,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : {}),
   });
+  built.worker = worker;
+
+  // A run workflow records its outcome in `SyncOutcome`: on a namespace without the attribute its
+  // last workflow task would fail until someone adds it. Temporal Cloud refuses this call: there,
+  // the attributes are added once with `tcld` (see the README), and the error says so.
+  await ensureSearchAttributes(connection, namespace).then(
+    (added) => added.length > 0 && logger.info({ namespace, added }, 'Search attributes registered'),
+    (err: unknown) =>
+      logger.error(
+        {
+          namespace,
+          attributes: Object.keys(SEARCH_ATTRIBUTES),
+          error: err instanceof Error ? err.message : String(err),
+        },
+        'Could not check or register the search attributes: add them to the namespace, or runs cannot record their outcome',
+      ),
+  );
 
   if (opts.sweepSchedule ?? true) {
     // Housekeeping, not the worker's job: a worker that cannot create it still syncs (and says so);
@@ -84,8 +125,13 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   }
 
   const stop = (signal: NodeJS.Signals) => {
-    logger.info({ signal }, 'Shutting down the worker');
-    worker.shutdown();
+    logger.info(
+      { signal, graceMs: shutdownGraceMs },
+      'Shutting down the worker: activities in flight stop at their next checkpoint and are retried on another worker',
+    );
+    shuttingDown.abort();
+    // The Temporal runtime may have begun the shutdown already (it listens to the same signals).
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -101,6 +147,7 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    await health?.close().catch(() => undefined);
     await connection.close().catch(() => undefined);
     await nativeConnection.close().catch(() => undefined);
     await mongo.close().catch(() => undefined);

@@ -58,6 +58,11 @@ export interface ChildWorkerOptions {
   onLine?: (line: string) => void;
   /** Count the worker's MongoDB commands (see `commandCounts`). */
   countCommands?: boolean;
+  /** The worker's shutdown grace time (WORKER_SHUTDOWN_GRACE_MS); default the production one. */
+  shutdownGraceMs?: number;
+  /** WORKER_METRICS_ADDRESS and WORKER_HEALTH_ADDRESS (e.g. `127.0.0.1:<port>`); off by default. */
+  metricsAddress?: string;
+  healthAddress?: string;
 }
 
 /** A worker in a child process: killable for real, and measurable (peak RSS). */
@@ -65,12 +70,14 @@ export class ChildWorker {
   private readonly lines: string[] = [];
   private readonly countWaiters: ((line: string) => void)[] = [];
   private exitCode: number | null | undefined;
+  private exitSignal: NodeJS.Signals | null = null;
   private readonly exited: Promise<void>;
 
   private constructor(private readonly child: ChildProcess) {
     this.exited = new Promise((resolve) =>
-      child.once('exit', (code) => {
+      child.once('exit', (code, signal) => {
         this.exitCode = code;
+        this.exitSignal = signal;
         resolve();
       }),
     );
@@ -95,8 +102,12 @@ export class ChildWorker {
         LUCCA_RATE_LIMIT: opts.rateLimit ?? 'off',
         LOG_LEVEL: opts.logLevel ?? 'info',
         WORKFLOW_BUNDLE_PATH: opts.bundlePath,
+        // Off unless asked, whatever the parent's environment says: child workers run side by side.
+        WORKER_METRICS_ADDRESS: opts.metricsAddress ?? '',
+        WORKER_HEALTH_ADDRESS: opts.healthAddress ?? '',
         ...(opts.pageSize ? { LUCCA_PAGE_SIZE: String(opts.pageSize) } : {}),
         ...(opts.countCommands ? { COUNT_COMMANDS: '1' } : {}),
+        ...(opts.shutdownGraceMs ? { WORKER_SHUTDOWN_GRACE_MS: String(opts.shutdownGraceMs) } : {}),
       },
     });
     const worker = new ChildWorker(child);
@@ -143,6 +154,11 @@ export class ChildWorker {
 
   get alive(): boolean {
     return this.exitCode === undefined;
+  }
+
+  /** How the process ended (null while it runs): its exit code, or the signal that killed it. */
+  get exit(): { code: number | null; signal: NodeJS.Signals | null } | null {
+    return this.exitCode === undefined ? null : { code: this.exitCode, signal: this.exitSignal };
   }
 
   /** Peak resident memory so far (VmHWM), in kilobytes; null once the process is gone. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../../config/env';
+import { ConfigError, formatListenAddress, loadConfig } from '../../config/env';
 import { loadConsoleSettings } from '../../console/config';
 
 const refusal = (load: () => unknown): string => {
@@ -49,6 +49,37 @@ describe('a misconfiguration is refused at start, naming the setting and the val
     assert.equal(config.LUCCA_TIMEOUT_MS, 30_000);
     assert.deepEqual(config.LUCCA_RATE_LIMIT, { limit: 50, windowMs: 60_000 });
     assert.equal(config.SYNC_CHANGES_RETENTION_DAYS, 365, 'change records are kept a year by default');
+  });
+
+  test("the worker's metrics and health servers are off unless given an IP and a port", () => {
+    const config = loadConfig({});
+    assert.equal(config.WORKER_METRICS_ADDRESS, null);
+    assert.equal(config.WORKER_HEALTH_ADDRESS, null);
+    assert.equal(loadConfig({ WORKER_METRICS_ADDRESS: '' }).WORKER_METRICS_ADDRESS, null);
+    assert.deepEqual(loadConfig({ WORKER_METRICS_ADDRESS: '0.0.0.0:9464' }).WORKER_METRICS_ADDRESS, {
+      host: '0.0.0.0',
+      port: 9464,
+    });
+    assert.deepEqual(loadConfig({ WORKER_HEALTH_ADDRESS: '8080' }).WORKER_HEALTH_ADDRESS, {
+      host: '0.0.0.0',
+      port: 8080,
+    });
+    const ipv6 = loadConfig({ WORKER_METRICS_ADDRESS: '[::]:9464' }).WORKER_METRICS_ADDRESS;
+    assert.deepEqual(ipv6, { host: '::', port: 9464 });
+    assert.equal(formatListenAddress(ipv6), '[::]:9464');
+    for (const bad of [
+      'localhost:9464',
+      '0.0.0.0',
+      '0.0.0.0:0',
+      '0.0.0.0:70000',
+      '999.1.1.1:9464',
+      'http://0.0.0.0:9464',
+    ]) {
+      assert.match(
+        refusal(() => loadConfig({ WORKER_METRICS_ADDRESS: bad })),
+        new RegExp(`WORKER_METRICS_ADDRESS="${bad.replace(/[.[\]]/g, '\\$&')}": must be <ip>:<port>`),
+      );
+    }
   });
 
   test('the retention of change records is a whole number of days, at least one', () => {

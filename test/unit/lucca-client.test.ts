@@ -8,6 +8,7 @@ import {
   LUCCA_USER_FIELDS,
   LuccaClient,
   type LuccaClientOptions,
+  type LuccaRequestOutcome,
   type UsersPagingPosition,
 } from '../../lucca/client';
 import {
@@ -472,6 +473,26 @@ describe('LuccaClient against the fake Lucca', () => {
       [429],
       'the abort came during the wait',
     );
+  });
+
+  test('every request is reported with how it ended, a 429 apart from the requests that went through', async () => {
+    const { name, url } = newTenant();
+    const outcomes: LuccaRequestOutcome[] = [];
+    const lucca = client(url, { onRequest: (outcome) => outcomes.push(outcome) });
+    fake.addFault({ tenant: name, kind: 'status', status: 429, retryAfter: '0' });
+    await lucca.fetchUsersPage(0);
+    fake.addFault({ tenant: name, kind: 'status', status: 503 });
+    await rejection(lucca.fetchUsersPage(0), LuccaTransientError);
+    fake.addFault({ tenant: name, kind: 'slow', delayMs: 3000 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('activity cancelled')), 50);
+    await assert.rejects(lucca.fetchUsersPage(0, LUCCA_PAGE_SIZE, controller.signal));
+    await rejection(
+      client(url, { apiKey: 'REVOKED-KEY', onRequest: (o) => outcomes.push(o) }).fetchUsersPage(0),
+      LuccaAuthError,
+    );
+
+    assert.deepEqual(outcomes, ['lucca-rate-limited', 'ok', 'lucca-unavailable', 'aborted', 'lucca-auth']);
   });
 });
 
