@@ -1,4 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ConsoleRole } from '../domain/console-accounts';
+import type { ConsoleStore } from '../db/console-store';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
 import type { OperationsDeps } from '../operations';
 import type { ConsoleSettings } from './config';
@@ -8,7 +10,10 @@ import type { ViewContext } from './views/layout';
 
 declare module 'fastify' {
   interface Session {
+    /** The logged-in account's user name (what runs and the audit log record as "who"). */
     user?: string;
+    /** Its role, checked against the account on every request (a change or a disabling applies at once). */
+    role?: ConsoleRole;
     flash?: { kind: 'ok' | 'error'; key: MessageKey };
     /** A sync was just requested from this session: the next integration page refreshes itself. */
     pendingSync?: string;
@@ -16,6 +21,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Reachable without logging in. */
     public?: boolean;
+    /** A state-changing route any logged-in account may use (logging out); all others need `operator`. */
+    anyRole?: boolean;
   }
 }
 
@@ -23,6 +30,8 @@ declare module 'fastify' {
 export interface ConsoleContext {
   deps: OperationsDeps;
   settings: ConsoleSettings;
+  /** The console's accounts, sessions and failed logins. */
+  store: ConsoleStore;
   temporalRunUrl(run: Pick<SyncRunDocument, 'workflowId' | 'temporalRunId'>): string;
   view(request: FastifyRequest, reply: FastifyReply): ViewContext;
   i18nOf(request: FastifyRequest): I18n;
@@ -30,13 +39,40 @@ export interface ConsoleContext {
   notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply;
 }
 
-/** Only a local path: `next` must never send the admin to another site after login. */
+const SAME_ORIGIN_BASE = 'http://console.invalid';
+
+/**
+ * Only a path of this console: `next` must never send the admin to another site after login.
+ * Parsed as a browser would (tabs and newlines dropped, `\\` read as `/`), it must stay on the
+ * same origin, and the path it gives back is the parsed one, not the text as sent.
+ */
 export function safeNext(next: unknown): string {
-  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) {
-    return '/companies';
+  const fallback = '/companies';
+  if (typeof next !== 'string' || !next.startsWith('/') || next.length > 2000) return fallback;
+  let url: URL;
+  try {
+    url = new URL(next, SAME_ORIGIN_BASE);
+  } catch {
+    return fallback;
   }
-  return next;
+  if (url.origin !== SAME_ORIGIN_BASE) return fallback;
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  // `/%2F%2Fevil.com` parses as a path, but a later decode or a proxy may read it as `//evil.com`.
+  if (/^\/(?:\/|\\|%2f|%5c)/i.test(path) || [...decodeSafely(path)].some((c) => c.charCodeAt(0) < 0x20))
+    return fallback;
+  return path;
 }
+
+function decodeSafely(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Whether the role may act (sync, override, change the key or the schedule, connect, offboard). */
+export const canAct = (role: ConsoleRole | null | undefined): boolean => role === 'operator';
 
 /** Who asked for an operation, as the run records it: the logged-in admin. */
 export const requestedBy = (request: FastifyRequest): string => request.session.user ?? 'admin';

@@ -3,8 +3,9 @@ import { createInterface } from 'node:readline/promises';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/env';
 import { openOperationsContext } from '../operations';
+import { openConsoleDatabase } from '../operations/console-access';
 import { loadConsoleSettings } from './config';
-import { hashPassword } from './password';
+import { hashPassword, passwordProblem } from './password';
 import { startConsole } from './server';
 
 /**
@@ -26,14 +27,15 @@ async function main(argv: string[]): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   if (argv[0] === 'hash-password') {
     const password = await readPassword();
-    if (password.length < 12) throw new ConfigError('Use an admin password of at least 12 characters.');
+    const problem = passwordProblem(password, '');
+    if (problem) throw new ConfigError(problem);
     console.log(await hashPassword(password));
     return;
   }
   if (argv[0] === '--help' || argv[0] === '-h') {
     console.log(
-      'Usage: npm run console            start the admin console (CONSOLE_HOST, CONSOLE_PORT, ADMIN_USER, ADMIN_PASSWORD_HASH)\n' +
-        '       npm run console -- hash-password   print a hash for ADMIN_PASSWORD_HASH (password on stdin)',
+      'Usage: npm run console            start the admin console (CONSOLE_HOST, CONSOLE_PORT; accounts: npm run cli -- admin)\n' +
+        '       npm run console -- hash-password   print a hash for ADMIN_PASSWORD_HASH, the bootstrap account (password on stdin)',
     );
     return;
   }
@@ -44,10 +46,13 @@ async function main(argv: string[]): Promise<void> {
     redact: ['req.headers.cookie', 'req.headers.authorization', 'req.body'],
   });
   const ops = await openOperationsContext(config);
-  const running = await startConsole({ deps: ops, settings, logger });
-  console.log(`lucca-sync console: ${running.url}  (log in as "${settings.adminUser}")`);
+  // The console's own collections (accounts, sessions, failed logins) on a connection of its own.
+  const consoleDb = await openConsoleDatabase(config);
+  const running = await startConsole({ deps: ops, settings, db: consoleDb.db, logger });
+  console.log(`lucca-sync console: ${running.url}  (accounts: npm run cli -- admin list)`);
   const stop = async () => {
     await running.close();
+    await consoleDb.close();
     await ops.close();
     process.exit(0);
   };

@@ -50,3 +50,19 @@ export function sameText(a: string, b: string): boolean {
   right.copy(other);
   return timingSafeEqual(padded, other) && left.length === right.length;
 }
+
+export const MIN_PASSWORD_LENGTH = 12;
+/** scrypt reads the whole password: an upper bound keeps one login from costing much. */
+export const MAX_PASSWORD_LENGTH = 256;
+
+/** Why a new console password is refused, or null when it is acceptable (counted in characters, NFC). */
+export function passwordProblem(password: string, username: string): string | null {
+  const length = [...password.normalize('NFC')].length;
+  if (length < MIN_PASSWORD_LENGTH) return `Use a password of at least ${MIN_PASSWORD_LENGTH} characters.`;
+  if (length > MAX_PASSWORD_LENGTH) return `Use a password of at most ${MAX_PASSWORD_LENGTH} characters.`;
+  if (password.trim() !== password) return 'The password must not start or end with a space.';
+  if (new Set(password).size < 4) return 'The password repeats too few different characters.';
+  const name = username.trim().toLowerCase();
+  if (name.length >= 3 && password.toLowerCase().includes(name)) return 'The password must not contain the user name.';
+  return null;
+}

@@ -7,10 +7,13 @@ import fastifyFormbody from '@fastify/formbody';
 import fastifySession from '@fastify/session';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
+import type { Db } from 'mongodb';
 import type { OperationsDeps } from '../operations';
+import { openConsoleStore } from '../operations/console-access';
+import { prepareAccounts } from './accounts';
 import { registerApiRoutes } from './api';
 import type { ConsoleSettings } from './config';
-import { safeNext, type ConsoleContext } from './context';
+import { canAct, safeNext, type ConsoleContext } from './context';
 import { NotFoundError } from './data';
 import { DEFAULT_LANG, i18n, isLang, type I18n } from './i18n';
 import { registerPageRoutes } from './pages';
@@ -19,6 +22,8 @@ import { errorPage, notFoundPage } from './views/layout';
 export interface ConsoleOptions {
   deps: OperationsDeps;
   settings: ConsoleSettings;
+  /** The database of the console's accounts, sessions and failed logins (the platform's). */
+  db: Db;
   /** The process logger (pino); none by default (tests). */
   logger?: FastifyBaseLogger;
 }
@@ -26,7 +31,10 @@ export interface ConsoleOptions {
 const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
 const SESSION_COOKIE = 'lucca_console_session';
 const LANG_COOKIE = 'lucca_console_lang';
-const SESSION_MAX_AGE_MS = 8 * 60 * 60 * 1000;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Expired sessions and forgotten failed logins are swept this often (reads also check expiry). */
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+const HSTS = 'max-age=31536000';
 
 const SECURITY_HEADERS = {
   'content-security-policy':
@@ -37,17 +45,33 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 
+/** A readiness check answers within this, or the console is not ready (Kubernetes waits a second by default). */
+const READY_TIMEOUT_MS = 800;
+
+const probe = (check: () => Promise<unknown>): Promise<'ok' | 'unavailable'> =>
+  check().then(
+    () => 'ok' as const,
+    () => 'unavailable' as const,
+  );
+
 export const isApiRequest = (request: FastifyRequest) => request.url.startsWith('/api/');
 
 /** Builds the console (not listening): pages, JSON API, OpenAPI description, login, CSRF. */
 export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstance> {
   const { deps, settings } = opts;
+  const store = openConsoleStore(opts.db, settings.session);
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     // A console reachable beyond loopback sits behind a TLS proxy, which says the request was https.
     trustProxy: settings.secureCookie,
     bodyLimit: 64 * 1024,
   });
+  await prepareAccounts(store.accounts, settings.bootstrapAdmin, app.log);
+  if (settings.sessionSecretGenerated) {
+    app.log.warn(
+      'CONSOLE_SESSION_SECRET is not set: sessions end when the console stops and are not shared by replicas',
+    );
+  }
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -56,7 +80,7 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
         title: 'lucca-sync console API',
         version: '1.0.0',
         description:
-          'The JSON API behind the admin console. Authenticate with the console login (session cookie); state-changing calls also need the CSRF token from GET /api/session, sent as the `csrf-token` header.',
+          'The JSON API behind the admin console. Authenticate with the console login (session cookie); state-changing calls also need the CSRF token from GET /api/session, sent as the `csrf-token` header, and an account with the `operator` role (a `viewer` gets 403).',
       },
       components: {
         securitySchemes: {
@@ -73,14 +97,18 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
   await app.register(fastifySession, {
     secret: settings.sessionSecret,
     cookieName: SESSION_COOKIE,
+    store: store.sessions,
+    // Only a session that holds something (a login, a CSRF secret for the login form) is stored.
     saveUninitialized: false,
+    // Each request saves the session again, which moves its idle expiry (see the sessions repository).
+    rolling: true,
     cookie: {
       path: '/',
       httpOnly: true,
       sameSite: 'strict',
       // Secure unless the console only listens on loopback (see CONSOLE_SECURE_COOKIE).
       secure: settings.secureCookie,
-      maxAge: SESSION_MAX_AGE_MS,
+      maxAge: settings.session.absoluteMs,
     },
   });
   await app.register(fastifyCsrf, { sessionPlugin: '@fastify/session' });
@@ -101,6 +129,7 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
   const ctx: ConsoleContext = {
     deps,
     settings,
+    store,
     i18nOf,
     temporalRunUrl(run) {
       const ns = encodeURIComponent(deps.config.temporal.namespace);
@@ -114,6 +143,8 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
         i18n: t,
         csrf: reply.generateCsrf(),
         user: request.session.user ?? null,
+        role: request.session.role ?? null,
+        canAct: canAct(request.session.role),
         currentUrl: request.url,
         flash: flash ? { kind: flash.kind, text: t.t(flash.key) } : null,
       };
@@ -127,21 +158,44 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
     },
   };
 
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', async (request, reply, payload) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+    // Pages and API answers carry personal data: no browser or proxy keeps a copy. Assets may be cached.
+    if (!request.url.startsWith('/assets/')) reply.header('cache-control', 'no-store');
+    if (settings.secureCookie || request.protocol === 'https') reply.header('strict-transport-security', HSTS);
     return payload;
   });
 
-  // Authentication first, then CSRF (after the body is parsed, so a form's _csrf field is seen).
+  const sweep = setInterval(() => {
+    void Promise.all([store.sessions.removeExpired(), store.loginAttempts.removeForgotten(new Date())]).catch(
+      (err: unknown) =>
+        app.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'console sweep failed'),
+    );
+  }, SWEEP_INTERVAL_MS);
+  sweep.unref();
+  app.addHook('onClose', async () => clearInterval(sweep));
+
+  // Authentication and the role first, then CSRF (after the body is parsed, so a form's _csrf field is seen).
   app.addHook('preValidation', async (request, reply) => {
     if (request.routeOptions.config.public) return;
-    if (request.session.user) return;
-    if (isApiRequest(request)) return reply.code(401).send({ error: 'unauthenticated', message: 'Log in first.' });
-    const next = request.method === 'GET' ? request.url : '/companies';
-    return reply.redirect(`/login?next=${encodeURIComponent(next)}`, 303);
+    const user = request.session.user;
+    // The account is read on every request: a disabled account's sessions end at their next request.
+    const account = user ? await store.accounts.get(user) : null;
+    if (!account || account.disabled) {
+      if (user) await request.session.destroy();
+      if (isApiRequest(request)) return reply.code(401).send({ error: 'unauthenticated', message: 'Log in first.' });
+      const next = request.method === 'GET' ? request.url : '/companies';
+      return reply.redirect(`/login?next=${encodeURIComponent(next)}`, 303);
+    }
+    if (request.session.role !== account.role) request.session.role = account.role;
+    if (SAFE_METHODS.has(request.method) || request.routeOptions.config.anyRole || canAct(account.role)) return;
+    const forbidden = (t: I18n) => t.t('error.forbidden', { role: account.role });
+    // The API speaks English, as its other errors do; a page speaks the admin's language.
+    if (isApiRequest(request)) return reply.code(403).send({ error: 'forbidden', message: forbidden(i18n('en')) });
+    return ctx.sendHtml(reply, errorPage(ctx.view(request, reply), forbidden(i18nOf(request))), 403);
   });
   app.addHook('preValidation', (request, reply, done) => {
-    if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return done();
+    if (SAFE_METHODS.has(request.method)) return done();
     app.csrfProtection(request, reply, done);
   });
 
@@ -193,7 +247,21 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
     },
   );
 
-  app.get('/healthz', { config: { public: true } }, async () => ({ ok: true }));
+  // Probes for an orchestrator: public, answered before any session is looked at, and never
+  // saved one (no cookie). Live while the process serves; ready while MongoDB and Temporal answer.
+  app.get('/healthz', { config: { public: true } }, async () => ({ live: true }));
+  app.get('/readyz', { config: { public: true } }, async (_request, reply) => {
+    const [mongodb, temporal] = await Promise.all([
+      probe(() => deps.repos.companies.ping(READY_TIMEOUT_MS)),
+      probe(() =>
+        deps.client.connection.withDeadline(Date.now() + READY_TIMEOUT_MS, () =>
+          deps.client.workflowService.getSystemInfo({}),
+        ),
+      ),
+    ]);
+    const ready = mongodb === 'ok' && temporal === 'ok';
+    return reply.code(ready ? 200 : 503).send({ ready, mongodb, temporal });
+  });
 
   app.get('/lang/:lang', { config: { public: true } }, async (request, reply) => {
     const { lang } = request.params as { lang: string };

@@ -6,10 +6,23 @@ export function registerSessionRoutes(api: FastifyInstance): void {
     {
       schema: {
         tags: ['session'],
-        summary: 'The logged-in admin and a CSRF token for state-changing calls',
-        response: { 200: { type: 'object', properties: { user: { type: 'string' }, csrfToken: { type: 'string' } } } },
+        summary: 'The logged-in admin, their role (a viewer may not act) and a CSRF token for state-changing calls',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              user: { type: 'string' },
+              role: { type: 'string', enum: ['viewer', 'operator'] },
+              csrfToken: { type: 'string' },
+            },
+          },
+        },
       },
     },
-    async (request, reply) => ({ user: request.session.user, csrfToken: reply.generateCsrf() }),
+    async (request, reply) => ({
+      user: request.session.user,
+      role: request.session.role,
+      csrfToken: reply.generateCsrf(),
+    }),
   );
 }

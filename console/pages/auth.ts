@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { safeNext, type ConsoleContext } from '../context';
-import { sameText, verifyPassword } from '../password';
+import { secondsUntil } from '../../domain/login-lockout';
+import { attemptLogin } from '../login';
 import { loginPage } from '../views/layout';
 import { field } from './forms';
 
@@ -16,25 +17,44 @@ export function registerAuthPages(app: FastifyInstance, ctx: ConsoleContext): vo
 
   app.post('/login', { config: { public: true } }, (request, reply) => logIn(ctx, request, reply));
 
-  app.post('/logout', async (request, reply) => {
+  app.post('/logout', { config: { anyRole: true } }, async (request, reply) => {
     await request.session.destroy();
     return reply.redirect('/login', 303);
   });
 }
 
 async function logIn(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
-  const { settings } = ctx;
   const username = field(request.body, 'username');
-  const password = field(request.body, 'password');
   const next = safeNext(field(request.body, 'next'));
-  // The password is always checked, even for a wrong user name, so timing tells nothing.
-  const passwordOk = await verifyPassword(password, settings.adminPasswordHash);
-  if (!(sameText(username, settings.adminUser) && passwordOk)) {
+  const now = new Date();
+  const result = await attemptLogin(ctx.store, {
+    username,
+    password: field(request.body, 'password'),
+    address: request.ip,
+    now,
+  });
+  if (result.outcome === 'locked') {
+    request.log.warn('console login refused: too many failures');
+    const seconds = secondsUntil(result.retryAt, now);
+    const t = ctx.i18nOf(request);
+    const wait =
+      seconds < 90
+        ? t.t('login.waitSeconds', { n: seconds })
+        : t.t('login.waitMinutes', { n: Math.ceil(seconds / 60) });
+    reply.header('retry-after', String(seconds));
+    return ctx.sendHtml(
+      reply,
+      loginPage(ctx.view(request, reply), { next, failed: true, user: username, lockedFor: wait }),
+      429,
+    );
+  }
+  if (result.outcome === 'refused') {
     request.log.warn('console login refused');
     return ctx.sendHtml(reply, loginPage(ctx.view(request, reply), { next, failed: true, user: username }), 401);
   }
   // A new session id at login: a session fixed before login is worth nothing after it.
   await request.session.regenerate();
-  request.session.user = settings.adminUser;
+  request.session.user = result.account._id;
+  request.session.role = result.account.role;
   return reply.redirect(next, 303);
 }

@@ -15,7 +15,7 @@ export function companiesPage(ctx: ViewContext, companies: CompanyStatus[]): Htm
     i18n.t('companies.title'),
     html`<div class="page-head">
         <h1>${i18n.t('companies.title')}</h1>
-        <a class="button primary" href="/companies/new">${i18n.t('companies.connect')}</a>
+        ${ctx.canAct ? html`<a class="button primary" href="/companies/new">${i18n.t('companies.connect')}</a>` : null}
       </div>
       ${
         companies.length === 0
@@ -135,77 +135,81 @@ export function connectionForm(
     data-connection-form
   >
     ${csrfField(ctx.csrf)}
-    ${
-      company === null
-        ? html`<label
-              >${i18n.t('integration.companyName')}
-              <input name="name" required maxlength="200" value="${state.name ?? ''}" />
-            </label>
-            <label
-              >${i18n.t('integration.companyId')}
-              <input name="companyId" required pattern="[a-z0-9][a-z0-9\\-]{1,62}" value="${state.companyId ?? ''}" />
-              <span class="help">${i18n.t('integration.companyIdHelp')}</span>
-            </label>
-            <label
-              >${i18n.t('integration.timezone')}
-              <input name="timezone" required value="${state.timezone ?? DEFAULT_TIMEZONE}" />
-            </label>
-            <label
-              >${i18n.t('integration.every')}
-              <select name="every">
-                ${EVERY_CHOICES.map(
-                  (e) =>
-                    html`<option value="${e}" ${e === (state.every ?? DEFAULT_EVERY) ? 'selected' : ''}>
-                      ${everyLabel(i18n, e)}
-                    </option>`,
-                )}
-              </select>
-            </label>`
-        : null
-    }
-    <label
-      >${i18n.t('integration.url')}
-      <input
-        name="luccaUrl"
-        required
-        value="${state.luccaUrl}"
-        placeholder="https://acme.ilucca.net"
-        autocomplete="off"
-      />
-      <span class="help">${i18n.t('integration.urlHelp')}</span>
-    </label>
-    <label
-      >${i18n.t('integration.apiKey')}
-      <input
-        name="apiKey"
-        type="password"
-        required
-        autocomplete="off"
-        spellcheck="false"
-        placeholder="${hint ? `•••• ${hint}` : ''}"
-      />
-      <span class="help"
-        >${hint ? html`${i18n.t('integration.apiKeyStored')} <code data-testid="key-hint">${hint}</code>. ${i18n.t('integration.apiKeyReplace')}. ` : null}${i18n.t(
-          'integration.apiKeyHelp',
-        )}</span
-      >
-    </label>
-    <div data-connection-result>
-      ${connectionResult(i18n, state.check, 'test')}${connectionResult(i18n, state.error, 'save')}
-    </div>
-    <div class="actions">
-      <button
-        type="submit"
-        class="button"
-        formaction="${opts.testAction}"
-        formnovalidate
-        data-testid="test-connection"
-        data-test-connection
-      >
-        ${i18n.t('integration.test')}
-      </button>
-      <button type="submit" class="button primary" data-testid="save-connection">${i18n.t('integration.save')}</button>
-    </div>
+    <fieldset class="plain" ${ctx.canAct ? '' : 'disabled'}>
+      ${
+        company === null
+          ? html`<label
+                >${i18n.t('integration.companyName')}
+                <input name="name" required maxlength="200" value="${state.name ?? ''}" />
+              </label>
+              <label
+                >${i18n.t('integration.companyId')}
+                <input name="companyId" required pattern="[a-z0-9][a-z0-9\\-]{1,62}" value="${state.companyId ?? ''}" />
+                <span class="help">${i18n.t('integration.companyIdHelp')}</span>
+              </label>
+              <label
+                >${i18n.t('integration.timezone')}
+                <input name="timezone" required value="${state.timezone ?? DEFAULT_TIMEZONE}" />
+              </label>
+              <label
+                >${i18n.t('integration.every')}
+                <select name="every">
+                  ${EVERY_CHOICES.map(
+                    (e) =>
+                      html`<option value="${e}" ${e === (state.every ?? DEFAULT_EVERY) ? 'selected' : ''}>
+                        ${everyLabel(i18n, e)}
+                      </option>`,
+                  )}
+                </select>
+              </label>`
+          : null
+      }
+      <label
+        >${i18n.t('integration.url')}
+        <input
+          name="luccaUrl"
+          required
+          value="${state.luccaUrl}"
+          placeholder="https://acme.ilucca.net"
+          autocomplete="off"
+        />
+        <span class="help">${i18n.t('integration.urlHelp')}</span>
+      </label>
+      <label
+        >${i18n.t('integration.apiKey')}
+        <input
+          name="apiKey"
+          type="password"
+          required
+          autocomplete="off"
+          spellcheck="false"
+          placeholder="${hint ? `•••• ${hint}` : ''}"
+        />
+        <span class="help"
+          >${hint ? html`${i18n.t('integration.apiKeyStored')} <code data-testid="key-hint">${hint}</code>. ${i18n.t('integration.apiKeyReplace')}. ` : null}${i18n.t(
+            'integration.apiKeyHelp',
+          )}</span
+        >
+      </label>
+      <div data-connection-result>
+        ${connectionResult(i18n, state.check, 'test')}${connectionResult(i18n, state.error, 'save')}
+      </div>
+      <div class="actions">
+        <button
+          type="submit"
+          class="button"
+          formaction="${opts.testAction}"
+          formnovalidate
+          data-testid="test-connection"
+          data-test-connection
+        >
+          ${i18n.t('integration.test')}
+        </button>
+        <button type="submit" class="button primary" data-testid="save-connection">
+          ${i18n.t('integration.save')}
+        </button>
+      </div>
+    </fieldset>
   </form>`;
 }
 

@@ -1,4 +1,5 @@
 import { html, query, raw, type Html, type HtmlValue } from '../html';
+import type { ConsoleRole } from '../../domain/console-accounts';
 import type { I18n } from '../i18n';
 
 export interface ViewContext {
@@ -6,6 +7,9 @@ export interface ViewContext {
   /** CSRF token for the forms of this page. */
   csrf: string;
   user: string | null;
+  role: ConsoleRole | null;
+  /** The account may act (operator); a viewer's pages hide or disable the actions. */
+  canAct: boolean;
   /** The current path and query, for the language switch to come back to. */
   currentUrl: string;
   flash?: { kind: 'ok' | 'error'; text: string } | null;
@@ -60,7 +64,9 @@ export function layout(ctx: ViewContext, title: string, body: HtmlValue): Html {
             >
             ${
               ctx.user
-                ? html`<span class="user">${ctx.user}</span>
+                ? html`<span class="user" data-testid="user" data-role="${ctx.role ?? ''}"
+                      >${ctx.user}${ctx.role === 'viewer' ? html` · ${i18n.t('role.viewer')}` : null}</span
+                    >
                     ${postButton(ctx, '/logout', i18n.t('nav.logout'), { className: 'link' })}`
                 : null
             }
@@ -108,14 +114,30 @@ export function errorPage(ctx: ViewContext, message: string): Html {
   );
 }
 
-export function loginPage(ctx: ViewContext, opts: { next: string; failed: boolean; user?: string }): Html {
+/** A viewer's note where an operator has actions. */
+export function readOnlyNote(ctx: ViewContext): Html {
+  return html`<p class="help" data-testid="read-only">${ctx.i18n.t('readOnly.note')}</p>`;
+}
+
+export function loginPage(
+  ctx: ViewContext,
+  opts: { next: string; failed: boolean; user?: string; lockedFor?: string },
+): Html {
   const { i18n } = ctx;
   return layout(
     ctx,
     i18n.t('login.title'),
     html`<section class="card narrow">
       <h1>${i18n.t('login.title')}</h1>
-      ${opts.failed ? html`<p class="flash error" role="alert">${i18n.t('login.failed')}</p>` : null}
+      ${
+        opts.lockedFor
+          ? html`<p class="flash error" role="alert" data-testid="login-locked">
+              ${i18n.t('login.locked', { wait: opts.lockedFor })}
+            </p>`
+          : opts.failed
+            ? html`<p class="flash error" role="alert">${i18n.t('login.failed')}</p>`
+            : null
+      }
       <form method="post" action="/login" class="stack">
         ${csrfField(ctx.csrf)}
         <input type="hidden" name="next" value="${opts.next}" />

@@ -6,7 +6,7 @@ import type { SyncReport } from '../../operations';
 import { html, type Html } from '../html';
 import type { I18n, MessageKey } from '../i18n';
 import { companyTabs } from './companies';
-import { layout, luccaPictogram, postButton, statusBadge, type ViewContext } from './layout';
+import { layout, luccaPictogram, postButton, readOnlyNote, statusBadge, type ViewContext } from './layout';
 
 const DATE_FIELDS = new Set(['birthDate', 'contractStart', 'contractEnd']);
 
@@ -173,11 +173,15 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
                     </li>`,
                 )}
               </ul>
-              ${postButton(ctx, `${base}/runs/${run._id}/apply-anyway`, i18n.t('run.applyAnyway'), {
-                className: 'button danger',
-                testId: 'apply-anyway',
-              })}
-              <p class="help">${i18n.t('run.applyAnywayHelp')}</p>
+              ${
+                ctx.canAct
+                  ? html`${postButton(ctx, `${base}/runs/${run._id}/apply-anyway`, i18n.t('run.applyAnyway'), {
+                        className: 'button danger',
+                        testId: 'apply-anyway',
+                      })}
+                      <p class="help">${i18n.t('run.applyAnywayHelp')}</p>`
+                  : readOnlyNote(ctx)
+              }
             </section>`
           : null
       }

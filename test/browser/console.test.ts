@@ -3,7 +3,17 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { newApiKey, uniqueSuffix } from '../integration/helpers';
-import { ADMIN_PASSWORD, ADMIN_USER, openConsoleHarness, screenshot, type ConsoleHarness } from './harness';
+import { hashPassword } from '../../console/password';
+import { ConsoleAccountsRepository } from '../../db/console-accounts-repository';
+import {
+  ADMIN_PASSWORD,
+  ADMIN_USER,
+  openConsoleHarness,
+  screenshot,
+  VIEWER_PASSWORD,
+  VIEWER_USER,
+  type ConsoleHarness,
+} from './harness';
 
 const COMPANY_SIZE = 60;
 const RUN_TIMEOUT_MS = 60_000;
@@ -84,6 +94,16 @@ describe('the Lucca integration tab of the admin console, in a real browser', ()
     const session = cookies.find((c) => c.name === 'lucca_console_session');
     assert.ok(session?.httpOnly, 'the session cookie is httpOnly');
     assert.equal(session?.sameSite, 'Strict');
+  });
+
+  test('after login, a `next` leading off the console is refused: the admin lands on the companies', async () => {
+    const origin = new URL(h.console.url).origin;
+    for (const next of ['/%09/evil.com', '/\t/evil.com', '//evil.com', '/%2F%2Fevil.com', 'https://evil.com/']) {
+      const res = await page.goto(`/login?next=${encodeURIComponent(next)}`);
+      assert.equal(new URL(page.url()).origin, origin, next);
+      assert.equal(new URL(page.url()).pathname, '/companies', next);
+      assert.equal(res?.headers()['cache-control'], 'no-store');
+    }
   });
 
   test('a state-changing request without the CSRF token is refused', async () => {
@@ -242,6 +262,76 @@ describe('the Lucca integration tab of the admin console, in a real browser', ()
       assert.equal(res?.status(), 404, url);
       assert.equal(await page.locator('h1').innerText(), 'Page introuvable');
     }
+  });
+
+  test('repeated wrong passwords lock the account, and the login page says when to retry', async () => {
+    await new ConsoleAccountsRepository(h.stack.db).create({
+      username: 'locked.larry',
+      role: 'operator',
+      passwordHash: await hashPassword('larry-the-right-password'),
+      createdBy: 'cli',
+    });
+    const context = await h.browser.newContext({ baseURL: h.console.url });
+    try {
+      const guest = await context.newPage();
+      const attempt = async (password: string) => {
+        await guest.goto('/login');
+        await guest.fill('input[name=username]', 'locked.larry');
+        await guest.fill('input[name=password]', password);
+        await guest.click('main button[type=submit]');
+        return guest.getByRole('alert').innerText();
+      };
+      for (let i = 0; i < 4; i++) assert.match(await attempt(`wrong-${i}`), /Identifiant ou mot de passe incorrect/);
+      assert.match(await attempt('wrong-4'), /Trop de tentatives échouées\. Réessayez dans 30 secondes\./);
+      // Locked: even the right password is not tried.
+      assert.match(await attempt('larry-the-right-password'), /Réessayez dans \d+ secondes/);
+      assert.match(guest.url(), /\/login$/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a viewer sees the integration tab without its actions, and the server refuses a sync from them', async () => {
+    const context = await h.browser.newContext({ baseURL: h.console.url, viewport: { width: 1280, height: 900 } });
+    try {
+      const viewer = await context.newPage();
+      await viewer.goto(`/companies/${companyId}/integration`);
+      await viewer.fill('input[name=username]', VIEWER_USER);
+      await viewer.fill('input[name=password]', VIEWER_PASSWORD);
+      await viewer.click('main button[type=submit]');
+      await viewer.waitForURL(new RegExp(`/companies/${companyId}/integration$`));
+      await viewer.getByTestId('read-only').first().waitFor();
+      assert.equal(await viewer.getByTestId('sync-now').count(), 0, 'no "Sync now" for a viewer');
+      assert.equal(await viewer.getByTestId('pause').count(), 0);
+      assert.ok(await viewer.getByTestId('save-connection').isDisabled(), 'the connection form is disabled');
+      assert.equal(await viewer.getByTestId('user').getAttribute('data-role'), 'viewer');
+      await screenshot(viewer, 'integration-tab-viewer');
+
+      const runsBefore = await h.stack.store.syncRuns.countDocuments({ companyId });
+      const { csrfToken } = (await (await viewer.request.get('/api/session')).json()) as { csrfToken: string };
+      const api = await viewer.request.post(`/api/companies/${companyId}/sync`, {
+        data: {},
+        headers: { 'csrf-token': csrfToken },
+      });
+      assert.equal(api.status(), 403);
+      assert.match(((await api.json()) as { message: string }).message, /operator role/);
+      const form = await viewer.request.post(`/companies/${companyId}/sync`, { form: { _csrf: csrfToken } });
+      assert.equal(form.status(), 403);
+      assert.equal(await h.stack.store.syncRuns.countDocuments({ companyId }), runsBefore, 'no run was started');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a session survives a restart of the console (sessions live in MongoDB)', async () => {
+    await page.goto('/companies');
+    await page.waitForURL(/\/companies$/);
+    await h.restartConsole();
+    const res = await page.goto(`/companies/${companyId}/integration`);
+    assert.equal(res?.status(), 200);
+    assert.match(page.url(), new RegExp(`/companies/${companyId}/integration$`), 'still logged in');
+    assert.equal(await page.getByTestId('user').getAttribute('data-role'), 'operator');
+    assert.equal(await page.getByTestId('sync-now').count(), 1);
   });
 
   test('the JSON API serves the same data without any key, and is described by OpenAPI', async () => {

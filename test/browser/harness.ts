@@ -5,7 +5,9 @@ import type { Worker } from '@temporalio/worker';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { loadConfig } from '../../config/env';
 import { hashPassword } from '../../console/password';
+import type { ConsoleSettings } from '../../console/config';
 import { startConsole, type RunningConsole } from '../../console/server';
+import { ConsoleAccountsRepository } from '../../db/console-accounts-repository';
 import type { OperationsDeps } from '../../operations';
 import {
   createWorker,
@@ -24,6 +26,9 @@ import {
  */
 export const ADMIN_USER = 'admin';
 export const ADMIN_PASSWORD = `browser-test-${randomBytes(6).toString('hex')}`;
+/** An account that may only look. */
+export const VIEWER_USER = 'viewer.vera';
+export const VIEWER_PASSWORD = `browser-viewer-${randomBytes(6).toString('hex')}`;
 export const SCREENSHOTS_DIR = path.join(import.meta.dirname, '..', '..', 'docs', 'screenshots');
 
 // Without these, Chromium waits on connections the closed network blocks (updates, sync, QUIC).
@@ -43,6 +48,8 @@ export interface ConsoleHarness {
   stack: Stack;
   deps: OperationsDeps;
   console: RunningConsole;
+  /** Stops the console and starts another on the same port and database (as a restart or a second replica). */
+  restartConsole(): Promise<RunningConsole>;
   browser: Browser;
   page: Page;
   companies: string[];
@@ -63,18 +70,25 @@ export async function openConsoleHarness(name: string): Promise<ConsoleHarness> 
     TASK_QUEUE: stack.taskQueue,
   });
   const deps: OperationsDeps = { repos: stack.repos, client: stack.client, config };
-  const consoleServer = await startConsole({
-    deps,
-    settings: {
-      host: '127.0.0.1',
-      port: 0,
-      adminUser: ADMIN_USER,
-      adminPasswordHash: await hashPassword(ADMIN_PASSWORD),
-      sessionSecret: randomBytes(32).toString('base64'),
-      temporalUiUrl: process.env.DEV_TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233',
-      secureCookie: false,
-    },
+  const accounts = new ConsoleAccountsRepository(stack.db);
+  await accounts.create({
+    username: VIEWER_USER,
+    role: 'viewer',
+    passwordHash: await hashPassword(VIEWER_PASSWORD),
+    createdBy: 'cli',
   });
+  const settings: ConsoleSettings = {
+    host: '127.0.0.1',
+    port: 0,
+    // The operator comes from the environment's bootstrap, as with ADMIN_USER / ADMIN_PASSWORD_HASH.
+    bootstrapAdmin: { username: ADMIN_USER, passwordHash: await hashPassword(ADMIN_PASSWORD) },
+    sessionSecret: randomBytes(32).toString('base64'),
+    sessionSecretGenerated: false,
+    session: { idleMs: 30 * 60_000, absoluteMs: 8 * 3_600_000 },
+    temporalUiUrl: process.env.DEV_TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233',
+    secureCookie: false,
+  };
+  let consoleServer = await startConsole({ deps, db: stack.db, settings });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: CHROMIUM_ARGS,
@@ -88,7 +102,15 @@ export async function openConsoleHarness(name: string): Promise<ConsoleHarness> 
   return {
     stack,
     deps,
-    console: consoleServer,
+    get console() {
+      return consoleServer;
+    },
+    async restartConsole() {
+      const port = Number(new URL(consoleServer.url).port);
+      await consoleServer.close();
+      consoleServer = await startConsole({ deps, db: stack.db, settings: { ...settings, port } });
+      return consoleServer;
+    },
     browser,
     page,
     companies,

@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { loadConfig } from '../../config/env';
+import type { ConsoleSettings } from '../../console/config';
+import { attemptLogin } from '../../console/login';
+import { hashPassword } from '../../console/password';
+import { buildConsole } from '../../console/server';
+import { ConsoleAccountsRepository } from '../../db/console-accounts-repository';
+import { ConsoleSessionsRepository } from '../../db/console-sessions-repository';
+import { consoleStore } from '../../db/console-store';
+import type { OperationsDeps } from '../../operations';
+import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, type Stack } from './helpers';
+
+const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
+const OPERATOR = { user: 'olga', password: `operator-${randomBytes(6).toString('hex')}` };
+const VIEWER = { user: 'victor', password: `viewer-${randomBytes(6).toString('hex')}` };
+
+function settingsFor(overrides: Partial<ConsoleSettings> = {}): ConsoleSettings {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    bootstrapAdmin: null,
+    sessionSecret: randomBytes(32).toString('base64'),
+    sessionSecretGenerated: false,
+    session: { idleMs: 30 * 60_000, absoluteMs: 8 * 3_600_000 },
+    temporalUiUrl: 'http://127.0.0.1:8233',
+    secureCookie: false,
+    ...overrides,
+  };
+}
+
+const cookieOf = (res: LightMyRequestResponse) =>
+  String(res.headers['set-cookie'] ?? '')
+    .split(';')[0]
+    ?.trim() ?? '';
+
+/** Logs in through the form as a browser would: GET the login page (CSRF token), POST it. */
+async function logIn(app: FastifyInstance, who: { user: string; password: string }): Promise<string> {
+  const page = await app.inject({ method: 'GET', url: '/login' });
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+  const res = await app.inject({
+    method: 'POST',
+    url: '/login',
+    headers: { cookie: cookieOf(page) },
+    payload: { _csrf: csrf, username: who.user, password: who.password, next: '/companies' },
+  });
+  assert.equal(res.statusCode, 303, `login of ${who.user}: ${res.statusCode}`);
+  return cookieOf(res);
+}
+
+async function csrfToken(app: FastifyInstance, cookie: string): Promise<string> {
+  const res = await app.inject({ method: 'GET', url: '/api/session', headers: { cookie } });
+  return res.json<{ csrfToken: string }>().csrfToken;
+}
+
+describe('console accounts, sessions and login throttling on the real store', () => {
+  let stack: Stack;
+  let deps: OperationsDeps;
+  let app: FastifyInstance;
+
+  before(async () => {
+    stack = await openStack('console-auth');
+    const config = loadConfig({ TEMPORAL_ADDRESS, MONGODB_URI, MONGODB_DB: stack.db.databaseName });
+    deps = { repos: stack.repos, client: stack.client, config };
+    const accounts = new ConsoleAccountsRepository(stack.db);
+    await accounts.create({
+      username: VIEWER.user,
+      role: 'viewer',
+      passwordHash: await hashPassword(VIEWER.password),
+      createdBy: 'cli',
+    });
+    app = await buildConsole({
+      deps,
+      db: stack.db,
+      settings: settingsFor({
+        bootstrapAdmin: { username: OPERATOR.user, passwordHash: await hashPassword(OPERATOR.password) },
+      }),
+    });
+  });
+
+  after(async () => {
+    await app?.close();
+    await stack?.close();
+  });
+
+  test('the environment admin becomes an operator account once; a console with no account refuses to start', async () => {
+    const olga = await new ConsoleAccountsRepository(stack.db).get(OPERATOR.user);
+    assert.equal(olga?.role, 'operator');
+    assert.equal(olga?.createdBy, 'environment');
+
+    const empty = stack.mongo.db(`${stack.db.databaseName}_empty`.slice(0, 60));
+    await assert.rejects(buildConsole({ deps, db: empty, settings: settingsFor() }), /No console account: create one/);
+  });
+
+  test('a viewer reads but may not act, on the JSON API and on the forms alike; an operator may', async () => {
+    const viewer = await logIn(app, VIEWER);
+    const list = await app.inject({ method: 'GET', url: '/api/companies', headers: { cookie: viewer } });
+    assert.equal(list.statusCode, 200);
+    assert.equal(list.headers['cache-control'], 'no-store', 'personal data is never cached');
+
+    const csrf = await csrfToken(app, viewer);
+    const api = await app.inject({
+      method: 'POST',
+      url: '/api/companies/acme/sync',
+      headers: { cookie: viewer, 'csrf-token': csrf },
+      payload: {},
+    });
+    assert.equal(api.statusCode, 403);
+    assert.deepEqual(api.json<{ error: string }>().error, 'forbidden');
+    assert.match(api.json<{ message: string }>().message, /\(viewer\) can only view.*operator role/);
+
+    const form = await app.inject({
+      method: 'POST',
+      url: '/companies/acme/schedule',
+      headers: { cookie: viewer },
+      payload: { _csrf: csrf, paused: 'true' },
+    });
+    assert.equal(form.statusCode, 403);
+    assert.match(form.body, /peut seulement consulter/);
+
+    const session = await app.inject({ method: 'GET', url: '/api/session', headers: { cookie: viewer } });
+    assert.equal(session.json<{ role: string }>().role, 'viewer');
+
+    // An operator's same call gets past the role check (to a 404: there is no such company).
+    const operator = await logIn(app, OPERATOR);
+    const allowed = await app.inject({
+      method: 'POST',
+      url: '/api/companies/acme/sync',
+      headers: { cookie: operator, 'csrf-token': await csrfToken(app, operator) },
+      payload: {},
+    });
+    assert.equal(allowed.statusCode, 404);
+  });
+
+  test('a disabled account is logged out at its next request', async () => {
+    const accounts = new ConsoleAccountsRepository(stack.db);
+    const cookie = await logIn(app, VIEWER);
+    assert.equal((await app.inject({ method: 'GET', url: '/api/companies', headers: { cookie } })).statusCode, 200);
+    await accounts.setDisabled(VIEWER.user, true);
+    try {
+      assert.equal((await app.inject({ method: 'GET', url: '/api/companies', headers: { cookie } })).statusCode, 401);
+    } finally {
+      await accounts.setDisabled(VIEWER.user, false);
+    }
+  });
+
+  test('an anonymous page view stores no session; the login form stores only its CSRF secret', async () => {
+    const sessions = stack.db.collection(ConsoleSessionsRepository.collectionName);
+    const before = await sessions.countDocuments();
+    const res = await app.inject({ method: 'GET', url: '/companies' });
+    assert.equal(res.statusCode, 303);
+    assert.equal(res.headers['set-cookie'], undefined);
+    assert.equal(await sessions.countDocuments(), before);
+    await app.inject({ method: 'GET', url: '/login' });
+    assert.equal(await sessions.countDocuments(), before + 1);
+  });
+
+  test('sessions end after their idle time, and after their absolute time however active; the sweep removes them', async () => {
+    let now = new Date('2026-03-01T09:00:00Z');
+    const sessions = new ConsoleSessionsRepository(stack.db, { idleMs: 60_000, absoluteMs: 180_000 }, () => now);
+    const data = { cookie: { originalMaxAge: 180_000 }, user: 'olga', role: 'operator' };
+    await sessions.save('sid-idle', data);
+    await sessions.save('sid-busy', data);
+    const raw = await stack.db
+      .collection(ConsoleSessionsRepository.collectionName)
+      .findOne({ _id: 'sid-idle' as never });
+    assert.equal(raw, null, 'the session id itself is not stored');
+
+    now = new Date('2026-03-01T09:00:50Z');
+    assert.equal((await sessions.load('sid-idle'))?.user, 'olga');
+    for (const at of ['09:01:40', '09:02:30']) {
+      now = new Date(`2026-03-01T${at}Z`);
+      await sessions.save('sid-busy', data);
+    }
+    now = new Date('2026-03-01T09:02:45Z');
+    assert.equal(await sessions.load('sid-idle'), null, 'idle for more than a minute');
+    assert.equal((await sessions.load('sid-busy'))?.user, 'olga');
+    now = new Date('2026-03-01T09:03:00Z');
+    assert.equal(await sessions.removeExpired(), 1, 'the busy one, at three minutes since it began');
+    assert.equal(await sessions.load('sid-busy'), null);
+  });
+
+  test('failed logins lock the account, even for the right password, and count every parallel guess', async () => {
+    const store = consoleStore(stack.db, { sessions: { idleMs: 60_000, absoluteMs: 600_000 } });
+    const start = new Date('2026-03-01T10:00:00Z');
+    const policies = {
+      account: { freeFailures: 3, baseDelayMs: 60_000, maxDelayMs: 600_000, forgetAfterMs: 3_600_000 },
+      address: { freeFailures: 100, baseDelayMs: 60_000, maxDelayMs: 600_000, forgetAfterMs: 3_600_000 },
+    };
+    const wrong = { username: OPERATOR.user, password: 'not-the-password', address: '198.51.100.7', now: start };
+    assert.equal((await attemptLogin(store, wrong, policies)).outcome, 'refused');
+    assert.equal((await attemptLogin(store, wrong, policies)).outcome, 'refused');
+    const third = await attemptLogin(store, wrong, policies);
+    assert.deepEqual(third, { outcome: 'locked', retryAt: new Date('2026-03-01T10:01:00Z') });
+
+    const right = { ...wrong, password: OPERATOR.password, now: new Date('2026-03-01T10:00:30Z') };
+    assert.equal((await attemptLogin(store, right, policies)).outcome, 'locked', 'no password is checked while locked');
+    const later = await attemptLogin(store, { ...right, now: new Date('2026-03-01T10:01:01Z') }, policies);
+    assert.equal(later.outcome, 'ok');
+
+    // Ten guesses at once are ten failures: the count is atomic in the store.
+    const states = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        store.loginAttempts.recordFailure('address', '203.0.113.9', policies.address, start),
+      ),
+    );
+    assert.equal(Math.max(...states.map((s) => s.failures)), 10);
+    assert.equal((await store.loginAttempts.get('address', '203.0.113.9', start))?.failures, 10);
+  });
+
+  test('HSTS is sent when the console sits behind TLS', async () => {
+    const tls = await buildConsole({ deps, db: stack.db, settings: settingsFor({ secureCookie: true }) });
+    try {
+      const res = await tls.inject({ method: 'GET', url: '/login' });
+      assert.equal(res.headers['strict-transport-security'], 'max-age=31536000');
+      assert.equal(res.headers['cache-control'], 'no-store');
+    } finally {
+      await tls.close();
+    }
+    const plain = await app.inject({ method: 'GET', url: '/login' });
+    assert.equal(plain.headers['strict-transport-security'], undefined);
+  });
+
+  test('the CLI adds accounts with a password from stdin (checked), lists and disables them', async () => {
+    const env = { ...process.env, MONGODB_URI, MONGODB_DB: stack.db.databaseName };
+    const run = (args: string[], input = '') =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'admin', ...args], { env });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.stdin.end(input);
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    const short = await run(['add', '--user', 'Nina', '--role', 'viewer'], 'short-pw\n');
+    assert.equal(short.code, 1);
+    assert.match(short.stderr, /at least 12 characters/);
+
+    const added = await run(['add', '--user', 'Nina', '--role', 'operator'], 'a long enough passphrase\n');
+    assert.equal(added.code, 0, added.stderr);
+    assert.doesNotMatch(added.stdout + added.stderr, /passphrase/);
+    const nina = await new ConsoleAccountsRepository(stack.db).get('nina');
+    assert.equal(nina?.role, 'operator');
+    assert.notEqual(nina?.passwordHash, 'a long enough passphrase');
+
+    assert.equal((await run(['disable', '--user', 'nina'])).code, 0);
+    const list = await run(['list', '--json']);
+    const accounts = JSON.parse(list.stdout) as { user: string; role: string; disabled: boolean }[];
+    assert.deepEqual(
+      accounts.find((a) => a.user === 'nina'),
+      { ...accounts.find((a) => a.user === 'nina'), role: 'operator', disabled: true },
+    );
+  });
+});
