@@ -1,4 +1,5 @@
 import { MongoClient, type Collection, type Db } from 'mongodb';
+import { AuditLogRepository } from './audit-log-repository';
 import { CompaniesRepository, type CompanyDocument } from './companies-repository';
 import { ProfilesRepository, type ProfileDocument } from './profiles-repository';
 import { SyncChangesRepository, type SyncChangeDocument } from './sync-changes-repository';
@@ -11,6 +12,7 @@ export interface Repositories {
   syncRuns: SyncRunsRepository;
   syncChanges: SyncChangesRepository;
   staging: SyncStagingRepository;
+  auditLog: AuditLogRepository;
 }
 
 export function repositories(db: Db): Repositories {
@@ -20,6 +22,7 @@ export function repositories(db: Db): Repositories {
     syncRuns: new SyncRunsRepository(db),
     syncChanges: new SyncChangesRepository(db),
     staging: new SyncStagingRepository(db),
+    auditLog: new AuditLogRepository(db),
   };
 }
 

@@ -1,4 +1,15 @@
 // The operator's operations, shared by the CLI, the demo and the console.
+export {
+  AUDIT_ACTIONS,
+  AUDIT_RETENTION_DAYS,
+  audited,
+  auditToCsv,
+  auditToJson,
+  listAudit,
+  recordAudit,
+  type AuditAction,
+  type AuditActor,
+} from './audit';
 export { openOperationsContext, type OperationsContext, type OperationsDeps } from './context';
 export { OperationError, type OperationErrorCode } from './errors';
 export { setGuard } from './guards';

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../config/env';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
 import { COMPANY_ID_PATTERN, GUARD_KINDS, type ChangeAction } from '../domain/types';
 import {
+  audited,
   changeSchedule,
   getCompaniesStatus,
   getSyncReport,
@@ -11,16 +12,20 @@ import {
   onboardCompany,
   openOperationsContext,
   OperationError,
+  recordAudit,
   REPORT_ACTIONS,
   requestSync,
   rotateApiKeys,
   setGuard,
+  type AuditActor,
   type OperationsContext,
 } from '../operations';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
 import { defaultRequestedBy } from '../operations/sync';
 import { runWorker } from '../workers/main';
 import { formatDateTime, formatReport, formatRunHeader, formatStatus } from './lib/cli-format';
+import { adminCommand } from './lib/admin-commands';
+import { auditCommand } from './lib/audit-command';
 import { waitWithProgress } from './lib/progress';
 import { readApiKey } from './lib/read-api-key';
 
@@ -68,6 +73,9 @@ async function withContext<T>(fn: (ctx: OperationsContext) => Promise<T>): Promi
 
 const printJson = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
+/** Who the audit log says acted: the OS user, or the handle a command was given. */
+const cliActor = (actor = defaultRequestedBy()): AuditActor => ({ actor, source: 'cli' });
+
 program
   .command('onboard')
   .description(
@@ -111,15 +119,27 @@ program
       }
       const apiKey = await readApiKey(opts);
       await withContext(async (ctx) => {
-        const result = await onboardCompany(ctx, {
-          companyId: opts.company,
-          name: opts.name,
-          luccaUrl: opts.luccaUrl,
-          apiKey,
-          every: opts.every,
-          timezone: opts.timezone,
-          relink: opts.relink ?? false,
-        });
+        const existed = (await ctx.repos.companies.get(opts.company)) !== null;
+        const result = await audited(
+          ctx,
+          cliActor(),
+          {
+            companyId: opts.company,
+            action: opts.relink ? 'relink' : existed ? 'change-connection' : 'onboard',
+            params: { every: opts.every, timezone: opts.timezone, relink: opts.relink ?? false },
+            details: (r) => ({ luccaUrl: r.baseUrl, unlinkedProfiles: r.unlinkedProfiles }),
+          },
+          () =>
+            onboardCompany(ctx, {
+              companyId: opts.company,
+              name: opts.name,
+              luccaUrl: opts.luccaUrl,
+              apiKey,
+              every: opts.every,
+              timezone: opts.timezone,
+              relink: opts.relink ?? false,
+            }),
+        );
         console.log(
           `${result.created ? 'Onboarded' : 'Updated'} ${result.companyId}: Lucca ${result.baseUrl} (key …${result.apiKeyHint}${result.luccaPrincipal ? `, "${result.luccaPrincipal}"` : ''}), every ${result.every}, schedule ${result.schedule}.`,
         );
@@ -136,12 +156,14 @@ program
 
 program
   .command('sync')
-  .description("Ask for a sync now (signal-with-start: works even if the company's workflow is not running)")
+  .description(
+    "Ask for a sync now (update-with-start: works even if the company's workflow is not running; the answer names the request its run will carry)",
+  )
   .addOption(companyOption())
   .option('--dry-run', 'compute and store the plan, write no profile')
   .option(
     '--allow-mass-deactivation',
-    'apply even past the mass-change guards (deactivations, blanked fields, changed emails, reactivations)',
+    "apply the company's latest run, blocked by the mass-change guards, anyway: up to the counts it was blocked with (refused if the latest run is not blocked)",
   )
   .option('--wait', 'wait for the run, show progress, print its summary; exit 0 only if it succeeded')
   .option('--timeout <minutes>', 'with --wait, give up waiting after this many minutes', positiveInteger, 60)
@@ -160,14 +182,24 @@ program
       requestedBy: string;
     }) => {
       await withContext(async (ctx) => {
-        const ticket = await requestSync(ctx, {
-          companyId: opts.company,
-          dryRun: opts.dryRun ?? false,
-          allowMassDeactivation: opts.allowMassDeactivation ?? false,
-          requestedBy: opts.requestedBy,
-        });
+        const dryRun = opts.dryRun ?? false;
+        const allowMassDeactivation = opts.allowMassDeactivation ?? false;
+        const ticket = await audited(
+          ctx,
+          cliActor(opts.requestedBy),
+          {
+            companyId: opts.company,
+            action: allowMassDeactivation ? 'apply-anyway' : dryRun ? 'dry-run' : 'sync',
+            params: { dryRun, allowMassDeactivation },
+            details: (t) => ({ requestId: t.requestId, ...(t.overrideOf ? { overrideOf: t.overrideOf } : {}) }),
+          },
+          () =>
+            requestSync(ctx, { companyId: opts.company, dryRun, allowMassDeactivation, requestedBy: opts.requestedBy }),
+        );
+        const queued = ticket.ahead > 0 ? `, ${ticket.ahead} run(s) ahead` : '';
+        const override = ticket.overrideOf ? `, applying blocked run ${ticket.overrideOf} anyway` : '';
         console.log(
-          `Sync requested for ${opts.company}${opts.dryRun ? ' (dry run)' : ''} — workflow ${ticket.workflowId}.`,
+          `Sync requested for ${opts.company}${opts.dryRun ? ' (dry run)' : ''}${override} — request ${ticket.requestId} on workflow ${ticket.workflowId}${queued}.`,
         );
         if (opts.wait) process.exitCode = exitCodeFor(await waitWithProgress(ctx, ticket, opts.timeout * 60_000));
       });
@@ -195,7 +227,16 @@ program
             : null;
     if (!change) throw new OperationError('usage', 'Say what to change: --every <duration>, --pause or --resume.');
     await withContext(async (ctx) => {
-      const r = await changeSchedule(ctx, { companyId: opts.company, change });
+      const r = await audited(
+        ctx,
+        cliActor(),
+        {
+          companyId: opts.company,
+          action: 'every' in change ? 'schedule-every' : 'pause' in change ? 'pause' : 'resume',
+          params: 'every' in change ? { every: String(change.every) } : {},
+        },
+        () => changeSchedule(ctx, { companyId: opts.company, change }),
+      );
       console.log(
         `${r.companyId}: every ${r.every}, ${r.paused ? 'paused' : `next run ${formatDateTime(r.nextRunAt)}`}.`,
       );
@@ -258,7 +299,16 @@ program
   .addOption(companyOption())
   .action(async (opts: { company: string }) => {
     await withContext(async (ctx) => {
-      const r = await offboardCompany(ctx, { companyId: opts.company, requestedBy: defaultRequestedBy() });
+      const r = await audited(
+        ctx,
+        cliActor(),
+        {
+          companyId: opts.company,
+          action: 'offboard',
+          details: (o) => ({ workflow: o.workflow, apiKeyErased: o.apiKeyErased }),
+        },
+        () => offboardCompany(ctx, { companyId: opts.company, requestedBy: defaultRequestedBy() }),
+      );
       const workflow = { 'not-running': 'not running', ended: 'cancelled and ended', 'still-running': 'cancelling' }[
         r.workflow
       ];
@@ -289,7 +339,16 @@ program
   .requiredOption('--min-count <n>', 'profiles allowed whatever the percentage', wholeNumber)
   .action(async (opts: { company: string; kind: string; maxPercent: number; minCount: number }) => {
     await withContext(async (ctx) => {
-      const guards = await setGuard(ctx, { companyId: opts.company, ...opts });
+      const guards = await audited(
+        ctx,
+        cliActor(),
+        {
+          companyId: opts.company,
+          action: 'guard',
+          params: { kind: opts.kind, maxPercent: opts.maxPercent, minCount: opts.minCount },
+        },
+        () => setGuard(ctx, { companyId: opts.company, ...opts }),
+      );
       console.log(`Guards of ${opts.company}:`);
       for (const [kind, g] of Object.entries(guards)) {
         console.log(`  ${kind.padEnd(10)} max(${g.minCount}, ${g.maxPercent}% of active profiles)`);
@@ -306,6 +365,19 @@ program
   .action(async (opts: { json?: boolean }) => {
     await withContext(async (ctx) => {
       const r = await rotateApiKeys(ctx);
+      // Recorded per company whose stored key it changed, or could not.
+      const params = { secretId: r.secretId };
+      for (const companyId of r.reencrypted) {
+        await recordAudit(ctx, cliActor(), { companyId, action: 'rotate-key', params }, { outcome: 'ok', code: null });
+      }
+      for (const companyId of r.undecryptable) {
+        await recordAudit(
+          ctx,
+          cliActor(),
+          { companyId, action: 'rotate-key', params },
+          { outcome: 'error', code: 'undecryptable' },
+        );
+      }
       if (opts.json) printJson(r);
       else {
         console.log(
@@ -323,6 +395,10 @@ program
       }
     });
   });
+
+program.addCommand(adminCommand());
+
+program.addCommand(auditCommand(withContext));
 
 program
   .command('worker')

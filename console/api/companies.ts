@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  audited,
   changeSchedule,
   DEFAULT_EVERY,
   DEFAULT_TIMEZONE,
@@ -7,6 +8,7 @@ import {
   OperationError,
   requestSync,
 } from '../../operations';
+import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
 import { checkLuccaConnection, companyStatus, describeLuccaFailure, listCompanies, requireCompany } from '../data';
 import { apiError, companyParams, companySchema, nullable, nullableDateTime } from '../schemas';
@@ -70,12 +72,26 @@ const syncSchema = {
     type: 'object',
     properties: {
       dryRun: { type: 'boolean', default: false },
-      allowMassDeactivation: { type: 'boolean', default: false, description: 'apply past the mass-change guards' },
+      allowMassDeactivation: {
+        type: 'boolean',
+        default: false,
+        description:
+          "apply the company's latest run, blocked by the mass-change guards, anyway: up to the counts it was blocked with (refused when the latest run is not blocked)",
+      },
+      overrideRunId: { type: 'string', description: 'the blocked run reviewed: refused unless it is the latest run' },
     },
     additionalProperties: false,
   },
   response: {
-    202: { type: 'object', properties: { requested: { type: 'boolean' }, mode: { type: 'string' } } },
+    202: {
+      type: 'object',
+      properties: {
+        requested: { type: 'boolean' },
+        mode: { type: 'string' },
+        requestId: { type: 'string', description: "the id the run this request becomes carries (a run's requestId)" },
+        overrideOf: { type: 'string' },
+      },
+    },
     404: apiError,
     409: apiError,
   },
@@ -83,16 +99,39 @@ const syncSchema = {
 
 async function sync(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
   const { companyId } = request.params as { companyId: string };
-  const body = (request.body ?? {}) as { dryRun?: boolean; allowMassDeactivation?: boolean };
+  const body = (request.body ?? {}) as { dryRun?: boolean; allowMassDeactivation?: boolean; overrideRunId?: string };
   await requireCompany(ctx.deps, companyId);
   try {
-    const ticket = await requestSync(ctx.deps, {
-      companyId,
-      dryRun: body.dryRun ?? false,
-      allowMassDeactivation: body.allowMassDeactivation ?? false,
-      requestedBy: requestedBy(request),
+    const dryRun = body.dryRun ?? false;
+    const allowMassDeactivation = body.allowMassDeactivation ?? false;
+    const ticket = await audited(
+      ctx.deps,
+      consoleActor(request),
+      {
+        companyId,
+        action: allowMassDeactivation ? 'apply-anyway' : dryRun ? 'dry-run' : 'sync',
+        params: {
+          dryRun,
+          allowMassDeactivation,
+          ...(body.overrideRunId ? { blockedRunId: body.overrideRunId } : {}),
+        },
+        details: (t) => ({ requestId: t.requestId, ...(t.overrideOf ? { overrideOf: t.overrideOf } : {}) }),
+      },
+      () =>
+        requestSync(ctx.deps, {
+          companyId,
+          dryRun,
+          allowMassDeactivation,
+          ...(body.overrideRunId ? { overrideRunId: body.overrideRunId } : {}),
+          requestedBy: requestedBy(request),
+        }),
+    );
+    return reply.code(202).send({
+      requested: true,
+      mode: ticket.mode,
+      requestId: ticket.requestId,
+      ...(ticket.overrideOf ? { overrideOf: ticket.overrideOf } : {}),
     });
-    return reply.code(202).send({ requested: true, mode: ticket.mode });
   } catch (err) {
     if (err instanceof OperationError) return reply.code(409).send(operationFailed(err));
     throw err;
@@ -126,12 +165,18 @@ async function schedule(ctx: ConsoleContext, request: FastifyRequest, reply: Fas
   await requireCompany(ctx.deps, companyId);
   try {
     let result;
-    if (body.every) result = await changeSchedule(ctx.deps, { companyId, change: { every: body.every } });
+    const who = consoleActor(request);
+    const every = body.every;
+    if (every) {
+      result = await audited(ctx.deps, who, { companyId, action: 'schedule-every', params: { every } }, () =>
+        changeSchedule(ctx.deps, { companyId, change: { every } }),
+      );
+    }
     if (body.paused !== undefined) {
-      result = await changeSchedule(ctx.deps, {
-        companyId,
-        change: body.paused ? { pause: true } : { resume: true },
-      });
+      const paused = body.paused;
+      result = await audited(ctx.deps, who, { companyId, action: paused ? 'pause' : 'resume' }, () =>
+        changeSchedule(ctx.deps, { companyId, change: paused ? { pause: true } : { resume: true } }),
+      );
     }
     if (!result) return reply.code(400).send({ error: 'bad-request', message: 'Give every and/or paused.' });
     return { every: result.every, paused: result.paused, nextRunAt: iso(result.nextRunAt) };
@@ -209,15 +254,28 @@ async function saveConnection(ctx: ConsoleContext, request: FastifyRequest, repl
   const body = request.body as { luccaUrl: string; apiKey: string; name?: string; timezone?: string; every?: string };
   const existing = await deps.repos.companies.get(companyId);
   try {
-    await onboardCompany(deps, {
-      companyId,
-      name: body.name ?? existing?.name ?? '',
-      timezone: body.timezone ?? existing?.timezone ?? DEFAULT_TIMEZONE,
-      every: body.every ?? existing?.sync.every ?? DEFAULT_EVERY,
-      luccaUrl: body.luccaUrl,
-      apiKey: body.apiKey,
-      requestedBy: requestedBy(request),
-    });
+    const every = body.every ?? existing?.sync.every ?? DEFAULT_EVERY;
+    const timezone = body.timezone ?? existing?.timezone ?? DEFAULT_TIMEZONE;
+    await audited(
+      deps,
+      consoleActor(request),
+      {
+        companyId,
+        action: existing ? 'change-connection' : 'onboard',
+        params: { every, timezone },
+        details: (r) => ({ luccaUrl: r.baseUrl }),
+      },
+      () =>
+        onboardCompany(deps, {
+          companyId,
+          name: body.name ?? existing?.name ?? '',
+          timezone,
+          every,
+          luccaUrl: body.luccaUrl,
+          apiKey: body.apiKey,
+          requestedBy: requestedBy(request),
+        }),
+    );
   } catch (err) {
     if (!(err instanceof OperationError)) throw err;
     const { outcome } = describeLuccaFailure(err);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ConsoleContext } from '../context';
+import { registerAuditRoutes } from './audit';
 import { registerCompanyActionRoutes, registerCompanyRoutes } from './companies';
 import { registerProfileRoutes } from './profiles';
 import { registerRunRoutes } from './runs';
@@ -15,5 +16,6 @@ export async function registerApiRoutes(api: FastifyInstance, ctx: ConsoleContex
   registerCompanyRoutes(api, ctx);
   registerRunRoutes(api, ctx);
   registerProfileRoutes(api, ctx);
+  registerAuditRoutes(api, ctx);
   registerCompanyActionRoutes(api, ctx);
 }

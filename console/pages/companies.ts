@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DEFAULT_EVERY, DEFAULT_TIMEZONE, onboardCompany, OperationError } from '../../operations';
+import { audited, DEFAULT_EVERY, DEFAULT_TIMEZONE, onboardCompany, OperationError } from '../../operations';
+import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
 import { checkLuccaConnection, describeLuccaFailure, listCompanies } from '../data';
 import { companiesPage, EVERY_CHOICES, newCompanyPage, type ConnectionFormState } from '../views/companies';
@@ -40,17 +41,28 @@ async function testNewCompany(ctx: ConsoleContext, request: FastifyRequest, repl
 async function connectNewCompany(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
   const state = newCompanyState(request.body);
   try {
-    const result = await onboardCompany(ctx.deps, {
-      companyId: state.companyId ?? '',
-      name: state.name ?? '',
-      timezone: state.timezone,
-      every: state.every,
-      luccaUrl: state.luccaUrl,
-      apiKey: field(request.body, 'apiKey'),
-      requestedBy: requestedBy(request),
-      // A new company never overwrites an existing one's connection.
-      createOnly: true,
-    });
+    const result = await audited(
+      ctx.deps,
+      consoleActor(request),
+      {
+        companyId: state.companyId ?? '',
+        action: 'onboard',
+        params: { every: state.every ?? null, timezone: state.timezone ?? null },
+        details: (r) => ({ luccaUrl: r.baseUrl }),
+      },
+      () =>
+        onboardCompany(ctx.deps, {
+          companyId: state.companyId ?? '',
+          name: state.name ?? '',
+          timezone: state.timezone,
+          every: state.every,
+          luccaUrl: state.luccaUrl,
+          apiKey: field(request.body, 'apiKey'),
+          requestedBy: requestedBy(request),
+          // A new company never overwrites an existing one's connection.
+          createOnly: true,
+        }),
+    );
     flash(request, 'flash.saved');
     request.session.pendingSync = result.companyId;
     return reply.redirect(`/companies/${result.companyId}/integration`, 303);

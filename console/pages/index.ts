@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ConsoleContext } from '../context';
+import { registerAuditPages } from './audit';
 import { registerAuthPages } from './auth';
 import { registerCompanyPages } from './companies';
 import { registerIntegrationPages } from './integration';
@@ -13,4 +14,5 @@ export function registerPageRoutes(app: FastifyInstance, ctx: ConsoleContext): v
   registerIntegrationPages(app, ctx);
   registerRunPages(app, ctx);
   registerProfilePages(app, ctx);
+  registerAuditPages(app, ctx);
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { changeSchedule, onboardCompany, OperationError, requestSync } from '../../operations';
+import { audited, changeSchedule, listAudit, onboardCompany, OperationError, requestSync } from '../../operations';
+import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
 import { checkLuccaConnection, companyStatus, describeLuccaFailure, listRuns, requireCompany } from '../data';
 import type { MessageKey } from '../i18n';
@@ -7,6 +8,9 @@ import { companyParams } from '../schemas';
 import { EVERY_CHOICES, type ConnectionFormState } from '../views/companies';
 import { integrationPage } from '../views/integration';
 import { field, flash, sendCheck, wantsJson } from './forms';
+
+/** How many of the latest audit entries the tab shows (the rest are a link away). */
+const AUDIT_ON_TAB = 10;
 
 /** A company's Lucca integration tab: the connection (test, save), the schedule, sync now. */
 export function registerIntegrationPages(app: FastifyInstance, ctx: ConsoleContext): void {
@@ -39,7 +43,11 @@ async function renderIntegration(
 ) {
   const { deps } = ctx;
   const company = await requireCompany(deps, companyId);
-  const [companyState, runs] = await Promise.all([companyStatus(deps, companyId), listRuns(deps, companyId, 30)]);
+  const [companyState, runs, audit] = await Promise.all([
+    companyStatus(deps, companyId),
+    listRuns(deps, companyId, 30),
+    listAudit(deps, { companyId, limit: AUDIT_ON_TAB }),
+  ]);
   const pending = request.session.pendingSync === companyId;
   if (pending) request.session.pendingSync = undefined;
   return ctx.sendHtml(
@@ -48,6 +56,7 @@ async function renderIntegration(
       company,
       status: companyState,
       runs,
+      audit,
       pending,
       form: { luccaUrl: company.lucca.baseUrl, ...form },
       temporalRunUrl: (run) => ctx.temporalRunUrl(run),
@@ -89,15 +98,21 @@ async function saveConnection(ctx: ConsoleContext, request: FastifyRequest, repl
   const company = await requireCompany(ctx.deps, companyId);
   const luccaUrl = field(request.body, 'luccaUrl');
   try {
-    await onboardCompany(ctx.deps, {
-      companyId,
-      name: company.name,
-      timezone: company.timezone,
-      every: company.sync.every,
-      luccaUrl,
-      apiKey: field(request.body, 'apiKey'),
-      requestedBy: requestedBy(request),
-    });
+    await audited(
+      ctx.deps,
+      consoleActor(request),
+      { companyId, action: 'change-connection', details: (r) => ({ luccaUrl: r.baseUrl }) },
+      () =>
+        onboardCompany(ctx.deps, {
+          companyId,
+          name: company.name,
+          timezone: company.timezone,
+          every: company.sync.every,
+          luccaUrl,
+          apiKey: field(request.body, 'apiKey'),
+          requestedBy: requestedBy(request),
+        }),
+    );
   } catch (err) {
     if (!(err instanceof OperationError)) throw err;
     return renderRefusal(ctx, request, reply, companyId, err, { luccaUrl });
@@ -112,7 +127,17 @@ async function syncNow(ctx: ConsoleContext, request: FastifyRequest, reply: Fast
   await requireCompany(ctx.deps, companyId);
   const dryRun = field(request.body, 'dryRun') === 'true';
   try {
-    await requestSync(ctx.deps, { companyId, dryRun, requestedBy: requestedBy(request) });
+    await audited(
+      ctx.deps,
+      consoleActor(request),
+      {
+        companyId,
+        action: dryRun ? 'dry-run' : 'sync',
+        params: { dryRun },
+        details: (t) => ({ requestId: t.requestId }),
+      },
+      () => requestSync(ctx.deps, { companyId, dryRun, requestedBy: requestedBy(request) }),
+    );
   } catch (err) {
     if (!(err instanceof OperationError)) throw err;
     return renderRefusal(ctx, request, reply, companyId, err);
@@ -130,10 +155,17 @@ async function changeFrequency(ctx: ConsoleContext, request: FastifyRequest, rep
   let key: MessageKey;
   try {
     if ((EVERY_CHOICES as readonly string[]).includes(every)) {
-      await changeSchedule(ctx.deps, { companyId, change: { every } });
+      await audited(ctx.deps, consoleActor(request), { companyId, action: 'schedule-every', params: { every } }, () =>
+        changeSchedule(ctx.deps, { companyId, change: { every } }),
+      );
       key = 'flash.everySaved';
     } else if (paused === 'true' || paused === 'false') {
-      await changeSchedule(ctx.deps, { companyId, change: paused === 'true' ? { pause: true } : { resume: true } });
+      await audited(
+        ctx.deps,
+        consoleActor(request),
+        { companyId, action: paused === 'true' ? 'pause' : 'resume' },
+        () => changeSchedule(ctx.deps, { companyId, change: paused === 'true' ? { pause: true } : { resume: true } }),
+      );
       key = paused === 'true' ? 'flash.paused' : 'flash.resumed';
     } else {
       return reply.code(400).send({ error: 'bad-request', message: 'every or paused is required' });

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { requestSync } from '../../operations';
+import { audited, OperationError, requestSync } from '../../operations';
+import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
 import { getReport, getRun, requireCompany } from '../data';
 import { runParams } from '../schemas';
@@ -26,7 +27,30 @@ export function registerRunPages(app: FastifyInstance, ctx: ConsoleContext): voi
     const { companyId, runId } = request.params as { companyId: string; runId: string };
     const { run } = await getRun(deps, companyId, runId);
     if (run.status !== 'blocked') return reply.redirect(`/companies/${companyId}/runs/${runId}`, 303);
-    await requestSync(deps, { companyId, allowMassDeactivation: true, requestedBy: requestedBy(request) });
+    try {
+      await audited(
+        deps,
+        consoleActor(request),
+        {
+          companyId,
+          action: 'apply-anyway',
+          params: { dryRun: false, allowMassDeactivation: true, blockedRunId: runId },
+          details: (t) => ({ requestId: t.requestId }),
+        },
+        () =>
+          requestSync(deps, {
+            companyId,
+            allowMassDeactivation: true,
+            overrideRunId: runId,
+            requestedBy: requestedBy(request),
+          }),
+      );
+    } catch (err) {
+      // A newer run came after the one reviewed: its report is the one to review now.
+      if (!(err instanceof OperationError && err.code === 'nothing-to-override')) throw err;
+      flash(request, 'flash.overrideStale', 'error');
+      return reply.redirect(`/companies/${companyId}/integration`, 303);
+    }
     flash(request, 'flash.applyRequested');
     request.session.pendingSync = companyId;
     return reply.redirect(`/companies/${companyId}/integration`, 303);

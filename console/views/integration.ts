@@ -1,14 +1,18 @@
+import type { AuditEntry } from '../../db/audit-log-repository';
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import type { CompanyStatus } from '../../operations';
 import { html, type Html } from '../html';
+import { auditCard } from './audit';
 import { companyTabs, connectionForm, EVERY_CHOICES, everyLabel, runRow, type ConnectionFormState } from './companies';
-import { csrfField, layout, postButton, type ViewContext } from './layout';
+import { csrfField, layout, postButton, readOnlyNote, type ViewContext } from './layout';
 
 export interface IntegrationView {
   company: CompanyDocument;
   status: CompanyStatus;
   runs: SyncRunDocument[];
+  /** The latest audit entries. */
+  audit: AuditEntry[];
   form: ConnectionFormState;
   /** A sync was just requested: the history refreshes itself until the run shows up. */
   pending: boolean;
@@ -52,16 +56,20 @@ export function integrationPage(ctx: ViewContext, v: IntegrationView): Html {
         <div class="stack">
           <section class="card" data-testid="actions">
             <h2>${i18n.t('integration.actions')}</h2>
-            <div class="actions">
-              ${postButton(ctx, `${base}/sync`, i18n.t('integration.syncNow'), {
-                className: 'button primary',
-                testId: 'sync-now',
-              })}
-              ${postButton(ctx, `${base}/sync`, i18n.t('integration.preview'), {
-                fields: { dryRun: 'true' },
-                testId: 'preview',
-              })}
-            </div>
+            ${
+              ctx.canAct
+                ? html`<div class="actions">
+                    ${postButton(ctx, `${base}/sync`, i18n.t('integration.syncNow'), {
+                      className: 'button primary',
+                      testId: 'sync-now',
+                    })}
+                    ${postButton(ctx, `${base}/sync`, i18n.t('integration.preview'), {
+                      fields: { dryRun: 'true' },
+                      testId: 'preview',
+                    })}
+                  </div>`
+                : readOnlyNote(ctx)
+            }
           </section>
           <section class="card" data-testid="schedule">
             <h2>${i18n.t('integration.schedule')}</h2>
@@ -71,31 +79,38 @@ export function integrationPage(ctx: ViewContext, v: IntegrationView): Html {
               <dt>${i18n.t('integration.nextRun')}</dt>
               <dd>${i18n.dateTime(status.schedule.nextRunAt, tz)}</dd>
             </dl>
-            <form method="post" action="${base}/schedule" class="row">
-              ${csrfField(ctx.csrf)}
-              <label
-                >${i18n.t('integration.every')}
-                <select name="every" data-testid="every">
-                  ${EVERY_CHOICES.map(
-                    (e) =>
-                      html`<option value="${e}" ${e === company.sync.every ? 'selected' : ''}>
-                        ${everyLabel(i18n, e)}
-                      </option>`,
-                  )}
-                </select>
-              </label>
-              <button type="submit" class="button">${i18n.t('integration.saveEvery')}</button>
-            </form>
             ${
-              status.paused
-                ? postButton(ctx, `${base}/schedule`, i18n.t('integration.resume'), {
-                    fields: { paused: 'false' },
-                    testId: 'resume',
-                  })
-                : postButton(ctx, `${base}/schedule`, i18n.t('integration.pause'), {
-                    fields: { paused: 'true' },
-                    testId: 'pause',
-                  })
+              ctx.canAct
+                ? html`<form method="post" action="${base}/schedule" class="row">
+                      ${csrfField(ctx.csrf)}
+                      <label
+                        >${i18n.t('integration.every')}
+                        <select name="every" data-testid="every">
+                          ${EVERY_CHOICES.map(
+                            (e) =>
+                              html`<option value="${e}" ${e === company.sync.every ? 'selected' : ''}>
+                                ${everyLabel(i18n, e)}
+                              </option>`,
+                          )}
+                        </select>
+                      </label>
+                      <button type="submit" class="button">${i18n.t('integration.saveEvery')}</button>
+                    </form>
+                    ${
+                      status.paused
+                        ? postButton(ctx, `${base}/schedule`, i18n.t('integration.resume'), {
+                            fields: { paused: 'false' },
+                            testId: 'resume',
+                          })
+                        : postButton(ctx, `${base}/schedule`, i18n.t('integration.pause'), {
+                            fields: { paused: 'true' },
+                            testId: 'pause',
+                          })
+                    }`
+                : html`<dl class="facts">
+                    <dt>${i18n.t('integration.every')}</dt>
+                    <dd data-testid="every-read-only">${everyLabel(i18n, company.sync.every)}</dd>
+                  </dl>`
             }
           </section>
         </div>
@@ -128,6 +143,7 @@ export function integrationPage(ctx: ViewContext, v: IntegrationView): Html {
                 </tbody>
               </table>`
         }
-      </section>`,
+      </section>
+      ${auditCard(i18n, company, v.audit)}`,
   );
 }
