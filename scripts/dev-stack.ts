@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { FERRETDB, TEMPORAL_CLI, ensureTool } from './lib/tools';
+import { FERRETDB, TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from './lib/tools';
 import {
   FAKE_LUCCA_TENANT,
   fakeLuccaUrl,
@@ -17,10 +17,13 @@ const program = new Command('dev-stack').description(
 
 program
   .command('build')
-  .description('Build the Temporal CLI and FerretDB from their Go modules into .tools/ (skipped when already built)')
+  .description(
+    "Build the Temporal CLI and FerretDB from their Go modules, and fetch Temporal's time-skipping test server from Maven Central, into .tools/ (skipped when already there)",
+  )
   .action(async () => {
     console.log(await ensureTool(TEMPORAL_CLI));
     console.log(await ensureTool(FERRETDB));
+    console.log(await ensureTool(TEMPORAL_TEST_SERVER));
   });
 
 program

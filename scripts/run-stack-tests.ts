@@ -3,14 +3,17 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PROJECT_ROOT } from './lib/paths';
 import { mongoUri, stackSettings, startStack, stopStack, temporalAddress } from './lib/stack';
+import { ensureTool, TEMPORAL_TEST_SERVER } from './lib/tools';
 
 /**
  * Runs a folder of tests against the real Temporal dev server and FerretDB (or the MongoDB given
  * by MONGODB_URI): starts what is not already running, runs the tests, then stops only what it
- * started, so a stack kept running for development is left alone.
+ * started, so a stack kept running for development is left alone. The `timeskip` tests need no
+ * stack: each file starts Temporal's time-skipping test server, fetched here first (on first use).
  *
  *   tsx scripts/run-stack-tests.ts integration [file-filter…]
  *   tsx scripts/run-stack-tests.ts browser     [file-filter…]   (Chromium: scripts/setup-browser.sh)
+ *   tsx scripts/run-stack-tests.ts timeskip    [file-filter…]   (Java 17+ and Maven)
  */
 async function main(): Promise<number> {
   const [suite = 'integration', ...filter] = process.argv.slice(2);
@@ -20,27 +23,30 @@ async function main(): Promise<number> {
     .filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)))
     .sort()
     .map((f) => path.join('test', suite, f));
+  if (suite === 'timeskip') {
+    await ensureTool(TEMPORAL_TEST_SERVER);
+    return runTests(files, {});
+  }
   const s = stackSettings();
   const started = await startStack(s, ['temporal', 'ferretdb']);
   try {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
-      {
-        cwd: PROJECT_ROOT,
-        stdio: 'inherit',
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: temporalAddress(s),
-          MONGODB_URI: mongoUri(s),
-          DEV_TEMPORAL_UI_URL: `http://127.0.0.1:${s.temporalUiPort}`,
-        },
-      },
-    );
-    return await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+    return await runTests(files, {
+      TEMPORAL_ADDRESS: temporalAddress(s),
+      MONGODB_URI: mongoUri(s),
+      DEV_TEMPORAL_UI_URL: `http://127.0.0.1:${s.temporalUiPort}`,
+    });
   } finally {
     if (started.length) await stopStack(started);
   }
+}
+
+async function runTests(files: string[], env: Record<string, string>): Promise<number> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+    { cwd: PROJECT_ROOT, stdio: 'inherit', env: { ...process.env, ...env } },
+  );
+  return new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
 }
 
 main().then(
