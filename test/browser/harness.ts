@@ -9,15 +9,7 @@ import type { ConsoleSettings } from '../../console/config';
 import { startConsole, type RunningConsole } from '../../console/server';
 import { ConsoleAccountsRepository } from '../../db/console-accounts-repository';
 import type { OperationsDeps } from '../../operations';
-import {
-  createWorker,
-  forgetCompanies,
-  MONGODB_URI,
-  openStack,
-  TEMPORAL_ADDRESS,
-  TEST_SECRET,
-  type Stack,
-} from '../integration/helpers';
+import { createWorker, forgetCompanies, openStack, type Stack, stackEnv } from '../integration/helpers';
 
 /**
  * The real stack for browser tests: Temporal and FerretDB (started by `npm run test:browser`), an
@@ -60,15 +52,7 @@ export async function openConsoleHarness(name: string): Promise<ConsoleHarness> 
   const stack = await openStack(name);
   const worker: Worker = await createWorker(stack, { temporal: { client: stack.client, taskQueue: stack.taskQueue } });
   const running = worker.run();
-  const config = loadConfig({
-    TEMPORAL_ADDRESS,
-    MONGODB_URI,
-    MONGODB_DB: stack.db.databaseName,
-    LUCCA_SYNC_SECRET: TEST_SECRET,
-    LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:*',
-    LUCCA_RATE_LIMIT: 'off',
-    TASK_QUEUE: stack.taskQueue,
-  });
+  const config = loadConfig(stackEnv(stack));
   const deps: OperationsDeps = { repos: stack.repos, client: stack.client, config };
   const accounts = new ConsoleAccountsRepository(stack.db);
   await accounts.create({

@@ -4,24 +4,14 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Worker } from '@temporalio/worker';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../config/env';
 import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
 import { AuditLogRepository, type AuditEntry, type NewAuditEntry } from '../../db/audit-log-repository';
 import type { OperationsDeps } from '../../operations';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
-import {
-  createWorker,
-  forgetCompanies,
-  MONGODB_URI,
-  newApiKey,
-  openStack,
-  TEMPORAL_ADDRESS,
-  TEST_SECRET,
-  uniqueSuffix,
-  type Stack,
-} from './helpers';
+import { consoleSettings, logIn } from './console-kit';
+import { createWorker, forgetCompanies, newApiKey, openStack, uniqueSuffix, type Stack, stackEnv } from './helpers';
 
 const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
 const OPERATOR = { user: 'olga', password: `operator-${randomBytes(6).toString('hex')}` };
@@ -53,17 +43,7 @@ describe('the audit log, on the real stack', () => {
     stack = await openStack('audit');
     worker = await createWorker(stack, { temporal: { client: stack.client, taskQueue: stack.taskQueue } });
     running = worker.run();
-    env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      TEMPORAL_ADDRESS,
-      MONGODB_URI,
-      MONGODB_DB: stack.db.databaseName,
-      LUCCA_SYNC_SECRET: TEST_SECRET,
-      LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:*',
-      LUCCA_RATE_LIMIT: 'off',
-      TASK_QUEUE: stack.taskQueue,
-    };
+    env = { PATH: process.env.PATH, HOME: process.env.HOME, ...stackEnv(stack) };
     deps = { repos: stack.repos, client: stack.client, config: loadConfig(env) };
     auditLog = new AuditLogRepository(stack.db, { bucketSize: BUCKET_SIZE });
   });
@@ -199,19 +179,12 @@ describe('the audit log, on the real stack', () => {
     const app = await buildConsole({
       deps,
       db: stack.db,
-      settings: {
-        host: '127.0.0.1',
-        port: 0,
+      settings: consoleSettings({
         bootstrapAdmin: { username: OPERATOR.user, passwordHash: await hashPassword(OPERATOR.password) },
-        sessionSecret: randomBytes(32).toString('base64'),
-        sessionSecretGenerated: false,
-        session: { idleMs: 30 * 60_000, absoluteMs: 8 * 3_600_000 },
-        temporalUiUrl: 'http://127.0.0.1:8233',
-        secureCookie: false,
-      },
+      }),
     });
     try {
-      const cookie = await logIn(app);
+      const cookie = await logIn(app, OPERATOR);
       const session = (await app.inject({ method: 'GET', url: '/api/session', headers: { cookie } })).json<{
         csrfToken: string;
       }>();
@@ -274,22 +247,3 @@ describe('the audit log, on the real stack', () => {
     }
   });
 });
-
-const cookieOf = (res: LightMyRequestResponse) =>
-  String(res.headers['set-cookie'] ?? '')
-    .split(';')[0]
-    ?.trim() ?? '';
-
-/** Logs in through the form as a browser would: GET the login page (CSRF token), POST it. */
-async function logIn(app: FastifyInstance): Promise<string> {
-  const page = await app.inject({ method: 'GET', url: '/login' });
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
-  const res = await app.inject({
-    method: 'POST',
-    url: '/login',
-    headers: { cookie: cookieOf(page) },
-    payload: { _csrf: csrf, username: OPERATOR.user, password: OPERATOR.password, next: '/companies' },
-  });
-  assert.equal(res.statusCode, 303, `login: ${res.statusCode}`);
-  return cookieOf(res);
-}

@@ -3,9 +3,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../config/env';
-import type { ConsoleSettings } from '../../console/config';
 import { attemptLogin } from '../../console/login';
 import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
@@ -13,44 +12,12 @@ import { ConsoleAccountsRepository } from '../../db/console-accounts-repository'
 import { ConsoleSessionsRepository } from '../../db/console-sessions-repository';
 import { consoleStore } from '../../db/console-store';
 import type { OperationsDeps } from '../../operations';
+import { consoleSettings, logIn } from './console-kit';
 import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, type Stack } from './helpers';
 
 const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
 const OPERATOR = { user: 'olga', password: `operator-${randomBytes(6).toString('hex')}` };
 const VIEWER = { user: 'victor', password: `viewer-${randomBytes(6).toString('hex')}` };
-
-function settingsFor(overrides: Partial<ConsoleSettings> = {}): ConsoleSettings {
-  return {
-    host: '127.0.0.1',
-    port: 0,
-    bootstrapAdmin: null,
-    sessionSecret: randomBytes(32).toString('base64'),
-    sessionSecretGenerated: false,
-    session: { idleMs: 30 * 60_000, absoluteMs: 8 * 3_600_000 },
-    temporalUiUrl: 'http://127.0.0.1:8233',
-    secureCookie: false,
-    ...overrides,
-  };
-}
-
-const cookieOf = (res: LightMyRequestResponse) =>
-  String(res.headers['set-cookie'] ?? '')
-    .split(';')[0]
-    ?.trim() ?? '';
-
-/** Logs in through the form as a browser would: GET the login page (CSRF token), POST it. */
-async function logIn(app: FastifyInstance, who: { user: string; password: string }): Promise<string> {
-  const page = await app.inject({ method: 'GET', url: '/login' });
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
-  const res = await app.inject({
-    method: 'POST',
-    url: '/login',
-    headers: { cookie: cookieOf(page) },
-    payload: { _csrf: csrf, username: who.user, password: who.password, next: '/companies' },
-  });
-  assert.equal(res.statusCode, 303, `login of ${who.user}: ${res.statusCode}`);
-  return cookieOf(res);
-}
 
 async function csrfToken(app: FastifyInstance, cookie: string): Promise<string> {
   const res = await app.inject({ method: 'GET', url: '/api/session', headers: { cookie } });
@@ -76,7 +43,7 @@ describe('console accounts, sessions and login throttling on the real store', ()
     app = await buildConsole({
       deps,
       db: stack.db,
-      settings: settingsFor({
+      settings: consoleSettings({
         bootstrapAdmin: { username: OPERATOR.user, passwordHash: await hashPassword(OPERATOR.password) },
       }),
     });
@@ -93,7 +60,10 @@ describe('console accounts, sessions and login throttling on the real store', ()
     assert.equal(olga?.createdBy, 'environment');
 
     const empty = stack.mongo.db(`${stack.db.databaseName}_empty`.slice(0, 60));
-    await assert.rejects(buildConsole({ deps, db: empty, settings: settingsFor() }), /No console account: create one/);
+    await assert.rejects(
+      buildConsole({ deps, db: empty, settings: consoleSettings() }),
+      /No console account: create one/,
+    );
   });
 
   test('a viewer reads but may not act, on the JSON API and on the forms alike; an operator may', async () => {
@@ -213,7 +183,7 @@ describe('console accounts, sessions and login throttling on the real store', ()
   });
 
   test('HSTS is sent when the console sits behind TLS', async () => {
-    const tls = await buildConsole({ deps, db: stack.db, settings: settingsFor({ secureCookie: true }) });
+    const tls = await buildConsole({ deps, db: stack.db, settings: consoleSettings({ secureCookie: true }) });
     try {
       const res = await tls.inject({ method: 'GET', url: '/login' });
       assert.equal(res.headers['strict-transport-security'], 'max-age=31536000');

@@ -120,6 +120,18 @@ export async function createWorker(stack: Stack, overrides: Partial<ActivityDeps
   });
 }
 
+/** The settings a CLI, console or operation of the tests runs with: this stack, the test secret, the fake Lucca. */
+export const stackEnv = (stack: Stack): Record<string, string> => ({
+  TEMPORAL_ADDRESS,
+  MONGODB_URI,
+  MONGODB_DB: stack.db.databaseName,
+  LUCCA_SYNC_SECRET: TEST_SECRET,
+  // Any local port: the fake Lucca's (and a closed one, for "unreachable").
+  LUCCA_ALLOWED_HOSTS: FAKE_LUCCA_HOSTS.join(','),
+  LUCCA_RATE_LIMIT: 'off',
+  TASK_QUEUE: stack.taskQueue,
+});
+
 export const newApiKey = () =>
   [8, 4, 4, 4, 12].map((n) => randomBytes(n).toString('hex').slice(0, n).toUpperCase()).join('-');
 

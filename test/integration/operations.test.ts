@@ -24,14 +24,13 @@ import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import {
   createWorker,
   forgetCompanies,
-  MONGODB_URI,
   newApiKey,
   openStack,
-  TEMPORAL_ADDRESS,
   TEST_KEYRING,
   TEST_SECRET,
   uniqueSuffix,
   type Stack,
+  stackEnv,
 } from './helpers';
 
 /** The secret a rotation moves the stored keys to. */
@@ -73,18 +72,7 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     });
     running = worker.run();
     keyDir = await mkdtemp(path.join(tmpdir(), 'lucca-sync-keys-'));
-    env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      TEMPORAL_ADDRESS,
-      MONGODB_URI,
-      MONGODB_DB: stack.db.databaseName,
-      LUCCA_SYNC_SECRET: TEST_SECRET,
-      // Any local port: the fake Lucca's, and the closed one of the "unreachable" case.
-      LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:*',
-      LUCCA_RATE_LIMIT: 'off',
-      TASK_QUEUE: stack.taskQueue,
-    };
+    env = { PATH: process.env.PATH, HOME: process.env.HOME, ...stackEnv(stack) };
     deps = { repos: stack.repos, client: stack.client, config: loadConfig(env) };
   });
 

@@ -7,7 +7,7 @@ import { queryCompanyStatus } from '../../operations/sync';
 import { MAX_PENDING_KINDS } from '../../workflows/company-sync';
 import { requestSyncWithStart } from '../../workflows/client';
 import { companyWorkflowId, SyncOutcomeAttribute, syncNowSignal, type SyncNowRequest } from '../../workflows/messages';
-import { MONGODB_URI, openStack, recordHistory, TEMPORAL_ADDRESS, TEST_SECRET, type Stack } from './helpers';
+import { openStack, recordHistory, type Stack, stackEnv } from './helpers';
 import { addTestCompany, profilesOf, staff, startWorker, until, type RunningWorker } from './sync-kit';
 
 /**
@@ -24,15 +24,7 @@ describe('sync requests through the company workflow', () => {
   before(async () => {
     stack = await openStack('requests');
     worker = await startWorker(stack, stack.taskQueue);
-    const env = {
-      TEMPORAL_ADDRESS,
-      MONGODB_URI,
-      MONGODB_DB: stack.db.databaseName,
-      LUCCA_SYNC_SECRET: TEST_SECRET,
-      LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:*',
-      TASK_QUEUE: stack.taskQueue,
-    };
-    deps = { repos: stack.repos, client: stack.client, config: loadConfig(env) };
+    deps = { repos: stack.repos, client: stack.client, config: loadConfig(stackEnv(stack)) };
   });
 
   after(async () => {
