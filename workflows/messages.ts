@@ -1,6 +1,6 @@
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { GuardHit, SyncCounts, SyncTrigger } from '../domain/types';
+import type { GuardCeiling, SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
 
 // Names here are part of the contract: the CLI, the console and operators rely on them.
@@ -51,7 +51,7 @@ export const SEARCH_ATTRIBUTES = {
  */
 export interface SyncOverride {
   blockedRunId: string;
-  ceilings: Pick<GuardHit, 'guard' | 'field' | 'count'>[];
+  ceilings: GuardCeiling[];
 }
 
 export interface SyncNowRequest {

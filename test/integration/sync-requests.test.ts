@@ -112,6 +112,17 @@ describe('sync requests through the company workflow', () => {
     });
     // Signals (what schedules send) cannot be refused: past the bound they are dropped. Ten times
     // the bound in kinds (each override of another run is a kind of its own), and plain requests.
+    // One request past each of its own bounds first: its requester's name and its override's ceilings.
+    await handle.signal(syncNowSignal, {
+      requestedBy: 'x'.repeat(2_000),
+      override: {
+        blockedRunId: 'blocked-huge',
+        ceilings: Array.from({ length: 200 }, (_, i) => ({ guard: 'deactivate' as const, count: i })),
+      },
+    });
+    const [huge] = (await queryCompanyStatus(stack.client, companyId))!.pending;
+    assert.equal(huge?.requestedBy?.length, 200);
+    assert.equal(huge?.override?.ceilings.length, 20);
     const signals: SyncNowRequest[] = [
       ...Array.from({ length: 50 }, (_, i) => ({ requestedBy: `plain-${i}`, dryRun: i % 2 === 0 })),
       ...Array.from({ length: 10 * MAX_PENDING_KINDS }, (_, i) => override(i)),
