@@ -39,6 +39,8 @@ interface AuditHeadDocument {
   _id: string;
   seq: number;
   firstBucket: number;
+  /** When the newest entry was recorded: no later entry is recorded earlier (see `append`). */
+  lastAt?: Date;
 }
 
 /** A company's writer lock: taken by inserting it (the unique `_id` decides), given back by deleting it. */
@@ -115,9 +117,12 @@ export class AuditLogRepository {
       if (bucket !== this.bucketOf(head.seq)) {
         firstBucket = await this.dropExpired(companyId, firstBucket, bucket, retainAfter);
       }
+      // In seq order, times never go back (concurrent actions, replicas' clocks a few ms apart), so
+      // a listing from a date stops at the first older entry.
+      const at = head.lastAt && head.lastAt > entry.at ? head.lastAt : entry.at;
       // The head first: a crash in between leaves a gap in the seqs, never two entries with one seq.
-      await this.heads.updateOne({ _id: companyId }, { $set: { seq, firstBucket } }, { upsert: true });
-      const stored: AuditEntry = { ...entry, seq };
+      await this.heads.updateOne({ _id: companyId }, { $set: { seq, firstBucket, lastAt: at } }, { upsert: true });
+      const stored: AuditEntry = { ...entry, at, seq };
       await this.buckets.updateOne(
         { _id: bucketId(companyId, bucket) },
         { $push: { entries: stored }, $setOnInsert: { companyId, bucket } },

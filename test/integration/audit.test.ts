@@ -105,6 +105,15 @@ describe('the audit log, on the real stack', () => {
       (await auditLog.list(companyId, { limit: 100, since }, KEEP_ALL)).map((e) => e.seq),
       all.filter((e) => e.at >= since).map((e) => e.seq),
     );
+    // An action whose clock is behind the last entry's (another replica, a slow request) is
+    // recorded at the last entry's time: times never go back in seq order, so listings from a date
+    // (which stop at the first older entry) miss nothing.
+    const late = await auditLog.append(entry(companyId, total, new Date(all[0]!.at.getTime() - 60_000)), KEEP_ALL);
+    assert.equal(late.at.getTime(), all[0]!.at.getTime());
+    assert.deepEqual(
+      (await auditLog.list(companyId, { limit: 100, since: all[0]!.at }, KEEP_ALL)).map((e) => e.seq),
+      [total + 1, ...all.filter((e) => e.at >= all[0]!.at).map((e) => e.seq)],
+    );
   });
 
   test('entries past retention are not listed, and their buckets are dropped once a new bucket starts', async () => {
