@@ -65,7 +65,7 @@ const operationFailed = (err: OperationError) => ({ error: err.code, message: er
 
 const syncSchema = {
   tags: ['actions'],
-  summary: 'Sync now (or preview, or apply past the deactivation guard): signals the company workflow',
+  summary: "Sync now (or preview, or apply the latest blocked run anyway): the company workflow's requestSync update",
   security: actionSecurity,
   params: companyParams,
   body: {
