@@ -1,28 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
+import { freePort } from './ports';
 import { mongoAnswers, searchAttributeFlags } from './stack';
 import { ensureTool, FERRETDB, TEMPORAL_CLI } from './tools';
-
-/**
- * A Temporal dev server and a FerretDB of one's own, on free ports and in a given directory:
- * the reliability checks stop and restart them mid-run, which they must not do to the shared dev
- * stack other tests use. Each keeps its data (SQLite files) across a restart.
- */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 class ManagedProcess {
   private child: ChildProcess | null = null;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { chmod, cp, mkdir, readFile, rm, writeFile, rmdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from './ports';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { PROJECT_ROOT } from './paths';
@@ -252,17 +252,6 @@ async function archiveTestServerClasses(): Promise<void> {
       `${label}: the server ${ok ? 'ran but left no class archive' : 'did not answer within two minutes'} (Java 17 or later is needed). Its output:\n${output}`,
     );
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function makeWritable(dir: string): Promise<void> {

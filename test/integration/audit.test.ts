@@ -73,7 +73,8 @@ describe('the audit log, on the real stack', () => {
 
   test('concurrent appends lose nothing, and listing pages newest first across buckets', async () => {
     const companyId = `audit-${uniqueSuffix()}`;
-    const total = 5 * BUCKET_SIZE + 2;
+    // Ten buckets and then some: every listing crosses bucket boundaries many times.
+    const total = 10 * BUCKET_SIZE + 2;
     // Ten writers at a time: unguarded, FerretDB loses about half of such concurrent appends.
     for (let i = 0; i < total; i += 10) {
       await Promise.all(

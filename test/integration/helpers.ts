@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import protos from '@temporalio/proto';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
@@ -56,6 +57,13 @@ function quietRuntime() {
 }
 
 export const uniqueSuffix = () => randomBytes(4).toString('hex');
+
+/** The workflow bundle (built once per process) in a temporary file, for worker processes to load. */
+export async function workflowBundleFile(): Promise<string> {
+  const file = path.join(tmpdir(), `lucca-sync-bundle-${uniqueSuffix()}.js`);
+  await writeFile(file, (await workflowBundle()).code);
+  return file;
+}
 
 export interface Stack {
   mongo: MongoClient;

@@ -1,16 +1,22 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
-import { ChildWorker, writeWorkflowBundle } from '../../scripts/lib/child-worker';
+import { ChildWorker } from '../../scripts/lib/child-worker';
 import { failureCode, failureType } from '../../domain/failures';
 import { syncRunWorkflow } from '../../workflows';
 import { runResult } from '../../workflows/client';
 import type { SyncRunResult } from '../../workflows/messages';
-import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, TEST_SECRET, uniqueSuffix, type Stack } from './helpers';
+import {
+  MONGODB_URI,
+  openStack,
+  TEMPORAL_ADDRESS,
+  TEST_SECRET,
+  uniqueSuffix,
+  type Stack,
+  workflowBundleFile,
+} from './helpers';
 import { found, personalData, readableHistory } from './privacy-kit';
 import { addTestCompany, changeFor, luccaDate, startSync, TODAY, type TestCompany } from './sync-kit';
 
@@ -44,7 +50,7 @@ describe('no personal data in the worker’s logs, failures included', () => {
 
   before(async () => {
     stack = await openStack('logprivacy');
-    bundleFile = await writeWorkflowBundle(path.join(tmpdir(), `lucca-sync-bundle-${uniqueSuffix()}.js`));
+    bundleFile = await workflowBundleFile();
     worker = await ChildWorker.start({
       temporalAddress: TEMPORAL_ADDRESS,
       mongoUri: MONGODB_URI,

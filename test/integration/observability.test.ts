@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
+import { freePort } from '../../scripts/lib/ports';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
@@ -19,22 +17,10 @@ import {
   TEMPORAL_ADDRESS,
   TEST_SECRET,
   uniqueSuffix,
-  workflowBundle,
   type Stack,
+  workflowBundleFile,
 } from './helpers';
 import { addTestCompany, runSync, staff, until } from './sync-kit';
-
-/** A port nothing listens on right now, for a server of the child worker. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Sample {
   name: string;
@@ -73,8 +59,7 @@ describe('a worker process exposes Prometheus metrics and health probes', () => 
 
   before(async () => {
     stack = await openStack('observability');
-    bundleFile = path.join(tmpdir(), `lucca-sync-bundle-${uniqueSuffix()}.js`);
-    await writeFile(bundleFile, (await workflowBundle()).code);
+    bundleFile = await workflowBundleFile();
     const [metricsPort, healthPort] = [await freePort(), await freePort()];
     metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     healthUrl = `http://127.0.0.1:${healthPort}`;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../../scripts/lib/ports';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -38,15 +38,6 @@ const NEXT_SECRET = { id: '2026-11', secret: 'next-integration-secret-0123456789
 
 const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
 const COMPANY_SIZE = 120;
-
-/** A port nothing listens on: bound, then released. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface CliResult {
   code: number | null;

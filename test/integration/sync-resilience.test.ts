@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { companySyncWorkflow, syncRunWorkflow } from '../../workflows';
 import { runResult } from '../../workflows/client';
@@ -21,9 +19,9 @@ import {
   TEMPORAL_ADDRESS,
   TEST_SECRET,
   uniqueSuffix,
-  workflowBundle,
   FAKE_LUCCA_HOSTS,
   type Stack,
+  workflowBundleFile,
 } from './helpers';
 import {
   addTestCompany,
@@ -61,8 +59,7 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
     stack.lucca.addFault({ tenant: crashed.tenant, kind: 'slow', delayMs: 600, times: Infinity });
     const taskQueue = `${stack.taskQueue}-crash`;
     const lucca = { timeoutMs: 5_000, rateLimit: null, pageSize: 50, allowedHosts: FAKE_LUCCA_HOSTS };
-    const bundleFile = path.join(tmpdir(), `lucca-sync-bundle-${uniqueSuffix()}.js`);
-    await writeFile(bundleFile, (await workflowBundle()).code);
+    const bundleFile = await workflowBundleFile();
 
     let child: ChildWorker | undefined;
     let replacement: RunningWorker | undefined;

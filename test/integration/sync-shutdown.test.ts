@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -19,8 +17,8 @@ import {
   TEMPORAL_ADDRESS,
   TEST_SECRET,
   uniqueSuffix,
-  workflowBundle,
   type Stack,
+  workflowBundleFile,
 } from './helpers';
 import {
   addTestCompany,
@@ -139,8 +137,7 @@ describe('a worker stopped mid-run (a deploy), and a run cancelled mid-apply', (
   before(async () => {
     stack = await openStack('shutdown');
     worker = await startWorker(stack, stack.taskQueue, { lucca });
-    bundleFile = path.join(tmpdir(), `lucca-sync-bundle-${uniqueSuffix()}.js`);
-    await writeFile(bundleFile, (await workflowBundle()).code);
+    bundleFile = await workflowBundleFile();
     link = await SlowLink.open(MONGODB_URI);
     // Started together: a worker process takes seconds to start.
     const queues = [`${stack.taskQueue}-deploy`, `${stack.taskQueue}-short-grace`] as const;
