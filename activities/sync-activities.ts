@@ -28,6 +28,8 @@ export interface SyncActivityDeps {
     timeoutMs: number;
     rateLimit: { limit: number; windowMs: number } | null;
     pageSize?: number;
+    /** LUCCA_MAX_PAGE_BYTES; default the client's. */
+    maxPageBytes?: number;
     /** LUCCA_ALLOWED_HOSTS: checked again before the key is sent, whatever the stored URL says. */
     allowedHosts: readonly string[];
   };
@@ -178,6 +180,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       baseUrl,
       apiKey,
       timeoutMs: deps.lucca.timeoutMs,
+      maxPageBytes: deps.lucca.maxPageBytes,
       limiter: deps.lucca.rateLimit ? limiterFor(baseUrl, deps.lucca.rateLimit) : null,
       pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
       onRequest: luccaRequestCounter(ctx.metricMeter),

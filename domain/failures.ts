@@ -24,6 +24,11 @@ const TYPE_BY_CODE = {
    * permission. Read as null it would blank the field for everyone, so the read stops instead.
    */
   'lucca-missing-field': 'LuccaMissingFieldError',
+  /**
+   * A Lucca answer larger than LUCCA_MAX_PAGE_BYTES: stopped as it streamed, before it could fill
+   * the worker's memory. Not retried: the same request gets the same answer.
+   */
+  'lucca-too-large': 'LuccaTooLargeError',
   /** No answer at all (DNS, refused connection, TLS): retried, then the run fails. */
   'lucca-unreachable': 'LuccaUnreachableError',
   /** The worker cannot do the job as configured (e.g. the key does not decrypt with this secret). */

@@ -7,6 +7,7 @@ import {
   LuccaMissingFieldError,
   LuccaNotLuccaError,
   LuccaRateLimitedError,
+  LuccaTooLargeError,
   LuccaTransientError,
   LuccaUnreachableError,
 } from './errors';
@@ -37,11 +38,21 @@ const REQUIRED_USER_FIELDS = LUCCA_USER_FIELDS.filter((f) => f !== 'modifiedAt')
 /** The largest page the v3 API serves. */
 export const LUCCA_PAGE_SIZE = 1000;
 
+/**
+ * The most bytes one Lucca answer may take (LUCCA_MAX_PAGE_BYTES by default). A page of 1,000 users
+ * is 0.23 MB with the sync's eight fields and 0.85 MB with ten more (measured on the fake Lucca; a
+ * unit test keeps this default at least ten times above the latter): room for richer pages, while a
+ * runaway answer costs the worker a few tens of megabytes instead of its heap and every company on it.
+ */
+export const DEFAULT_MAX_PAGE_BYTES = 16 * 1024 * 1024;
+
 export interface LuccaClientOptions {
   baseUrl: string;
   apiKey: string;
   /** Per request, including reading the body. Default 30 000 ms. */
   timeoutMs?: number;
+  /** The most bytes an answer may take: refused on its Content-Length, or stopped as it streams past. */
+  maxPageBytes?: number;
   /** Default: the process-wide limiter of this tenant. `null` disables limiting. */
   limiter?: RollingWindowLimiter | null;
   /** How many 429s in a row are waited out before giving up. Default 10. */
@@ -119,6 +130,7 @@ export class LuccaClient {
   readonly host: string;
   readonly #authorization: string;
   readonly #timeoutMs: number;
+  readonly #maxPageBytes: number;
   readonly #limiter: RollingWindowLimiter | null;
   readonly #maxRateLimitWaits: number;
   readonly #maxRateLimitWaitMs: number;
@@ -141,6 +153,10 @@ export class LuccaClient {
     this.#authorization = `lucca application=${apiKey}`;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(this.#timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${this.#timeoutMs}`);
+    this.#maxPageBytes = opts.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES;
+    if (!(Number.isSafeInteger(this.#maxPageBytes) && this.#maxPageBytes > 0)) {
+      throw new RangeError(`maxPageBytes must be a positive integer, got ${this.#maxPageBytes}`);
+    }
     this.#limiter = opts.limiter === undefined ? limiterFor(this.baseUrl) : opts.limiter;
     this.#maxRateLimitWaits = opts.maxRateLimitWaits ?? DEFAULT_MAX_RATE_LIMIT_WAITS;
     this.#maxRateLimitWaitMs = opts.maxRateLimitWaitMs ?? DEFAULT_MAX_RATE_LIMIT_WAIT_MS;
@@ -241,10 +257,12 @@ export class LuccaClient {
 
   async #attempt(url: string, signal?: AbortSignal): Promise<Outcome> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
+    // Aborted when the answer passes the byte cap: the connection is dropped, not read to its end.
+    const oversize = new AbortController();
     try {
       const response = await fetch(url, {
         headers: { Authorization: this.#authorization, Accept: 'application/json', 'User-Agent': 'lucca-sync' },
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        signal: AbortSignal.any([...(signal ? [signal] : []), timeout, oversize.signal]),
         // Never follow a redirect with the key attached; Lucca's API does not redirect.
         redirect: 'manual',
       });
@@ -255,7 +273,7 @@ export class LuccaClient {
         throw error;
       }
       const contentType = response.headers.get('content-type') ?? '';
-      const text = await response.text();
+      const text = await this.#readCapped(response, oversize);
       if (
         /html|xml|text\/plain/i.test(contentType) ||
         (!/json/i.test(contentType) && text.trimStart().startsWith('<'))
@@ -283,6 +301,51 @@ export class LuccaClient {
       throw networkError(error, this.host);
     }
   }
+
+  /**
+   * The body as text, never holding more than `maxPageBytes` of it: an announced `Content-Length`
+   * above the cap is refused before a byte is read, and a body that streams past it (chunked, or
+   * longer than announced) is aborted at that point.
+   */
+  async #readCapped(response: Response, oversize: AbortController): Promise<string> {
+    const cap = this.#maxPageBytes;
+    const tooLarge = (what: string) => {
+      oversize.abort();
+      return new LuccaTooLargeError(
+        `Lucca (${this.host}) ${what} larger than the ${formatBytes(cap)} one page of users may take ` +
+          '(LUCCA_MAX_PAGE_BYTES); the read was stopped and nothing was changed. A page of 1,000 users is ' +
+          'about 1 MB: report this answer to Lucca, and raise LUCCA_MAX_PAGE_BYTES on the workers only if ' +
+          "the company's pages really are that large.",
+        response.status,
+      );
+    };
+    const announced = Number(response.headers.get('content-length') ?? NaN);
+    if (announced > cap) throw tooLarge(`announced an answer of ${formatBytes(announced)},`);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = response.body?.getReader();
+    for (let read = await reader?.read(); read && !read.done; read = await reader?.read()) {
+      // fetch's body is a stream of bytes; Node's types leave its chunks untyped.
+      const chunk = read.value as Uint8Array;
+      size += chunk.byteLength;
+      if (size > cap) throw tooLarge('sent an answer');
+      chunks.push(chunk);
+    }
+    // As response.text() decodes: UTF-8, a byte-order mark dropped, bad bytes replaced.
+    return new TextDecoder().decode(Buffer.concat(chunks, size));
+  }
+}
+
+/** A byte count for a message: `512 bytes`, `16 MiB`, `1.5 GiB`. */
+function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB'] as const;
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : Number(value.toFixed(1))} ${units[unit]}`;
 }
 
 const UNREACHABLE_CODES = new Set([

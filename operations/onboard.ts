@@ -120,6 +120,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
 
   const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, {
     timeoutMs: config.LUCCA_TIMEOUT_MS,
+    maxPageBytes: config.LUCCA_MAX_PAGE_BYTES,
     maxRateLimitWaits: 2,
   });
 
@@ -172,7 +173,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
 export async function checkLuccaAccess(
   baseUrl: string,
   apiKey: string,
-  opts: { timeoutMs: number; maxRateLimitWaits: number },
+  opts: { timeoutMs: number; maxPageBytes?: number; maxRateLimitWaits: number },
 ): Promise<string | null> {
   try {
     const lucca = new LuccaClient({ baseUrl, apiKey, ...opts });

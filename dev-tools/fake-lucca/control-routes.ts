@@ -80,10 +80,15 @@ const faultBody = z.object({
     .union([z.number().int().positive(), z.literal('Infinity'), z.null()])
     .optional()
     .transform((t) => (t === 'Infinity' || t === null ? Infinity : t)),
-  kind: z.enum(['status', 'reset', 'truncate', 'slow']),
+  kind: z.enum(['status', 'reset', 'truncate', 'slow', 'huge', 'long-field']),
   status: z.number().int().min(100).max(599).optional(),
   retryAfter: z.string().optional(),
   delayMs: z.number().nonnegative().optional(),
+  bytes: z.number().int().positive().optional(),
+  announceLength: z.boolean().optional(),
+  field: z.string().min(1).optional(),
+  length: z.number().int().nonnegative().optional(),
+  userIds: z.array(z.number().int()).optional(),
 });
 
 function applyPatch(users: LuccaRawUser[], patch: z.infer<typeof usersPatch>): LuccaRawUser[] {

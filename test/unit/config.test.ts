@@ -82,6 +82,18 @@ describe('a misconfiguration is refused at start, naming the setting and the val
     }
   });
 
+  test('the byte cap on a Lucca answer is 16 MiB by default, a whole number of bytes from 1 MiB to 256 MiB', () => {
+    assert.equal(loadConfig({}).LUCCA_MAX_PAGE_BYTES, 16 * 1024 * 1024);
+    assert.equal(loadConfig({ LUCCA_MAX_PAGE_BYTES: '1048576' }).LUCCA_MAX_PAGE_BYTES, 1_048_576);
+    assert.equal(loadConfig({ LUCCA_MAX_PAGE_BYTES: '268435456' }).LUCCA_MAX_PAGE_BYTES, 268_435_456);
+    for (const bad of ['0', '-1', '1048575', '268435457', '1.5', '16MB', 'off']) {
+      assert.match(
+        refusal(() => loadConfig({ LUCCA_MAX_PAGE_BYTES: bad })),
+        new RegExp(`LUCCA_MAX_PAGE_BYTES="${bad}": `),
+      );
+    }
+  });
+
   test('the retention of change records is a whole number of days, at least one', () => {
     assert.equal(loadConfig({ SYNC_CHANGES_RETENTION_DAYS: '90' }).SYNC_CHANGES_RETENTION_DAYS, 90);
     for (const bad of ['0', '-5', '1.5', 'a year', '99999']) {

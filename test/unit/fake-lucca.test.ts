@@ -500,6 +500,64 @@ describe('faults', () => {
     assert.equal((await call(tenant, '/api/v3/users')).status, 200);
     assert.equal((await call(tenant, '/api/v3/users/1')).status, 500);
   });
+
+  test('a huge fault sends a valid page of exactly the bytes asked, chunked unless told to announce its length', async () => {
+    const tenant = newTenant();
+    for (const announceLength of [false, true]) {
+      fake.addFault({ tenant, kind: 'huge', bytes: 300_000, announceLength });
+      const answer = await call(tenant, '/api/v3/users');
+      assert.equal(Buffer.byteLength(answer.text), 300_000);
+      const [user] = items(answer);
+      assert.deepEqual(Object.keys(user ?? {}).sort(), ALL_FIELDS.split(',').sort(), 'every field the sync asks for');
+      assert.ok(String(user?.lastName).length > 299_000);
+      assert.equal(answer.headers.get('content-length'), announceLength ? '300000' : null);
+      assert.equal(answer.headers.get('transfer-encoding'), announceLength ? null : 'chunked');
+      assert.equal(fake.requests(tenant).at(-1)?.bytesSent, 300_000);
+    }
+  });
+
+  test('a huge fault of 500 MB is made as it is read: a client that hangs up stops it', async () => {
+    const tenant = newTenant();
+    fake.addFault({ tenant, kind: 'huge' });
+    const stop = new AbortController();
+    const res = await fetch(`${fake.tenantUrl(tenant)}/api/v3/users`, { signal: stop.signal });
+    const reader = res.body!.getReader();
+    let read = 0;
+    for (let chunk = await reader.read(); !chunk.done && read < 1_000_000; chunk = await reader.read()) {
+      read += (chunk.value as Uint8Array).byteLength;
+    }
+    stop.abort();
+    await reader.closed.catch(() => undefined);
+    // The next request is served as usual: the fake holds nothing of the abandoned answer.
+    assert.equal((await call(tenant, '/api/v3/users')).status, 200);
+    const sent = fake.requests(tenant).at(-2)?.bytesSent ?? NaN;
+    assert.ok(sent < 100_000_000, `the fake made ${sent} bytes of 500 MB for a client that read 1 MB`);
+  });
+
+  test('a long-field fault makes one field of the page’s users (or of the ones named) that many characters long', async () => {
+    const tenant = newTenant();
+    fake.addFault({ tenant, kind: 'long-field', field: 'mail', length: 2_540, userIds: [2, 4] });
+    const page = items(await call(tenant, '/api/v3/users?fields=id,mail'));
+    assert.deepEqual(
+      page.map((u) => [u.id, String(u.mail).length]),
+      [
+        [1, 'chloe.arrou-vignod@acme.example'.length],
+        [2, 2_540],
+        [4, 2_540],
+        [5, 'user5@acme.example'.length],
+        [6, 'user6@acme.example'.length],
+      ],
+    );
+    fake.addFault({ tenant, kind: 'long-field' });
+    assert.ok(
+      items(await call(tenant, '/api/v3/users?fields=id,lastName')).every((u) => u.lastName === 'x'.repeat(10_000)),
+    );
+    assert.deepEqual(
+      items(await call(tenant, '/api/v3/users?fields=id,lastName')).map((u) => u.lastName),
+      ['Arrou-Vignod', "N'Diaye", 'Bézier', 'Le Gall', 'Fontaine'],
+      'once served, the dataset is as it was',
+    );
+  });
 });
 
 describe('data changing during a read', () => {

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import {
+  DEFAULT_MAX_PAGE_BYTES,
   LUCCA_PAGE_SIZE,
   LUCCA_USER_FIELDS,
   LuccaClient,
@@ -18,6 +19,7 @@ import {
   LuccaNotLuccaError,
   LuccaRateLimitedError,
   LuccaRequestError,
+  LuccaTooLargeError,
   LuccaTransientError,
   LuccaUnreachableError,
 } from '../../lucca/errors';
@@ -28,6 +30,7 @@ import {
   type FakeLucca,
   type TenantOptions,
 } from '../../dev-tools/fake-lucca/index';
+import { MIN_HUGE_BYTES } from '../../dev-tools/fake-lucca/faults';
 
 /** A user with every field the sync asks for but `modifiedAt`. */
 const LEGACY_USER = {
@@ -308,6 +311,119 @@ describe('LuccaClient against the fake Lucca', () => {
     test('an empty page proves nothing missing', async () => {
       const { url } = newTenant({ users: [], apiKeys: [{ key: KEY, seeBirthDates: false, withheld: 'omitted' }] });
       assert.equal((await client(url).fetchUsersPage(0)).items.length, 0);
+    });
+  });
+
+  describe('a byte cap on each answer', () => {
+    const CAP = 256 * 1024;
+
+    test('an answer of exactly the cap is read, streamed or announced', async () => {
+      const { name, url } = newTenant();
+      for (const announceLength of [false, true]) {
+        fake.addFault({ tenant: name, kind: 'huge', bytes: CAP, announceLength });
+        const page = await client(url, { maxPageBytes: CAP }).fetchUsersPage(0);
+        assert.equal(page.items.length, 1);
+        assert.equal((page.items[0] as { lastName: string }).lastName.length, CAP - MIN_HUGE_BYTES);
+      }
+    });
+
+    for (const bytes of [CAP + 1, CAP * 10]) {
+      for (const announceLength of [false, true]) {
+        test(`an answer of ${bytes} bytes (${announceLength ? 'announced' : 'streamed'}) is refused with lucca-too-large, not retried`, async () => {
+          const { name, url } = newTenant();
+          const outcomes: LuccaRequestOutcome[] = [];
+          const lucca = client(url, { maxPageBytes: CAP, onRequest: (o) => outcomes.push(o) });
+          fake.addFault({ tenant: name, kind: 'huge', bytes, announceLength });
+
+          const error = await rejection(lucca.fetchUsersPage(0), LuccaTooLargeError);
+
+          assert.equal(error.code, 'lucca-too-large');
+          assert.equal(error.retryable, false);
+          assert.match(
+            error.message,
+            announceLength
+              ? /announced an answer of [\d.]+ (KiB|MiB), larger than the 256 KiB one page of users may take/
+              : /sent an answer larger than the 256 KiB one page of users may take/,
+          );
+          assert.match(error.message, /\(LUCCA_MAX_PAGE_BYTES\); the read was stopped and nothing was changed/);
+          assert.deepEqual(outcomes, ['lucca-too-large']);
+          assert.equal(fake.requests(name).length, 1);
+          assert.equal((await lucca.fetchUsersPage(0)).items.length, 60, 'the next answer is read as usual');
+        });
+      }
+    }
+
+    test('a 500 MB answer is stopped close to the default cap, not read to its end', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'huge' });
+      const error = await rejection(client(url).fetchUsersPage(0), LuccaTooLargeError);
+      assert.match(error.message, /larger than the 16 MiB/);
+      // Read again once the next request is served: the fake makes the body only as it is read.
+      await client(url).fetchUsersPage(0);
+      const sent = fake.requests(name)[0]?.bytesSent ?? NaN;
+      assert.ok(sent > DEFAULT_MAX_PAGE_BYTES, `${sent} bytes sent: the answer streamed past the cap`);
+      assert.ok(sent < 4 * DEFAULT_MAX_PAGE_BYTES, `${sent} bytes of 500 MB made before the client hung up`);
+    });
+
+    test('a 500 MB answer announced in its Content-Length is refused before its body is read', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'huge', announceLength: true });
+      const error = await rejection(client(url).fetchUsersPage(0), LuccaTooLargeError);
+      assert.match(error.message, /announced an answer of 476\.8 MiB/);
+      await client(url).fetchUsersPage(0);
+      const sent = fake.requests(name)[0]?.bytesSent ?? NaN;
+      assert.ok(sent < DEFAULT_MAX_PAGE_BYTES, `${sent} bytes made, the socket's buffers at most`);
+    });
+
+    test('the default cap is at least ten times a real page of 1,000 users with ten more fields than the sync asks for', async () => {
+      const extra = (u: { id: number }) => ({
+        employeeNumber: `E${100_000 + u.id}`,
+        jobTitle: 'Responsable des ressources humaines et de la paie',
+        managerId: 1 + (u.id % 40),
+        manager: {
+          id: 1 + (u.id % 40),
+          name: 'Jean-Baptiste Lefèvre',
+          url: `https://acme.ilucca.net/api/v3/users/${u.id}`,
+        },
+        legalEntityId: 1 + (u.id % 3),
+        legalEntity: {
+          id: 1 + (u.id % 3),
+          name: 'Acme Services SAS',
+          url: 'https://acme.ilucca.net/api/v3/legalentities/1',
+        },
+        departmentId: 10 + (u.id % 25),
+        department: {
+          id: 10,
+          name: 'Direction financière et comptable',
+          url: 'https://acme.ilucca.net/api/v3/departments/10',
+        },
+        culture: { id: 1036, name: 'Français (France)', code: 'fr-FR' },
+        calendar: {
+          id: 2,
+          name: 'Calendrier France métropolitaine',
+          url: 'https://acme.ilucca.net/api/v3/calendars/2',
+        },
+      });
+      const users = generateLuccaUsers({ size: 1_000, seed: 7, today: TODAY }).map((u) => ({ ...u, ...extra(u) }));
+      const { url } = newTenant({ users });
+      const fields = [...LUCCA_USER_FIELDS, ...Object.keys(extra({ id: 1 }))];
+      assert.equal(fields.length, LUCCA_USER_FIELDS.length + 10);
+      const res = await fetch(
+        `${url}/api/v3/users?formerEmployees=true&fields=${fields.join(',')}&orderBy=id,asc&paging=0,1000`,
+        { headers: { Authorization: `lucca application=${KEY}` } },
+      );
+      const page = Buffer.from(await res.arrayBuffer());
+      assert.equal((JSON.parse(page.toString('utf8')) as { data: { items: unknown[] } }).data.items.length, 1_000);
+      assert.ok(
+        DEFAULT_MAX_PAGE_BYTES >= 10 * page.length,
+        `the default cap (${DEFAULT_MAX_PAGE_BYTES} bytes) is not ten times a real page (${page.length} bytes)`,
+      );
+    });
+
+    test('a cap that is not a positive whole number of bytes is refused', () => {
+      for (const maxPageBytes of [0, -1, 1.5, Number.NaN]) {
+        assert.throws(() => client('https://acme.ilucca.net', { maxPageBytes }), RangeError);
+      }
     });
   });
 
