@@ -434,7 +434,7 @@ const REASONS_FR: Record<ReasonCode, string> = {
     'L’e-mail du collaborateur dans Lucca n’est pas une adresse valide : il ne peut ni être rattaché ni créer de profil, et un profil lié garde son e-mail actuel.',
   'missing-name': 'Le prénom ou le nom est vide dans Lucca : la fiche n’a pas été synchronisée.',
   'invalid-date':
-    'Une date dans Lucca n’est pas une vraie date : le champ a été laissé vide et le reste de la fiche synchronisé.',
+    'Une date dans Lucca n’est pas une simple date de calendrier (date impossible, ou avec une heure ou un fuseau) : elle n’a pas été synchronisée, le profil garde sa valeur actuelle (vide pour un nouveau profil) et le reste de la fiche est synchronisé.',
   'duplicate-email-in-lucca':
     'Plusieurs collaborateurs Lucca partagent cet e-mail : aucun n’est rattaché ni créé par e-mail tant que Lucca n’est pas corrigé.',
   'email-taken': 'Cet e-mail appartient déjà à un profil lié à un autre collaborateur Lucca : rien n’a été modifié.',
@@ -447,6 +447,8 @@ const REASONS_FR: Record<ReasonCode, string> = {
   'overwritten-local-edit':
     'Une valeur modifiée sur la plateforme depuis la dernière synchronisation a été remplacée par celle de Lucca, qui fait foi.',
   'invalid-record': 'La fiche Lucca n’a pas d’identifiant utilisable : elle n’a pas été synchronisée.',
+  'field-too-long':
+    'Une valeur de la fiche Lucca est plus longue que toute valeur réelle (fiche abîmée ou malveillante) : la fiche n’a pas été synchronisée.',
 };
 
 export interface I18n {

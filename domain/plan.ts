@@ -34,6 +34,13 @@ type OkUser = Extract<MappedLuccaUser, { kind: 'ok' }>;
 const isEmailIssue = (r: Reason): boolean => r.code === 'missing-email' || r.code === 'invalid-email';
 const dateIssues = (user: OkUser): Reason[] => user.issues.filter((r) => r.code === 'invalid-date');
 
+/** The values to write: Lucca's, except where Lucca's value is unusable (a bad date), which never blanks a stored one. */
+function targetFields(user: OkUser, profile: ProfileSnapshot | null): SyncedFields {
+  const target = { ...user.fields };
+  for (const field of user.unusable ?? []) target[field] = profile?.fields[field] ?? null;
+  return target;
+}
+
 function withProfile(profile: ProfileSnapshot | null | undefined): { profileId?: string } {
   // Conditional spread rather than `profileId: undefined`: the change becomes a MongoDB document, and the
   // driver would store an explicit undefined as null.
@@ -69,7 +76,8 @@ export function planLuccaUser(user: MappedLuccaUser, ctx: UserPlanContext): Plan
   if (user.kind === 'skip') {
     return { action: 'skip', luccaUserId: user.luccaUserId, ...withProfile(ctx.linkedProfile), reasons: user.reasons };
   }
-  const status = statusFor(user.fields, ctx.today);
+  // From the values the profile will hold: a kept end date keeps a leaver former.
+  const status = statusFor(targetFields(user, ctx.linkedProfile), ctx.today);
   return ctx.linkedProfile ? planLinked(user, status, ctx.linkedProfile, ctx) : planUnlinked(user, status, ctx);
 }
 
@@ -79,7 +87,7 @@ function planLinked(
   profile: ProfileSnapshot,
   ctx: UserPlanContext,
 ): PlannedChange | null {
-  const target: SyncedFields = { ...user.fields };
+  const target = targetFields(user, profile);
   const emailReasons: Reason[] = [];
 
   // An email problem must not empty or hijack the login of a profile that is already linked by id:
@@ -117,9 +125,11 @@ function planLinked(
   const fields = diffFields(profile.fields, target);
   const wasRemoved = profile.lucca?.removedAt != null;
   if (Object.keys(fields).length === 0 && profile.status === status && !wasRemoved) {
-    // A withheld email is a lasting difference from Lucca that someone must resolve, so it is reported
-    // on every run like any other conflict; a missing email is a deliberate keep and plans nothing.
+    // A withheld email, or a stored date kept against an unusable one, is a lasting difference from
+    // Lucca that someone must resolve, so it is reported on every run like any other conflict; a
+    // missing email is a deliberate keep and plans nothing.
     const withheld = emailReasons.filter((r) => r.code === 'duplicate-email-in-lucca' || r.code === 'email-taken');
+    if ((user.unusable ?? []).some((field) => profile.fields[field] !== null)) withheld.push(...dateIssues(user));
     return withheld.length > 0
       ? { action: 'conflict', luccaUserId: user.luccaUserId, profileId: profile.id, reasons: withheld }
       : null;
@@ -201,15 +211,17 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
   }
 
   if (single) {
-    const fields = diffFields(single.fields, user.fields);
-    if (single.status !== status) fields.status = { from: single.status, to: status };
+    const target = targetFields(user, single);
+    const linkStatus = statusFor(target, ctx.today);
+    const fields = diffFields(single.fields, target);
+    if (single.status !== linkStatus) fields.status = { from: single.status, to: linkStatus };
     return {
       action: 'link',
       luccaUserId: user.luccaUserId,
       profileId: single.id,
       fields,
-      target: { fields: { ...user.fields }, status },
-      reasons: [...statusTransitionReasons(single.status, status), ...dateIssues(user)],
+      target: { fields: target, status: linkStatus },
+      reasons: [...statusTransitionReasons(single.status, linkStatus), ...dateIssues(user)],
     };
   }
 

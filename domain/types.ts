@@ -44,6 +44,8 @@ export const REASON_CODES = [
   'overwritten-local-edit',
   // Beyond the product contract's reason codes: a record with no usable Lucca id still needs a skip reason.
   'invalid-record',
+  // A value longer than any real one (see LUCCA_FIELD_MAX_LENGTHS): the record is skipped, not stored.
+  'field-too-long',
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];
@@ -55,9 +57,13 @@ export interface Reason {
 
 export type FieldDiff = Partial<Record<SyncedField | 'status', { from: unknown; to: unknown }>>;
 
-/** A Lucca user after mapping and validation: usable (possibly with per-field issues) or skipped. */
+/**
+ * A Lucca user after mapping and validation: usable (possibly with per-field issues) or skipped.
+ * `unusable` names the fields whose Lucca value could not be used (an invalid date): null in
+ * `fields`, and a profile keeps its own value for them. Absent when there are none.
+ */
 export type MappedLuccaUser =
-  | { kind: 'ok'; luccaUserId: number; fields: SyncedFields; issues: Reason[] }
+  | { kind: 'ok'; luccaUserId: number; fields: SyncedFields; issues: Reason[]; unusable?: SyncedField[] }
   | { kind: 'skip'; luccaUserId: number | null; reasons: Reason[] };
 
 /** What the planner needs to know of a profile already on the platform. */

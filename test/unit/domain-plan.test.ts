@@ -277,10 +277,54 @@ describe('planLuccaUser — a profile already linked by Lucca id', () => {
     assert.equal(planLuccaUser(user(), ctx({ linkedProfile: linkedProfile(), emailDuplicatedInLucca: true })), null);
   });
 
-  test('empties a date that became invalid in Lucca and carries invalid-date', () => {
-    const change = plan(fromLucca({ birthDate: '0000-01-01T00:00:00' }), ctx({ linkedProfile: linkedProfile() }));
+  // The issue's example: 22:00 UTC on 30 April is 1 May in Paris. Cut to its date part it would move the
+  // birthday a day back; read as null it would blank it.
+  for (const [title, bad] of [
+    ['not a real date', '0000-01-01T00:00:00'],
+    ['a UTC date-time', '1980-04-30T22:00:00Z'],
+    ['a date with a +02:00 offset', '1989-12-22T00:00:00+02:00'],
+    ['a date at noon', '1989-12-22T12:00:00'],
+  ] as const) {
+    test(`keeps a stored birth date when Lucca's becomes ${title}, reporting invalid-date as a conflict every run`, () => {
+      const change = plan(fromLucca({ birthDate: bad }), ctx({ linkedProfile: linkedProfile() }));
+      assert.deepEqual(change, {
+        action: 'conflict',
+        luccaUserId: 416,
+        profileId: 'p-linked',
+        reasons: [
+          {
+            code: 'invalid-date',
+            message: 'birthDate is not a plain calendar date; not synced, the profile keeps its value',
+          },
+        ],
+      });
+    });
+  }
+
+  test('updates the other fields of a record with an invalid date, leaving the stored date as it is', () => {
+    const change = plan(
+      fromLucca({ birthDate: '1980-04-30T22:00:00Z', lastName: 'DOE-MARTIN' }),
+      ctx({ linkedProfile: linkedProfile() }),
+    );
     assert.equal(change.action, 'update');
-    assert.deepEqual(change.fields, { birthDate: { from: '1989-12-22', to: null } });
+    assert.deepEqual(change.fields, { lastName: { from: 'DOE', to: 'DOE-MARTIN' } });
+    assert.equal(change.target?.fields.birthDate, '1989-12-22');
+    assert.deepEqual(codes(change), ['invalid-date']);
+  });
+
+  test('keeps a leaver former when Lucca’s end date becomes invalid: the kept end date decides the status', () => {
+    const profile = linkedProfile({ contractEnd: '2025-06-30' }, { status: 'former' });
+    const change = plan(fromLucca({ dtContractEnd: '2025-06-30T00:00:00+02:00' }), ctx({ linkedProfile: profile }));
+    assert.equal(change.action, 'conflict');
+    assert.deepEqual(codes(change), ['invalid-date']);
+  });
+
+  test('links a profile keeping its own date where Lucca’s is invalid', () => {
+    const existing = unlinkedProfile('p-csv', { firstName: 'Jon', birthDate: '1989-12-21' });
+    const change = plan(fromLucca({ birthDate: '1989-12-21T23:00:00Z' }), ctx({ unlinkedSameEmail: [existing] }));
+    assert.equal(change.action, 'link');
+    assert.deepEqual(change.fields, { firstName: { from: 'Jon', to: 'John' } });
+    assert.equal(change.target?.fields.birthDate, '1989-12-21');
     assert.deepEqual(codes(change), ['invalid-date']);
   });
 
