@@ -3,10 +3,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { decryptApiKey, type Keyring } from '../db/api-key-cipher';
 import type { PlannedUpdate } from '../db/profiles-repository';
 import type { Repositories } from '../db/mongo';
+import type { CompanyDocument } from '../db/companies-repository';
 import type { SyncRunStatus } from '../db/sync-runs-repository';
 import { failureType, type RunError } from '../domain/failures';
+import type { GuardCeiling, GuardReview } from '../domain/guards';
 import { mapLuccaUser } from '../domain/map-lucca-user';
-import type { GuardCeiling, SyncTrigger } from '../domain/types';
+import type { SyncTrigger } from '../domain/types';
 import {
   isAllowedLuccaUrl,
   LuccaClient,
@@ -17,7 +19,7 @@ import {
 import { limiterFor } from '../lucca/rate-limiter';
 import { luccaRequestCounter, recordFinishedRun } from './metrics';
 import { DEFAULT_STALL_TIMEOUT_MS, watchProgress, type ShutdownNotice } from './progress';
-import { RunPlan, type PlanResult, type PlanStep } from './run-plan';
+import { RunPlan, type OverrideOutcome, type PlanResult, type PlanStep } from './run-plan';
 import { completeRewrite } from './sweep';
 
 export interface SyncActivityDeps {
@@ -57,9 +59,12 @@ export interface StartSyncRunInput extends SyncRunRef {
 }
 
 export interface ReadInput extends SyncRunRef {
-  /** Passed to the guard of the plan made while reading. */
+  /**
+   * Ignored, as are `overrideCeilings` (older workflows send them): a run lifts a guard only as the
+   * override of the blocked run its document names (`overrideOf`), whose reviewed changes are in
+   * MongoDB — a bare `allowMassDeactivation` lifts nothing.
+   */
   allowMassDeactivation?: boolean;
-  /** The reviewed counts an override may go up to (then `allowMassDeactivation` alone is ignored). */
   overrideCeilings?: GuardCeiling[];
 }
 
@@ -76,6 +81,7 @@ export interface ReadResult {
 }
 
 export interface PlanInput extends SyncRunRef {
+  /** Ignored, as in `ReadInput`. */
   allowMassDeactivation: boolean;
   /** Plan `removed-from-lucca` deactivations; off when the read saw data move. Default true. */
   detectRemovals?: boolean;
@@ -130,6 +136,50 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     return company;
   }
 
+  /**
+   * The connection stamp the run reads with, recorded by its first read attempt; a later attempt
+   * (or the apply) whose company no longer has that stamp must not go on with what was read.
+   */
+  function checkConnection(company: CompanyDocument, readWith: string | null, when: string, writes = 0): void {
+    if ((company.lucca.connectionId ?? null) === readWith) return;
+    throw ApplicationFailure.create({
+      type: failureType('connection-changed'),
+      message:
+        `The Lucca connection of company ${company._id} (URL or key) changed ${when}; the run had read with ` +
+        `the previous one, so ${writes === 0 ? 'nothing was written' : `it stopped after ${writes} profile writes`}. ` +
+        `The next run reads with the new connection.`,
+      nonRetryable: true,
+    });
+  }
+
+  /**
+   * An operator's override, checked when the run starts: the blocked run it names must still be its
+   * company's latest finished run, still blocked, read with the same connection, and its reviewed
+   * changes kept. Otherwise the override lifts nothing (the run says why if it is blocked).
+   */
+  async function resolveOverride(
+    company: CompanyDocument,
+    runId: string,
+  ): Promise<{ review: GuardReview | null; override?: OverrideOutcome }> {
+    const of = (await repos.syncRuns.get(runId))?.overrideOf;
+    if (!of) return { review: null };
+    const refuse = (refused: string) => ({ review: null, override: { of, refused } });
+    const blocked = await repos.syncRuns.get(of);
+    if (!blocked || blocked.companyId !== company._id || blocked.status !== 'blocked') {
+      return refuse(`it is not a blocked run of company ${company._id}.`);
+    }
+    const latest = await repos.syncRuns.latestFinished(company._id, runId);
+    if (latest?._id !== of) {
+      return refuse(`run ${latest?._id ?? '?'} ended after it; review the latest run before applying it anyway.`);
+    }
+    if ((blocked.connectionId ?? null) !== (company.lucca.connectionId ?? null)) {
+      return refuse("the company's Lucca connection changed since it was read.");
+    }
+    const people = await repos.reviewed.read(company._id, of);
+    if (!people) return refuse('its reviewed changes are not kept (it was blocked by an earlier version).');
+    return { review: { blockedRunId: of, people }, override: { of } };
+  }
+
   async function startSyncRun(input: StartSyncRunInput): Promise<void> {
     const info = Context.current().info;
     await repos.syncRuns.start({
@@ -147,12 +197,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
    * from the last heartbeated position when retried: the pages staged before it are planned again
    * from their copies, not read again, and a page read again replaces its copy.
    */
-  async function fetchLuccaUsers({
-    companyId,
-    runId,
-    allowMassDeactivation = false,
-    overrideCeilings,
-  }: ReadInput): Promise<ReadResult> {
+  async function fetchLuccaUsers({ companyId, runId }: ReadInput): Promise<ReadResult> {
     const ctx = Context.current();
     const company = await loadCompany(companyId);
     if (!company.lucca.apiKey) {
@@ -162,6 +207,9 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         nonRetryable: true,
       });
     }
+    const readWith = await repos.syncRuns.recordConnection(runId, company.lucca.connectionId ?? null);
+    checkConnection(company, readWith, 'since this run started reading');
+    const { review, override } = await resolveOverride(company, runId);
     const resumeFrom = readPosition(ctx.info.heartbeatDetails);
     const start: ReadCheckpoint = { read: resumeFrom, step: 'profiles', done: 0 };
     const describe = (c: ReadCheckpoint) =>
@@ -225,14 +273,26 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       }
       await planned;
       const plan = await starting;
+      if (position.offset === 0 && plan.linkedProfiles > 0) {
+        throw ApplicationFailure.create({
+          type: failureType('lucca-empty'),
+          message:
+            `Lucca answered with no user at all for company ${companyId}, which has ${plan.linkedProfiles} linked profiles: ` +
+            `a tenant keeps its leavers, so this is a wrong answer (a key whose role sees nobody, another tenant's key, ` +
+            `a tenant emptied by mistake), not ${plan.linkedProfiles} departures. Nothing was changed. ` +
+            `Check the key's role and the company's Lucca URL, then sync again.`,
+          nonRetryable: true,
+        });
+      }
       // An earlier attempt resumed from an older heartbeat may have staged pages past this read's end.
       await repos.staging.dropPagesFrom(runId, position.page);
+      checkConnection(await loadCompany(companyId), readWith, 'while this run was reading Lucca');
       const removalsSafe = !position.moved;
       return {
         pagesRead: position.page,
         usersRead: position.offset,
         removalsSafe,
-        plan: await plan.finish({ detectRemovals: removalsSafe, allowMassDeactivation, overrideCeilings }),
+        plan: await plan.finish({ detectRemovals: removalsSafe, review, override }),
       };
     });
   }
@@ -241,26 +301,23 @@ export function createSyncActivities(deps: SyncActivityDeps) {
    * Plans the staged pages of a run whose read did not plan them (runs started before the read
    * planned as it went), the same way the read does.
    */
-  async function planSync({
-    companyId,
-    runId,
-    allowMassDeactivation,
-    detectRemovals = true,
-  }: PlanInput): Promise<PlanResult> {
+  async function planSync({ companyId, runId, detectRemovals = true }: PlanInput): Promise<PlanResult> {
     const ctx = Context.current();
     const describe = (c: PlanCheckpoint) => `step ${c.step}, ${c.done} done`;
     const start: PlanCheckpoint = { step: 'profiles', done: 0 };
     return watchProgress('Planning', start, { stallTimeoutMs, describe, shutdown }, async (watch) => {
+      const company = await loadCompany(companyId);
+      const { review, override } = await resolveOverride(company, runId);
       const plan = await RunPlan.start({
         repos,
-        company: await loadCompany(companyId),
+        company,
         runId,
         fresh: ctx.info.attempt === 1,
         now: now(),
         progress: (step, done) => watch.checkpoint({ step, done }),
       });
       await plan.stagedPages();
-      return plan.finish({ detectRemovals, allowMassDeactivation });
+      return plan.finish({ detectRemovals, review, override });
     });
   }
 
@@ -275,6 +332,10 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const resumeFrom = applyPosition(ctx.info.heartbeatDetails);
     const describe = (c: ApplyCheckpoint) =>
       `after plan chunk ${c.done ?? 'none'} (${c.writes} profile writes so far, ${c.pending} updates gathered)`;
+    // Written with the connection the run read with, and not at all once it has changed.
+    const run = await repos.syncRuns.get(runId);
+    const readWith = run?.connectionId ?? null;
+    const tenant = (await loadCompany(companyId)).lucca.baseUrl;
     return watchProgress('Applying the plan', resumeFrom, { stallTimeoutMs, describe, shutdown }, async (watch) => {
       const caps = await repos.profiles.capabilities();
       let { done, writes } = resumeFrom;
@@ -303,8 +364,17 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         done = gathered;
         checkpoint();
       };
+      const connectionStill = async () =>
+        checkConnection(await loadCompany(companyId), readWith, 'while this run was applying its plan', writes);
+      // Links of another tenant hold ids this plan may give to its own users: gone before any write.
+      if ((run?.otherTenantLinks ?? 0) > 0 && resumeFrom.done === null) {
+        await connectionStill();
+        writes += await repos.profiles.unlinkOtherTenants(companyId, tenant, now());
+        checkpoint();
+      }
       for await (const chunk of repos.staging.readPlanChunks(runId, resumeFrom.done)) {
-        const { inserts, updates } = repos.profiles.plannedWrites(companyId, chunk.changes, now());
+        await connectionStill();
+        const { inserts, updates } = repos.profiles.plannedWrites(companyId, chunk.changes, now(), tenant);
         if (pending.length + updates.length > caps.maxDeletesPerCommand) await flush();
         if (inserts.length > 0) writes += await repos.profiles.insertPlanned(inserts);
         pending.push(...updates);
@@ -314,7 +384,10 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         checkpoint();
         if (!Number.isFinite(caps.rewriteFrom)) await flush();
       }
-      if (pending.length > 0) await flush();
+      if (pending.length > 0) {
+        await connectionStill();
+        await flush();
+      }
       return { profileWrites: writes };
     });
   }
@@ -323,6 +396,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const finishedAt = now();
     const run = await repos.syncRuns.get(input.runId);
     await repos.syncRuns.finish(input.runId, input, finishedAt);
+    // This run is now the company's latest: no earlier blocked run can be applied anyway any more.
+    await repos.reviewed.dropOthers(input.companyId, input.status === 'blocked' ? input.runId : undefined);
     // Counted once: a retried finish finds the run closed already.
     if (run?.status === 'running') {
       recordFinishedRun(Context.current().metricMeter, { run, status: input.status, error: input.error, finishedAt });

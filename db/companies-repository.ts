@@ -1,5 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import { DEFAULT_GUARD, type DeactivationGuard, type GuardKind } from '../domain/types';
+import { DEFAULT_GUARD, type GuardKind, type GuardThreshold } from '../domain/guards';
 
 export interface CompanyDocument {
   _id: string;
@@ -11,13 +11,19 @@ export interface CompanyDocument {
     apiKey: string | null;
     apiKeyHint: string | null;
     connectedAt: Date | null;
+    /**
+     * The connection's stamp: a new id whenever the URL or the key changes (onboarding again with
+     * the same ones, or re-encrypting the key, keeps it). A run records the stamp it read with and
+     * writes nothing once it has changed. Absent on companies onboarded before stamps.
+     */
+    connectionId?: string;
   };
   sync: {
     every: string;
     paused: boolean;
-    deactivationGuard: DeactivationGuard;
+    deactivationGuard: GuardThreshold;
     /** The other mass-change guards' thresholds, when the company has its own (see `guardsOf`). */
-    guards?: Partial<Record<Exclude<GuardKind, 'deactivate'>, DeactivationGuard>>;
+    guards?: Partial<Record<Exclude<GuardKind, 'deactivate'>, GuardThreshold>>;
   };
   createdAt: Date;
   updatedAt: Date;
@@ -30,6 +36,8 @@ export interface CompanyUpsert {
   baseUrl: string;
   encryptedApiKey: string;
   apiKeyHint: string;
+  /** The connection's stamp (see `CompanyDocument.lucca.connectionId`). */
+  connectionId: string;
   every: string;
   now: Date;
 }
@@ -74,6 +82,7 @@ export class CompaniesRepository {
           'lucca.apiKey': c.encryptedApiKey,
           'lucca.apiKeyHint': c.apiKeyHint,
           'lucca.connectedAt': c.now,
+          'lucca.connectionId': c.connectionId,
           'sync.every': c.every,
           updatedAt: c.now,
         },
@@ -108,7 +117,7 @@ export class CompaniesRepository {
   }
 
   /** Sets one guard's threshold for the company; false when there is no such company. */
-  async setGuard(id: string, kind: GuardKind, threshold: DeactivationGuard, now: Date): Promise<boolean> {
+  async setGuard(id: string, kind: GuardKind, threshold: GuardThreshold, now: Date): Promise<boolean> {
     const path = kind === 'deactivate' ? 'sync.deactivationGuard' : `sync.guards.${kind}`;
     const res = await this.collection.updateOne({ _id: id }, { $set: { [path]: threshold, updatedAt: now } });
     return res.matchedCount === 1;

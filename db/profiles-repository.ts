@@ -16,6 +16,11 @@ export interface ProfileDocument extends SyncedFields {
     lastSeenAt: Date;
     removedAt?: Date | null;
     syncedValues: SyncedFields;
+    /**
+     * The Lucca tenant (normalised URL) the link was made under: a Lucca id means someone else in
+     * another tenant. Absent on links made before it was recorded (read as the company's tenant).
+     */
+    tenant?: string;
   };
   createdAt: Date;
   updatedAt: Date;
@@ -32,6 +37,7 @@ const SNAPSHOT_PROJECTION = {
   'lucca.userId': 1,
   'lucca.syncedValues': 1,
   'lucca.removedAt': 1,
+  'lucca.tenant': 1,
 } as const;
 
 function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
@@ -52,6 +58,7 @@ function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
             userId: doc.lucca.userId,
             syncedValues: doc.lucca.syncedValues ?? null,
             removedAt: doc.lucca.removedAt ?? null,
+            tenant: doc.lucca.tenant ?? null,
           },
         }
       : {}),
@@ -62,7 +69,9 @@ function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
 export interface PlannedUpdate {
   _id: ObjectId;
   userId: number;
-  /** A link also accepts a profile linked to nobody. */
+  /** The Lucca tenant of the run: a profile linked under another one is not this user's. */
+  tenant: string;
+  /** A link also accepts a profile linked to nobody, or linked under another tenant. */
   linking: boolean;
   set: Record<string, unknown>;
 }
@@ -73,11 +82,18 @@ export interface RewriteEntry {
   after: ProfileDocument;
 }
 
-/** Whether the update still holds for the profile: same company, same Lucca user (or none, for a link). */
+/**
+ * Whether the update still holds for the profile: same company, same Lucca user of the same tenant
+ * (a link made before links recorded their tenant is the company's), or — for a link — no Lucca
+ * user, or one of another tenant (whose id means nothing here).
+ */
 function holds(update: PlannedUpdate, companyId: string, doc: Pick<ProfileDocument, 'companyId' | 'lucca'>): boolean {
   if (doc.companyId !== companyId) return false;
   const linkedTo = doc.lucca?.userId;
-  return linkedTo === update.userId || (update.linking && linkedTo === undefined);
+  const tenant = doc.lucca?.tenant ?? null;
+  const sameTenant = tenant === null || tenant === update.tenant;
+  if (linkedTo === update.userId && sameTenant) return true;
+  return update.linking && (linkedTo === undefined || !sameTenant);
 }
 
 /** `doc` with a `$set` applied (top-level and dotted keys), as the store would. */
@@ -125,8 +141,12 @@ export class ProfilesRepository {
    * the worker's memory page-sized, at a scan of the collection per page). The index keeps each
    * profile packed (see `CompanyProfileIndex`).
    */
-  async loadCompanyIndex(companyId: string, onProgress?: (profilesRead: number) => void): Promise<CompanyProfileIndex> {
-    const index = new CompanyProfileIndex();
+  async loadCompanyIndex(
+    companyId: string,
+    tenant: string,
+    onProgress?: (profilesRead: number) => void,
+  ): Promise<CompanyProfileIndex> {
+    const index = new CompanyProfileIndex(tenant);
     let read = 0;
     const cursor = this.collection.find({ companyId }, { projection: SNAPSHOT_PROJECTION, batchSize: 2000 });
     for await (const doc of cursor) {
@@ -139,6 +159,7 @@ export class ProfilesRepository {
   /**
    * The profile writes of planned changes: the profiles to create, and the updates of existing
    * ones, each conditioned on the profile still being this Lucca user's (or, for a link, nobody's).
+   * Links and created profiles record `tenant`, the Lucca tenant they were made under.
    * Every write is idempotent — an insert of the planned profile id, a `$set` of planned values —
    * so a retried apply converges on the same profiles.
    */
@@ -146,6 +167,7 @@ export class ProfilesRepository {
     companyId: string,
     changes: readonly ApplicableChange[],
     now: Date,
+    tenant: string,
   ): { inserts: ProfileDocument[]; updates: PlannedUpdate[] } {
     const inserts: ProfileDocument[] = [];
     const updates: PlannedUpdate[] = [];
@@ -161,7 +183,7 @@ export class ProfilesRepository {
             companyId,
             ...target.fields,
             status: target.status,
-            lucca: { userId, linkedAt: now, lastSeenAt: now, syncedValues: target.fields },
+            lucca: { userId, linkedAt: now, lastSeenAt: now, syncedValues: target.fields, tenant },
             createdAt: now,
             updatedAt: now,
           });
@@ -170,11 +192,12 @@ export class ProfilesRepository {
           updates.push({
             _id,
             userId,
+            tenant,
             linking: true,
             set: {
               ...target.fields,
               status: target.status,
-              lucca: { userId, linkedAt: now, lastSeenAt: now, syncedValues: target.fields },
+              lucca: { userId, linkedAt: now, lastSeenAt: now, syncedValues: target.fields, tenant },
               updatedAt: now,
             },
           });
@@ -185,6 +208,7 @@ export class ProfilesRepository {
           updates.push({
             _id,
             userId,
+            tenant,
             linking: false,
             set: {
               ...target.fields,
@@ -277,14 +301,21 @@ export class ProfilesRepository {
 
   /** The straightforward path: each update's filter carries its own condition. */
   private async updateWhereOwned(companyId: string, updates: PlannedUpdate[]): Promise<number> {
+    // The conditions of `holds`, as a filter (`$in: [null, …]` also matches a missing tenant).
     const ops: AnyBulkWriteOperation<ProfileDocument>[] = updates.map((u) => ({
       updateOne: {
         filter: {
           _id: u._id,
           companyId,
           ...(u.linking
-            ? { $or: [{ 'lucca.userId': { $exists: false } }, { 'lucca.userId': u.userId }] }
-            : { 'lucca.userId': u.userId }),
+            ? {
+                $or: [
+                  { 'lucca.userId': { $exists: false } },
+                  { 'lucca.userId': u.userId, 'lucca.tenant': { $in: [null, u.tenant] } },
+                  { 'lucca.tenant': { $exists: true, $nin: [null, u.tenant] } },
+                ],
+              }
+            : { 'lucca.userId': u.userId, 'lucca.tenant': { $in: [null, u.tenant] } }),
         },
         update: { $set: u.set },
       },
@@ -312,7 +343,10 @@ export class ProfilesRepository {
   private async stillOwned(companyId: string, updates: readonly PlannedUpdate[]): Promise<Set<string>> {
     const wanted = new Map(updates.map((u) => [u._id.toHexString(), u]));
     const docs = await this.collection
-      .find({ _id: { $in: updates.map((u) => u._id) } }, { projection: { companyId: 1, 'lucca.userId': 1 } })
+      .find(
+        { _id: { $in: updates.map((u) => u._id) } },
+        { projection: { companyId: 1, 'lucca.userId': 1, 'lucca.tenant': 1 } },
+      )
       .toArray();
     const owned = new Set<string>();
     for (const doc of docs) {
@@ -367,6 +401,19 @@ export class ProfilesRepository {
   async unlinkCompany(companyId: string, now: Date): Promise<number> {
     const res = await this.collection.updateMany(
       { companyId, 'lucca.userId': { $exists: true } },
+      { $unset: { lucca: '' }, $set: { updatedAt: now } },
+    );
+    return res.modifiedCount;
+  }
+
+  /**
+   * Unlinks the company's profiles linked under another Lucca tenant than `tenant` (what a tenant
+   * switch that raced a run's writes leaves): they keep their values and status, and the run
+   * attaches them again by email. Returns how many were unlinked.
+   */
+  async unlinkOtherTenants(companyId: string, tenant: string, now: Date): Promise<number> {
+    const res = await this.collection.updateMany(
+      { companyId, 'lucca.tenant': { $exists: true, $nin: [null, tenant] } },
       { $unset: { lucca: '' }, $set: { updatedAt: now } },
     );
     return res.modifiedCount;

@@ -3,7 +3,6 @@ import { statusFor } from './status';
 import {
   SYNCED_FIELDS,
   type ChangeAction,
-  type DeactivationGuard,
   type FieldDiff,
   type MappedLuccaUser,
   type PlannedChange,
@@ -281,42 +280,6 @@ export function planRemoval(profile: ProfileSnapshot): PlannedChange | null {
 /** A removal is the only change that does not stem from a Lucca user present in the read. */
 export function isRemoval(change: PlannedChange): boolean {
   return change.reasons.some((r) => r.code === 'removed-from-lucca');
-}
-
-/**
- * Fields a change empties that had a value (input to the `blank` guard). `contractEnd` is left
- * out: an end date going away is a rehire on an open contract, not lost data.
- */
-export function blankedFields(change: PlannedChange): SyncedField[] {
-  if (!change.fields || change.action === 'create') return [];
-  return SYNCED_FIELDS.filter((field) => {
-    const diff = change.fields?.[field];
-    return field !== 'contractEnd' && diff !== undefined && diff.from !== null && diff.to === null;
-  });
-}
-
-/** Does this change give an already linked profile another email? (Input to the `email` guard.) */
-export function changesEmail(change: PlannedChange): boolean {
-  if (change.action === 'create' || change.action === 'link') return false;
-  const diff = change.fields?.email;
-  return diff !== undefined && diff.from !== null && diff.to !== null;
-}
-
-/** Whatever the action, does this change take a profile from active/upcoming to former? (Input to the guard.) */
-export function isDeactivation(change: PlannedChange): boolean {
-  const status = change.fields?.status;
-  return status !== undefined && (status.from === 'active' || status.from === 'upcoming') && status.to === 'former';
-}
-
-/**
- * How many profiles a plan may touch one way (deactivate, blank a field, …) before it is held
- * back: max(minCount, maxPercent% of the company's active profiles). Past it, a change more likely
- * means an API key that suddenly sees nobody, or lost a permission, than a real change of that size.
- */
-export function guardLimit(guard: DeactivationGuard, activeProfiles: number): number {
-  // Multiply before dividing: 0.29 * 100 is 28.999… in floating point, 29 * 100 / 100 is exactly 29.
-  const percentLimit = Math.floor((guard.maxPercent * Math.max(0, activeProfiles)) / 100);
-  return Math.max(guard.minCount, percentLimit);
 }
 
 const COUNTER_OF_ACTION: Readonly<Record<ChangeAction, keyof SyncCounts>> = {

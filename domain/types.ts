@@ -71,7 +71,13 @@ export interface ProfileSnapshot {
   id: string;
   fields: SyncedFields;
   status: ProfileStatus;
-  lucca?: { userId: number; syncedValues: SyncedFields | null; removedAt?: Date | null };
+  lucca?: {
+    userId: number;
+    syncedValues: SyncedFields | null;
+    removedAt?: Date | null;
+    /** The Lucca tenant (its normalised URL) the link was made under; absent on links made before it was recorded. */
+    tenant?: string | null;
+  };
 }
 
 /** One planned change; becomes a `syncChanges` document. */
@@ -85,51 +91,6 @@ export interface PlannedChange {
   target?: { fields: SyncedFields; status: ProfileStatus };
   reasons: Reason[];
 }
-
-/** A guard's threshold: a plan may touch at most max(minCount, maxPercent% of active profiles). */
-export interface DeactivationGuard {
-  maxPercent: number;
-  minCount: number;
-}
-
-/**
- * The mass changes a plan is held back for, each with its own threshold: deactivating, blanking
- * a field that had a value, changing linked profiles' emails, reactivating. Each more likely means
- * a key that lost a permission or a bad day in Lucca than a real change of that size.
- */
-export type GuardKind = 'deactivate' | 'blank' | 'email' | 'reactivate';
-export const GUARD_KINDS: readonly GuardKind[] = ['deactivate', 'blank', 'email', 'reactivate'];
-export type Guards = Record<GuardKind, DeactivationGuard>;
-
-/** Every guard's threshold unless the company sets its own: a real company does not hit it by accident. */
-export const DEFAULT_GUARD: DeactivationGuard = { maxPercent: 10, minCount: 5 };
-
-/** A company's thresholds: `deactivationGuard` for deactivations, `guards` for the others, defaults elsewhere. */
-export function guardsOf(sync: {
-  deactivationGuard?: DeactivationGuard;
-  guards?: Partial<Record<GuardKind, DeactivationGuard>>;
-}): Guards {
-  return {
-    deactivate: sync.deactivationGuard ?? DEFAULT_GUARD,
-    blank: sync.guards?.blank ?? DEFAULT_GUARD,
-    email: sync.guards?.email ?? DEFAULT_GUARD,
-    reactivate: sync.guards?.reactivate ?? DEFAULT_GUARD,
-  };
-}
-
-/** A guard that fired: how many profiles the plan would touch that way, against its limit. */
-export interface GuardHit {
-  guard: GuardKind;
-  /** For `blank`: the field blanked. */
-  field?: SyncedField;
-  count: number;
-  limit: number;
-  /** The count an operator reviewed and confirmed, when this plan goes past it (blocked again). */
-  reviewed?: number;
-}
-
-/** What an operator reviewed of a blocked run's fired guard: the next plan may go up to `count`. */
-export type GuardCeiling = Pick<GuardHit, 'guard' | 'field' | 'count'>;
 
 export interface SyncCounts {
   seen: number;

@@ -15,6 +15,7 @@ export type OperationErrorCode =
   | 'invalid-every'
   | 'company-exists'
   | 'tenant-change'
+  | 'run-in-flight'
   | 'invalid-guard'
   | 'schedule-not-found'
   | 'run-not-found'

@@ -69,6 +69,8 @@ export async function offboardCompany(
   }
 
   const { removed, running, journalsKept } = await removeCompanyWorkingData(deps.repos, companyId);
+  // Nothing of the company can be applied anyway any more.
+  await deps.repos.reviewed.dropOthers(companyId);
   return {
     companyId,
     scheduleDeleted,

@@ -9,7 +9,7 @@ import {
   type SyncNowRequest,
   type SyncOverride,
 } from '../workflows/messages';
-import type { GuardHit, SyncTrigger } from '../domain/types';
+import type { SyncTrigger } from '../domain/types';
 import { requestSyncWithStart } from '../workflows/client';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
@@ -19,8 +19,8 @@ export interface SyncRequestInput {
   dryRun?: boolean;
   /**
    * Apply a blocked run anyway: the company's latest run must be blocked (`overrideRunId`, when
-   * given, must be that run: the one the operator reviewed), and the new run may go up to the
-   * counts its guards fired with, not past them.
+   * given, must be that run: the one the operator reviewed), and the new run applies the guarded
+   * changes of the people it planned, no others (checked again when the run starts).
    */
   allowMassDeactivation?: boolean;
   overrideRunId?: string;
@@ -74,9 +74,10 @@ export async function requestSync(deps: OperationsDeps, input: SyncRequestInput)
 }
 
 /**
- * What an override confirms: the company's latest run, blocked, and the counts its guards fired
- * with. Refused when there is no such run (nothing was reviewed), or when the run the operator
- * reviewed is no longer the latest.
+ * What an override confirms: the company's latest run, blocked (the people its guarded changes
+ * touch are kept with it, in MongoDB). Refused when there is no such run (nothing was reviewed),
+ * or when the run the operator reviewed is no longer the latest. The run checks it again when it
+ * starts, as other runs may end in between.
  */
 async function reviewedOverride(deps: OperationsDeps, companyId: string, runId?: string): Promise<SyncOverride> {
   const latest = await deps.repos.syncRuns.latest(companyId);
@@ -92,14 +93,7 @@ async function reviewedOverride(deps: OperationsDeps, companyId: string, runId?:
       `Run ${runId} is not the latest run of "${companyId}" (${latest._id} is): review the latest run's report before applying anyway.`,
     );
   }
-  const { guard } = latest;
-  const fired: Pick<GuardHit, 'guard' | 'field' | 'count'>[] = guard.fired ?? [
-    { guard: 'deactivate', count: guard.deactivations },
-  ];
-  return {
-    blockedRunId: latest._id,
-    ceilings: fired.map((h) => ({ guard: h.guard, ...(h.field ? { field: h.field } : {}), count: h.count })),
-  };
+  return { blockedRunId: latest._id };
 }
 
 /** The request itself, for callers that have already checked the company (onboarding). */
@@ -128,10 +122,14 @@ export async function sendSyncRequest(
 }
 
 /** The company workflow's `status` query, or null when it is not running or no worker answers in time. */
-export async function queryCompanyStatus(client: Client, companyId: string): Promise<CompanySyncStatus | null> {
+export async function queryCompanyStatus(
+  client: Client,
+  companyId: string,
+  deadlineMs = QUERY_DEADLINE_MS,
+): Promise<CompanySyncStatus | null> {
   const handle = client.workflow.getHandle(companyWorkflowId(companyId));
   try {
-    return await client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
+    return await client.connection.withDeadline(Date.now() + deadlineMs, () => handle.query(statusQuery));
   } catch {
     return null;
   }

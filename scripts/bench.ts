@@ -220,6 +220,7 @@ class Bench {
         apiKey,
       ),
       apiKeyHint: apiKeyHint(apiKey),
+      connectionId: randomUUID(),
       every: '24h',
       now: new Date(),
     });

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/env';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
-import { COMPANY_ID_PATTERN, GUARD_KINDS, type ChangeAction } from '../domain/types';
+import { GUARD_KINDS } from '../domain/guards';
+import { COMPANY_ID_PATTERN, type ChangeAction } from '../domain/types';
 import {
   audited,
   changeSchedule,
@@ -163,7 +164,7 @@ program
   .option('--dry-run', 'compute and store the plan, write no profile')
   .option(
     '--allow-mass-deactivation',
-    "apply the company's latest run, blocked by the mass-change guards, anyway: up to the counts it was blocked with (refused if the latest run is not blocked)",
+    "apply the company's latest run, blocked by the mass-change guards, anyway: the changes of the people it planned, no others (refused if the latest run is not blocked)",
   )
   .option('--wait', 'wait for the run, show progress, print its summary; exit 0 only if it succeeded')
   .option('--timeout <minutes>', 'with --wait, give up waiting after this many minutes', positiveInteger, 60)
@@ -331,11 +332,11 @@ program
 program
   .command('guard')
   .description(
-    "Set one of a company's mass-change guards: a plan that would deactivate, blank a field, change emails or reactivate more than max(min-count, max-percent% of active profiles) is blocked until confirmed",
+    "Set one of a company's mass-change guards: a plan that would deactivate, blank a field, change emails, reactivate or overwrite a name or a date on more linked profiles than max(min-count, max-percent% of the linked active profiles), never more than half of them, is blocked until confirmed",
   )
   .addOption(companyOption())
   .addOption(new Option('--kind <kind>', 'the guard').choices([...GUARD_KINDS]).makeOptionMandatory())
-  .requiredOption('--max-percent <n>', 'percent of active profiles (0-100)', wholeNumber)
+  .requiredOption('--max-percent <n>', 'percent of the linked active profiles (0-100)', wholeNumber)
   .requiredOption('--min-count <n>', 'profiles allowed whatever the percentage', wholeNumber)
   .action(async (opts: { company: string; kind: string; maxPercent: number; minCount: number }) => {
     await withContext(async (ctx) => {
@@ -351,7 +352,9 @@ program
       );
       console.log(`Guards of ${opts.company}:`);
       for (const [kind, g] of Object.entries(guards)) {
-        console.log(`  ${kind.padEnd(10)} max(${g.minCount}, ${g.maxPercent}% of active profiles)`);
+        console.log(
+          `  ${kind.padEnd(10)} max(${g.minCount}, ${g.maxPercent}% of linked active profiles), at most half of them`,
+        );
       }
     });
   });

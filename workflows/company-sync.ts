@@ -7,6 +7,7 @@ import {
   executeChild,
   isCancellation,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -42,6 +43,13 @@ export const MAX_PENDING_KINDS = 10;
 const MAX_CEILINGS = 20;
 
 /**
+ * A request lifts the guards only as the override of a blocked run it names; a bare
+ * `allowMassDeactivation` is a plain run (it folds with them). Requests recorded before this
+ * change were sanitised the old way (a bare flag, and overrides carrying reviewed counts).
+ */
+const OVERRIDES_NAME_THEIR_RUN = 'overrides-name-their-run';
+
+/**
  * The long-lived workflow of one company (`company-sync:<companyId>`). It owns the queue of
  * sync requests: runs them one at a time as child workflows, folds requests that arrive during a
  * run into one follow-up run, answers `status`, and continues as new to keep its history small.
@@ -66,7 +74,9 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
     pending.push(entry);
     return entry;
   };
-  for (const carried of input.pending ?? []) enqueue(sanitise(carried), carried.requestId, carried.requests ?? 1);
+  for (const carried of input.pending ?? []) {
+    enqueue(sanitise(carried, patched(OVERRIDES_NAME_THEIR_RUN)), carried.requestId, carried.requests ?? 1);
+  }
   let lastRun = input.lastRun ?? null;
   let current: CompanySyncStatus['current'] = null;
   let runs = 0;
@@ -78,17 +88,20 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
   upsertSearchAttributes([{ key: CompanyIdAttribute, value: companyId }]);
 
   setHandler(syncNowSignal, (request) => {
-    if (!enqueue(sanitise(request))) log.warn('Sync request dropped: the queue is full', { companyId });
+    if (!enqueue(sanitise(request, patched(OVERRIDES_NAME_THEIR_RUN)))) {
+      log.warn('Sync request dropped: the queue is full', { companyId });
+    }
   });
   setHandler(
     requestSyncUpdate,
     (request) => {
-      const entry = enqueue(sanitise(request))!;
+      const entry = enqueue(sanitise(request, patched(OVERRIDES_NAME_THEIR_RUN)))!;
       return { requestId: entry.requestId, ahead: pending.indexOf(entry) + (current ? 1 : 0) };
     },
     {
+      // A validator runs for new updates only (never on replay), and must not record a patch marker.
       validator: (request: SyncNowRequest) => {
-        const r = sanitise(request);
+        const r = sanitise(request, true);
         if (!pending.some((p) => kindOf(p) === kindOf(r)) && pending.length >= MAX_PENDING_KINDS) {
           throw new Error(
             `${pending.length} different kinds of sync request are already waiting for company ${companyId}; try again once a run has started.`,
@@ -189,16 +202,33 @@ function joinRequesters(folded: string | undefined, requestedBy: string | undefi
   return (folded ? `${folded}, ${requestedBy}` : requestedBy).slice(0, MAX_REQUESTED_BY_LENGTH);
 }
 
-function sanitise(request: SyncNowRequest | undefined): SyncNowRequest {
+/**
+ * A request as the queue keeps it. `namedOverrides` (the patch `overrides-name-their-run`): only an
+ * override naming its blocked run sets `allowMassDeactivation`, and it carries the run's id alone;
+ * before it, a bare flag did, and an override needed its reviewed counts.
+ */
+function sanitise(request: SyncNowRequest | undefined, namedOverrides: boolean): SyncNowRequest {
   const r = request ?? {};
   const trigger = r.trigger === 'schedule' || r.trigger === 'onboarding' ? r.trigger : 'manual';
+  const requestedBy =
+    typeof r.requestedBy === 'string' && r.requestedBy.trim()
+      ? { requestedBy: r.requestedBy.trim().slice(0, MAX_REQUESTED_BY_LENGTH) }
+      : {};
+  if (namedOverrides) {
+    const blockedRunId = typeof r.override?.blockedRunId === 'string' ? r.override.blockedRunId.trim() : '';
+    return {
+      trigger,
+      dryRun: r.dryRun === true,
+      allowMassDeactivation: blockedRunId !== '',
+      ...requestedBy,
+      ...(blockedRunId ? { override: { blockedRunId: blockedRunId.slice(0, MAX_REQUESTED_BY_LENGTH) } } : {}),
+    };
+  }
   return {
     trigger,
     dryRun: r.dryRun === true,
     allowMassDeactivation: r.allowMassDeactivation === true,
-    ...(typeof r.requestedBy === 'string' && r.requestedBy.trim()
-      ? { requestedBy: r.requestedBy.trim().slice(0, MAX_REQUESTED_BY_LENGTH) }
-      : {}),
+    ...requestedBy,
     ...(r.override && typeof r.override.blockedRunId === 'string' && Array.isArray(r.override.ceilings)
       ? {
           allowMassDeactivation: true,

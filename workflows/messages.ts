@@ -1,6 +1,7 @@
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { GuardCeiling, SyncCounts, SyncTrigger } from '../domain/types';
+import type { GuardCeiling } from '../domain/guards';
+import type { SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
 
 // Names here are part of the contract: the CLI, the console and operators rely on them.
@@ -46,12 +47,13 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 /**
- * An operator's confirmation of a blocked run: the run reviewed and, per guard it fired, the count
- * the operator saw. The next plan may go up to those counts; past them it is blocked again.
+ * An operator's confirmation of a blocked run: the run reviewed. The run it becomes applies the
+ * changes of the people that run planned, no others (their ids are in MongoDB, never here).
  */
 export interface SyncOverride {
   blockedRunId: string;
-  ceilings: GuardCeiling[];
+  /** Sent by earlier versions (the counts reviewed); carried by old histories, otherwise ignored. */
+  ceilings?: GuardCeiling[];
 }
 
 export interface SyncNowRequest {
@@ -59,8 +61,8 @@ export interface SyncNowRequest {
   requestedBy?: string;
   dryRun?: boolean;
   /**
-   * Apply past the mass-change guards. Alone (a raw `syncNow`, or a run queued before overrides
-   * carried what was reviewed) it overrides every guard; with `override` only up to its ceilings.
+   * Apply a blocked run anyway: only with `override`, which names the run reviewed. Alone (a raw
+   * `syncNow`) it lifts nothing; histories of earlier versions carried it so.
    */
   allowMassDeactivation?: boolean;
   override?: SyncOverride;

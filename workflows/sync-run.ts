@@ -11,14 +11,8 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { createSyncActivities } from '../activities/sync-activities';
-import {
-  blockedPlanError,
-  failureCode,
-  failureType,
-  isLuccaFailure,
-  type FailureCode,
-  type RunError,
-} from '../domain/failures';
+import { failureCode, failureType, isLuccaFailure, type FailureCode, type RunError } from '../domain/failures';
+import { blockedPlanError } from '../domain/guards';
 import { summariseCounts } from '../domain/plan';
 import {
   SyncOutcomeAttribute,
@@ -226,6 +220,10 @@ function cancelled(when: string): RunError {
 function storageFailure(err: unknown, what: string): RunError {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   const detail = cause instanceof Error ? cause.message : 'unknown error';
+  // The apply stopped on purpose: its sentence says what was written and what to do.
+  if (cause instanceof ApplicationFailure && failureCode(cause.type) === 'connection-changed') {
+    return { code: 'connection-changed', message: cause.message };
+  }
   const stalled = cause instanceof ApplicationFailure && failureCode(cause.type) === 'stalled';
   return { code: stalled ? 'stalled' : 'storage', message: `${what} (${detail})` };
 }

@@ -76,7 +76,7 @@ const syncSchema = {
         type: 'boolean',
         default: false,
         description:
-          "apply the company's latest run, blocked by the mass-change guards, anyway: up to the counts it was blocked with (refused when the latest run is not blocked)",
+          "apply the company's latest run, blocked by the mass-change guards, anyway: the changes of the people it planned, no others (refused when the latest run is not blocked)",
       },
       overrideRunId: { type: 'string', description: 'the blocked run reviewed: refused unless it is the latest run' },
     },

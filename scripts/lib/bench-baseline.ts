@@ -29,7 +29,7 @@ export async function runBaseline(opts: {
   const runId = `baseline-${now.getTime()}`;
   const planner = new CompanyPlanner({
     today: companyToday(opts.timezone, now),
-    index: await profiles.loadCompanyIndex(opts.companyId),
+    index: await profiles.loadCompanyIndex(opts.companyId, client.baseUrl),
     newProfileId: () => new ObjectId().toHexString(),
   });
   let written = 0;

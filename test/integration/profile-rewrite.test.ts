@@ -11,6 +11,7 @@ import { activityDeps, openStack, type Stack } from './helpers';
 
 const COMPANY = 'rewrite-co';
 const NOW = new Date('2026-06-15T08:00:00Z');
+const TENANT = 'https://rewrite-co.ilucca.net';
 
 const fields = (i: number, overrides: Partial<SyncedFields> = {}): SyncedFields => ({
   firstName: `Inès${i}`,
@@ -67,7 +68,7 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
 
   test('a rewrite links every profile and keeps the fields sync does not own', async () => {
     const { changes } = await importCompany(150);
-    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
+    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW, TENANT);
     const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
     assert.equal(entries.length, 150);
 
@@ -87,7 +88,7 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
   test('a rewrite that stopped after its delete is completed from its journal when the run finishes', async () => {
     const { changes } = await importCompany(120);
     const runId = `run-${new ObjectId().toHexString()}`;
-    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
+    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW, TENANT);
     const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
     await stack.repos.staging.journal(runId, entries);
     // The crash: the profiles are deleted, their new versions never inserted.
@@ -117,7 +118,7 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
 
   test('a new version the store refuses is put back as it was, and not counted', async () => {
     const { profiles, changes } = await importCompany(110);
-    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
+    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW, TENANT);
     const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
     // Meanwhile another profile took Lucca user 7 (one profile per Lucca user and company).
     const squatter = {
@@ -144,7 +145,7 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
       // on one command of about 100 update statements; `updateEach` sends `maxUpdatesPerCommand`
       // (10) at a time. A stall would hang here until the timeout fails the test.
       const { changes } = await importCompany(1_000);
-      const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
+      const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW, TENANT);
 
       let written = 0;
       for await (const n of stack.repos.profiles.updateEach(COMPANY, updates)) written += n;

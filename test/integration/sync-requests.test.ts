@@ -112,17 +112,19 @@ describe('sync requests through the company workflow', () => {
     });
     // Signals (what schedules send) cannot be refused: past the bound they are dropped. Ten times
     // the bound in kinds (each override of another run is a kind of its own), and plain requests.
-    // One request past each of its own bounds first: its requester's name and its override's ceilings.
+    // One request past each of its own bounds first: its requester's name and the run it overrides;
+    // the reviewed counts earlier versions sent are not kept (the run reads what was reviewed from MongoDB).
     await handle.signal(syncNowSignal, {
       requestedBy: 'x'.repeat(2_000),
       override: {
-        blockedRunId: 'blocked-huge',
+        blockedRunId: 'b'.repeat(2_000),
         ceilings: Array.from({ length: 200 }, (_, i) => ({ guard: 'deactivate' as const, count: i })),
       },
     });
     const [huge] = (await queryCompanyStatus(stack.client, companyId))!.pending;
     assert.equal(huge?.requestedBy?.length, 200);
-    assert.equal(huge?.override?.ceilings.length, 20);
+    assert.equal(huge?.override?.blockedRunId.length, 200);
+    assert.equal(huge?.override?.ceilings, undefined);
     const signals: SyncNowRequest[] = [
       ...Array.from({ length: 50 }, (_, i) => ({ requestedBy: `plain-${i}`, dryRun: i % 2 === 0 })),
       ...Array.from({ length: 10 * MAX_PENDING_KINDS }, (_, i) => override(i)),
@@ -158,7 +160,7 @@ describe('sync requests through the company workflow', () => {
     );
   });
 
-  test('apply anyway goes up to what the operator reviewed and no further; without a blocked run it is refused', async () => {
+  test('apply anyway applies the changes of the people reviewed and no others; without a blocked run it is refused', async () => {
     const { companyId, tenant } = await company(40);
     const sync = async (input: Partial<Parameters<typeof requestSync>[1]> = {}) =>
       waitForSyncRun(deps, await requestSync(deps, { companyId, requestedBy: 'ops', ...input }), { pollMs: 100 });
@@ -181,13 +183,14 @@ describe('sync requests through the company workflow', () => {
       (err: OperationError) => err.code === 'nothing-to-override' && err.message.includes(blocked._id),
     );
 
-    // More people gone since the review: the override of 30 does not cover 32.
+    // More people gone since the review: the override of users 1–30 does not cover 31 and 32.
     stack.lucca.mutateUsers(tenant, (all) => all.filter((u) => u.id > 32));
     const again = await sync({ allowMassDeactivation: true, overrideRunId: blocked._id });
     assert.equal(again.status, 'blocked');
     assert.equal(again.overrideOf, blocked._id);
     assert.equal(again.error?.code, 'mass-deactivation');
-    assert.match(again.error?.message ?? '', /deactivate 32 profiles \(more than the 30 confirmed\)/);
+    assert.match(again.error?.message ?? '', /deactivate 32 profiles \(2 not reviewed\)/);
+    assert.match(again.error?.message ?? '', /2 changes of this plan were not reviewed/);
     assert.equal((await profilesOf(stack, companyId)).filter((p) => p.status === 'former').length, 0);
 
     // The operator reviews the new plan and confirms it: applied, exactly those 32.

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { ProfileDocument } from '../../db/profiles-repository';
+import type { SyncRunInput } from '../../workflows/messages';
 import { openStack, type Stack } from './helpers';
 import {
   addTestCompany,
+  anyway,
   platformProfile,
   profilesOf,
   runSync,
@@ -40,7 +42,7 @@ describe('runs well past one write command of the store', () => {
     await stack.store.profiles.deleteMany({});
   });
 
-  const sync = (companyId: string, input: { allowMassDeactivation?: boolean } = {}) =>
+  const sync = (companyId: string, input: Partial<SyncRunInput> = {}) =>
     runSync(stack, stack.taskQueue, companyId, input);
 
   async function firstSync(): Promise<TestCompany> {
@@ -97,10 +99,11 @@ describe('runs well past one write command of the store', () => {
     stack.lucca.mutateUsers(tenant, (all) =>
       all.map((u) => ({ ...u, mail: u.mail!.replace('@acme.example', '@acme-group.example') })),
     );
-    // A real domain change: the operator raises the company's email guard, as the README says.
-    await stack.repos.companies.setGuard(companyId, 'email', { maxPercent: 100, minCount: 0 }, new Date());
+    // A real domain change: blocked, then applied anyway by the operator who reviewed it.
+    const blocked = await sync(companyId);
+    assert.deepEqual([blocked.status, blocked.error?.code], ['blocked', 'mass-email-change']);
 
-    const run = await sync(companyId);
+    const run = await sync(companyId, anyway(blocked));
 
     assert.equal(run.status, 'succeeded');
     assert.equal(run.counts?.updated, EMPLOYEES);
@@ -143,7 +146,7 @@ describe('runs well past one write command of the store', () => {
       'a blocked plan writes nothing',
     );
 
-    const confirmed = await sync(companyId, { allowMassDeactivation: true });
+    const confirmed = await sync(companyId, anyway(blocked));
 
     assert.equal(confirmed.status, 'succeeded');
     assert.equal(confirmed.counts?.deactivated, removed);

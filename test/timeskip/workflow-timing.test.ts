@@ -294,7 +294,7 @@ describe('workflow timing on the time-skipping test server', () => {
           await until('the first run to read', () => seen.reads[0]);
 
           const dryRun: SyncNowRequest = { requestedBy: 'bob', dryRun: true };
-          const override: SyncNowRequest = { requestedBy: 'carol', allowMassDeactivation: true };
+          const override: SyncNowRequest = { requestedBy: 'carol', override: { blockedRunId: 'run-blocked' } };
           await first.signal(syncNowSignal, dryRun);
           await first.signal(syncNowSignal, override);
           const queued = await until('both requests queued', async () => {

@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mapLuccaUser } from '../../domain/map-lucca-user';
-import { isDeactivation, isRemoval, planLuccaUser, planRemoval, type UserPlanContext } from '../../domain/plan';
+import { isDeactivation } from '../../domain/guards';
+import { isRemoval, planLuccaUser, planRemoval, type UserPlanContext } from '../../domain/plan';
 import type {
   MappedLuccaUser,
   PlannedChange,
