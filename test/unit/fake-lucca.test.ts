@@ -853,6 +853,7 @@ describe('organisation: legal entities and departments', () => {
     const entities = new Map(FAKE_ORGANISATION.legalEntities.map((u) => [u.id, u.name]));
     const departments = new Map(FAKE_ORGANISATION.departments.map((u) => [u.id, u.name]));
     for (const u of users) {
+      assert.ok(entities.has(u.legalEntityId as number) && departments.has(u.departmentId as number), `user ${u.id}`);
       assert.equal(u.legalEntity?.id, u.legalEntityId, `user ${u.id}`);
       assert.equal(u.legalEntity?.name, entities.get(u.legalEntityId as number), `user ${u.id}`);
       assert.equal(u.department?.id, u.departmentId, `user ${u.id}`);
