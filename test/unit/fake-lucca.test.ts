@@ -860,7 +860,10 @@ describe('organisation: legal entities and departments', () => {
       assert.equal(u.department?.name, departments.get(u.departmentId as number), `user ${u.id}`);
     }
     assert.ok(entities.size <= 5 && departments.size <= 10, 'a small set');
-    assert.ok([...entities.values(), ...departments.values()].filter((n) => /\P{ASCII}/u.test(n)).length >= 5);
+    assert.ok(
+      [...entities.values(), ...departments.values()].filter((n) => /\P{ASCII}/u.test(n)).length >= 5,
+      'names with accents',
+    );
     assert.deepEqual(generated(), users, 'deterministic');
     assert.notDeepEqual(
       generateLuccaUsers({ size: SIZE, seed: 6, today: TODAY }).map((u) => u.legalEntityId),
@@ -898,7 +901,10 @@ describe('organisation: legal entities and departments', () => {
       rest;
     const users = generateLuccaUsers({ size: 300, seed: 5, today: TODAY, organisation: other });
     assert.deepEqual(users.map(strip), generateLuccaUsers({ size: 300, seed: 5, today: TODAY }).map(strip));
-    assert.ok(users.every((u) => u.legalEntityId === 7 && u.department?.name === 'Été'));
+    assert.ok(
+      users.every((u) => u.legalEntityId === 7 && u.department?.name === 'Été'),
+      'everyone in the given units',
+    );
     assert.throws(
       () => generateLuccaUsers({ size: 1, seed: 1, today: TODAY, organisation: { ...other, departments: [] } }),
       RangeError,
@@ -1070,7 +1076,10 @@ describe('organisation: legal entities and departments', () => {
       await call(tenant, '/api/v3/users?fields=department[id,name]&departmentId=13&formerEmployees=true'),
     );
     assert.equal(accounting.length, idsWhere(users, (u) => u.departmentId === 13).length);
-    assert.ok(accounting.every((u) => (u.department as FakeOrgUnit).name === department.name));
+    assert.ok(
+      accounting.every((u) => (u.department as FakeOrgUnit).name === department.name),
+      'the new name on everyone',
+    );
     assert.equal((await control('POST', `/tenants/${tenant}/rename`, { team: department })).status, 400);
   });
 

@@ -671,8 +671,14 @@ describe('organisation and scope', () => {
     const { name, url } = newTenant({ users: company });
     const reads = await readAll(client(url), { scope: SCOPE });
     const queries = fake.requests(name).map((r) => r.query);
-    assert.ok(queries.every((q) => q.legalEntityId === '1,3' && q.departmentId === '12,14'));
-    assert.ok(queries.every((q) => q.fields?.endsWith(',legalEntity[id,name],department[id,name]')));
+    assert.ok(
+      queries.every((q) => q.legalEntityId === '1,3' && q.departmentId === '12,14'),
+      'every page asks Lucca to filter',
+    );
+    assert.ok(
+      queries.every((q) => q.fields?.endsWith(',legalEntity[id,name],department[id,name]')),
+      'every page asks for the organisation',
+    );
     const expected = idsOf(company, inScope);
     assert.ok(expected.length > 100 && expected.length < SIZE / 2, `a real subset: ${expected.length}`);
     assert.deepEqual(
@@ -726,11 +732,17 @@ describe('organisation and scope', () => {
     const { name, url } = newTenant({ users: company });
     // 2,000 departments: the filter would be about 14,000 characters.
     const departmentIds = [12, 14, ...Array.from({ length: 1_998 }, (_, i) => 100_000 + i)];
-    assert.ok(`departmentId=${departmentIds.join(',')}`.length >= 10 * MAX_SCOPE_FILTER_CHARS);
+    assert.ok(`departmentId=${departmentIds.join(',')}`.length >= 10 * MAX_SCOPE_FILTER_CHARS, 'ten times the cap');
     const reads = await readAll(client(url), { scope: { legalEntityIds: [1, 3], departmentIds } });
     const queries = fake.requests(name).map((r) => r.query);
-    assert.ok(queries.every((q) => !('departmentId' in q) && !('legalEntityId' in q)));
-    assert.ok(queries.every((q) => q.paging !== undefined && q.fields?.includes('department[id,name]')));
+    assert.ok(
+      queries.every((q) => !('departmentId' in q) && !('legalEntityId' in q)),
+      'no filter is sent',
+    );
+    assert.ok(
+      queries.every((q) => q.paging !== undefined && q.fields?.includes('department[id,name]')),
+      'the organisation is still read',
+    );
     assert.deepEqual(
       reads.flatMap((r) => ids(r.items)),
       idsOf(company, inScope),
@@ -763,7 +775,7 @@ describe('organisation and scope', () => {
       const lucca = client(url);
       const mover = company.find(inScope) as LuccaRawUser;
       const before = await readAll(lucca, { scope: SCOPE });
-      assert.ok(before.flatMap((r) => ids(r.items)).includes(mover.id));
+      assert.ok(before.flatMap((r) => ids(r.items)).includes(mover.id), 'in scope before the move');
       fake.mutateUsers(name, (users) =>
         moveUsers(users, [mover.id], { department: { id: 16, name: 'Direction Générale' } }),
       );
@@ -793,7 +805,10 @@ describe('organisation and scope', () => {
       ids(items),
       idsOf(company, (u) => u.legalEntityId === 3),
     );
-    assert.ok(items.every((u) => luccaUserOrganisation(u).legalEntity?.name === renamed.name));
+    assert.ok(
+      items.every((u) => luccaUserOrganisation(u).legalEntity?.name === renamed.name),
+      'the new name on everyone',
+    );
   });
 
   describe('readOrganisation, for choosing a scope', () => {
