@@ -860,6 +860,20 @@ describe('organisation and scope', () => {
       assert.equal(countUsersInScopes(organisation, [{ legalEntityIds: [1] }, { legalEntityIds: [2] }]), 0);
     });
 
+    test('a user read twice, because someone joined under the read, is counted once', async () => {
+      const users = generateLuccaUsers({ size: SIZE, seed: 21, today: TODAY, startId: 1_000 });
+      const { name, url } = newTenant({ users });
+      // Joining before the second page pushes everyone one place on: that page repeats a user.
+      const joiner = { ...(users[0] as LuccaRawUser), id: 5 };
+      fake.onNextRequest(name, (all) => [joiner, ...all], { whenOffset: 999 });
+      const organisation = await client(url).readOrganisation();
+      assert.equal(organisation.userCount, SIZE);
+      assert.equal(
+        organisation.legalEntities.reduce((sum, u) => sum + u.userCount, 0),
+        SIZE,
+      );
+    });
+
     test('a user without a legal entity or department is counted under null, and an entity renamed mid-read shows its new name', async () => {
       const users = company.map((u) => (u.id === 7 ? { ...u, legalEntityId: null, legalEntity: null } : u));
       const { name, url } = newTenant({ users });
