@@ -895,7 +895,7 @@ describe('organisation: legal entities and departments', () => {
     }
   });
 
-  test('placing people in an organisation leaves the rest of each user as it was', () => {
+  test('the organisation a tenant is given changes where its people sit, nothing else of them', () => {
     const other = { legalEntities: [{ id: 7, name: 'Autre' }], departments: [{ id: 70, name: 'Été' }] };
     const strip = ({ legalEntityId: _a, legalEntity: _b, departmentId: _c, department: _d, ...rest }: LuccaRawUser) =>
       rest;
