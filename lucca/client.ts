@@ -329,8 +329,9 @@ export class LuccaClient {
   /**
    * The tenant's legal entities and departments with their names and user counts, for choosing a
    * company's scope. Lucca documents no listing of them for an API key, so this is one paged read
-   * of the users with only `id` and the two organisation objects: ceil(N / 1000) requests (100 for
-   * 100,000 users, about two minutes of the tenant's rate limit) of about 100 bytes a user.
+   * of the users with only `id` and the two organisation objects, paged like the sync's read: 101
+   * requests for 100,000 users (two minutes of the tenant's 50 a minute), about 130 bytes a user
+   * (0.13 MB a page of 1,000 on the fake Lucca, against 0.23 MB for the sync's fields).
    */
   async readOrganisation(signal?: AbortSignal): Promise<LuccaOrganisation> {
     // By id: a user read twice (the overlap, or users inserted under the read) counts once, where last seen.
