@@ -5,11 +5,20 @@ import { registerControlRoutes } from './control-routes';
 import type { LuccaRawUser } from './dataset';
 import { localDate, localTime } from './dates';
 import { DEFAULT_HUGE_BYTES, DEFAULT_LONG_FIELD_LENGTH, FaultStore, hugeBody, type FaultRule } from './faults';
-import { BadRequestError, pagingOffsetOf, parseListQuery, runGetQuery, runListQuery, type ServeContext } from './query';
+import {
+  BadRequestError,
+  ORGANISATION_FILTERS,
+  pagingOffsetOf,
+  parseListQuery,
+  runGetQuery,
+  runListQuery,
+  type ServeContext,
+} from './query';
 import {
   FakeTenant,
   UnknownTenantError,
   type FakeApiKey,
+  type OrganisationFilters,
   type PageHook,
   type RateLimit,
   type TenantOptions,
@@ -53,6 +62,8 @@ export interface FakeLucca {
   setToday(tenant: string, today: string): void;
   setRateLimit(tenant: string, rl: RateLimit | false): void;
   setApiKeys(tenant: string, keys: FakeApiKey[]): void;
+  /** `ignore` drops `legalEntityId=` and `departmentId=`, answering everyone (see TenantOptions). */
+  setOrganisationFilters(tenant: string, mode: OrganisationFilters): void;
   addFault(rule: FaultRule): string;
   removeFault(id: string): boolean;
   /** Rules still armed; `times` is the number of hits left. */
@@ -167,6 +178,10 @@ export class FakeLuccaServer implements FakeLucca {
 
   setApiKeys(tenant: string, keys: FakeApiKey[]): void {
     this.tenant(tenant).setApiKeys(keys);
+  }
+
+  setOrganisationFilters(tenant: string, mode: OrganisationFilters): void {
+    this.tenant(tenant).organisationFilters = mode;
   }
 
   addFault(rule: FaultRule): string {
@@ -332,7 +347,9 @@ export class FakeLuccaServer implements FakeLucca {
 
     if (route === '/api/v3/users') {
       try {
-        const listQuery = parseListQuery(query);
+        const listQuery = parseListQuery(query, {
+          ignoredFilters: tenant.organisationFilters === 'ignore' ? ORGANISATION_FILTERS : undefined,
+        });
         tenant.runPageHooks(listQuery.offset);
         return { status: 200, body: { header, data: runListQuery(tenant.users, listQuery, ctx) } };
       } catch (error) {
