@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -11,8 +12,11 @@ import { buildConsole } from '../../console/server';
 import { ConsoleAccountsRepository } from '../../db/console-accounts-repository';
 import { ConsoleSessionsRepository } from '../../db/console-sessions-repository';
 import { consoleStore } from '../../db/console-store';
+import type { AuditEntry } from '../../db/audit-log-repository';
+import { ACCOUNT_LOCKOUT } from '../../domain/login-lockout';
+import { listConsoleAudit } from '../../operations/audit';
 import type { OperationsDeps } from '../../operations';
-import { consoleSettings, logIn } from './console-kit';
+import { consoleSettings, cookieHeader, loginForm, logIn } from './console-kit';
 import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, type Stack } from './helpers';
 
 const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
@@ -185,28 +189,120 @@ describe('console accounts, sessions and login throttling on the real store', ()
     assert.equal((await store.loginAttempts.get('address', '203.0.113.9', start))?.failures, 10);
   });
 
-  test('HSTS is sent when the console sits behind TLS', async () => {
-    const tls = await buildConsole({
+  test('a loopback console behind a TLS proxy: Secure cookies and HSTS follow its public URL, the protocol only a trusted proxy tells', async () => {
+    const proxied = await buildConsole({
       deps,
       db: stack.db,
+      // Listening on loopback, as behind a proxy on the same host; admins use https.
       settings: consoleSettings({ publicUrl: 'https://console.example.com', trustedProxies: ['127.0.0.1'] }),
     });
     try {
-      const res = await tls.inject({ method: 'GET', url: '/login' });
-      assert.equal(res.headers['strict-transport-security'], 'max-age=31536000');
-      assert.equal(res.headers['cache-control'], 'no-store');
+      const viaProxy = { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.5' };
+      const page = await proxied.inject({ method: 'GET', url: '/login', headers: viaProxy });
+      assert.equal(page.headers['strict-transport-security'], 'max-age=31536000');
+      assert.equal(page.headers['cache-control'], 'no-store');
+      const csrfCookie = (page.cookies as { name: string; secure?: boolean }[]).find((c) => c.name.includes('csrf'));
+      assert.deepEqual(csrfCookie && [csrfCookie.name, csrfCookie.secure], ['__Host-lucca_console_csrf', true]);
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+      const login = (headers: Record<string, string>, remoteAddress = '127.0.0.1') =>
+        proxied.inject({
+          method: 'POST',
+          url: '/login',
+          remoteAddress,
+          headers: { ...headers, cookie: cookieHeader(page) },
+          payload: { _csrf: csrf, username: VIEWER.user, password: VIEWER.password, next: '/companies' },
+        });
+      const ok = await login(viaProxy);
+      assert.equal(ok.statusCode, 303);
+      const session = (ok.cookies as { name: string; secure?: boolean; httpOnly?: boolean; sameSite?: string }[]).find(
+        (c) => c.name === 'lucca_console_session',
+      );
+      assert.deepEqual(session && [session.secure, session.httpOnly, session.sameSite], [true, true, 'Strict']);
+      assert.equal(ok.headers['strict-transport-security'], 'max-age=31536000');
+      // Anyone else claiming https is not believed: no Secure cookie goes out over plain http.
+      const direct = await login({ 'x-forwarded-proto': 'https' }, '192.0.2.80');
+      assert.equal(
+        (direct.cookies as { name: string }[]).some((c) => c.name === 'lucca_console_session'),
+        false,
+        'no session cookie over http',
+      );
     } finally {
-      await tls.close();
+      await proxied.close();
     }
     const plain = await app.inject({ method: 'GET', url: '/login' });
     assert.equal(plain.headers['strict-transport-security'], undefined);
+    assert.equal(
+      (plain.cookies as { secure?: boolean }[]).some((c) => c.secure),
+      false,
+    );
   });
 
-  test('the CLI adds accounts with a password from stdin (checked), lists and disables them', async () => {
+  test('logins, failures, lock-outs and logouts go to the console audit log, with the handle and never a password', async () => {
+    const who = { user: 'aude', password: `auditee-${randomBytes(6).toString('hex')}` };
+    await new ConsoleAccountsRepository(stack.db).create({
+      username: who.user,
+      role: 'viewer',
+      passwordHash: await hashPassword(who.password),
+      createdBy: 'cli',
+    });
+    const address = '192.0.2.31';
+    const login = async (username: string, password: string) => {
+      const { csrf, page } = await loginForm(app, { remoteAddress: address });
+      return app.inject({
+        method: 'POST',
+        url: '/login',
+        remoteAddress: address,
+        headers: { cookie: cookieHeader(page) },
+        payload: { _csrf: csrf, username, password, next: '/companies' },
+      });
+    };
+    const ok = await login(who.user, who.password);
+    assert.equal(ok.statusCode, 303);
+    // The API hands the token and, as this browser has none yet, the CSRF cookie that goes with it.
+    const session = await app.inject({ method: 'GET', url: '/api/session', headers: { cookie: cookieHeader(ok) } });
+    const cookie = cookieHeader(ok, session);
+    const logout = await app.inject({
+      method: 'POST',
+      url: '/logout',
+      headers: { cookie },
+      payload: { _csrf: session.json<{ csrfToken: string }>().csrfToken },
+    });
+    assert.equal(logout.statusCode, 303);
+    const wrongPasswords = Array.from(
+      { length: ACCOUNT_LOCKOUT.freeFailures },
+      (_, i) => `wrong-guess-${i}-${who.user}`,
+    );
+    for (const guess of wrongPasswords) await login(who.user, guess);
+    assert.equal((await login('nobody-typed-this', 'another-wrong-guess')).statusCode, 401);
+
+    const entries = (await listConsoleAudit(stack.repos.auditLog, { limit: 100 })).filter((e) =>
+      ['aude', '?'].includes(e.actor),
+    );
+    assert.deepEqual(
+      entries.reverse().map((e) => [e.actor, e.source, e.action, e.outcome, e.code]),
+      [
+        ['aude', 'console', 'login', 'ok', null],
+        ['aude', 'console', 'logout', 'ok', null],
+        ...wrongPasswords.map(() => ['aude', 'console', 'login', 'refused', 'wrong-password']),
+        ['aude', 'console', 'lockout', 'ok', null],
+        ['?', 'console', 'login', 'refused', 'unknown-account'],
+      ],
+    );
+    assert.deepEqual(entries.find((e) => e.action === 'lockout')?.params, {
+      accountSeconds: ACCOUNT_LOCKOUT.baseDelayMs / 1000,
+      accountFailures: ACCOUNT_LOCKOUT.freeFailures,
+    });
+    const stored = JSON.stringify(entries);
+    for (const secret of [who.password, ...wrongPasswords, 'another-wrong-guess', 'nobody-typed-this', address]) {
+      assert.ok(!stored.includes(secret), 'no password, typed name or address in the audit log');
+    }
+  });
+
+  test('the CLI adds accounts with a password from stdin (checked), lists and disables them; the console log records it', async () => {
     const env = { ...process.env, MONGODB_URI, MONGODB_DB: stack.db.databaseName };
-    const run = (args: string[], input = '') =>
+    const cli = (args: string[], input = '') =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'admin', ...args], { env });
+        const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -214,6 +310,7 @@ describe('console accounts, sessions and login throttling on the real store', ()
         child.stdin.end(input);
         child.on('close', (code) => resolve({ code, stdout, stderr }));
       });
+    const run = (args: string[], input = '') => cli(['admin', ...args], input);
     const short = await run(['add', '--user', 'Nina', '--role', 'viewer'], 'short-pw\n');
     assert.equal(short.code, 1);
     assert.match(short.stderr, /at least 12 characters/);
@@ -232,5 +329,23 @@ describe('console accounts, sessions and login throttling on the real store', ()
       accounts.find((a) => a.user === 'nina'),
       { ...accounts.find((a) => a.user === 'nina'), role: 'operator', disabled: true },
     );
+    assert.equal((await run(['enable', '--user', 'nobody-here'])).code, 1);
+
+    const audit = await cli(['audit', '--console', '--format', 'json']);
+    assert.equal(audit.code, 0, audit.stderr);
+    const logged = (JSON.parse(audit.stdout) as AuditEntry[]).filter((e) => e.action.startsWith('admin-')).reverse();
+    assert.deepEqual(
+      logged.map((e) => [e.source, e.action, e.params, e.outcome, e.code]),
+      [
+        ['cli', 'admin-add', { user: 'nina', role: 'operator' }, 'ok', null],
+        ['cli', 'admin-disable', { user: 'nina' }, 'ok', null],
+        ['cli', 'admin-enable', { user: 'nobody-here' }, 'refused', 'no-such-account'],
+      ],
+    );
+    assert.ok(
+      logged.every((e) => e.actor === userInfo().username),
+      'who: the OS user',
+    );
+    assert.doesNotMatch(audit.stdout, /passphrase/);
   });
 });
