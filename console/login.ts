@@ -29,7 +29,7 @@ export interface LoginPolicies {
 export const DEFAULT_LOGIN_POLICIES: LoginPolicies = { account: ACCOUNT_LOCKOUT, address: ADDRESS_LOCKOUT };
 
 /**
- * Password checks (scrypt: ~50 ms of a core and 16 MB each) run at most `concurrency` at a time,
+ * Password checks (scrypt: a core and 16 MB for each while it runs) run at most `concurrency` at a time,
  * with at most `queue` more waiting; an attempt past that is answered "busy" at once, without a
  * check. A flood of logins (many addresses, many names, none locked yet) so costs at most that
  * many cores, and the rest of the console (and Node's thread pool, shared with DNS and files) keeps
@@ -61,7 +61,7 @@ export class LoginGate {
 
 /** Two cores' worth: the console's machine is small, and a login is a rare, human act. */
 export const LOGIN_CHECK_CONCURRENCY = 2;
-/** With two running, about half a second of waiting: past it, "busy, try again". */
+/** Ten checks' worth of waiting for each one running: past it, "busy, try again". */
 export const LOGIN_CHECK_QUEUE = 20;
 
 export interface LoginOptions {
