@@ -144,7 +144,7 @@ describe('login throttling behind proxies, per IPv6 /64, and what a flood of log
     assert.equal((await login(app, VIEWER, { peer: PROXY, forwardedFor: '2001:db8:1:3::1' })).statusCode, 303);
   });
 
-  test('a flood of logins runs at most two password checks at once; past twenty waiting, "busy" without a check', async () => {
+  test('a flood of logins runs at most two password checks at once; past twenty waiting, "busy" without a check', async (t) => {
     const gate = new LoginGate(2, 20);
     const app = await consoleWith({ trustedProxies: [PROXY] }, gate);
     // Distinct names and addresses: nothing is locked, every attempt would cost a check.
@@ -167,6 +167,7 @@ describe('login throttling behind proxies, per IPv6 /64, and what a flood of log
       ),
     );
     const counted = statuses(answers);
+    t.diagnostic(`answers ${JSON.stringify(counted)}; checks run ${gate.started}, at most ${gate.highWater} at once`);
     assert.ok(gate.highWater <= gate.concurrency, `at most ${gate.concurrency} at once, saw ${gate.highWater}`);
     assert.ok((counted[503] ?? 0) > 0, `some were turned away: ${JSON.stringify(counted)}`);
     assert.equal(counted[401], gate.started, 'every attempt let in was checked and refused');
