@@ -20,6 +20,7 @@ const en = {
   'login.locked': 'Too many failed attempts. Try again in {wait}.',
   'login.waitSeconds': '{n} seconds',
   'login.waitMinutes': '{n} minutes',
+  'login.busy': 'The console is checking many logins right now. Try again in a few seconds.',
   'role.viewer': 'viewer (read only)',
   'role.operator': 'operator',
   'readOnly.note':
@@ -233,6 +234,7 @@ const fr: Record<MessageKey, string> = {
   'login.locked': 'Trop de tentatives échouées. Réessayez dans {wait}.',
   'login.waitSeconds': '{n} secondes',
   'login.waitMinutes': '{n} minutes',
+  'login.busy': 'La console vérifie beaucoup de connexions en ce moment. Réessayez dans quelques secondes.',
   'role.viewer': 'lecture seule',
   'role.operator': 'opérateur',
   'readOnly.note':
