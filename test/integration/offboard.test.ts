@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
 import { loadConfig } from '../../config/env';
+import type { Repositories } from '../../db/mongo';
+import type { SyncRunStart } from '../../db/sync-runs-repository';
 import type { OperationsDeps } from '../../operations';
 import { offboardCompany } from '../../operations/offboard';
 import { signalSyncNowWithStart } from '../../workflows/client';
 import { companyWorkflowId, syncRunWorkflowId } from '../../workflows/messages';
 import { FAKE_LUCCA_HOSTS, forgetCompanies, openStack, recordHistory, type Stack } from './helpers';
-import { addTestCompany, staff, startWorker, until, type RunningWorker } from './sync-kit';
+import { addTestCompany, FAST_RETRIES, staff, startSync, startWorker, until, type RunningWorker } from './sync-kit';
 
 describe('offboarding a company, on the real stack', () => {
   let stack: Stack;
@@ -121,5 +124,44 @@ describe('offboarding a company, on the real stack', () => {
       history.events?.some((e) => e.workflowExecutionCancelRequestedEventAttributes),
       'the cancellation is recorded, for when a worker comes',
     );
+  });
+
+  test('a run cancelled while its start is being recorded ends failed, code cancelled, instead of staying running', async () => {
+    const { companyId } = await addTestCompany(stack, staff(5));
+    // The run's first activity holds before its write until the test lets it go: the cancellation
+    // reaches the run while that activity is in flight.
+    const starts: SyncRunStart[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const syncRuns = Object.create(stack.repos.syncRuns) as Repositories['syncRuns'];
+    syncRuns.start = async (s: SyncRunStart) => {
+      starts.push(s);
+      await gate;
+      return stack.repos.syncRuns.start(s);
+    };
+    const taskQueue = `${stack.taskQueue}-held-start`;
+    const held = await startWorker(stack, taskQueue, { repos: { ...stack.repos, syncRuns } });
+    try {
+      const runId = `held-${Date.now()}`;
+      const handle = await startSync(stack, taskQueue, companyId, { runId, tuning: FAST_RETRIES });
+      await until('the run to be starting', async () => (starts.length > 0 ? true : undefined));
+      await handle.cancel();
+      // The run reacts to its cancellation at once (it does not wait for the held start): then the start is let go.
+      await until('the run to react to its cancellation', async () =>
+        starts.length > 1 || (await handle.describe()).status.name !== 'RUNNING' ? true : undefined,
+      );
+      release();
+      await assert.rejects(handle.result(), WorkflowFailedError);
+      await until('the run to be recorded', async () => (await stack.repos.syncRuns.get(runId)) ?? undefined);
+      const run = (await stack.repos.syncRuns.get(runId))!;
+      assert.equal(run.status, 'failed', 'not left running for the sweeper to call abandoned');
+      assert.equal(run.error?.code, 'cancelled');
+      assert.match(run.error?.message ?? '', /cancelled as it started; no profile was written/);
+      assert.equal((await handle.describe()).status.name, 'CANCELLED');
+      await recordHistory(stack, 'cancelled-while-starting', handle.workflowId);
+    } finally {
+      release();
+      await held.stop();
+    }
   });
 });
