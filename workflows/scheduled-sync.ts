@@ -15,7 +15,8 @@ export interface ScheduledSyncInput {
 
 /**
  * Started by the company's Temporal Schedule at each firing (schedules can only start workflows):
- * hands a `syncNow` with trigger `schedule` to the long-lived company workflow, starting it if needed.
+ * sends a request with trigger `schedule` to the long-lived company workflow, starting it if
+ * needed (`requestCompanySync`: a full queue fails the firing, where the Temporal UI shows it).
  */
 export async function scheduledSyncWorkflow(input: ScheduledSyncInput): Promise<void> {
   await requestCompanySync({ companyId: input.companyId });

@@ -353,7 +353,7 @@ describe('workflow timing on the time-skipping test server', () => {
   );
 
   test(
-    "a schedule firing hands syncNow (trigger 'schedule') to the company workflow, starting it",
+    "a schedule firing sends its request (trigger 'schedule') to the company workflow, starting it",
     { timeout: TEST_TIMEOUT_MS },
     async (t) => {
       const companyId = uniqueName('scheduled');
