@@ -2,11 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { syncRefusal } from '../db/companies-repository';
+import type { Repositories } from '../db/mongo';
 import { failureType } from '../domain/failures';
 import { requestSyncWithStart } from '../workflows/client';
 import { requireTemporal } from './errors';
 
 export interface RequestCompanySyncDeps {
+  repos: Pick<Repositories, 'companies'>;
   /** Needed only by the schedule's activity: it sends the request to the company workflow through the client. */
   temporal?: { client: Client; taskQueue: string };
 }
@@ -29,13 +32,25 @@ export const FIRING_ANSWER_WITHIN_MS = 40_000;
  * workflow, starting that workflow if it is not running — the path operators' requests take, so
  * that a full queue fails the firing where it shows (the firing workflow fails) instead of being
  * dropped. The firing's workflow id is the request's key: an attempt retried after a lost answer
- * is the same request.
+ * is the same request. A company that is gone, offboarded or being offboarded gets no request and
+ * no workflow: the firing fails for good.
  */
 export function createRequestCompanySyncActivities(deps: RequestCompanySyncDeps) {
   async function requestCompanySync({
     companyId,
   }: RequestCompanySyncInput): Promise<{ workflowId: string; requestId: string }> {
     const { client, taskQueue } = requireTemporal(deps.temporal, 'requestCompanySync');
+    const refusal = syncRefusal(await deps.repos.companies.get(companyId));
+    if (refusal) {
+      throw ApplicationFailure.create({
+        type: failureType(refusal),
+        message:
+          refusal === 'offboarded'
+            ? `Company ${companyId} is offboarded or being offboarded: the firing requests no sync and starts no workflow.`
+            : `Company ${companyId} is not onboarded (no document in companies): the firing requests no sync.`,
+        nonRetryable: true,
+      });
+    }
     const requestKey = Context.current().info.workflowExecution?.workflowId ?? randomUUID();
     try {
       const accepted = await requestSyncWithStart(

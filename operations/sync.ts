@@ -3,6 +3,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { syncRefusal, type CompanyDocument } from '../db/companies-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
 import { failureType } from '../domain/failures';
 import {
@@ -104,14 +105,7 @@ export async function requestSync(deps: OperationsDeps, input: SyncRequestInput)
   if (input.requestKey !== undefined && !REQUEST_KEY_PATTERN.test(input.requestKey)) {
     throw new OperationError('usage', 'A request key is 8 to 100 letters, digits and : . _ - (e.g. a UUID).');
   }
-  const company = await deps.repos.companies.get(companyId);
-  if (!company) throw companyNotFound(companyId);
-  if (company.lucca.apiKey === null) {
-    throw new OperationError(
-      'offboarded',
-      `Company "${companyId}" was offboarded (its Lucca key is erased); onboard it again to sync.`,
-    );
-  }
+  refuseUnsyncable(companyId, await deps.repos.companies.get(companyId));
   const override = input.allowMassDeactivation ? await reviewedOverride(deps, companyId, input.overrideRunId) : null;
   return sendSyncRequest(deps, {
     companyId,
@@ -121,6 +115,23 @@ export async function requestSync(deps: OperationsDeps, input: SyncRequestInput)
     ...(override ? { allowMassDeactivation: true, override } : {}),
     ...(input.requestKey ? { requestKey: input.requestKey } : {}),
   });
+}
+
+/** Refuses a request for a company that is not onboarded, or is offboarded or being offboarded. */
+export function refuseUnsyncable(
+  companyId: string,
+  company: CompanyDocument | null,
+): asserts company is CompanyDocument {
+  const refusal = syncRefusal(company);
+  if (refusal === 'company-not-found') throw companyNotFound(companyId);
+  if (refusal === 'offboarded') {
+    throw new OperationError(
+      'offboarded',
+      company?.lucca.apiKey === null
+        ? `Company "${companyId}" was offboarded (its Lucca key is erased); onboard it again to sync.`
+        : `Company "${companyId}" is being offboarded; it gets no new sync. Onboard it again once offboarding is done.`,
+    );
+  }
 }
 
 /**

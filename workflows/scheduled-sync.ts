@@ -16,7 +16,8 @@ export interface ScheduledSyncInput {
 /**
  * Started by the company's Temporal Schedule at each firing (schedules can only start workflows):
  * sends a request with trigger `schedule` to the long-lived company workflow, starting it if
- * needed (`requestCompanySync`: a full queue fails the firing, where the Temporal UI shows it).
+ * needed (`requestCompanySync`: refused for good for a company offboarded, and when its queue is
+ * full, so the firing fails where the Temporal UI shows it).
  */
 export async function scheduledSyncWorkflow(input: ScheduledSyncInput): Promise<void> {
   await requestCompanySync({ companyId: input.companyId });
