@@ -64,6 +64,8 @@ const en = {
   'integration.preview': 'Preview (dry run)',
   'integration.history': 'Run history',
   'integration.noRuns': 'No sync has run yet.',
+  'integration.noWorker':
+    'No worker is serving task queue {taskQueue} right now: requests are recorded, and no run starts until a worker is.',
   'audit.title': 'Audit log',
   'audit.empty': 'No action recorded yet.',
   'audit.all': 'All entries',
@@ -111,6 +113,10 @@ const en = {
   'flash.syncRequested': 'Sync requested. It appears in the run history in a moment.',
   'flash.previewRequested': 'Preview requested: nothing will be written to profiles.',
   'flash.applyRequested': 'Sync applying the reviewed run requested.',
+  'flash.syncQueuedNoWorker':
+    'Queued: no worker is serving the sync’s task queue right now; the run starts when one is.',
+  'flash.syncQueuedNoAnswer':
+    'Queued: the company’s workflow did not answer in time (its worker is busy or failing); the run starts when a worker takes it.',
   'flash.overrideStale': 'Not applied: a newer run came after the one you reviewed. Review the latest run first.',
   'flash.everySaved': 'Frequency changed.',
   'flash.paused': 'Syncing paused.',
@@ -278,6 +284,8 @@ const fr: Record<MessageKey, string> = {
   'integration.preview': 'Aperçu (simulation)',
   'integration.history': 'Historique des synchros',
   'integration.noRuns': 'Aucune synchronisation pour l’instant.',
+  'integration.noWorker':
+    'Aucun worker ne sert la file de tâches {taskQueue} pour l’instant : les demandes sont enregistrées, et aucune synchronisation ne démarre avant qu’il y en ait un.',
   'audit.title': 'Journal d’audit',
   'audit.empty': 'Aucune action enregistrée pour l’instant.',
   'audit.all': 'Toutes les entrées',
@@ -325,6 +333,10 @@ const fr: Record<MessageKey, string> = {
   'flash.syncRequested': 'Synchronisation demandée. Elle apparaît dans l’historique dans un instant.',
   'flash.previewRequested': 'Aperçu demandé : aucun profil ne sera modifié.',
   'flash.applyRequested': 'Synchronisation appliquant l’exécution examinée demandée.',
+  'flash.syncQueuedNoWorker':
+    'En file d’attente : aucun worker ne sert la file de tâches des synchronisations pour l’instant ; elle démarre dès qu’il y en a un.',
+  'flash.syncQueuedNoAnswer':
+    'En file d’attente : le workflow de l’entreprise n’a pas répondu à temps (son worker est occupé ou en échec) ; elle démarre dès qu’un worker la prend.',
   'flash.overrideStale':
     'Non appliqué : une exécution plus récente a suivi celle que vous avez examinée. Examinez d’abord la dernière.',
   'flash.everySaved': 'Fréquence modifiée.',

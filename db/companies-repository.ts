@@ -25,8 +25,23 @@ export interface CompanyDocument {
     /** The other mass-change guards' thresholds, when the company has its own (see `guardsOf`). */
     guards?: Partial<Record<Exclude<GuardKind, 'deactivate'>, GuardThreshold>>;
   };
+  /**
+   * Set when offboarding begins, before its schedule is deleted and its workflow cancelled, and
+   * kept once it is done; onboarding removes it. While set, the company gets no new run and no new
+   * workflow (see `syncRefusal`).
+   */
+  offboardedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/**
+ * Why a company must not get a new run or a new workflow — it is not onboarded, or it is
+ * offboarded or being offboarded — or null when it may. What every request checks first.
+ */
+export function syncRefusal(company: CompanyDocument | null): 'company-not-found' | 'offboarded' | null {
+  if (!company) return 'company-not-found';
+  return company.offboardedAt || company.lucca.apiKey === null ? 'offboarded' : null;
 }
 
 export interface CompanyUpsert {
@@ -91,6 +106,8 @@ export class CompaniesRepository {
           'sync.deactivationGuard': DEFAULT_GUARD,
           createdAt: c.now,
         },
+        // An offboarded company onboarded again syncs again.
+        $unset: { offboardedAt: '' },
       },
       { upsert: true },
     );
@@ -120,6 +137,12 @@ export class CompaniesRepository {
   async setGuard(id: string, kind: GuardKind, threshold: GuardThreshold, now: Date): Promise<boolean> {
     const path = kind === 'deactivate' ? 'sync.deactivationGuard' : `sync.guards.${kind}`;
     const res = await this.collection.updateOne({ _id: id }, { $set: { [path]: threshold, updatedAt: now } });
+    return res.matchedCount === 1;
+  }
+
+  /** The first step of offboarding: from here on, requests and schedule firings are refused. False when there is no such company. */
+  async markOffboarded(id: string, now: Date): Promise<boolean> {
+    const res = await this.collection.updateOne({ _id: id }, { $set: { offboardedAt: now, updatedAt: now } });
     return res.matchedCount === 1;
   }
 

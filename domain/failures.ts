@@ -47,6 +47,10 @@ const TYPE_BY_CODE = {
   /** The worker cannot do the job as configured (e.g. the key does not decrypt with this secret). */
   configuration: 'ConfigurationError',
   'company-not-found': 'CompanyNotFoundError',
+  /** The company is offboarded, or being offboarded: it gets no new run and no new workflow. */
+  offboarded: 'CompanyOffboardedError',
+  /** The company workflow's queue holds as many kinds of request as it takes: the request was refused. */
+  'queue-full': 'SyncQueueFullError',
   /** An activity whose checkpoint stopped moving (a store or a request that never answered). */
   stalled: 'SyncStalledError',
   /** MongoDB kept failing. */

@@ -22,6 +22,8 @@ export type OperationErrorCode =
   | 'wait-timeout'
   | 'nothing-to-override'
   | 'queue-full'
+  | 'request-failed'
+  | 'no-worker'
   | 'usage';
 
 /**

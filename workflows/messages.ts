@@ -68,6 +68,18 @@ export interface SyncNowRequest {
   override?: SyncOverride;
   /** Defaults to `manual`; the schedule and onboarding say who they are. */
   trigger?: SyncTrigger;
+  /**
+   * The caller's own id for this request (the CLI and the console make a UUID, a schedule firing
+   * uses its workflow id), also sent as the update's id: the same key twice is one request, which
+   * joins the queue once and answers both callers alike (see `RememberedRequest`).
+   */
+  requestKey?: string;
+}
+
+/** A request key the company workflow has seen, and the request (`PendingSync.requestId`) it joined. */
+export interface RememberedRequest {
+  key: string;
+  requestId: string;
 }
 
 /**
@@ -133,6 +145,12 @@ export interface CompanySyncStatus {
   pending: PendingSync[];
   lastRun: (SyncRunResult & { finishedAt: string }) | null;
   runsSinceContinueAsNew: number;
+  /**
+   * The latest request keys and the request each joined, oldest first: how a caller whose request
+   * went by signal (no worker answered in time) learns its request id. Absent from executions
+   * started before keys were remembered.
+   */
+  requests?: RememberedRequest[];
 }
 
 export interface CompanySyncInput {
@@ -140,6 +158,8 @@ export interface CompanySyncInput {
   /** Carried across continue-as-new (executions from before `PendingSync` carried plain requests). */
   pending?: (SyncNowRequest & Partial<PendingSync>)[];
   lastRun?: CompanySyncStatus['lastRun'];
+  /** The remembered request keys, carried across continue-as-new so that a retry still finds its request. */
+  requests?: RememberedRequest[];
   tuning?: SyncTuning;
   /** Continue-as-new after this many runs (default 100); tests lower it. */
   maxRunsPerExecution?: number;

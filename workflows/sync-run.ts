@@ -37,6 +37,13 @@ type SyncActivities = ReturnType<typeof createSyncActivities>;
  */
 const WAIT_FOR_CANCELLED_ACTIVITIES = 'wait-for-cancelled-activities';
 
+/**
+ * The run's start (`startSyncRun`) is inside the scope whose cancellation the run records: a run
+ * cancelled there ends `failed`, code `cancelled`, like one cancelled while reading. Runs recorded
+ * before started outside it, and a cancellation there left their run `running` for the sweeper.
+ */
+const START_IN_SCOPE = 'start-run-in-scope';
+
 function activities(input: SyncRunInput, waitForCancelled: boolean) {
   const t = input.tuning ?? {};
   const cancellationType = waitForCancelled
@@ -84,16 +91,22 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   const mode = input.dryRun ? 'dry-run' : 'apply';
   setCurrentDetails(`${companyId}: reading Lucca`);
 
-  await db.startSyncRun({
-    companyId,
-    runId,
-    trigger: input.trigger,
-    requestedBy: input.requestedBy,
-    dryRun: input.dryRun,
-    allowMassDeactivation: input.allowMassDeactivation,
-    ...(input.requestId ? { requestId: input.requestId } : {}),
-    ...(input.override ? { overrideOf: input.override.blockedRunId } : {}),
-  });
+  let started = false;
+  const startRun = async () => {
+    await db.startSyncRun({
+      companyId,
+      runId,
+      trigger: input.trigger,
+      requestedBy: input.requestedBy,
+      dryRun: input.dryRun,
+      allowMassDeactivation: input.allowMassDeactivation,
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+      ...(input.override ? { overrideOf: input.override.blockedRunId } : {}),
+    });
+    started = true;
+  };
+  const startInScope = patched(START_IN_SCOPE);
+  if (!startInScope) await startRun();
 
   /**
    * Records how the run ended and drops its working data. A cancelled run (offboarding) does too:
@@ -108,9 +121,12 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
     summary: string,
     failure?: unknown,
   ): Promise<SyncRunResult> => {
-    await CancellationScope.nonCancellable(() =>
-      db.finishSyncRun({ companyId, runId, status, error: rest.error, profileWrites: rest.profileWrites }),
-    );
+    await CancellationScope.nonCancellable(async () => {
+      // Cancelled before its start was recorded (or while it was): recorded now, so that the run
+      // document exists and ends here instead of being left to the sweeper. The start is an upsert.
+      if (!started) await startRun();
+      await db.finishSyncRun({ companyId, runId, status, error: rest.error, profileWrites: rest.profileWrites });
+    });
     setCurrentDetails(summary);
     log.info('Sync run finished', { companyId, runId, status, profileWrites: rest.profileWrites });
     const wasCancelled = failure instanceof Error && isCancellation(failure);
@@ -141,6 +157,7 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
 
   let readResult: Awaited<ReturnType<SyncActivities['fetchLuccaUsers']>>;
   try {
+    if (startInScope) await startRun();
     readResult = await read.fetchLuccaUsers({
       companyId,
       runId,
@@ -148,7 +165,11 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
       ...(input.override ? { overrideCeilings: input.override.ceilings } : {}),
     });
   } catch (err) {
-    const error = isCancellation(err) ? cancelled('while reading Lucca; no profile was written') : describeFailure(err);
+    // A start that failed for good (the store kept failing) fails the workflow, as it always did.
+    if (!started && !isCancellation(err)) throw err;
+    const error = isCancellation(err)
+      ? cancelled(started ? 'while reading Lucca; no profile was written' : 'as it started; no profile was written')
+      : describeFailure(err);
     return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`, err);
   }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
@@ -175,6 +176,7 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
                 ctx.canAct
                   ? html`${postButton(ctx, `${base}/runs/${run._id}/apply-anyway`, i18n.t('run.applyAnyway'), {
                         className: 'button danger',
+                        fields: { requestKey: randomUUID() },
                         testId: 'apply-anyway',
                       })}
                       <p class="help">${i18n.t('run.applyAnywayHelp')}</p>`
