@@ -447,6 +447,10 @@ const REASONS_FR: Record<ReasonCode, string> = {
   'overwritten-local-edit':
     'Une valeur modifiée sur la plateforme depuis la dernière synchronisation a été remplacée par celle de Lucca, qui fait foi.',
   'invalid-record': 'La fiche Lucca n’a pas d’identifiant utilisable : elle n’a pas été synchronisée.',
+  'email-taken-at-apply':
+    'L’e-mail a été donné à un autre profil sur la plateforme pendant la synchronisation, et la base l’a refusé : rien n’a été créé ni modifié pour cette personne ; la prochaine synchronisation la reprend.',
+  'changed-during-sync':
+    'Le profil a été supprimé, lié à un autre collaborateur Lucca ou modifié sans cesse sur la plateforme pendant la synchronisation : rien n’y a été écrit ; la prochaine synchronisation le reprend.',
 };
 
 export interface I18n {

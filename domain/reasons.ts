@@ -25,6 +25,10 @@ const REASON_DESCRIPTIONS: Readonly<Record<ReasonCode, string>> = {
   'overwritten-local-edit':
     'A value edited on the platform since the last sync was replaced by the Lucca value, because Lucca is the source of truth.',
   'invalid-record': 'The Lucca record has no usable id, so it was not synced.',
+  'email-taken-at-apply':
+    'The email was given to another profile on the platform while the sync ran, so the store refused it: nothing was created or changed for this person; the next sync plans them again.',
+  'changed-during-sync':
+    'The profile was deleted, linked to another Lucca user or kept changing on the platform while the sync ran, so nothing was written to it; the next sync plans it again.',
 };
 
 export function describeReason(code: ReasonCode): string {

@@ -44,6 +44,9 @@ export const REASON_CODES = [
   'overwritten-local-edit',
   // Beyond the product contract's reason codes: a record with no usable Lucca id still needs a skip reason.
   'invalid-record',
+  // The platform wrote while the run applied its plan: what the store refused, reported as such.
+  'email-taken-at-apply',
+  'changed-during-sync',
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];
@@ -68,6 +71,12 @@ export interface ProfileSnapshot {
   lucca?: { userId: number; syncedValues: SyncedFields | null; removedAt?: Date | null };
 }
 
+/** What a change was planned against: the profile's Lucca-owned values and status as the plan saw them. */
+export interface PlannedFrom {
+  fields: SyncedFields;
+  status: ProfileStatus;
+}
+
 /** One planned change; becomes a `syncChanges` document. */
 export interface PlannedChange {
   action: ChangeAction;
@@ -77,6 +86,11 @@ export interface PlannedChange {
   fields?: FieldDiff;
   /** The values to write (create/link/update/reactivate/deactivate) — the full synced set. */
   target?: { fields: SyncedFields; status: ProfileStatus };
+  /**
+   * For a change of an existing profile: its values when planned. The apply writes only over
+   * these, and otherwise makes the change again from the profile as it finds it (`rebaseChange`).
+   */
+  from?: PlannedFrom;
   reasons: Reason[];
 }
 
