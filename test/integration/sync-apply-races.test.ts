@@ -362,11 +362,9 @@ describe('a batch retried after its worker was killed is counted once', () => {
       await killed.kill();
       answered.release();
       assert.equal((await stack.repos.syncRuns.get(runId))?.status, 'running', 'killed mid-apply');
-      assert.equal(
-        await stack.store.profiles.countDocuments({ companyId, lastName: /-Durand$/ }),
-        size,
-        'the batch had reached the store',
-      );
+      // The driver may split the batch's insert in several commands: the first reached the store.
+      const reached = await stack.store.profiles.countDocuments({ companyId, lastName: /-Durand$/ });
+      assert.ok(reached > 0 && reached <= size, `the batch had reached the store (${reached} of ${size})`);
 
       replacement = await childWorker(taskQueue, { metricsAddress: `127.0.0.1:${port}` });
       const result = await runResult(handle);
