@@ -579,6 +579,27 @@ describe('rebaseChange — the platform wrote to the profile after the plan', ()
     assert.deepEqual(codes(change), [], 'nothing of the platform is overwritten any more');
   });
 
+  test('keeps calling a value edited on the platform before the plan an overwritten local edit, beside one edited after', () => {
+    const synced = fields();
+    const planned = plan(
+      user(),
+      ctx({ linkedProfile: linkedProfile({ firstName: 'Johnny' }, { syncedValues: synced }) }),
+    );
+    const edited = linkedProfile({ firstName: 'Johnny', lastName: 'Doe' }, { syncedValues: synced });
+
+    const change = rebaseChange(planned, edited);
+
+    assert.deepEqual(change.fields, {
+      firstName: { from: 'Johnny', to: 'John' },
+      lastName: { from: 'Doe', to: 'DOE' },
+    });
+    assert.deepEqual(
+      change.reasons.map((r) => r.message.split(' ')[0]),
+      ['firstName', 'lastName'],
+      'both are local edits Lucca overwrites',
+    );
+  });
+
   test('keeps the email the platform gave a linked profile whose Lucca email is withheld', () => {
     const planned = plan(
       user({ email: 'shared@acme.fr', lastName: 'DOE-MARTIN' }),
