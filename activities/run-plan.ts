@@ -178,7 +178,8 @@ export class RunPlan {
     }
     await repos.syncChanges.insertMany(changes.map((c, i) => toChangeDocument(runId, companyId, first + i, c)));
     if (changes.length > 0) this.#planned.add(slot);
-    await repos.staging.storePlanSlot(runId, slot, changes.filter(isApplicable), replace);
+    const applicable = changes.flatMap((c, i) => (isApplicable(c) ? [{ ...c, seq: first + i }] : []));
+    await repos.staging.storePlanSlot(runId, slot, applicable, replace);
   }
 
   /** The seqs set aside for slot `slot`'s changes, first and last. */

@@ -1,14 +1,15 @@
-import { Context } from '@temporalio/activity';
+import { Context, log as activityLog } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { decryptApiKey, type Keyring } from '../db/api-key-cipher';
-import type { PlannedUpdate } from '../db/profiles-repository';
+import type { ApplyCorrections, PlannedUpdate, WriteOutcome } from '../db/profiles-repository';
 import type { Repositories } from '../db/mongo';
 import type { CompanyDocument } from '../db/companies-repository';
 import type { SyncRunStatus } from '../db/sync-runs-repository';
 import { failureType, type RunError } from '../domain/failures';
 import type { GuardCeiling, GuardReview } from '../domain/guards';
 import { mapLuccaUser } from '../domain/map-lucca-user';
-import type { SyncTrigger } from '../domain/types';
+import { COUNTER_OF_ACTION } from '../domain/plan';
+import type { PlannedChange, SyncCounts, SyncTrigger } from '../domain/types';
 import {
   isAllowedLuccaUrl,
   LuccaClient,
@@ -110,9 +111,38 @@ interface PlanCheckpoint {
 interface ApplyCheckpoint {
   /** The last plan chunk whose writes are all done (its `_id`), null before the first. */
   done: string | null;
+  /** Profile writes of the chunks up to `done`. */
   writes: number;
   /** Updates gathered for the next batch. */
   pending: number;
+  /** How the chunks up to `done` moved the planned counts: changes the store refused, now conflicts. */
+  shifts: CountShifts;
+}
+
+/** What the apply found written: profile writes, and the run's counts as the store acknowledged them. */
+export interface AppliedResult {
+  profileWrites: number;
+  /** Absent from runs recorded before the apply counted what was written. */
+  counts?: SyncCounts;
+}
+
+/** Amounts to add to planned counts (negative to take away). */
+type CountShifts = Partial<Record<keyof SyncCounts, number>>;
+
+function addShifts(a: CountShifts, b: CountShifts): CountShifts {
+  const sum: CountShifts = { ...a };
+  for (const [key, n] of Object.entries(b) as [keyof SyncCounts, number][]) sum[key] = (sum[key] ?? 0) + n;
+  return sum;
+}
+
+/** A planned change that became a conflict: out of its action's count, into the conflicts. */
+const conflictShift = (change: PlannedChange): CountShifts =>
+  addShifts({ [COUNTER_OF_ACTION[change.action]]: -1 }, { conflicts: 1 });
+
+function applyShifts(counts: SyncCounts, shifts: CountShifts): SyncCounts {
+  const moved = { ...counts };
+  for (const [key, n] of Object.entries(shifts) as [keyof SyncCounts, number][]) moved[key] += n;
+  return moved;
 }
 
 /** Pages the read may stage ahead of the plan (held in memory until planned); a test reads 24 pages ahead of it. */
@@ -326,8 +356,13 @@ export function createSyncActivities(deps: SyncActivityDeps) {
    * updates gathered over chunks and written as a batch — one by one, or on a store where that
    * costs a scan each, rewritten together (see `StoreCapabilities.rewriteFrom`), journaled first.
    * Resumes after the last chunk whose writes were all done; every write is idempotent.
+   *
+   * What the store did is what the run reports: a create or update it refused, or whose profile
+   * was gone, becomes a conflict in the report and in the counts; an update of a profile the
+   * platform changed since the plan is written from what it holds now, its record saying so. The
+   * run's counts are recorded as acknowledged when the apply ends, and returned.
    */
-  async function applySyncPlan({ companyId, runId }: SyncRunRef): Promise<{ profileWrites: number }> {
+  async function applySyncPlan({ companyId, runId }: SyncRunRef): Promise<AppliedResult> {
     const ctx = Context.current();
     const resumeFrom = applyPosition(ctx.info.heartbeatDetails);
     const describe = (c: ApplyCheckpoint) =>
@@ -338,30 +373,71 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const tenant = (await loadCompany(companyId)).lucca.baseUrl;
     return watchProgress('Applying the plan', resumeFrom, { stallTimeoutMs, describe, shutdown }, async (watch) => {
       const caps = await repos.profiles.capabilities();
-      let { done, writes } = resumeFrom;
+      // What the chunks before `done` wrote and moved to conflicts; what the chunks after it have so far.
+      let { done, writes, shifts } = resumeFrom;
+      let flight = { writes: 0, shifts: {} as CountShifts };
       let pending: PlannedUpdate[] = [];
       let gathered = done;
-      const checkpoint = () => watch.checkpoint({ done, writes, pending: pending.length });
+      const checkpoint = () => watch.checkpoint({ done, writes, pending: pending.length, shifts });
+      const commit = () => {
+        done = gathered;
+        writes += flight.writes;
+        shifts = addShifts(shifts, flight.shifts);
+        flight = { writes: 0, shifts: {} };
+      };
+      const corrections: ApplyCorrections = {
+        rebased: (changes) => repos.syncChanges.correct(runId, companyId, changes),
+      };
+      const settle = async (outcome: WriteOutcome) => {
+        flight.writes += outcome.written;
+        if (outcome.refused.length === 0) return;
+        await repos.syncChanges.correct(
+          runId,
+          companyId,
+          outcome.refused.map((r) => r.conflict),
+        );
+        for (const { change } of outcome.refused) flight.shifts = addShifts(flight.shifts, conflictShift(change));
+      };
+      const updatePlainly = async (updates: readonly PlannedUpdate[]) => {
+        for await (const outcome of repos.profiles.updateEach(companyId, updates, corrections)) {
+          await settle(outcome);
+          checkpoint();
+        }
+      };
 
       // A rewrite an earlier attempt journaled but may not have finished; its batch is gathered
       // and counted again below, from the checkpoint before it.
       await completeRewrite(repos, runId);
       const flush = async () => {
         if (pending.length >= caps.rewriteFrom) {
-          const entries = await repos.profiles.readForRewrite(companyId, pending);
+          const { entries, outcome } = await repos.profiles.readForRewrite(companyId, pending, corrections);
+          await settle(outcome);
           checkpoint();
           await repos.staging.journal(runId, entries);
           checkpoint();
-          writes += await repos.profiles.rewrite(entries);
+          const rewritten = await repos.profiles.rewrite(entries);
           await repos.staging.clearJournal(runId);
-        } else {
-          for await (const written of repos.profiles.updateEach(companyId, pending)) {
-            writes += written;
-            checkpoint();
+          flight.writes += rewritten.written;
+          if (rewritten.beyondDeleted > 0) {
+            activityLog.warn(
+              'A rewrite inserted again profiles its delete had not removed (deleted by the platform meanwhile?)',
+              {
+                companyId,
+                runId,
+                profiles: rewritten.beyondDeleted,
+              },
+            );
           }
+          const byId = new Map(pending.map((u) => [u._id.toHexString(), u]));
+          const refused = rewritten.refused.map((e) => byId.get(e.after._id.toHexString())!);
+          // A profile the platform changed after the read was not deleted: it is updated the plain
+          // way, from what the platform wrote; a refused new version, one by one to learn why.
+          await updatePlainly([...rewritten.left.map((id) => byId.get(id.toHexString())!), ...refused]);
+        } else {
+          await updatePlainly(pending);
         }
         pending = [];
-        done = gathered;
+        commit();
         checkpoint();
       };
       const connectionStill = async () =>
@@ -376,11 +452,11 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         await connectionStill();
         const { inserts, updates } = repos.profiles.plannedWrites(companyId, chunk.changes, now(), tenant);
         if (pending.length + updates.length > caps.maxDeletesPerCommand) await flush();
-        if (inserts.length > 0) writes += await repos.profiles.insertPlanned(inserts);
+        if (inserts.length > 0) await settle(await repos.profiles.insertPlanned(companyId, inserts));
         pending.push(...updates);
         gathered = chunk._id;
         // Nothing of this chunk waits: resume after it.
-        if (pending.length === 0) done = gathered;
+        if (pending.length === 0) commit();
         checkpoint();
         if (!Number.isFinite(caps.rewriteFrom)) await flush();
       }
@@ -388,7 +464,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         await connectionStill();
         await flush();
       }
-      return { profileWrites: writes };
+      const recorded = await repos.syncRuns.get(runId);
+      const planned = recorded?.plannedCounts ?? recorded?.counts;
+      if (!planned) return { profileWrites: writes };
+      const counts = applyShifts(planned, shifts);
+      await repos.syncRuns.recordApplied(runId, counts);
+      return { profileWrites: writes, counts };
     });
   }
 
@@ -420,9 +501,9 @@ function readPosition(details: unknown): UsersPagingPosition {
 function applyPosition(details: unknown): ApplyCheckpoint {
   const c = details as Partial<ApplyCheckpoint> | undefined;
   if (c && (typeof c.done === 'string' || c.done === null) && typeof c.writes === 'number') {
-    return { done: c.done, writes: c.writes, pending: 0 };
+    return { done: c.done, writes: c.writes, pending: 0, shifts: c.shifts ?? {} };
   }
-  return { done: null, writes: 0, pending: 0 };
+  return { done: null, writes: 0, pending: 0, shifts: {} };
 }
 
 export type SyncActivities = ReturnType<typeof createSyncActivities>;

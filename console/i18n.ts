@@ -468,6 +468,10 @@ const REASONS_FR: Record<ReasonCode, string> = {
   'invalid-record': 'La fiche Lucca n’a pas d’identifiant utilisable : elle n’a pas été synchronisée.',
   'field-too-long':
     'Une valeur de la fiche Lucca est plus longue que toute valeur réelle (fiche abîmée ou malveillante) : la fiche n’a pas été synchronisée.',
+  'email-taken-at-apply':
+    'L’e-mail a été donné à un autre profil sur la plateforme pendant la synchronisation, et la base l’a refusé : rien n’a été créé ni modifié pour cette personne ; la prochaine synchronisation la reprend.',
+  'changed-during-sync':
+    'Le profil a été supprimé, lié à un autre collaborateur Lucca ou modifié sans cesse sur la plateforme pendant la synchronisation : rien n’y a été écrit ; la prochaine synchronisation le reprend.',
 };
 
 export interface I18n {

@@ -16,7 +16,13 @@ export interface SyncRunDocument {
   startedAt: Date;
   finishedAt: Date | null;
   error: RunError | null;
+  /**
+   * What the run did: as planned, then — once applied — as the store acknowledged it (a create
+   * or update the store refused, or whose profile was gone, counts as a conflict).
+   */
   counts: SyncCounts | null;
+  /** The counts as planned, before the apply (absent before planning, and from runs planned before it was kept). */
+  plannedCounts?: SyncCounts;
   /** Reading progress, for `status` and progress bars; ids and counts only. */
   progress: { pagesRead: number; usersRead: number; phase: 'reading' | 'planning' | 'applying' | 'done' };
   /** The guard's verdict, kept so a blocked run's report can say why (read it with `firedGuards`). */
@@ -133,6 +139,7 @@ export class SyncRunsRepository {
       {
         $set: {
           counts,
+          plannedCounts: counts,
           guard,
           removalsChecked,
           'progress.phase': 'applying',
@@ -140,6 +147,11 @@ export class SyncRunsRepository {
         },
       },
     );
+  }
+
+  /** The counts as the apply found them written (see `counts`); repeating it writes the same. */
+  async recordApplied(runId: string, counts: SyncCounts): Promise<void> {
+    await this.collection.updateOne({ _id: runId }, { $set: { counts } });
   }
 
   async finish(

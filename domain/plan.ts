@@ -6,6 +6,7 @@ import {
   type FieldDiff,
   type MappedLuccaUser,
   type PlannedChange,
+  type PlannedFrom,
   type ProfileSnapshot,
   type ProfileStatus,
   type Reason,
@@ -39,6 +40,10 @@ function targetFields(user: OkUser, profile: ProfileSnapshot | null): SyncedFiel
   for (const field of user.unusable ?? []) target[field] = profile?.fields[field] ?? null;
   return target;
 }
+
+/** A change's `unusable` fields, when the user has any. */
+const unusableOf = (user: OkUser): Pick<PlannedChange, 'unusable'> =>
+  user.unusable?.length ? { unusable: [...user.unusable] } : {};
 
 function withProfile(profile: ProfileSnapshot | null | undefined): { profileId?: string } {
   // Conditional spread rather than `profileId: undefined`: the change becomes a MongoDB document, and the
@@ -157,9 +162,16 @@ function planLinked(
     profileId: profile.id,
     fields,
     target: { fields: target, status },
+    from: plannedFrom(profile),
+    ...unusableOf(user),
     reasons: [...transition, ...emailReasons, ...dateIssues(user), ...overwritten.map(overwrittenReason)],
   };
 }
+
+const plannedFrom = (profile: ProfileSnapshot): PlannedFrom => ({
+  fields: { ...profile.fields },
+  status: profile.status,
+});
 
 function overwrittenReason(field: SyncedField): Reason {
   return reason(
@@ -220,6 +232,8 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
       profileId: single.id,
       fields,
       target: { fields: target, status: linkStatus },
+      from: plannedFrom(single),
+      ...unusableOf(user),
       reasons: [...statusTransitionReasons(single.status, linkStatus), ...dateIssues(user)],
     };
   }
@@ -273,7 +287,56 @@ export function planRemoval(profile: ProfileSnapshot): PlannedChange | null {
     profileId: profile.id,
     fields: { status: { from: profile.status, to: 'former' } },
     target: { fields: { ...profile.fields }, status: 'former' },
+    from: plannedFrom(profile),
     reasons: [reason('removed-from-lucca', 'the user no longer appears in Lucca; the profile becomes former')],
+  };
+}
+
+/** Reasons for which a linked profile keeps its own email instead of Lucca's (see `planLinked`). */
+const EMAIL_KEPT: ReadonlySet<Reason['code']> = new Set([
+  'missing-email',
+  'invalid-email',
+  'duplicate-email-in-lucca',
+  'email-taken',
+]);
+
+/**
+ * The fields a change leaves as the profile has them instead of writing Lucca's: every field for a
+ * removal (only the status moves), the email of a linked profile whose Lucca email cannot be used,
+ * the fields whose Lucca value is unusable (a bad date).
+ */
+export function keptFields(change: PlannedChange): readonly SyncedField[] {
+  if (isRemoval(change)) return SYNCED_FIELDS;
+  const linked = change.action !== 'create' && change.action !== 'link';
+  const email: SyncedField[] = linked && change.reasons.some((r) => EMAIL_KEPT.has(r.code)) ? ['email'] : [];
+  return [...email, ...(change.unusable ?? [])];
+}
+
+/**
+ * A change made again against the profile as the apply found it, when the platform wrote to it
+ * after the plan. Lucca still wins: its values are written, the fields the change keeps take the
+ * platform's new values, "from" is what the platform wrote, and each Lucca value that replaces a
+ * platform edit carries `overwritten-local-edit` — an edit since the last sync for a linked
+ * profile, since the plan for one being linked. The action and its other reasons stay as planned.
+ */
+export function rebaseChange(change: PlannedChange, current: ProfileSnapshot): PlannedChange {
+  if (!change.target) return change;
+  const kept = keptFields(change);
+  const target: SyncedFields = { ...change.target.fields };
+  for (const field of kept) target[field] = current.fields[field];
+  const fields = diffFields(current.fields, target);
+  if (current.status !== change.target.status) fields.status = { from: current.status, to: change.target.status };
+  const base = current.lucca?.syncedValues ?? change.from?.fields ?? null;
+  const overwritten = base ? SYNCED_FIELDS.filter((f) => f in fields && current.fields[f] !== base[f]) : [];
+  return {
+    ...change,
+    fields,
+    target: { fields: target, status: change.target.status },
+    from: plannedFrom(current),
+    reasons: [
+      ...change.reasons.filter((r) => r.code !== 'overwritten-local-edit'),
+      ...overwritten.map(overwrittenReason),
+    ],
   };
 }
 
@@ -282,7 +345,8 @@ export function isRemoval(change: PlannedChange): boolean {
   return change.reasons.some((r) => r.code === 'removed-from-lucca');
 }
 
-const COUNTER_OF_ACTION: Readonly<Record<ChangeAction, keyof SyncCounts>> = {
+/** The count each action adds to. */
+export const COUNTER_OF_ACTION: Readonly<Record<ChangeAction, keyof SyncCounts>> = {
   create: 'created',
   link: 'linked',
   update: 'updated',

@@ -27,6 +27,10 @@ const REASON_DESCRIPTIONS: Readonly<Record<ReasonCode, string>> = {
   'invalid-record': 'The Lucca record has no usable id, so it was not synced.',
   'field-too-long':
     'A value in the Lucca record is longer than any real one (a broken or hostile record), so the record was not synced.',
+  'email-taken-at-apply':
+    'The email was given to another profile on the platform while the sync ran, so the store refused it: nothing was created or changed for this person; the next sync plans them again.',
+  'changed-during-sync':
+    'The profile was deleted, linked to another Lucca user or kept changing on the platform while the sync ran, so nothing was written to it; the next sync plans it again.',
 };
 
 export function describeReason(code: ReasonCode): string {

@@ -46,6 +46,9 @@ export const REASON_CODES = [
   'invalid-record',
   // A value longer than any real one (see LUCCA_FIELD_MAX_LENGTHS): the record is skipped, not stored.
   'field-too-long',
+  // The platform wrote while the run applied its plan: what the store refused, reported as such.
+  'email-taken-at-apply',
+  'changed-during-sync',
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];
@@ -80,6 +83,12 @@ export interface ProfileSnapshot {
   };
 }
 
+/** What a change was planned against: the profile's Lucca-owned values and status as the plan saw them. */
+export interface PlannedFrom {
+  fields: SyncedFields;
+  status: ProfileStatus;
+}
+
 /** One planned change; becomes a `syncChanges` document. */
 export interface PlannedChange {
   action: ChangeAction;
@@ -89,6 +98,13 @@ export interface PlannedChange {
   fields?: FieldDiff;
   /** The values to write (create/link/update/reactivate/deactivate) — the full synced set. */
   target?: { fields: SyncedFields; status: ProfileStatus };
+  /**
+   * For a change of an existing profile: its values when planned. The apply writes only over
+   * these, and otherwise makes the change again from the profile as it finds it (`rebaseChange`).
+   */
+  from?: PlannedFrom;
+  /** Fields whose Lucca value is unusable (a bad date): the profile's value is kept, whatever it is when applied. */
+  unusable?: SyncedField[];
   reasons: Reason[];
 }
 

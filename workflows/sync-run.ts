@@ -10,7 +10,7 @@ import {
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { createSyncActivities } from '../activities/sync-activities';
+import type { AppliedResult, createSyncActivities } from '../activities/sync-activities';
 import { failureCode, failureType, isLuccaFailure, type FailureCode, type RunError } from '../domain/failures';
 import { blockedPlanError } from '../domain/guards';
 import { summariseCounts } from '../domain/plan';
@@ -204,8 +204,16 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
 
   setCurrentDetails(`${companyId}: applying`);
   try {
-    const applied = plan.writes > 0 ? await work.applySyncPlan({ companyId, runId }) : { profileWrites: 0 };
-    return finish('succeeded', { counts: plan.counts, error: null, profileWrites: applied.profileWrites }, summary);
+    const applied: AppliedResult =
+      plan.writes > 0 ? await work.applySyncPlan({ companyId, runId }) : { profileWrites: 0 };
+    // The counts as the store acknowledged them (a refused write is a conflict); histories recorded
+    // before the apply returned them carry none, and replay with the plan's.
+    const counts = applied.counts ?? plan.counts;
+    return finish(
+      'succeeded',
+      { counts, error: null, profileWrites: applied.profileWrites },
+      summariseCounts(companyId, counts),
+    );
   } catch (err) {
     // Each write is idempotent and the next run re-plans from the profiles as they are, so a
     // partly applied plan converges at the next run instead of being rolled back.
