@@ -26,11 +26,33 @@ export type Guards = Record<GuardKind, GuardThreshold>;
 /** Every guard's threshold unless the company sets its own: a real company does not hit it by accident. */
 export const DEFAULT_GUARD: GuardThreshold = { maxPercent: 10, minCount: 5 };
 
+/**
+ * A company's own thresholds, as `companies.sync` stores them: the deactivation guard's under its
+ * name of the time there was one guard, the others' under `guards` when the company set them.
+ */
+export interface GuardSettings {
+  deactivationGuard: GuardThreshold;
+  guards?: Partial<Record<Exclude<GuardKind, 'deactivate'>, GuardThreshold>>;
+}
+
+/** Where a guard's threshold is stored within `companies.sync` (see `GuardSettings`). */
+export function guardSettingPath(kind: GuardKind): string {
+  return kind === 'deactivate' ? 'deactivationGuard' : `guards.${kind}`;
+}
+
+/** Why a threshold cannot be a guard's, in a sentence; null when it can. */
+export function thresholdProblem(threshold: GuardThreshold): string | null {
+  if (!(Number.isInteger(threshold.maxPercent) && threshold.maxPercent >= 0 && threshold.maxPercent <= 100)) {
+    return `maxPercent must be a whole number from 0 to 100, got ${threshold.maxPercent}.`;
+  }
+  if (!(Number.isInteger(threshold.minCount) && threshold.minCount >= 0)) {
+    return `minCount must be a whole number of profiles, got ${threshold.minCount}.`;
+  }
+  return null;
+}
+
 /** A company's thresholds: `deactivationGuard` for deactivations, `guards` for the others, defaults elsewhere. */
-export function guardsOf(sync: {
-  deactivationGuard?: GuardThreshold;
-  guards?: Partial<Record<GuardKind, GuardThreshold>>;
-}): Guards {
+export function guardsOf(sync: Partial<GuardSettings>): Guards {
   return {
     deactivate: sync.deactivationGuard ?? DEFAULT_GUARD,
     blank: sync.guards?.blank ?? DEFAULT_GUARD,
@@ -207,7 +229,8 @@ export interface GuardReview {
   people: ReadonlyMap<GuardKey, ReadonlySet<number>>;
 }
 
-export interface GuardVerdict {
+/** A plan's verdict, as its run records it (`syncRuns.guard`) and its workflow reads it. */
+export interface GuardVerdict extends GuardRecord {
   blocked: boolean;
   /** Every guard that fired, in `GUARD_KEYS` order. */
   fired: GuardHit[];
@@ -251,7 +274,13 @@ export function guardVerdict(
     fired.push(hit);
   }
   const blocked = review ? fired.some((h) => (h.unreviewed ?? 0) > 0) : fired.length > 0;
-  return { blocked, fired };
+  return {
+    blocked,
+    fired,
+    deactivations: guarded.count({ guard: 'deactivate' }),
+    limit: guardLimit(guards.deactivate, bases.linkedNotFormer),
+    activeProfiles: bases.linkedNotFormer,
+  };
 }
 
 /** A blocked run's `error.code`: the (first) guard that stopped its plan before any write. */
@@ -271,17 +300,22 @@ export function guardCode(kind: GuardKind): GuardCode {
 
 /** The guard fields of a run document or a plan, as every version stored them. */
 export interface GuardRecord {
+  /** Every guard that fired; absent from runs planned before there was more than one guard. */
   fired?: GuardHit[];
+  /** What the deactivation guard counted, and its limit: all older runs say of their one guard. */
   deactivations: number;
   limit: number;
+  /** The guards' base: the company's linked profiles that are not former. */
   activeProfiles: number;
 }
 
 /**
- * The guards that fired on a run. Runs planned before there was more than one guard carry no
- * `fired` list: their one guard was the deactivations'.
+ * The guards that fired on a run or a plan: the one reader of what every version stored. Runs
+ * planned before there was more than one guard carry no `fired` list: their one guard was the
+ * deactivations'. A run not yet planned (no guard record) has none.
  */
-export function firedGuards(record: GuardRecord): GuardHit[] {
+export function firedGuards(record: GuardRecord | null | undefined): GuardHit[] {
+  if (!record) return [];
   return record.fired ?? [{ guard: 'deactivate', count: record.deactivations, limit: record.limit }];
 }
 
