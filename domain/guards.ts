@@ -223,9 +223,33 @@ export interface GuardHit extends GuardSubject {
 /** What older versions carried in an override: the reviewed counts. Decoded and ignored now. */
 export type GuardCeiling = Pick<GuardHit, 'guard' | 'field' | 'count'>;
 
-/** What an operator reviewed: a blocked run, and per guard key the Lucca ids of its guarded changes. */
-export interface GuardReview {
+/**
+ * An operator's "apply anyway", decoded once where a request or a run's input enters (operations,
+ * the company workflow's sanitise, the run workflow's input): the blocked run reviewed. The people
+ * its guarded changes touch are read in MongoDB by that id when the run starts (`GuardReview`).
+ * Wherever there is none, null: every guard holds as it is.
+ */
+export interface GuardOverride {
   blockedRunId: string;
+}
+
+/** The override fields of a run document, as every version stored them. */
+export interface OverrideRecord {
+  overrideOf?: string;
+  /** Stored by earlier versions: the request's bare flag (with or without the run it named). */
+  allowMassDeactivation?: boolean;
+}
+
+/**
+ * Whether a run was asked to apply a blocked run anyway. It names that run (`overrideOf`); runs of
+ * versions before overrides named their run carried a bare `allowMassDeactivation` instead.
+ */
+export function askedToApplyAnyway(run: OverrideRecord): boolean {
+  return run.overrideOf !== undefined || run.allowMassDeactivation === true;
+}
+
+/** What an operator reviewed: a blocked run, and per guard key the Lucca ids of its guarded changes. */
+export interface GuardReview extends GuardOverride {
   people: ReadonlyMap<GuardKey, ReadonlySet<number>>;
 }
 
@@ -368,7 +392,7 @@ export function blockedPlanError(
     message:
       `The plan would ${what}, out of ${plan.activeProfiles} linked active profiles; nothing was written.${why} ` +
       `Check the Lucca key's permissions and the report's planned changes, then apply this run ` +
-      `anyway (console: "Apply anyway"; CLI: sync --allow-mass-deactivation) if the changes are ` +
+      `anyway (console: "Apply anyway"; CLI: sync --apply-anyway) if the changes are ` +
       `real: the next run then applies the changes of the people this run planned, no others.`,
   };
 }

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  askedToApplyAnyway,
   DEFAULT_GUARD,
   firedGuards,
   GuardedChanges,
@@ -145,5 +146,17 @@ describe('firedGuards: the one reader of the guard fields every version stored',
   test('finds no guard on a run not planned yet', () => {
     assert.deepEqual(firedGuards(null), []);
     assert.deepEqual(firedGuards(undefined), []);
+  });
+});
+
+describe('askedToApplyAnyway: the override fields every version stored on a run', () => {
+  test('a run applying a blocked run anyway names it', () => {
+    assert.equal(askedToApplyAnyway({ overrideOf: 'b1' }), true);
+    assert.equal(askedToApplyAnyway({}), false);
+  });
+
+  test('a run of an earlier version carried the bare flag instead, true or false', () => {
+    assert.equal(askedToApplyAnyway({ allowMassDeactivation: true }), true);
+    assert.equal(askedToApplyAnyway({ allowMassDeactivation: false }), false);
   });
 });
