@@ -70,7 +70,7 @@ export function recordFinishedRun(meter: MetricMeter, { run, status, error, fini
   }
   if (status === 'blocked') {
     const blocks = meter.createCounter(SYNC_METRICS.guardBlocks, 'guards', 'Guards that blocked a run');
-    const fired = run.guard ? firedGuards(run.guard).map((hit) => guardCode(hit.guard)) : [];
+    const fired = firedGuards(run.guard).map((hit) => guardCode(hit.guard));
     for (const guard of fired.length > 0 ? fired : [error?.code ?? guardCode('deactivate')]) blocks.add(1, { guard });
   }
 }

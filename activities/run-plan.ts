@@ -3,7 +3,7 @@ import type { CompanyDocument } from '../db/companies-repository';
 import type { Repositories } from '../db/mongo';
 import { toChangeDocument } from '../db/sync-changes-repository';
 import type { ApplicableChange } from '../db/sync-staging-repository';
-import { guardsOf, type GuardHit, type GuardReview, type Guards } from '../domain/guards';
+import { guardsOf, type GuardRecord, type GuardReview, type Guards } from '../domain/guards';
 import { CompanyPlanner } from '../domain/plan-company';
 import { companyToday } from '../domain/status';
 import type { MappedLuccaUser, PlannedChange, SyncCounts } from '../domain/types';
@@ -15,15 +15,10 @@ export interface OverrideOutcome {
   refused?: string;
 }
 
-export interface PlanResult {
+/** The plan as the workflow sees it: counts, and the guards' verdict (see `GuardRecord`). */
+export interface PlanResult extends GuardRecord {
   counts: SyncCounts;
-  deactivations: number;
-  /** The guards' base: the company's linked profiles that are not former. */
-  activeProfiles: number;
-  limit: number;
   blocked: boolean;
-  /** Every guard that fired (absent from runs recorded before there was more than one guard). */
-  fired?: GuardHit[];
   writes: number;
   /** Present when the run was asked to apply a blocked run anyway. */
   override?: OverrideOutcome;

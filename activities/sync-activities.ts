@@ -52,11 +52,12 @@ export interface StartSyncRunInput extends SyncRunRef {
   trigger: SyncTrigger;
   requestedBy: string | null;
   dryRun: boolean;
-  allowMassDeactivation: boolean;
   /** The request this run serves (the id `requestSync` answered). */
   requestId?: string;
   /** The blocked run this one overrides, when it is an operator's confirmation of it. */
   overrideOf?: string;
+  /** Sent by workflows of earlier versions; ignored, as `overrideOf` says it all. */
+  allowMassDeactivation?: boolean;
 }
 
 export interface ReadInput extends SyncRunRef {
@@ -83,7 +84,7 @@ export interface ReadResult {
 
 export interface PlanInput extends SyncRunRef {
   /** Ignored, as in `ReadInput`. */
-  allowMassDeactivation: boolean;
+  allowMassDeactivation?: boolean;
   /** Plan `removed-from-lucca` deactivations; off when the read saw data move. Default true. */
   detectRemovals?: boolean;
 }

@@ -59,7 +59,11 @@ export const runSchema = {
   properties: {
     ...runSummarySchema.properties,
     companyId: { type: 'string' },
-    allowMassDeactivation: { type: 'boolean' },
+    allowMassDeactivation: {
+      type: 'boolean',
+      description: 'whether the run was asked to apply a blocked run anyway (overrideOf names that run)',
+    },
+    overrideOf: nullable({ type: 'string', description: 'the blocked run this one applies anyway' }),
     durationMs: nullable({ type: 'integer' }),
     progress: {
       type: 'object',

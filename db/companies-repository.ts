@@ -1,5 +1,11 @@
 import type { Collection, Db } from 'mongodb';
-import { DEFAULT_GUARD, type GuardKind, type GuardThreshold } from '../domain/guards';
+import {
+  DEFAULT_GUARD,
+  guardSettingPath,
+  type GuardKind,
+  type GuardSettings,
+  type GuardThreshold,
+} from '../domain/guards';
 
 export interface CompanyDocument {
   _id: string;
@@ -18,12 +24,10 @@ export interface CompanyDocument {
      */
     connectionId?: string;
   };
-  sync: {
+  /** The schedule, and the mass-change guards' thresholds (see `GuardSettings`, read with `guardsOf`). */
+  sync: GuardSettings & {
     every: string;
     paused: boolean;
-    deactivationGuard: GuardThreshold;
-    /** The other mass-change guards' thresholds, when the company has its own (see `guardsOf`). */
-    guards?: Partial<Record<Exclude<GuardKind, 'deactivate'>, GuardThreshold>>;
   };
   /**
    * Set when offboarding begins, before its schedule is deleted and its workflow cancelled, and
@@ -135,7 +139,7 @@ export class CompaniesRepository {
 
   /** Sets one guard's threshold for the company; false when there is no such company. */
   async setGuard(id: string, kind: GuardKind, threshold: GuardThreshold, now: Date): Promise<boolean> {
-    const path = kind === 'deactivate' ? 'sync.deactivationGuard' : `sync.guards.${kind}`;
+    const path = `sync.${guardSettingPath(kind)}`;
     const res = await this.collection.updateOne({ _id: id }, { $set: { [path]: threshold, updatedAt: now } });
     return res.matchedCount === 1;
   }

@@ -11,7 +11,11 @@ export interface SyncRunDocument {
   trigger: SyncTrigger;
   requestedBy: string | null;
   mode: 'apply' | 'dry-run';
-  allowMassDeactivation: boolean;
+  /**
+   * Stored by earlier versions: the request's flag to apply a blocked run anyway (`overrideOf`
+   * names that run now). Read both with `askedToApplyAnyway`.
+   */
+  allowMassDeactivation?: boolean;
   status: SyncRunStatus;
   startedAt: Date;
   finishedAt: Date | null;
@@ -60,7 +64,6 @@ export interface SyncRunStart {
   trigger: SyncTrigger;
   requestedBy: string | null;
   dryRun: boolean;
-  allowMassDeactivation: boolean;
   requestId?: string;
   overrideOf?: string;
   workflowId: string;
@@ -94,7 +97,6 @@ export class SyncRunsRepository {
           trigger: s.trigger,
           requestedBy: s.requestedBy,
           mode: s.dryRun ? 'dry-run' : 'apply',
-          allowMassDeactivation: s.allowMassDeactivation,
           status: 'running',
           startedAt: s.now,
           finishedAt: null,

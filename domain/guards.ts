@@ -26,11 +26,33 @@ export type Guards = Record<GuardKind, GuardThreshold>;
 /** Every guard's threshold unless the company sets its own: a real company does not hit it by accident. */
 export const DEFAULT_GUARD: GuardThreshold = { maxPercent: 10, minCount: 5 };
 
+/**
+ * A company's own thresholds, as `companies.sync` stores them: the deactivation guard's under its
+ * name of the time there was one guard, the others' under `guards` when the company set them.
+ */
+export interface GuardSettings {
+  deactivationGuard: GuardThreshold;
+  guards?: Partial<Record<Exclude<GuardKind, 'deactivate'>, GuardThreshold>>;
+}
+
+/** Where a guard's threshold is stored within `companies.sync` (see `GuardSettings`). */
+export function guardSettingPath(kind: GuardKind): string {
+  return kind === 'deactivate' ? 'deactivationGuard' : `guards.${kind}`;
+}
+
+/** Why a threshold cannot be a guard's, in a sentence; null when it can. */
+export function thresholdProblem(threshold: GuardThreshold): string | null {
+  if (!(Number.isInteger(threshold.maxPercent) && threshold.maxPercent >= 0 && threshold.maxPercent <= 100)) {
+    return `maxPercent must be a whole number from 0 to 100, got ${threshold.maxPercent}.`;
+  }
+  if (!(Number.isInteger(threshold.minCount) && threshold.minCount >= 0)) {
+    return `minCount must be a whole number of profiles, got ${threshold.minCount}.`;
+  }
+  return null;
+}
+
 /** A company's thresholds: `deactivationGuard` for deactivations, `guards` for the others, defaults elsewhere. */
-export function guardsOf(sync: {
-  deactivationGuard?: GuardThreshold;
-  guards?: Partial<Record<GuardKind, GuardThreshold>>;
-}): Guards {
+export function guardsOf(sync: Partial<GuardSettings>): Guards {
   return {
     deactivate: sync.deactivationGuard ?? DEFAULT_GUARD,
     blank: sync.guards?.blank ?? DEFAULT_GUARD,
@@ -201,13 +223,38 @@ export interface GuardHit extends GuardSubject {
 /** What older versions carried in an override: the reviewed counts. Decoded and ignored now. */
 export type GuardCeiling = Pick<GuardHit, 'guard' | 'field' | 'count'>;
 
-/** What an operator reviewed: a blocked run, and per guard key the Lucca ids of its guarded changes. */
-export interface GuardReview {
+/**
+ * An operator's "apply anyway", decoded once where a request or a run's input enters (operations,
+ * the company workflow's sanitise, the run workflow's input): the blocked run reviewed. The people
+ * its guarded changes touch are read in MongoDB by that id when the run starts (`GuardReview`).
+ * Wherever there is none, null: every guard holds as it is.
+ */
+export interface GuardOverride {
   blockedRunId: string;
+}
+
+/** The override fields of a run document, as every version stored them. */
+export interface OverrideRecord {
+  overrideOf?: string;
+  /** Stored by earlier versions: the request's bare flag (with or without the run it named). */
+  allowMassDeactivation?: boolean;
+}
+
+/**
+ * Whether a run was asked to apply a blocked run anyway. It names that run (`overrideOf`); runs of
+ * versions before overrides named their run carried a bare `allowMassDeactivation` instead.
+ */
+export function askedToApplyAnyway(run: OverrideRecord): boolean {
+  return run.overrideOf !== undefined || run.allowMassDeactivation === true;
+}
+
+/** What an operator reviewed: a blocked run, and per guard key the Lucca ids of its guarded changes. */
+export interface GuardReview extends GuardOverride {
   people: ReadonlyMap<GuardKey, ReadonlySet<number>>;
 }
 
-export interface GuardVerdict {
+/** A plan's verdict, as its run records it (`syncRuns.guard`) and its workflow reads it. */
+export interface GuardVerdict extends GuardRecord {
   blocked: boolean;
   /** Every guard that fired, in `GUARD_KEYS` order. */
   fired: GuardHit[];
@@ -251,7 +298,13 @@ export function guardVerdict(
     fired.push(hit);
   }
   const blocked = review ? fired.some((h) => (h.unreviewed ?? 0) > 0) : fired.length > 0;
-  return { blocked, fired };
+  return {
+    blocked,
+    fired,
+    deactivations: guarded.count({ guard: 'deactivate' }),
+    limit: guardLimit(guards.deactivate, bases.linkedNotFormer),
+    activeProfiles: bases.linkedNotFormer,
+  };
 }
 
 /** A blocked run's `error.code`: the (first) guard that stopped its plan before any write. */
@@ -271,17 +324,22 @@ export function guardCode(kind: GuardKind): GuardCode {
 
 /** The guard fields of a run document or a plan, as every version stored them. */
 export interface GuardRecord {
+  /** Every guard that fired; absent from runs planned before there was more than one guard. */
   fired?: GuardHit[];
+  /** What the deactivation guard counted, and its limit: all older runs say of their one guard. */
   deactivations: number;
   limit: number;
+  /** The guards' base: the company's linked profiles that are not former. */
   activeProfiles: number;
 }
 
 /**
- * The guards that fired on a run. Runs planned before there was more than one guard carry no
- * `fired` list: their one guard was the deactivations'.
+ * The guards that fired on a run or a plan: the one reader of what every version stored. Runs
+ * planned before there was more than one guard carry no `fired` list: their one guard was the
+ * deactivations'. A run not yet planned (no guard record) has none.
  */
-export function firedGuards(record: GuardRecord): GuardHit[] {
+export function firedGuards(record: GuardRecord | null | undefined): GuardHit[] {
+  if (!record) return [];
   return record.fired ?? [{ guard: 'deactivate', count: record.deactivations, limit: record.limit }];
 }
 
@@ -334,7 +392,7 @@ export function blockedPlanError(
     message:
       `The plan would ${what}, out of ${plan.activeProfiles} linked active profiles; nothing was written.${why} ` +
       `Check the Lucca key's permissions and the report's planned changes, then apply this run ` +
-      `anyway (console: "Apply anyway"; CLI: sync --allow-mass-deactivation) if the changes are ` +
+      `anyway (console: "Apply anyway"; CLI: sync --apply-anyway) if the changes are ` +
       `real: the next run then applies the changes of the people this run planned, no others.`,
   };
 }

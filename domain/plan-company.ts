@@ -1,4 +1,4 @@
-import { GuardedChanges, guardLimit, guardVerdict, type GuardReview, type Guards, type GuardVerdict } from './guards';
+import { GuardedChanges, guardVerdict, type GuardReview, type Guards, type GuardVerdict } from './guards';
 import { addToCounts, isRemoval, planLuccaUser, planRemoval } from './plan';
 import type { CompanyProfileIndex } from './profile-index';
 import { emptyCounts, type MappedLuccaUser, type PlannedChange, type SyncCounts } from './types';
@@ -22,11 +22,6 @@ export class PlanTally {
     if (!isRemoval(change)) this.#fromSeenRecords += 1;
     this.guarded.add(change);
     if (change.target) this.writes += 1;
-  }
-
-  /** Changes to linked profiles that take them from active/upcoming to former. */
-  get deactivations(): number {
-    return this.guarded.count({ guard: 'deactivate' });
   }
 
   /** Adds another tally's changes and records to this one. */
@@ -172,24 +167,9 @@ export class CompanyPlanner {
    * `GuardBases`), and whether it is held back; `review` is an operator's override of a blocked run (see
    * `guardVerdict`).
    */
-  verdict(guards: Guards, review: GuardReview | null): GuardVerdict & GuardBase {
+  verdict(guards: Guards, review: GuardReview | null): GuardVerdict {
     const { index } = this.ctx;
-    const activeProfiles = index.linkedNotFormer;
-    const tally = this.tally;
-    return {
-      ...guardVerdict(guards, { linkedNotFormer: activeProfiles, linked: index.linkedCount }, tally.guarded, review),
-      limit: guardLimit(guards.deactivate, activeProfiles),
-      activeProfiles,
-      deactivations: tally.deactivations,
-    };
+    const bases = { linkedNotFormer: index.linkedNotFormer, linked: index.linkedCount };
+    return guardVerdict(guards, bases, this.tally.guarded, review);
   }
-}
-
-/** What a verdict was measured against, as run documents record it. */
-export interface GuardBase {
-  /** The deactivation guard's limit. */
-  limit: number;
-  /** The guards' base: the company's linked profiles that are not former. */
-  activeProfiles: number;
-  deactivations: number;
 }

@@ -1,11 +1,18 @@
-import { guardsOf, GUARD_KINDS, type GuardKind, type GuardThreshold, type Guards } from '../domain/guards';
+import {
+  guardsOf,
+  GUARD_KINDS,
+  thresholdProblem,
+  type GuardKind,
+  type GuardThreshold,
+  type Guards,
+} from '../domain/guards';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 
 /**
- * Sets the threshold of one of a company's mass-change guards (see `CompanyPlanner.verdict`): a
- * plan that would touch more than max(minCount, maxPercent% of active profiles) that way is
- * blocked until an operator confirms it. Returns the company's guards as they now are.
+ * Sets the threshold of one of a company's mass-change guards (see `guardLimit`): a plan that
+ * would touch more linked profiles than its limit that way is blocked until an operator confirms
+ * it. Returns the company's guards as they now are.
  */
 export async function setGuard(
   deps: OperationsDeps,
@@ -16,15 +23,8 @@ export async function setGuard(
     throw new OperationError('invalid-guard', `"${input.kind}" is not a guard: use one of ${GUARD_KINDS.join(', ')}.`);
   }
   const threshold: GuardThreshold = { maxPercent: input.maxPercent, minCount: input.minCount };
-  if (!(Number.isInteger(threshold.maxPercent) && threshold.maxPercent >= 0 && threshold.maxPercent <= 100)) {
-    throw new OperationError(
-      'invalid-guard',
-      `maxPercent must be a whole number from 0 to 100, got ${input.maxPercent}.`,
-    );
-  }
-  if (!(Number.isInteger(threshold.minCount) && threshold.minCount >= 0)) {
-    throw new OperationError('invalid-guard', `minCount must be a whole number of profiles, got ${input.minCount}.`);
-  }
+  const problem = thresholdProblem(threshold);
+  if (problem) throw new OperationError('invalid-guard', problem);
   const now = deps.now?.() ?? new Date();
   if (!(await deps.repos.companies.setGuard(input.companyId, kind, threshold, now))) {
     throw companyNotFound(input.companyId);

@@ -6,13 +6,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { syncRefusal, type CompanyDocument } from '../db/companies-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
 import { failureType } from '../domain/failures';
-import {
-  companyWorkflowId,
-  statusQuery,
-  type CompanySyncStatus,
-  type SyncNowRequest,
-  type SyncOverride,
-} from '../workflows/messages';
+import type { GuardOverride } from '../domain/guards';
+import { companyWorkflowId, statusQuery, type CompanySyncStatus, type SyncNowRequest } from '../workflows/messages';
 import type { SyncTrigger } from '../domain/types';
 import {
   requestSyncWithStart,
@@ -28,12 +23,11 @@ export interface SyncRequestInput {
   companyId: string;
   dryRun?: boolean;
   /**
-   * Apply a blocked run anyway: the company's latest run must be blocked (`overrideRunId`, when
+   * Apply a blocked run anyway: the company's latest run must be blocked (`blockedRunId`, when
    * given, must be that run: the one the operator reviewed), and the new run applies the guarded
    * changes of the people it planned, no others (checked again when the run starts).
    */
-  allowMassDeactivation?: boolean;
-  overrideRunId?: string;
+  applyAnyway?: { blockedRunId?: string };
   /** Defaults to the OS user name: an operator handle shown in reports. */
   requestedBy?: string;
   trigger?: Exclude<SyncTrigger, 'schedule'>;
@@ -106,13 +100,13 @@ export async function requestSync(deps: OperationsDeps, input: SyncRequestInput)
     throw new OperationError('usage', 'A request key is 8 to 100 letters, digits and : . _ - (e.g. a UUID).');
   }
   refuseUnsyncable(companyId, await deps.repos.companies.get(companyId));
-  const override = input.allowMassDeactivation ? await reviewedOverride(deps, companyId, input.overrideRunId) : null;
+  const override = input.applyAnyway ? await reviewedOverride(deps, companyId, input.applyAnyway.blockedRunId) : null;
   return sendSyncRequest(deps, {
     companyId,
     trigger: input.trigger ?? 'manual',
     requestedBy: input.requestedBy ?? defaultRequestedBy(),
     dryRun: input.dryRun ?? false,
-    ...(override ? { allowMassDeactivation: true, override } : {}),
+    ...(override ? { override } : {}),
     ...(input.requestKey ? { requestKey: input.requestKey } : {}),
   });
 }
@@ -140,7 +134,7 @@ export function refuseUnsyncable(
  * or when the run the operator reviewed is no longer the latest. The run checks it again when it
  * starts, as other runs may end in between.
  */
-async function reviewedOverride(deps: OperationsDeps, companyId: string, runId?: string): Promise<SyncOverride> {
+async function reviewedOverride(deps: OperationsDeps, companyId: string, runId?: string): Promise<GuardOverride> {
   const latest = await deps.repos.syncRuns.latest(companyId);
   if (!latest || latest.status !== 'blocked' || !latest.guard) {
     throw new OperationError(
@@ -167,7 +161,7 @@ async function reviewedOverride(deps: OperationsDeps, companyId: string, runId?:
 export async function sendSyncRequest(
   deps: OperationsDeps,
   request: Required<Pick<SyncNowRequest, 'trigger' | 'requestedBy' | 'dryRun'>> &
-    Pick<SyncNowRequest, 'allowMassDeactivation' | 'override' | 'requestKey'> & { companyId: string },
+    Pick<SyncNowRequest, 'requestKey'> & { companyId: string; override?: GuardOverride },
 ): Promise<SyncTicket> {
   const { companyId, ...rest } = request;
   const sent: SyncNowRequest = { ...rest, requestKey: rest.requestKey ?? randomUUID() };

@@ -294,9 +294,7 @@ class Bench {
     const handle = await this.client.workflow.start(syncRunWorkflow, {
       taskQueue,
       workflowId: `sync-run:${companyId}:${runId}`,
-      args: [
-        { companyId, runId, trigger: 'manual', requestedBy: 'bench', dryRun: false, allowMassDeactivation: false },
-      ],
+      args: [{ companyId, runId, trigger: 'manual', requestedBy: 'bench', dryRun: false }],
     });
     const result = await runResult(handle);
     const wallMs = performance.now() - started;

@@ -166,9 +166,10 @@ program
   .addOption(companyOption())
   .option('--dry-run', 'compute and store the plan, write no profile')
   .option(
-    '--allow-mass-deactivation',
-    "apply the company's latest run, blocked by the mass-change guards, anyway: the changes of the people it planned, no others (refused if the latest run is not blocked)",
+    '--apply-anyway [run-id]',
+    "apply the company's latest run, blocked by the mass-change guards, anyway: the changes of the people it planned, no others (refused if the latest run is not blocked, or is not the run named: the one you reviewed)",
   )
+  .option('--allow-mass-deactivation', 'the same as --apply-anyway without a run id (its earlier name)')
   .option('--wait', 'wait for the run, show progress, print its summary; exit 0 only if it succeeded')
   .option('--timeout <minutes>', 'with --wait, give up waiting after this many minutes', positiveInteger, 60)
   .option('--requested-by <name>', 'who asks (shown in reports)', defaultRequestedBy())
@@ -184,6 +185,7 @@ program
     async (opts: {
       company: string;
       dryRun?: boolean;
+      applyAnyway?: string | true;
       allowMassDeactivation?: boolean;
       wait?: boolean;
       timeout: number;
@@ -192,21 +194,27 @@ program
     }) => {
       await withContext(async (ctx) => {
         const dryRun = opts.dryRun ?? false;
-        const allowMassDeactivation = opts.allowMassDeactivation ?? false;
+        // Either flag is "apply anyway", decoded once: the run reviewed when named, else the latest blocked one.
+        const applyAnyway =
+          typeof opts.applyAnyway === 'string'
+            ? { blockedRunId: opts.applyAnyway }
+            : opts.applyAnyway || opts.allowMassDeactivation
+              ? {}
+              : null;
         const ticket = await audited(
           ctx,
           cliActor(opts.requestedBy),
           {
             companyId: opts.company,
-            action: allowMassDeactivation ? 'apply-anyway' : dryRun ? 'dry-run' : 'sync',
-            params: { dryRun, allowMassDeactivation },
+            action: applyAnyway ? 'apply-anyway' : dryRun ? 'dry-run' : 'sync',
+            params: { dryRun, ...(applyAnyway?.blockedRunId ? { blockedRunId: applyAnyway.blockedRunId } : {}) },
             details: ticketAuditDetails,
           },
           () =>
             requestSync(ctx, {
               companyId: opts.company,
               dryRun,
-              allowMassDeactivation,
+              ...(applyAnyway ? { applyAnyway } : {}),
               requestedBy: opts.requestedBy,
               ...(opts.requestKey ? { requestKey: opts.requestKey } : {}),
             }),

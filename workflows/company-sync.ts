@@ -43,7 +43,6 @@ const MAX_REQUESTED_BY_LENGTH = 200;
  * input. Past this many kinds waiting at once, `requestSync` is refused and `syncNow` dropped.
  */
 export const MAX_PENDING_KINDS = 10;
-const MAX_CEILINGS = 20;
 
 /**
  * A request lifts the guards only as the override of a blocked run it names; a bare
@@ -187,8 +186,7 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
             trigger,
             requestedBy: request.requestedBy ?? null,
             dryRun: request.dryRun ?? false,
-            allowMassDeactivation: request.allowMassDeactivation ?? false,
-            ...(request.override ? { override: request.override } : {}),
+            ...(request.override ? { override: { blockedRunId: request.override.blockedRunId } } : {}),
             requestId,
             ...(tuning ? { tuning } : {}),
           },
@@ -248,9 +246,14 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
   });
 }
 
-/** Requests of the same kind fold into one run: a run, a dry run, or the override of one blocked run. */
-function kindOf(r: SyncNowRequest): string {
-  return [r.dryRun ?? false, r.allowMassDeactivation ?? false, r.override?.blockedRunId ?? ''].join('|');
+/**
+ * Requests of the same kind fold into one run: a run, a dry run, or the override of one blocked run.
+ * A bare `allowMassDeactivation` is a kind of its own only as `sanitise` keeps it for executions
+ * recorded before overrides named their run, which folded it so.
+ */
+export function kindOf(r: SyncNowRequest): string {
+  const lifts = r.override ? `override:${r.override.blockedRunId}` : r.allowMassDeactivation ? 'bare' : '';
+  return `${r.dryRun ?? false}|${lifts}`;
 }
 
 /** The caller's key of a request, when it has a usable one. */
@@ -265,45 +268,36 @@ function joinRequesters(folded: string | undefined, requestedBy: string | undefi
 }
 
 /**
- * A request as the queue keeps it. `namedOverrides` (the patch `overrides-name-their-run`): only an
- * override naming its blocked run sets `allowMassDeactivation`, and it carries the run's id alone;
- * before it, a bare flag did, and an override needed its reviewed counts.
+ * A request as the queue keeps it, decoded once from what callers send: its override is the blocked
+ * run it names, or none. `namedOverrides` (the patch `overrides-name-their-run`): an override is a
+ * run's id alone, and a bare `allowMassDeactivation` is dropped. Before it, an override needed its
+ * reviewed counts (ignored since) and a bare flag was kept: it lifts nothing now, but it folded as a
+ * kind of its own, and a replayed execution must fold as it did (see `kindOf`).
  */
-function sanitise(request: SyncNowRequest | undefined, namedOverrides: boolean): SyncNowRequest {
+export function sanitise(request: SyncNowRequest | undefined, namedOverrides: boolean): SyncNowRequest {
   const r = request ?? {};
   const trigger = r.trigger === 'schedule' || r.trigger === 'onboarding' ? r.trigger : 'manual';
   const requestedBy =
     typeof r.requestedBy === 'string' && r.requestedBy.trim()
       ? { requestedBy: r.requestedBy.trim().slice(0, MAX_REQUESTED_BY_LENGTH) }
       : {};
+  const base: SyncNowRequest = { trigger, dryRun: r.dryRun === true, ...requestedBy };
   if (namedOverrides) {
     const blockedRunId = typeof r.override?.blockedRunId === 'string' ? r.override.blockedRunId.trim() : '';
     return {
-      trigger,
-      dryRun: r.dryRun === true,
-      allowMassDeactivation: blockedRunId !== '',
-      ...requestedBy,
+      ...base,
       ...(blockedRunId ? { override: { blockedRunId: blockedRunId.slice(0, MAX_REQUESTED_BY_LENGTH) } } : {}),
     };
   }
+  const legacyRunId =
+    r.override && typeof r.override.blockedRunId === 'string' && Array.isArray(r.override.ceilings)
+      ? r.override.blockedRunId.slice(0, MAX_REQUESTED_BY_LENGTH)
+      : null;
+  // An override naming no run folded with the bare flag.
+  if (legacyRunId) return { ...base, override: { blockedRunId: legacyRunId } };
   return {
-    trigger,
-    dryRun: r.dryRun === true,
-    allowMassDeactivation: r.allowMassDeactivation === true,
-    ...requestedBy,
-    ...(r.override && typeof r.override.blockedRunId === 'string' && Array.isArray(r.override.ceilings)
-      ? {
-          allowMassDeactivation: true,
-          override: {
-            blockedRunId: r.override.blockedRunId.slice(0, MAX_REQUESTED_BY_LENGTH),
-            ceilings: r.override.ceilings.slice(0, MAX_CEILINGS).map((c) => ({
-              guard: c.guard,
-              ...(c.field ? { field: c.field } : {}),
-              count: Number.isSafeInteger(c.count) && c.count >= 0 ? c.count : 0,
-            })),
-          },
-        }
-      : {}),
+    ...base,
+    ...(legacyRunId === '' || r.allowMassDeactivation === true ? { allowMassDeactivation: true } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { GuardCeiling } from '../domain/guards';
+import type { GuardCeiling, GuardOverride } from '../domain/guards';
 import type { SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
 
@@ -47,11 +47,11 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 /**
- * An operator's confirmation of a blocked run: the run reviewed. The run it becomes applies the
- * changes of the people that run planned, no others (their ids are in MongoDB, never here).
+ * An operator's confirmation of a blocked run, as requests and run inputs carry it: the run
+ * reviewed. The run it becomes applies the changes of the people that run planned, no others
+ * (their ids are in MongoDB, never here). Decoded where it enters into a `GuardOverride`.
  */
-export interface SyncOverride {
-  blockedRunId: string;
+export interface SyncOverride extends GuardOverride {
   /** Sent by earlier versions (the counts reviewed); carried by old histories, otherwise ignored. */
   ceilings?: GuardCeiling[];
 }
@@ -60,12 +60,14 @@ export interface SyncNowRequest {
   /** An operator handle (not an employee's data); shown in reports. */
   requestedBy?: string;
   dryRun?: boolean;
+  /** Apply a blocked run anyway: the run reviewed. */
+  override?: SyncOverride;
   /**
-   * Apply a blocked run anyway: only with `override`, which names the run reviewed. Alone (a raw
-   * `syncNow`) it lifts nothing; histories of earlier versions carried it so.
+   * Sent by earlier versions beside `override` (or alone, a raw `syncNow`, which lifted every guard
+   * then). It lifts nothing now: recorded requests carry it, and the company workflow drops it,
+   * except where it replays an execution recorded before overrides named their run.
    */
   allowMassDeactivation?: boolean;
-  override?: SyncOverride;
   /** Defaults to `manual`; the schedule and onboarding say who they are. */
   trigger?: SyncTrigger;
   /**
@@ -133,8 +135,10 @@ export interface SyncRunInput {
   trigger: SyncTrigger;
   requestedBy: string | null;
   dryRun: boolean;
-  allowMassDeactivation: boolean;
+  /** Apply a blocked run anyway: the run reviewed (see `SyncOverride`). */
   override?: SyncOverride;
+  /** Carried by runs of earlier versions (see `SyncNowRequest`); ignored, as the run's override says it all. */
+  allowMassDeactivation?: boolean;
   requestId?: string;
   tuning?: SyncTuning;
 }

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { AppliedResult, createSyncActivities } from '../activities/sync-activities';
 import { failureCode, failureType, isLuccaFailure, type FailureCode, type RunError } from '../domain/failures';
-import { blockedPlanError } from '../domain/guards';
+import { blockedPlanError, type GuardOverride } from '../domain/guards';
 import { summariseCounts } from '../domain/plan';
 import {
   SyncOutcomeAttribute,
@@ -87,6 +87,9 @@ function activities(input: SyncRunInput, waitForCancelled: boolean) {
  */
 export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResult> {
   const { companyId, runId } = input;
+  // Decoded once: the blocked run this one applies anyway, if any. Inputs of earlier versions also
+  // carry a bare `allowMassDeactivation` and reviewed counts, which lift nothing.
+  const override: GuardOverride | null = input.override ? { blockedRunId: input.override.blockedRunId } : null;
   const { db, read, work } = activities(input, patched(WAIT_FOR_CANCELLED_ACTIVITIES));
   const mode = input.dryRun ? 'dry-run' : 'apply';
   setCurrentDetails(`${companyId}: reading Lucca`);
@@ -99,9 +102,8 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
       trigger: input.trigger,
       requestedBy: input.requestedBy,
       dryRun: input.dryRun,
-      allowMassDeactivation: input.allowMassDeactivation,
       ...(input.requestId ? { requestId: input.requestId } : {}),
-      ...(input.override ? { overrideOf: input.override.blockedRunId } : {}),
+      ...(override ? { overrideOf: override.blockedRunId } : {}),
     });
     started = true;
   };
@@ -158,12 +160,7 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   let readResult: Awaited<ReturnType<SyncActivities['fetchLuccaUsers']>>;
   try {
     if (startInScope) await startRun();
-    readResult = await read.fetchLuccaUsers({
-      companyId,
-      runId,
-      allowMassDeactivation: input.allowMassDeactivation,
-      ...(input.override ? { overrideCeilings: input.override.ceilings } : {}),
-    });
+    readResult = await read.fetchLuccaUsers({ companyId, runId });
   } catch (err) {
     // A start that failed for good (the store kept failing) fails the workflow, as it always did.
     if (!started && !isCancellation(err)) throw err;
@@ -179,12 +176,7 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   if (!plan) {
     setCurrentDetails(`${companyId}: planning`);
     try {
-      plan = await work.planSync({
-        companyId,
-        runId,
-        allowMassDeactivation: input.allowMassDeactivation,
-        detectRemovals: readResult.removalsSafe,
-      });
+      plan = await work.planSync({ companyId, runId, detectRemovals: readResult.removalsSafe });
     } catch (err) {
       const error = isCancellation(err)
         ? cancelled('while planning; no profile was written')

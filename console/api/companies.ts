@@ -127,26 +127,26 @@ async function sync(ctx: ConsoleContext, request: FastifyRequest, reply: Fastify
   await requireCompany(ctx.deps, companyId);
   try {
     const dryRun = body.dryRun ?? false;
-    const allowMassDeactivation = body.allowMassDeactivation ?? false;
+    // The API's names for "apply anyway", decoded once: the run reviewed, or the latest blocked one.
+    const applyAnyway = body.allowMassDeactivation
+      ? body.overrideRunId
+        ? { blockedRunId: body.overrideRunId }
+        : {}
+      : null;
     const ticket = await audited(
       ctx.deps,
       consoleActor(request),
       {
         companyId,
-        action: allowMassDeactivation ? 'apply-anyway' : dryRun ? 'dry-run' : 'sync',
-        params: {
-          dryRun,
-          allowMassDeactivation,
-          ...(body.overrideRunId ? { blockedRunId: body.overrideRunId } : {}),
-        },
+        action: applyAnyway ? 'apply-anyway' : dryRun ? 'dry-run' : 'sync',
+        params: { dryRun, ...(applyAnyway?.blockedRunId ? { blockedRunId: applyAnyway.blockedRunId } : {}) },
         details: ticketAuditDetails,
       },
       () =>
         requestSync(ctx.deps, {
           companyId,
           dryRun,
-          allowMassDeactivation,
-          ...(body.overrideRunId ? { overrideRunId: body.overrideRunId } : {}),
+          ...(applyAnyway ? { applyAnyway } : {}),
           ...(body.requestKey ? { requestKey: body.requestKey } : {}),
           requestedBy: requestedBy(request),
         }),

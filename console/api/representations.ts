@@ -1,6 +1,7 @@
 import type { ProfileDocument } from '../../db/profiles-repository';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
+import { askedToApplyAnyway } from '../../domain/guards';
 import type { CompanyStatus } from '../../operations';
 import type { ConsoleContext } from '../context';
 import type { ConnectionCheck } from '../data';
@@ -28,7 +29,7 @@ export function toApiRun(ctx: ConsoleContext, r: SyncRunDocument) {
   return {
     ...toRunSummary(r),
     companyId: r.companyId,
-    allowMassDeactivation: r.allowMassDeactivation ?? false,
+    allowMassDeactivation: askedToApplyAnyway(r),
     requestId: r.requestId ?? null,
     overrideOf: r.overrideOf ?? null,
     durationMs: r.finishedAt ? r.finishedAt.getTime() - r.startedAt.getTime() : null,

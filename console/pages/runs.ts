@@ -36,14 +36,13 @@ export function registerRunPages(app: FastifyInstance, ctx: ConsoleContext): voi
         {
           companyId,
           action: 'apply-anyway',
-          params: { dryRun: false, allowMassDeactivation: true, blockedRunId: runId },
+          params: { dryRun: false, blockedRunId: runId },
           details: ticketAuditDetails,
         },
         () =>
           requestSync(deps, {
             companyId,
-            allowMassDeactivation: true,
-            overrideRunId: runId,
+            applyAnyway: { blockedRunId: runId },
             requestedBy: requestedBy(request),
             ...(requestKey ? { requestKey } : {}),
           }),

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import { firedGuards, type GuardHit } from '../../domain/guards';
+import { firedGuards } from '../../domain/guards';
 import { COUNT_KEYS } from '../../domain/types';
 import type { SyncReport } from '../../operations';
 import { html, type Html } from '../html';
@@ -17,11 +17,6 @@ export function formatFieldValue(i18n: I18n, field: string, value: unknown): str
   if (DATE_FIELDS.has(field)) return i18n.day(value);
   if (field === 'status' && typeof value === 'string') return i18n.t(`profileStatus.${value}` as MessageKey);
   return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-/** The guards that held a run back (see `firedGuards`). */
-function firedGuardsOf(run: SyncRunDocument): GuardHit[] {
-  return run.guard ? firedGuards(run.guard) : [{ guard: 'deactivate', count: run.counts?.deactivated ?? 0, limit: 0 }];
 }
 
 /** A change's reasons, each with its code and what it means. */
@@ -156,7 +151,7 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
           ? html`<section class="card blocked" data-testid="blocked">
               <p>${i18n.t('run.blocked', { activeProfiles: run.guard?.activeProfiles ?? 0 })}</p>
               <ul data-testid="guards">
-                ${firedGuardsOf(run).map(
+                ${firedGuards(run.guard).map(
                   (hit) =>
                     html`<li data-guard="${hit.guard}">
                       ${i18n.t(`guard.${hit.guard}` as MessageKey, {

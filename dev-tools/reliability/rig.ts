@@ -161,7 +161,6 @@ export class Rig {
           trigger: 'manual',
           requestedBy: 'reliability',
           dryRun: false,
-          allowMassDeactivation: false,
           tuning: RIG_TUNING,
         },
       ],

@@ -10,7 +10,7 @@ export const RUN_STATUS_MEANING: Record<SyncRunDocument['status'], string> = {
   succeeded: 'finished; the profiles match Lucca (a dry run wrote nothing)',
   failed: 'stopped before writing anything; the error says why, and the next run tries again',
   blocked:
-    'a guard held the plan back (the error says which: too many deactivations, blanked fields, changed emails or reactivations), so nothing was written; re-run with --allow-mass-deactivation if the changes are real',
+    'a guard held the plan back (the error says which: too many deactivations, blanked fields, changed emails, reactivations or overwritten names and dates), so nothing was written; review its report, then sync --apply-anyway <run-id> if the changes are real',
 };
 
 export function formatDateTime(date: Date | null | undefined): string {

@@ -106,7 +106,6 @@ describe('offboarding a company, on the real stack', () => {
         trigger: 'manual',
         requestedBy: 'test',
         dryRun: false,
-        allowMassDeactivation: false,
         workflowId: syncRunWorkflowId(company, runId),
         temporalRunId: '',
         now: new Date(),

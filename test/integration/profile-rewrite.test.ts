@@ -99,7 +99,6 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
       trigger: 'manual',
       requestedBy: null,
       dryRun: false,
-      allowMassDeactivation: false,
       workflowId: 'w',
       temporalRunId: 'r',
       now: NOW,

@@ -58,7 +58,6 @@ describe('the sweeper, on the real stack', () => {
       trigger: 'manual',
       requestedBy: 'test',
       dryRun: false,
-      allowMassDeactivation: false,
       workflowId: opts.workflowId ?? syncRunWorkflowId(opts.companyId, runId),
       temporalRunId: '',
       now: opts.startedAt,
@@ -89,7 +88,7 @@ describe('the sweeper, on the real stack', () => {
     await stack.client.workflow.start(syncRunWorkflow, {
       taskQueue: `${stack.taskQueue}-idle`,
       workflowId,
-      args: [{ companyId, runId, trigger: 'manual', requestedBy: 'test', dryRun: false, allowMassDeactivation: false }],
+      args: [{ companyId, runId, trigger: 'manual', requestedBy: 'test', dryRun: false }],
     });
     workflowsToEnd.push(workflowId);
     return workflowId;

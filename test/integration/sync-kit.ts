@@ -141,7 +141,6 @@ export function startSync(
         trigger: 'manual',
         requestedBy: 'test',
         dryRun: false,
-        allowMassDeactivation: false,
         tuning: FAST_RETRIES,
         ...input,
       },
@@ -151,7 +150,6 @@ export function startSync(
 
 /** A run's input that applies blocked run `blocked` anyway (what "Apply anyway" sends). */
 export const anyway = (blocked: { runId: string }): Partial<SyncRunInput> => ({
-  allowMassDeactivation: true,
   override: { blockedRunId: blocked.runId },
 });
 

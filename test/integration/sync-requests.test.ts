@@ -185,7 +185,7 @@ describe('sync requests through the company workflow', () => {
       waitForSyncRun(deps, await requestSync(deps, { companyId, requestedBy: 'ops', ...input }), { pollMs: 100 });
 
     assert.equal((await sync()).status, 'succeeded');
-    await assert.rejects(sync({ allowMassDeactivation: true }), (err: OperationError) => {
+    await assert.rejects(sync({ applyAnyway: {} }), (err: OperationError) => {
       assert.equal(err.code, 'nothing-to-override');
       assert.match(err.message, /not blocked: there is nothing to apply anyway/);
       return true;
@@ -198,13 +198,13 @@ describe('sync requests through the company workflow', () => {
     assert.equal(await outcomeOf(blocked), 'blocked');
     await recordHistory(stack, 'outcome-blocked', blocked.workflowId);
     await assert.rejects(
-      sync({ allowMassDeactivation: true, overrideRunId: 'not-the-latest' }),
+      sync({ applyAnyway: { blockedRunId: 'not-the-latest' } }),
       (err: OperationError) => err.code === 'nothing-to-override' && err.message.includes(blocked._id),
     );
 
     // More people gone since the review: the override of users 1–30 does not cover 31 and 32.
     stack.lucca.mutateUsers(tenant, (all) => all.filter((u) => u.id > 32));
-    const again = await sync({ allowMassDeactivation: true, overrideRunId: blocked._id });
+    const again = await sync({ applyAnyway: { blockedRunId: blocked._id } });
     assert.equal(again.status, 'blocked');
     assert.equal(again.overrideOf, blocked._id);
     assert.equal(again.error?.code, 'mass-deactivation');
@@ -213,7 +213,7 @@ describe('sync requests through the company workflow', () => {
     assert.equal((await profilesOf(stack, companyId)).filter((p) => p.status === 'former').length, 0);
 
     // The operator reviews the new plan and confirms it: applied, exactly those 32.
-    const applied = await sync({ allowMassDeactivation: true });
+    const applied = await sync({ applyAnyway: {} });
     assert.equal(applied.status, 'succeeded');
     assert.equal(applied.overrideOf, again._id);
     assert.equal(applied.counts?.deactivated, 32);

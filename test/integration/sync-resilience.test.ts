@@ -87,7 +87,6 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
             trigger: 'manual',
             requestedBy: 'test',
             dryRun: false,
-            allowMassDeactivation: false,
             tuning: { ...FAST_RETRIES, heartbeatTimeoutMs: 3_000 },
           },
         ],

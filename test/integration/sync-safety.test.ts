@@ -10,6 +10,7 @@ import { apiKeyHint, encryptApiKey } from '../../db/api-key-cipher';
 import type { ProfileDocument } from '../../db/profiles-repository';
 import { ReviewedChangesRepository } from '../../db/reviewed-changes-repository';
 import { failureCode } from '../../domain/failures';
+import { askedToApplyAnyway } from '../../domain/guards';
 import { OperationError, requestSync, waitForSyncRun, type OperationsDeps } from '../../operations';
 import { onboardCompany } from '../../operations/onboard';
 import { companySyncWorkflow } from '../../workflows';
@@ -410,7 +411,7 @@ describe('a sync writes only what was read with the connection, and only what wa
     });
     assert.equal(raw.status, 'blocked', 'the bare flag lifted nothing');
     assert.equal(raw.overrideOf, undefined);
-    assert.equal(raw.allowMassDeactivation, false, 'the company workflow dropped the bare flag');
+    assert.equal(askedToApplyAnyway(raw), false, 'the company workflow dropped the bare flag');
     assert.ok((await profilesOf(stack, companyId)).every((p) => p.status === 'active'));
 
     // Naming the blocked run (the raw request's own, now the latest) applies it.

@@ -247,7 +247,7 @@ describe('the sync rules on the real stack', () => {
     const after = await profilesOf(stack, companyId);
     assert.equal(after.filter((p) => p.status === 'former').length, 30);
     assert.ok(after.filter((p) => p.lucca!.userId <= 30).every((p) => p.status === 'former' && p.lucca?.removedAt));
-    assert.equal((await stack.repos.syncRuns.get(forced.runId))?.allowMassDeactivation, true);
+    assert.equal((await stack.repos.syncRuns.get(forced.runId))?.overrideOf, blocked.runId);
   });
 
   test('a dry run stores the plan in the report and writes no profile', async () => {

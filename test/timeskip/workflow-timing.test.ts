@@ -232,7 +232,6 @@ describe('workflow timing on the time-skipping test server', () => {
                 trigger: 'manual',
                 requestedBy: null,
                 dryRun: false,
-                allowMassDeactivation: false,
                 tuning,
               },
             ],
@@ -266,8 +265,9 @@ describe('workflow timing on the time-skipping test server', () => {
       const { doubles, seen } = syncActivityDoubles(async ({ input, attempt }) => {
         // The first run waits until the requests that must queue behind it have arrived.
         if (seen.reads.length === 1) await firstRunGate.promise;
-        // The run that crosses continue-as-new fails its first read: 10 minutes of backoff.
-        if (input.allowMassDeactivation && attempt === 1) throw luccaUnavailable();
+        // The run that crosses continue-as-new (the override) fails its first read: 10 minutes of backoff.
+        const start = seen.starts.find((s) => s.runId === input.runId);
+        if (start?.overrideOf && attempt === 1) throw luccaUnavailable();
         return undefined;
       });
 
@@ -300,7 +300,7 @@ describe('workflow timing on the time-skipping test server', () => {
             const s = await first.query(statusQuery);
             return s.pending.length === 2 ? s.pending : undefined;
           });
-          const carried = queued.find((p) => p.allowMassDeactivation)!;
+          const carried = queued.find((p) => p.override)!;
           firstRunGate.resolve();
 
           // Run 1 (alice), run 2 (bob's dry run): the limit. Carol's request moves to a new execution,
@@ -308,7 +308,11 @@ describe('workflow timing on the time-skipping test server', () => {
           // its run is under way: this server stops its clock while a query is unanswered, and a query
           // sent as the execution continues as new may never be.
           const carriedRead = await until("the carried request's run to read", () => seen.reads[2]);
-          assert.equal(carriedRead.input.allowMassDeactivation, true, "carol's override reached the run");
+          assert.equal(
+            seen.starts.find((s) => s.runId === carriedRead.input.runId)?.overrideOf,
+            'run-blocked',
+            "carol's override reached the run",
+          );
           const firstExecution = env.client.workflow.getHandle(first.workflowId, first.signaledRunId);
           assert.equal((await firstExecution.describe()).status.name, 'CONTINUED_AS_NEW');
           const { runId: newRunId } = await env.client.workflow.getHandle(first.workflowId).describe();
@@ -339,11 +343,11 @@ describe('workflow timing on the time-skipping test server', () => {
           assert.ok(wallMs < WALL_CLOCK_BUDGET_MS, `the backoff was skipped (took ${wallMs} ms of wall time)`);
           assert.equal(after.runsSinceContinueAsNew, 1);
           assert.deepEqual(
-            seen.starts.map((s) => [s.requestedBy, s.dryRun, s.allowMassDeactivation]),
+            seen.starts.map((s) => [s.requestedBy, s.dryRun, s.overrideOf ?? null]),
             [
-              ['alice', false, false],
-              ['bob', true, false],
-              ['carol', false, true],
+              ['alice', false, null],
+              ['bob', true, null],
+              ['carol', false, 'run-blocked'],
             ],
           );
         },
