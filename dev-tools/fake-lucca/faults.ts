@@ -27,9 +27,48 @@ export interface FaultTarget {
   offset: number | null;
 }
 
+/** Which request a hold stops: matched as a fault rule is (tenant, path prefix, paging offset). */
+export type HoldRule = Pick<FaultRule, 'tenant' | 'path' | 'whenOffset'>;
+
+/**
+ * One request held until the test lets it go, then answered as usual (fault rules included): a
+ * test stops a read at the page it wants, checks that the run is there, strikes, and releases it.
+ * A hold stops one request; it answers before any fault rule, whatever the order they were added.
+ */
+export class RequestHold {
+  /** When the request arrived and was stopped (epoch ms); null until then. */
+  heldAt: number | null = null;
+  /** When it was let go (released, or the server closed); null while held or still armed. */
+  endedAt: number | null = null;
+  readonly #released: Promise<void>;
+  #release!: () => void;
+
+  constructor(readonly rule: HoldRule) {
+    this.#released = new Promise((resolve) => (this.#release = resolve));
+  }
+
+  /** A request is stopped here right now. */
+  get holding(): boolean {
+    return this.heldAt !== null && this.endedAt === null;
+  }
+
+  /** Lets the held request go on, or disarms the hold if no request came. Idempotent. */
+  release(): void {
+    this.endedAt ??= Date.now();
+    this.#release();
+  }
+
+  /** @internal the server's side: stops the request until `release`. */
+  hold(): Promise<void> {
+    this.heldAt = Date.now();
+    return this.#released;
+  }
+}
+
 /** Fault rules in insertion order; the first matching rule with hits left answers a request. */
 export class FaultStore {
   private rules: (FaultRule & { id: string; remaining: number })[] = [];
+  private holds: RequestHold[] = [];
   private nextId = 1;
 
   add(rule: FaultRule): string {
@@ -43,16 +82,23 @@ export class FaultStore {
 
   /** Finds the rule for this request and spends one of its hits. */
   take(target: FaultTarget): FaultRule | undefined {
-    const rule = this.rules.find(
-      (r) =>
-        (r.tenant === undefined || r.tenant === target.tenant) &&
-        target.path.startsWith(r.path ?? DEFAULT_FAULT_PATH) &&
-        (r.whenOffset === undefined || r.whenOffset === target.offset),
-    );
+    const rule = this.rules.find((r) => matches(r, target));
     if (!rule) return undefined;
     rule.remaining -= 1;
     if (rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);
     return rule;
+  }
+
+  hold(rule: HoldRule): RequestHold {
+    const hold = new RequestHold(rule);
+    this.holds.push(hold);
+    return hold;
+  }
+
+  /** The armed hold for this request, if any: it is spent on this request (the caller holds it at once). */
+  takeHold(target: FaultTarget): RequestHold | undefined {
+    this.holds = this.holds.filter((h) => h.endedAt === null);
+    return this.holds.find((h) => h.heldAt === null && matches(h.rule, target));
   }
 
   remove(id: string): boolean {
@@ -61,12 +107,23 @@ export class FaultStore {
     return this.rules.length !== before;
   }
 
+  /** Disarms every rule and lets every held request go. */
   clear(): void {
     this.rules = [];
+    for (const hold of this.holds) hold.release();
+    this.holds = [];
   }
 
   /** Rules still armed, with the hits they have left (`times` here is what remains). */
   list(): FaultRule[] {
     return this.rules.map(({ remaining, ...rule }) => ({ ...rule, times: remaining }));
   }
+}
+
+function matches(rule: HoldRule, target: FaultTarget): boolean {
+  return (
+    (rule.tenant === undefined || rule.tenant === target.tenant) &&
+    target.path.startsWith(rule.path ?? DEFAULT_FAULT_PATH) &&
+    (rule.whenOffset === undefined || rule.whenOffset === target.offset)
+  );
 }

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { registerControlRoutes } from './control-routes';
 import type { LuccaRawUser } from './dataset';
 import { localDate, localTime } from './dates';
-import { FaultStore, type FaultRule } from './faults';
+import { FaultStore, type FaultRule, type HoldRule, type RequestHold } from './faults';
 import { BadRequestError, pagingOffsetOf, parseListQuery, runGetQuery, runListQuery, type ServeContext } from './query';
 import {
   FakeTenant,
@@ -51,6 +51,11 @@ export interface FakeLucca {
   removeFault(id: string): boolean;
   /** Rules still armed; `times` is the number of hits left. */
   listFaults(): FaultRule[];
+  /**
+   * Stops the next request that matches `rule` until the hold is released (see `RequestHold`);
+   * `clearFaults` releases it too.
+   */
+  holdRequest(rule: HoldRule): RequestHold;
   clearFaults(): void;
   requests(tenant?: string): RequestLogEntry[];
   clearRequests(): void;
@@ -179,6 +184,10 @@ export class FakeLuccaServer implements FakeLucca {
     this.faults.clear();
   }
 
+  holdRequest(rule: HoldRule): RequestHold {
+    return this.faults.hold(rule);
+  }
+
   requests(tenant?: string): RequestLogEntry[] {
     return this.log.filter((e) => tenant === undefined || e.tenant === tenant).map((e) => ({ ...e }));
   }
@@ -216,6 +225,17 @@ export class FakeLuccaServer implements FakeLucca {
     }
   }
 
+  /** False when the server started closing before the hold was released. */
+  private async waitForRelease(hold: RequestHold): Promise<boolean> {
+    const closed = new Promise<boolean>((resolve) => {
+      if (this.closing.signal.aborted) resolve(false);
+      this.closing.signal.addEventListener('abort', () => resolve(false), { once: true });
+    });
+    const released = await Promise.race([hold.hold().then(() => true), closed]);
+    if (!released) hold.release();
+    return released;
+  }
+
   private async handleApi(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -250,7 +270,10 @@ export class FakeLuccaServer implements FakeLucca {
       return reply;
     };
 
-    const fault = this.faults.take({ tenant: tenantName, path, offset: pagingOffsetOf(query) });
+    const target = { tenant: tenantName, path, offset: pagingOffsetOf(query) };
+    const hold = this.faults.takeHold(target);
+    if (hold && !(await this.waitForRelease(hold))) return resetConnection();
+    const fault = this.faults.take(target);
     switch (fault?.kind) {
       case 'reset':
         return resetConnection();
