@@ -27,13 +27,57 @@ export interface FaultTarget {
   offset: number | null;
 }
 
+/** Fault rules in insertion order; the first matching rule with hits left answers a request. */
+export class FaultStore {
+  private rules: (FaultRule & { id: string; remaining: number })[] = [];
+  private nextId = 1;
+
+  add(rule: FaultRule): string {
+    const id = rule.id ?? `fault-${this.nextId++}`;
+    const remaining = rule.times ?? 1;
+    if (!(remaining > 0)) throw new RangeError(`times must be > 0, got ${remaining}`);
+    this.rules = this.rules.filter((r) => r.id !== id);
+    this.rules.push({ ...rule, id, remaining });
+    return id;
+  }
+
+  /** Finds the rule for this request and spends one of its hits. */
+  take(target: FaultTarget): FaultRule | undefined {
+    const rule = this.rules.find(
+      (r) =>
+        (r.tenant === undefined || r.tenant === target.tenant) &&
+        target.path.startsWith(r.path ?? DEFAULT_FAULT_PATH) &&
+        (r.whenOffset === undefined || r.whenOffset === target.offset),
+    );
+    if (!rule) return undefined;
+    rule.remaining -= 1;
+    if (rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);
+    return rule;
+  }
+
+  remove(id: string): boolean {
+    const before = this.rules.length;
+    this.rules = this.rules.filter((r) => r.id !== id);
+    return this.rules.length !== before;
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+
+  /** Rules still armed, with the hits they have left (`times` here is what remains). */
+  list(): FaultRule[] {
+    return this.rules.map(({ remaining, ...rule }) => ({ ...rule, times: remaining }));
+  }
+}
+
 /** Which request a hold stops: matched as a fault rule is (tenant, path prefix, paging offset). */
 export type HoldRule = Pick<FaultRule, 'tenant' | 'path' | 'whenOffset'>;
 
 /**
  * One request held until the test lets it go, then answered as usual (fault rules included): a
  * test stops a read at the page it wants, checks that the run is there, strikes, and releases it.
- * A hold stops one request; it answers before any fault rule, whatever the order they were added.
+ * A hold stops one request; it comes before any fault rule, whatever the order they were added.
  */
 export class RequestHold {
   /** When the request arrived and was stopped (epoch ms); null until then. */
@@ -58,72 +102,38 @@ export class RequestHold {
     this.#release();
   }
 
-  /** @internal the server's side: stops the request until `release`. */
+  /** The server's side: stops the request until `release`. */
   hold(): Promise<void> {
     this.heldAt = Date.now();
     return this.#released;
   }
 }
 
-/** Fault rules in insertion order; the first matching rule with hits left answers a request. */
-export class FaultStore {
-  private rules: (FaultRule & { id: string; remaining: number })[] = [];
+/** Holds not yet over, in the order they were armed. */
+export class HoldStore {
   private holds: RequestHold[] = [];
-  private nextId = 1;
 
-  add(rule: FaultRule): string {
-    const id = rule.id ?? `fault-${this.nextId++}`;
-    const remaining = rule.times ?? 1;
-    if (!(remaining > 0)) throw new RangeError(`times must be > 0, got ${remaining}`);
-    this.rules = this.rules.filter((r) => r.id !== id);
-    this.rules.push({ ...rule, id, remaining });
-    return id;
-  }
-
-  /** Finds the rule for this request and spends one of its hits. */
-  take(target: FaultTarget): FaultRule | undefined {
-    const rule = this.rules.find((r) => matches(r, target));
-    if (!rule) return undefined;
-    rule.remaining -= 1;
-    if (rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);
-    return rule;
-  }
-
-  hold(rule: HoldRule): RequestHold {
+  add(rule: HoldRule): RequestHold {
     const hold = new RequestHold(rule);
     this.holds.push(hold);
     return hold;
   }
 
-  /** The armed hold for this request, if any: it is spent on this request (the caller holds it at once). */
-  takeHold(target: FaultTarget): RequestHold | undefined {
+  /** The first armed hold this request matches, if any: the caller holds the request on it at once. */
+  take(target: FaultTarget): RequestHold | undefined {
     this.holds = this.holds.filter((h) => h.endedAt === null);
-    return this.holds.find((h) => h.heldAt === null && matches(h.rule, target));
+    return this.holds.find(
+      ({ heldAt, rule }) =>
+        heldAt === null &&
+        (rule.tenant === undefined || rule.tenant === target.tenant) &&
+        target.path.startsWith(rule.path ?? DEFAULT_FAULT_PATH) &&
+        (rule.whenOffset === undefined || rule.whenOffset === target.offset),
+    );
   }
 
-  remove(id: string): boolean {
-    const before = this.rules.length;
-    this.rules = this.rules.filter((r) => r.id !== id);
-    return this.rules.length !== before;
-  }
-
-  /** Disarms every rule and lets every held request go. */
-  clear(): void {
-    this.rules = [];
+  /** Disarms every hold and lets every held request go. */
+  releaseAll(): void {
     for (const hold of this.holds) hold.release();
     this.holds = [];
   }
-
-  /** Rules still armed, with the hits they have left (`times` here is what remains). */
-  list(): FaultRule[] {
-    return this.rules.map(({ remaining, ...rule }) => ({ ...rule, times: remaining }));
-  }
-}
-
-function matches(rule: HoldRule, target: FaultTarget): boolean {
-  return (
-    (rule.tenant === undefined || rule.tenant === target.tenant) &&
-    target.path.startsWith(rule.path ?? DEFAULT_FAULT_PATH) &&
-    (rule.whenOffset === undefined || rule.whenOffset === target.offset)
-  );
 }

@@ -3,7 +3,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { registerControlRoutes } from './control-routes';
 import type { LuccaRawUser } from './dataset';
 import { localDate, localTime } from './dates';
-import { FaultStore, type FaultRule, type HoldRule, type RequestHold } from './faults';
+import { FaultStore, type FaultRule } from './faults';
+import { HoldStore, type HoldRule, type RequestHold } from './faults';
 import { BadRequestError, pagingOffsetOf, parseListQuery, runGetQuery, runListQuery, type ServeContext } from './query';
 import {
   FakeTenant,
@@ -98,6 +99,7 @@ export class FakeLuccaServer implements FakeLucca {
   url = '';
   private readonly tenants = new Map<string, FakeTenant>();
   private readonly faults = new FaultStore();
+  private readonly holds = new HoldStore();
   private log: RequestLogEntry[] = [];
   // Aborts the waits of slow and delayed faults, so that close() does not wait for them.
   private readonly closing = new AbortController();
@@ -182,10 +184,11 @@ export class FakeLuccaServer implements FakeLucca {
 
   clearFaults(): void {
     this.faults.clear();
+    this.holds.releaseAll();
   }
 
   holdRequest(rule: HoldRule): RequestHold {
-    return this.faults.hold(rule);
+    return this.holds.add(rule);
   }
 
   requests(tenant?: string): RequestLogEntry[] {
@@ -270,10 +273,9 @@ export class FakeLuccaServer implements FakeLucca {
       return reply;
     };
 
-    const target = { tenant: tenantName, path, offset: pagingOffsetOf(query) };
-    const hold = this.faults.takeHold(target);
+    const hold = this.holds.take({ tenant: tenantName, path, offset: pagingOffsetOf(query) });
     if (hold && !(await this.waitForRelease(hold))) return resetConnection();
-    const fault = this.faults.take(target);
+    const fault = this.faults.take({ tenant: tenantName, path, offset: pagingOffsetOf(query) });
     switch (fault?.kind) {
       case 'reset':
         return resetConnection();

@@ -6,13 +6,14 @@ import { ApiKeyDecryptError, decryptApiKey, keyringOf } from '../../db/api-key-c
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { localDate } from '../../dev-tools/fake-lucca/dates';
 import { hostileCompany } from '../../dev-tools/reliability/fuzz';
+import { pagesOf } from '../../dev-tools/reliability/moments';
 import { leaks, RIG_KEYRING, RIG_SECRET, Rig, secretsOf, type RunOutcome } from '../../dev-tools/reliability/rig';
 import {
   assertHostileRecordsHandled,
   assertSameAsClean,
-  killWorkerRepeatedly,
-  restartMidRun,
-  runIdOf,
+  killWorkerAt,
+  pageMoments,
+  restartAt,
   slowPages,
 } from '../../dev-tools/reliability/scenarios';
 
@@ -21,11 +22,14 @@ import {
  * employees, pages of 100): a worker SIGKILLed again and again, FerretDB and the Temporal server
  * restarted mid-run, hostile records, secrets in logs, histories and at rest. They run on a private
  * Temporal dev server and FerretDB (restarting the shared ones would break other tests), with the
- * worker in a child process. `npm run chaos` runs the same scenarios bigger and longer.
+ * worker in a child process. Each fault is aimed at a moment the run is held at, and fails the
+ * test if the run never comes there or the fault lands outside it (see dev-tools/reliability/moments.ts).
+ * `npm run chaos` runs the same scenarios bigger and longer.
  */
 const SIZE = 2_000;
 const PAGE_SIZE = 100;
 const PAGE_DELAY_MS = 120;
+const PAGES = pagesOf(SIZE, PAGE_SIZE);
 
 describe('lucca-sync under crashes, restarts and hostile data', () => {
   let rig: Rig;
@@ -44,39 +48,68 @@ describe('lucca-sync under crashes, restarts and hostile data', () => {
     await rig?.close();
   });
 
-  test('a worker SIGKILLed three times during one multi-page run leaves the same profiles as a clean run, no duplicate and one consistent report', async () => {
+  test('a worker SIGKILLed three times during one multi-page run, each time held at a step of a page, leaves the same profiles as a clean run, no duplicate and one consistent report', async () => {
     const company = await rig.addCompany(users);
-    slowPages(rig, company, PAGE_DELAY_MS);
-    const handle = await rig.startRun(company.companyId);
+    slowPages(rig, company.companyId, PAGE_DELAY_MS);
 
-    const kills = await killWorkerRepeatedly(rig, runIdOf(handle), 3);
+    const { outcome, landed } = await killWorkerAt(rig, company.companyId, pageMoments(3, PAGES, 6));
 
-    assert.equal(kills.length, 3, `three kills landed mid-run (${kills.join(', ')})`);
-    await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
+    assert.equal(landed.length, 3, `three kills landed mid-run (${landed.join('; ')})`);
+    await assertSameAsClean(rig, outcome, clean);
   });
 
-  test('FerretDB killed and restarted mid-run: the run resumes and ends as a clean run did', async () => {
+  test("FerretDB killed while a page's plan is stored (the store did the write, the worker has not heard back) and restarted: the run resumes and ends as a clean run did", async () => {
     const company = await rig.addCompany(users);
-    slowPages(rig, company, PAGE_DELAY_MS);
+    slowPages(rig, company.companyId, PAGE_DELAY_MS);
     const worker = await rig.ensureWorker();
-    const handle = await rig.startRun(company.companyId);
 
-    await restartMidRun(rig, runIdOf(handle), 'ferretdb', { afterPages: 4, downMs: 2_000 });
+    const { outcome } = await restartAt(
+      rig,
+      company.companyId,
+      'ferretdb',
+      { kind: 'plan-stored', page: 5, at: 'reply' },
+      2_000,
+    );
 
-    await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
+    await assertSameAsClean(rig, outcome, clean);
     assert.ok(worker.alive, 'the worker rode out the outage without crashing');
   });
 
-  test('the Temporal server killed and restarted on its SQLite file mid-run: the run finishes as a clean run did', async () => {
+  test("the Temporal server killed while the guard's verdict is recorded, and restarted on its SQLite file: the run finishes as a clean run did", async () => {
     const company = await rig.addCompany(users);
-    slowPages(rig, company, PAGE_DELAY_MS);
+    slowPages(rig, company.companyId, PAGE_DELAY_MS);
     const worker = await rig.ensureWorker();
-    const handle = await rig.startRun(company.companyId);
 
-    await restartMidRun(rig, runIdOf(handle), 'temporal', { afterPages: 4, downMs: 2_000 });
+    const { outcome } = await restartAt(rig, company.companyId, 'temporal', { kind: 'verdict', at: 'request' }, 2_000);
 
-    await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
+    await assertSameAsClean(rig, outcome, clean);
     assert.ok(worker.alive, 'the worker reconnected by itself');
+  });
+
+  test('a scenario fails loudly when its run never comes to its moment, and when its fault lands outside the moment', async () => {
+    const small = await rig.addCompany(users.slice(0, 50));
+    await rig.ensureWorker();
+
+    const unstarted = rig.hold(rig.newRun(small.companyId), { kind: 'verdict' });
+    await assert.rejects(unstarted.reached(1_000), /did not reach the guard's verdict being recorded, .* within 1 s/);
+    unstarted.release();
+
+    const oneShortPage = rig.newRun(small.companyId);
+    const pastTheEnd = rig.hold(oneShortPage, { kind: 'page-read', page: 3 });
+    await rig.startRun(oneShortPage);
+    await assert.rejects(pastTheEnd.reached(), /ended \(succeeded\) before reaching page 4 being read from Lucca/);
+    pastTheEnd.release();
+
+    const run = rig.newRun(small.companyId);
+    const verdict = rig.hold(run, { kind: 'verdict', at: 'reply' });
+    await rig.startRun(run);
+    assert.match(await verdict.reached(), /^fetchLuccaUsers attempt 1$/);
+    verdict.release();
+    assert.equal((await rig.outcome(run)).result.status, 'succeeded');
+    assert.throws(
+      () => verdict.assertStruckWithin({ what: 'a fault struck after the release', at: Date.now() }),
+      /a fault struck after the release landed \d+ ms after the run was let go from the guard's verdict being recorded/,
+    );
   });
 
   test('a key revoked between two pages fails the run with lucca-auth and leaves every profile as it was', async () => {
