@@ -275,9 +275,19 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     return watchProgress('Applying the plan', resumeFrom, { stallTimeoutMs, describe, shutdown }, async (watch) => {
       const caps = await repos.profiles.capabilities();
       let { done, writes } = resumeFrom;
+      // Writes of the chunks gathered past `done` join `writes` only once `done` moves past them,
+      // so a checkpoint counts exactly the chunks it resumes after. A retry writes the rest again,
+      // and counts every profile of theirs the store holds: an attempt that died after the store
+      // wrote a batch, before it heard back, never counted it.
+      let unsettled = 0;
       let pending: PlannedUpdate[] = [];
       let gathered = done;
       const checkpoint = () => watch.checkpoint({ done, writes, pending: pending.length });
+      const settle = () => {
+        done = gathered;
+        writes += unsettled;
+        unsettled = 0;
+      };
 
       // A rewrite an earlier attempt journaled but may not have finished; its batch is gathered
       // and counted again below, from the checkpoint before it.
@@ -288,26 +298,26 @@ export function createSyncActivities(deps: SyncActivityDeps) {
           checkpoint();
           await repos.staging.journal(runId, entries);
           checkpoint();
-          writes += await repos.profiles.rewrite(entries);
+          unsettled += await repos.profiles.rewrite(entries);
           await repos.staging.clearJournal(runId);
         } else {
           for await (const written of repos.profiles.updateEach(companyId, pending)) {
-            writes += written;
+            unsettled += written;
             checkpoint();
           }
         }
         pending = [];
-        done = gathered;
+        settle();
         checkpoint();
       };
       for await (const chunk of repos.staging.readPlanChunks(runId, resumeFrom.done)) {
         const { inserts, updates } = repos.profiles.plannedWrites(companyId, chunk.changes, now());
         if (pending.length + updates.length > caps.maxDeletesPerCommand) await flush();
-        if (inserts.length > 0) writes += await repos.profiles.insertPlanned(inserts);
+        if (inserts.length > 0) unsettled += await repos.profiles.insertPlanned(inserts);
         pending.push(...updates);
         gathered = chunk._id;
         // Nothing of this chunk waits: resume after it.
-        if (pending.length === 0) done = gathered;
+        if (pending.length === 0) settle();
         checkpoint();
         if (!Number.isFinite(caps.rewriteFrom)) await flush();
       }

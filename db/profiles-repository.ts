@@ -207,7 +207,8 @@ export class ProfilesRepository {
 
   /**
    * Updates the profiles one by one, in commands the store can take, yielding each command's
-   * profile writes as it completes.
+   * profile writes as it completes: the profiles its updates hold, changed now or by an earlier
+   * attempt of the same apply (which may have died before it counted them).
    */
   async *updateEach(companyId: string, updates: readonly PlannedUpdate[]): AsyncGenerator<number> {
     const caps = await storeCapabilities(this.db);
@@ -289,7 +290,7 @@ export class ProfilesRepository {
         update: { $set: u.set },
       },
     }));
-    return (await this.collection.bulkWrite(ops, { ordered: false })).modifiedCount;
+    return (await this.collection.bulkWrite(ops, { ordered: false })).matchedCount;
   }
 
   /**
@@ -305,7 +306,7 @@ export class ProfilesRepository {
       .filter((u) => owned.has(u._id.toHexString()))
       .map((u) => ({ updateOne: { filter: { _id: u._id }, update: { $set: u.set } } }));
     if (ops.length === 0) return 0;
-    return (await this.collection.bulkWrite(ops, { ordered: false })).modifiedCount;
+    return (await this.collection.bulkWrite(ops, { ordered: false })).matchedCount;
   }
 
   /** Ids of the profiles whose update still holds: same company, same Lucca user (or none, for a link). */
@@ -322,13 +323,18 @@ export class ProfilesRepository {
     return owned;
   }
 
-  /** Ids are chosen at plan time: a retried insert meets its own earlier copy and skips it. */
+  /**
+   * Ids are chosen at plan time: a retried insert meets its own earlier copy and skips it. Returns
+   * the planned profiles the store holds, inserted now or by an earlier attempt of the same apply
+   * (which may have died after the store wrote them, before it counted them); one refused by the
+   * unique Lucca-user index is not there and not counted.
+   */
   async insertPlanned(inserts: ProfileDocument[]): Promise<number> {
     try {
       return (await this.collection.insertMany(inserts, { ordered: false })).insertedCount;
     } catch (err) {
       if (!isDuplicateKeyOnly(err)) throw err;
-      return (err as { insertedCount?: number }).insertedCount ?? 0;
+      return this.collection.countDocuments({ _id: { $in: inserts.map((p) => p._id) } });
     }
   }
 

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { DEFAULT_SECRET_ID } from '../../config/env';
 import { ApiKeyDecryptError, decryptApiKey, keyringOf } from '../../db/api-key-cipher';
-import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
+import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { localDate } from '../../dev-tools/fake-lucca/dates';
 import { hostileCompany } from '../../dev-tools/reliability/fuzz';
 import { pagesOf } from '../../dev-tools/reliability/moments';
@@ -84,6 +84,29 @@ describe('lucca-sync under crashes, restarts and hostile data', () => {
 
     await assertSameAsClean(rig, outcome, clean);
     assert.ok(worker.alive, 'the worker reconnected by itself');
+  });
+
+  test('a worker SIGKILLed after the store did a write of the apply, before the worker heard back: the retry counts each profile write once, creates and updates alike', async () => {
+    const some = users.slice(0, 600);
+    const reference = await rig.addCompany(some);
+    const company = await rig.addCompany(some);
+    const cleanCreates = await rig.sync(reference.companyId);
+
+    const created = await killWorkerAt(rig, company.companyId, [{ kind: 'apply', batch: 2, at: 'reply' }]);
+    await assertSameAsClean(rig, created.outcome, cleanCreates);
+
+    // Fewer updates than a rewrite batch: the apply sends them as update commands.
+    const renamed = (all: LuccaRawUser[]) =>
+      all.map((u) => (u.id % 15 === 0 ? { ...u, lastName: `${String(u.lastName)}-Renamed` } : u));
+    rig.lucca.mutateUsers(reference.companyId, renamed);
+    rig.lucca.mutateUsers(company.companyId, renamed);
+    const cleanUpdates = await rig.sync(reference.companyId);
+    assert.ok((cleanUpdates.run.counts?.updated ?? 0) > 20, `updates to apply (${cleanUpdates.run.counts?.updated})`);
+
+    const updated = await killWorkerAt(rig, company.companyId, [
+      { kind: 'apply', write: 'update', batch: 2, at: 'reply' },
+    ]);
+    await assertSameAsClean(rig, updated.outcome, cleanUpdates);
   });
 
   test('a scenario fails loudly when its run never comes to its moment, and when its fault lands outside the moment', async () => {
