@@ -90,6 +90,7 @@ async function main(): Promise<number> {
     const users = generateLuccaUsers({ size: opts.size, seed: 11, today: localDate() });
     const pages = pagesOf(opts.size, opts.pageSize);
     let clean!: RunOutcome;
+    const referenceDb = rig.dbName;
     await check(`clean run of ${opts.size} employees`, async () => {
       clean = await rig.sync((await rig.addCompany(users)).companyId);
       if (clean.result.status !== 'succeeded') throw new Error(JSON.stringify(clean.result.error));
@@ -97,10 +98,11 @@ async function main(): Promise<number> {
     });
     /**
      * A fresh company of the same users through `scenario` (its pages slowed, unless the scenario
-     * arms Lucca faults of its own first); then as clean, and forgotten.
+     * arms Lucca faults of its own first), in a database of its own; then as clean.
      */
     const faulty = (name: string, scenario: (companyId: string) => Promise<Struck>, slow = true) =>
       check(name, async () => {
+        await rig.useFreshDatabase({ keepPrevious: rig.dbName === referenceDb });
         const { companyId } = await rig.addCompany(users);
         if (slow) slowPages(rig, companyId, opts.pageDelayMs);
         const { outcome, landed } = await scenario(companyId);
@@ -109,7 +111,6 @@ async function main(): Promise<number> {
         } catch (err) {
           throw new Error(`${err instanceof Error ? err.message : String(err)} (struck at: ${landed.join('; ')})`);
         }
-        await rig.forget(companyId);
         return landed.join('; ');
       });
 

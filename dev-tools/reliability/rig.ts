@@ -62,6 +62,8 @@ export interface RunOutcome {
   result: SyncRunResult;
   run: SyncRunDocument;
   profiles: ProfileDocument[];
+  /** The report's changes, counted by action. */
+  changes: Record<string, number>;
 }
 
 export class Rig {
@@ -76,10 +78,11 @@ export class Rig {
     /** What the workers reach the store through (the rig's own client goes straight to it). */
     readonly relay: StoreRelay,
     readonly mongo: MongoClient,
-    readonly repos: Repositories,
+    public repos: Repositories,
     /** The collections past the repositories, to check what the store holds. */
-    readonly store: PlatformCollections,
-    readonly dbName: string,
+    public store: PlatformCollections,
+    /** The database the rig and its workers use now (see `useFreshDatabase`). */
+    public dbName: string,
     readonly connection: Connection,
     readonly client: Client,
     readonly bundlePath: string,
@@ -189,7 +192,12 @@ export class Rig {
     const result = await runResult(this.client.workflow.getHandle(syncRunWorkflowId(companyId, runId)));
     const run = await this.repos.syncRuns.get(result.runId);
     if (!run) throw new Error(`no syncRuns document for ${result.runId}`);
-    return { result, run, profiles: await this.profiles(companyId) };
+    return {
+      result,
+      run,
+      profiles: await this.profiles(companyId),
+      changes: await changeActionCounts(this, result.runId),
+    };
   }
 
   async sync(companyId: string): Promise<RunOutcome> {
@@ -204,20 +212,20 @@ export class Rig {
   }
 
   /**
-   * Deletes a checked company's profiles and change records: FerretDB scans a whole collection
-   * per query, so a long chaos run that kept every company would slow each run down more.
+   * Moves the rig and its next worker (the current one is stopped) to a new database, and drops
+   * the one it leaves unless `keepPrevious`: chaos runs each scenario in a database of its own, as
+   * FerretDB scans a whole collection per query, so many 20,000-employee companies in one database
+   * would slow every later run (and deleting them costs minutes; dropping a database does not).
    */
-  async forget(companyId: string): Promise<void> {
-    // In slices well under the store's delete cap (see db/store-capabilities.ts).
-    const { profiles, syncChanges } = this.store;
-    const profileIds = await profiles.find({ companyId }, { projection: { _id: 1 } }).toArray();
-    for (let i = 0; i < profileIds.length; i += 5_000) {
-      await profiles.deleteMany({ _id: { $in: profileIds.slice(i, i + 5_000).map((p) => p._id) } });
-    }
-    const changeIds = await syncChanges.find({ companyId }, { projection: { _id: 1 } }).toArray();
-    for (let i = 0; i < changeIds.length; i += 5_000) {
-      await syncChanges.deleteMany({ _id: { $in: changeIds.slice(i, i + 5_000).map((c) => c._id) } });
-    }
+  async useFreshDatabase(opts: { keepPrevious: boolean }): Promise<void> {
+    await this.worker?.stop(20_000);
+    this.worker = null;
+    const previous = this.dbName;
+    this.dbName = `reliability_${suffix()}`;
+    const db = this.mongo.db(this.dbName);
+    this.repos = repositories(db);
+    this.store = platformCollections(db);
+    if (!opts.keepPrevious) await this.mongo.db(previous).dropDatabase();
   }
 
   /** Every event of every workflow this rig's Temporal server ran, as JSON text. */

@@ -87,7 +87,7 @@ describe('lucca-sync under crashes, restarts and hostile data', () => {
   });
 
   test('a worker SIGKILLed after the store did a write of the apply, before the worker heard back: the retry counts each profile write once, creates and updates alike', async () => {
-    const some = users.slice(0, 600);
+    const some = users.slice(0, 400);
     const reference = await rig.addCompany(some);
     const company = await rig.addCompany(some);
     const cleanCreates = await rig.sync(reference.companyId);
@@ -101,7 +101,10 @@ describe('lucca-sync under crashes, restarts and hostile data', () => {
     rig.lucca.mutateUsers(reference.companyId, renamed);
     rig.lucca.mutateUsers(company.companyId, renamed);
     const cleanUpdates = await rig.sync(reference.companyId);
-    assert.ok((cleanUpdates.run.counts?.updated ?? 0) > 20, `updates to apply (${cleanUpdates.run.counts?.updated})`);
+    assert.ok(
+      (cleanUpdates.run.counts?.updated ?? 0) > 10,
+      `more updates than one command takes (${cleanUpdates.run.counts?.updated})`,
+    );
 
     const updated = await killWorkerAt(rig, company.companyId, [
       { kind: 'apply', write: 'update', batch: 2, at: 'reply' },
