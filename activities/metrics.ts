@@ -1,6 +1,7 @@
 import type { MetricMeter } from '@temporalio/common';
 import type { SyncRunDocument, SyncRunStatus } from '../db/sync-runs-repository';
-import { guardCode, type RunError } from '../domain/failures';
+import type { RunError } from '../domain/failures';
+import { firedGuards, guardCode } from '../domain/guards';
 import type { SyncCounts } from '../domain/types';
 import type { LuccaRequestOutcome } from '../lucca/client';
 
@@ -69,8 +70,8 @@ export function recordFinishedRun(meter: MetricMeter, { run, status, error, fini
   }
   if (status === 'blocked') {
     const blocks = meter.createCounter(SYNC_METRICS.guardBlocks, 'guards', 'Guards that blocked a run');
-    const fired = run.guard?.fired?.map((hit) => guardCode(hit.guard));
-    for (const guard of fired?.length ? fired : [error?.code ?? guardCode('deactivate')]) blocks.add(1, { guard });
+    const fired = run.guard ? firedGuards(run.guard).map((hit) => guardCode(hit.guard)) : [];
+    for (const guard of fired.length > 0 ? fired : [error?.code ?? guardCode('deactivate')]) blocks.add(1, { guard });
   }
 }
 

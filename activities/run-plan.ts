@@ -3,27 +3,30 @@ import type { CompanyDocument } from '../db/companies-repository';
 import type { Repositories } from '../db/mongo';
 import { toChangeDocument } from '../db/sync-changes-repository';
 import type { ApplicableChange } from '../db/sync-staging-repository';
+import { guardsOf, type GuardHit, type GuardReview, type Guards } from '../domain/guards';
 import { CompanyPlanner } from '../domain/plan-company';
 import { companyToday } from '../domain/status';
-import type { GuardCeiling } from '../domain/types';
-import {
-  guardsOf,
-  type GuardHit,
-  type Guards,
-  type MappedLuccaUser,
-  type PlannedChange,
-  type SyncCounts,
-} from '../domain/types';
+import type { MappedLuccaUser, PlannedChange, SyncCounts } from '../domain/types';
+
+/** An operator's override as the run found it when it started: the blocked run, and why it was not applied when it was not. */
+export interface OverrideOutcome {
+  of: string;
+  /** A sentence (run ids only) saying why the override lifts nothing; absent when it was applied. */
+  refused?: string;
+}
 
 export interface PlanResult {
   counts: SyncCounts;
   deactivations: number;
+  /** The guards' base: the company's linked profiles that are not former. */
   activeProfiles: number;
   limit: number;
   blocked: boolean;
   /** Every guard that fired (absent from runs recorded before there was more than one guard). */
   fired?: GuardHit[];
   writes: number;
+  /** Present when the run was asked to apply a blocked run anyway. */
+  override?: OverrideOutcome;
 }
 
 /** Where the planning of a run is: for heartbeats and stall messages. Counts only. */
@@ -76,9 +79,16 @@ export class RunPlan {
       await repos.syncChanges.clearRun(runId);
       await repos.staging.clearPlan(runId);
     }
-    const index = await repos.profiles.loadCompanyIndex(company._id, (done) => opts.progress('profiles', done));
+    const index = await repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl, (done) =>
+      opts.progress('profiles', done),
+    );
     const planner = new CompanyPlanner({ today: companyToday(company.timezone, opts.now), index, newProfileId });
     return new RunPlan(repos, company._id, runId, guardsOf(company.sync), planner, opts.progress);
+  }
+
+  /** The company's profiles linked to a user of the tenant read (a read that finds nobody then is wrong). */
+  get linkedProfiles(): number {
+    return this.planner.linkedProfiles;
   }
 
   /** Plans and records page `page`, the next of the read. */
@@ -99,12 +109,15 @@ export class RunPlan {
   /**
    * Completes the plan, the read being over: pages planned before an email of theirs turned out
    * shared are planned again from their staged copy, then — when the read can prove absence —
-   * linked profiles whose user was not read are planned as removed, then the guard decides.
+   * linked profiles whose user was not read are planned as removed, then the guards decide. A
+   * blocked plan keeps, per guard, the people its guarded changes touch: what an operator reviews
+   * before applying it anyway.
    */
   async finish(opts: {
     detectRemovals: boolean;
-    allowMassDeactivation: boolean;
-    overrideCeilings?: readonly GuardCeiling[] | undefined;
+    /** An operator's override found valid when the run started (see `guardVerdict`). */
+    review: GuardReview | null;
+    override?: OverrideOutcome | undefined;
   }): Promise<PlanResult> {
     const { repos, runId, planner } = this;
     const run = await repos.syncRuns.get(runId);
@@ -133,8 +146,10 @@ export class RunPlan {
       }
     }
 
-    const { counts, writes } = planner.tally;
-    const verdict = planner.verdict(this.guards, opts.overrideCeilings ?? opts.allowMassDeactivation);
+    const { counts, writes, guarded } = planner.tally;
+    const verdict = planner.verdict(this.guards, opts.review);
+    // Kept before the verdict is recorded: a run recorded blocked can always be applied anyway.
+    if (verdict.blocked) await repos.reviewed.store(this.companyId, runId, guarded.byKey());
     await repos.syncRuns.recordPlan(
       runId,
       counts,
@@ -145,8 +160,9 @@ export class RunPlan {
         fired: verdict.fired,
       },
       opts.detectRemovals,
+      planner.otherTenantLinks,
     );
-    return { ...verdict, counts, writes };
+    return { ...verdict, counts, writes, ...(opts.override ? { override: opts.override } : {}) };
   }
 
   /**
@@ -162,7 +178,8 @@ export class RunPlan {
     }
     await repos.syncChanges.insertMany(changes.map((c, i) => toChangeDocument(runId, companyId, first + i, c)));
     if (changes.length > 0) this.#planned.add(slot);
-    await repos.staging.storePlanSlot(runId, slot, changes.filter(isApplicable), replace);
+    const applicable = changes.flatMap((c, i) => (isApplicable(c) ? [{ ...c, seq: first + i }] : []));
+    await repos.staging.storePlanSlot(runId, slot, applicable, replace);
   }
 
   /** The seqs set aside for slot `slot`'s changes, first and last. */

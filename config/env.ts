@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
 import { keyringOf, type Keyring } from '../db/api-key-cipher';
+import { DEFAULT_MAX_PAGE_BYTES } from '../lucca/client';
 import { isValidAllowedHostEntry } from '../lucca/urls';
 import { DEFAULT_CHANGES_RETENTION_DAYS, TASK_QUEUE } from '../workflows/messages';
 
@@ -87,6 +88,17 @@ const envSchema = z.object({
       return { limit: Number(m[1]), windowMs: Number(m[2]) * 1000 };
     }),
   LUCCA_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(30_000),
+  /**
+   * The most bytes one Lucca answer may take before the read stops (`lucca-too-large`). At least
+   * 1 MiB (a real page of 1,000 users is about 1 MB); at most 256 MiB, past which one answer, once
+   * decoded and parsed, would no longer leave a worker's heap to its other companies.
+   */
+  LUCCA_MAX_PAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .max(256 * 1024 * 1024)
+    .default(DEFAULT_MAX_PAGE_BYTES),
   /**
    * A sync activity whose checkpoint has not moved for this long fails its attempt (Temporal
    * retries it from the checkpoint). Above Lucca's longest legitimate wait (a 120 s Retry-After).

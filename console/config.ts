@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { ConfigError, configurationError } from '../config/env';
 import { USERNAME_PATTERN } from '../domain/console-accounts';
@@ -31,8 +32,47 @@ const consoleEnvSchema = z.object({
     .max(7 * 24)
     .default(8),
   TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
-  CONSOLE_SECURE_COOKIE: z.enum(['auto', 'true', 'false']).default('auto'),
+  CONSOLE_PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://console.example.com' })
+    .optional(),
+  CONSOLE_TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    )
+    .superRefine((entries, ctx) => {
+      for (const entry of entries) {
+        if (!isAddressOrCidr(entry)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${entry}" is neither an IP address nor a CIDR range (e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8)`,
+          });
+        }
+      }
+    }),
+  CONSOLE_SECURE_COOKIE: z
+    .undefined({
+      error: 'is replaced by CONSOLE_PUBLIC_URL: the cookie is Secure (and HSTS sent) when that URL is https',
+    })
+    .optional(),
 });
+
+/** What Fastify's `trustProxy` list takes: single addresses or CIDR ranges, IPv4 or IPv6. */
+function isAddressOrCidr(entry: string): boolean {
+  if (entry.includes('/')) {
+    try {
+      ipaddr.parseCIDR(entry);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return ipaddr.IPv4.isValidFourPartDecimal(entry) || (entry.includes(':') && ipaddr.IPv6.isValid(entry));
+}
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
@@ -51,11 +91,20 @@ export interface ConsoleSettings {
   session: SessionLifetime;
   temporalUiUrl: string;
   /**
-   * The session cookie's Secure flag. `auto`: off only when the console listens on loopback (plain
-   * http on the admin's own machine); anywhere else the console must sit behind TLS.
+   * Where admins reach the console (origin). https: the session and CSRF cookies are Secure and
+   * every answer carries HSTS, whatever address the console itself listens on (a TLS proxy in front).
    */
-  secureCookie: boolean;
+  publicUrl: string;
+  /**
+   * The proxies whose X-Forwarded-For / -Proto are believed (addresses or CIDRs); from anyone else
+   * those headers are ignored and the client is the TCP peer.
+   */
+  trustedProxies: string[];
 }
+
+/** The cookies are Secure and HSTS is sent when admins reach the console over https. */
+export const isPublicHttps = (settings: Pick<ConsoleSettings, 'publicUrl'>): boolean =>
+  settings.publicUrl.startsWith('https:');
 
 export async function loadConsoleSettings(env: NodeJS.ProcessEnv = process.env): Promise<ConsoleSettings> {
   const parsed = consoleEnvSchema.safeParse(env);
@@ -72,6 +121,23 @@ export async function loadConsoleSettings(env: NodeJS.ProcessEnv = process.env):
   } else if (e.ADMIN_PASSWORD) {
     adminPasswordHash = await hashPassword(e.ADMIN_PASSWORD);
   }
+  const trustedProxies = e.CONSOLE_TRUSTED_PROXIES;
+  let publicUrl: string;
+  if (e.CONSOLE_PUBLIC_URL) {
+    publicUrl = new URL(e.CONSOLE_PUBLIC_URL).origin;
+  } else if (LOOPBACK.has(e.CONSOLE_HOST)) {
+    const host = e.CONSOLE_HOST.includes(':') ? `[${e.CONSOLE_HOST}]` : e.CONSOLE_HOST;
+    publicUrl = `http://${host}:${e.CONSOLE_PORT}`;
+  } else {
+    throw new ConfigError(
+      `CONSOLE_HOST="${e.CONSOLE_HOST}" is not loopback: set CONSOLE_PUBLIC_URL to the https address admins use (the console behind a TLS proxy, listed in CONSOLE_TRUSTED_PROXIES), or to an http:// address to accept plain http.`,
+    );
+  }
+  if (publicUrl.startsWith('https:') && trustedProxies.length === 0) {
+    throw new ConfigError(
+      `CONSOLE_PUBLIC_URL is https but the console itself speaks plain http: list the TLS proxy in front of it in CONSOLE_TRUSTED_PROXIES (its address or CIDR; it must send X-Forwarded-For and X-Forwarded-Proto), or the login's Secure cookie is never set.`,
+    );
+  }
   return {
     host: e.CONSOLE_HOST,
     port: e.CONSOLE_PORT,
@@ -84,7 +150,7 @@ export async function loadConsoleSettings(env: NodeJS.ProcessEnv = process.env):
       absoluteMs: e.CONSOLE_SESSION_MAX_HOURS * 3_600_000,
     },
     temporalUiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, ''),
-    secureCookie:
-      e.CONSOLE_SECURE_COOKIE === 'auto' ? !LOOPBACK.has(e.CONSOLE_HOST) : e.CONSOLE_SECURE_COOKIE === 'true',
+    publicUrl,
+    trustedProxies,
   };
 }

@@ -6,6 +6,7 @@ import type { OperationsDeps } from '../operations';
 import type { ConsoleSettings } from './config';
 import type { Html } from './html';
 import type { I18n, MessageKey } from './i18n';
+import type { LoginGate, LoginPolicies } from './login';
 import type { ViewContext } from './views/layout';
 
 declare module 'fastify' {
@@ -17,6 +18,8 @@ declare module 'fastify' {
     flash?: { kind: 'ok' | 'error'; key: MessageKey };
     /** A sync was just requested from this session: the next integration page refreshes itself. */
     pendingSync?: string;
+    /** When the session ends whatever its activity (ISO): set by the store at login, restored by each read. */
+    absoluteExpiresAt?: string;
   }
   interface FastifyContextConfig {
     /** Reachable without logging in. */
@@ -32,6 +35,14 @@ export interface ConsoleContext {
   settings: ConsoleSettings;
   /** The console's accounts, sessions and failed logins. */
   store: ConsoleStore;
+  /** The clock of sessions and logins. */
+  now(): Date;
+  loginGate: LoginGate;
+  loginPolicies?: LoginPolicies;
+  /** Deletes the session server-side and tells the browser to drop its cookie. */
+  endSession(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** A CSRF token for a form or the API, bound to the logged-in session (or "anonymous" on the login form). */
+  csrfToken(request: FastifyRequest, reply: FastifyReply): string;
   temporalRunUrl(run: Pick<SyncRunDocument, 'workflowId' | 'temporalRunId'>): string;
   view(request: FastifyRequest, reply: FastifyReply): ViewContext;
   i18nOf(request: FastifyRequest): I18n;

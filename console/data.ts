@@ -138,6 +138,7 @@ export async function checkLuccaConnection(
   try {
     await checkLuccaAccess(baseUrl, input.apiKey, {
       timeoutMs: Math.min(deps.config.LUCCA_TIMEOUT_MS, 15_000),
+      maxPageBytes: deps.config.LUCCA_MAX_PAGE_BYTES,
       maxRateLimitWaits: 1,
     });
     return { outcome: 'ok', detail: null, baseUrl };

@@ -21,7 +21,15 @@ export async function startDemoConsole(
 ): Promise<DemoConsole> {
   const password = process.env.ADMIN_PASSWORD || randomBytes(12).toString('base64url');
   // The console's own settings, validated as the console's are (a bad CONSOLE_PORT is refused, named).
-  const settings = await loadConsoleSettings({ ...process.env, ADMIN_PASSWORD: '', ADMIN_PASSWORD_HASH: '' });
+  // On loopback, plain http: whatever the environment says of a deployed console's host and proxies.
+  const settings = await loadConsoleSettings({
+    ...process.env,
+    ADMIN_PASSWORD: '',
+    ADMIN_PASSWORD_HASH: '',
+    CONSOLE_HOST: '127.0.0.1',
+    CONSOLE_PUBLIC_URL: undefined,
+    CONSOLE_TRUSTED_PROXIES: '',
+  });
   const user = (process.env.ADMIN_USER || 'admin').trim().toLowerCase();
   const mongo = await openConsoleDatabase(deps.config);
   try {
@@ -34,10 +42,8 @@ export async function startDemoConsole(
       db: mongo.db,
       settings: {
         ...settings,
-        host: '127.0.0.1',
         port: opts.port ?? settings.port,
         temporalUiUrl: opts.temporalUiUrl ?? settings.temporalUiUrl,
-        secureCookie: false,
       },
     });
     return {

@@ -20,6 +20,7 @@ const en = {
   'login.locked': 'Too many failed attempts. Try again in {wait}.',
   'login.waitSeconds': '{n} seconds',
   'login.waitMinutes': '{n} minutes',
+  'login.busy': 'The console is checking many logins right now. Try again in a few seconds.',
   'role.viewer': 'viewer (read only)',
   'role.operator': 'operator',
   'readOnly.note':
@@ -63,6 +64,8 @@ const en = {
   'integration.preview': 'Preview (dry run)',
   'integration.history': 'Run history',
   'integration.noRuns': 'No sync has run yet.',
+  'integration.noWorker':
+    'No worker is serving task queue {taskQueue} right now: requests are recorded, and no run starts until a worker is.',
   'audit.title': 'Audit log',
   'audit.empty': 'No action recorded yet.',
   'audit.all': 'All entries',
@@ -109,7 +112,11 @@ const en = {
   'flash.saved': 'Saved. A first sync has been requested.',
   'flash.syncRequested': 'Sync requested. It appears in the run history in a moment.',
   'flash.previewRequested': 'Preview requested: nothing will be written to profiles.',
-  'flash.applyRequested': 'Sync with the deactivation override requested.',
+  'flash.applyRequested': 'Sync applying the reviewed run requested.',
+  'flash.syncQueuedNoWorker':
+    'Queued: no worker is serving the sync’s task queue right now; the run starts when one is.',
+  'flash.syncQueuedNoAnswer':
+    'Queued: the company’s workflow did not answer in time (its worker is busy or failing); the run starts when a worker takes it.',
   'flash.overrideStale': 'Not applied: a newer run came after the one you reviewed. Review the latest run first.',
   'flash.everySaved': 'Frequency changed.',
   'flash.paused': 'Syncing paused.',
@@ -131,13 +138,16 @@ const en = {
   'run.noChanges': 'No change: the profiles were already in step with Lucca.',
   'run.more': 'more not shown',
   'run.blocked':
-    'This run was blocked: out of {activeProfiles} active profiles, it would change more than a guard allows. Nothing was written. Check the planned changes below.',
+    'This run was blocked: out of {activeProfiles} linked active profiles, it would change more than a guard allows. Nothing was written. Check the planned changes below.',
   'guard.deactivate': 'deactivate {count} profiles (limit {limit})',
   'guard.blank': 'blank {field} on {count} profiles (limit {limit})',
   'guard.email': 'change the email of {count} linked profiles (limit {limit})',
   'guard.reactivate': 'reactivate {count} profiles (limit {limit})',
+  'guard.overwrite': 'overwrite {field} on {count} profiles (limit {limit})',
+  'guard.unreviewed': '{unreviewed} of them not planned by the run reviewed',
   'run.applyAnyway': 'Apply anyway',
-  'run.applyAnywayHelp': 'Re-runs the sync with an explicit override of the mass-change guards.',
+  'run.applyAnywayHelp':
+    'Re-runs the sync and applies the changes of the people this run planned, no others: a change for anyone else blocks it again.',
   'run.error': 'Error',
   'run.reasons': 'Reasons',
   'run.lucca': 'Lucca user',
@@ -230,6 +240,7 @@ const fr: Record<MessageKey, string> = {
   'login.locked': 'Trop de tentatives échouées. Réessayez dans {wait}.',
   'login.waitSeconds': '{n} secondes',
   'login.waitMinutes': '{n} minutes',
+  'login.busy': 'La console vérifie beaucoup de connexions en ce moment. Réessayez dans quelques secondes.',
   'role.viewer': 'lecture seule',
   'role.operator': 'opérateur',
   'readOnly.note':
@@ -273,6 +284,8 @@ const fr: Record<MessageKey, string> = {
   'integration.preview': 'Aperçu (simulation)',
   'integration.history': 'Historique des synchros',
   'integration.noRuns': 'Aucune synchronisation pour l’instant.',
+  'integration.noWorker':
+    'Aucun worker ne sert la file de tâches {taskQueue} pour l’instant : les demandes sont enregistrées, et aucune synchronisation ne démarre avant qu’il y en ait un.',
   'audit.title': 'Journal d’audit',
   'audit.empty': 'Aucune action enregistrée pour l’instant.',
   'audit.all': 'Toutes les entrées',
@@ -319,7 +332,11 @@ const fr: Record<MessageKey, string> = {
   'flash.saved': 'Enregistré. Une première synchronisation a été demandée.',
   'flash.syncRequested': 'Synchronisation demandée. Elle apparaît dans l’historique dans un instant.',
   'flash.previewRequested': 'Aperçu demandé : aucun profil ne sera modifié.',
-  'flash.applyRequested': 'Synchronisation avec levée de la protection demandée.',
+  'flash.applyRequested': 'Synchronisation appliquant l’exécution examinée demandée.',
+  'flash.syncQueuedNoWorker':
+    'En file d’attente : aucun worker ne sert la file de tâches des synchronisations pour l’instant ; elle démarre dès qu’il y en a un.',
+  'flash.syncQueuedNoAnswer':
+    'En file d’attente : le workflow de l’entreprise n’a pas répondu à temps (son worker est occupé ou en échec) ; elle démarre dès qu’un worker la prend.',
   'flash.overrideStale':
     'Non appliqué : une exécution plus récente a suivi celle que vous avez examinée. Examinez d’abord la dernière.',
   'flash.everySaved': 'Fréquence modifiée.',
@@ -342,14 +359,16 @@ const fr: Record<MessageKey, string> = {
   'run.noChanges': 'Aucun changement : les profils étaient déjà à jour avec Lucca.',
   'run.more': 'autres non affichés',
   'run.blocked':
-    'Cette synchronisation a été bloquée : sur {activeProfiles} profils actifs, elle changerait plus qu’une protection ne le permet. Rien n’a été écrit. Vérifiez les changements prévus ci-dessous.',
+    'Cette synchronisation a été bloquée : sur {activeProfiles} profils liés actifs, elle changerait plus qu’une protection ne le permet. Rien n’a été écrit. Vérifiez les changements prévus ci-dessous.',
   'guard.deactivate': 'désactiver {count} profils (limite {limit})',
   'guard.blank': 'vider {field} sur {count} profils (limite {limit})',
   'guard.email': 'changer l’email de {count} profils liés (limite {limit})',
   'guard.reactivate': 'réactiver {count} profils (limite {limit})',
+  'guard.overwrite': 'remplacer {field} sur {count} profils (limite {limit})',
+  'guard.unreviewed': 'dont {unreviewed} non prévus par l’exécution examinée',
   'run.applyAnyway': 'Appliquer quand même',
   'run.applyAnywayHelp':
-    'Relance la synchronisation en levant explicitement les protections contre les changements de masse.',
+    'Relance la synchronisation et applique les changements des personnes prévues par cette exécution, et d’elles seules : un changement pour quelqu’un d’autre la bloque à nouveau.',
   'run.error': 'Erreur',
   'run.reasons': 'Raisons',
   'run.lucca': 'Collaborateur Lucca',
@@ -434,7 +453,7 @@ const REASONS_FR: Record<ReasonCode, string> = {
     'L’e-mail du collaborateur dans Lucca n’est pas une adresse valide : il ne peut ni être rattaché ni créer de profil, et un profil lié garde son e-mail actuel.',
   'missing-name': 'Le prénom ou le nom est vide dans Lucca : la fiche n’a pas été synchronisée.',
   'invalid-date':
-    'Une date dans Lucca n’est pas une vraie date : le champ a été laissé vide et le reste de la fiche synchronisé.',
+    'Une date dans Lucca n’est pas une simple date de calendrier (date impossible, ou avec une heure ou un fuseau) : elle n’a pas été synchronisée, le profil garde sa valeur actuelle (vide pour un nouveau profil) et le reste de la fiche est synchronisé.',
   'duplicate-email-in-lucca':
     'Plusieurs collaborateurs Lucca partagent cet e-mail : aucun n’est rattaché ni créé par e-mail tant que Lucca n’est pas corrigé.',
   'email-taken': 'Cet e-mail appartient déjà à un profil lié à un autre collaborateur Lucca : rien n’a été modifié.',
@@ -447,6 +466,12 @@ const REASONS_FR: Record<ReasonCode, string> = {
   'overwritten-local-edit':
     'Une valeur modifiée sur la plateforme depuis la dernière synchronisation a été remplacée par celle de Lucca, qui fait foi.',
   'invalid-record': 'La fiche Lucca n’a pas d’identifiant utilisable : elle n’a pas été synchronisée.',
+  'field-too-long':
+    'Une valeur de la fiche Lucca est plus longue que toute valeur réelle (fiche abîmée ou malveillante) : la fiche n’a pas été synchronisée.',
+  'email-taken-at-apply':
+    'L’e-mail a été donné à un autre profil sur la plateforme pendant la synchronisation, et la base l’a refusé : rien n’a été créé ni modifié pour cette personne ; la prochaine synchronisation la reprend.',
+  'changed-during-sync':
+    'Le profil a été supprimé, lié à un autre collaborateur Lucca ou modifié sans cesse sur la plateforme pendant la synchronisation : rien n’y a été écrit ; la prochaine synchronisation le reprend.',
 };
 
 export interface I18n {

@@ -100,6 +100,12 @@ export const companySchema = {
     paused: { type: 'boolean' },
     nextRunAt: nullableDateTime,
     workflowRunning: { type: 'boolean' },
+    worker: nullable({
+      type: 'object',
+      description:
+        "while the company's workflow runs: whether a worker polls its task queue (with none, requests wait and no run starts)",
+      properties: { taskQueue: { type: 'string' }, serving: { type: 'boolean' }, lastPollAt: nullableDateTime },
+    }),
     lastRun: nullable(runSummarySchema),
   },
 };

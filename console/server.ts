@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +13,9 @@ import type { OperationsDeps } from '../operations';
 import { openConsoleStore } from '../operations/console-access';
 import { prepareAccounts } from './accounts';
 import { registerApiRoutes } from './api';
-import type { ConsoleSettings } from './config';
+import { isPublicHttps, type ConsoleSettings } from './config';
 import { canAct, safeNext, type ConsoleContext } from './context';
+import { LoginGate, type LoginPolicies } from './login';
 import { NotFoundError } from './data';
 import { DEFAULT_LANG, i18n, isLang, type I18n } from './i18n';
 import { registerPageRoutes } from './pages';
@@ -26,10 +28,17 @@ export interface ConsoleOptions {
   db: Db;
   /** The process logger (pino); none by default (tests). */
   logger?: FastifyBaseLogger;
+  /** The clock of sessions and logins (tests move it instead of waiting hours). */
+  now?: () => Date;
+  /** How many password checks run at once and wait (see LoginGate); the defaults otherwise. */
+  loginGate?: LoginGate;
+  loginPolicies?: LoginPolicies;
 }
 
 const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
 const SESSION_COOKIE = 'lucca_console_session';
+/** The CSRF secret's cookie; `__Host-` over https, so no other host of the domain can plant one. */
+const CSRF_COOKIE = 'lucca_console_csrf';
 const LANG_COOKIE = 'lucca_console_lang';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Expired sessions and forgotten failed logins are swept this often (reads also check expiry). */
@@ -59,11 +68,15 @@ export const isApiRequest = (request: FastifyRequest) => request.url.startsWith(
 /** Builds the console (not listening): pages, JSON API, OpenAPI description, login, CSRF. */
 export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstance> {
   const { deps, settings } = opts;
-  const store = openConsoleStore(opts.db, settings.session);
+  const now = opts.now ?? (() => new Date());
+  const store = openConsoleStore(opts.db, settings.session, opts.now);
+  // Admins reach the console over https (a TLS proxy in front): Secure cookies and HSTS, whatever it listens on.
+  const secure = isPublicHttps(settings);
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
-    // A console reachable beyond loopback sits behind a TLS proxy, which says the request was https.
-    trustProxy: settings.secureCookie,
+    // X-Forwarded-For / -Proto are believed only from the proxies listed: from anyone else they
+    // are the client's own words (any address, to dodge or to aim the login throttling).
+    trustProxy: settings.trustedProxies.length > 0 ? settings.trustedProxies : false,
     bodyLimit: 64 * 1024,
   });
   await prepareAccounts(store.accounts, settings.bootstrapAdmin, app.log);
@@ -98,7 +111,7 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
     secret: settings.sessionSecret,
     cookieName: SESSION_COOKIE,
     store: store.sessions,
-    // Only a session that holds something (a login, a CSRF secret for the login form) is stored.
+    // Only a logged-in session is stored (the store refuses any other): an anonymous visit writes nothing.
     saveUninitialized: false,
     // Each request saves the session again, which moves its idle expiry (see the sessions repository).
     rolling: true,
@@ -106,12 +119,22 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
       path: '/',
       httpOnly: true,
       sameSite: 'strict',
-      // Secure unless the console only listens on loopback (see CONSOLE_SECURE_COOKIE).
-      secure: settings.secureCookie,
+      secure,
       maxAge: settings.session.absoluteMs,
     },
   });
-  await app.register(fastifyCsrf, { sessionPlugin: '@fastify/session' });
+  // CSRF without server state: the secret is a cookie, and each token is an HMAC (key derived from
+  // the session secret, shared by replicas) bound to the logged-in session's id, or to "anonymous"
+  // on the login form. A token taken from one's own login page is worth nothing in a session.
+  const csrfBinding = (request: FastifyRequest): string =>
+    request.session?.user && !request.routeOptions.config.public ? `session:${request.session.sessionId}` : 'anonymous';
+  await app.register(fastifyCsrf, {
+    sessionPlugin: '@fastify/cookie',
+    cookieKey: secure ? `__Host-${CSRF_COOKIE}` : CSRF_COOKIE,
+    cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure },
+    getUserInfo: csrfBinding,
+    csrfOpts: { hmacKey: createHmac('sha256', settings.sessionSecret).update('console csrf').digest() },
+  });
 
   const assets = {
     'console.css': { type: 'text/css; charset=utf-8', body: await readFile(path.join(ASSETS_DIR, 'console.css')) },
@@ -130,6 +153,14 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
     deps,
     settings,
     store,
+    now,
+    loginGate: opts.loginGate ?? new LoginGate(),
+    ...(opts.loginPolicies ? { loginPolicies: opts.loginPolicies } : {}),
+    endSession: async (request, reply) => {
+      await request.session.destroy();
+      // The browser forgets it too (a deleted session's cookie is worthless, but need not linger).
+      reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict', secure });
+    },
     i18nOf,
     temporalRunUrl(run) {
       const ns = encodeURIComponent(deps.config.temporal.namespace);
@@ -141,7 +172,7 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
       const t = i18nOf(request);
       return {
         i18n: t,
-        csrf: reply.generateCsrf(),
+        csrf: ctx.csrfToken(request, reply),
         user: request.session.user ?? null,
         role: request.session.role ?? null,
         canAct: canAct(request.session.role),
@@ -152,6 +183,7 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
     sendHtml(reply, page, status = 200) {
       return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
     },
+    csrfToken: (request, reply) => reply.generateCsrf({ userInfo: csrfBinding(request) }),
     notFound(request, reply) {
       if (isApiRequest(request)) return reply.code(404).send({ error: 'not-found', message: 'Not found' });
       return ctx.sendHtml(reply, notFoundPage(ctx.view(request, reply)), 404);
@@ -162,7 +194,7 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
     // Pages and API answers carry personal data: no browser or proxy keeps a copy. Assets may be cached.
     if (!request.url.startsWith('/assets/')) reply.header('cache-control', 'no-store');
-    if (settings.secureCookie || request.protocol === 'https') reply.header('strict-transport-security', HSTS);
+    if (secure) reply.header('strict-transport-security', HSTS);
     return payload;
   });
 
@@ -182,7 +214,7 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
     // The account is read on every request: a disabled account's sessions end at their next request.
     const account = user ? await store.accounts.get(user) : null;
     if (!account || account.disabled) {
-      if (user) await request.session.destroy();
+      if (user) await ctx.endSession(request, reply);
       if (isApiRequest(request)) return reply.code(401).send({ error: 'unauthenticated', message: 'Log in first.' });
       const next = request.method === 'GET' ? request.url : '/companies';
       return reply.redirect(`/login?next=${encodeURIComponent(next)}`, 303);

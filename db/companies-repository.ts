@@ -1,5 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import { DEFAULT_GUARD, type DeactivationGuard, type GuardKind } from '../domain/types';
+import { DEFAULT_GUARD, type GuardKind, type GuardThreshold } from '../domain/guards';
 
 export interface CompanyDocument {
   _id: string;
@@ -11,16 +11,37 @@ export interface CompanyDocument {
     apiKey: string | null;
     apiKeyHint: string | null;
     connectedAt: Date | null;
+    /**
+     * The connection's stamp: a new id whenever the URL or the key changes (onboarding again with
+     * the same ones, or re-encrypting the key, keeps it). A run records the stamp it read with and
+     * writes nothing once it has changed. Absent on companies onboarded before stamps.
+     */
+    connectionId?: string;
   };
   sync: {
     every: string;
     paused: boolean;
-    deactivationGuard: DeactivationGuard;
+    deactivationGuard: GuardThreshold;
     /** The other mass-change guards' thresholds, when the company has its own (see `guardsOf`). */
-    guards?: Partial<Record<Exclude<GuardKind, 'deactivate'>, DeactivationGuard>>;
+    guards?: Partial<Record<Exclude<GuardKind, 'deactivate'>, GuardThreshold>>;
   };
+  /**
+   * Set when offboarding begins, before its schedule is deleted and its workflow cancelled, and
+   * kept once it is done; onboarding removes it. While set, the company gets no new run and no new
+   * workflow (see `syncRefusal`).
+   */
+  offboardedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/**
+ * Why a company must not get a new run or a new workflow — it is not onboarded, or it is
+ * offboarded or being offboarded — or null when it may. What every request checks first.
+ */
+export function syncRefusal(company: CompanyDocument | null): 'company-not-found' | 'offboarded' | null {
+  if (!company) return 'company-not-found';
+  return company.offboardedAt || company.lucca.apiKey === null ? 'offboarded' : null;
 }
 
 export interface CompanyUpsert {
@@ -30,6 +51,8 @@ export interface CompanyUpsert {
   baseUrl: string;
   encryptedApiKey: string;
   apiKeyHint: string;
+  /** The connection's stamp (see `CompanyDocument.lucca.connectionId`). */
+  connectionId: string;
   every: string;
   now: Date;
 }
@@ -74,6 +97,7 @@ export class CompaniesRepository {
           'lucca.apiKey': c.encryptedApiKey,
           'lucca.apiKeyHint': c.apiKeyHint,
           'lucca.connectedAt': c.now,
+          'lucca.connectionId': c.connectionId,
           'sync.every': c.every,
           updatedAt: c.now,
         },
@@ -82,6 +106,8 @@ export class CompaniesRepository {
           'sync.deactivationGuard': DEFAULT_GUARD,
           createdAt: c.now,
         },
+        // An offboarded company onboarded again syncs again.
+        $unset: { offboardedAt: '' },
       },
       { upsert: true },
     );
@@ -108,9 +134,15 @@ export class CompaniesRepository {
   }
 
   /** Sets one guard's threshold for the company; false when there is no such company. */
-  async setGuard(id: string, kind: GuardKind, threshold: DeactivationGuard, now: Date): Promise<boolean> {
+  async setGuard(id: string, kind: GuardKind, threshold: GuardThreshold, now: Date): Promise<boolean> {
     const path = kind === 'deactivate' ? 'sync.deactivationGuard' : `sync.guards.${kind}`;
     const res = await this.collection.updateOne({ _id: id }, { $set: { [path]: threshold, updatedAt: now } });
+    return res.matchedCount === 1;
+  }
+
+  /** The first step of offboarding: from here on, requests and schedule firings are refused. False when there is no such company. */
+  async markOffboarded(id: string, now: Date): Promise<boolean> {
+    const res = await this.collection.updateOne({ _id: id }, { $set: { offboardedAt: now, updatedAt: now } });
     return res.matchedCount === 1;
   }
 

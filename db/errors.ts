@@ -15,6 +15,18 @@ export function isDuplicateKeyOnly(err: unknown): boolean {
 }
 
 /**
+ * True for a write a unique index refused, however the store says it: MongoDB and FerretDB's
+ * inserts answer 11000; FerretDB's updates answer an internal error (code 1) quoting SQLite's
+ * "UNIQUE constraint failed" or PostgreSQL's "duplicate key value violates unique constraint".
+ * Only the store's own wording is matched, never a value it quotes.
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  if (isDuplicateKeyOnly(err)) return true;
+  const message = err instanceof Error ? err.message : '';
+  return isServerError(err) && /UNIQUE constraint failed|duplicate key value violates unique constraint/.test(message);
+}
+
+/**
  * An error the MongoDB server (or FerretDB) answered with. Matched by shape as well as by class:
  * a second copy of the driver in node_modules makes `instanceof` fail.
  */

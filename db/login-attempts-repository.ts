@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MongoServerError, type Collection, type Db } from 'mongodb';
+import { isDuplicateKeyOnly } from './errors';
 import { forgetAt, lockAfterFailure, type AttemptState, type LockoutPolicy } from '../domain/login-lockout';
 
 /**
@@ -82,7 +83,13 @@ export class LoginAttemptsRepository {
         if (err instanceof MongoServerError && err.code === 11000) continue;
         throw err;
       }
-      await this.collection.updateOne({ _id: key }, { $set: { kind, last: n, forgetAt: forget } }, { upsert: true });
+      try {
+        await this.collection.updateOne({ _id: key }, { $set: { kind, last: n, forgetAt: forget } }, { upsert: true });
+      } catch (err) {
+        // Parallel first failures of a key both insert its hint (FerretDB's upsert is not atomic):
+        // the other one's hint is as good, reads go forward from any hint, and this failure is counted.
+        if (!isDuplicateKeyOnly(err)) throw err;
+      }
       return state;
     }
   }

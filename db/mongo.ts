@@ -2,6 +2,7 @@ import { MongoClient, type Collection, type Db } from 'mongodb';
 import { AuditLogRepository } from './audit-log-repository';
 import { CompaniesRepository, type CompanyDocument } from './companies-repository';
 import { ProfilesRepository, type ProfileDocument } from './profiles-repository';
+import { ReviewedChangesRepository } from './reviewed-changes-repository';
 import { SyncChangesRepository, type SyncChangeDocument } from './sync-changes-repository';
 import { SyncRunsRepository, type SyncRunDocument } from './sync-runs-repository';
 import { SyncStagingRepository } from './sync-staging-repository';
@@ -12,6 +13,7 @@ export interface Repositories {
   syncRuns: SyncRunsRepository;
   syncChanges: SyncChangesRepository;
   staging: SyncStagingRepository;
+  reviewed: ReviewedChangesRepository;
   auditLog: AuditLogRepository;
 }
 
@@ -22,6 +24,7 @@ export function repositories(db: Db): Repositories {
     syncRuns: new SyncRunsRepository(db),
     syncChanges: new SyncChangesRepository(db),
     staging: new SyncStagingRepository(db),
+    reviewed: new ReviewedChangesRepository(db),
     auditLog: new AuditLogRepository(db),
   };
 }

@@ -33,13 +33,17 @@ export interface StoreCapabilities {
    * Whether a filter of several keys (`{_id, companyId, …}`) is evaluated by the store. FerretDB's
    * SQLite backend pushes down `{_id}` alone and decodes every document of the collection in Go
    * for anything else; its PostgreSQL backend pushes equality filters down. Asked of FerretDB
-   * itself (`explain` says `filterPushdown`).
+   * itself (`explain` says `filterPushdown`). Where it is, an update carries its conditions (the
+   * profile's Lucca user and the values it was planned from) in its filter; where it is not, the
+   * profile is read by `_id`, judged, and written by `_id` with `findAndModify`, whose answer —
+   * the profile just before the write — shows a platform write that landed in between
+   * (`ProfilesRepository.updateEach`).
    */
   multiKeyFilterPushdown: boolean;
   /**
    * From how many updates in one batch the profiles are rewritten instead — read once, merged,
-   * journaled, deleted and inserted again (`ProfilesRepository.rewrite`) — rather than updated
-   * one by one. FerretDB finds the document of each update with a scan of the whole collection,
+   * journaled, deleted (each only if it is still exactly as read) and inserted again
+   * (`ProfilesRepository.rewrite`) — rather than updated one by one. FerretDB finds the document of each update with a scan of the whole collection,
    * in SQL on both backends, so attaching an imported company of 100,000 one by one would take
    * hours. A rewrite costs a read of the company and one delete whose `$in` FerretDB checks id by
    * id against every document; both costs grow with the collection, so the crossover hardly does.

@@ -18,9 +18,11 @@ export interface SyncChangeDocument {
   reasons: Reason[];
 }
 
+const changeId = (runId: string, seq: number) => `${runId}:${String(seq).padStart(9, '0')}`;
+
 export function toChangeDocument(runId: string, companyId: string, seq: number, c: PlannedChange): SyncChangeDocument {
   return {
-    _id: `${runId}:${String(seq).padStart(9, '0')}`,
+    _id: changeId(runId, seq),
     runId,
     companyId,
     seq,
@@ -90,6 +92,38 @@ export class SyncChangesRepository {
       if (!ends) continue;
       await this.collection.deleteMany({ runId, seq: { $gte: seqs[first]!, $lte: seqs[i]! } });
       first = -1;
+    }
+  }
+
+  /**
+   * Replaces a run's records of these changes by what the apply found (a conflict instead of a
+   * create the store refused, "from" values the platform wrote since the plan). Each record is
+   * addressed by its `_id` (`<runId>:<seq>`), the one filter FerretDB evaluates in SQL, so a
+   * correction costs one write whatever the collection holds; only the rare changes whose plan
+   * kept no seq (plans made before it was kept) are looked up by run and Lucca user first.
+   * Repeating it writes the same records.
+   */
+  async correct(
+    runId: string,
+    companyId: string,
+    changes: readonly (PlannedChange & { seq?: number })[],
+  ): Promise<void> {
+    if (changes.length === 0) return;
+    const { maxUpdatesPerCommand } = await storeCapabilities(this.db);
+    const docs: SyncChangeDocument[] = [];
+    for (const change of changes) {
+      const seq =
+        change.seq ??
+        (await this.collection.findOne({ runId, luccaUserId: change.luccaUserId }, { projection: { seq: 1 } }))?.seq;
+      if (seq !== undefined) docs.push(toChangeDocument(runId, companyId, seq, change));
+    }
+    for (let i = 0; i < docs.length; i += maxUpdatesPerCommand) {
+      await this.collection.bulkWrite(
+        docs
+          .slice(i, i + maxUpdatesPerCommand)
+          .map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc } })),
+        { ordered: false },
+      );
     }
   }
 

@@ -1,5 +1,6 @@
 import type { Collection, Db } from 'mongodb';
-import type { GuardHit, SyncCounts, SyncTrigger } from '../domain/types';
+import type { GuardRecord } from '../domain/guards';
+import type { SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
 
 export type SyncRunStatus = 'running' | 'succeeded' | 'failed' | 'blocked';
@@ -15,11 +16,17 @@ export interface SyncRunDocument {
   startedAt: Date;
   finishedAt: Date | null;
   error: RunError | null;
+  /**
+   * What the run did: as planned, then — once applied — as the store acknowledged it (a create
+   * or update the store refused, or whose profile was gone, counts as a conflict).
+   */
   counts: SyncCounts | null;
+  /** The counts as planned, before the apply (absent before planning, and from runs planned before it was kept). */
+  plannedCounts?: SyncCounts;
   /** Reading progress, for `status` and progress bars; ids and counts only. */
   progress: { pagesRead: number; usersRead: number; phase: 'reading' | 'planning' | 'applying' | 'done' };
-  /** The guard's verdict, kept so a blocked run's report can say why. */
-  guard: { deactivations: number; limit: number; activeProfiles: number; fired?: GuardHit[] } | null;
+  /** The guard's verdict, kept so a blocked run's report can say why (read it with `firedGuards`). */
+  guard: GuardRecord | null;
   /**
    * False when Lucca's data moved during the read (users deleted between two pages): nobody was
    * planned as removed from Lucca by this run; the next run checks again. Absent before planning.
@@ -37,6 +44,14 @@ export interface SyncRunDocument {
   requestId?: string;
   /** The blocked run this one applies anyway (an operator's reviewed override). */
   overrideOf?: string;
+  /**
+   * The stamp of the company's Lucca connection the run read with (`companies.lucca.connectionId`,
+   * null for a company onboarded before stamps): the apply writes nothing once it has changed.
+   * Absent until the read starts.
+   */
+  connectionId?: string | null;
+  /** Profiles the plan found linked under another Lucca tenant, which its apply unlinks first. */
+  otherTenantLinks?: number;
 }
 
 export interface SyncRunStart {
@@ -98,6 +113,16 @@ export class SyncRunsRepository {
     );
   }
 
+  /**
+   * The connection stamp the run reads with: recorded by the read's first attempt, and returned as
+   * recorded to every later one (a retried read must not mix two connections' data).
+   */
+  async recordConnection(runId: string, connectionId: string | null): Promise<string | null> {
+    await this.collection.updateOne({ _id: runId, connectionId: { $exists: false } }, { $set: { connectionId } });
+    const run = await this.collection.findOne({ _id: runId }, { projection: { connectionId: 1 } });
+    return run?.connectionId ?? null;
+  }
+
   async setProgress(runId: string, progress: SyncRunDocument['progress']): Promise<void> {
     await this.collection.updateOne({ _id: runId }, { $set: { progress } });
   }
@@ -107,11 +132,26 @@ export class SyncRunsRepository {
     counts: SyncCounts,
     guard: NonNullable<SyncRunDocument['guard']>,
     removalsChecked: boolean,
+    otherTenantLinks = 0,
   ): Promise<void> {
     await this.collection.updateOne(
       { _id: runId },
-      { $set: { counts, guard, removalsChecked, 'progress.phase': 'applying' } },
+      {
+        $set: {
+          counts,
+          plannedCounts: counts,
+          guard,
+          removalsChecked,
+          'progress.phase': 'applying',
+          ...(otherTenantLinks > 0 ? { otherTenantLinks } : {}),
+        },
+      },
     );
+  }
+
+  /** The counts as the apply found them written (see `counts`); repeating it writes the same. */
+  async recordApplied(runId: string, counts: SyncCounts): Promise<void> {
+    await this.collection.updateOne({ _id: runId }, { $set: { counts } });
   }
 
   async finish(
@@ -176,6 +216,20 @@ export class SyncRunsRepository {
 
   latest(companyId: string): Promise<SyncRunDocument | null> {
     return this.collection.find({ companyId }).sort({ startedAt: -1 }).limit(1).next();
+  }
+
+  /** The company's latest run that is over, `except` one (a run asking about those before it). */
+  latestFinished(companyId: string, except: string): Promise<SyncRunDocument | null> {
+    return this.collection
+      .find({ companyId, status: { $ne: 'running' }, _id: { $ne: except } })
+      .sort({ startedAt: -1 })
+      .limit(1)
+      .next();
+  }
+
+  /** The company's runs marked running (one at most, unless a run's workflow ended without finishing it). */
+  runningOf(companyId: string): Promise<RunRef[]> {
+    return this.collection.find({ companyId, status: 'running' }, { projection: RUN_REF }).toArray();
   }
 
   list(companyId: string, limit = 20): Promise<SyncRunDocument[]> {

@@ -15,8 +15,12 @@ export interface StagedPage {
   users: MappedLuccaUser[];
 }
 
-/** A change the apply step writes to a profile, as the planner decided it. */
-export type ApplicableChange = PlannedChange & { profileId: string };
+/**
+ * A change the apply step writes to a profile, as the planner decided it, with the seq of its
+ * record in `syncChanges` (absent from plans made before it was kept), so the apply corrects the
+ * report by the record's `_id` when the store did something else.
+ */
+export type ApplicableChange = PlannedChange & { profileId: string; seq?: number };
 
 /**
  * The profile writes of a run, a chunk per planned page (and per batch of removals): what apply

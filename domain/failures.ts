@@ -1,3 +1,5 @@
+import type { GuardCode } from './guards';
+
 /**
  * The one vocabulary of failures: a Lucca error's `code`, the `type` of the Temporal failure an
  * activity throws, a failed run's `syncRuns.error.code`, and what the console and the CLI say.
@@ -24,11 +26,31 @@ const TYPE_BY_CODE = {
    * permission. Read as null it would blank the field for everyone, so the read stops instead.
    */
   'lucca-missing-field': 'LuccaMissingFieldError',
+  /**
+   * A Lucca answer larger than LUCCA_MAX_PAGE_BYTES: stopped as it streamed, before it could fill
+   * the worker's memory. Not retried: the same request gets the same answer.
+   */
+  'lucca-too-large': 'LuccaTooLargeError',
+  /**
+   * Lucca answered with no user at all while the company has linked profiles. A tenant keeps its
+   * leavers (the read asks for former employees), so an empty directory is a wrong answer — a key
+   * whose role sees nobody, a tenant emptied by mistake — never a reason to deactivate everyone.
+   */
+  'lucca-empty': 'LuccaEmptyError',
   /** No answer at all (DNS, refused connection, TLS): retried, then the run fails. */
   'lucca-unreachable': 'LuccaUnreachableError',
+  /**
+   * The company's Lucca connection (URL, key) changed while the run was in flight: what it read
+   * belongs to the old connection, so it writes nothing. Not retried; the next run reads the new one.
+   */
+  'connection-changed': 'ConnectionChangedError',
   /** The worker cannot do the job as configured (e.g. the key does not decrypt with this secret). */
   configuration: 'ConfigurationError',
   'company-not-found': 'CompanyNotFoundError',
+  /** The company is offboarded, or being offboarded: it gets no new run and no new workflow. */
+  offboarded: 'CompanyOffboardedError',
+  /** The company workflow's queue holds as many kinds of request as it takes: the request was refused. */
+  'queue-full': 'SyncQueueFullError',
   /** An activity whose checkpoint stopped moving (a store or a request that never answered). */
   stalled: 'SyncStalledError',
   /** MongoDB kept failing. */
@@ -67,61 +89,8 @@ export function isLuccaFailure(code: FailureCode | null): code is LuccaFailureCo
   return code !== null && code.startsWith('lucca-');
 }
 
-import type { GuardHit, GuardKind } from './types';
-
-/** A blocked run's `error.code`: the (first) guard that stopped its plan before any write. */
-const CODE_BY_GUARD = {
-  deactivate: 'mass-deactivation',
-  blank: 'mass-blanking',
-  email: 'mass-email-change',
-  reactivate: 'mass-reactivation',
-} as const satisfies Record<GuardKind, string>;
-export type GuardCode = (typeof CODE_BY_GUARD)[GuardKind];
-
-/** The code a guard goes by in a blocked run's `error.code` (and the metrics' `guard` label). */
-export function guardCode(kind: GuardKind): GuardCode {
-  return CODE_BY_GUARD[kind];
-}
-
 /** `syncRuns.error`: why a run failed, or which guard blocked it; one operator-facing sentence. */
 export interface RunError {
   code: FailureCode | GuardCode;
   message: string;
-}
-
-const WHAT_GUARD_COUNTS: Record<GuardKind, (hit: GuardHit) => string> = {
-  deactivate: (h) => `deactivate ${h.count} profiles`,
-  blank: (h) => `blank ${h.field ?? 'a field'} on ${h.count} profiles`,
-  email: (h) => `change the email of ${h.count} linked profiles`,
-  reactivate: (h) => `reactivate ${h.count} profiles`,
-};
-
-/**
- * Why a plan was held back, for the run's `error`: every guard that fired, with its count and
- * limit. Counts only. Runs planned before there was more than one guard carry no `fired` list:
- * their one guard was the deactivations'.
- */
-export function blockedPlanError(plan: {
-  fired?: GuardHit[];
-  deactivations: number;
-  activeProfiles: number;
-  limit: number;
-}): RunError {
-  const fired = plan.fired ?? [{ guard: 'deactivate', count: plan.deactivations, limit: plan.limit }];
-  const what = fired
-    .map((h) => {
-      const bound = h.reviewed === undefined ? `limit ${h.limit}` : `more than the ${h.reviewed} confirmed`;
-      return `${WHAT_GUARD_COUNTS[h.guard](h)} (${bound})`;
-    })
-    .join(', ');
-  // The guard to name first is one the override did not cover, when this plan went past one.
-  const first = fired.find((h) => h.reviewed !== undefined) ?? fired[0];
-  return {
-    code: CODE_BY_GUARD[first?.guard ?? 'deactivate'],
-    message:
-      `The plan would ${what}, out of ${plan.activeProfiles} active profiles; nothing was written. ` +
-      `Check the Lucca key's permissions and the report's planned changes, then apply this run ` +
-      `anyway (console: "Apply anyway"; CLI: sync --allow-mass-deactivation) if the changes are ` +
-      `real: the next run may then go up to these counts, not past them.`,
-  };
 }

@@ -1,3 +1,5 @@
+import ipaddr from 'ipaddr.js';
+
 /**
  * Login throttling arithmetic, pure: the state lives in MongoDB (`db/login-attempts-repository`),
  * keyed by the account name and by the client address, so it holds across restarts and replicas.
@@ -72,4 +74,21 @@ export function retryAt(states: (AttemptState | null)[], now: Date): Date | null
 /** Whole seconds until `until`, at least 1 (the Retry-After header and the login page's message). */
 export function secondsUntil(until: Date, now: Date): number {
   return Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
+}
+
+/**
+ * The address a failed login is counted against. An IPv6 client usually holds a whole /64 (one
+ * customer line, a cloud VM) and can pick any address in it, so IPv6 is throttled per /64 prefix;
+ * an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, a dual-stack socket) is its IPv4 address.
+ * Anything that does not parse is counted as it is.
+ */
+export function throttledAddress(address: string): string {
+  const bare = address.replace(/%.*$/, '');
+  if (!ipaddr.isValid(bare)) return address;
+  const parsed = ipaddr.parse(bare);
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  const v6 = parsed as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString();
+  const prefix = v6.parts.slice(0, 4).map((part) => part.toString(16));
+  return `${prefix.join(':')}::/64`;
 }

@@ -3,10 +3,12 @@ import type { MappedLuccaUser, Reason, SyncedField, SyncedFields } from './types
 
 export type DateOnlyResult = { ok: true; value: string | null } | { ok: false };
 
-// Lucca sends dates as local date-times with a `T00:00:00` tail and no offset. Anything after the date
-// is accepted only so the date part can be taken as-is: converting through a JS Date would shift
-// birth dates by a day in some time zones.
-const LUCCA_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+// Lucca sends a date as a local date-time at midnight with no offset (`1989-12-22T00:00:00`); a plain
+// date is accepted too, and the date part is taken as it is (a JS Date would shift it by a time zone).
+// Only midnight without an offset is the date itself: `1980-04-30T22:00:00Z` is a date converted to
+// UTC somewhere (1 May in Paris), so an offset or another time makes the value invalid rather than
+// silently cut to a date a day off.
+const LUCCA_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T00:00(?::00(?:\.0{1,9})?)?)?$/;
 
 // A year outside this window is a typing error in Lucca (0001-01-01, 20222-…), not a real date of
 // birth or contract; storing it would make status rules and reports nonsense.
@@ -81,6 +83,22 @@ export function isValidEmail(email: string): boolean {
   return labels.every((label) => label.length > 0 && !label.startsWith('-') && !label.endsWith('-'));
 }
 
+/**
+ * The longest value, trimmed, the sync takes from each Lucca field: names far above any real one
+ * (255), an email at RFC 5321's 254, a date at twice its longest accepted form (64). A longer value
+ * is a broken or hostile record, skipped whole (`field-too-long`) rather than stored, shown in
+ * reports and staged (a page's users are staged as one document, which must stay far below
+ * MongoDB's 16 MB). The id needs no cap of its own: it must be a positive safe integer.
+ */
+export const LUCCA_FIELD_MAX_LENGTHS = {
+  firstName: 255,
+  lastName: 255,
+  mail: 254,
+  birthDate: 64,
+  dtContractStart: 64,
+  dtContractEnd: 64,
+} as const;
+
 const LUCCA_DATE_FIELDS = [
   ['birthDate', 'birthDate'],
   ['dtContractStart', 'contractStart'],
@@ -102,8 +120,8 @@ function isBlank(value: unknown): boolean {
 
 /**
  * Turns one untrusted Lucca v3 user into the six synced fields. Never throws: a record that cannot be
- * used becomes a `skip`, and a bad optional value becomes null plus an issue, so one broken record never
- * stops a company's sync.
+ * used becomes a `skip`, and a bad optional value becomes null plus an issue (an invalid date is also
+ * named in `unusable`, for the profile to keep its own), so one broken record never stops a company's sync.
  */
 export function mapLuccaUser(raw: unknown): MappedLuccaUser {
   if (!isRecord(raw)) {
@@ -119,6 +137,20 @@ export function mapLuccaUser(raw: unknown): MappedLuccaUser {
       kind: 'skip',
       luccaUserId: null,
       reasons: [reason('invalid-record', 'the Lucca record has no positive integer id')],
+    };
+  }
+
+  const tooLong = Object.entries(LUCCA_FIELD_MAX_LENGTHS).filter(([field, max]) => {
+    const value = own(raw, field);
+    return typeof value === 'string' && value.length > max && value.trim().length > max;
+  });
+  if (tooLong.length > 0) {
+    return {
+      kind: 'skip',
+      luccaUserId: id,
+      reasons: tooLong.map(([field, max]) =>
+        reason('field-too-long', `${field} in Lucca is over ${max} characters; the user is not synced`),
+      ),
     };
   }
 
@@ -149,11 +181,25 @@ export function mapLuccaUser(raw: unknown): MappedLuccaUser {
     contractStart: null,
     contractEnd: null,
   };
+  const unusable: SyncedField[] = [];
   for (const [luccaField, field] of LUCCA_DATE_FIELDS) {
     const result = luccaDateToDateOnly(own(raw, luccaField));
-    if (result.ok) dates[field] = result.value;
-    else issues.push(reason('invalid-date', `${field} is not a valid date; stored as empty`));
+    if (result.ok) {
+      dates[field] = result.value;
+    } else {
+      issues.push(
+        reason('invalid-date', `${field} is not a plain calendar date; not synced, the profile keeps its value`),
+      );
+      unusable.push(field);
+    }
   }
 
-  return { kind: 'ok', luccaUserId: id, fields: { firstName, lastName, email, ...dates }, issues };
+  return {
+    kind: 'ok',
+    luccaUserId: id,
+    fields: { firstName, lastName, email, ...dates },
+    issues,
+    // Only when there are some: the mapped user is staged as BSON, which would store an undefined as null.
+    ...(unusable.length > 0 ? { unusable } : {}),
+  };
 }

@@ -1,24 +1,7 @@
-import {
-  addToCounts,
-  blankedFields,
-  changesEmail,
-  guardLimit,
-  isDeactivation,
-  isRemoval,
-  planLuccaUser,
-  planRemoval,
-} from './plan';
+import { GuardedChanges, guardLimit, guardVerdict, type GuardReview, type Guards, type GuardVerdict } from './guards';
+import { addToCounts, isRemoval, planLuccaUser, planRemoval } from './plan';
 import type { CompanyProfileIndex } from './profile-index';
-import {
-  emptyCounts,
-  type GuardCeiling,
-  type GuardHit,
-  type Guards,
-  type MappedLuccaUser,
-  type PlannedChange,
-  type SyncCounts,
-  type SyncedField,
-} from './types';
+import { emptyCounts, type MappedLuccaUser, type PlannedChange, type SyncCounts } from './types';
 
 /**
  * Counts a plan as it is made. `seen` is the number of Lucca records read (skipped ones included);
@@ -29,25 +12,21 @@ export class PlanTally {
   #counts: SyncCounts = emptyCounts();
   #fromSeenRecords = 0;
   seen = 0;
-  /** Changes that take a profile from active/upcoming to former: the guard's input. */
-  deactivations = 0;
-  /** Changes that bring a former or removed profile back. */
-  reactivations = 0;
-  /** Changes that give a linked profile another email. */
-  emailChanges = 0;
-  /** Changes that blank a field that had a value, by field. */
-  readonly blanked = new Map<SyncedField, number>();
+  /** The people each guard's changes touch: the guards' input. */
+  readonly guarded = new GuardedChanges();
   /** Changes that write a profile. */
   writes = 0;
 
   add(change: PlannedChange): void {
     this.#counts = addToCounts(this.#counts, change);
     if (!isRemoval(change)) this.#fromSeenRecords += 1;
-    if (isDeactivation(change)) this.deactivations += 1;
-    if (change.action === 'reactivate') this.reactivations += 1;
-    if (changesEmail(change)) this.emailChanges += 1;
-    for (const field of blankedFields(change)) this.blanked.set(field, (this.blanked.get(field) ?? 0) + 1);
+    this.guarded.add(change);
     if (change.target) this.writes += 1;
+  }
+
+  /** Changes to linked profiles that take them from active/upcoming to former. */
+  get deactivations(): number {
+    return this.guarded.count({ guard: 'deactivate' });
   }
 
   /** Adds another tally's changes and records to this one. */
@@ -57,10 +36,7 @@ export class PlanTally {
     }
     this.#fromSeenRecords += other.#fromSeenRecords;
     this.seen += other.seen;
-    this.deactivations += other.deactivations;
-    this.reactivations += other.reactivations;
-    this.emailChanges += other.emailChanges;
-    for (const [field, n] of other.blanked) this.blanked.set(field, (this.blanked.get(field) ?? 0) + n);
+    this.guarded.merge(other.guarded);
     this.writes += other.writes;
   }
 
@@ -173,6 +149,16 @@ export class CompanyPlanner {
     return removals;
   }
 
+  /** The company's profiles linked to a user of the tenant read. */
+  get linkedProfiles(): number {
+    return this.ctx.index.linkedCount;
+  }
+
+  /** Profiles linked under another tenant, which the apply unlinks first (see `CompanyProfileIndex`). */
+  get otherTenantLinks(): number {
+    return this.ctx.index.otherTenantLinks;
+  }
+
   /** The whole plan so far, counted. */
   get tally(): PlanTally {
     const total = new PlanTally();
@@ -182,39 +168,28 @@ export class CompanyPlanner {
   }
 
   /**
-   * Whether the plan is held back: every guard whose count passes its limit, measured against the
-   * company's active profiles; `allowMassChange` (the operator's override) lets it through.
+   * Which guards this plan fires, measured against the company's linked profiles (see
+   * `GuardBases`), and whether it is held back; `review` is an operator's override of a blocked run (see
+   * `guardVerdict`).
    */
-  /**
-   * Which guards this plan fires, and whether it is blocked. An override is `true` (every guard,
-   * whatever the counts) or the ceilings an operator reviewed on a blocked run: a fired guard
-   * passes only up to its reviewed count, and one the operator did not see fire blocks as usual.
-   */
-  verdict(guards: Guards, override: boolean | readonly GuardCeiling[]) {
-    const activeProfiles = this.ctx.index.notFormer;
+  verdict(guards: Guards, review: GuardReview | null): GuardVerdict & GuardBase {
+    const { index } = this.ctx;
+    const activeProfiles = index.linkedNotFormer;
     const tally = this.tally;
-    const counts: Omit<GuardHit, 'limit'>[] = [
-      { guard: 'deactivate', count: tally.deactivations },
-      ...[...tally.blanked].map(([field, count]) => ({ guard: 'blank' as const, field, count })),
-      { guard: 'email', count: tally.emailChanges },
-      { guard: 'reactivate', count: tally.reactivations },
-    ];
-    const fired: GuardHit[] = counts
-      .map((hit) => ({ ...hit, limit: guardLimit(guards[hit.guard], activeProfiles) }))
-      .filter((hit) => hit.count > hit.limit)
-      .map((hit) => {
-        if (typeof override === 'boolean') return hit;
-        const ceiling = override.find((c) => c.guard === hit.guard && (c.field ?? null) === (hit.field ?? null));
-        return ceiling && hit.count <= ceiling.count ? hit : { ...hit, reviewed: ceiling?.count ?? 0 };
-      });
-    const blocked =
-      typeof override === 'boolean' ? fired.length > 0 && !override : fired.some((hit) => hit.reviewed !== undefined);
     return {
-      blocked,
-      fired,
+      ...guardVerdict(guards, { linkedNotFormer: activeProfiles, linked: index.linkedCount }, tally.guarded, review),
       limit: guardLimit(guards.deactivate, activeProfiles),
       activeProfiles,
       deactivations: tally.deactivations,
     };
   }
+}
+
+/** What a verdict was measured against, as run documents record it. */
+export interface GuardBase {
+  /** The deactivation guard's limit. */
+  limit: number;
+  /** The guards' base: the company's linked profiles that are not former. */
+  activeProfiles: number;
+  deactivations: number;
 }

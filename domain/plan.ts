@@ -3,10 +3,10 @@ import { statusFor } from './status';
 import {
   SYNCED_FIELDS,
   type ChangeAction,
-  type DeactivationGuard,
   type FieldDiff,
   type MappedLuccaUser,
   type PlannedChange,
+  type PlannedFrom,
   type ProfileSnapshot,
   type ProfileStatus,
   type Reason,
@@ -33,6 +33,17 @@ type OkUser = Extract<MappedLuccaUser, { kind: 'ok' }>;
 
 const isEmailIssue = (r: Reason): boolean => r.code === 'missing-email' || r.code === 'invalid-email';
 const dateIssues = (user: OkUser): Reason[] => user.issues.filter((r) => r.code === 'invalid-date');
+
+/** The values to write: Lucca's, except where Lucca's value is unusable (a bad date), which never blanks a stored one. */
+function targetFields(user: OkUser, profile: ProfileSnapshot | null): SyncedFields {
+  const target = { ...user.fields };
+  for (const field of user.unusable ?? []) target[field] = profile?.fields[field] ?? null;
+  return target;
+}
+
+/** A change's `unusable` fields, when the user has any. */
+const unusableOf = (user: OkUser): Pick<PlannedChange, 'unusable'> =>
+  user.unusable?.length ? { unusable: [...user.unusable] } : {};
 
 function withProfile(profile: ProfileSnapshot | null | undefined): { profileId?: string } {
   // Conditional spread rather than `profileId: undefined`: the change becomes a MongoDB document, and the
@@ -69,7 +80,8 @@ export function planLuccaUser(user: MappedLuccaUser, ctx: UserPlanContext): Plan
   if (user.kind === 'skip') {
     return { action: 'skip', luccaUserId: user.luccaUserId, ...withProfile(ctx.linkedProfile), reasons: user.reasons };
   }
-  const status = statusFor(user.fields, ctx.today);
+  // From the values the profile will hold: a kept end date keeps a leaver former.
+  const status = statusFor(targetFields(user, ctx.linkedProfile), ctx.today);
   return ctx.linkedProfile ? planLinked(user, status, ctx.linkedProfile, ctx) : planUnlinked(user, status, ctx);
 }
 
@@ -79,7 +91,7 @@ function planLinked(
   profile: ProfileSnapshot,
   ctx: UserPlanContext,
 ): PlannedChange | null {
-  const target: SyncedFields = { ...user.fields };
+  const target = targetFields(user, profile);
   const emailReasons: Reason[] = [];
 
   // An email problem must not empty or hijack the login of a profile that is already linked by id:
@@ -117,9 +129,11 @@ function planLinked(
   const fields = diffFields(profile.fields, target);
   const wasRemoved = profile.lucca?.removedAt != null;
   if (Object.keys(fields).length === 0 && profile.status === status && !wasRemoved) {
-    // A withheld email is a lasting difference from Lucca that someone must resolve, so it is reported
-    // on every run like any other conflict; a missing email is a deliberate keep and plans nothing.
+    // A withheld email, or a stored date kept against an unusable one, is a lasting difference from
+    // Lucca that someone must resolve, so it is reported on every run like any other conflict; a
+    // missing email is a deliberate keep and plans nothing.
     const withheld = emailReasons.filter((r) => r.code === 'duplicate-email-in-lucca' || r.code === 'email-taken');
+    if ((user.unusable ?? []).some((field) => profile.fields[field] !== null)) withheld.push(...dateIssues(user));
     return withheld.length > 0
       ? { action: 'conflict', luccaUserId: user.luccaUserId, profileId: profile.id, reasons: withheld }
       : null;
@@ -148,9 +162,16 @@ function planLinked(
     profileId: profile.id,
     fields,
     target: { fields: target, status },
+    from: plannedFrom(profile),
+    ...unusableOf(user),
     reasons: [...transition, ...emailReasons, ...dateIssues(user), ...overwritten.map(overwrittenReason)],
   };
 }
+
+const plannedFrom = (profile: ProfileSnapshot): PlannedFrom => ({
+  fields: { ...profile.fields },
+  status: profile.status,
+});
 
 function overwrittenReason(field: SyncedField): Reason {
   return reason(
@@ -201,15 +222,19 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
   }
 
   if (single) {
-    const fields = diffFields(single.fields, user.fields);
-    if (single.status !== status) fields.status = { from: single.status, to: status };
+    const target = targetFields(user, single);
+    const linkStatus = statusFor(target, ctx.today);
+    const fields = diffFields(single.fields, target);
+    if (single.status !== linkStatus) fields.status = { from: single.status, to: linkStatus };
     return {
       action: 'link',
       luccaUserId: user.luccaUserId,
       profileId: single.id,
       fields,
-      target: { fields: { ...user.fields }, status },
-      reasons: [...statusTransitionReasons(single.status, status), ...dateIssues(user)],
+      target: { fields: target, status: linkStatus },
+      from: plannedFrom(single),
+      ...unusableOf(user),
+      reasons: [...statusTransitionReasons(single.status, linkStatus), ...dateIssues(user)],
     };
   }
 
@@ -262,7 +287,56 @@ export function planRemoval(profile: ProfileSnapshot): PlannedChange | null {
     profileId: profile.id,
     fields: { status: { from: profile.status, to: 'former' } },
     target: { fields: { ...profile.fields }, status: 'former' },
+    from: plannedFrom(profile),
     reasons: [reason('removed-from-lucca', 'the user no longer appears in Lucca; the profile becomes former')],
+  };
+}
+
+/** Reasons for which a linked profile keeps its own email instead of Lucca's (see `planLinked`). */
+const EMAIL_KEPT: ReadonlySet<Reason['code']> = new Set([
+  'missing-email',
+  'invalid-email',
+  'duplicate-email-in-lucca',
+  'email-taken',
+]);
+
+/**
+ * The fields a change leaves as the profile has them instead of writing Lucca's: every field for a
+ * removal (only the status moves), the email of a linked profile whose Lucca email cannot be used,
+ * the fields whose Lucca value is unusable (a bad date).
+ */
+export function keptFields(change: PlannedChange): readonly SyncedField[] {
+  if (isRemoval(change)) return SYNCED_FIELDS;
+  const linked = change.action !== 'create' && change.action !== 'link';
+  const email: SyncedField[] = linked && change.reasons.some((r) => EMAIL_KEPT.has(r.code)) ? ['email'] : [];
+  return [...email, ...(change.unusable ?? [])];
+}
+
+/**
+ * A change made again against the profile as the apply found it, when the platform wrote to it
+ * after the plan. Lucca still wins: its values are written, the fields the change keeps take the
+ * platform's new values, "from" is what the platform wrote, and each Lucca value that replaces a
+ * platform edit carries `overwritten-local-edit` — an edit since the last sync for a linked
+ * profile, since the plan for one being linked. The action and its other reasons stay as planned.
+ */
+export function rebaseChange(change: PlannedChange, current: ProfileSnapshot): PlannedChange {
+  if (!change.target) return change;
+  const kept = keptFields(change);
+  const target: SyncedFields = { ...change.target.fields };
+  for (const field of kept) target[field] = current.fields[field];
+  const fields = diffFields(current.fields, target);
+  if (current.status !== change.target.status) fields.status = { from: current.status, to: change.target.status };
+  const base = current.lucca?.syncedValues ?? change.from?.fields ?? null;
+  const overwritten = base ? SYNCED_FIELDS.filter((f) => f in fields && current.fields[f] !== base[f]) : [];
+  return {
+    ...change,
+    fields,
+    target: { fields: target, status: change.target.status },
+    from: plannedFrom(current),
+    reasons: [
+      ...change.reasons.filter((r) => r.code !== 'overwritten-local-edit'),
+      ...overwritten.map(overwrittenReason),
+    ],
   };
 }
 
@@ -271,43 +345,8 @@ export function isRemoval(change: PlannedChange): boolean {
   return change.reasons.some((r) => r.code === 'removed-from-lucca');
 }
 
-/**
- * Fields a change empties that had a value (input to the `blank` guard). `contractEnd` is left
- * out: an end date going away is a rehire on an open contract, not lost data.
- */
-export function blankedFields(change: PlannedChange): SyncedField[] {
-  if (!change.fields || change.action === 'create') return [];
-  return SYNCED_FIELDS.filter((field) => {
-    const diff = change.fields?.[field];
-    return field !== 'contractEnd' && diff !== undefined && diff.from !== null && diff.to === null;
-  });
-}
-
-/** Does this change give an already linked profile another email? (Input to the `email` guard.) */
-export function changesEmail(change: PlannedChange): boolean {
-  if (change.action === 'create' || change.action === 'link') return false;
-  const diff = change.fields?.email;
-  return diff !== undefined && diff.from !== null && diff.to !== null;
-}
-
-/** Whatever the action, does this change take a profile from active/upcoming to former? (Input to the guard.) */
-export function isDeactivation(change: PlannedChange): boolean {
-  const status = change.fields?.status;
-  return status !== undefined && (status.from === 'active' || status.from === 'upcoming') && status.to === 'former';
-}
-
-/**
- * How many profiles a plan may touch one way (deactivate, blank a field, …) before it is held
- * back: max(minCount, maxPercent% of the company's active profiles). Past it, a change more likely
- * means an API key that suddenly sees nobody, or lost a permission, than a real change of that size.
- */
-export function guardLimit(guard: DeactivationGuard, activeProfiles: number): number {
-  // Multiply before dividing: 0.29 * 100 is 28.999… in floating point, 29 * 100 / 100 is exactly 29.
-  const percentLimit = Math.floor((guard.maxPercent * Math.max(0, activeProfiles)) / 100);
-  return Math.max(guard.minCount, percentLimit);
-}
-
-const COUNTER_OF_ACTION: Readonly<Record<ChangeAction, keyof SyncCounts>> = {
+/** The count each action adds to. */
+export const COUNTER_OF_ACTION: Readonly<Record<ChangeAction, keyof SyncCounts>> = {
   create: 'created',
   link: 'linked',
   update: 'updated',

@@ -11,7 +11,7 @@ const REASON_DESCRIPTIONS: Readonly<Record<ReasonCode, string>> = {
     'The Lucca user has an email that is not a valid address: they cannot be matched to or create a profile, and a linked profile keeps its current email.',
   'missing-name': 'The Lucca user has an empty first or last name, so the record was not synced.',
   'invalid-date':
-    'A date in Lucca is not a real calendar date; the field was stored as empty and the rest of the record synced.',
+    'A date in Lucca is not a plain calendar date (not a real date, or with a time or a time zone); it was not synced: the profile keeps its current value (empty on a new profile) and the rest of the record synced.',
   'duplicate-email-in-lucca':
     'Several Lucca users share this email, so none of them is linked or created by email until Lucca is corrected.',
   'email-taken':
@@ -25,6 +25,12 @@ const REASON_DESCRIPTIONS: Readonly<Record<ReasonCode, string>> = {
   'overwritten-local-edit':
     'A value edited on the platform since the last sync was replaced by the Lucca value, because Lucca is the source of truth.',
   'invalid-record': 'The Lucca record has no usable id, so it was not synced.',
+  'field-too-long':
+    'A value in the Lucca record is longer than any real one (a broken or hostile record), so the record was not synced.',
+  'email-taken-at-apply':
+    'The email was given to another profile on the platform while the sync ran, so the store refused it: nothing was created or changed for this person; the next sync plans them again.',
+  'changed-during-sync':
+    'The profile was deleted, linked to another Lucca user or kept changing on the platform while the sync ran, so nothing was written to it; the next sync plans it again.',
 };
 
 export function describeReason(code: ReasonCode): string {

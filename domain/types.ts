@@ -44,6 +44,11 @@ export const REASON_CODES = [
   'overwritten-local-edit',
   // Beyond the product contract's reason codes: a record with no usable Lucca id still needs a skip reason.
   'invalid-record',
+  // A value longer than any real one (see LUCCA_FIELD_MAX_LENGTHS): the record is skipped, not stored.
+  'field-too-long',
+  // The platform wrote while the run applied its plan: what the store refused, reported as such.
+  'email-taken-at-apply',
+  'changed-during-sync',
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];
@@ -55,9 +60,13 @@ export interface Reason {
 
 export type FieldDiff = Partial<Record<SyncedField | 'status', { from: unknown; to: unknown }>>;
 
-/** A Lucca user after mapping and validation: usable (possibly with per-field issues) or skipped. */
+/**
+ * A Lucca user after mapping and validation: usable (possibly with per-field issues) or skipped.
+ * `unusable` names the fields whose Lucca value could not be used (an invalid date): null in
+ * `fields`, and a profile keeps its own value for them. Absent when there are none.
+ */
 export type MappedLuccaUser =
-  | { kind: 'ok'; luccaUserId: number; fields: SyncedFields; issues: Reason[] }
+  | { kind: 'ok'; luccaUserId: number; fields: SyncedFields; issues: Reason[]; unusable?: SyncedField[] }
   | { kind: 'skip'; luccaUserId: number | null; reasons: Reason[] };
 
 /** What the planner needs to know of a profile already on the platform. */
@@ -65,7 +74,19 @@ export interface ProfileSnapshot {
   id: string;
   fields: SyncedFields;
   status: ProfileStatus;
-  lucca?: { userId: number; syncedValues: SyncedFields | null; removedAt?: Date | null };
+  lucca?: {
+    userId: number;
+    syncedValues: SyncedFields | null;
+    removedAt?: Date | null;
+    /** The Lucca tenant (its normalised URL) the link was made under; absent on links made before it was recorded. */
+    tenant?: string | null;
+  };
+}
+
+/** What a change was planned against: the profile's Lucca-owned values and status as the plan saw them. */
+export interface PlannedFrom {
+  fields: SyncedFields;
+  status: ProfileStatus;
 }
 
 /** One planned change; becomes a `syncChanges` document. */
@@ -77,53 +98,15 @@ export interface PlannedChange {
   fields?: FieldDiff;
   /** The values to write (create/link/update/reactivate/deactivate) — the full synced set. */
   target?: { fields: SyncedFields; status: ProfileStatus };
+  /**
+   * For a change of an existing profile: its values when planned. The apply writes only over
+   * these, and otherwise makes the change again from the profile as it finds it (`rebaseChange`).
+   */
+  from?: PlannedFrom;
+  /** Fields whose Lucca value is unusable (a bad date): the profile's value is kept, whatever it is when applied. */
+  unusable?: SyncedField[];
   reasons: Reason[];
 }
-
-/** A guard's threshold: a plan may touch at most max(minCount, maxPercent% of active profiles). */
-export interface DeactivationGuard {
-  maxPercent: number;
-  minCount: number;
-}
-
-/**
- * The mass changes a plan is held back for, each with its own threshold: deactivating, blanking
- * a field that had a value, changing linked profiles' emails, reactivating. Each more likely means
- * a key that lost a permission or a bad day in Lucca than a real change of that size.
- */
-export type GuardKind = 'deactivate' | 'blank' | 'email' | 'reactivate';
-export const GUARD_KINDS: readonly GuardKind[] = ['deactivate', 'blank', 'email', 'reactivate'];
-export type Guards = Record<GuardKind, DeactivationGuard>;
-
-/** Every guard's threshold unless the company sets its own: a real company does not hit it by accident. */
-export const DEFAULT_GUARD: DeactivationGuard = { maxPercent: 10, minCount: 5 };
-
-/** A company's thresholds: `deactivationGuard` for deactivations, `guards` for the others, defaults elsewhere. */
-export function guardsOf(sync: {
-  deactivationGuard?: DeactivationGuard;
-  guards?: Partial<Record<GuardKind, DeactivationGuard>>;
-}): Guards {
-  return {
-    deactivate: sync.deactivationGuard ?? DEFAULT_GUARD,
-    blank: sync.guards?.blank ?? DEFAULT_GUARD,
-    email: sync.guards?.email ?? DEFAULT_GUARD,
-    reactivate: sync.guards?.reactivate ?? DEFAULT_GUARD,
-  };
-}
-
-/** A guard that fired: how many profiles the plan would touch that way, against its limit. */
-export interface GuardHit {
-  guard: GuardKind;
-  /** For `blank`: the field blanked. */
-  field?: SyncedField;
-  count: number;
-  limit: number;
-  /** The count an operator reviewed and confirmed, when this plan goes past it (blocked again). */
-  reviewed?: number;
-}
-
-/** What an operator reviewed of a blocked run's fired guard: the next plan may go up to `count`. */
-export type GuardCeiling = Pick<GuardHit, 'guard' | 'field' | 'count'>;
 
 export interface SyncCounts {
   seen: number;

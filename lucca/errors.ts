@@ -72,6 +72,13 @@ export class LuccaMissingFieldError extends LuccaError {
   }
 }
 
+/** An answer past the byte cap: the same request would bring the same runaway answer. */
+export class LuccaTooLargeError extends LuccaError {
+  constructor(message: string, status?: number) {
+    super(message, { code: 'lucca-too-large', retryable: false, status });
+  }
+}
+
 /** No answer at all (DNS, refused connection, TLS): retryable, since networks and DNS recover. */
 export class LuccaUnreachableError extends LuccaError {
   constructor(message: string) {

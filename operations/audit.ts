@@ -1,4 +1,4 @@
-import type { AuditEntry, AuditOutcome, AuditParams } from '../db/audit-log-repository';
+import type { AuditEntry, AuditLogRepository, AuditOutcome, AuditParams } from '../db/audit-log-repository';
 import { COMPANY_ID_PATTERN } from '../domain/types';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
@@ -182,4 +182,62 @@ export function parseSince(text: string, now: Date = new Date()): Date {
     );
   }
   return date;
+}
+
+/**
+ * The console's own log: logins, logouts, lock-outs and the CLI's `admin` commands. They belong to
+ * no company, so it is kept under an id no company can have (not a slug), in the same store.
+ */
+export const CONSOLE_AUDIT_LOG = '_console';
+
+export const CONSOLE_AUDIT_ACTIONS = [
+  'login',
+  'logout',
+  'lockout',
+  'admin-add',
+  'admin-disable',
+  'admin-enable',
+] as const;
+export type ConsoleAuditAction = (typeof CONSOLE_AUDIT_ACTIONS)[number];
+
+const retainAfterAt = (now: Date) => new Date(now.getTime() - AUDIT_RETENTION_DAYS * 24 * 3600 * 1000);
+
+/**
+ * Appends one entry to the console's log. `who.actor` is an account's handle, or `?` for a login
+ * to an account that does not exist (what was typed is not kept: it may be a mistyped password).
+ * Never a password, and no client address (personal data).
+ */
+export function recordConsoleAudit(
+  auditLog: AuditLogRepository,
+  who: AuditActor,
+  what: { action: ConsoleAuditAction; params?: AuditParams },
+  result: { outcome: AuditOutcome; code: string | null },
+  now: Date = new Date(),
+): Promise<AuditEntry> {
+  return auditLog.append(
+    {
+      at: now,
+      companyId: CONSOLE_AUDIT_LOG,
+      actor: who.actor,
+      source: who.source,
+      action: what.action,
+      params: what.params ?? {},
+      outcome: result.outcome,
+      code: result.code,
+    },
+    retainAfterAt(now),
+  );
+}
+
+/** The console's log, newest first. */
+export function listConsoleAudit(
+  auditLog: AuditLogRepository,
+  query: { limit?: number; since?: Date },
+  now: Date = new Date(),
+): Promise<AuditEntry[]> {
+  return auditLog.list(
+    CONSOLE_AUDIT_LOG,
+    { limit: query.limit ?? 50, ...(query.since ? { since: query.since } : {}) },
+    retainAfterAt(now),
+  );
 }

@@ -15,12 +15,15 @@ export type OperationErrorCode =
   | 'invalid-every'
   | 'company-exists'
   | 'tenant-change'
+  | 'run-in-flight'
   | 'invalid-guard'
   | 'schedule-not-found'
   | 'run-not-found'
   | 'wait-timeout'
   | 'nothing-to-override'
   | 'queue-full'
+  | 'request-failed'
+  | 'no-worker'
   | 'usage';
 
 /**

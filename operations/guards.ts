@@ -1,4 +1,4 @@
-import { guardsOf, GUARD_KINDS, type DeactivationGuard, type GuardKind, type Guards } from '../domain/types';
+import { guardsOf, GUARD_KINDS, type GuardKind, type GuardThreshold, type Guards } from '../domain/guards';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 
@@ -15,7 +15,7 @@ export async function setGuard(
   if (!GUARD_KINDS.includes(kind)) {
     throw new OperationError('invalid-guard', `"${input.kind}" is not a guard: use one of ${GUARD_KINDS.join(', ')}.`);
   }
-  const threshold: DeactivationGuard = { maxPercent: input.maxPercent, minCount: input.minCount };
+  const threshold: GuardThreshold = { maxPercent: input.maxPercent, minCount: input.minCount };
   if (!(Number.isInteger(threshold.maxPercent) && threshold.maxPercent >= 0 && threshold.maxPercent <= 100)) {
     throw new OperationError(
       'invalid-guard',

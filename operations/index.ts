@@ -20,4 +20,11 @@ export { getSyncReport, REPORT_ACTIONS, type SyncReport } from './report';
 export { changeSchedule, upsertCompanySchedule, type ScheduleChange } from './schedule';
 export { getCompaniesStatus, type CompanyStatus } from './status';
 export { ensureSweepSchedule, SWEEP_EVERY } from './sweeper';
-export { requestSync, waitForSyncRun, type SyncTicket, type WaitProgress } from './sync';
+export {
+  REQUEST_KEY_PATTERN,
+  requestSync,
+  ticketAuditDetails,
+  waitForSyncRun,
+  type SyncTicket,
+  type WaitProgress,
+} from './sync';

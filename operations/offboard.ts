@@ -33,10 +33,13 @@ export interface OffboardResult {
 }
 
 /**
- * Stops syncing a company: deletes its schedule, cancels its workflow — a run in flight stops at
- * its next checkpoint and ends `failed` with code `cancelled`, its staging dropped — erases the
- * stored key, waits (bounded) for the workflow to end, then removes whatever working data earlier
- * runs of the company left. Profiles and reports are kept. Re-runnable.
+ * Stops syncing a company: marks it offboarded — from then on every request and schedule firing
+ * is refused, so nothing starts its workflow again — deletes its schedule, cancels its workflow
+ * (a run in flight stops at its next checkpoint and ends `failed` with code `cancelled`, its
+ * staging dropped), erases the stored key, waits (bounded) for the workflow to end, cancelling any
+ * execution a request that passed its check just before the mark started meanwhile, then removes
+ * whatever working data earlier runs of the company left. Profiles and reports are kept.
+ * Re-runnable; onboarding brings the company back.
  */
 export async function offboardCompany(
   deps: OperationsDeps,
@@ -45,6 +48,9 @@ export async function offboardCompany(
   const { companyId } = input;
   const company = await deps.repos.companies.get(companyId);
   if (!company) throw companyNotFound(companyId);
+
+  const now = () => deps.now?.() ?? new Date();
+  await deps.repos.companies.markOffboarded(companyId, now());
 
   let scheduleDeleted = false;
   try {
@@ -57,18 +63,24 @@ export async function offboardCompany(
   const handle = deps.client.workflow.getHandle(companyWorkflowId(companyId));
   // Cancelled rather than terminated: a terminated run cannot record how it ended nor drop its
   // staging (the employees it read), and would stay `running` until the sweeper closed it.
-  const cancelled = (await isRunning(handle)) && (await requestCancel(handle));
+  const cancelled = new Set<string>();
+  await cancelRunning(handle, cancelled);
 
   // Before the wait: whatever happens next, the key is gone.
   const apiKeyErased = company.lucca.apiKey !== null;
-  await deps.repos.companies.eraseApiKey(companyId, deps.now?.() ?? new Date());
+  await deps.repos.companies.eraseApiKey(companyId, now());
+  // Looked at again: a request that checked the company just before the mark may have started it since.
+  await cancelRunning(handle, cancelled);
 
   let workflow: OffboardResult['workflow'] = 'not-running';
-  if (cancelled) {
-    workflow = (await waitUntilEnded(handle, input.waitMs ?? OFFBOARD_WAIT_MS)) ? 'ended' : 'still-running';
+  if (cancelled.size > 0) {
+    const ended = await waitUntilEnded(handle, input.waitMs ?? OFFBOARD_WAIT_MS, cancelled);
+    workflow = ended ? 'ended' : 'still-running';
   }
 
   const { removed, running, journalsKept } = await removeCompanyWorkingData(deps.repos, companyId);
+  // Nothing of the company can be applied anyway any more.
+  await deps.repos.reviewed.dropOthers(companyId);
   return {
     companyId,
     scheduleDeleted,
@@ -80,31 +92,41 @@ export async function offboardCompany(
   };
 }
 
-async function isRunning(handle: WorkflowHandle): Promise<boolean> {
+/** The run id of the workflow's execution while it runs; null when it is not running. */
+async function runningRunId(handle: WorkflowHandle): Promise<string | null> {
   try {
-    return (await handle.describe()).status.name === 'RUNNING';
+    const description = await handle.describe();
+    return description.status.name === 'RUNNING' ? description.runId : null;
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
+    if (err instanceof WorkflowNotFoundError) return null;
     throw err;
   }
 }
 
-/** False when the workflow closed meanwhile. */
-async function requestCancel(handle: WorkflowHandle): Promise<boolean> {
+/** Cancels the running execution unless it already was (`cancelled` holds the run ids); false when none runs. */
+async function cancelRunning(handle: WorkflowHandle, cancelled: Set<string>): Promise<boolean> {
+  const runId = await runningRunId(handle);
+  if (runId === null) return false;
+  if (cancelled.has(runId)) return true;
   try {
     await handle.cancel();
+    cancelled.add(runId);
     return true;
   } catch (err) {
+    // It closed meanwhile.
     if (err instanceof WorkflowNotFoundError) return false;
     throw err;
   }
 }
 
-/** Polls the workflow (its latest run) until it is no longer running, for at most `waitMs`. */
-async function waitUntilEnded(handle: WorkflowHandle, waitMs: number): Promise<boolean> {
+/**
+ * Polls the workflow until no execution of it runs, for at most `waitMs`, cancelling any new
+ * execution that shows up meanwhile.
+ */
+async function waitUntilEnded(handle: WorkflowHandle, waitMs: number, cancelled: Set<string>): Promise<boolean> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    if (!(await isRunning(handle))) return true;
+    if (!(await cancelRunning(handle, cancelled))) return true;
     if (Date.now() >= deadline) return false;
     await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
   }

@@ -1,12 +1,15 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { requireKeyring } from '../config/env';
 import { COMPANY_ID_PATTERN } from '../domain/types';
-import { apiKeyHint, encryptApiKey } from '../db/api-key-cipher';
+import { ApiKeyDecryptError, apiKeyHint, decryptApiKey, encryptApiKey, type Keyring } from '../db/api-key-cipher';
+import type { CompanyDocument } from '../db/companies-repository';
 import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl } from '../lucca/client';
 import { LuccaError } from '../lucca/errors';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
 import { parseEveryOrThrow, upsertCompanySchedule } from './schedule';
-import { defaultRequestedBy, sendSyncRequest, type SyncTicket } from './sync';
+import { defaultRequestedBy, queryCompanyStatus, sendSyncRequest, type SyncTicket } from './sync';
 
 export interface OnboardInput {
   companyId: string;
@@ -38,6 +41,9 @@ export interface OnboardResult {
   luccaPrincipal: string | null;
   /** Profiles unlinked because the company moved to another Lucca tenant (`relink`). */
   unlinkedProfiles: number;
+  /** The connection's stamp, and whether this onboarding changed it (a new URL or key). */
+  connectionId: string;
+  connectionChanged: boolean;
   firstSync: SyncTicket;
 }
 
@@ -120,8 +126,15 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
 
   const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, {
     timeoutMs: config.LUCCA_TIMEOUT_MS,
+    maxPageBytes: config.LUCCA_MAX_PAGE_BYTES,
     maxRateLimitWaits: 2,
   });
+
+  // The stamp stays only when nothing of the connection changes; a change waits for no run in flight.
+  const kept =
+    existing !== null && sameConnection(existing, baseUrl, apiKey, keyring) ? existing.lucca.connectionId : null;
+  const connectionId = kept ?? randomUUID();
+  if (existing !== null && kept === null) await refuseWhileRunInFlight(deps, companyId);
 
   const now = deps.now?.() ?? new Date();
   // Unlinked before the new URL is stored: a failure in between leaves the company on its old
@@ -134,6 +147,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     baseUrl,
     encryptedApiKey: encryptApiKey(keyring, { companyId, baseUrl }, apiKey),
     apiKeyHint: apiKeyHint(apiKey),
+    connectionId,
     every,
     now,
   });
@@ -160,8 +174,74 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     schedule,
     luccaPrincipal,
     unlinkedProfiles,
+    connectionId,
+    connectionChanged: kept === null,
     firstSync,
   };
+}
+
+/**
+ * Whether a company is connected to `baseUrl` with `apiKey` already, under a stamp: then onboarding
+ * again keeps the stamp (and runs in flight stay valid). The stored key is decrypted to compare;
+ * digests are compared in constant time.
+ */
+function sameConnection(company: CompanyDocument, baseUrl: string, apiKey: string, keyring: Keyring): boolean {
+  const { lucca } = company;
+  if (!lucca.connectionId || lucca.apiKey === null || lucca.baseUrl !== baseUrl) return false;
+  let stored: string;
+  try {
+    stored = decryptApiKey(keyring, { companyId: company._id, baseUrl }, lucca.apiKey);
+  } catch (err) {
+    if (err instanceof ApiKeyDecryptError) return false;
+    throw err;
+  }
+  const digest = (key: string) => createHash('sha256').update(key).digest();
+  return timingSafeEqual(digest(stored), digest(apiKey));
+}
+
+/** How long a connection change waits for Temporal to say whether a run of the company is in flight. */
+export const IN_FLIGHT_CHECK_DEADLINE_MS = 5_000;
+
+/**
+ * Refuses a connection change while a run of the company is running or queued: its data would
+ * come from one connection and its writes go under another. Known from two sources, each asked
+ * with a deadline: the run documents marked `running` whose run workflow Temporal says is running
+ * (a document left by a workflow that is gone is the sweeper's), and the company workflow's
+ * `status` query (current run, pending requests). The query needs a worker; when none answers
+ * within its deadline the change goes ahead on the run documents alone — a queued run reads the
+ * connection when it starts, and one that read the old connection writes nothing (its apply
+ * checks the stamp: `connection-changed`).
+ */
+async function refuseWhileRunInFlight(deps: OperationsDeps, companyId: string): Promise<void> {
+  const refuse = (what: string) =>
+    new OperationError(
+      'run-in-flight',
+      `Company "${companyId}" has ${what}: changing its Lucca connection now would mix what that run reads ` +
+        `with the new connection. Nothing was changed. Wait for it to end (\`npm run cli -- status --company ${companyId}\`), ` +
+        `then onboard again.`,
+    );
+  for (const run of await deps.repos.syncRuns.runningOf(companyId)) {
+    const handle = deps.client.workflow.getHandle(run.workflowId);
+    try {
+      const described = await deps.client.connection.withDeadline(Date.now() + IN_FLIGHT_CHECK_DEADLINE_MS, () =>
+        handle.describe(),
+      );
+      if (described.status.name === 'RUNNING') throw refuse(`a sync run in flight (run ${run._id})`);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) continue;
+      if (err instanceof OperationError) throw err;
+      throw new OperationError(
+        'run-in-flight',
+        `Temporal did not say within ${IN_FLIGHT_CHECK_DEADLINE_MS / 1000} s whether run ${run._id} of "${companyId}" is still ` +
+          `running, so its Lucca connection was not changed. Check that Temporal answers, then onboard again.`,
+      );
+    }
+  }
+  const status = await queryCompanyStatus(deps.client, companyId, IN_FLIGHT_CHECK_DEADLINE_MS);
+  if (status?.current) throw refuse(`a sync run in flight (run ${status.current.runId})`);
+  if (status && status.pending.length > 0) {
+    throw refuse(`${status.pending.length === 1 ? 'a sync request' : `${status.pending.length} sync requests`} queued`);
+  }
 }
 
 /**
@@ -172,7 +252,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
 export async function checkLuccaAccess(
   baseUrl: string,
   apiKey: string,
-  opts: { timeoutMs: number; maxRateLimitWaits: number },
+  opts: { timeoutMs: number; maxPageBytes?: number; maxRateLimitWaits: number },
 ): Promise<string | null> {
   try {
     const lucca = new LuccaClient({ baseUrl, apiKey, ...opts });

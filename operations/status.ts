@@ -1,6 +1,7 @@
 import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import type { CompanyDocument } from '../db/companies-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
+import { taskQueueWorkers, type TaskQueueWorkers } from '../workflows/client';
 import { companyWorkflowId, scheduleId } from '../workflows/messages';
 import type { OperationsDeps } from './context';
 import { companyNotFound } from './errors';
@@ -17,6 +18,12 @@ export interface CompanyStatus {
   paused: boolean;
   schedule: { exists: boolean; paused: boolean; nextRunAt: Date | null };
   workflowRunning: boolean;
+  /**
+   * While the workflow runs: whether a worker polls its task queue. With none, its requests wait
+   * (recorded) and no run starts until one does. Null when the workflow is not running, or the
+   * server would not say.
+   */
+  worker: TaskQueueWorkers | null;
   lastRun: Pick<
     SyncRunDocument,
     '_id' | 'trigger' | 'mode' | 'status' | 'startedAt' | 'finishedAt' | 'counts' | 'error' | 'requestedBy'
@@ -36,10 +43,24 @@ export async function getCompaniesStatus(
   } else {
     companies = await deps.repos.companies.list();
   }
-  return Promise.all(companies.map((c) => companyStatus(deps, c)));
+  // Companies share a few task queues: each is asked about once.
+  const workers = new Map<string, Promise<TaskQueueWorkers | null>>();
+  const workersOf = (taskQueue: string) => {
+    let found = workers.get(taskQueue);
+    if (!found) {
+      found = taskQueueWorkers(deps.client, taskQueue).catch(() => null);
+      workers.set(taskQueue, found);
+    }
+    return found;
+  };
+  return Promise.all(companies.map((c) => companyStatus(deps, c, workersOf)));
 }
 
-async function companyStatus(deps: OperationsDeps, company: CompanyDocument): Promise<CompanyStatus> {
+async function companyStatus(
+  deps: OperationsDeps,
+  company: CompanyDocument,
+  workersOf: (taskQueue: string) => Promise<TaskQueueWorkers | null>,
+): Promise<CompanyStatus> {
   const companyId = company._id;
   let schedule: CompanyStatus['schedule'] = { exists: false, paused: company.sync.paused, nextRunAt: null };
   try {
@@ -53,9 +74,11 @@ async function companyStatus(deps: OperationsDeps, company: CompanyDocument): Pr
     if (!(err instanceof ScheduleNotFoundError)) throw err;
   }
   let workflowRunning = false;
+  let worker: TaskQueueWorkers | null = null;
   try {
     const description = await deps.client.workflow.getHandle(companyWorkflowId(companyId)).describe();
     workflowRunning = description.status.name === 'RUNNING';
+    if (workflowRunning) worker = await workersOf(description.taskQueue);
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
@@ -71,6 +94,7 @@ async function companyStatus(deps: OperationsDeps, company: CompanyDocument): Pr
     paused: schedule.exists ? schedule.paused : company.sync.paused,
     schedule,
     workflowRunning,
+    worker,
     lastRun: last
       ? {
           _id: last._id,

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { Command, InvalidArgumentError } from 'commander';
-import { MongoClient, type Document } from 'mongodb';
+import { MongoClient, type Collection, type Document, type ObjectId } from 'mongodb';
 import { format, resolveConfig } from 'prettier';
 import { DEFAULT_SECRET_ID } from '../config/env';
 import { apiKeyHint, encryptApiKey, keyringOf } from '../db/api-key-cipher';
@@ -160,6 +160,8 @@ interface SizeResult {
   /** A first sync into a database already holding the company's profiles, unlinked (a staff import). */
   attach: PipelineRun | null;
   attachPeakRssKb: number | null;
+  /** How long sampled profiles were missing while the attaching run rewrote them (see `watchMissing`). */
+  attachMissing: MissingWatch | null;
   /** Worker VmHWM after the first sync, and at the end of the re-runs (kB). */
   peakRssAfterFirstKb: number[];
   peakRssEndKb: number | null;
@@ -180,6 +182,48 @@ interface RateLimitedResult {
   first: RateLimitedRun;
   /** The same worker and database again, after 1% of the users changed; null when not asked. */
   changed: RateLimitedRun | null;
+}
+
+/** The longest a sampled profile was seen missing, and how often each was looked for. */
+interface MissingWatch {
+  longestMs: number;
+  /** Mean time between two looks at the same profile: a gap may be up to this much longer than seen. */
+  pollMs: number;
+}
+
+/**
+ * Looks for the sampled profiles by `_id` (the one filter FerretDB evaluates in SQL: milliseconds
+ * each), one after the other, until stopped: how long one was missing while the run rewrote it,
+ * from the first look that did not find it to the first that found it again.
+ */
+function watchMissing(profiles: Collection<Document>, sample: ObjectId[]): { stop(): Promise<MissingWatch> } {
+  let stopped = false;
+  let longestMs = 0;
+  let rounds = 0;
+  const missingSince = new Map<string, number>();
+  const started = performance.now();
+  const looking = (async () => {
+    while (!stopped) {
+      for (const id of sample) {
+        const found = await profiles.findOne({ _id: id }, { projection: { _id: 1 } });
+        const key = id.toHexString();
+        const since = missingSince.get(key);
+        if (!found && since === undefined) missingSince.set(key, performance.now());
+        if (found && since !== undefined) {
+          longestMs = Math.max(longestMs, performance.now() - since);
+          missingSince.delete(key);
+        }
+      }
+      rounds += 1;
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await looking;
+      return { longestMs, pollMs: (performance.now() - started) / Math.max(1, rounds) };
+    },
+  };
 }
 
 const median = (xs: number[]) => {
@@ -220,6 +264,7 @@ class Bench {
         apiKey,
       ),
       apiKeyHint: apiKeyHint(apiKey),
+      connectionId: randomUUID(),
       every: '24h',
       now: new Date(),
     });
@@ -302,6 +347,7 @@ class Bench {
       changedUsers: 0,
       attach: null,
       attachPeakRssKb: null,
+      attachMissing: null,
       peakRssAfterFirstKb: [],
       peakRssEndKb: null,
       idleRssKb: null,
@@ -403,13 +449,22 @@ class Bench {
       if (batch.length > 0) await target.insertMany(batch);
       await this.onboard(dbName, 'bench', fake.tenantUrl, apiKey);
       const worker = await this.startWorker(dbName, taskQueue);
+      // The first, middle and last profile of the company: a rewrite deletes a batch in one command
+      // and inserts it again in chunks, so the last ones inserted are missing longest.
+      const ids = await target.find({}, { projection: { _id: 1 } }).toArray();
+      const sample = [ids[0], ids[Math.floor(ids.length / 2)], ids.at(-1)].map((d) => d!._id);
+      const watch = watchMissing(target, sample);
       try {
         r.attach = await this.syncOnce(worker, taskQueue, 'bench');
         r.attachPeakRssKb = await worker.peakRssKb();
       } finally {
+        r.attachMissing = await watch.stop();
         await worker.stop();
       }
-      log(`size ${r.size}: first sync attaching ${sec(r.attach.wallMs)} s, ${r.attach.result.counts?.linked} linked`);
+      log(
+        `size ${r.size}: first sync attaching ${sec(r.attach.wallMs)} s, ${r.attach.result.counts?.linked} linked, ` +
+          `a sampled profile missing for at most ${r.attachMissing.longestMs.toFixed(0)} ms`,
+      );
     } finally {
       await this.drop(dbName);
     }
@@ -520,6 +575,9 @@ function render(opts: {
     s.attach ? String(s.attach.result.counts?.linked ?? 'n/a') : 'n/a',
     s.attach ? String(s.attach.result.profileWrites) : 'n/a',
     mb(s.attachPeakRssKb),
+    s.attachMissing
+      ? `${s.attachMissing.longestMs.toFixed(0)} ms (each looked for every ${s.attachMissing.pollMs.toFixed(0)} ms)`
+      : 'n/a',
   ]);
   const ops = opts.sizes.flatMap((s) => [
     [s.size.toLocaleString('en'), 'baseline, first sync', perEmployee(s.baselineOps, s.size)],
@@ -581,7 +639,10 @@ function render(opts: {
     '',
     '### First sync attaching existing profiles (the company imported unlinked, a fresh worker)',
     '',
-    table(['employees', 'wall', 'linked', 'profile writes', 'peak worker RSS'], attaches),
+    table(
+      ['employees', 'wall', 'linked', 'profile writes', 'peak worker RSS', 'longest a sampled profile was missing'],
+      attaches,
+    ),
     '',
     '### MongoDB commands per employee (driver command monitoring: commands / documents written / documents returned)',
     '',

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/env';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
-import { COMPANY_ID_PATTERN, GUARD_KINDS, type ChangeAction } from '../domain/types';
+import { GUARD_KINDS } from '../domain/guards';
+import { COMPANY_ID_PATTERN, type ChangeAction } from '../domain/types';
 import {
   audited,
   changeSchedule,
@@ -21,7 +22,7 @@ import {
   type OperationsContext,
 } from '../operations';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
-import { defaultRequestedBy } from '../operations/sync';
+import { defaultRequestedBy, ticketAuditDetails } from '../operations/sync';
 import { runWorker } from '../workers/main';
 import { formatDateTime, formatReport, formatRunHeader, formatStatus } from './lib/cli-format';
 import { adminCommand } from './lib/admin-commands';
@@ -148,7 +149,10 @@ program
             `${result.unlinkedProfiles} profiles unlinked from the previous Lucca tenant (kept); the first sync attaches them again by email.`,
           );
         }
-        console.log('First sync requested (trigger onboarding).');
+        const { queued } = result.firstSync;
+        console.log(
+          queued ? `First sync (trigger onboarding) ${queued.message}.` : 'First sync requested (trigger onboarding).',
+        );
         if (opts.wait) process.exitCode = exitCodeFor(await waitWithProgress(ctx, result.firstSync));
       });
     },
@@ -157,20 +161,24 @@ program
 program
   .command('sync')
   .description(
-    "Ask for a sync now (update-with-start: works even if the company's workflow is not running; the answer names the request its run will carry)",
+    "Ask for a sync now (update-with-start: works even if the company's workflow is not running; the answer names the request its run will carry). With no worker serving the task queue, the request is queued and the answer says so within seconds",
   )
   .addOption(companyOption())
   .option('--dry-run', 'compute and store the plan, write no profile')
   .option(
     '--allow-mass-deactivation',
-    "apply the company's latest run, blocked by the mass-change guards, anyway: up to the counts it was blocked with (refused if the latest run is not blocked)",
+    "apply the company's latest run, blocked by the mass-change guards, anyway: the changes of the people it planned, no others (refused if the latest run is not blocked)",
   )
   .option('--wait', 'wait for the run, show progress, print its summary; exit 0 only if it succeeded')
   .option('--timeout <minutes>', 'with --wait, give up waiting after this many minutes', positiveInteger, 60)
   .option('--requested-by <name>', 'who asks (shown in reports)', defaultRequestedBy())
+  .option(
+    '--request-key <key>',
+    'your own id for this request (default: a new UUID, printed): sent again, the same key is the same request — one run, the same answer',
+  )
   .addHelpText(
     'after',
-    `\nExit codes with --wait: ${EXIT.ok} succeeded, ${EXIT.runFailed} failed, ${EXIT.runBlocked} blocked, ${EXIT.error} error.\nExample:\n  npm run cli -- sync --company acme --dry-run --wait`,
+    `\nExit codes with --wait: ${EXIT.ok} succeeded, ${EXIT.runFailed} failed, ${EXIT.runBlocked} blocked, ${EXIT.error} error (also when no worker has served the task queue for a minute: the request stays queued).\nEach request carries a new key; sent twice (a retry), the same key is one request.\nExample:\n  npm run cli -- sync --company acme --dry-run --wait`,
   )
   .action(
     async (opts: {
@@ -180,6 +188,7 @@ program
       wait?: boolean;
       timeout: number;
       requestedBy: string;
+      requestKey?: string;
     }) => {
       await withContext(async (ctx) => {
         const dryRun = opts.dryRun ?? false;
@@ -191,17 +200,30 @@ program
             companyId: opts.company,
             action: allowMassDeactivation ? 'apply-anyway' : dryRun ? 'dry-run' : 'sync',
             params: { dryRun, allowMassDeactivation },
-            details: (t) => ({ requestId: t.requestId, ...(t.overrideOf ? { overrideOf: t.overrideOf } : {}) }),
+            details: ticketAuditDetails,
           },
           () =>
-            requestSync(ctx, { companyId: opts.company, dryRun, allowMassDeactivation, requestedBy: opts.requestedBy }),
+            requestSync(ctx, {
+              companyId: opts.company,
+              dryRun,
+              allowMassDeactivation,
+              requestedBy: opts.requestedBy,
+              ...(opts.requestKey ? { requestKey: opts.requestKey } : {}),
+            }),
         );
-        const queued = ticket.ahead > 0 ? `, ${ticket.ahead} run(s) ahead` : '';
         const override = ticket.overrideOf ? `, applying blocked run ${ticket.overrideOf} anyway` : '';
-        console.log(
-          `Sync requested for ${opts.company}${opts.dryRun ? ' (dry run)' : ''}${override} — request ${ticket.requestId} on workflow ${ticket.workflowId}${queued}.`,
-        );
-        if (opts.wait) process.exitCode = exitCodeFor(await waitWithProgress(ctx, ticket, opts.timeout * 60_000));
+        const what = `${opts.company}${opts.dryRun ? ' (dry run)' : ''}${override}`;
+        if (ticket.queued) {
+          console.log(`Sync of ${what} ${ticket.queued.message} (request key ${ticket.requestKey}).`);
+        } else {
+          const ahead = ticket.ahead ? `, ${ticket.ahead} run(s) ahead` : '';
+          console.log(
+            `Sync requested for ${what} — request ${ticket.requestId} (key ${ticket.requestKey}) on workflow ${ticket.workflowId}${ahead}.`,
+          );
+        }
+        if (opts.wait) {
+          process.exitCode = exitCodeFor(await waitWithProgress(ctx, ticket, { timeoutMs: opts.timeout * 60_000 }));
+        }
       });
     },
   );
@@ -331,11 +353,11 @@ program
 program
   .command('guard')
   .description(
-    "Set one of a company's mass-change guards: a plan that would deactivate, blank a field, change emails or reactivate more than max(min-count, max-percent% of active profiles) is blocked until confirmed",
+    "Set one of a company's mass-change guards: a plan that would deactivate, blank a field, change emails, reactivate or overwrite a name or a date on more linked profiles than max(min-count, max-percent% of the linked active profiles), never more than half of them, is blocked until confirmed",
   )
   .addOption(companyOption())
   .addOption(new Option('--kind <kind>', 'the guard').choices([...GUARD_KINDS]).makeOptionMandatory())
-  .requiredOption('--max-percent <n>', 'percent of active profiles (0-100)', wholeNumber)
+  .requiredOption('--max-percent <n>', 'percent of the linked active profiles (0-100)', wholeNumber)
   .requiredOption('--min-count <n>', 'profiles allowed whatever the percentage', wholeNumber)
   .action(async (opts: { company: string; kind: string; maxPercent: number; minCount: number }) => {
     await withContext(async (ctx) => {
@@ -351,7 +373,9 @@ program
       );
       console.log(`Guards of ${opts.company}:`);
       for (const [kind, g] of Object.entries(guards)) {
-        console.log(`  ${kind.padEnd(10)} max(${g.minCount}, ${g.maxPercent}% of active profiles)`);
+        console.log(
+          `  ${kind.padEnd(10)} max(${g.minCount}, ${g.maxPercent}% of linked active profiles), at most half of them`,
+        );
       }
     });
   });

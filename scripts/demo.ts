@@ -202,8 +202,15 @@ async function main(): Promise<number> {
     say(
       `▶ Onboarded ${opts.company}: key checked against Lucca, stored encrypted (hint …${onboarded.apiKeyHint}), schedule ${onboarded.schedule} (every 24h)`,
     );
-    say('▶ Waiting for the first sync…');
-    const run = await Promise.race([waitWithProgress(ctx, onboarded.firstSync, 15 * 60_000), workerDied]);
+    say(
+      onboarded.firstSync.queued
+        ? '▶ Waiting for the first sync (queued until the worker, still starting, polls its task queue)…'
+        : '▶ Waiting for the first sync…',
+    );
+    // The worker was just started: it may take a while to poll (it bundles the workflows first), and
+    // if it dies the wait ends at once.
+    const wait = { timeoutMs: 15 * 60_000, noWorkerWaitMs: 15 * 60_000 };
+    const run = await Promise.race([waitWithProgress(ctx, onboarded.firstSync, wait), workerDied]);
 
     say();
     if (run.status !== 'succeeded') {

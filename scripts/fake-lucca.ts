@@ -35,6 +35,7 @@ interface Options {
   rateLimit: boolean;
   hosts: string[];
   logRequests: boolean;
+  ignoreOrganisationFilters: boolean;
 }
 
 const program = new Command()
@@ -50,7 +51,12 @@ const program = new Command()
   .option('--today <date>', "the tenant's today, YYYY-MM-DD (default: the real date, moving)", calendarDate)
   .option('--no-rate-limit', "disable Lucca's 50 requests per minute")
   .option('--hosts <list>', 'Host header values routed to the tenant, comma-separated', list, [])
-  .option('--log-requests', 'log each request (never its headers)', false);
+  .option('--log-requests', 'log each request (never its headers)', false)
+  .option(
+    '--ignore-organisation-filters',
+    'answer everyone to legalEntityId= and departmentId=, as a tenant without these filters',
+    false,
+  );
 
 async function main(): Promise<void> {
   const opts = program.parse().opts<Options>();
@@ -64,6 +70,7 @@ async function main(): Promise<void> {
     today: opts.today,
     rateLimit: opts.rateLimit ? undefined : false,
     hosts: opts.hosts,
+    organisationFilters: opts.ignoreOrganisationFilters ? 'ignore' : 'apply',
   });
   const hosts = opts.hosts.length > 0 ? `, also by Host ${opts.hosts.join(', ')}` : '';
   // The URL ends the line so that a wrapper script can take the last word.

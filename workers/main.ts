@@ -81,6 +81,7 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
       keyring,
       lucca: {
         timeoutMs: config.LUCCA_TIMEOUT_MS,
+        maxPageBytes: config.LUCCA_MAX_PAGE_BYTES,
         rateLimit: config.LUCCA_RATE_LIMIT,
         pageSize: opts.luccaPageSize,
         allowedHosts: config.LUCCA_ALLOWED_HOSTS,

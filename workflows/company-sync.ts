@@ -1,5 +1,6 @@
 import {
   allHandlersFinished,
+  ApplicationFailure,
   CancellationScope,
   ChildWorkflowFailure,
   condition,
@@ -7,6 +8,7 @@ import {
   executeChild,
   isCancellation,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -25,9 +27,11 @@ import {
   type CompanySyncInput,
   type CompanySyncStatus,
   type PendingSync,
+  type RememberedRequest,
   type SyncNowRequest,
   type SyncRunResult,
 } from './messages';
+import { failureType } from '../domain/failures';
 import { syncRunWorkflow } from './sync-run';
 
 /** Continue-as-new well before the history grows large; a run costs about ten events here. */
@@ -42,6 +46,27 @@ export const MAX_PENDING_KINDS = 10;
 const MAX_CEILINGS = 20;
 
 /**
+ * A request lifts the guards only as the override of a blocked run it names; a bare
+ * `allowMassDeactivation` is a plain run (it folds with them). Requests recorded before this
+ * change were sanitised the old way (a bare flag, and overrides carrying reviewed counts).
+ */
+const OVERRIDES_NAME_THEIR_RUN = 'overrides-name-their-run';
+
+/**
+ * Requests carry their caller's key (`SyncNowRequest.requestKey`): a key seen before answers with
+ * the request it joined and queues nothing, so a retry — the same update after a lost answer, the
+ * signal sent when no worker answered in time, a firing's activity retried — never makes a second
+ * run. Behind a patch: an execution recorded before it queued such a duplicate, and may have run it.
+ */
+const REMEMBER_REQUEST_KEYS = 'remember-request-keys';
+/**
+ * How many request keys are remembered (the latest; carried across continue-as-new). A retry comes
+ * within seconds or minutes of its first try, and a company sees a few requests a day.
+ */
+export const MAX_REMEMBERED_REQUESTS = 100;
+const MAX_REQUEST_KEY_LENGTH = 100;
+
+/**
  * The long-lived workflow of one company (`company-sync:<companyId>`). It owns the queue of
  * sync requests: runs them one at a time as child workflows, folds requests that arrive during a
  * run into one follow-up run, answers `status`, and continues as new to keep its history small.
@@ -54,6 +79,13 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
   // randomness is consumed, so run ids stay what recorded histories hold.
   const newRequestId = () => `${workflowInfo().runId.slice(0, 8)}-${++requestSeq}`;
   const pending: PendingSync[] = [];
+  const keyed = patched(REMEMBER_REQUEST_KEYS);
+  const remembered: RememberedRequest[] = keyed ? (input.requests ?? []).slice(-MAX_REMEMBERED_REQUESTS) : [];
+  const keyOf = (request: SyncNowRequest | undefined) => (keyed ? requestKeyOf(request) : null);
+  const knownRequest = (request: SyncNowRequest | undefined): RememberedRequest | null => {
+    const key = keyOf(request);
+    return key === null ? null : (remembered.find((r) => r.key === key) ?? null);
+  };
   const enqueue = (request: SyncNowRequest, requestId?: string, requests = 1): PendingSync | null => {
     const same = pending.find((p) => kindOf(p) === kindOf(request));
     if (same) {
@@ -66,7 +98,9 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
     pending.push(entry);
     return entry;
   };
-  for (const carried of input.pending ?? []) enqueue(sanitise(carried), carried.requestId, carried.requests ?? 1);
+  for (const carried of input.pending ?? []) {
+    enqueue(sanitise(carried, patched(OVERRIDES_NAME_THEIR_RUN)), carried.requestId, carried.requests ?? 1);
+  }
   let lastRun = input.lastRun ?? null;
   let current: CompanySyncStatus['current'] = null;
   let runs = 0;
@@ -74,33 +108,67 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
     if (lastRun) setCurrentDetails(`Last run ${lastRun.runId}: ${lastRun.status} (${lastRun.summary})`);
   };
   describeLastRun();
+  /** Queues a request, or finds the one its key already joined: the id of its request, or null when the queue is full. */
+  const receive = (request: SyncNowRequest | undefined): string | null => {
+    const known = knownRequest(request);
+    if (known) return known.requestId;
+    const entry = enqueue(sanitise(request, patched(OVERRIDES_NAME_THEIR_RUN)));
+    if (!entry) return null;
+    const key = keyOf(request);
+    if (key !== null) {
+      remembered.push({ key, requestId: entry.requestId });
+      remembered.splice(0, remembered.length - MAX_REMEMBERED_REQUESTS);
+    }
+    return entry.requestId;
+  };
 
   upsertSearchAttributes([{ key: CompanyIdAttribute, value: companyId }]);
 
   setHandler(syncNowSignal, (request) => {
-    if (!enqueue(sanitise(request))) log.warn('Sync request dropped: the queue is full', { companyId });
+    if (receive(request) === null) log.warn('Sync request dropped: the queue is full', { companyId });
   });
   setHandler(
     requestSyncUpdate,
     (request) => {
-      const entry = enqueue(sanitise(request))!;
-      return { requestId: entry.requestId, ahead: pending.indexOf(entry) + (current ? 1 : 0) };
+      const requestId = receive(request)!;
+      // A request already running or over has nothing ahead of it.
+      const waiting = pending.findIndex((p) => p.requestId === requestId);
+      return { requestId, ahead: waiting === -1 ? 0 : waiting + (current ? 1 : 0) };
     },
     {
+      // A validator runs for new updates only (never on replay), and must not record a patch marker.
       validator: (request: SyncNowRequest) => {
-        const r = sanitise(request);
+        if (knownRequest(request)) return;
+        const r = sanitise(request, true);
         if (!pending.some((p) => kindOf(p) === kindOf(r)) && pending.length >= MAX_PENDING_KINDS) {
-          throw new Error(
-            `${pending.length} different kinds of sync request are already waiting for company ${companyId}; try again once a run has started.`,
-          );
+          // Typed, so that callers tell a full queue from any other failure of the update.
+          throw ApplicationFailure.create({
+            type: failureType('queue-full'),
+            message: `${pending.length} different kinds of sync request are already waiting for company ${companyId}; try again once a run has started.`,
+            nonRetryable: true,
+          });
         }
       },
     },
   );
-  setHandler(statusQuery, () => ({ companyId, current, pending, lastRun, runsSinceContinueAsNew: runs }));
+  setHandler(statusQuery, () => ({
+    companyId,
+    current,
+    pending,
+    lastRun,
+    runsSinceContinueAsNew: runs,
+    ...(keyed ? { requests: remembered } : {}),
+  }));
 
   for (;;) {
     await condition(() => pending.length > 0 || runs >= maxRuns || workflowInfo().continueAsNewSuggested);
+    // A request can come as a signal and as an update in one workflow task (the update the server
+    // held while no worker was there, and the signal sent after it). Which of them wakes this loop
+    // depends on how the task's events are grouped, and a worker replaying the history groups them
+    // differently from the one that ran it: answering every update first makes the run's start come
+    // after the answers either way. (Seen as a non-determinism on replay, fixture
+    // `request-update-then-signal`.)
+    if (keyed) await condition(allHandlersFinished);
     if (runs >= maxRuns || workflowInfo().continueAsNewSuggested) break;
 
     const request = pending.shift()!;
@@ -174,6 +242,7 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
     companyId,
     pending,
     lastRun,
+    ...(keyed ? { requests: remembered } : {}),
     ...(tuning ? { tuning } : {}),
     ...(input.maxRunsPerExecution ? { maxRunsPerExecution: input.maxRunsPerExecution } : {}),
   });
@@ -184,21 +253,44 @@ function kindOf(r: SyncNowRequest): string {
   return [r.dryRun ?? false, r.allowMassDeactivation ?? false, r.override?.blockedRunId ?? ''].join('|');
 }
 
+/** The caller's key of a request, when it has a usable one. */
+function requestKeyOf(request: SyncNowRequest | undefined): string | null {
+  const key = request?.requestKey;
+  return typeof key === 'string' && key.length > 0 && key.length <= MAX_REQUEST_KEY_LENGTH ? key : null;
+}
+
 function joinRequesters(folded: string | undefined, requestedBy: string | undefined): string | undefined {
   if (!requestedBy || folded?.split(', ').includes(requestedBy)) return folded;
   return (folded ? `${folded}, ${requestedBy}` : requestedBy).slice(0, MAX_REQUESTED_BY_LENGTH);
 }
 
-function sanitise(request: SyncNowRequest | undefined): SyncNowRequest {
+/**
+ * A request as the queue keeps it. `namedOverrides` (the patch `overrides-name-their-run`): only an
+ * override naming its blocked run sets `allowMassDeactivation`, and it carries the run's id alone;
+ * before it, a bare flag did, and an override needed its reviewed counts.
+ */
+function sanitise(request: SyncNowRequest | undefined, namedOverrides: boolean): SyncNowRequest {
   const r = request ?? {};
   const trigger = r.trigger === 'schedule' || r.trigger === 'onboarding' ? r.trigger : 'manual';
+  const requestedBy =
+    typeof r.requestedBy === 'string' && r.requestedBy.trim()
+      ? { requestedBy: r.requestedBy.trim().slice(0, MAX_REQUESTED_BY_LENGTH) }
+      : {};
+  if (namedOverrides) {
+    const blockedRunId = typeof r.override?.blockedRunId === 'string' ? r.override.blockedRunId.trim() : '';
+    return {
+      trigger,
+      dryRun: r.dryRun === true,
+      allowMassDeactivation: blockedRunId !== '',
+      ...requestedBy,
+      ...(blockedRunId ? { override: { blockedRunId: blockedRunId.slice(0, MAX_REQUESTED_BY_LENGTH) } } : {}),
+    };
+  }
   return {
     trigger,
     dryRun: r.dryRun === true,
     allowMassDeactivation: r.allowMassDeactivation === true,
-    ...(typeof r.requestedBy === 'string' && r.requestedBy.trim()
-      ? { requestedBy: r.requestedBy.trim().slice(0, MAX_REQUESTED_BY_LENGTH) }
-      : {}),
+    ...requestedBy,
     ...(r.override && typeof r.override.blockedRunId === 'string' && Array.isArray(r.override.ceilings)
       ? {
           allowMassDeactivation: true,

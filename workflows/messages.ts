@@ -1,6 +1,7 @@
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { GuardCeiling, SyncCounts, SyncTrigger } from '../domain/types';
+import type { GuardCeiling } from '../domain/guards';
+import type { SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
 
 // Names here are part of the contract: the CLI, the console and operators rely on them.
@@ -46,12 +47,13 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 /**
- * An operator's confirmation of a blocked run: the run reviewed and, per guard it fired, the count
- * the operator saw. The next plan may go up to those counts; past them it is blocked again.
+ * An operator's confirmation of a blocked run: the run reviewed. The run it becomes applies the
+ * changes of the people that run planned, no others (their ids are in MongoDB, never here).
  */
 export interface SyncOverride {
   blockedRunId: string;
-  ceilings: GuardCeiling[];
+  /** Sent by earlier versions (the counts reviewed); carried by old histories, otherwise ignored. */
+  ceilings?: GuardCeiling[];
 }
 
 export interface SyncNowRequest {
@@ -59,13 +61,25 @@ export interface SyncNowRequest {
   requestedBy?: string;
   dryRun?: boolean;
   /**
-   * Apply past the mass-change guards. Alone (a raw `syncNow`, or a run queued before overrides
-   * carried what was reviewed) it overrides every guard; with `override` only up to its ceilings.
+   * Apply a blocked run anyway: only with `override`, which names the run reviewed. Alone (a raw
+   * `syncNow`) it lifts nothing; histories of earlier versions carried it so.
    */
   allowMassDeactivation?: boolean;
   override?: SyncOverride;
   /** Defaults to `manual`; the schedule and onboarding say who they are. */
   trigger?: SyncTrigger;
+  /**
+   * The caller's own id for this request (the CLI and the console make a UUID, a schedule firing
+   * uses its workflow id), also sent as the update's id: the same key twice is one request, which
+   * joins the queue once and answers both callers alike (see `RememberedRequest`).
+   */
+  requestKey?: string;
+}
+
+/** A request key the company workflow has seen, and the request (`PendingSync.requestId`) it joined. */
+export interface RememberedRequest {
+  key: string;
+  requestId: string;
 }
 
 /**
@@ -131,6 +145,12 @@ export interface CompanySyncStatus {
   pending: PendingSync[];
   lastRun: (SyncRunResult & { finishedAt: string }) | null;
   runsSinceContinueAsNew: number;
+  /**
+   * The latest request keys and the request each joined, oldest first: how a caller whose request
+   * went by signal (no worker answered in time) learns its request id. Absent from executions
+   * started before keys were remembered.
+   */
+  requests?: RememberedRequest[];
 }
 
 export interface CompanySyncInput {
@@ -138,6 +158,8 @@ export interface CompanySyncInput {
   /** Carried across continue-as-new (executions from before `PendingSync` carried plain requests). */
   pending?: (SyncNowRequest & Partial<PendingSync>)[];
   lastRun?: CompanySyncStatus['lastRun'];
+  /** The remembered request keys, carried across continue-as-new so that a retry still finds its request. */
+  requests?: RememberedRequest[];
   tuning?: SyncTuning;
   /** Continue-as-new after this many runs (default 100); tests lower it. */
   maxRunsPerExecution?: number;

@@ -15,7 +15,9 @@ export interface ScheduledSyncInput {
 
 /**
  * Started by the company's Temporal Schedule at each firing (schedules can only start workflows):
- * hands a `syncNow` with trigger `schedule` to the long-lived company workflow, starting it if needed.
+ * sends a request with trigger `schedule` to the long-lived company workflow, starting it if
+ * needed (`requestCompanySync`: refused for good for a company offboarded, and when its queue is
+ * full, so the firing fails where the Temporal UI shows it).
  */
 export async function scheduledSyncWorkflow(input: ScheduledSyncInput): Promise<void> {
   await requestCompanySync({ companyId: input.companyId });

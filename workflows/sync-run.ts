@@ -10,15 +10,9 @@ import {
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { createSyncActivities } from '../activities/sync-activities';
-import {
-  blockedPlanError,
-  failureCode,
-  failureType,
-  isLuccaFailure,
-  type FailureCode,
-  type RunError,
-} from '../domain/failures';
+import type { AppliedResult, createSyncActivities } from '../activities/sync-activities';
+import { failureCode, failureType, isLuccaFailure, type FailureCode, type RunError } from '../domain/failures';
+import { blockedPlanError } from '../domain/guards';
 import { summariseCounts } from '../domain/plan';
 import {
   SyncOutcomeAttribute,
@@ -42,6 +36,13 @@ type SyncActivities = ReturnType<typeof createSyncActivities>;
  * this change did not wait (the SDK's default, try-cancel).
  */
 const WAIT_FOR_CANCELLED_ACTIVITIES = 'wait-for-cancelled-activities';
+
+/**
+ * The run's start (`startSyncRun`) is inside the scope whose cancellation the run records: a run
+ * cancelled there ends `failed`, code `cancelled`, like one cancelled while reading. Runs recorded
+ * before started outside it, and a cancellation there left their run `running` for the sweeper.
+ */
+const START_IN_SCOPE = 'start-run-in-scope';
 
 function activities(input: SyncRunInput, waitForCancelled: boolean) {
   const t = input.tuning ?? {};
@@ -90,16 +91,22 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   const mode = input.dryRun ? 'dry-run' : 'apply';
   setCurrentDetails(`${companyId}: reading Lucca`);
 
-  await db.startSyncRun({
-    companyId,
-    runId,
-    trigger: input.trigger,
-    requestedBy: input.requestedBy,
-    dryRun: input.dryRun,
-    allowMassDeactivation: input.allowMassDeactivation,
-    ...(input.requestId ? { requestId: input.requestId } : {}),
-    ...(input.override ? { overrideOf: input.override.blockedRunId } : {}),
-  });
+  let started = false;
+  const startRun = async () => {
+    await db.startSyncRun({
+      companyId,
+      runId,
+      trigger: input.trigger,
+      requestedBy: input.requestedBy,
+      dryRun: input.dryRun,
+      allowMassDeactivation: input.allowMassDeactivation,
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+      ...(input.override ? { overrideOf: input.override.blockedRunId } : {}),
+    });
+    started = true;
+  };
+  const startInScope = patched(START_IN_SCOPE);
+  if (!startInScope) await startRun();
 
   /**
    * Records how the run ended and drops its working data. A cancelled run (offboarding) does too:
@@ -114,9 +121,12 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
     summary: string,
     failure?: unknown,
   ): Promise<SyncRunResult> => {
-    await CancellationScope.nonCancellable(() =>
-      db.finishSyncRun({ companyId, runId, status, error: rest.error, profileWrites: rest.profileWrites }),
-    );
+    await CancellationScope.nonCancellable(async () => {
+      // Cancelled before its start was recorded (or while it was): recorded now, so that the run
+      // document exists and ends here instead of being left to the sweeper. The start is an upsert.
+      if (!started) await startRun();
+      await db.finishSyncRun({ companyId, runId, status, error: rest.error, profileWrites: rest.profileWrites });
+    });
     setCurrentDetails(summary);
     log.info('Sync run finished', { companyId, runId, status, profileWrites: rest.profileWrites });
     const wasCancelled = failure instanceof Error && isCancellation(failure);
@@ -147,6 +157,7 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
 
   let readResult: Awaited<ReturnType<SyncActivities['fetchLuccaUsers']>>;
   try {
+    if (startInScope) await startRun();
     readResult = await read.fetchLuccaUsers({
       companyId,
       runId,
@@ -154,7 +165,11 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
       ...(input.override ? { overrideCeilings: input.override.ceilings } : {}),
     });
   } catch (err) {
-    const error = isCancellation(err) ? cancelled('while reading Lucca; no profile was written') : describeFailure(err);
+    // A start that failed for good (the store kept failing) fails the workflow, as it always did.
+    if (!started && !isCancellation(err)) throw err;
+    const error = isCancellation(err)
+      ? cancelled(started ? 'while reading Lucca; no profile was written' : 'as it started; no profile was written')
+      : describeFailure(err);
     return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`, err);
   }
 
@@ -189,8 +204,16 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
 
   setCurrentDetails(`${companyId}: applying`);
   try {
-    const applied = plan.writes > 0 ? await work.applySyncPlan({ companyId, runId }) : { profileWrites: 0 };
-    return finish('succeeded', { counts: plan.counts, error: null, profileWrites: applied.profileWrites }, summary);
+    const applied: AppliedResult =
+      plan.writes > 0 ? await work.applySyncPlan({ companyId, runId }) : { profileWrites: 0 };
+    // The counts as the store acknowledged them (a refused write is a conflict); histories recorded
+    // before the apply returned them carry none, and replay with the plan's.
+    const counts = applied.counts ?? plan.counts;
+    return finish(
+      'succeeded',
+      { counts, error: null, profileWrites: applied.profileWrites },
+      summariseCounts(companyId, counts),
+    );
   } catch (err) {
     // Each write is idempotent and the next run re-plans from the profiles as they are, so a
     // partly applied plan converges at the next run instead of being rolled back.
@@ -226,6 +249,10 @@ function cancelled(when: string): RunError {
 function storageFailure(err: unknown, what: string): RunError {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   const detail = cause instanceof Error ? cause.message : 'unknown error';
+  // The apply stopped on purpose: its sentence says what was written and what to do.
+  if (cause instanceof ApplicationFailure && failureCode(cause.type) === 'connection-changed') {
+    return { code: 'connection-changed', message: cause.message };
+  }
   const stalled = cause instanceof ApplicationFailure && failureCode(cause.type) === 'stalled';
   return { code: stalled ? 'stalled' : 'storage', message: `${what} (${detail})` };
 }

@@ -6,7 +6,9 @@ import {
   DEFAULT_TIMEZONE,
   onboardCompany,
   OperationError,
+  REQUEST_KEY_PATTERN,
   requestSync,
+  ticketAuditDetails,
 } from '../../operations';
 import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
@@ -76,9 +78,15 @@ const syncSchema = {
         type: 'boolean',
         default: false,
         description:
-          "apply the company's latest run, blocked by the mass-change guards, anyway: up to the counts it was blocked with (refused when the latest run is not blocked)",
+          "apply the company's latest run, blocked by the mass-change guards, anyway: the changes of the people it planned, no others (refused when the latest run is not blocked)",
       },
       overrideRunId: { type: 'string', description: 'the blocked run reviewed: refused unless it is the latest run' },
+      requestKey: {
+        type: 'string',
+        pattern: REQUEST_KEY_PATTERN.source,
+        description:
+          'your own id for this request (e.g. a UUID): sent again, the same key is the same request — one run, the same answer',
+      },
     },
     additionalProperties: false,
   },
@@ -88,7 +96,18 @@ const syncSchema = {
       properties: {
         requested: { type: 'boolean' },
         mode: { type: 'string' },
-        requestId: { type: 'string', description: "the id the run this request becomes carries (a run's requestId)" },
+        requestId: nullable({
+          type: 'string',
+          description:
+            "the id the run this request becomes carries (a run's requestId); null when the request is queued without an answer",
+        }),
+        requestKey: { type: 'string', description: 'the key the request went with (yours, or one made for it)' },
+        taskQueue: { type: 'string' },
+        queued: nullable({
+          type: 'object',
+          description: 'set when no worker answered in time: the request is recorded and runs once a worker takes it',
+          properties: { reason: { type: 'string', enum: ['no-worker', 'no-answer'] }, message: { type: 'string' } },
+        }),
         overrideOf: { type: 'string' },
       },
     },
@@ -99,7 +118,12 @@ const syncSchema = {
 
 async function sync(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
   const { companyId } = request.params as { companyId: string };
-  const body = (request.body ?? {}) as { dryRun?: boolean; allowMassDeactivation?: boolean; overrideRunId?: string };
+  const body = (request.body ?? {}) as {
+    dryRun?: boolean;
+    allowMassDeactivation?: boolean;
+    overrideRunId?: string;
+    requestKey?: string;
+  };
   await requireCompany(ctx.deps, companyId);
   try {
     const dryRun = body.dryRun ?? false;
@@ -115,7 +139,7 @@ async function sync(ctx: ConsoleContext, request: FastifyRequest, reply: Fastify
           allowMassDeactivation,
           ...(body.overrideRunId ? { blockedRunId: body.overrideRunId } : {}),
         },
-        details: (t) => ({ requestId: t.requestId, ...(t.overrideOf ? { overrideOf: t.overrideOf } : {}) }),
+        details: ticketAuditDetails,
       },
       () =>
         requestSync(ctx.deps, {
@@ -123,6 +147,7 @@ async function sync(ctx: ConsoleContext, request: FastifyRequest, reply: Fastify
           dryRun,
           allowMassDeactivation,
           ...(body.overrideRunId ? { overrideRunId: body.overrideRunId } : {}),
+          ...(body.requestKey ? { requestKey: body.requestKey } : {}),
           requestedBy: requestedBy(request),
         }),
     );
@@ -130,6 +155,9 @@ async function sync(ctx: ConsoleContext, request: FastifyRequest, reply: Fastify
       requested: true,
       mode: ticket.mode,
       requestId: ticket.requestId,
+      requestKey: ticket.requestKey,
+      taskQueue: ticket.taskQueue,
+      queued: ticket.queued ?? null,
       ...(ticket.overrideOf ? { overrideOf: ticket.overrideOf } : {}),
     });
   } catch (err) {

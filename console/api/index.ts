@@ -12,7 +12,7 @@ import { registerSessionRoutes } from './session';
  * from the same schemas, its paths in the order registered here.
  */
 export async function registerApiRoutes(api: FastifyInstance, ctx: ConsoleContext): Promise<void> {
-  registerSessionRoutes(api);
+  registerSessionRoutes(api, ctx);
   registerCompanyRoutes(api, ctx);
   registerRunRoutes(api, ctx);
   registerProfileRoutes(api, ctx);

@@ -53,6 +53,9 @@ export function toApiCompany(c: CompanyStatus) {
     paused: c.paused,
     nextRunAt: iso(c.schedule.nextRunAt),
     workflowRunning: c.workflowRunning,
+    worker: c.worker
+      ? { taskQueue: c.worker.taskQueue, serving: c.worker.serving, lastPollAt: iso(c.worker.lastPollAt) }
+      : null,
     lastRun: c.lastRun ? toRunSummary({ ...c.lastRun, finishedAt: c.lastRun.finishedAt } as SyncRunDocument) : null,
   };
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import type { ConsoleContext } from '../context';
 
-export function registerSessionRoutes(api: FastifyInstance): void {
+export function registerSessionRoutes(api: FastifyInstance, ctx: ConsoleContext): void {
   api.get(
     '/session',
     {
@@ -22,7 +23,7 @@ export function registerSessionRoutes(api: FastifyInstance): void {
     async (request, reply) => ({
       user: request.session.user,
       role: request.session.role,
-      csrfToken: reply.generateCsrf(),
+      csrfToken: ctx.csrfToken(request, reply),
     }),
   );
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { safeNext, type ConsoleContext } from '../context';
 import { secondsUntil } from '../../domain/login-lockout';
+import { recordConsoleAudit } from '../../operations/audit';
 import { attemptLogin } from '../login';
 import { loginPage } from '../views/layout';
 import { field } from './forms';
@@ -18,7 +19,15 @@ export function registerAuthPages(app: FastifyInstance, ctx: ConsoleContext): vo
   app.post('/login', { config: { public: true } }, (request, reply) => logIn(ctx, request, reply));
 
   app.post('/logout', { config: { anyRole: true } }, async (request, reply) => {
-    await request.session.destroy();
+    const user = request.session.user ?? '?';
+    await ctx.endSession(request, reply);
+    await recordConsoleAudit(
+      ctx.deps.repos.auditLog,
+      { actor: user, source: 'console' },
+      { action: 'logout' },
+      { outcome: 'ok', code: null },
+      ctx.now(),
+    );
     return reply.redirect('/login', 303);
   });
 }
@@ -26,13 +35,25 @@ export function registerAuthPages(app: FastifyInstance, ctx: ConsoleContext): vo
 async function logIn(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
   const username = field(request.body, 'username');
   const next = safeNext(field(request.body, 'next'));
-  const now = new Date();
-  const result = await attemptLogin(ctx.store, {
-    username,
-    password: field(request.body, 'password'),
-    address: request.ip,
-    now,
-  });
+  const now = ctx.now();
+  const result = await attemptLogin(
+    ctx.store,
+    { username, password: field(request.body, 'password'), address: request.ip, now },
+    {
+      gate: ctx.loginGate,
+      auditLog: ctx.deps.repos.auditLog,
+      ...(ctx.loginPolicies ? { policies: ctx.loginPolicies } : {}),
+    },
+  );
+  if (result.outcome === 'busy') {
+    request.log.warn('console login refused: too many logins being checked');
+    reply.header('retry-after', '2');
+    return ctx.sendHtml(
+      reply,
+      loginPage(ctx.view(request, reply), { next, failed: true, user: username, busy: true }),
+      503,
+    );
+  }
   if (result.outcome === 'locked') {
     request.log.warn('console login refused: too many failures');
     const seconds = secondsUntil(result.retryAt, now);

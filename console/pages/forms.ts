@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { SyncTicket } from '../../operations';
 import { toApiCheck } from '../api/representations';
 import type { ConsoleContext } from '../context';
 import type { ConnectionCheck } from '../data';
@@ -17,6 +18,14 @@ export const wantsJson = (request: FastifyRequest) => (request.headers.accept ??
 export const flash = (request: FastifyRequest, key: MessageKey, kind: 'ok' | 'error' = 'ok') => {
   request.session.flash = { kind, key };
 };
+
+/** What to tell after a sync request: `asked` when the workflow took it, why it waits when not. */
+export const requestedFlash = (ticket: SyncTicket, asked: MessageKey): MessageKey =>
+  ticket.queued?.reason === 'no-worker'
+    ? 'flash.syncQueuedNoWorker'
+    : ticket.queued
+      ? 'flash.syncQueuedNoAnswer'
+      : asked;
 
 /** The connection test's answer to the page's script: the JSON API's answer to the same test. */
 export function sendCheck(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply, check: ConnectionCheck) {

@@ -1,5 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { audited, changeSchedule, listAudit, onboardCompany, OperationError, requestSync } from '../../operations';
+import {
+  audited,
+  changeSchedule,
+  listAudit,
+  onboardCompany,
+  OperationError,
+  requestSync,
+  ticketAuditDetails,
+  type SyncTicket,
+} from '../../operations';
 import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
 import { checkLuccaConnection, companyStatus, describeLuccaFailure, listRuns, requireCompany } from '../data';
@@ -7,7 +16,7 @@ import type { MessageKey } from '../i18n';
 import { companyParams } from '../schemas';
 import { EVERY_CHOICES, type ConnectionFormState } from '../views/companies';
 import { integrationPage } from '../views/integration';
-import { field, flash, sendCheck, wantsJson } from './forms';
+import { field, flash, requestedFlash, sendCheck, wantsJson } from './forms';
 
 /** How many of the latest audit entries the tab shows (the rest are a link away). */
 const AUDIT_ON_TAB = 10;
@@ -126,23 +135,27 @@ async function syncNow(ctx: ConsoleContext, request: FastifyRequest, reply: Fast
   const { companyId } = request.params as { companyId: string };
   await requireCompany(ctx.deps, companyId);
   const dryRun = field(request.body, 'dryRun') === 'true';
+  const requestKey = field(request.body, 'requestKey');
+  let ticket: SyncTicket;
   try {
-    await audited(
+    ticket = await audited(
       ctx.deps,
       consoleActor(request),
-      {
-        companyId,
-        action: dryRun ? 'dry-run' : 'sync',
-        params: { dryRun },
-        details: (t) => ({ requestId: t.requestId }),
-      },
-      () => requestSync(ctx.deps, { companyId, dryRun, requestedBy: requestedBy(request) }),
+      { companyId, action: dryRun ? 'dry-run' : 'sync', params: { dryRun }, details: ticketAuditDetails },
+      () =>
+        requestSync(ctx.deps, {
+          companyId,
+          dryRun,
+          requestedBy: requestedBy(request),
+          // The form's own key: the same form sent twice (a double click, a resent page) is one request.
+          ...(requestKey ? { requestKey } : {}),
+        }),
     );
   } catch (err) {
     if (!(err instanceof OperationError)) throw err;
     return renderRefusal(ctx, request, reply, companyId, err);
   }
-  flash(request, dryRun ? 'flash.previewRequested' : 'flash.syncRequested');
+  flash(request, requestedFlash(ticket, dryRun ? 'flash.previewRequested' : 'flash.syncRequested'));
   request.session.pendingSync = companyId;
   return reply.redirect(`/companies/${companyId}/integration`, 303);
 }

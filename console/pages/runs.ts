@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import { audited, OperationError, requestSync } from '../../operations';
+import { audited, OperationError, requestSync, ticketAuditDetails, type SyncTicket } from '../../operations';
 import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
 import { getReport, getRun, requireCompany } from '../data';
 import { runParams } from '../schemas';
 import { runPage } from '../views/run';
-import { flash } from './forms';
+import { field, flash, requestedFlash } from './forms';
 
 /** A run's report, and applying a blocked run anyway. */
 export function registerRunPages(app: FastifyInstance, ctx: ConsoleContext): void {
@@ -27,15 +27,17 @@ export function registerRunPages(app: FastifyInstance, ctx: ConsoleContext): voi
     const { companyId, runId } = request.params as { companyId: string; runId: string };
     const { run } = await getRun(deps, companyId, runId);
     if (run.status !== 'blocked') return reply.redirect(`/companies/${companyId}/runs/${runId}`, 303);
+    const requestKey = field(request.body, 'requestKey');
+    let ticket: SyncTicket;
     try {
-      await audited(
+      ticket = await audited(
         deps,
         consoleActor(request),
         {
           companyId,
           action: 'apply-anyway',
           params: { dryRun: false, allowMassDeactivation: true, blockedRunId: runId },
-          details: (t) => ({ requestId: t.requestId }),
+          details: ticketAuditDetails,
         },
         () =>
           requestSync(deps, {
@@ -43,6 +45,7 @@ export function registerRunPages(app: FastifyInstance, ctx: ConsoleContext): voi
             allowMassDeactivation: true,
             overrideRunId: runId,
             requestedBy: requestedBy(request),
+            ...(requestKey ? { requestKey } : {}),
           }),
       );
     } catch (err) {
@@ -51,7 +54,7 @@ export function registerRunPages(app: FastifyInstance, ctx: ConsoleContext): voi
       flash(request, 'flash.overrideStale', 'error');
       return reply.redirect(`/companies/${companyId}/integration`, 303);
     }
-    flash(request, 'flash.applyRequested');
+    flash(request, requestedFlash(ticket, 'flash.applyRequested'));
     request.session.pendingSync = companyId;
     return reply.redirect(`/companies/${companyId}/integration`, 303);
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AuditEntry } from '../../db/audit-log-repository';
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
@@ -61,14 +62,23 @@ export function integrationPage(ctx: ViewContext, v: IntegrationView): Html {
                 ? html`<div class="actions">
                     ${postButton(ctx, `${base}/sync`, i18n.t('integration.syncNow'), {
                       className: 'button primary',
+                      // Each form its key: sent twice (a double click, a resent page), it is one request.
+                      fields: { requestKey: randomUUID() },
                       testId: 'sync-now',
                     })}
                     ${postButton(ctx, `${base}/sync`, i18n.t('integration.preview'), {
-                      fields: { dryRun: 'true' },
+                      fields: { dryRun: 'true', requestKey: randomUUID() },
                       testId: 'preview',
                     })}
                   </div>`
                 : readOnlyNote(ctx)
+            }
+            ${
+              status.worker?.serving === false
+                ? html`<p class="flash error" data-testid="no-worker">
+                    ${i18n.t('integration.noWorker', { taskQueue: status.worker.taskQueue })}
+                  </p>`
+                : null
             }
           </section>
           <section class="card" data-testid="schedule">

@@ -121,7 +121,7 @@ export function readOnlyNote(ctx: ViewContext): Html {
 
 export function loginPage(
   ctx: ViewContext,
-  opts: { next: string; failed: boolean; user?: string; lockedFor?: string },
+  opts: { next: string; failed: boolean; user?: string; lockedFor?: string; busy?: boolean },
 ): Html {
   const { i18n } = ctx;
   return layout(
@@ -134,9 +134,11 @@ export function loginPage(
           ? html`<p class="flash error" role="alert" data-testid="login-locked">
               ${i18n.t('login.locked', { wait: opts.lockedFor })}
             </p>`
-          : opts.failed
-            ? html`<p class="flash error" role="alert">${i18n.t('login.failed')}</p>`
-            : null
+          : opts.busy
+            ? html`<p class="flash error" role="alert" data-testid="login-busy">${i18n.t('login.busy')}</p>`
+            : opts.failed
+              ? html`<p class="flash error" role="alert">${i18n.t('login.failed')}</p>`
+              : null
       }
       <form method="post" action="/login" class="stack">
         ${csrfField(ctx.csrf)}

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import { COUNT_KEYS, type GuardHit } from '../../domain/types';
+import { firedGuards, type GuardHit } from '../../domain/guards';
+import { COUNT_KEYS } from '../../domain/types';
 import type { SyncReport } from '../../operations';
 import { html, type Html } from '../html';
 import type { I18n, MessageKey } from '../i18n';
@@ -17,17 +19,9 @@ export function formatFieldValue(i18n: I18n, field: string, value: unknown): str
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** The guards that held a run back; a run blocked before there were several had the deactivations' only. */
-function firedGuards(run: SyncRunDocument): GuardHit[] {
-  return (
-    run.guard?.fired ?? [
-      {
-        guard: 'deactivate',
-        count: run.guard?.deactivations ?? run.counts?.deactivated ?? 0,
-        limit: run.guard?.limit ?? 0,
-      },
-    ]
-  );
+/** The guards that held a run back (see `firedGuards`). */
+function firedGuardsOf(run: SyncRunDocument): GuardHit[] {
+  return run.guard ? firedGuards(run.guard) : [{ guard: 'deactivate', count: run.counts?.deactivated ?? 0, limit: 0 }];
 }
 
 /** A change's reasons, each with its code and what it means. */
@@ -162,7 +156,7 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
           ? html`<section class="card blocked" data-testid="blocked">
               <p>${i18n.t('run.blocked', { activeProfiles: run.guard?.activeProfiles ?? 0 })}</p>
               <ul data-testid="guards">
-                ${firedGuards(run).map(
+                ${firedGuardsOf(run).map(
                   (hit) =>
                     html`<li data-guard="${hit.guard}">
                       ${i18n.t(`guard.${hit.guard}` as MessageKey, {
@@ -170,6 +164,11 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
                         limit: i18n.number(hit.limit),
                         field: hit.field ?? '',
                       })}
+                      ${
+                        hit.unreviewed
+                          ? html`— ${i18n.t('guard.unreviewed', { unreviewed: i18n.number(hit.unreviewed) })}`
+                          : null
+                      }
                     </li>`,
                 )}
               </ul>
@@ -177,6 +176,7 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
                 ctx.canAct
                   ? html`${postButton(ctx, `${base}/runs/${run._id}/apply-anyway`, i18n.t('run.applyAnyway'), {
                         className: 'button danger',
+                        fields: { requestKey: randomUUID() },
                         testId: 'apply-anyway',
                       })}
                       <p class="help">${i18n.t('run.applyAnywayHelp')}</p>`

@@ -3,7 +3,7 @@
 // a thin layer over the same FakeLucca methods.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { describeSpecialCases, generateLuccaUsers, type LuccaRawUser } from './dataset';
+import { describeSpecialCases, generateLuccaUsers, moveUsers, renameOrgUnit, type LuccaRawUser } from './dataset';
 import type { FaultRule } from './faults';
 import type { FakeLuccaServer } from './server';
 import { UnknownTenantError, type PageHook } from './tenant';
@@ -38,6 +38,8 @@ const rateLimit = z
   ])
   .transform((rl) => (rl === null || rl === false || 'enabled' in rl ? false : rl));
 
+const organisationFilters = z.enum(['apply', 'ignore']);
+
 const tenantBody = z
   .object({
     users: rawUsers.optional(),
@@ -45,9 +47,12 @@ const tenantBody = z
     today: calendarDate.optional(),
     rateLimit: rateLimit.optional(),
     hosts: z.array(z.string().min(1)).optional(),
+    organisationFilters: organisationFilters.optional(),
   })
   .optional()
   .transform((b) => b ?? {});
+
+const orgUnit = z.object({ id: z.number().int(), name: z.string() });
 
 const generateBody = z.object({
   size: z.number().int().nonnegative(),
@@ -56,7 +61,18 @@ const generateBody = z.object({
   today: calendarDate.optional(),
   startId: z.number().int().optional(),
   emailDomain: z.string().min(1).optional(),
+  /** Default: FAKE_ORGANISATION. */
+  organisation: z.object({ legalEntities: z.array(orgUnit), departments: z.array(orgUnit) }).optional(),
 });
+
+const moveBody = z
+  .object({ userIds: z.array(z.number().int()), legalEntity: orgUnit.optional(), department: orgUnit.optional() })
+  .refine((b) => b.legalEntity || b.department, 'give a legalEntity, a department or both');
+
+const renameBody = z.union([
+  z.object({ legalEntity: orgUnit }).transform((b) => ({ kind: 'legalEntity' as const, unit: b.legalEntity })),
+  z.object({ department: orgUnit }).transform((b) => ({ kind: 'department' as const, unit: b.department })),
+]);
 
 const usersPatch = z.object({
   /** Replaces the user with the same id, or appends. */
@@ -80,10 +96,15 @@ const faultBody = z.object({
     .union([z.number().int().positive(), z.literal('Infinity'), z.null()])
     .optional()
     .transform((t) => (t === 'Infinity' || t === null ? Infinity : t)),
-  kind: z.enum(['status', 'reset', 'truncate', 'slow']),
+  kind: z.enum(['status', 'reset', 'truncate', 'slow', 'huge', 'long-field']),
   status: z.number().int().min(100).max(599).optional(),
   retryAfter: z.string().optional(),
   delayMs: z.number().nonnegative().optional(),
+  bytes: z.number().int().positive().optional(),
+  announceLength: z.boolean().optional(),
+  field: z.string().min(1).optional(),
+  length: z.number().int().nonnegative().optional(),
+  userIds: z.array(z.number().int()).optional(),
 });
 
 function applyPatch(users: LuccaRawUser[], patch: z.infer<typeof usersPatch>): LuccaRawUser[] {
@@ -115,6 +136,7 @@ export const registerControlRoutes: FastifyPluginAsync<{ fake: FakeLuccaServer }
       today: tenant.today,
       rateLimit: tenant.rateLimit,
       hosts: tenant.hosts,
+      organisationFilters: tenant.organisationFilters,
       userCount: tenant.users.length,
       apiKeyCount: tenant.apiKeyCount,
     };
@@ -165,6 +187,25 @@ export const registerControlRoutes: FastifyPluginAsync<{ fake: FakeLuccaServer }
 
   app.put('/tenants/:name/api-keys', async (request) => {
     fake.setApiKeys(nameOf(request), apiKeysBody.parse(request.body));
+    return describe(nameOf(request));
+  });
+
+  app.put('/tenants/:name/organisation-filters', async (request) => {
+    const { mode } = z.object({ mode: organisationFilters }).parse(request.body);
+    fake.setOrganisationFilters(nameOf(request), mode);
+    return describe(nameOf(request));
+  });
+
+  // A move or a rename touches many users: one call instead of upserting each of them.
+  app.post('/tenants/:name/move', async (request) => {
+    const { userIds, ...to } = moveBody.parse(request.body);
+    fake.mutateUsers(nameOf(request), (users) => moveUsers(users, userIds, to));
+    return describe(nameOf(request));
+  });
+
+  app.post('/tenants/:name/rename', async (request) => {
+    const { kind, unit } = renameBody.parse(request.body);
+    fake.mutateUsers(nameOf(request), (users) => renameOrgUnit(users, kind, unit));
     return describe(nameOf(request));
   });
 

@@ -13,8 +13,49 @@ export interface LuccaRawUser {
   dtContractStart: string | null;
   dtContractEnd: string | null;
   modifiedAt: string;
+  /** The legal entity (SIREN level) of the applicable contract; absent on users planted without one. */
+  legalEntityId?: number | null;
+  legalEntity?: FakeOrgUnit | null;
+  departmentId?: number | null;
+  department?: FakeOrgUnit | null;
   [extra: string]: unknown;
 }
+
+/**
+ * A legal entity or a department as a user carries it. Lucca adds a `url` when the whole object is
+ * asked for; the fake makes it from the address the client used, so it is not stored.
+ */
+export interface FakeOrgUnit {
+  id: number;
+  name: string;
+}
+
+/** The legal entities and departments a generated tenant has; the first of each list is the largest. */
+export interface FakeOrganisation {
+  legalEntities: readonly FakeOrgUnit[];
+  departments: readonly FakeOrgUnit[];
+}
+
+/**
+ * Default organisation of a generated tenant. Names carry what trips naive code (accents, an
+ * apostrophe, an ampersand, a capital with a circumflex); ids are small and not contiguous across
+ * the two kinds, so a legal entity id mistaken for a department id matches nobody.
+ */
+export const FAKE_ORGANISATION: FakeOrganisation = {
+  legalEntities: [
+    { id: 1, name: "Société Lumière d'Île-de-France" },
+    { id: 2, name: 'Établissements Côte-Sud' },
+    { id: 3, name: 'Acmé Rhône-Alpes' },
+  ],
+  departments: [
+    { id: 11, name: 'Équipe Produit' },
+    { id: 12, name: 'Ressources Humaines' },
+    { id: 13, name: 'Comptabilité & Contrôle de gestion' },
+    { id: 14, name: 'Logistique Entrepôt Nord' },
+    { id: 15, name: "Service Clients Côte d'Azur" },
+    { id: 16, name: 'Direction Générale' },
+  ],
+};
 
 /** One employment contract, `YYYY-MM-DD` dates; `end` null while open. */
 export interface FakeContract {
@@ -185,6 +226,54 @@ export interface GenerateLuccaUsersOptions {
   today: string;
   startId?: number;
   emailDomain?: string;
+  /** Default FAKE_ORGANISATION. */
+  organisation?: FakeOrganisation;
+}
+
+/**
+ * Picks one unit with weights n, n-1, … 1 (the first is the largest), so that counts per unit
+ * differ and a preview showing the wrong unit's count is caught.
+ */
+function pickWeighted<T>(units: readonly T[], draw: number): T {
+  const n = units.length;
+  let target = draw * ((n * (n + 1)) / 2);
+  for (const [index, unit] of units.entries()) {
+    target -= n - index;
+    if (target < 0) return unit;
+  }
+  return units[n - 1] as T;
+}
+
+/**
+ * A user's legal entity and department, drawn from its id and the seed alone: the draws of
+ * names and dates stay what they were before organisations existed, and neighbouring ids land in
+ * different units, so every page of a read mixes them.
+ */
+function organisationOf(
+  id: number,
+  seed: number,
+  organisation: FakeOrganisation,
+): Pick<LuccaRawUser, 'legalEntityId' | 'legalEntity' | 'departmentId' | 'department'> {
+  const random = seededRandom(Math.imul(seed, 0x9e3779b1) ^ Math.imul(id, 0x85ebca6b));
+  const legalEntity = pickWeighted(organisation.legalEntities, random());
+  const department = pickWeighted(organisation.departments, random());
+  return {
+    legalEntityId: legalEntity.id,
+    // Fresh objects per user: a test editing one user's unit in place must not rename it for all.
+    legalEntity: { id: legalEntity.id, name: legalEntity.name },
+    departmentId: department.id,
+    department: { id: department.id, name: department.name },
+  };
+}
+
+function validOrganisation(organisation: FakeOrganisation): FakeOrganisation {
+  for (const [kind, units] of Object.entries(organisation) as [string, readonly FakeOrgUnit[]][]) {
+    if (units.length === 0) throw new RangeError(`organisation.${kind} must not be empty`);
+    if (new Set(units.map((u) => u.id)).size !== units.length) {
+      throw new RangeError(`organisation.${kind} has the same id twice`);
+    }
+  }
+  return organisation;
 }
 
 /**
@@ -196,6 +285,7 @@ export function generateLuccaUsers(opts: GenerateLuccaUsersOptions): LuccaRawUse
   const { size, seed, today, startId = 1, emailDomain = 'acme.example' } = opts;
   if (!Number.isInteger(size) || size < 0) throw new RangeError(`size must be a non-negative integer, got ${size}`);
   if (!isCalendarDate(today)) throw new RangeError(`today must be YYYY-MM-DD, got ${today}`);
+  const organisation = validOrganisation(opts.organisation ?? FAKE_ORGANISATION);
   const random = seededRandom(seed);
   const between = (min: number, max: number): number => min + Math.floor(random() * (max - min + 1));
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
@@ -226,6 +316,7 @@ export function generateLuccaUsers(opts: GenerateLuccaUsersOptions): LuccaRawUse
         dtContractStart: current ? luccaDate(current.start) : null,
         dtContractEnd: current?.end ? luccaDate(current.end) : null,
         modifiedAt: modifiedAt(),
+        ...organisationOf(startId + index, seed, organisation),
       };
       if (contracts.length > 1) user[CONTRACT_HISTORY_FIELD] = contracts;
       users.push(user);
@@ -265,9 +356,48 @@ export function generateLuccaUsers(opts: GenerateLuccaUsersOptions): LuccaRawUse
       dtContractStart: luccaDate(addDays(today, start)),
       dtContractEnd: end === null ? null : luccaDate(addDays(today, end)),
       modifiedAt: modifiedAt(),
+      ...organisationOf(id, seed, organisation),
     });
   }
   return users;
+}
+
+/**
+ * The users, those of `ids` moved to another legal entity and/or department (ids and objects kept
+ * in step, as Lucca serves them). Use it through `mutateUsers` or `onNextRequest`.
+ */
+export function moveUsers(
+  users: LuccaRawUser[],
+  ids: readonly number[],
+  to: { legalEntity?: FakeOrgUnit; department?: FakeOrgUnit },
+): LuccaRawUser[] {
+  const moving = new Set(ids);
+  return users.map((user) => {
+    if (!moving.has(user.id)) return user;
+    const moved = { ...user };
+    if (to.legalEntity) {
+      moved.legalEntityId = to.legalEntity.id;
+      moved.legalEntity = { id: to.legalEntity.id, name: to.legalEntity.name };
+    }
+    if (to.department) {
+      moved.departmentId = to.department.id;
+      moved.department = { id: to.department.id, name: to.department.name };
+    }
+    return moved;
+  });
+}
+
+/** The users, the legal entity or department with `unit.id` renamed to `unit.name` on each of them. */
+export function renameOrgUnit(
+  users: LuccaRawUser[],
+  kind: 'legalEntity' | 'department',
+  unit: FakeOrgUnit,
+): LuccaRawUser[] {
+  return users.map((user) => {
+    const current = user[kind];
+    if (current?.id !== unit.id) return user;
+    return { ...user, [kind]: { ...current, name: unit.name } };
+  });
 }
 
 /**

@@ -11,12 +11,58 @@ export interface FaultRule {
   /**
    * `status`: answer `status` (default 500), after `delayMs` if given (Lucca's 408 comes after a wait);
    * `reset`: destroy the socket without a response; `truncate`: a 200 whose JSON body is cut in
-   * half; `slow`: the normal response, after `delayMs` (default 1000).
+   * half; `slow`: the normal response, after `delayMs` (default 1000); `huge`: a 200 whose JSON body
+   * is `bytes` long (default 500 MB), one user whose `lastName` fills it, made as it is sent and never
+   * held in memory; `long-field`: the normal response with `field` of its users `length` characters long.
    */
-  kind: 'status' | 'reset' | 'truncate' | 'slow';
+  kind: 'status' | 'reset' | 'truncate' | 'slow' | 'huge' | 'long-field';
   status?: number;
   retryAfter?: string;
   delayMs?: number;
+  /** `huge`: the body's exact size in bytes; default 500 MB. */
+  bytes?: number;
+  /** `huge`: send `Content-Length` up front (default: none, the body streams chunked with no size told). */
+  announceLength?: boolean;
+  /** `long-field`: which field of each user (default `lastName`). */
+  field?: string;
+  /** `long-field`: its length in characters (default 10,000). */
+  length?: number;
+  /** `long-field`: only these users of the page (default every one). */
+  userIds?: number[];
+}
+
+/** What `huge` sends when no `bytes` is given: a runaway answer far past any sane page. */
+export const DEFAULT_HUGE_BYTES = 500 * 1000 * 1000;
+export const DEFAULT_LONG_FIELD_LENGTH = 10_000;
+
+// Every field the sync asks for, so that a `huge` body small enough to be read is a valid page.
+const HUGE_HEAD =
+  '{"data":{"items":[{"id":1,"firstName":"Runaway","mail":"runaway@example.test","birthDate":null,' +
+  '"dtContractStart":"2020-01-06T00:00:00","dtContractEnd":null,"modifiedAt":"2026-01-10T09:00:00","lastName":"';
+const HUGE_TAIL = '"}]}}';
+/** The smallest `huge` body: the envelope around an empty name. */
+export const MIN_HUGE_BYTES = HUGE_HEAD.length + HUGE_TAIL.length;
+const HUGE_CHUNK = Buffer.alloc(64 * 1024, 'x');
+
+/**
+ * A valid JSON page of exactly `bytes` bytes, generated as the socket takes it: memory stays at one
+ * 64 KiB chunk whatever the size. `onChunk` is told the bytes handed over so far.
+ */
+export async function* hugeBody(bytes: number, onChunk: (sent: number) => void): AsyncGenerator<Buffer> {
+  if (!(Number.isSafeInteger(bytes) && bytes >= MIN_HUGE_BYTES)) {
+    throw new RangeError(`bytes must be an integer >= ${MIN_HUGE_BYTES}, got ${bytes}`);
+  }
+  let sent = 0;
+  const give = (chunk: Buffer) => {
+    sent += chunk.length;
+    onChunk(sent);
+    return chunk;
+  };
+  yield give(Buffer.from(HUGE_HEAD));
+  for (let left = bytes - MIN_HUGE_BYTES; left > 0; left -= HUGE_CHUNK.length) {
+    yield give(left >= HUGE_CHUNK.length ? HUGE_CHUNK : HUGE_CHUNK.subarray(0, left));
+  }
+  yield give(Buffer.from(HUGE_TAIL));
 }
 
 export const DEFAULT_FAULT_PATH = '/api/v3/users';
@@ -36,6 +82,12 @@ export class FaultStore {
     const id = rule.id ?? `fault-${this.nextId++}`;
     const remaining = rule.times ?? 1;
     if (!(remaining > 0)) throw new RangeError(`times must be > 0, got ${remaining}`);
+    if (rule.bytes !== undefined && !(Number.isSafeInteger(rule.bytes) && rule.bytes >= MIN_HUGE_BYTES)) {
+      throw new RangeError(`bytes must be an integer >= ${MIN_HUGE_BYTES}, got ${rule.bytes}`);
+    }
+    if (rule.length !== undefined && !(Number.isSafeInteger(rule.length) && rule.length >= 0)) {
+      throw new RangeError(`length must be an integer >= 0, got ${rule.length}`);
+    }
     this.rules = this.rules.filter((r) => r.id !== id);
     this.rules.push({ ...rule, id, remaining });
     return id;

@@ -5,9 +5,14 @@ export {
   CONTRACT_HISTORY_FIELD,
   describeSpecialCases,
   emailLocalPart,
+  FAKE_ORGANISATION,
   generateLuccaUsers,
+  moveUsers,
+  renameOrgUnit,
   SPECIAL_CASES_MIN_SIZE,
   type FakeContract,
+  type FakeOrganisation,
+  type FakeOrgUnit,
   type GenerateLuccaUsersOptions,
   type LuccaRawUser,
   type SpecialCase,
@@ -15,4 +20,11 @@ export {
 export { type FaultRule, type HoldRule, type RequestHold } from './faults';
 export { MAX_PAGE_SIZE } from './query';
 export { startFakeLucca, type FakeLucca, type RequestLogEntry, type StartFakeLuccaOptions } from './server';
-export { DEFAULT_RATE_LIMIT, type FakeApiKey, type PageHook, type RateLimit, type TenantOptions } from './tenant';
+export {
+  DEFAULT_RATE_LIMIT,
+  type FakeApiKey,
+  type OrganisationFilters,
+  type PageHook,
+  type RateLimit,
+  type TenantOptions,
+} from './tenant';

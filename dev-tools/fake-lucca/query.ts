@@ -37,18 +37,38 @@ const STANDARD_FIELDS = new Map<string, { name: keyof LuccaRawUser & string; kin
       ['dtContractStart', 'date'],
       ['dtContractEnd', 'date'],
       ['modifiedAt', 'dateTime'],
+      ['legalEntityId', 'int'],
+      ['departmentId', 'int'],
     ] as const
   ).map(([name, kind]) => [name.toLowerCase(), { name, kind }]),
 );
 
-const DEFAULT_FIELDS = ['id', 'name', 'url'];
+/**
+ * The organisation objects every user has (null when it has none), with the API path their `url`
+ * points at. Keyed by lower case, like STANDARD_FIELDS.
+ */
+const ORGANISATION_OBJECTS = new Map<string, { name: keyof LuccaRawUser & string; urlPath: string }>([
+  ['legalentity', { name: 'legalEntity', urlPath: 'legalentities' }],
+  ['department', { name: 'department', urlPath: 'departments' }],
+]);
+
+/** The filters a tenant set to ignore them drops, as a tenant that does not support them would. */
+export const ORGANISATION_FILTERS: ReadonlySet<string> = new Set(['legalentityid', 'departmentid']);
+
+/** One entry of `fields=`: a lower-case name, and the sub-fields asked of an object (null: all of it). */
+export interface FieldSelection {
+  name: string;
+  sub: string[] | null;
+}
+
+const DEFAULT_FIELDS: FieldSelection[] = ['id', 'name', 'url'].map((name) => ({ name, sub: null }));
 const COUNT_FIELD = 'collection.count';
 const HIDDEN_FIELDS = new Set([CONTRACT_HISTORY_FIELD.toLowerCase()]);
 const RESERVED_PARAMS = new Set(['fields', 'paging', 'orderby', 'formeremployees']);
 
 export interface ListQuery {
-  /** Lower-case field names, in request order, `collection.count` excluded. */
-  fields: string[];
+  /** In request order, `collection.count` excluded. */
+  fields: FieldSelection[];
   withCount: boolean;
   offset: number;
   limit: number;
@@ -86,7 +106,7 @@ export function parsePaging(value: string | undefined): { offset: number; limit:
   return { offset, limit };
 }
 
-/** Splits at top-level commas only, so a nested `department[id,name]` stays one (ignored) entry. */
+/** Splits at top-level commas only, so a nested `department[id,name]` stays one entry. */
 function splitFields(value: string): string[] {
   const parts: string[] = [];
   let depth = 0;
@@ -105,10 +125,35 @@ function splitFields(value: string): string[] {
   return parts.map((p) => p.trim().toLowerCase()).filter((p) => p !== '');
 }
 
-export function parseFields(value: string | undefined): { fields: string[]; withCount: boolean } {
+/**
+ * `legalEntity[id,name]` and `legalEntity.name` both ask for part of an object; several entries
+ * for one object add up, and the bare name asks for all of it.
+ */
+function parseSelection(entry: string): FieldSelection {
+  const bracket = /^([^[\]]+)\[(.*)\]$/.exec(entry);
+  if (bracket) {
+    const sub = (bracket[2] ?? '')
+      .split(',')
+      .map((f) => f.trim())
+      .filter((f) => f !== '');
+    return { name: (bracket[1] ?? '').trim(), sub };
+  }
+  const dot = entry.indexOf('.');
+  if (dot > 0) return { name: entry.slice(0, dot), sub: [entry.slice(dot + 1)] };
+  return { name: entry, sub: null };
+}
+
+export function parseFields(value: string | undefined): { fields: FieldSelection[]; withCount: boolean } {
   const requested = value === undefined ? [] : splitFields(value);
   const withCount = requested.includes(COUNT_FIELD);
-  const fields = [...new Set(requested.filter((f) => f !== COUNT_FIELD))];
+  const byName = new Map<string, FieldSelection>();
+  for (const entry of requested.filter((f) => f !== COUNT_FIELD)) {
+    const { name, sub } = parseSelection(entry);
+    const seen = byName.get(name);
+    if (!seen) byName.set(name, { name, sub });
+    else seen.sub = seen.sub === null || sub === null ? null : [...new Set([...seen.sub, ...sub])];
+  }
+  const fields = [...byName.values()];
   // `fields=collection.count` alone asks for the total only; no `fields` at all means the defaults.
   return { fields: fields.length === 0 && !withCount ? DEFAULT_FIELDS : fields, withCount };
 }
@@ -239,14 +284,18 @@ function parseOrder(value: string | undefined): ListQuery['order'] {
   return order;
 }
 
-export function parseListQuery(query: Record<string, string>): ListQuery {
+/** `ignoredFilters`: lower-case parameter names dropped unread, e.g. ORGANISATION_FILTERS. */
+export function parseListQuery(
+  query: Record<string, string>,
+  opts: { ignoredFilters?: ReadonlySet<string> } = {},
+): ListQuery {
   const { fields, withCount } = parseFields(queryParam(query, 'fields'));
   const { offset, limit } = parsePaging(queryParam(query, 'paging'));
   const filters: ListQuery['filters'] = [];
   let explicitEndFilter = false;
   for (const [param, raw] of Object.entries(query)) {
     const key = param.toLowerCase();
-    if (RESERVED_PARAMS.has(key)) continue;
+    if (RESERVED_PARAMS.has(key) || opts.ignoredFilters?.has(key)) continue;
     const field = STANDARD_FIELDS.get(key);
     // Unknown parameters are ignored, as the generic v3 framework does with anything it does not bind.
     if (!field) continue;
@@ -304,15 +353,39 @@ export function isVisible(user: LuccaRawUser, visibility: Visibility): boolean {
   return true;
 }
 
-export function projectUser(user: LuccaRawUser, fields: string[], ctx: ServeContext): Record<string, unknown> {
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * An object field as asked: all of it, or the named sub-fields (unknown ones dropped). An
+ * organisation object gets the `url` Lucca adds; anything that is not an object goes out verbatim.
+ */
+function projectObject(value: unknown, sub: string[] | null, url: string | null): unknown {
+  if (!isPlainObject(value)) return value;
+  if (sub === null) return url === null || 'url' in value ? value : { ...value, url };
   const out: Record<string, unknown> = {};
-  for (const field of fields) {
+  for (const name of sub) {
+    const key = Object.keys(value).find((k) => k.toLowerCase() === name);
+    if (key !== undefined) out[key] = value[key];
+    else if (name === 'url' && url !== null) out.url = url;
+  }
+  return out;
+}
+
+export function projectUser(
+  user: LuccaRawUser,
+  fields: readonly FieldSelection[],
+  ctx: ServeContext,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const { name: field, sub } of fields) {
     if (field === 'name') {
       out.name = [user.firstName, user.lastName].filter((p) => typeof p === 'string' && p !== '').join(' ');
     } else if (field === 'url') {
       out.url = `${ctx.baseUrl}/api/v3/users/${user.id}`;
     } else if (!HIDDEN_FIELDS.has(field)) {
-      const standard = STANDARD_FIELDS.get(field)?.name;
+      const organisation = ORGANISATION_OBJECTS.get(field);
+      const standard = STANDARD_FIELDS.get(field)?.name ?? organisation?.name;
       const key = Object.keys(user).find((k) => k.toLowerCase() === field) ?? standard;
       // Unknown names are dropped silently, like Lucca does.
       if (key === undefined) continue;
@@ -320,7 +393,10 @@ export function projectUser(user: LuccaRawUser, fields: string[], ctx: ServeCont
         if (ctx.withheld === 'null') out[key] = null;
         continue;
       }
-      out[key] = user[key] ?? null;
+      const value = user[key] ?? null;
+      const id = isPlainObject(value) ? value.id : undefined;
+      const url = organisation && typeof id === 'number' ? `${ctx.baseUrl}/api/v3/${organisation.urlPath}/${id}` : null;
+      out[key] = sub === null && url === null ? value : projectObject(value, sub, url);
     }
   }
   return out;

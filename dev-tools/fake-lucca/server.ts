@@ -1,15 +1,33 @@
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { registerControlRoutes } from './control-routes';
 import type { LuccaRawUser } from './dataset';
 import { localDate, localTime } from './dates';
-import { FaultStore, type FaultRule } from './faults';
-import { HoldStore, type HoldRule, type RequestHold } from './faults';
-import { BadRequestError, pagingOffsetOf, parseListQuery, runGetQuery, runListQuery, type ServeContext } from './query';
+import {
+  DEFAULT_HUGE_BYTES,
+  DEFAULT_LONG_FIELD_LENGTH,
+  FaultStore,
+  HoldStore,
+  hugeBody,
+  type FaultRule,
+  type HoldRule,
+  type RequestHold,
+} from './faults';
+import {
+  BadRequestError,
+  ORGANISATION_FILTERS,
+  pagingOffsetOf,
+  parseListQuery,
+  runGetQuery,
+  runListQuery,
+  type ServeContext,
+} from './query';
 import {
   FakeTenant,
   UnknownTenantError,
   type FakeApiKey,
+  type OrganisationFilters,
   type PageHook,
   type RateLimit,
   type TenantOptions,
@@ -27,6 +45,11 @@ export interface RequestLogEntry {
   status: number;
   /** Arrival, epoch ms. */
   at: number;
+  /**
+   * For a `huge` answer: the bytes made so far. It is made as the client reads, so a client that
+   * hangs up early leaves this far below the size the answer would have had.
+   */
+  bytesSent?: number;
 }
 
 export interface FakeLucca {
@@ -48,6 +71,8 @@ export interface FakeLucca {
   setToday(tenant: string, today: string): void;
   setRateLimit(tenant: string, rl: RateLimit | false): void;
   setApiKeys(tenant: string, keys: FakeApiKey[]): void;
+  /** `ignore` drops `legalEntityId=` and `departmentId=`, answering everyone (see TenantOptions). */
+  setOrganisationFilters(tenant: string, mode: OrganisationFilters): void;
   addFault(rule: FaultRule): string;
   removeFault(id: string): boolean;
   /** Rules still armed; `times` is the number of hits left. */
@@ -170,6 +195,10 @@ export class FakeLuccaServer implements FakeLucca {
     this.tenant(tenant).setApiKeys(keys);
   }
 
+  setOrganisationFilters(tenant: string, mode: OrganisationFilters): void {
+    this.tenant(tenant).organisationFilters = mode;
+  }
+
   addFault(rule: FaultRule): string {
     return this.faults.add(rule);
   }
@@ -288,6 +317,17 @@ export class FakeLuccaServer implements FakeLucca {
       case 'slow':
         if (!(await this.wait(fault.delayMs ?? DEFAULT_SLOW_MS))) return resetConnection();
         break;
+      case 'huge': {
+        entry.status = 200;
+        entry.bytesSent = 0;
+        reply.code(200).type('application/json; charset=utf-8');
+        const bytes = fault.bytes ?? DEFAULT_HUGE_BYTES;
+        if (fault.announceLength) reply.header('content-length', String(bytes));
+        const body = hugeBody(bytes, (sent) => (entry.bytesSent = sent));
+        return reply.send(Readable.from(body, { objectMode: false }));
+      }
+      case 'long-field':
+        return send(withLongField(this.serve(request, tenantName, path, query, baseUrl, true), fault));
       case 'truncate': {
         // A complete HTTP body (content-length matches) holding half a JSON document: the client
         // must fail on parsing, not on the transport.
@@ -340,7 +380,9 @@ export class FakeLuccaServer implements FakeLucca {
 
     if (route === '/api/v3/users') {
       try {
-        const listQuery = parseListQuery(query);
+        const listQuery = parseListQuery(query, {
+          ignoredFilters: tenant.organisationFilters === 'ignore' ? ORGANISATION_FILTERS : undefined,
+        });
         tenant.runPageHooks(listQuery.offset);
         return { status: 200, body: { header, data: runListQuery(tenant.users, listQuery, ctx) } };
       } catch (error) {
@@ -355,6 +397,18 @@ export class FakeLuccaServer implements FakeLucca {
     }
     return luccaError(404, 'Not found.');
   }
+}
+
+/** A `long-field` fault's answer: the users of a normal page, their `field` made `length` characters long. */
+function withLongField(response: ApiResponse, fault: FaultRule): ApiResponse {
+  const items = (response.body as { data?: { items?: unknown } } | null)?.data?.items;
+  if (response.status !== 200 || !Array.isArray(items)) return response;
+  const value = 'x'.repeat(fault.length ?? DEFAULT_LONG_FIELD_LENGTH);
+  const field = fault.field ?? 'lastName';
+  for (const item of items as Record<string, unknown>[]) {
+    if (fault.userIds === undefined || fault.userIds.includes(item.id as number)) item[field] = value;
+  }
+  return response;
 }
 
 export async function startFakeLucca(opts: StartFakeLuccaOptions = {}): Promise<FakeLucca> {

@@ -33,7 +33,15 @@ export interface TenantOptions {
   rateLimit?: RateLimit | false;
   /** `Host` header values (port optional) that route to this tenant, e.g. `acme.ilucca.net`. */
   hosts?: string[];
+  /**
+   * `ignore`: `legalEntityId=` and `departmentId=` are dropped and everyone is answered, as a
+   * tenant that does not support these filters would (Lucca does not document them on every
+   * tenant). Default `apply`.
+   */
+  organisationFilters?: OrganisationFilters;
 }
+
+export type OrganisationFilters = 'apply' | 'ignore';
 
 export const DEFAULT_RATE_LIMIT: RateLimit = { limit: 50, windowMs: 60_000 };
 
@@ -71,6 +79,7 @@ export class FakeTenant {
   private slots: number[] = [];
   private pageHooks: { fn: PageHook; whenOffset?: number }[] = [];
   hosts: string[] = [];
+  organisationFilters: OrganisationFilters = 'apply';
 
   constructor(
     readonly name: string,
@@ -81,6 +90,7 @@ export class FakeTenant {
     if (opts.today !== undefined) this.setToday(opts.today);
     if (opts.rateLimit !== undefined) this.setRateLimit(opts.rateLimit);
     this.hosts = (opts.hosts ?? []).map((h) => h.toLowerCase());
+    this.organisationFilters = opts.organisationFilters ?? 'apply';
   }
 
   get users(): readonly LuccaRawUser[] {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -149,6 +150,7 @@ export class Rig {
       timezone: 'Europe/Paris',
       baseUrl: this.lucca.tenantUrl(companyId),
       encryptedApiKey: encryptApiKey(RIG_KEYRING, { companyId, baseUrl: this.lucca.tenantUrl(companyId) }, apiKey),
+      connectionId: randomUUID(),
       apiKeyHint: apiKeyHint(apiKey),
       every: '24h',
       now: new Date(),

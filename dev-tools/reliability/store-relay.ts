@@ -84,8 +84,8 @@ export class StoreRelay {
 
 /** A command of the wire protocol, as a hold matches it. */
 export interface CommandMatch {
-  /** The command's name: `insert`, `update`, `delete`, `find`… */
-  command: string;
+  /** The command's name (`insert`, `update`, `delete`, `find`…), or any of several. */
+  command: string | readonly string[];
   /** Its collection (`syncChanges`, `syncPlan.<runId>`), or a pattern of it. */
   collection: string | RegExp;
   /** The whole command, its document sequences included, for a finer choice (one run, one page). */
@@ -103,6 +103,9 @@ export class CommandHold {
   /** When it was let go or lost; for a hold never reached, when it was disarmed. */
   endedAt: number | null = null;
   outcome: 'released' | 'dropped' | null = null;
+  /** Settles once the command (or its answer) is stopped here: what a test waits for before it acts. */
+  readonly reached: Promise<void>;
+  #reached!: () => void;
   #resume: (() => void) | null = null;
   #cut: (() => void) | null = null;
 
@@ -110,7 +113,9 @@ export class CommandHold {
     readonly match: CommandMatch,
     readonly at: 'request' | 'reply',
     private readonly disarm: (hold: CommandHold) => void,
-  ) {}
+  ) {
+    this.reached = new Promise((resolve) => (this.#reached = resolve));
+  }
 
   /** A command (or its answer) is stopped here right now. */
   get holding(): boolean {
@@ -131,7 +136,8 @@ export class CommandHold {
 
   wants(named: { command: string; collection: string | null }, request: Buffer): boolean {
     const { command, collection, where } = this.match;
-    if (this.endedAt !== null || named.command !== command || named.collection === null) return false;
+    const names: readonly string[] = typeof command === 'string' ? [command] : command;
+    if (this.endedAt !== null || !names.includes(named.command) || named.collection === null) return false;
     const sameCollection =
       typeof collection === 'string' ? named.collection === collection : collection.test(named.collection);
     return sameCollection && (!where || where(fullCommand(request)));
@@ -142,6 +148,7 @@ export class CommandHold {
     this.heldAt = Date.now();
     this.#resume = resume;
     this.#cut = cut;
+    this.#reached();
   }
 
   /** The relay's side: the connection closed under the message. */

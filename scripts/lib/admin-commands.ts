@@ -9,15 +9,20 @@ import {
   USERNAME_PATTERN,
   type ConsoleRole,
 } from '../../db/console-accounts-repository';
+import { AuditLogRepository } from '../../db/audit-log-repository';
 import { connectMongo } from '../../db/mongo';
 import { hashPassword, passwordProblem } from '../../console/password';
 import { OperationError } from '../../operations';
+import { recordConsoleAudit, type ConsoleAuditAction } from '../../operations/audit';
+import { defaultRequestedBy } from '../../operations/sync';
 import { formatDateTime } from './cli-format';
 
 /**
  * `npm run cli -- admin add|disable|enable|list`: the admin console's named accounts, in MongoDB.
  * Needs MongoDB only (no Temporal). A password is never an argument (shell history, `ps`): it is
  * typed twice without echo on a terminal, or read from stdin or from an environment variable.
+ * `add`, `disable` and `enable` are recorded in the console's audit log (`audit --console`), with
+ * the OS user as who, the account and role as what — never the password.
  */
 export function adminCommand(): Command {
   const admin = new Command('admin').description(
@@ -42,15 +47,18 @@ export function adminCommand(): Command {
       const problem = passwordProblem(password, username);
       if (problem) throw new OperationError('usage', problem);
       const passwordHash = await hashPassword(password);
-      await withAccounts(async (accounts) => {
+      await withAccounts(async (accounts, audit) => {
+        const what = { action: 'admin-add' as const, params: { user: username, role: opts.role } };
         try {
           await accounts.create({ username, role: opts.role, passwordHash, createdBy: 'cli' });
         } catch (err) {
           if (err instanceof AccountExistsError) {
+            await audit(what, 'account-exists');
             throw new OperationError('usage', `${err.message} See \`npm run cli -- admin list\`.`);
           }
           throw err;
         }
+        await audit(what, null);
         console.log(`Created ${opts.role} account "${username}": it can log in to the console now.`);
       });
     });
@@ -61,8 +69,13 @@ export function adminCommand(): Command {
     .addOption(userOption())
     .action(async (opts: { user: string }) => {
       const username = checkedUsername(opts.user);
-      await withAccounts(async (accounts) => {
-        if (!(await accounts.setDisabled(username, true))) throw noSuchAccount(username);
+      await withAccounts(async (accounts, audit) => {
+        const what = { action: 'admin-disable' as const, params: { user: username } };
+        if (!(await accounts.setDisabled(username, true))) {
+          await audit(what, 'no-such-account');
+          throw noSuchAccount(username);
+        }
+        await audit(what, null);
         console.log(`Disabled "${username}": no more logins, and its open sessions end at their next request.`);
         if ((await accounts.countEnabled()) === 0) {
           console.error('No enabled account is left: nobody can log in to the console until one is added or enabled.');
@@ -76,8 +89,13 @@ export function adminCommand(): Command {
     .addOption(userOption())
     .action(async (opts: { user: string }) => {
       const username = checkedUsername(opts.user);
-      await withAccounts(async (accounts) => {
-        if (!(await accounts.setDisabled(username, false))) throw noSuchAccount(username);
+      await withAccounts(async (accounts, audit) => {
+        const what = { action: 'admin-enable' as const, params: { user: username } };
+        if (!(await accounts.setDisabled(username, false))) {
+          await audit(what, 'no-such-account');
+          throw noSuchAccount(username);
+        }
+        await audit(what, null);
         console.log(`Enabled "${username}".`);
       });
     });
@@ -120,11 +138,28 @@ function checkedUsername(name: string): string {
 const noSuchAccount = (username: string) =>
   new OperationError('usage', `No account "${username}". See \`npm run cli -- admin list\`.`);
 
-async function withAccounts<T>(fn: (accounts: ConsoleAccountsRepository) => Promise<T>): Promise<T> {
+/** Records an account change in the console's audit log: done (code null) or refused with its code. */
+type AuditAccountChange = (
+  what: { action: ConsoleAuditAction; params: Record<string, string> },
+  refusedCode: string | null,
+) => Promise<void>;
+
+async function withAccounts<T>(
+  fn: (accounts: ConsoleAccountsRepository, audit: AuditAccountChange) => Promise<T>,
+): Promise<T> {
   const config = loadConfig();
   const { client, db } = await connectMongo(config.MONGODB_URI, config.MONGODB_DB);
+  const auditLog = new AuditLogRepository(db);
+  const audit: AuditAccountChange = async (what, refusedCode) => {
+    await recordConsoleAudit(
+      auditLog,
+      { actor: defaultRequestedBy(), source: 'cli' },
+      what,
+      refusedCode ? { outcome: 'refused', code: refusedCode } : { outcome: 'ok', code: null },
+    );
+  };
   try {
-    return await fn(new ConsoleAccountsRepository(db));
+    return await fn(new ConsoleAccountsRepository(db), audit);
   } finally {
     await client.close();
   }

@@ -1,5 +1,5 @@
 import { ObjectId, type Db } from 'mongodb';
-import { ProfilesRepository, type ProfileDocument } from '../../db/profiles-repository';
+import { ProfilesRepository, type PlannedInsert, type ProfileDocument } from '../../db/profiles-repository';
 import { SyncChangesRepository, toChangeDocument } from '../../db/sync-changes-repository';
 import { mapLuccaUser } from '../../domain/map-lucca-user';
 import { CompanyPlanner } from '../../domain/plan-company';
@@ -29,7 +29,7 @@ export async function runBaseline(opts: {
   const runId = `baseline-${now.getTime()}`;
   const planner = new CompanyPlanner({
     today: companyToday(opts.timezone, now),
-    index: await profiles.loadCompanyIndex(opts.companyId),
+    index: await profiles.loadCompanyIndex(opts.companyId, client.baseUrl),
     newProfileId: () => new ObjectId().toHexString(),
   });
   let written = 0;
@@ -39,11 +39,11 @@ export async function runBaseline(opts: {
     pages++;
     // A plain script writes as it plans: a page found stale (an email shared with a later page) is not planned again.
     const planned = planner.planPage(read.page, read.items.map(mapLuccaUser));
-    const docs: ProfileDocument[] = [];
+    const docs: PlannedInsert[] = [];
     for (const change of planned) {
       if (change.action !== 'create' || !change.target || change.luccaUserId === null) continue;
       const { fields, status } = change.target;
-      docs.push({
+      const doc: ProfileDocument = {
         _id: new ObjectId(change.profileId),
         companyId: opts.companyId,
         ...fields,
@@ -51,9 +51,10 @@ export async function runBaseline(opts: {
         lucca: { userId: change.luccaUserId, linkedAt: now, lastSeenAt: now, syncedValues: fields },
         createdAt: now,
         updatedAt: now,
-      });
+      };
+      docs.push({ doc, change: { ...change, profileId: doc._id.toHexString() } });
     }
-    if (docs.length) written += await profiles.insertPlanned(docs);
+    if (docs.length) written += (await profiles.insertPlanned(opts.companyId, docs)).written;
     await changes.insertMany(planned.map((c) => toChangeDocument(runId, opts.companyId, ++seq, c)));
   }
   return { profiles: written, pages };

@@ -89,6 +89,13 @@ export function formatReport(report: SyncReport): string[] {
   return lines;
 }
 
+function formatWorkflow(c: CompanyStatus): string {
+  if (!c.workflowRunning) return 'not running (starts on the next sync request)';
+  if (c.worker?.serving !== false) return 'running';
+  const last = c.worker.lastPollAt ? `last seen ${formatDateTime(c.worker.lastPollAt)}` : 'none seen';
+  return `running — no worker is serving task queue ${c.worker.taskQueue} right now (${last}): requests wait and no run starts until one is`;
+}
+
 export function formatStatus(companies: CompanyStatus[]): string[] {
   if (companies.length === 0) return ['No company is onboarded yet. Start with `npm run cli -- onboard --help`.'];
   const lines: string[] = [];
@@ -104,7 +111,7 @@ export function formatStatus(companies: CompanyStatus[]): string[] {
       `${c.companyId} — ${c.name}`,
       `  Lucca:    ${c.luccaBaseUrl} (key …${c.apiKeyHint ?? ' erased'})`,
       `  Schedule: ${schedule}`,
-      `  Workflow: ${c.workflowRunning ? 'running' : 'not running (starts on the next sync request)'}`,
+      `  Workflow: ${formatWorkflow(c)}`,
       c.lastRun
         ? `  Last run: ${c.lastRun.status} (${c.lastRun.trigger}, ${c.lastRun.mode}) ${c.lastRun._id} at ${formatDateTime(c.lastRun.startedAt)} — ${formatCounts(c.lastRun.counts)}${c.lastRun.error ? ` — ${c.lastRun.error.code}` : ''}`
         : '  Last run: none yet',

@@ -21,6 +21,9 @@ interface Reply {
   nModified?: number;
   upserted?: unknown[];
   cursor?: { firstBatch?: unknown[]; nextBatch?: unknown[] };
+  /** findAndModify: whether a document was written, and the document it answers with. */
+  lastErrorObject?: { n?: number };
+  value?: unknown;
 }
 
 /** Starts counting the client's commands; `snapshot()` gives the totals so far. */
@@ -36,6 +39,10 @@ export function countCommands(client: MongoClient): { snapshot(): CommandCounts 
         break;
       case 'update':
         counts.written += (reply.nModified ?? 0) + (reply.upserted?.length ?? 0);
+        break;
+      case 'findAndModify':
+        counts.written += reply.lastErrorObject?.n ?? 0;
+        counts.returned += reply.value ? 1 : 0;
         break;
       default:
         counts.returned += reply.cursor?.firstBatch?.length ?? reply.cursor?.nextBatch?.length ?? 0;

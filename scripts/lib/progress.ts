@@ -1,6 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { waitForSyncRun, type OperationsDeps, type SyncTicket, type WaitProgress } from '../../operations';
+import type { WaitOptions } from '../../operations/sync';
 
 const PHASES = ['queued', 'reading', 'planning', 'applying', 'done'] as const;
 
@@ -11,7 +12,7 @@ const PHASES = ['queued', 'reading', 'planning', 'applying', 'done'] as const;
 export async function waitWithProgress(
   deps: OperationsDeps,
   ticket: SyncTicket,
-  timeoutMs?: number,
+  opts: Pick<WaitOptions, 'timeoutMs' | 'noWorkerWaitMs'> = {},
 ): Promise<SyncRunDocument> {
   const bar = process.stderr.isTTY
     ? new SingleBar({
@@ -33,15 +34,23 @@ export async function waitWithProgress(
       created: run?.counts?.created ?? 0,
       updated: run?.counts?.updated ?? 0,
     });
-    if (!bar && phase !== lastPhase) {
+    // A queued request waiting for a worker says so, once, and again if it changes.
+    const shown = p.phase === 'queued' && p.noWorkerOn ? `${phase}:${p.noWorkerOn}` : phase;
+    if (!bar && shown !== lastPhase) {
       const detail =
-        p.phase === 'queued' ? (p.behindRunId ? ` behind run ${p.behindRunId}` : '') : ` (run ${p.run._id})`;
+        p.phase === 'queued'
+          ? p.noWorkerOn
+            ? ` — no worker is serving task queue ${p.noWorkerOn} right now; the run starts when one is`
+            : p.behindRunId
+              ? ` behind run ${p.behindRunId}`
+              : ''
+          : ` (run ${p.run._id})`;
       process.stderr.write(`… ${phase}${detail}\n`);
     }
-    lastPhase = phase;
+    lastPhase = shown;
   };
   try {
-    return await waitForSyncRun(deps, ticket, { onProgress, ...(timeoutMs ? { timeoutMs } : {}) });
+    return await waitForSyncRun(deps, ticket, { onProgress, ...opts });
   } finally {
     bar?.stop();
   }

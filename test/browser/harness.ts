@@ -70,7 +70,8 @@ export async function openConsoleHarness(name: string): Promise<ConsoleHarness> 
     sessionSecretGenerated: false,
     session: { idleMs: 30 * 60_000, absoluteMs: 8 * 3_600_000 },
     temporalUiUrl: process.env.DEV_TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233',
-    secureCookie: false,
+    publicUrl: 'http://127.0.0.1',
+    trustedProxies: [],
   };
   let consoleServer = await startConsole({ deps, db: stack.db, settings });
   const browser = await chromium.launch({

@@ -13,27 +13,52 @@ export function consoleSettings(overrides: Partial<ConsoleSettings> = {}): Conso
     sessionSecretGenerated: false,
     session: { idleMs: 30 * 60_000, absoluteMs: 8 * 3_600_000 },
     temporalUiUrl: 'http://127.0.0.1:8233',
-    secureCookie: false,
+    publicUrl: 'http://127.0.0.1',
+    trustedProxies: [],
     ...overrides,
   };
 }
 
-/** The session cookie a response set, as the next request sends it. */
-export const cookieOf = (res: LightMyRequestResponse) =>
-  String(res.headers['set-cookie'] ?? '')
-    .split(';')[0]
-    ?.trim() ?? '';
+/** The cookies a response set (name=value each, as the next request sends them); a cleared one is left out. */
+export function cookiesOf(res: LightMyRequestResponse): Map<string, string> {
+  const jar = new Map<string, string>();
+  for (const c of res.cookies as { name: string; value: string }[]) jar.set(c.name, c.value);
+  return jar;
+}
 
-/** Logs in through the form as a browser would: GET the login page (CSRF token), POST it. */
-export async function logIn(app: FastifyInstance, who: { user: string; password: string }): Promise<string> {
-  const page = await app.inject({ method: 'GET', url: '/login' });
+/** The Cookie header a browser sends after these responses, in order (later cookies replace earlier ones). */
+export function cookieHeader(...responses: LightMyRequestResponse[]): string {
+  const jar = new Map<string, string>();
+  for (const res of responses) for (const [name, value] of cookiesOf(res)) jar.set(name, value);
+  return [...jar]
+    .filter(([, value]) => value !== '')
+    .map(([name, value]) => `${name}=${value}`)
+    .join('; ');
+}
+
+/** The login form's CSRF token and the cookies that go with it, as a browser gets them from GET /login. */
+export async function loginForm(
+  app: FastifyInstance,
+  opts: { remoteAddress?: string; headers?: Record<string, string> } = {},
+): Promise<{ csrf: string; page: LightMyRequestResponse }> {
+  const page = await app.inject({ method: 'GET', url: '/login', ...opts });
   const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+  assert.ok(csrf, 'the login page carries a CSRF token');
+  return { csrf, page };
+}
+
+/**
+ * Logs in through the form as a browser would: GET the login page (CSRF token and its cookie),
+ * POST it. Returns the Cookie header of the logged-in browser (session and CSRF cookies).
+ */
+export async function logIn(app: FastifyInstance, who: { user: string; password: string }): Promise<string> {
+  const { csrf, page } = await loginForm(app);
   const res = await app.inject({
     method: 'POST',
     url: '/login',
-    headers: { cookie: cookieOf(page) },
+    headers: { cookie: cookieHeader(page) },
     payload: { _csrf: csrf, username: who.user, password: who.password, next: '/companies' },
   });
   assert.equal(res.statusCode, 303, `login of ${who.user}: ${res.statusCode}`);
-  return cookieOf(res);
+  return cookieHeader(page, res);
 }

@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
 import { companyWorkflowId, scheduleId, sweepScheduleId } from '../../workflows/messages';
+import { stackSettings } from '../../scripts/lib/stack';
 import { MONGODB_URI, TEMPORAL_ADDRESS, uniqueSuffix } from './helpers';
 
 const DEMO = path.join(import.meta.dirname, '..', '..', 'scripts', 'demo.ts');
@@ -86,7 +87,7 @@ describe('npm run demo, as CI runs it', () => {
       assert.match(stdout, /^link \(12\)$/m);
       assert.ok(
         stdout.includes(
-          `http://localhost:8233/namespaces/default/workflows?query=${encodeURIComponent(`CompanyId="${companyId}"`)}`,
+          `http://localhost:${stackSettings().temporalUiPort}/namespaces/default/workflows?query=${encodeURIComponent(`CompanyId="${companyId}"`)}`,
         ),
       );
       assert.match(stdout, /temporal workflow signal .*--name syncNow/);

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -160,6 +160,7 @@ export async function addCompany(
       opts.apiKey,
     ),
     apiKeyHint: apiKeyHint(opts.apiKey),
+    connectionId: randomUUID(),
     every: '24h',
     now,
   });

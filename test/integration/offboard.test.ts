@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { ActivityFailure, type ApplicationFailure } from '@temporalio/common';
 import { loadConfig } from '../../config/env';
-import type { OperationsDeps } from '../../operations';
+import type { Repositories } from '../../db/mongo';
+import type { SyncRunStart } from '../../db/sync-runs-repository';
+import { failureType } from '../../domain/failures';
+import { OperationError, requestSync, type OperationsDeps } from '../../operations';
 import { offboardCompany } from '../../operations/offboard';
+import { scheduledSyncWorkflow } from '../../workflows';
 import { signalSyncNowWithStart } from '../../workflows/client';
 import { companyWorkflowId, syncRunWorkflowId } from '../../workflows/messages';
 import { FAKE_LUCCA_HOSTS, forgetCompanies, openStack, recordHistory, type Stack } from './helpers';
-import { addTestCompany, staff, startWorker, until, type RunningWorker } from './sync-kit';
+import { addTestCompany, FAST_RETRIES, staff, startSync, startWorker, until, type RunningWorker } from './sync-kit';
 
 describe('offboarding a company, on the real stack', () => {
   let stack: Stack;
@@ -37,6 +44,23 @@ describe('offboarding a company, on the real stack', () => {
 
   const workflowStatus = async (workflowId: string) =>
     (await stack.client.workflow.getHandle(workflowId).describe()).status.name;
+
+  /** A schedule firing of the company, as its schedule starts one (the workflow its retries run in). */
+  const fire = (companyId: string, workflowId = `company-sync-scheduled:${companyId}-${Date.now()}`) =>
+    stack.client.workflow.execute(scheduledSyncWorkflow, {
+      taskQueue: stack.taskQueue,
+      workflowId,
+      args: [{ companyId }],
+    });
+
+  /** The failure a firing ended with: its activity's, as the firing workflow carries it. */
+  function firingFailure(err: unknown): ApplicationFailure {
+    assert.ok(
+      err instanceof WorkflowFailedError && err.cause instanceof ActivityFailure,
+      `the firing failed (${String(err)})`,
+    );
+    return err.cause.cause as ApplicationFailure;
+  }
 
   test('offboarding mid-run cancels the run: it ends failed with code cancelled, and leaves no staging or plan behind', async () => {
     const { companyId, tenant } = await addTestCompany(stack, staff(400));
@@ -121,5 +145,122 @@ describe('offboarding a company, on the real stack', () => {
       history.events?.some((e) => e.workflowExecutionCancelRequestedEventAttributes),
       'the cancellation is recorded, for when a worker comes',
     );
+  });
+
+  test('a schedule firing that comes after offboarding (a retry come late) fails for good and starts no workflow; so does one for a company that never was', async () => {
+    const { companyId } = await addTestCompany(stack, staff(5));
+    companies.push(companyId);
+    await offboardCompany(deps, { companyId, requestedBy: 'test' });
+
+    const late = firingFailure(
+      await fire(companyId).then(
+        () => null,
+        (err: unknown) => err,
+      ),
+    );
+    assert.equal(late.type, failureType('offboarded'));
+    assert.equal(late.nonRetryable, true);
+    await assert.rejects(
+      stack.client.workflow.getHandle(companyWorkflowId(companyId)).describe(),
+      WorkflowNotFoundError,
+      'no company workflow was started',
+    );
+
+    const unknown = firingFailure(
+      await fire('never-onboarded').then(
+        () => null,
+        (err: unknown) => err,
+      ),
+    );
+    assert.equal(unknown.type, failureType('company-not-found'));
+    assert.equal(unknown.nonRetryable, true);
+    await assert.rejects(
+      stack.client.workflow.getHandle(companyWorkflowId('never-onboarded')).describe(),
+      WorkflowNotFoundError,
+    );
+  });
+
+  test('schedule firings and requests coming during offboarding leave no company workflow running', async (t) => {
+    const { companyId, tenant } = await addTestCompany(stack, staff(200));
+    companies.push(companyId);
+    // A run in flight, slowly (a second a page of 20): offboarding waits while it stops.
+    stack.lucca.addFault({ tenant, kind: 'slow', delayMs: 1_000, times: Infinity });
+    await signalSyncNowWithStart(stack.client, stack.taskQueue, companyId, { requestedBy: 'test' });
+    await until('the run to read a page', async () => {
+      const run = await stack.repos.syncRuns.latest(companyId);
+      return run && run.progress.pagesRead >= 1 ? run : undefined;
+    });
+
+    // Firings keep coming, as a schedule's retried firings would, before, during and after offboarding.
+    let offboarded = false;
+    const firings: Promise<unknown>[] = [];
+    const firing = (async () => {
+      for (let i = 0, afterwards = 0; !offboarded || afterwards++ < 3; i++) {
+        firings.push(
+          fire(companyId, `company-sync-scheduled:${companyId}-${i}`).then(
+            () => 'accepted',
+            (err: unknown) => err,
+          ),
+        );
+        await sleep(400);
+      }
+    })();
+    const offboarding = Date.now();
+    const result = await offboardCompany(deps, { companyId, requestedBy: 'test', waitMs: 60_000 });
+    t.diagnostic(`offboarding took ${Date.now() - offboarding} ms, ${firings.length} firings sent meanwhile`);
+    const refusedRequest = await requestSync(deps, { companyId }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    offboarded = true;
+    await firing;
+    const outcomes = await Promise.all(firings);
+    t.diagnostic(`${firings.length} firings in all, over ${Date.now() - offboarding} ms`);
+
+    assert.notEqual(await workflowStatus(companyWorkflowId(companyId)), 'RUNNING', 'no company workflow left running');
+    assert.equal(result.workflow, 'ended');
+    assert.ok(refusedRequest instanceof OperationError && refusedRequest.code === 'offboarded', String(refusedRequest));
+    const refused = outcomes.filter((o) => o !== 'accepted').map((o) => firingFailure(o).type);
+    assert.ok(refused.length >= 3, `firings after offboarding were refused (${outcomes.length} firings)`);
+    assert.deepEqual([...new Set(refused)], [failureType('offboarded')]);
+  });
+
+  test('a run cancelled while its start is being recorded ends failed, code cancelled, instead of staying running', async () => {
+    const { companyId } = await addTestCompany(stack, staff(5));
+    // The run's first activity holds before its write until the test lets it go: the cancellation
+    // reaches the run while that activity is in flight.
+    const starts: SyncRunStart[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const syncRuns = Object.create(stack.repos.syncRuns) as Repositories['syncRuns'];
+    syncRuns.start = async (s: SyncRunStart) => {
+      starts.push(s);
+      await gate;
+      return stack.repos.syncRuns.start(s);
+    };
+    const taskQueue = `${stack.taskQueue}-held-start`;
+    const held = await startWorker(stack, taskQueue, { repos: { ...stack.repos, syncRuns } });
+    try {
+      const runId = `held-${Date.now()}`;
+      const handle = await startSync(stack, taskQueue, companyId, { runId, tuning: FAST_RETRIES });
+      await until('the run to be starting', async () => (starts.length > 0 ? true : undefined));
+      await handle.cancel();
+      // The run reacts to its cancellation at once (it does not wait for the held start): then the start is let go.
+      await until('the run to react to its cancellation', async () =>
+        starts.length > 1 || (await handle.describe()).status.name !== 'RUNNING' ? true : undefined,
+      );
+      release();
+      await assert.rejects(handle.result(), WorkflowFailedError);
+      await until('the run to be recorded', async () => (await stack.repos.syncRuns.get(runId)) ?? undefined);
+      const run = (await stack.repos.syncRuns.get(runId))!;
+      assert.equal(run.status, 'failed', 'not left running for the sweeper to call abandoned');
+      assert.equal(run.error?.code, 'cancelled');
+      assert.match(run.error?.message ?? '', /cancelled as it started; no profile was written/);
+      assert.equal((await handle.describe()).status.name, 'CANCELLED');
+      await recordHistory(stack, 'cancelled-while-starting', handle.workflowId);
+    } finally {
+      release();
+      await held.stop();
+    }
   });
 });

@@ -437,8 +437,9 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
       '3',
     ]);
     assert.equal(set.code, 0, set.stderr);
-    assert.match(set.stdout, /email +max\(3, 50% of active profiles\)/);
-    assert.match(set.stdout, /deactivate +max\(5, 10% of active profiles\)/);
+    assert.match(set.stdout, /email +max\(3, 50% of linked active profiles\), at most half of them/);
+    assert.match(set.stdout, /deactivate +max\(5, 10% of linked active profiles\)/);
+    assert.match(set.stdout, /overwrite +max\(5, 10% of linked active profiles\)/);
     const company = await stack.repos.companies.get(companyId);
     assert.deepEqual(company?.sync.guards?.email, { maxPercent: 50, minCount: 3 });
     for (const bad of [
@@ -482,8 +483,9 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     const { companyId, apiKey, url } = tenant();
     await onboardCompany(deps, { companyId, name: 'Rotating', luccaUrl: url, apiKey, requestedBy: 'test' });
     await waitForRun(companyId, (r) => r.trigger === 'onboarding');
-    const before = (await stack.repos.companies.get(companyId))!.lucca.apiKey!;
-    assert.equal(secretIdOf(before), 'default');
+    const { apiKey: before, connectionId } = (await stack.repos.companies.get(companyId))!.lucca;
+    assert.equal(secretIdOf(before!), 'default');
+    assert.ok(connectionId);
 
     const rotating = {
       LUCCA_SYNC_SECRET: '',
@@ -502,6 +504,11 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     const binding = { companyId, baseUrl: url };
     assert.equal(decryptApiKey(keyringOf([NEXT_SECRET]), binding, after), apiKey, 'the new secret alone reads it');
     assert.throws(() => decryptApiKey(TEST_KEYRING, binding, after), ApiKeyDecryptError, 'the old one no longer does');
+    assert.equal(
+      (await stack.repos.companies.get(companyId))!.lucca.connectionId,
+      connectionId,
+      're-encrypting the key is no change of connection: runs in flight stay valid',
+    );
 
     const again = await runCli(['rotate-keys', '--json'], { env: rotating });
     assert.ok((JSON.parse(again.stdout) as { alreadyCurrent: string[] }).alreadyCurrent.includes(companyId));

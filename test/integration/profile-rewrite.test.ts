@@ -2,15 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { ObjectId } from 'mongodb';
+import { BSON, ObjectId } from 'mongodb';
 import { createSyncActivities } from '../../activities/sync-activities';
-import type { ProfileDocument } from '../../db/profiles-repository';
+import { MAX_REWRITE_FILTER_BYTES, type ProfileDocument } from '../../db/profiles-repository';
 import type { ApplicableChange } from '../../db/sync-staging-repository';
 import type { SyncedFields } from '../../domain/types';
 import { activityDeps, openStack, type Stack } from './helpers';
 
 const COMPANY = 'rewrite-co';
 const NOW = new Date('2026-06-15T08:00:00Z');
+const TENANT = 'https://rewrite-co.ilucca.net';
 
 const fields = (i: number, overrides: Partial<SyncedFields> = {}): SyncedFields => ({
   firstName: `Inès${i}`,
@@ -67,11 +68,11 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
 
   test('a rewrite links every profile and keeps the fields sync does not own', async () => {
     const { changes } = await importCompany(150);
-    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
-    const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
+    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW, TENANT);
+    const { entries } = await stack.repos.profiles.readForRewrite(COMPANY, updates);
     assert.equal(entries.length, 150);
 
-    assert.equal(await stack.repos.profiles.rewrite(entries), 150);
+    assert.equal((await stack.repos.profiles.rewrite(entries)).written, 150);
 
     const after = await read();
     assert.equal(after.length, 150, 'nothing lost, nothing doubled');
@@ -87,8 +88,8 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
   test('a rewrite that stopped after its delete is completed from its journal when the run finishes', async () => {
     const { changes } = await importCompany(120);
     const runId = `run-${new ObjectId().toHexString()}`;
-    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
-    const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
+    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW, TENANT);
+    const { entries } = await stack.repos.profiles.readForRewrite(COMPANY, updates);
     await stack.repos.staging.journal(runId, entries);
     // The crash: the profiles are deleted, their new versions never inserted.
     await stack.store.profiles.deleteMany({ companyId: COMPANY });
@@ -117,8 +118,8 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
 
   test('a new version the store refuses is put back as it was, and not counted', async () => {
     const { profiles, changes } = await importCompany(110);
-    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
-    const entries = await stack.repos.profiles.readForRewrite(COMPANY, updates);
+    const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW, TENANT);
+    const { entries } = await stack.repos.profiles.readForRewrite(COMPANY, updates);
     // Meanwhile another profile took Lucca user 7 (one profile per Lucca user and company).
     const squatter = {
       ...imported(999),
@@ -126,7 +127,13 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
     };
     await stack.store.profiles.insertOne(squatter);
 
-    assert.equal(await stack.repos.profiles.rewrite(entries), 109);
+    const rewritten = await stack.repos.profiles.rewrite(entries);
+    assert.equal(rewritten.written, 109);
+    assert.deepEqual(
+      rewritten.refused.map((e) => e.before._id.toHexString()),
+      [profiles[6]!._id.toHexString()],
+      'the refused one is returned, for the report',
+    );
 
     const after = await read();
     assert.equal(after.length, 111, 'the 110 imported profiles and the other one');
@@ -137,6 +144,58 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
   });
 
   test(
+    'a rewrite of profiles ten times past what one delete may name goes in deletes the store takes, and one larger than that alone is updated the plain way',
+    { timeout: 600_000 },
+    async () => {
+      // The platform keeps large fields of its own (a photo): 100 profiles of 850 KB are 85 MB
+      // of documents the rewrite's delete names, ten times `MAX_REWRITE_FILTER_BYTES` (a command
+      // holds 16 MB); one of 9 MB is past it alone.
+      await stack.store.profiles.deleteMany({ companyId: COMPANY });
+      const photo = (kb: number) => 'x'.repeat(kb * 1024);
+      const profiles = Array.from({ length: 101 }, (_, i) => ({
+        ...imported(i + 1),
+        photo: photo(i === 100 ? 9 * 1024 : 850),
+      }));
+      const bytes = profiles.reduce((sum, p) => sum + BSON.calculateObjectSize(p), 0);
+      assert.ok(bytes > 10 * MAX_REWRITE_FILTER_BYTES, `${bytes} bytes of profiles`);
+      for (const p of profiles) await stack.store.profiles.insertOne(p);
+      const { updates } = stack.repos.profiles.plannedWrites(
+        COMPANY,
+        profiles.map((p, i) => link(p, i + 1)),
+        NOW,
+        TENANT,
+      );
+
+      const { entries } = await stack.repos.profiles.readForRewrite(COMPANY, updates);
+      const rewritten = await stack.repos.profiles.rewrite(entries);
+
+      assert.equal(rewritten.written, 100);
+      assert.deepEqual(
+        rewritten.left.map((id) => id.toHexString()),
+        [profiles[100]!._id.toHexString()],
+        'the profile too large for a delete is left',
+      );
+      let plain = 0;
+      for await (const outcome of stack.repos.profiles.updateEach(
+        COMPANY,
+        updates.filter((u) => u._id.equals(profiles[100]!._id)),
+      )) {
+        plain += outcome.written;
+      }
+      assert.equal(plain, 1);
+      const after = (await stack.store.profiles.find({ companyId: COMPANY }).toArray()) as (ProfileDocument & {
+        photo?: string;
+      })[];
+      assert.equal(after.length, 101, 'nothing lost, nothing doubled');
+      assert.ok(after.every((p) => p.lucca?.userId && p.firstName === `Inès${p.lucca.userId}`));
+      assert.ok(
+        after.every((p) => p.photo?.length === (p._id.equals(profiles[100]!._id) ? 9 * 1024 : 850) * 1024),
+        'every photo kept',
+      );
+    },
+  );
+
+  test(
     'updated one by one, 1,000 updates go in commands the store can take (ten times past its stall)',
     { timeout: 300_000 },
     async () => {
@@ -144,10 +203,10 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
       // on one command of about 100 update statements; `updateEach` sends `maxUpdatesPerCommand`
       // (10) at a time. A stall would hang here until the timeout fails the test.
       const { changes } = await importCompany(1_000);
-      const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW);
+      const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW, TENANT);
 
       let written = 0;
-      for await (const n of stack.repos.profiles.updateEach(COMPANY, updates)) written += n;
+      for await (const outcome of stack.repos.profiles.updateEach(COMPANY, updates)) written += outcome.written;
 
       assert.equal(written, 1_000);
       const after = await read();

@@ -149,6 +149,12 @@ export function startSync(
   });
 }
 
+/** A run's input that applies blocked run `blocked` anyway (what "Apply anyway" sends). */
+export const anyway = (blocked: { runId: string }): Partial<SyncRunInput> => ({
+  allowMassDeactivation: true,
+  override: { blockedRunId: blocked.runId },
+});
+
 /** Runs one sync straight on `syncRunWorkflow` and waits for its result. */
 export async function runSync(
   stack: Stack,

@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { loadConfig } from '../../config/env';
+import { failureType } from '../../domain/failures';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { OperationError, requestSync, waitForSyncRun, type OperationsDeps, type SyncTicket } from '../../operations';
 import { queryCompanyStatus } from '../../operations/sync';
 import { MAX_PENDING_KINDS } from '../../workflows/company-sync';
+import { scheduledSyncWorkflow } from '../../workflows';
 import { requestSyncWithStart } from '../../workflows/client';
-import { companyWorkflowId, SyncOutcomeAttribute, syncNowSignal, type SyncNowRequest } from '../../workflows/messages';
+import {
+  companyWorkflowId,
+  statusQuery,
+  SyncOutcomeAttribute,
+  syncNowSignal,
+  type SyncNowRequest,
+} from '../../workflows/messages';
 import { openStack, recordHistory, type Stack, stackEnv } from './helpers';
 import { addTestCompany, profilesOf, staff, startWorker, until, type RunningWorker } from './sync-kit';
 
@@ -23,7 +33,10 @@ describe('sync requests through the company workflow', () => {
 
   before(async () => {
     stack = await openStack('requests');
-    worker = await startWorker(stack, stack.taskQueue);
+    // With the Temporal client: schedule firings run here too.
+    worker = await startWorker(stack, stack.taskQueue, {
+      temporal: { client: stack.client, taskQueue: stack.taskQueue },
+    });
     deps = { repos: stack.repos, client: stack.client, config: loadConfig(stackEnv(stack)) };
   });
 
@@ -63,6 +76,12 @@ describe('sync requests through the company workflow', () => {
     return ticket;
   }
 
+  /** A request of a kind of its own: the override of blocked run `i`. */
+  const override = (i: number): SyncNowRequest => ({
+    requestedBy: `override-${i}`,
+    override: { blockedRunId: `blocked-${i}`, ceilings: [{ guard: 'deactivate', count: 3 }] },
+  });
+
   test('each request learns exactly which run it became, under concurrent requests of different kinds', async () => {
     const { companyId } = await company(30);
     const first = await firstRunBusy(companyId, { delayMs: 2_000 });
@@ -82,7 +101,7 @@ describe('sync requests through the company workflow', () => {
     later.forEach((run, i) => {
       assert.equal(run.requestId, tickets[i]!.requestId, `${asked[i]!.requestedBy} got the run of its request`);
       assert.equal(run.mode, asked[i]!.dryRun ? 'dry-run' : 'apply');
-      assert.ok(tickets[i]!.ahead >= 1, 'queued behind the first run');
+      assert.ok(tickets[i]!.ahead! >= 1, 'queued behind the first run');
       assert.ok(run.startedAt > firstRun!.startedAt);
     });
     // The same kind folded into one run; the kinds stayed apart: three runs in all.
@@ -106,23 +125,21 @@ describe('sync requests through the company workflow', () => {
     // The first run stays on its first page for the whole test (the workflow is terminated after).
     await firstRunBusy(companyId, 'stuck');
     const handle = stack.client.workflow.getHandle(companyWorkflowId(companyId));
-    const override = (i: number): SyncNowRequest => ({
-      requestedBy: `override-${i}`,
-      override: { blockedRunId: `blocked-${i}`, ceilings: [{ guard: 'deactivate', count: 3 }] },
-    });
     // Signals (what schedules send) cannot be refused: past the bound they are dropped. Ten times
     // the bound in kinds (each override of another run is a kind of its own), and plain requests.
-    // One request past each of its own bounds first: its requester's name and its override's ceilings.
+    // One request past each of its own bounds first: its requester's name and the run it overrides;
+    // the reviewed counts earlier versions sent are not kept (the run reads what was reviewed from MongoDB).
     await handle.signal(syncNowSignal, {
       requestedBy: 'x'.repeat(2_000),
       override: {
-        blockedRunId: 'blocked-huge',
+        blockedRunId: 'b'.repeat(2_000),
         ceilings: Array.from({ length: 200 }, (_, i) => ({ guard: 'deactivate' as const, count: i })),
       },
     });
     const [huge] = (await queryCompanyStatus(stack.client, companyId))!.pending;
     assert.equal(huge?.requestedBy?.length, 200);
-    assert.equal(huge?.override?.ceilings.length, 20);
+    assert.equal(huge?.override?.blockedRunId.length, 200);
+    assert.equal(huge?.override?.ceilings, undefined);
     const signals: SyncNowRequest[] = [
       ...Array.from({ length: 50 }, (_, i) => ({ requestedBy: `plain-${i}`, dryRun: i % 2 === 0 })),
       ...Array.from({ length: 10 * MAX_PENDING_KINDS }, (_, i) => override(i)),
@@ -136,12 +153,16 @@ describe('sync requests through the company workflow', () => {
     // Updates (what operators send) are refused with a reason, and nothing is queued.
     const refused = await Promise.allSettled(
       Array.from({ length: 20 }, (_, i) =>
-        requestSyncWithStart(stack.client, stack.taskQueue, companyId, override(1000 + i)),
+        requestSyncWithStart(stack.client, stack.taskQueue, companyId, override(1000 + i), {
+          answerWithinMs: 30_000,
+        }),
       ),
     );
     for (const r of refused) {
       assert.equal(r.status, 'rejected');
-      assert.match(String((r.reason as { cause?: Error }).cause?.message), /different kinds of sync request/);
+      const cause = (r.reason as { cause?: ApplicationFailure }).cause;
+      assert.match(String(cause?.message), /different kinds of sync request/);
+      assert.equal(cause?.type, failureType('queue-full'), 'a full queue is told by its type');
     }
     const newKind = requestSync(deps, { companyId, dryRun: true, requestedBy: 'late' });
     if (full.pending.some((p) => !p.override && p.dryRun)) {
@@ -158,7 +179,7 @@ describe('sync requests through the company workflow', () => {
     );
   });
 
-  test('apply anyway goes up to what the operator reviewed and no further; without a blocked run it is refused', async () => {
+  test('apply anyway applies the changes of the people reviewed and no others; without a blocked run it is refused', async () => {
     const { companyId, tenant } = await company(40);
     const sync = async (input: Partial<Parameters<typeof requestSync>[1]> = {}) =>
       waitForSyncRun(deps, await requestSync(deps, { companyId, requestedBy: 'ops', ...input }), { pollMs: 100 });
@@ -181,13 +202,14 @@ describe('sync requests through the company workflow', () => {
       (err: OperationError) => err.code === 'nothing-to-override' && err.message.includes(blocked._id),
     );
 
-    // More people gone since the review: the override of 30 does not cover 32.
+    // More people gone since the review: the override of users 1–30 does not cover 31 and 32.
     stack.lucca.mutateUsers(tenant, (all) => all.filter((u) => u.id > 32));
     const again = await sync({ allowMassDeactivation: true, overrideRunId: blocked._id });
     assert.equal(again.status, 'blocked');
     assert.equal(again.overrideOf, blocked._id);
     assert.equal(again.error?.code, 'mass-deactivation');
-    assert.match(again.error?.message ?? '', /deactivate 32 profiles \(more than the 30 confirmed\)/);
+    assert.match(again.error?.message ?? '', /deactivate 32 profiles \(2 not reviewed\)/);
+    assert.match(again.error?.message ?? '', /2 changes of this plan were not reviewed/);
     assert.equal((await profilesOf(stack, companyId)).filter((p) => p.status === 'former').length, 0);
 
     // The operator reviews the new plan and confirms it: applied, exactly those 32.
@@ -197,5 +219,48 @@ describe('sync requests through the company workflow', () => {
     assert.equal(applied.counts?.deactivated, 32);
     assert.equal((await profilesOf(stack, companyId)).filter((p) => p.status === 'former').length, 32);
     assert.equal(await outcomeOf(applied), 'succeeded');
+  });
+
+  test('a schedule firing sends the requestSync update under its own id: a full queue fails the firing, and the same firing twice is one run', async () => {
+    const fire = (companyId: string, workflowId: string) =>
+      stack.client.workflow.execute(scheduledSyncWorkflow, {
+        taskQueue: stack.taskQueue,
+        workflowId,
+        args: [{ companyId }],
+      });
+
+    const { companyId: full } = await company(10);
+    // The first run stays on its first page (the workflow is terminated after), and every kind the queue holds waits.
+    await firstRunBusy(full, 'stuck');
+    const handle = stack.client.workflow.getHandle(companyWorkflowId(full));
+    await Promise.all(Array.from({ length: MAX_PENDING_KINDS }, (_, i) => handle.signal(syncNowSignal, override(i))));
+    assert.equal((await handle.query(statusQuery)).pending.length, MAX_PENDING_KINDS);
+    await assert.rejects(fire(full, `company-sync-scheduled:${full}-full`), (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ActivityFailure, String(err));
+      const cause = err.cause.cause as ApplicationFailure;
+      assert.equal(cause.type, failureType('queue-full'));
+      assert.equal(cause.nonRetryable, true);
+      assert.match(cause.message, /different kinds of sync request are already waiting/);
+      return true;
+    });
+
+    const { companyId } = await company(10);
+    const firingId = `company-sync-scheduled:${companyId}-2026-12-02T06:00:00Z`;
+    await fire(companyId, firingId);
+    const run = await until('the scheduled run to finish', async () => {
+      const [r] = await stack.repos.syncRuns.list(companyId, 10);
+      return r && r.status !== 'running' ? r : undefined;
+    });
+    assert.equal(run.trigger, 'schedule');
+    // The same firing again (as its retried activity would send it): answered, and nothing queued.
+    await fire(companyId, firingId);
+    const status = await stack.client.workflow.getHandle(companyWorkflowId(companyId)).query(statusQuery);
+    assert.equal(status.current, null);
+    assert.deepEqual(status.pending, []);
+    assert.deepEqual(
+      status.requests?.map((r) => r.key),
+      [firingId],
+    );
+    assert.equal((await stack.repos.syncRuns.list(companyId, 10)).length, 1);
   });
 });

@@ -138,13 +138,15 @@ describe('a sync run surviving crashes, keeping history clean and scaling', () =
     stack.lucca.mutateUsers(tenant, (all) =>
       all.map((u) => ({ ...u, lastName: `${u.lastName ?? 'X'}-Rénové`, mail: u.mail ? `new.${u.mail}` : u.mail })),
     );
+    const blocked = await runSync(stack, stack.taskQueue, companyId);
+    assert.equal(blocked.status, 'blocked');
     const companyHandle = await stack.client.workflow.signalWithStart(companySyncWorkflow, {
       taskQueue: stack.taskQueue,
       workflowId: companyWorkflowId(companyId),
       args: [{ companyId, tuning: FAST_RETRIES }],
       signal: syncNowSignal,
       // Every email changes: past the email guard, confirmed.
-      signalArgs: [{ requestedBy: 'history-test', allowMassDeactivation: true }],
+      signalArgs: [{ requestedBy: 'history-test', override: { blockedRunId: blocked.runId } }],
       typedSearchAttributes: [{ key: CompanyIdAttribute, value: companyId }],
     });
     try {

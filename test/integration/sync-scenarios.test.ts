@@ -5,6 +5,7 @@ import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { openStack, recordHistory, type Stack } from './helpers';
 import {
   addTestCompany,
+  anyway,
   changeFor,
   changesOf,
   clockDeps,
@@ -218,7 +219,7 @@ describe('the sync rules on the real stack', () => {
 
     assert.equal(blocked.status, 'blocked');
     assert.equal(blocked.error?.code, 'mass-deactivation');
-    assert.match(blocked.error?.message ?? '', /deactivate 30 profiles \(limit 5\), out of 40 active profiles/);
+    assert.match(blocked.error?.message ?? '', /deactivate 30 profiles \(limit 5\), out of 40 linked active profiles/);
     assert.equal(blocked.profileWrites, 0);
     assert.equal(blocked.counts?.deactivated, 30);
     const untouched = await profilesOf(stack, companyId);
@@ -239,7 +240,7 @@ describe('the sync rules on the real stack', () => {
       fired: [{ guard: 'deactivate', count: 30, limit: 5 }],
     });
 
-    const forced = await sync(companyId, { allowMassDeactivation: true });
+    const forced = await sync(companyId, anyway(blocked));
     assert.equal(forced.status, 'succeeded');
     assert.equal(forced.counts?.deactivated, 30);
     assert.equal(forced.profileWrites, 30);
@@ -363,9 +364,13 @@ describe('the sync rules on the real stack', () => {
     assert.match(renamed.error?.message ?? '', /change the email of 40 linked profiles \(limit 5\)/);
     await unchangedSince('every email changed');
 
-    // The company's own threshold lets a change of that size through; the operator's override too.
+    // A company's own threshold never lets most of it through unreviewed (half of 40 is 20); the
+    // operator's review of the blocked run does.
     await stack.repos.companies.setGuard(companyId, 'email', { maxPercent: 100, minCount: 0 }, new Date());
-    const allowed = await sync(companyId);
+    const raised = await sync(companyId);
+    assert.match(raised.error?.message ?? '', /change the email of 40 linked profiles \(limit 20\)/);
+    await unchangedSince('the threshold raised to 100 %');
+    const allowed = await sync(companyId, anyway(raised));
     assert.equal(allowed.status, 'succeeded', JSON.stringify(allowed.error));
     assert.equal(allowed.counts?.updated, 40);
     assert.ok((await profilesOf(stack, companyId)).every((p) => p.email?.endsWith('@acme.test')));
@@ -375,14 +380,16 @@ describe('the sync rules on the real stack', () => {
     const { companyId, tenant } = await company(staff(20));
     await sync(companyId);
     stack.lucca.mutateUsers(tenant, (all) => all.map((u) => ({ ...u, dtContractEnd: luccaDate('2026-05-15') })));
-    const left = await sync(companyId, { allowMassDeactivation: true });
+    const leaving = await sync(companyId);
+    assert.deepEqual([leaving.status, leaving.error?.code], ['blocked', 'mass-deactivation']);
+    const left = await sync(companyId, anyway(leaving));
     assert.equal(left.counts?.deactivated, 20);
 
     stack.lucca.mutateUsers(tenant, (all) => all.map((u) => ({ ...u, dtContractEnd: null })));
     const back = await sync(companyId);
     assert.deepEqual([back.status, back.error?.code], ['blocked', 'mass-reactivation']);
     assert.equal(back.profileWrites, 0);
-    const confirmed = await sync(companyId, { allowMassDeactivation: true });
+    const confirmed = await sync(companyId, anyway(back));
     assert.deepEqual([confirmed.status, confirmed.counts?.reactivated], ['succeeded', 20]);
   });
 });

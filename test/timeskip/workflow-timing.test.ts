@@ -16,7 +16,6 @@ import type {
   SyncActivities,
 } from '../../activities/sync-activities';
 import type { SweepResult } from '../../activities/sweep';
-import { createRequestCompanySyncActivities } from '../../activities/request-company-sync';
 import { WORKFLOWS_PATH } from '../../workers/worker';
 import { companySyncWorkflow, scheduledSyncWorkflow, syncRunWorkflow, syncSweepWorkflow } from '../../workflows';
 import {
@@ -43,10 +42,10 @@ import { ensureTool, TEMPORAL_TEST_SERVER } from '../../scripts/lib/tools';
  * query unanswered. So a hung activity's heartbeat timeout cannot be skipped (it would take its real
  * five minutes), and each test leaves its workflows closed or idle before its worker stops.
  *
- * The activities here are test doubles registered on the test worker — except the schedule's
- * `requestCompanySync`, which needs only Temporal and is the real one: these tests are about the
+ * The activities here are test doubles registered on the test worker: these tests are about the
  * workflows' timing and bookkeeping, and the real activities are tested on the real stack
- * (`test/integration`: Lucca reads, plans, sweeps, on the Temporal dev server and FerretDB).
+ * (`test/integration`: Lucca reads, plans, sweeps and schedule firings, which check the company in
+ * MongoDB first, on the Temporal dev server and FerretDB).
  */
 
 const MINUTE = 60_000;
@@ -294,7 +293,7 @@ describe('workflow timing on the time-skipping test server', () => {
           await until('the first run to read', () => seen.reads[0]);
 
           const dryRun: SyncNowRequest = { requestedBy: 'bob', dryRun: true };
-          const override: SyncNowRequest = { requestedBy: 'carol', allowMassDeactivation: true };
+          const override: SyncNowRequest = { requestedBy: 'carol', override: { blockedRunId: 'run-blocked' } };
           await first.signal(syncNowSignal, dryRun);
           await first.signal(syncNowSignal, override);
           const queued = await until('both requests queued', async () => {
@@ -349,39 +348,6 @@ describe('workflow timing on the time-skipping test server', () => {
           );
         },
       );
-    },
-  );
-
-  test(
-    "a schedule firing hands syncNow (trigger 'schedule') to the company workflow, starting it",
-    { timeout: TEST_TIMEOUT_MS },
-    async (t) => {
-      const companyId = uniqueName('scheduled');
-      const { doubles, seen } = syncActivityDoubles();
-      // The real activity, as the worker builds it: it needs only the Temporal client.
-      const activities = (taskQueue: string) => ({
-        ...doubles,
-        ...createRequestCompanySyncActivities({ temporal: { client: env.client, taskQueue } }),
-      });
-      await withWorker(t.signal, activities, async (taskQueue) => {
-        await env.client.workflow.execute(scheduledSyncWorkflow, {
-          taskQueue,
-          workflowId: uniqueName('firing'),
-          args: [{ companyId }],
-        });
-        const company = env.client.workflow.getHandle<typeof companySyncWorkflow>(companyWorkflowId(companyId));
-        // Waiting for the company workflow to record the run also leaves it idle when the worker stops.
-        const { lastRun } = await until('the scheduled run to be recorded', async () => {
-          const s = await company.query(statusQuery).catch(() => undefined);
-          return s?.lastRun ? s : undefined;
-        });
-        assert.equal(lastRun?.status, 'succeeded');
-        assert.deepEqual(
-          seen.starts.map((s) => [s.companyId, s.trigger, s.requestedBy]),
-          [[companyId, 'schedule', 'schedule']],
-        );
-        assert.equal((await company.describe()).status.name, 'RUNNING', 'the company workflow stays up');
-      });
     },
   );
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import type { SyncReport } from '../../operations';
-import { formatChange, formatReport, formatRunHeader, formatValue } from '../../scripts/lib/cli-format';
+import type { CompanyStatus, SyncReport } from '../../operations';
+import { formatChange, formatReport, formatRunHeader, formatStatus, formatValue } from '../../scripts/lib/cli-format';
 
 const run: SyncRunDocument = {
   _id: '20260615-101500-1a2b3c4d',
@@ -96,5 +96,41 @@ describe('terminal rendering of reports', () => {
     }).join('\n');
     assert.match(text, /Changes removed on .*retention period \(SYNC_CHANGES_RETENTION_DAYS\) was over/);
     assert.doesNotMatch(text, /No changes\./);
+  });
+});
+
+describe('terminal rendering of the status', () => {
+  const company = (over: Partial<CompanyStatus>): CompanyStatus => ({
+    companyId: 'acme',
+    name: 'Acme',
+    timezone: 'Europe/Paris',
+    luccaBaseUrl: 'https://acme.ilucca.net',
+    apiKeyHint: 'WXYZ',
+    connected: true,
+    every: '24h',
+    paused: false,
+    schedule: { exists: true, paused: false, nextRunAt: new Date('2026-12-03T06:00:00Z') },
+    workflowRunning: true,
+    worker: { taskQueue: 'lucca-sync', serving: true, lastPollAt: new Date('2026-12-02T16:00:00Z') },
+    lastRun: null,
+    ...over,
+  });
+  const workflowLine = (c: CompanyStatus) => formatStatus([c]).find((l) => l.includes('Workflow:'));
+
+  test("says when no worker serves the company workflow's task queue, and when one was last seen", () => {
+    const lost = workflowLine(
+      company({ worker: { taskQueue: 'lucca-sync-eu', serving: false, lastPollAt: new Date('2026-12-02T15:00:00Z') } }),
+    );
+    assert.match(lost ?? '', /running — no worker is serving task queue lucca-sync-eu right now \(last seen .+\)/);
+    assert.match(
+      workflowLine(company({ worker: { taskQueue: 'q', serving: false, lastPollAt: null } })) ?? '',
+      /\(none seen\)/,
+    );
+  });
+
+  test('says nothing of workers while one serves the queue, or when the server would not say', () => {
+    assert.equal(workflowLine(company({})), '  Workflow: running');
+    assert.equal(workflowLine(company({ worker: null })), '  Workflow: running');
+    assert.match(workflowLine(company({ workflowRunning: false, worker: null })) ?? '', /not running/);
   });
 });

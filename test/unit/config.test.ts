@@ -82,6 +82,18 @@ describe('a misconfiguration is refused at start, naming the setting and the val
     }
   });
 
+  test('the byte cap on a Lucca answer is 16 MiB by default, a whole number of bytes from 1 MiB to 256 MiB', () => {
+    assert.equal(loadConfig({}).LUCCA_MAX_PAGE_BYTES, 16 * 1024 * 1024);
+    assert.equal(loadConfig({ LUCCA_MAX_PAGE_BYTES: '1048576' }).LUCCA_MAX_PAGE_BYTES, 1_048_576);
+    assert.equal(loadConfig({ LUCCA_MAX_PAGE_BYTES: '268435456' }).LUCCA_MAX_PAGE_BYTES, 268_435_456);
+    for (const bad of ['0', '-1', '1048575', '268435457', '1.5', '16MB', 'off']) {
+      assert.match(
+        refusal(() => loadConfig({ LUCCA_MAX_PAGE_BYTES: bad })),
+        new RegExp(`LUCCA_MAX_PAGE_BYTES="${bad}": `),
+      );
+    }
+  });
+
   test('the retention of change records is a whole number of days, at least one', () => {
     assert.equal(loadConfig({ SYNC_CHANGES_RETENTION_DAYS: '90' }).SYNC_CHANGES_RETENTION_DAYS, 90);
     for (const bad of ['0', '-5', '1.5', 'a year', '99999']) {
@@ -90,5 +102,50 @@ describe('a misconfiguration is refused at start, naming the setting and the val
         new RegExp(`SYNC_CHANGES_RETENTION_DAYS="${bad}": `),
       );
     }
+  });
+});
+
+describe("the console's public URL and trusted proxies are checked at start", () => {
+  test('trusted proxies are addresses or CIDR ranges; anything else is refused, named', async () => {
+    const settings = await loadConsoleSettings({
+      CONSOLE_TRUSTED_PROXIES: ' 10.0.0.5, 10.1.0.0/16,fd00::/8 , ::1',
+    });
+    assert.deepEqual(settings.trustedProxies, ['10.0.0.5', '10.1.0.0/16', 'fd00::/8', '::1']);
+    const message = await consoleRefusal({ CONSOLE_TRUSTED_PROXIES: '10.0.0.5,proxy.internal,10.0.0.0/33,127.1' });
+    assert.match(message, /"proxy\.internal" is neither an IP address nor a CIDR range/);
+    assert.match(message, /"10\.0\.0\.0\/33" is neither/);
+    assert.match(message, /"127\.1" is neither/);
+    assert.doesNotMatch(message, /"10\.0\.0\.5" is neither/);
+  });
+
+  test('Secure follows the public URL, not the bind address: https needs the TLS proxy listed', async () => {
+    const local = await loadConsoleSettings({});
+    assert.equal(local.publicUrl, 'http://127.0.0.1:3400');
+    const proxied = await loadConsoleSettings({
+      CONSOLE_PUBLIC_URL: 'https://console.example.com/admin/',
+      CONSOLE_TRUSTED_PROXIES: '127.0.0.1',
+    });
+    assert.equal(proxied.publicUrl, 'https://console.example.com');
+    assert.match(
+      await consoleRefusal({ CONSOLE_PUBLIC_URL: 'https://console.example.com' }),
+      /CONSOLE_PUBLIC_URL is https .* CONSOLE_TRUSTED_PROXIES/,
+    );
+    assert.match(
+      await consoleRefusal({ CONSOLE_HOST: '0.0.0.0' }),
+      /CONSOLE_HOST="0\.0\.0\.0" is not loopback: set CONSOLE_PUBLIC_URL/,
+    );
+    const plainOnPurpose = await loadConsoleSettings({
+      CONSOLE_HOST: '0.0.0.0',
+      CONSOLE_PUBLIC_URL: 'http://10.0.0.8:3400',
+    });
+    assert.equal(plainOnPurpose.publicUrl, 'http://10.0.0.8:3400');
+    assert.match(await consoleRefusal({ CONSOLE_PUBLIC_URL: 'ftp://console.example.com' }), /CONSOLE_PUBLIC_URL="ftp/);
+  });
+
+  test('the retired CONSOLE_SECURE_COOKIE is refused with what replaces it', async () => {
+    assert.match(
+      await consoleRefusal({ CONSOLE_SECURE_COOKIE: 'auto' }),
+      /CONSOLE_SECURE_COOKIE="auto": is replaced by CONSOLE_PUBLIC_URL/,
+    );
   });
 });

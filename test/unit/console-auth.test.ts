@@ -8,6 +8,7 @@ import {
   lockDelayMs,
   retryAt,
   secondsUntil,
+  throttledAddress,
   type LockoutPolicy,
 } from '../../domain/login-lockout';
 import { MIN_PASSWORD_LENGTH, passwordProblem } from '../../console/password';
@@ -91,5 +92,25 @@ describe('failed logins lock a key with a doubling delay', () => {
     assert.equal(retryAt([expired, null], now), null);
     assert.equal(secondsUntil(new Date('2026-01-01T10:00:00.200Z'), now), 1);
     assert.equal(secondsUntil(new Date('2026-01-01T10:02:00Z'), now), 120);
+  });
+});
+
+describe('failed logins are counted per client address, an IPv6 client per /64', () => {
+  const cases: [string, string, string][] = [
+    ['an IPv4 address as it is', '203.0.113.7', '203.0.113.7'],
+    ['an IPv6 address by its /64', '2001:db8:1:2:aaaa:bbbb:cccc:dddd', '2001:db8:1:2::/64'],
+    ['another address of the same /64 alike', '2001:db8:1:2::1', '2001:db8:1:2::/64'],
+    ['a long form alike', '2001:0db8:0001:0002:0000:0000:0000:0001', '2001:db8:1:2::/64'],
+    ['a zone id dropped', 'fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['an IPv4-mapped address as its IPv4', '::ffff:192.0.2.1', '192.0.2.1'],
+    ['loopback', '::1', '0:0:0:0::/64'],
+    ['anything unparsable as it is', 'not-an-address', 'not-an-address'],
+  ];
+  for (const [what, address, key] of cases) {
+    test(`${what}: ${address}`, () => assert.equal(throttledAddress(address), key));
+  }
+
+  test('the next /64 is another key', () => {
+    assert.notEqual(throttledAddress('2001:db8:1:2::1'), throttledAddress('2001:db8:1:3::1'));
   });
 });

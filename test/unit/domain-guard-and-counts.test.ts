@@ -1,25 +1,37 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addToCounts, guardLimit, summariseCounts } from '../../domain/plan';
+import { addToCounts, summariseCounts } from '../../domain/plan';
+import { DEFAULT_GUARD, guardLimit } from '../../domain/guards';
 import { PlanTally } from '../../domain/plan-company';
-import { DEFAULT_GUARD, emptyCounts, type ChangeAction, type PlannedChange, type SyncCounts } from '../../domain/types';
+import { emptyCounts, type ChangeAction, type PlannedChange, type SyncCounts } from '../../domain/types';
 
 describe('guardLimit', () => {
+  // [title, changes, linked active profiles, blocked]
   const cases: [string, number, number, boolean][] = [
-    ['allows exactly minCount in a small company', 5, 20, false],
+    ['blocks all five of a company of five (half of five is 2)', 5, 5, true],
+    ['allows two of a company of five', 2, 5, false],
+    ['blocks three of a company of five: most of it', 3, 5, true],
+    ['blocks the only person of a company of one', 1, 1, true],
+    ['allows one of a company of two', 1, 2, false],
+    ['allows exactly minCount once half the company is above it', 5, 20, false],
     ['blocks one more than minCount in a small company', 6, 20, true],
-    ['falls back to minCount when the company has no active profile', 5, 0, false],
-    ['allows exactly 10% of active profiles', 100, 1000, false],
-    ['blocks one more than 10% of active profiles', 101, 1000, true],
+    ['blocks anything when the company has no linked profile', 1, 0, true],
+    ['allows exactly 10% of linked active profiles', 100, 1000, false],
+    ['blocks one more than 10% of linked active profiles', 101, 1000, true],
     ['rounds the percentage down (10% of 59 is 5)', 6, 59, true],
     ['never blocks nothing', 0, 0, false],
   ];
-  for (const [title, count, activeProfiles, blocked] of cases) {
-    test(title, () => assert.equal(count > guardLimit(DEFAULT_GUARD, activeProfiles), blocked));
+  for (const [title, count, base, blocked] of cases) {
+    test(title, () => assert.equal(count > guardLimit(DEFAULT_GUARD, base), blocked));
   }
 
   test('computes percentages without floating-point loss (29% of 100 is 29)', () => {
     assert.equal(guardLimit({ maxPercent: 29, minCount: 0 }, 100), 29);
+  });
+
+  test('a company raising its threshold still never lets most of it through unreviewed', () => {
+    assert.equal(guardLimit({ maxPercent: 100, minCount: 0 }, 1000), 500);
+    assert.equal(guardLimit({ maxPercent: 0, minCount: 10_000 }, 7), 3);
   });
 });
 

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import {
   isValidDateOnly,
   isValidEmail,
+  LUCCA_FIELD_MAX_LENGTHS,
   luccaDateToDateOnly,
   mapLuccaUser,
   normaliseEmail,
@@ -31,9 +32,9 @@ function expectOk(mapped: MappedLuccaUser): Extract<MappedLuccaUser, { kind: 'ok
 describe('luccaDateToDateOnly', () => {
   const accepted: [string, unknown, string | null][] = [
     ['keeps the date part of a Lucca date-time', '1989-12-22T00:00:00', '1989-12-22'],
-    ['does no time-zone arithmetic on a late time', '2024-03-31T23:59:59', '2024-03-31'],
-    ['ignores an offset rather than converting through it', '2024-01-01T00:00:00+02:00', '2024-01-01'],
-    ['accepts fractional seconds like modifiedAt', '2015-09-07T10:20:06.583', '2015-09-07'],
+    ['accepts midnight with zero milliseconds', '1989-12-22T00:00:00.000', '1989-12-22'],
+    ['accepts midnight with .NET’s seven zero digits', '1989-12-22T00:00:00.0000000', '1989-12-22'],
+    ['accepts midnight without seconds', '1989-12-22T00:00', '1989-12-22'],
     ['accepts a plain date', '1989-12-22', '1989-12-22'],
     ['accepts 29 February of a leap year', '2024-02-29T00:00:00', '2024-02-29'],
     ['accepts 29 February of a year divisible by 400', '2000-02-29', '2000-02-29'],
@@ -70,6 +71,22 @@ describe('luccaDateToDateOnly', () => {
     ['rejects a French-format date', '22/12/1989'],
     ['rejects a date without zero padding', '1989-1-2'],
     ['rejects trailing garbage', '1989-12-22T00:00:00junk'],
+    // A date with an offset, or any time but midnight, was converted somewhere: its date part may be a
+    // day off (22:00Z on 30 April is 1 May in Paris), so it is refused rather than cut.
+    ['rejects a UTC date-time that is another day in Paris', '1980-04-30T22:00:00Z'],
+    ['rejects midnight UTC (Z)', '1980-05-01T00:00:00Z'],
+    ['rejects midnight UTC with milliseconds', '1980-05-01T00:00:00.000Z'],
+    ['rejects a +02:00 offset', '1980-05-01T00:00:00+02:00'],
+    ['rejects a -05:00 offset', '1980-05-01T00:00:00-05:00'],
+    ['rejects an offset without a colon', '1980-05-01T00:00:00+0200'],
+    ['rejects a +00:00 offset', '1980-05-01T00:00:00+00:00'],
+    ['rejects noon', '1989-12-22T12:00:00'],
+    ['rejects a late time', '2024-03-31T23:59:59'],
+    ['rejects fractional seconds past midnight', '2015-09-07T10:20:06.583'],
+    ['rejects a millisecond past midnight', '1989-12-22T00:00:00.001'],
+    ['rejects a second past midnight', '1989-12-22T00:00:01'],
+    ['rejects 24:00', '1989-12-21T24:00:00'],
+    ['rejects a space instead of T', '1989-12-22 00:00:00'],
   ];
   for (const [title, input] of rejected) {
     test(title, () => assert.deepEqual(luccaDateToDateOnly(input), { ok: false }));
@@ -277,13 +294,47 @@ describe('mapLuccaUser', () => {
     ['dtContractEnd', 'contractEnd', 'yesterday'],
   ];
   for (const [luccaField, field, value] of badDates) {
-    test(`stores an invalid ${luccaField} as null with an invalid-date issue naming ${field}`, () => {
+    test(`leaves an invalid ${luccaField} unsynced, named in unusable, with an invalid-date issue naming ${field}`, () => {
       const mapped = expectOk(mapLuccaUser(luccaUser({ [luccaField]: value })));
       assert.equal(mapped.fields[field as 'birthDate'], null);
+      assert.deepEqual(mapped.unusable, [field]);
       assert.deepEqual(mapped.issues, [
-        { code: 'invalid-date', message: `${field} is not a valid date; stored as empty` },
+        {
+          code: 'invalid-date',
+          message: `${field} is not a plain calendar date; not synced, the profile keeps its value`,
+        },
       ]);
     });
+  }
+
+  // Every form of a date Lucca could send, through the whole mapper: the date itself, or an
+  // invalid-date issue with the field left to the profile — never a date part cut from a converted value.
+  const dateForms: [string, string, string | null][] = [
+    ['Lucca’s own form', '1980-05-01T00:00:00', '1980-05-01'],
+    ['a date-only string', '1980-05-01', '1980-05-01'],
+    ['midnight with zero milliseconds', '1980-05-01T00:00:00.000', '1980-05-01'],
+    ['a UTC date-time (Z)', '1980-04-30T22:00:00Z', null],
+    ['a +02:00 offset', '1980-05-01T00:00:00+02:00', null],
+    ['a -05:00 offset', '1980-05-01T00:00:00-05:00', null],
+    ['noon', '1980-05-01T12:00:00', null],
+    ['fractional seconds', '1980-05-01T00:00:00.5', null],
+  ];
+  for (const [what, value, expected] of dateForms) {
+    for (const [luccaField, field] of [
+      ['birthDate', 'birthDate'],
+      ['dtContractStart', 'contractStart'],
+      ['dtContractEnd', 'contractEnd'],
+    ] as const) {
+      test(`${luccaField} as ${what} (${value}) ${expected ? `is ${expected}` : 'is invalid-date, not cut to a date'}`, () => {
+        const mapped = expectOk(mapLuccaUser(luccaUser({ [luccaField]: value })));
+        assert.equal(mapped.fields[field], expected);
+        assert.deepEqual(
+          mapped.issues.map((r) => r.code),
+          expected ? [] : ['invalid-date'],
+        );
+        assert.deepEqual(mapped.unusable, expected ? undefined : [field]);
+      });
+    }
   }
 
   test('reports each invalid date separately and still syncs the record', () => {
@@ -293,12 +344,80 @@ describe('mapLuccaUser', () => {
     assert.deepEqual(
       mapped.issues.map((r) => r.message),
       [
-        'birthDate is not a valid date; stored as empty',
-        'contractStart is not a valid date; stored as empty',
-        'contractEnd is not a valid date; stored as empty',
+        'birthDate is not a plain calendar date; not synced, the profile keeps its value',
+        'contractStart is not a plain calendar date; not synced, the profile keeps its value',
+        'contractEnd is not a plain calendar date; not synced, the profile keeps its value',
       ],
     );
+    assert.deepEqual(mapped.unusable, ['birthDate', 'contractStart', 'contractEnd']);
     assert.equal(mapped.fields.lastName, 'DOE');
+  });
+
+  describe('length caps', () => {
+    /** A value of exactly `length` characters that is valid for its field (a real email for mail). */
+    const valueOf = (field: keyof typeof LUCCA_FIELD_MAX_LENGTHS, length: number): string => {
+      if (field === 'mail') return `${'a'.repeat(64)}@${'b'.repeat(length - 68)}.fr`;
+      if (field.startsWith('d') || field === 'birthDate') return `1980-05-01${'0'.repeat(length - 10)}`;
+      return 'N'.repeat(length);
+    };
+    const fieldCaps = Object.entries(LUCCA_FIELD_MAX_LENGTHS) as [keyof typeof LUCCA_FIELD_MAX_LENGTHS, number][];
+
+    test('are 255 characters for names, 254 for an email (RFC 5321) and 64 for a date', () => {
+      assert.deepEqual(LUCCA_FIELD_MAX_LENGTHS, {
+        firstName: 255,
+        lastName: 255,
+        mail: 254,
+        birthDate: 64,
+        dtContractStart: 64,
+        dtContractEnd: 64,
+      });
+    });
+
+    for (const [field, max] of fieldCaps) {
+      test(`${field} of exactly ${max} characters is not skipped for its length`, () => {
+        const mapped = mapLuccaUser(luccaUser({ [field]: valueOf(field, max) }));
+        assert.equal(mapped.kind, 'ok', JSON.stringify(mapped).slice(0, 200));
+        if (field === 'mail') assert.equal(mapped.kind === 'ok' && mapped.fields.email?.length, max);
+      });
+
+      for (const length of [max + 1, max * 10, max * 10_000]) {
+        test(`${field} of ${length} characters skips the record with field-too-long, keeping its Lucca id`, () => {
+          assert.deepEqual(mapLuccaUser(luccaUser({ [field]: valueOf(field, length) })), {
+            kind: 'skip',
+            luccaUserId: 416,
+            reasons: [
+              {
+                code: 'field-too-long',
+                message: `${field} in Lucca is over ${max} characters; the user is not synced`,
+              },
+            ],
+          });
+        });
+      }
+    }
+
+    test('surrounding spaces do not count against a cap', () => {
+      const mapped = expectOk(mapLuccaUser(luccaUser({ lastName: `   ${'N'.repeat(255)}   ` })));
+      assert.equal(mapped.fields.lastName, 'N'.repeat(255));
+    });
+
+    test('names every field past its cap, and never the value', () => {
+      const mapped = mapLuccaUser(luccaUser({ firstName: 'Chloé'.repeat(100), mail: 'zz-private'.repeat(100) }));
+      assert.equal(mapped.kind, 'skip');
+      const reasons = mapped.kind === 'skip' ? mapped.reasons : [];
+      assert.deepEqual(
+        reasons.map((r) => r.message),
+        [
+          'firstName in Lucca is over 255 characters; the user is not synced',
+          'mail in Lucca is over 254 characters; the user is not synced',
+        ],
+      );
+    });
+
+    test('a record with no usable id is invalid-record, whatever the length of its fields', () => {
+      const mapped = mapLuccaUser(luccaUser({ id: null, lastName: 'N'.repeat(10_000) }));
+      assert.deepEqual(mapped.kind === 'skip' && mapped.reasons.map((r) => r.code), ['invalid-record']);
+    });
   });
 
   test('never puts the person’s data in a reason message', () => {

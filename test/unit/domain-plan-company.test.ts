@@ -1,13 +1,19 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CompanyPlanner } from '../../domain/plan-company';
-import { blockedPlanError } from '../../domain/failures';
+import { blockedPlanError, type GuardReview, type Guards } from '../../domain/guards';
 import { CompanyProfileIndex } from '../../domain/profile-index';
-import type { Guards, MappedLuccaUser, ProfileSnapshot, ProfileStatus, SyncedFields } from '../../domain/types';
+import type { MappedLuccaUser, ProfileSnapshot, ProfileStatus, SyncedFields } from '../../domain/types';
 
 const TODAY = '2026-01-15';
 const GUARD = { maxPercent: 10, minCount: 1 };
-const GUARDS: Guards = { deactivate: GUARD, blank: GUARD, email: GUARD, reactivate: GUARD };
+const GUARDS: Guards = { deactivate: GUARD, blank: GUARD, email: GUARD, reactivate: GUARD, overwrite: GUARD };
+
+/** An operator's review of blocked run `b1`: per guard key, the Lucca ids it planned. */
+const review = (people: Record<string, number[]>): GuardReview => ({
+  blockedRunId: 'b1',
+  people: new Map(Object.entries(people).map(([key, ids]) => [key, new Set(ids)])),
+});
 
 const fields = (id: number, overrides: Partial<SyncedFields> = {}): SyncedFields => ({
   firstName: `Chloé${id}`,
@@ -39,11 +45,11 @@ const unlinked = (id: number, email: string): ProfileSnapshot => ({
   status: 'active',
 });
 
-function planner(profiles: ProfileSnapshot[]) {
+function planner(profiles: ProfileSnapshot[], tenant: string | null = null) {
   let next = 0;
   return new CompanyPlanner({
     today: TODAY,
-    index: CompanyProfileIndex.of(profiles),
+    index: CompanyProfileIndex.of(profiles, tenant),
     newProfileId: () => `new${++next}`,
   });
 }
@@ -164,14 +170,14 @@ describe('CompanyPlanner', () => {
       ],
     );
     assert.equal(plan.tally.counts.unchanged, 1, 'a removed user was not seen, so it is not an unchanged one');
-    assert.deepEqual(plan.verdict(GUARDS, false), {
+    assert.deepEqual(plan.verdict(GUARDS, null), {
       blocked: true,
       fired: [{ guard: 'deactivate', count: 2, limit: 1 }],
       limit: 1,
       activeProfiles: 3,
       deactivations: 2,
     });
-    assert.equal(plan.verdict(GUARDS, true).blocked, false, 'the override lets it through');
+    assert.equal(plan.verdict(GUARDS, review({ deactivate: [2, 3] })).blocked, false, 'the reviewed people pass');
   });
 
   test('blanking a field, changing emails and reactivating are each guarded on their own', () => {
@@ -188,37 +194,111 @@ describe('CompanyPlanner', () => {
       user(5, { contractEnd: null }),
       user(6, { contractEnd: null }),
     ]);
-    const verdict = plan.verdict(GUARDS, false);
+    const verdict = plan.verdict(GUARDS, null);
     assert.deepEqual(verdict.fired, [
       { guard: 'blank', field: 'birthDate', count: 2, limit: 1 },
       { guard: 'email', count: 2, limit: 1 },
       { guard: 'reactivate', count: 2, limit: 1 },
     ]);
     assert.equal(verdict.blocked, true);
-    assert.equal(plan.verdict(GUARDS, true).blocked, false, 'the override lets every guard through');
+    const all = review({ 'blank:birthDate': [1, 2], email: [2, 3], reactivate: [5, 6] });
+    assert.equal(plan.verdict(GUARDS, all).blocked, false, 'a review of every fired guard lets the plan through');
     const roomy = { maxPercent: 10, minCount: 2 };
-    assert.equal(plan.verdict({ ...GUARDS, blank: roomy, email: roomy, reactivate: roomy }, false).blocked, false);
+    assert.equal(plan.verdict({ ...GUARDS, blank: roomy, email: roomy, reactivate: roomy }, null).blocked, false);
   });
 
-  test('an override reviewed on a blocked run lets each guard through up to the count seen, and no further', () => {
+  test('names or dates of linked profiles replaced by other values are guarded per field', () => {
+    const plan = planner([1, 2, 3, 4].map((id) => linked(id)));
+    plan.planPage(0, [
+      // First and last names swapped on two people; a contract start moved on one; a first value set is no overwrite.
+      user(1, { firstName: 'Arrou-Vignod', lastName: 'Chloé1' }),
+      user(2, { firstName: 'Arrou-Vignod', lastName: 'Chloé2' }),
+      user(3, { contractStart: '2015-01-05' }),
+    ]);
+    assert.deepEqual(plan.verdict(GUARDS, null).fired, [
+      { guard: 'overwrite', field: 'firstName', count: 2, limit: 1 },
+      { guard: 'overwrite', field: 'lastName', count: 2, limit: 1 },
+    ]);
+    const error = blockedPlanError(plan.verdict(GUARDS, null));
+    assert.equal(error.code, 'mass-overwrite');
+    assert.match(error.message, /overwrite firstName on 2 profiles \(limit 1\), overwrite lastName on 2 profiles/);
+  });
+
+  test('an override applies the changes of the people the blocked run planned, and blocks again on anyone else', () => {
     const plan = planner([1, 2, 3, 4].map((id) => linked(id)));
     plan.planPage(0, [user(1, { birthDate: null }), user(2, { birthDate: null }), user(3, { email: 'new3@acme.fr' })]);
     plan.planRemovals();
-    // Fired: birthDate blanked on 2, and 1 removal (limit 1: not fired).
-    const reviewed = [{ guard: 'blank' as const, field: 'birthDate' as const, count: 2 }];
-    assert.equal(plan.verdict(GUARDS, reviewed).blocked, false, 'exactly what was reviewed');
-    assert.equal(plan.verdict(GUARDS, [{ ...reviewed[0]!, count: 5 }]).blocked, false, 'less than reviewed');
+    // Fired: birthDate blanked on users 1 and 2; user 4's removal is one deactivation (limit 1: not fired).
+    assert.equal(
+      plan.verdict(GUARDS, review({ 'blank:birthDate': [1, 2] })).blocked,
+      false,
+      'exactly the people reviewed',
+    );
+    assert.equal(
+      plan.verdict(GUARDS, review({ 'blank:birthDate': [1, 2, 7, 8] })).blocked,
+      false,
+      'some reviewed are gone',
+    );
 
-    const fewer = plan.verdict(GUARDS, [{ ...reviewed[0]!, count: 1 }]);
-    assert.equal(fewer.blocked, true, 'more than reviewed is blocked again');
-    assert.deepEqual(fewer.fired, [{ guard: 'blank', field: 'birthDate', count: 2, limit: 1, reviewed: 1 }]);
-    assert.match(blockedPlanError({ ...fewer }).message, /blank birthDate on 2 profiles \(more than the 1 confirmed\)/);
+    const other = plan.verdict(GUARDS, review({ 'blank:birthDate': [1, 7] }));
+    assert.equal(other.blocked, true, 'as many people, but one is not the one reviewed');
+    assert.deepEqual(other.fired, [{ guard: 'blank', field: 'birthDate', count: 2, limit: 1, unreviewed: 1 }]);
+    const error = blockedPlanError({ ...other, override: { of: 'b1' } });
+    assert.match(error.message, /blank birthDate on 2 profiles \(1 not reviewed\)/);
+    assert.match(
+      error.message,
+      /Run b1 was applied anyway for the people it planned, but 1 change of this plan was not reviewed/,
+    );
 
-    // A guard the operator did not see fire, or the same guard on another field, blocks as usual.
-    const otherField = plan.verdict(GUARDS, [{ guard: 'blank', field: 'lastName', count: 9 }]);
-    assert.equal(otherField.blocked, true);
-    assert.deepEqual(otherField.fired[0]?.reviewed, 0);
-    assert.equal(plan.verdict(GUARDS, [{ guard: 'deactivate', count: 9 }]).blocked, true);
-    assert.equal(plan.verdict(GUARDS, []).blocked, true, 'an override with nothing reviewed overrides nothing');
+    // The same people under another guard or field were not reviewed for this one.
+    assert.equal(plan.verdict(GUARDS, review({ 'blank:lastName': [1, 2] })).fired[0]?.unreviewed, 2);
+    assert.equal(plan.verdict(GUARDS, review({ deactivate: [1, 2] })).blocked, true);
+    assert.equal(plan.verdict(GUARDS, review({})).blocked, true, 'an override with nothing reviewed lifts nothing');
+  });
+
+  test('the guards count changes to linked profiles only, against the linked profiles that are not former', () => {
+    // Forty linked among four hundred imported profiles: the imported ones are no part of the base.
+    const imported = Array.from({ length: 400 }, (_, i) => unlinked(1000 + i, `imported${i}@acme.fr`));
+    const plan = planner([...Array.from({ length: 40 }, (_, i) => linked(i + 1)), ...imported]);
+    plan.planPage(0, []);
+    plan.planRemovals();
+    const verdict = plan.verdict({ ...GUARDS, deactivate: { maxPercent: 10, minCount: 5 } }, null);
+    assert.deepEqual([verdict.activeProfiles, verdict.limit, verdict.blocked], [40, 5, true]);
+
+    // Attaching imported profiles (a first sync) writes Lucca's values over theirs, by design: no guard counts it.
+    const first = planner(imported.slice(0, 20));
+    first.planPage(
+      0,
+      imported
+        .slice(0, 20)
+        .map((p, i) => user(1000 + i, { email: p.fields.email, birthDate: null, contractEnd: '2025-12-31' })),
+    );
+    assert.deepEqual(first.verdict(GUARDS, null).fired, []);
+    assert.equal(first.tally.counts.linked, 20);
+  });
+
+  test('a link made under another Lucca tenant is not followed by its id: that id is someone else there', () => {
+    const elsewhere: ProfileSnapshot = {
+      ...linked(7),
+      lucca: { userId: 7, syncedValues: fields(7), tenant: 'https://old.ilucca.net' },
+    };
+    const legacy = linked(8);
+    const plan = planner([elsewhere, legacy], 'https://new.ilucca.net');
+    const changes = plan.planPage(0, [
+      user(7, { firstName: 'Someone', lastName: 'Else', email: 'someone.else@acme.fr' }),
+      user(8, { lastName: 'Durand' }),
+      user(70, { email: 'user7@acme.fr' }),
+    ]);
+    assert.deepEqual(
+      changes.map((c) => [c.action, c.luccaUserId, c.profileId]),
+      [
+        ['create', 7, 'new1'],
+        ['update', 8, 'p8'],
+        ['link', 70, 'p7'],
+      ],
+      "user 7 of the new tenant is a new person; the old tenant's profile is attached again by email; a legacy link is the company's",
+    );
+    assert.deepEqual(plan.planRemovals(), [], 'a profile linked elsewhere is not removed from this tenant');
+    assert.equal(plan.verdict(GUARDS, null).activeProfiles, 1);
   });
 });

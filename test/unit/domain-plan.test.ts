@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mapLuccaUser } from '../../domain/map-lucca-user';
-import { isDeactivation, isRemoval, planLuccaUser, planRemoval, type UserPlanContext } from '../../domain/plan';
+import { isDeactivation } from '../../domain/guards';
+import { isRemoval, planLuccaUser, planRemoval, rebaseChange, type UserPlanContext } from '../../domain/plan';
 import type {
   MappedLuccaUser,
   PlannedChange,
@@ -111,6 +112,7 @@ describe('planLuccaUser — a profile already linked by Lucca id', () => {
       profileId: 'p-linked',
       fields: { lastName: { from: 'DOE', to: 'DOE-MARTIN' } },
       target: { fields: fields({ lastName: 'DOE-MARTIN' }), status: 'active' },
+      from: { fields: fields(), status: 'active' },
       reasons: [],
     });
   });
@@ -277,10 +279,54 @@ describe('planLuccaUser — a profile already linked by Lucca id', () => {
     assert.equal(planLuccaUser(user(), ctx({ linkedProfile: linkedProfile(), emailDuplicatedInLucca: true })), null);
   });
 
-  test('empties a date that became invalid in Lucca and carries invalid-date', () => {
-    const change = plan(fromLucca({ birthDate: '0000-01-01T00:00:00' }), ctx({ linkedProfile: linkedProfile() }));
+  // The issue's example: 22:00 UTC on 30 April is 1 May in Paris. Cut to its date part it would move the
+  // birthday a day back; read as null it would blank it.
+  for (const [title, bad] of [
+    ['not a real date', '0000-01-01T00:00:00'],
+    ['a UTC date-time', '1980-04-30T22:00:00Z'],
+    ['a date with a +02:00 offset', '1989-12-22T00:00:00+02:00'],
+    ['a date at noon', '1989-12-22T12:00:00'],
+  ] as const) {
+    test(`keeps a stored birth date when Lucca's becomes ${title}, reporting invalid-date as a conflict every run`, () => {
+      const change = plan(fromLucca({ birthDate: bad }), ctx({ linkedProfile: linkedProfile() }));
+      assert.deepEqual(change, {
+        action: 'conflict',
+        luccaUserId: 416,
+        profileId: 'p-linked',
+        reasons: [
+          {
+            code: 'invalid-date',
+            message: 'birthDate is not a plain calendar date; not synced, the profile keeps its value',
+          },
+        ],
+      });
+    });
+  }
+
+  test('updates the other fields of a record with an invalid date, leaving the stored date as it is', () => {
+    const change = plan(
+      fromLucca({ birthDate: '1980-04-30T22:00:00Z', lastName: 'DOE-MARTIN' }),
+      ctx({ linkedProfile: linkedProfile() }),
+    );
     assert.equal(change.action, 'update');
-    assert.deepEqual(change.fields, { birthDate: { from: '1989-12-22', to: null } });
+    assert.deepEqual(change.fields, { lastName: { from: 'DOE', to: 'DOE-MARTIN' } });
+    assert.equal(change.target?.fields.birthDate, '1989-12-22');
+    assert.deepEqual(codes(change), ['invalid-date']);
+  });
+
+  test('keeps a leaver former when Lucca’s end date becomes invalid: the kept end date decides the status', () => {
+    const profile = linkedProfile({ contractEnd: '2025-06-30' }, { status: 'former' });
+    const change = plan(fromLucca({ dtContractEnd: '2025-06-30T00:00:00+02:00' }), ctx({ linkedProfile: profile }));
+    assert.equal(change.action, 'conflict');
+    assert.deepEqual(codes(change), ['invalid-date']);
+  });
+
+  test('links a profile keeping its own date where Lucca’s is invalid', () => {
+    const existing = unlinkedProfile('p-csv', { firstName: 'Jon', birthDate: '1989-12-21' });
+    const change = plan(fromLucca({ birthDate: '1989-12-21T23:00:00Z' }), ctx({ unlinkedSameEmail: [existing] }));
+    assert.equal(change.action, 'link');
+    assert.deepEqual(change.fields, { firstName: { from: 'Jon', to: 'John' } });
+    assert.equal(change.target?.fields.birthDate, '1989-12-21');
     assert.deepEqual(codes(change), ['invalid-date']);
   });
 
@@ -370,6 +416,7 @@ describe('planLuccaUser — a Lucca user not linked yet', () => {
         contractStart: { from: null, to: '2014-09-01' },
       },
       target: { fields: fields(), status: 'active' },
+      from: { fields: fields({ firstName: 'Jon', birthDate: null, contractStart: null }), status: 'active' },
       reasons: [],
     });
   });
@@ -490,6 +537,7 @@ describe('planRemoval', () => {
         profileId: 'p-linked',
         fields: { status: { from: status, to: 'former' } },
         target: { fields: fields(), status: 'former' },
+        from: { fields: fields(), status },
         reasons: [
           { code: 'removed-from-lucca', message: 'the user no longer appears in Lucca; the profile becomes former' },
         ],
@@ -535,4 +583,118 @@ describe('isDeactivation', () => {
   for (const [title, input, expected] of cases) {
     test(title, () => assert.equal(isDeactivation(input), expected));
   }
+});
+
+describe('rebaseChange — the platform wrote to the profile after the plan', () => {
+  test("writes Lucca's values over a platform edit made after the plan, saying so with the platform's value as from", () => {
+    const planned = plan(user({ lastName: 'DOE-MARTIN' }), ctx({ linkedProfile: linkedProfile() }));
+    const edited = linkedProfile({ firstName: 'Johnny' }, { syncedValues: fields() });
+
+    const change = rebaseChange(planned, edited);
+
+    assert.equal(change.action, 'update');
+    assert.deepEqual(change.fields, {
+      firstName: { from: 'Johnny', to: 'John' },
+      lastName: { from: 'DOE', to: 'DOE-MARTIN' },
+    });
+    assert.deepEqual(change.target, planned.target, "Lucca's values still win");
+    assert.deepEqual(codes(change), ['overwritten-local-edit']);
+    assert.match(change.reasons[0]!.message, /^firstName was edited on the platform/);
+    assert.deepEqual(change.from, { fields: edited.fields, status: 'active' });
+  });
+
+  test('takes a planned field the platform changed to as "from", without calling it a local edit when it went back to the synced value', () => {
+    // Planned from a local edit (Johnny), which the platform undid before the apply.
+    const planned = plan(
+      user(),
+      ctx({ linkedProfile: linkedProfile({ firstName: 'Johnny' }, { syncedValues: fields() }) }),
+    );
+    assert.deepEqual(codes(planned), ['overwritten-local-edit']);
+
+    const change = rebaseChange(planned, linkedProfile());
+
+    assert.deepEqual(change.fields, {});
+    assert.deepEqual(codes(change), [], 'nothing of the platform is overwritten any more');
+  });
+
+  test('keeps the birth date the platform wrote after the plan when Lucca’s is unusable: only Lucca’s usable values win', () => {
+    const planned = plan(
+      fromLucca({ birthDate: '1980-04-30T22:00:00Z', lastName: 'DOE-MARTIN' }),
+      ctx({ linkedProfile: linkedProfile() }),
+    );
+    assert.deepEqual(planned.unusable, ['birthDate']);
+    const edited = linkedProfile({ birthDate: '1989-12-23' }, { syncedValues: fields() });
+
+    const change = rebaseChange(planned, edited);
+
+    assert.deepEqual(change.fields, { lastName: { from: 'DOE', to: 'DOE-MARTIN' } });
+    assert.equal(change.target?.fields.birthDate, '1989-12-23');
+    assert.deepEqual(codes(change), ['invalid-date']);
+  });
+
+  test('keeps calling a value edited on the platform before the plan an overwritten local edit, beside one edited after', () => {
+    const synced = fields();
+    const planned = plan(
+      user(),
+      ctx({ linkedProfile: linkedProfile({ firstName: 'Johnny' }, { syncedValues: synced }) }),
+    );
+    const edited = linkedProfile({ firstName: 'Johnny', lastName: 'Doe' }, { syncedValues: synced });
+
+    const change = rebaseChange(planned, edited);
+
+    assert.deepEqual(change.fields, {
+      firstName: { from: 'Johnny', to: 'John' },
+      lastName: { from: 'Doe', to: 'DOE' },
+    });
+    assert.deepEqual(
+      change.reasons.map((r) => r.message.split(' ')[0]),
+      ['firstName', 'lastName'],
+      'both are local edits Lucca overwrites',
+    );
+  });
+
+  test('keeps the email the platform gave a linked profile whose Lucca email is withheld', () => {
+    const planned = plan(
+      user({ email: 'shared@acme.fr', lastName: 'DOE-MARTIN' }),
+      ctx({ linkedProfile: linkedProfile(), emailTakenBy: otherLinked }),
+    );
+    assert.equal(planned.target?.fields.email, 'john.doe@acme.fr', 'planned: the profile keeps its email');
+    const edited = linkedProfile({ email: 'jd@acme.fr' }, { syncedValues: fields() });
+
+    const change = rebaseChange(planned, edited);
+
+    assert.equal(change.target?.fields.email, 'jd@acme.fr', "the platform's new email is kept, not the stale one");
+    assert.deepEqual(change.fields, { lastName: { from: 'DOE', to: 'DOE-MARTIN' } });
+    assert.deepEqual(codes(change), ['email-taken']);
+  });
+
+  test('keeps every field of a removed user as the platform wrote it; only the status moves', () => {
+    const planned = planRemoval(linkedProfile())!;
+    const edited = linkedProfile({ lastName: 'Durand' }, { syncedValues: fields() });
+
+    const change = rebaseChange(planned, edited);
+
+    assert.deepEqual(change.target, { fields: edited.fields, status: 'former' });
+    assert.deepEqual(change.fields, { status: { from: 'active', to: 'former' } });
+    assert.deepEqual(codes(change), ['removed-from-lucca']);
+  });
+
+  test('reports the status the platform set as from', () => {
+    const planned = plan(user({ lastName: 'DOE-MARTIN' }), ctx({ linkedProfile: linkedProfile() }));
+
+    const change = rebaseChange(planned, linkedProfile({}, { status: 'former' }));
+
+    assert.deepEqual(change.fields?.status, { from: 'former', to: 'active' });
+  });
+
+  test('calls a value edited after a link was planned an overwritten local edit (an unlinked profile has no synced values)', () => {
+    const planned = plan(user(), ctx({ unlinkedSameEmail: [unlinkedProfile('p-csv', { firstName: 'Jon' })] }));
+    assert.deepEqual(codes(planned), []);
+
+    const change = rebaseChange(planned, unlinkedProfile('p-csv', { firstName: 'Jo', lastName: 'Do' }));
+
+    assert.equal(change.action, 'link');
+    assert.deepEqual(change.fields, { firstName: { from: 'Jo', to: 'John' }, lastName: { from: 'Do', to: 'DOE' } });
+    assert.deepEqual(codes(change), ['overwritten-local-edit', 'overwritten-local-edit']);
+  });
 });

@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { toTemporalFailure } from '../../activities/errors';
 import { ApiKeyDecryptError } from '../../db/api-key-cipher';
-import { blockedPlanError, failureCode, failureType, isLuccaFailure } from '../../domain/failures';
+import { failureCode, failureType, isLuccaFailure } from '../../domain/failures';
+import { blockedPlanError } from '../../domain/guards';
 import { describeLuccaFailure } from '../../console/data';
 import { OperationError } from '../../operations';
 import { errorForStatus, LuccaUnreachableError } from '../../lucca/errors';
@@ -97,6 +98,6 @@ describe('one failure vocabulary, from a Lucca error to the run and the console'
     // A run planned before there were several guards: its one guard was the deactivations'.
     const old = blockedPlanError({ deactivations: 40, activeProfiles: 100, limit: 10 });
     assert.equal(old.code, 'mass-deactivation');
-    assert.match(old.message, /deactivate 40 profiles \(limit 10\), out of 100 active profiles/);
+    assert.match(old.message, /deactivate 40 profiles \(limit 10\), out of 100 linked active profiles/);
   });
 });

@@ -3,9 +3,13 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
   describeSpecialCases,
+  FAKE_ORGANISATION,
   generateLuccaUsers,
+  moveUsers,
+  renameOrgUnit,
   startFakeLucca,
   type FakeLucca,
+  type FakeOrgUnit,
   type LuccaRawUser,
   type TenantOptions,
 } from '../../dev-tools/fake-lucca/index';
@@ -149,6 +153,7 @@ function getWithHost(host: string, path: string): Promise<{ status: number; body
 }
 
 const ALL_FIELDS = 'id,firstName,lastName,mail,birthDate,dtContractStart,dtContractEnd,modifiedAt';
+const ORGANISATION_FIELDS = 'legalEntityId,legalEntity[id,name],departmentId,department[id,name]';
 
 describe('envelope and formats', () => {
   test('a list answer puts the users under data.items, with a header giving the generation time and the key principal', async () => {
@@ -543,6 +548,64 @@ describe('faults', () => {
     assert.equal((await call(tenant, '/api/v3/users')).status, 200);
     assert.equal((await call(tenant, '/api/v3/users/1')).status, 500);
   });
+
+  test('a huge fault sends a valid page of exactly the bytes asked, chunked unless told to announce its length', async () => {
+    const tenant = newTenant();
+    for (const announceLength of [false, true]) {
+      fake.addFault({ tenant, kind: 'huge', bytes: 300_000, announceLength });
+      const answer = await call(tenant, '/api/v3/users');
+      assert.equal(Buffer.byteLength(answer.text), 300_000);
+      const [user] = items(answer);
+      assert.deepEqual(Object.keys(user ?? {}).sort(), ALL_FIELDS.split(',').sort(), 'every field the sync asks for');
+      assert.ok(String(user?.lastName).length > 299_000);
+      assert.equal(answer.headers.get('content-length'), announceLength ? '300000' : null);
+      assert.equal(answer.headers.get('transfer-encoding'), announceLength ? null : 'chunked');
+      assert.equal(fake.requests(tenant).at(-1)?.bytesSent, 300_000);
+    }
+  });
+
+  test('a huge fault of 500 MB is made as it is read: a client that hangs up stops it', async () => {
+    const tenant = newTenant();
+    fake.addFault({ tenant, kind: 'huge' });
+    const stop = new AbortController();
+    const res = await fetch(`${fake.tenantUrl(tenant)}/api/v3/users`, { signal: stop.signal });
+    const reader = res.body!.getReader();
+    let read = 0;
+    for (let chunk = await reader.read(); !chunk.done && read < 1_000_000; chunk = await reader.read()) {
+      read += (chunk.value as Uint8Array).byteLength;
+    }
+    stop.abort();
+    await reader.closed.catch(() => undefined);
+    // The next request is served as usual: the fake holds nothing of the abandoned answer.
+    assert.equal((await call(tenant, '/api/v3/users')).status, 200);
+    const sent = fake.requests(tenant).at(-2)?.bytesSent ?? NaN;
+    assert.ok(sent < 100_000_000, `the fake made ${sent} bytes of 500 MB for a client that read 1 MB`);
+  });
+
+  test('a long-field fault makes one field of the page’s users (or of the ones named) that many characters long', async () => {
+    const tenant = newTenant();
+    fake.addFault({ tenant, kind: 'long-field', field: 'mail', length: 2_540, userIds: [2, 4] });
+    const page = items(await call(tenant, '/api/v3/users?fields=id,mail'));
+    assert.deepEqual(
+      page.map((u) => [u.id, String(u.mail).length]),
+      [
+        [1, 'chloe.arrou-vignod@acme.example'.length],
+        [2, 2_540],
+        [4, 2_540],
+        [5, 'user5@acme.example'.length],
+        [6, 'user6@acme.example'.length],
+      ],
+    );
+    fake.addFault({ tenant, kind: 'long-field' });
+    assert.ok(
+      items(await call(tenant, '/api/v3/users?fields=id,lastName')).every((u) => u.lastName === 'x'.repeat(10_000)),
+    );
+    assert.deepEqual(
+      items(await call(tenant, '/api/v3/users?fields=id,lastName')).map((u) => u.lastName),
+      ['Arrou-Vignod', "N'Diaye", 'Bézier', 'Le Gall', 'Fontaine'],
+      'once served, the dataset is as it was',
+    );
+  });
 });
 
 describe('data changing during a read', () => {
@@ -588,7 +651,9 @@ describe('HTTP controls under /__fake', () => {
     const generated = await control('POST', `/tenants/${tenant}/generate`, { size: 60, seed: 3 });
     assert.equal(generated.status, 200);
     assert.equal((generated.body as { userCount: number }).userCount, 60);
-    const everyone = items(await call(tenant, `/api/v3/users?fields=${ALL_FIELDS}&formerEmployees=true`));
+    const everyone = items(
+      await call(tenant, `/api/v3/users?fields=${ALL_FIELDS},${ORGANISATION_FIELDS}&formerEmployees=true`),
+    );
     assert.deepEqual(everyone, generateLuccaUsers({ size: 60, seed: 3, today: TODAY }).map(withoutHistory));
 
     await control('PUT', `/tenants/${tenant}/users`, [person(1), person(2)]);
@@ -806,5 +871,279 @@ describe('generateLuccaUsers', () => {
       0.02,
     );
     assert.ok(bulk.every((u) => end(u) === null || (end(u) as string) > start(u)));
+  });
+});
+
+describe('organisation: legal entities and departments', () => {
+  const SIZE = 2_500;
+  const generated = () => generateLuccaUsers({ size: SIZE, seed: 5, today: TODAY });
+  const idsWhere = (users: LuccaRawUser[], keep: (u: LuccaRawUser) => boolean): number[] =>
+    users.filter(keep).map((u) => u.id);
+  /** Every id a filtered read returns, page by page, leavers included. */
+  async function readIds(tenant: string, filter: string): Promise<number[]> {
+    const all: number[] = [];
+    for (let offset = 0; ; offset += 1000) {
+      const page = ids(
+        await call(tenant, `/api/v3/users?fields=id&formerEmployees=true&${filter}&paging=${offset},1000`),
+      );
+      all.push(...page);
+      if (page.length < 1000) return all;
+    }
+  }
+
+  test('each generated user has a legal entity and a department of the tenant’s small set, ids and objects agreeing', () => {
+    const users = generated();
+    const entities = new Map(FAKE_ORGANISATION.legalEntities.map((u) => [u.id, u.name]));
+    const departments = new Map(FAKE_ORGANISATION.departments.map((u) => [u.id, u.name]));
+    for (const u of users) {
+      assert.ok(entities.has(u.legalEntityId as number) && departments.has(u.departmentId as number), `user ${u.id}`);
+      assert.equal(u.legalEntity?.id, u.legalEntityId, `user ${u.id}`);
+      assert.equal(u.legalEntity?.name, entities.get(u.legalEntityId as number), `user ${u.id}`);
+      assert.equal(u.department?.id, u.departmentId, `user ${u.id}`);
+      assert.equal(u.department?.name, departments.get(u.departmentId as number), `user ${u.id}`);
+    }
+    assert.ok(entities.size <= 5 && departments.size <= 10, 'a small set');
+    assert.ok(
+      [...entities.values(), ...departments.values()].filter((n) => /\P{ASCII}/u.test(n)).length >= 5,
+      'names with accents',
+    );
+    assert.deepEqual(generated(), users, 'deterministic');
+    assert.notDeepEqual(
+      generateLuccaUsers({ size: SIZE, seed: 6, today: TODAY }).map((u) => u.legalEntityId),
+      users.map((u) => u.legalEntityId),
+      'another seed places people elsewhere',
+    );
+  });
+
+  test('every page of 1000 mixes every legal entity and department, and the first of each list is the largest', () => {
+    const users = generated();
+    for (let offset = 0; offset < SIZE; offset += 1000) {
+      const page = users.slice(offset, offset + 1000);
+      assert.equal(new Set(page.map((u) => u.legalEntityId)).size, FAKE_ORGANISATION.legalEntities.length);
+      assert.equal(new Set(page.map((u) => u.departmentId)).size, FAKE_ORGANISATION.departments.length);
+    }
+    const counts = (key: 'legalEntityId' | 'departmentId', units: readonly { id: number }[]) =>
+      units.map((unit) => users.filter((u) => u[key] === unit.id).length);
+    for (const [key, units] of [
+      ['legalEntityId', FAKE_ORGANISATION.legalEntities],
+      ['departmentId', FAKE_ORGANISATION.departments],
+    ] as const) {
+      const sizes = counts(key, units);
+      assert.deepEqual(
+        sizes,
+        [...sizes].sort((a, b) => b - a),
+        `${key}: ${sizes.join(', ')}`,
+      );
+      assert.equal(new Set(sizes).size, sizes.length, `${key}: every unit has its own size (${sizes.join(', ')})`);
+    }
+  });
+
+  test('the organisation a tenant is given changes where its people sit, nothing else of them', () => {
+    const other = { legalEntities: [{ id: 7, name: 'Autre' }], departments: [{ id: 70, name: 'Été' }] };
+    const strip = ({ legalEntityId: _a, legalEntity: _b, departmentId: _c, department: _d, ...rest }: LuccaRawUser) =>
+      rest;
+    const users = generateLuccaUsers({ size: 300, seed: 5, today: TODAY, organisation: other });
+    assert.deepEqual(users.map(strip), generateLuccaUsers({ size: 300, seed: 5, today: TODAY }).map(strip));
+    assert.ok(
+      users.every((u) => u.legalEntityId === 7 && u.department?.name === 'Été'),
+      'everyone in the given units',
+    );
+    assert.throws(
+      () => generateLuccaUsers({ size: 1, seed: 1, today: TODAY, organisation: { ...other, departments: [] } }),
+      RangeError,
+    );
+  });
+
+  test('legalEntity[id,name] and department[id,name] come back as objects, accented names intact', async () => {
+    const tenant = newTenant({ users: generated() });
+    const [first] = items(
+      await call(tenant, '/api/v3/users?fields=id,legalEntity[id,name],department[id,name]&paging=0,1'),
+    );
+    const stored = fake.getUsers(tenant)[0] as LuccaRawUser;
+    assert.deepEqual(first, { id: 1, legalEntity: stored.legalEntity, department: stored.department });
+    const served = items(
+      await call(tenant, '/api/v3/users?fields=legalEntity[id,name],department[id,name]&formerEmployees=true'),
+    );
+    const names = new Set(
+      served.flatMap((u) => [(u.legalEntity as FakeOrgUnit).name, (u.department as FakeOrgUnit).name]),
+    );
+    for (const name of ["Société Lumière d'Île-de-France", 'Équipe Produit', 'Ressources Humaines']) {
+      assert.ok(names.has(name), name);
+    }
+  });
+
+  test('the dotted form, the bare object (with its url), the flat ids and any letter case are answered too', async () => {
+    const tenant = newTenant({ users: generated() });
+    const stored = fake.getUsers(tenant)[0] as LuccaRawUser;
+    const le = stored.legalEntity as FakeOrgUnit;
+    const dep = stored.department as FakeOrgUnit;
+    const first = async (fields: string) => items(await call(tenant, `/api/v3/users?fields=${fields}&paging=0,1`))[0];
+    assert.deepEqual(await first('id,legalEntity.name,department.id'), {
+      id: 1,
+      legalEntity: { name: le.name },
+      department: { id: dep.id },
+    });
+    assert.deepEqual(await first('legalEntity.id,legalEntity.name'), { legalEntity: le });
+    assert.deepEqual(await first('legalEntity,department'), {
+      legalEntity: { ...le, url: `${fake.tenantUrl(tenant)}/api/v3/legalentities/${le.id}` },
+      department: { ...dep, url: `${fake.tenantUrl(tenant)}/api/v3/departments/${dep.id}` },
+    });
+    assert.deepEqual(await first('legalEntityId,departmentId'), { legalEntityId: le.id, departmentId: dep.id });
+    assert.deepEqual(await first('LEGALENTITY[ID,Name,colour],Department[Url]'), {
+      legalEntity: le,
+      department: { url: `${fake.tenantUrl(tenant)}/api/v3/departments/${dep.id}` },
+    });
+    const one = envelope(await call(tenant, '/api/v3/users/1?fields=legalEntity[id,name]')).data;
+    assert.deepEqual(one, { legalEntity: le });
+  });
+
+  test('a user planted without an organisation comes back with nulls, not without the fields', async () => {
+    const tenant = newTenant();
+    assert.deepEqual(items(await call(tenant, `/api/v3/users?fields=id,${ORGANISATION_FIELDS}&paging=0,1`))[0], {
+      id: 1,
+      legalEntityId: null,
+      legalEntity: null,
+      departmentId: null,
+      department: null,
+    });
+  });
+
+  test('legalEntityId=1,3 and departmentId=12,14 select by equality, a list being an OR and filters an AND', async () => {
+    const users = generated();
+    const tenant = newTenant({ users });
+    const inEntities = (u: LuccaRawUser) => u.legalEntityId === 1 || u.legalEntityId === 3;
+    const inDepartments = (u: LuccaRawUser) => u.departmentId === 12 || u.departmentId === 14;
+    const cases: [string, (u: LuccaRawUser) => boolean][] = [
+      ['legalEntityId=1,3', inEntities],
+      ['departmentId=12,14', inDepartments],
+      ['legalEntityId=2', (u) => u.legalEntityId === 2],
+      ['legalEntityId=1,3&departmentId=12,14', (u) => inEntities(u) && inDepartments(u)],
+      ['LegalEntityId=2&departmentId=16', (u) => u.legalEntityId === 2 && u.departmentId === 16],
+      ['legalEntityId=99', () => false],
+    ];
+    for (const [filter, keep] of cases) {
+      const expected = idsWhere(users, keep);
+      assert.ok(expected.length > 0 || filter === 'legalEntityId=99', `${filter} selects someone`);
+      assert.deepEqual(await readIds(tenant, filter), expected, filter);
+    }
+    const current = (u: LuccaRawUser) => u.dtContractEnd === null;
+    assert.deepEqual(
+      await readIds(tenant, 'legalEntityId=1,3&dtContractEnd=null'),
+      idsWhere(users, (u) => inEntities(u) && current(u)),
+    );
+    const count = envelope(
+      await call(tenant, '/api/v3/users?fields=collection.count&formerEmployees=true&departmentId=12,14'),
+    ).data.count;
+    assert.equal(count, idsWhere(users, inDepartments).length);
+    assert.equal((await call(tenant, '/api/v3/users?legalEntityId=abc')).status, 400);
+  });
+
+  test('a tenant set to ignore the organisation filters answers everyone, and still applies the other filters', async () => {
+    const users = generated();
+    const tenant = newTenant({ users, organisationFilters: 'ignore' });
+    const everyone = users.map((u) => u.id);
+    assert.deepEqual(await readIds(tenant, 'legalEntityId=1,3'), everyone);
+    assert.deepEqual(await readIds(tenant, 'legalEntityId=1&departmentId=12'), everyone);
+    assert.deepEqual(
+      await readIds(tenant, 'departmentId=12&dtContractEnd=null'),
+      idsWhere(users, (u) => u.dtContractEnd === null),
+    );
+    const [first] = items(await call(tenant, '/api/v3/users?fields=legalEntity[id,name]&legalEntityId=99&paging=0,1'));
+    assert.deepEqual(first, { legalEntity: users[0]?.legalEntity }, 'the fields are still served');
+
+    fake.setOrganisationFilters(tenant, 'apply');
+    assert.deepEqual(
+      await readIds(tenant, 'legalEntityId=2'),
+      idsWhere(users, (u) => u.legalEntityId === 2),
+    );
+    const other = newTenant({ users });
+    assert.equal((await control('PUT', `/tenants/${other}/organisation-filters`, { mode: 'ignore' })).status, 200);
+    assert.equal(
+      ((await control('GET', `/tenants/${other}`)).body as { organisationFilters: string }).organisationFilters,
+      'ignore',
+    );
+    assert.deepEqual(await readIds(other, 'departmentId=14'), everyone);
+    assert.equal((await control('PUT', `/tenants/${other}/organisation-filters`, { mode: 'maybe' })).status, 400);
+  });
+
+  test('a user moved between two reads leaves the old filter and joins the new one, with the new name', async () => {
+    const users = generated();
+    const tenant = newTenant({ users });
+    const mover = users.find((u) => u.legalEntityId === 1 && u.departmentId === 12) as LuccaRawUser;
+    const [target] = FAKE_ORGANISATION.legalEntities.filter((u) => u.id === 3);
+    const [hr] = FAKE_ORGANISATION.departments.filter((u) => u.id === 14);
+    assert.ok((await readIds(tenant, 'legalEntityId=1')).includes(mover.id));
+    fake.onNextRequest(tenant, (all) => moveUsers(all, [mover.id], { legalEntity: target, department: hr }));
+    assert.ok(!(await readIds(tenant, 'legalEntityId=1')).includes(mover.id), 'left entity 1');
+    assert.ok(
+      (await readIds(tenant, 'legalEntityId=3&departmentId=14')).includes(mover.id),
+      'joined entity 3, dept 14',
+    );
+    const one = envelope(await call(tenant, `/api/v3/users/${mover.id}?fields=${ORGANISATION_FIELDS}`)).data;
+    assert.deepEqual(one, { legalEntityId: 3, legalEntity: target, departmentId: 14, department: hr });
+    const others = fake.getUsers(tenant).filter((u) => u.id !== mover.id);
+    assert.deepEqual(
+      others,
+      users.filter((u) => u.id !== mover.id),
+      'nobody else moved',
+    );
+
+    const moved = await control('POST', `/tenants/${tenant}/move`, {
+      userIds: [mover.id],
+      department: { id: 12, name: 'Ressources Humaines' },
+    });
+    assert.equal(moved.status, 200);
+    assert.deepEqual(items(await call(tenant, `/api/v3/users?fields=id,legalEntityId,departmentId&id=${mover.id}`)), [
+      { id: mover.id, legalEntityId: 3, departmentId: 12 },
+    ]);
+    assert.equal((await control('POST', `/tenants/${tenant}/move`, { userIds: [mover.id] })).status, 400);
+  });
+
+  test('a renamed legal entity keeps its id and its people, and shows its new name on each of them', async () => {
+    const users = generated();
+    const tenant = newTenant({ users });
+    const before = await readIds(tenant, 'legalEntityId=2');
+    const renamed = { id: 2, name: 'Établissements Côte-Sud & Île de Ré' };
+    fake.mutateUsers(tenant, (all) => renameOrgUnit(all, 'legalEntity', renamed));
+    assert.deepEqual(await readIds(tenant, 'legalEntityId=2'), before);
+    const served = items(await call(tenant, `/api/v3/users?fields=id,legalEntity[id,name]&formerEmployees=true`));
+    for (const u of served) {
+      const expected = users.find((x) => x.id === u.id)?.legalEntityId === 2 ? renamed : undefined;
+      if (expected) assert.deepEqual(u.legalEntity, renamed);
+      else assert.notEqual((u.legalEntity as FakeOrgUnit).name, renamed.name);
+    }
+
+    const department = { id: 13, name: 'Comptabilité, Contrôle de gestion et Trésorerie' };
+    assert.equal((await control('POST', `/tenants/${tenant}/rename`, { department })).status, 200);
+    const accounting = items(
+      await call(tenant, '/api/v3/users?fields=department[id,name]&departmentId=13&formerEmployees=true'),
+    );
+    assert.equal(accounting.length, idsWhere(users, (u) => u.departmentId === 13).length);
+    assert.ok(
+      accounting.every((u) => (u.department as FakeOrgUnit).name === department.name),
+      'the new name on everyone',
+    );
+    assert.equal((await control('POST', `/tenants/${tenant}/rename`, { team: department })).status, 400);
+  });
+
+  test('a tenant generated over HTTP can be given its own organisation', async () => {
+    const tenant = newTenant({ users: [] });
+    const organisation = {
+      legalEntities: [{ id: 40, name: 'Mutuelle Générale de Bretagne' }],
+      departments: [
+        { id: 41, name: 'Œuvres sociales' },
+        { id: 42, name: 'Secrétariat' },
+      ],
+    };
+    assert.equal(
+      (await control('POST', `/tenants/${tenant}/generate`, { size: 60, seed: 1, organisation })).status,
+      200,
+    );
+    assert.deepEqual(
+      items(await call(tenant, '/api/v3/users?fields=department[id,name]&formerEmployees=true&departmentId=41,42'))
+        .length,
+      60,
+    );
+    assert.deepEqual(await readIds(tenant, 'legalEntityId=1'), []);
   });
 });

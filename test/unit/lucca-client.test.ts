@@ -4,11 +4,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import {
+  countUsersInScopes,
+  DEFAULT_MAX_PAGE_BYTES,
   LUCCA_PAGE_SIZE,
   LUCCA_USER_FIELDS,
   LuccaClient,
+  luccaUserOrganisation,
+  MAX_SCOPE_FILTER_CHARS,
   type LuccaClientOptions,
   type LuccaRequestOutcome,
+  type LuccaUsersReadOptions,
   type UsersPagingPosition,
 } from '../../lucca/client';
 import {
@@ -18,16 +23,22 @@ import {
   LuccaNotLuccaError,
   LuccaRateLimitedError,
   LuccaRequestError,
+  LuccaTooLargeError,
   LuccaTransientError,
   LuccaUnreachableError,
 } from '../../lucca/errors';
 import { RollingWindowLimiter } from '../../lucca/rate-limiter';
 import {
+  FAKE_ORGANISATION,
   generateLuccaUsers,
+  moveUsers,
+  renameOrgUnit,
   startFakeLucca,
   type FakeLucca,
+  type LuccaRawUser,
   type TenantOptions,
 } from '../../dev-tools/fake-lucca/index';
+import { MIN_HUGE_BYTES } from '../../dev-tools/fake-lucca/faults';
 
 /** A user with every field the sync asks for but `modifiedAt`. */
 const LEGACY_USER = {
@@ -311,6 +322,119 @@ describe('LuccaClient against the fake Lucca', () => {
     });
   });
 
+  describe('a byte cap on each answer', () => {
+    const CAP = 256 * 1024;
+
+    test('an answer of exactly the cap is read, streamed or announced', async () => {
+      const { name, url } = newTenant();
+      for (const announceLength of [false, true]) {
+        fake.addFault({ tenant: name, kind: 'huge', bytes: CAP, announceLength });
+        const page = await client(url, { maxPageBytes: CAP }).fetchUsersPage(0);
+        assert.equal(page.items.length, 1);
+        assert.equal((page.items[0] as { lastName: string }).lastName.length, CAP - MIN_HUGE_BYTES);
+      }
+    });
+
+    for (const bytes of [CAP + 1, CAP * 10]) {
+      for (const announceLength of [false, true]) {
+        test(`an answer of ${bytes} bytes (${announceLength ? 'announced' : 'streamed'}) is refused with lucca-too-large, not retried`, async () => {
+          const { name, url } = newTenant();
+          const outcomes: LuccaRequestOutcome[] = [];
+          const lucca = client(url, { maxPageBytes: CAP, onRequest: (o) => outcomes.push(o) });
+          fake.addFault({ tenant: name, kind: 'huge', bytes, announceLength });
+
+          const error = await rejection(lucca.fetchUsersPage(0), LuccaTooLargeError);
+
+          assert.equal(error.code, 'lucca-too-large');
+          assert.equal(error.retryable, false);
+          assert.match(
+            error.message,
+            announceLength
+              ? /announced an answer of [\d.]+ (KiB|MiB), larger than the 256 KiB one page of users may take/
+              : /sent an answer larger than the 256 KiB one page of users may take/,
+          );
+          assert.match(error.message, /\(LUCCA_MAX_PAGE_BYTES\); the read was stopped and nothing was changed/);
+          assert.deepEqual(outcomes, ['lucca-too-large']);
+          assert.equal(fake.requests(name).length, 1);
+          assert.equal((await lucca.fetchUsersPage(0)).items.length, 60, 'the next answer is read as usual');
+        });
+      }
+    }
+
+    test('a 500 MB answer is stopped close to the default cap, not read to its end', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'huge' });
+      const error = await rejection(client(url).fetchUsersPage(0), LuccaTooLargeError);
+      assert.match(error.message, /larger than the 16 MiB/);
+      // Read again once the next request is served: the fake makes the body only as it is read.
+      await client(url).fetchUsersPage(0);
+      const sent = fake.requests(name)[0]?.bytesSent ?? NaN;
+      assert.ok(sent > DEFAULT_MAX_PAGE_BYTES, `${sent} bytes sent: the answer streamed past the cap`);
+      assert.ok(sent < 4 * DEFAULT_MAX_PAGE_BYTES, `${sent} bytes of 500 MB made before the client hung up`);
+    });
+
+    test('a 500 MB answer announced in its Content-Length is refused before its body is read', async () => {
+      const { name, url } = newTenant();
+      fake.addFault({ tenant: name, kind: 'huge', announceLength: true });
+      const error = await rejection(client(url).fetchUsersPage(0), LuccaTooLargeError);
+      assert.match(error.message, /announced an answer of 476\.8 MiB/);
+      await client(url).fetchUsersPage(0);
+      const sent = fake.requests(name)[0]?.bytesSent ?? NaN;
+      assert.ok(sent < DEFAULT_MAX_PAGE_BYTES, `${sent} bytes made, the socket's buffers at most`);
+    });
+
+    test('the default cap is at least ten times a real page of 1,000 users with ten more fields than the sync asks for', async () => {
+      const extra = (u: { id: number }) => ({
+        employeeNumber: `E${100_000 + u.id}`,
+        jobTitle: 'Responsable des ressources humaines et de la paie',
+        managerId: 1 + (u.id % 40),
+        manager: {
+          id: 1 + (u.id % 40),
+          name: 'Jean-Baptiste Lefèvre',
+          url: `https://acme.ilucca.net/api/v3/users/${u.id}`,
+        },
+        legalEntityId: 1 + (u.id % 3),
+        legalEntity: {
+          id: 1 + (u.id % 3),
+          name: 'Acme Services SAS',
+          url: 'https://acme.ilucca.net/api/v3/legalentities/1',
+        },
+        departmentId: 10 + (u.id % 25),
+        department: {
+          id: 10,
+          name: 'Direction financière et comptable',
+          url: 'https://acme.ilucca.net/api/v3/departments/10',
+        },
+        culture: { id: 1036, name: 'Français (France)', code: 'fr-FR' },
+        calendar: {
+          id: 2,
+          name: 'Calendrier France métropolitaine',
+          url: 'https://acme.ilucca.net/api/v3/calendars/2',
+        },
+      });
+      const users = generateLuccaUsers({ size: 1_000, seed: 7, today: TODAY }).map((u) => ({ ...u, ...extra(u) }));
+      const { url } = newTenant({ users });
+      const fields = [...LUCCA_USER_FIELDS, ...Object.keys(extra({ id: 1 }))];
+      assert.equal(fields.length, LUCCA_USER_FIELDS.length + 10);
+      const res = await fetch(
+        `${url}/api/v3/users?formerEmployees=true&fields=${fields.join(',')}&orderBy=id,asc&paging=0,1000`,
+        { headers: { Authorization: `lucca application=${KEY}` } },
+      );
+      const page = Buffer.from(await res.arrayBuffer());
+      assert.equal((JSON.parse(page.toString('utf8')) as { data: { items: unknown[] } }).data.items.length, 1_000);
+      assert.ok(
+        DEFAULT_MAX_PAGE_BYTES >= 10 * page.length,
+        `the default cap (${DEFAULT_MAX_PAGE_BYTES} bytes) is not ten times a real page (${page.length} bytes)`,
+      );
+    });
+
+    test('a cap that is not a positive whole number of bytes is refused', () => {
+      for (const maxPageBytes of [0, -1, 1.5, Number.NaN]) {
+        assert.throws(() => client('https://acme.ilucca.net', { maxPageBytes }), RangeError);
+      }
+    });
+  });
+
   describe('rate limiting', () => {
     test('a 429 is waited out as Retry-After says, then the same page is read again', async () => {
       const { name, url } = newTenant();
@@ -502,6 +626,270 @@ interface ForeignRequest {
 }
 
 /** Hosts that answer HTTP but are not Lucca: a wrong domain, a login page, a proxy. */
+describe('organisation and scope', () => {
+  const SIZE = 2_345;
+  const company = generateLuccaUsers({ size: SIZE, seed: 21, today: TODAY });
+  /** A scope as an operator would type it: unsorted, with a repeat. */
+  const SCOPE = { legalEntityIds: [3, 1], departmentIds: [14, 12, 12] };
+  const inScope = (u: LuccaRawUser) => [1, 3].includes(u.legalEntityId ?? 0) && [12, 14].includes(u.departmentId ?? 0);
+  const idsOf = (users: readonly LuccaRawUser[], keep: (u: LuccaRawUser) => boolean = () => true) =>
+    users.filter(keep).map((u) => u.id);
+
+  async function readAll(lucca: LuccaClient, read: LuccaUsersReadOptions) {
+    const reads = [];
+    for await (const page of lucca.usersPages(undefined, undefined, read)) reads.push(page);
+    return reads;
+  }
+
+  test('asked for the organisation, each user also carries its legal entity and department as {id, name}', async () => {
+    const { name, url } = newTenant({ users: company });
+    const page = await client(url).fetchUsersPage(0, 5, undefined, { organisation: true });
+    assert.deepEqual(fake.requests(name)[0]?.query, {
+      formerEmployees: 'true',
+      fields:
+        'id,firstName,lastName,mail,birthDate,dtContractStart,dtContractEnd,modifiedAt,' +
+        'legalEntity[id,name],department[id,name]',
+      orderBy: 'id,asc',
+      paging: '0,5',
+    });
+    const stored = company.slice(0, 5);
+    assert.deepEqual(
+      page.items.map((u) => {
+        const { legalEntity, department } = u as LuccaRawUser;
+        return { legalEntity, department };
+      }),
+      stored.map(({ legalEntity, department }) => ({ legalEntity, department })),
+    );
+    assert.deepEqual(
+      page.items.map((u) => luccaUserOrganisation(u)),
+      stored.map(({ legalEntity, department }) => ({ legalEntity, department })),
+    );
+    assert.deepEqual(page.outOfScope, []);
+  });
+
+  test('a scope is asked of Lucca as legalEntityId and departmentId filters, and only the users inside it come back', async () => {
+    const { name, url } = newTenant({ users: company });
+    const reads = await readAll(client(url), { scope: SCOPE });
+    const queries = fake.requests(name).map((r) => r.query);
+    assert.ok(
+      queries.every((q) => q.legalEntityId === '1,3' && q.departmentId === '12,14'),
+      'every page asks Lucca to filter',
+    );
+    assert.ok(
+      queries.every((q) => q.fields?.endsWith(',legalEntity[id,name],department[id,name]')),
+      'every page asks for the organisation',
+    );
+    const expected = idsOf(company, inScope);
+    assert.ok(expected.length > 100 && expected.length < SIZE / 2, `a real subset: ${expected.length}`);
+    assert.deepEqual(
+      reads.flatMap((r) => ids(r.items)),
+      expected,
+    );
+    assert.deepEqual(
+      reads.flatMap((r) => r.outOfScope),
+      [],
+    );
+  });
+
+  test('a tenant that ignores the filters leaks nobody: the others are dropped and listed by id and place only', async () => {
+    const { name, url } = newTenant({ users: company, organisationFilters: 'ignore' });
+    const reads = await readAll(client(url), { scope: SCOPE });
+    assert.equal(fake.requests(name).length, Math.ceil(SIZE / LUCCA_PAGE_SIZE), 'the whole tenant was read');
+    assert.deepEqual(
+      reads.flatMap((r) => ids(r.items)),
+      idsOf(company, inScope),
+    );
+    const dropped = reads.flatMap((r) => r.outOfScope);
+    assert.deepEqual(
+      dropped,
+      company
+        .filter((u) => !inScope(u))
+        .map((u) => ({ id: u.id, legalEntityId: u.legalEntityId, departmentId: u.departmentId })),
+    );
+    assert.equal(reads.at(-1)?.next.offset, SIZE, 'paging counted what Lucca sent, not what was kept');
+  });
+
+  test('one list alone limits on its own; empty lists, or none, read the whole tenant as before', async () => {
+    const { name, url } = newTenant({ users: company, organisationFilters: 'ignore' });
+    const lucca = client(url);
+    const departments = await readAll(lucca, { scope: { departmentIds: [16] } });
+    assert.deepEqual(
+      departments.flatMap((r) => ids(r.items)),
+      idsOf(company, (u) => u.departmentId === 16),
+    );
+    fake.clearRequests();
+    for (const scope of [{}, { legalEntityIds: [], departmentIds: [] }]) {
+      const reads = await readAll(lucca, { scope });
+      assert.equal(reads.flatMap((r) => r.items).length, SIZE);
+    }
+    assert.ok(
+      fake.requests(name).every((r) => r.query.fields === LUCCA_USER_FIELDS.join(',') && !('legalEntityId' in r.query)),
+      'an empty scope asks exactly what an unscoped sync asks',
+    );
+  });
+
+  test('a scope too long to send in a URL (ten times the cap) is kept by the local check alone', async () => {
+    const { name, url } = newTenant({ users: company });
+    // 2,000 departments: the filter would be about 14,000 characters.
+    const departmentIds = [12, 14, ...Array.from({ length: 1_998 }, (_, i) => 100_000 + i)];
+    assert.ok(`departmentId=${departmentIds.join(',')}`.length >= 10 * MAX_SCOPE_FILTER_CHARS, 'ten times the cap');
+    const reads = await readAll(client(url), { scope: { legalEntityIds: [1, 3], departmentIds } });
+    const queries = fake.requests(name).map((r) => r.query);
+    assert.ok(
+      queries.every((q) => !('departmentId' in q) && !('legalEntityId' in q)),
+      'no filter is sent',
+    );
+    assert.ok(
+      queries.every((q) => q.paging !== undefined && q.fields?.includes('department[id,name]')),
+      'the organisation is still read',
+    );
+    assert.deepEqual(
+      reads.flatMap((r) => ids(r.items)),
+      idsOf(company, inScope),
+    );
+
+    fake.clearRequests();
+    const many = [12, 14, ...Array.from({ length: 98 }, (_, i) => 100_000 + i)];
+    await readAll(client(url), { scope: { departmentIds: many } });
+    assert.ok(
+      fake.requests(name).every((r) => r.query.departmentId === many.join(',')),
+      'a hundred ids are still sent',
+    );
+  });
+
+  test('ids that cannot be Lucca’s are refused before any request', async () => {
+    const { name, url } = newTenant();
+    for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 60]) {
+      await assert.rejects(
+        client(url).fetchUsersPage(0, 10, undefined, { scope: { departmentIds: [12, bad] } }),
+        RangeError,
+      );
+    }
+    await assert.rejects(readAll(client(url), { scope: { legalEntityIds: [0] } }), RangeError);
+    assert.deepEqual(fake.requests(name), []);
+  });
+
+  test('a user moved out of the scope between two reads is gone from the next one, or dropped if Lucca ignores the filter', async () => {
+    for (const organisationFilters of ['apply', 'ignore'] as const) {
+      const { name, url } = newTenant({ users: company, organisationFilters });
+      const lucca = client(url);
+      const mover = company.find(inScope) as LuccaRawUser;
+      const before = await readAll(lucca, { scope: SCOPE });
+      assert.ok(before.flatMap((r) => ids(r.items)).includes(mover.id), 'in scope before the move');
+      fake.mutateUsers(name, (users) =>
+        moveUsers(users, [mover.id], { department: { id: 16, name: 'Direction Générale' } }),
+      );
+      const after = await readAll(lucca, { scope: SCOPE });
+      assert.deepEqual(
+        after.flatMap((r) => ids(r.items)),
+        idsOf(company, inScope).filter((id) => id !== mover.id),
+        organisationFilters,
+      );
+      const dropped = after.flatMap((r) => r.outOfScope).find((u) => u.id === mover.id);
+      assert.deepEqual(
+        dropped,
+        organisationFilters === 'ignore'
+          ? { id: mover.id, legalEntityId: mover.legalEntityId, departmentId: 16 }
+          : undefined,
+      );
+    }
+  });
+
+  test('a renamed legal entity keeps its people in scope, under its new name', async () => {
+    const { name, url } = newTenant({ users: company });
+    const renamed = { id: 3, name: 'Acmé Rhône-Alpes & Bourgogne' };
+    fake.mutateUsers(name, (users) => renameOrgUnit(users, 'legalEntity', renamed));
+    const reads = await readAll(client(url), { scope: { legalEntityIds: [3] } });
+    const items = reads.flatMap((r) => r.items);
+    assert.deepEqual(
+      ids(items),
+      idsOf(company, (u) => u.legalEntityId === 3),
+    );
+    assert.ok(
+      items.every((u) => luccaUserOrganisation(u).legalEntity?.name === renamed.name),
+      'the new name on everyone',
+    );
+  });
+
+  describe('readOrganisation, for choosing a scope', () => {
+    test('lists the legal entities and departments with their names and user counts, in one paged read of three fields', async () => {
+      const { name, url } = newTenant({ users: company });
+      const organisation = await client(url).readOrganisation();
+
+      assert.deepEqual(
+        fake.requests(name).map((r) => r.query),
+        ['0,1000', '999,1000', '1998,1000'].map((paging) => ({
+          formerEmployees: 'true',
+          fields: 'id,legalEntity[id,name],department[id,name]',
+          orderBy: 'id,asc',
+          paging,
+        })),
+      );
+      const count = (key: 'legalEntityId' | 'departmentId', id: number) => idsOf(company, (u) => u[key] === id).length;
+      assert.deepEqual(
+        organisation.legalEntities,
+        FAKE_ORGANISATION.legalEntities.map((u) => ({ ...u, userCount: count('legalEntityId', u.id) })),
+      );
+      assert.deepEqual(
+        organisation.departments,
+        FAKE_ORGANISATION.departments.map((u) => ({ ...u, userCount: count('departmentId', u.id) })),
+      );
+      assert.equal(organisation.userCount, SIZE);
+      assert.equal(organisation.moved, false);
+      assert.equal(
+        organisation.pairs.reduce((sum, p) => sum + p.userCount, 0),
+        SIZE,
+      );
+      assert.equal(
+        organisation.pairs.find((p) => p.legalEntityId === 2 && p.departmentId === 13)?.userCount,
+        idsOf(company, (u) => u.legalEntityId === 2 && u.departmentId === 13).length,
+      );
+    });
+
+    test('its pairs count any scope, and the overlap of two, without another read', async () => {
+      const { url } = newTenant({ users: company });
+      const organisation = await client(url).readOrganisation();
+      assert.equal(countUsersInScopes(organisation, [SCOPE]), idsOf(company, inScope).length);
+      assert.equal(countUsersInScopes(organisation, [{}]), SIZE);
+      const byEntity = { legalEntityIds: [1] };
+      const byDepartment = { departmentIds: [12, 13] };
+      assert.equal(
+        countUsersInScopes(organisation, [byEntity, byDepartment]),
+        idsOf(company, (u) => u.legalEntityId === 1 && [12, 13].includes(u.departmentId ?? 0)).length,
+      );
+      assert.equal(countUsersInScopes(organisation, [{ legalEntityIds: [1] }, { legalEntityIds: [2] }]), 0);
+    });
+
+    test('a user read twice, because someone joined under the read, is counted once', async () => {
+      const users = generateLuccaUsers({ size: SIZE, seed: 21, today: TODAY, startId: 1_000 });
+      const { name, url } = newTenant({ users });
+      // Joining before the second page pushes everyone one place on: that page repeats a user.
+      const joiner = { ...(users[0] as LuccaRawUser), id: 5 };
+      fake.onNextRequest(name, (all) => [joiner, ...all], { whenOffset: 999 });
+      const organisation = await client(url).readOrganisation();
+      assert.equal(organisation.userCount, SIZE);
+      assert.equal(
+        organisation.legalEntities.reduce((sum, u) => sum + u.userCount, 0),
+        SIZE,
+      );
+    });
+
+    test('a user without a legal entity or department is counted under null, and an entity renamed mid-read shows its new name', async () => {
+      const users = company.map((u) => (u.id === 7 ? { ...u, legalEntityId: null, legalEntity: null } : u));
+      const { name, url } = newTenant({ users });
+      const renamed = { id: 2, name: 'Établissements Côte-Sud (nouveau nom)' };
+      fake.onNextRequest(name, (all) => renameOrgUnit(all, 'legalEntity', renamed), { whenOffset: 999 });
+      const organisation = await client(url).readOrganisation();
+      assert.equal(organisation.legalEntities.find((u) => u.id === 2)?.name, renamed.name);
+      assert.equal(organisation.pairs.find((p) => p.legalEntityId === null)?.userCount, 1);
+      assert.equal(
+        organisation.legalEntities.reduce((sum, u) => sum + u.userCount, 0),
+        SIZE - 1,
+      );
+    });
+  });
+});
+
 async function startForeignHost(
   routes: Record<string, (res: ServerResponse, req: IncomingMessage) => void>,
 ): Promise<{ url: string; requests: ForeignRequest[]; server: Server }> {
@@ -532,6 +920,8 @@ describe('LuccaClient against hosts that are not Lucca', () => {
       '/redirect/': (res) => res.writeHead(302, { location: '/elsewhere/api/v3/users' }).end(),
       '/elsewhere/': json({ data: { items: [] } }),
       '/no-paging/': json({ data: { items: [{ id: 1 }, { id: 2 }, { id: 3 }] } }),
+      // A key whose role does not see the organisation: the fields are absent, not null.
+      '/no-organisation/': json({ data: { items: [{ ...LEGACY_USER, modifiedAt: '2015-09-07T10:20:06.583' }] } }),
       '/legacy-shape/': json({
         data: {
           items: [{ ...LEGACY_USER, modifiedOn: '2015-09-07T10:20:06.583', extra: { nested: true } }],
@@ -575,6 +965,20 @@ describe('LuccaClient against hosts that are not Lucca', () => {
     assert.equal(page.principal, null);
     assert.equal(page.isLast, true);
     assert.deepEqual(page.items, [{ ...LEGACY_USER, modifiedOn: '2015-09-07T10:20:06.583', extra: { nested: true } }]);
+  });
+
+  test('organisation fields left out of every user are a read error, not everyone out of the scope', async () => {
+    const lucca = client(`${foreign.url}/no-organisation`);
+    for (const read of [
+      lucca.fetchUsersPage(0, 10, undefined, { scope: { legalEntityIds: [1] } }),
+      lucca.fetchUsersPage(0, 10, undefined, { organisation: true }),
+      lucca.readOrganisation(),
+    ]) {
+      const error = await rejection(read, LuccaMissingFieldError);
+      assert.match(error.message, /without legalEntity, department for every user/);
+    }
+    const plain = await lucca.fetchUsersPage(0);
+    assert.equal(plain.items.length, 1, 'a read without the organisation does not need it');
   });
 
   test('a refused connection is a retryable LuccaUnreachableError', async () => {

@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
+import { syncRefusal, type CompanyDocument } from '../../db/companies-repository';
 import { OperationError } from '../../operations/errors';
 import { validateCompanyId, validateLuccaUrl, validateTimezone } from '../../operations/onboard';
 import { companyScheduleOptions, parseEveryOrThrow, scheduleJitterMs } from '../../operations/schedule';
+import { refuseUnsyncable } from '../../operations/sync';
 import { readApiKey } from '../../scripts/lib/read-api-key';
 
 const rejects = (fn: () => unknown, code: string, message: RegExp) =>
@@ -41,6 +43,30 @@ describe('onboarding validation', () => {
     assert.equal(parseEveryOrThrow('4h'), 4 * 3600_000);
     rejects(() => parseEveryOrThrow('3h59m'), 'invalid-every', /--every "3h59m" must be at least 4h/);
     rejects(() => parseEveryOrThrow('daily'), 'invalid-every', /must be a duration/);
+  });
+});
+
+describe('who may get a new run', () => {
+  const company = (over: Partial<CompanyDocument> = {}, apiKey: string | null = 'v1:cipher'): CompanyDocument => ({
+    _id: 'acme',
+    name: 'Acme',
+    timezone: 'Europe/Paris',
+    lucca: { baseUrl: 'https://acme.ilucca.net', apiKey, apiKeyHint: 'WXYZ', connectedAt: new Date() },
+    sync: { every: '24h', paused: false, deactivationGuard: { maxPercent: 10, minCount: 5 } },
+    createdAt: new Date(),
+    updatedAt: new Date(),
+    ...over,
+  });
+
+  test('a company that is missing, offboarded or being offboarded gets no request, each with its reason', () => {
+    assert.equal(syncRefusal(company()), null);
+    assert.equal(syncRefusal(null), 'company-not-found');
+    assert.equal(syncRefusal(company({}, null)), 'offboarded');
+    assert.equal(syncRefusal(company({ offboardedAt: new Date() })), 'offboarded', 'the key not erased yet');
+    refuseUnsyncable('acme', company());
+    rejects(() => refuseUnsyncable('acme', null), 'company-not-found', /is not onboarded/);
+    rejects(() => refuseUnsyncable('acme', company({}, null)), 'offboarded', /was offboarded .*onboard it again/);
+    rejects(() => refuseUnsyncable('acme', company({ offboardedAt: new Date() })), 'offboarded', /is being offboarded/);
   });
 });
 
