@@ -24,7 +24,7 @@ export type MomentSpec =
   | { kind: 'start' | 'verdict' | 'finish'; at?: HoldAt }
   | { kind: PageStep; page: number; at?: HoldAt }
   /**
-   * The `batch`th command of the apply writing profiles (`insert`, the default, or `update`) from
+   * The `batch`th command of the apply writing profiles (`insert`, the default, or `update`: an update or findAndModify) from
    * when the moment is armed (1: the next one).
    */
   | { kind: 'apply'; batch: number; write?: 'insert' | 'update'; at?: HoldAt };
@@ -111,11 +111,12 @@ function commandOf(spec: MomentSpec, { companyId, runId }: SyncRunRef): CommandM
     case 'apply': {
       let writes = 0;
       if (spec.write === 'update') {
-        // On FerretDB's SQLite backend the apply updates by `_id` alone (see db/store-capabilities.ts).
+        // On FerretDB's SQLite backend the apply writes each profile by `_id` alone, with
+        // findAndModify (see db/store-capabilities.ts); elsewhere its updates carry the company.
         const companyOf = (c: Document): unknown =>
           ((c.updates as Document[] | undefined)?.[0]?.q as Document | undefined)?.companyId;
         return {
-          command: 'update',
+          command: ['update', 'findAndModify'],
           collection: 'profiles',
           where: (c) => [companyId, undefined].includes(companyOf(c) as string | undefined) && ++writes === spec.batch,
         };
