@@ -117,6 +117,23 @@ export class CommandHold {
     this.reached = new Promise((resolve) => (this.#reached = resolve));
   }
 
+  /** Waits for the command (or its answer) to be stopped here, failing after `withinMs`, naming it. */
+  async reach(withinMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const { command, collection } = this.match;
+        const at = this.at === 'request' ? 'before the store' : 'at its answer';
+        reject(new Error(`${String(command)} on ${String(collection)} was not held ${at} within ${withinMs / 1000} s`));
+      }, withinMs);
+    });
+    try {
+      await Promise.race([this.reached, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** A command (or its answer) is stopped here right now. */
   get holding(): boolean {
     return this.heldAt !== null && this.endedAt === null;

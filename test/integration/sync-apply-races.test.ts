@@ -7,7 +7,7 @@ import { connectMongo, repositories } from '../../db/mongo';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import { SYNCED_FIELDS, type SyncCounts } from '../../domain/types';
 import { runResult } from '../../workflows/client';
-import type { SyncRunResult } from '../../workflows/messages';
+import type { SyncRunInput, SyncRunResult } from '../../workflows/messages';
 import { ChildWorker } from '../../scripts/lib/child-worker';
 import { freePort } from '../../scripts/lib/ports';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
@@ -24,6 +24,7 @@ import {
 import { parseMetrics, total } from './metrics-kit';
 import {
   addTestCompany,
+  anyway,
   changesOf,
   linkedProfile,
   platformProfile,
@@ -99,6 +100,21 @@ async function holdsWhatItSays(stack: Stack, change: SyncChangeDocument, since: 
 /** A command of the store's wire protocol on one collection, as the relay matches it. */
 const command = (name: string | string[], collection: string): CommandMatch => ({ command: name, collection });
 
+/**
+ * Everyone renamed is more than the overwrite guard lets through unreviewed (never more than half
+ * a company): a first run is blocked on it, and the run a test holds applies it anyway, as an
+ * operator who reviewed it would.
+ */
+async function reviewedRenames(stack: Stack, companyId: string): Promise<Partial<SyncRunInput>> {
+  const blocked = await runSync(stack, stack.taskQueue, companyId);
+  assert.equal(blocked.status, 'blocked', JSON.stringify(blocked.error));
+  assert.equal(blocked.error?.code, 'mass-overwrite');
+  return anyway(blocked);
+}
+
+/** How long a test waits for the command it holds: the run must come to it well within this. */
+const REACH_MS = 120_000;
+
 const codes = (change: SyncChangeDocument | undefined) => change?.reasons.map((r) => r.code);
 
 describe('the apply while the platform writes too: reports never claim a write that did not happen', () => {
@@ -132,7 +148,7 @@ describe('the apply while the platform writes too: reports never claim a write t
     const runId = `run-${uniqueSuffix()}`;
     const applying = relay.hold(command('find', `syncPlan.${runId}`));
     const handle = await startSync(stack, stack.taskQueue, companyId, { runId });
-    await applying.reached;
+    await applying.reach(REACH_MS);
     try {
       await meanwhile();
     } finally {
@@ -243,7 +259,7 @@ describe('the apply while the platform writes too: reports never claim a write t
     const writing = relay.hold(command(['update', 'findAndModify'], 'profiles'));
 
     const handle = await startSync(stack, stack.taskQueue, companyId);
-    await writing.reached;
+    await writing.reach(REACH_MS);
     await stack.store.profiles.updateOne(
       { _id: profile._id },
       { $set: { firstName: 'Cam', phone: '+33 6 12 00 00 02' } },
@@ -273,10 +289,11 @@ describe('the apply while the platform writes too: reports never claim a write t
     assert.equal((await runSync(stack, stack.taskQueue, companyId)).counts?.created, size);
     stack.lucca.mutateUsers(tenant, (all) => all.map((u) => ({ ...u, lastName: `${u.lastName}-Durand` })));
     const profile = await linkedProfile(stack, companyId, 4_005);
+    const reviewed = await reviewedRenames(stack, companyId);
     const deleting = relay.hold(command(['delete', 'update'], 'profiles'));
 
-    const handle = await startSync(stack, stack.taskQueue, companyId);
-    await deleting.reached;
+    const handle = await startSync(stack, stack.taskQueue, companyId, reviewed);
+    await deleting.reach(REACH_MS);
     await stack.store.profiles.updateOne(
       { _id: profile._id },
       { $set: { firstName: 'Cam', phone: '+33 6 12 00 00 03' } },
@@ -346,6 +363,7 @@ describe('a batch retried after its worker was killed is counted once', () => {
       ...all.map((u) => ({ ...u, lastName: `${u.lastName}-Durand` })),
       ...staff(30, size + 1),
     ]);
+    const reviewed = await reviewedRenames(stack, companyId);
     const taskQueue = `${stack.taskQueue}-kill`;
     const port = await freePort();
     let killed: ChildWorker | undefined;
@@ -356,12 +374,12 @@ describe('a batch retried after its worker was killed is counted once', () => {
       const batchWrite = Number.isFinite(rewriteFrom) ? command('delete', 'profiles') : command('update', 'profiles');
       const reachingBatch = relay.hold(batchWrite);
       const runId = `run-${uniqueSuffix()}`;
-      const handle = await startSync(stack, taskQueue, companyId, { runId });
-      await reachingBatch.reached;
+      const handle = await startSync(stack, taskQueue, companyId, { ...reviewed, runId });
+      await reachingBatch.reach(REACH_MS);
       const lastWrite = Number.isFinite(rewriteFrom) ? command('insert', 'profiles') : command('update', 'profiles');
       const answered = relay.hold(lastWrite, { at: 'reply' });
       reachingBatch.release();
-      await answered.reached;
+      await answered.reach(REACH_MS);
       await killed.kill();
       answered.release();
       assert.equal((await stack.repos.syncRuns.get(runId))?.status, 'running', 'killed mid-apply');
