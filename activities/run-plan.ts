@@ -31,7 +31,7 @@ export type PlanStep = 'profiles' | 'pages' | 'replan' | 'removals';
  * Seqs of `syncChanges` set aside per plan slot: a page holds at most Lucca's 1,000 users. With
  * seqs of nine digits, a run holds 99,999 slots (99 million users at Lucca's page size).
  */
-const SEQS_PER_SLOT = 10_000;
+export const SEQS_PER_SLOT = 10_000;
 
 /** Most removals planned into one chunk (one `syncChanges` insert, one plan chunk); the scale tests plan eleven. */
 const REMOVALS_PER_CHUNK = 100;

@@ -147,7 +147,7 @@ function applyShifts(counts: SyncCounts, shifts: CountShifts): SyncCounts {
 }
 
 /** Pages the read may stage ahead of the plan (held in memory until planned); a test reads 24 pages ahead of it. */
-const PAGES_AHEAD = 2;
+export const PAGES_AHEAD = 2;
 
 export function createSyncActivities(deps: SyncActivityDeps) {
   const { repos } = deps;

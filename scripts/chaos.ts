@@ -1,21 +1,30 @@
 // `npm run chaos`: the reliability scenarios of test/integration/reliability.test.ts, bigger and
-// longer — more employees, more pages, more kills at truly random moments, outages in every phase,
-// more hostile datasets — on a private Temporal dev server and FerretDB. Prints one line per check.
+// longer — more employees, more pages, more kills at moments drawn over the whole run, FerretDB and
+// Temporal killed at every step a run goes through, the store's connection cut, Lucca faults, more
+// hostile datasets — on a private Temporal dev server and FerretDB. Every fault is aimed at a
+// moment the run is held at, and the check fails when the run never comes to it or the fault lands
+// outside it. Prints one line per check.
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Command, InvalidArgumentError } from 'commander';
 import fc from 'fast-check';
 import { generateLuccaUsers } from '../dev-tools/fake-lucca';
 import { localDate } from '../dev-tools/fake-lucca/dates';
 import { hostileCompany } from '../dev-tools/reliability/fuzz';
+import { pagesOf, type HoldAt, type MomentSpec } from '../dev-tools/reliability/moments';
 import { leaks, Rig, secretsOf, type RunOutcome } from '../dev-tools/reliability/rig';
 import {
   assertHostileRecordsHandled,
   assertSameAsClean,
-  killAtRandomMoments,
-  killWorkerRepeatedly,
-  restartMidRun,
-  runIdOf,
+  dropStoreConnectionAt,
+  killWorkerAt,
+  luccaFaultsAtPages,
+  pageMoments,
+  randomInt,
+  randomMoments,
+  restartAt,
   slowPages,
+  type Struck,
 } from '../dev-tools/reliability/scenarios';
 
 const int = (value: string): number => {
@@ -30,6 +39,7 @@ interface Options {
   pageDelayMs: number;
   kills: number;
   rounds: number;
+  downMs: number;
   fuzzRuns: number;
 }
 
@@ -40,7 +50,13 @@ const program = new Command()
   .option('--page-size <n>', 'Lucca page size the worker asks for', int, 500)
   .option('--page-delay-ms <n>', 'extra latency of every Lucca page', int, 200)
   .option('--kills <n>', 'SIGKILLs per run', int, 6)
-  .option('--rounds <n>', 'runs per scenario', int, 2)
+  .option(
+    '--rounds <n>',
+    'runs per scenario (odd rounds hold store commands before the store, even ones after)',
+    int,
+    2,
+  )
+  .option('--down-ms <n>', 'how long a killed server stays down', int, 5_000)
   .option('--fuzz-runs <n>', 'hostile datasets', int, 10);
 
 interface Check {
@@ -67,51 +83,71 @@ async function main(): Promise<number> {
     process.stderr.write(`${last.ok ? 'PASS' : 'FAIL'} ${name} (${last.seconds.toFixed(0)} s) ${last.detail}\n`);
   };
 
+  const startedAt = performance.now();
   const rig = await Rig.open({ pageSize: opts.pageSize });
   try {
     await rig.startWorker();
     const users = generateLuccaUsers({ size: opts.size, seed: 11, today: localDate() });
+    const pages = pagesOf(opts.size, opts.pageSize);
     let clean!: RunOutcome;
+    const referenceDb = rig.dbName;
     await check(`clean run of ${opts.size} employees`, async () => {
       clean = await rig.sync((await rig.addCompany(users)).companyId);
       if (clean.result.status !== 'succeeded') throw new Error(JSON.stringify(clean.result.error));
       return `${clean.result.profileWrites} profiles`;
     });
+    /**
+     * A fresh company of the same users through `scenario` (its pages slowed, unless the scenario
+     * arms Lucca faults of its own first), in a database of its own; then as clean.
+     */
+    const faulty = (name: string, scenario: (companyId: string) => Promise<Struck>, slow = true) =>
+      check(name, async () => {
+        await rig.useFreshDatabase({ keepPrevious: rig.dbName === referenceDb });
+        const { companyId } = await rig.addCompany(users);
+        if (slow) slowPages(rig, companyId, opts.pageDelayMs);
+        const { outcome, landed } = await scenario(companyId);
+        try {
+          await assertSameAsClean(rig, outcome, clean);
+        } catch (err) {
+          throw new Error(`${err instanceof Error ? err.message : String(err)} (struck at: ${landed.join('; ')})`);
+        }
+        return landed.join('; ');
+      });
 
     for (let round = 1; round <= opts.rounds; round++) {
-      await check(`round ${round}: ${opts.kills} SIGKILLs a few pages apart`, async () => {
-        const company = await rig.addCompany(users);
-        slowPages(rig, company, opts.pageDelayMs);
-        const handle = await rig.startRun(company.companyId);
-        const kills = await killWorkerRepeatedly(rig, runIdOf(handle), opts.kills, 6);
-        await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
-        return `kills at ${kills.join(', ')}`;
-      });
-      await check(`round ${round}: ${opts.kills} SIGKILLs at random moments (any activity)`, async () => {
-        const company = await rig.addCompany(users);
-        slowPages(rig, company, opts.pageDelayMs);
-        const handle = await rig.startRun(company.companyId);
-        const kills = await killAtRandomMoments(rig, runIdOf(handle), opts.kills, 15_000);
-        await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
-        return `kills at ${kills.join(', ') || 'none (the run finished first)'}`;
-      });
+      const at: HoldAt = round % 2 === 1 ? 'request' : 'reply';
+      const midPage = () => randomInt(1, pages - 2);
+      const steps: [string, () => MomentSpec][] = [
+        ['while a page is read', () => ({ kind: 'page-read', page: midPage() })],
+        ['while a page is planned', () => ({ kind: 'page-planned', page: midPage(), at })],
+        ["while a page's plan is stored", () => ({ kind: 'plan-stored', page: midPage(), at })],
+        ["while the guard's verdict is recorded", () => ({ kind: 'verdict', at })],
+        ['while applying', () => ({ kind: 'apply', batch: randomInt(1, 5), at })],
+      ];
+
+      await faulty(`round ${round}: ${opts.kills} SIGKILLs a few pages apart`, (companyId) =>
+        killWorkerAt(rig, companyId, pageMoments(opts.kills, pages, 6)),
+      );
+      await faulty(`round ${round}: ${opts.kills} SIGKILLs at random moments (any activity)`, (companyId) =>
+        killWorkerAt(rig, companyId, randomMoments(opts.kills, pages)),
+      );
       for (const service of ['ferretdb', 'temporal'] as const) {
-        for (const phase of ['reading', 'planning', 'applying'] as const) {
-          await check(`round ${round}: ${service} killed and restarted while ${phase}`, async () => {
-            const company = await rig.addCompany(users);
-            slowPages(rig, company, opts.pageDelayMs);
-            await rig.ensureWorker();
-            const handle = await rig.startRun(company.companyId);
-            await restartMidRun(rig, runIdOf(handle), service, {
-              afterPages: 3,
-              downMs: 5_000,
-              ...(phase === 'reading' ? {} : { phase }),
-            });
-            await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
-            return '';
-          });
+        for (const [when, spec] of steps) {
+          await faulty(`round ${round}: ${service} killed and restarted ${when}`, (companyId) =>
+            restartAt(rig, companyId, service, spec(), opts.downMs),
+          );
         }
       }
+      for (const [when, spec] of steps.slice(1, 4)) {
+        await faulty(`round ${round}: the store connection cut ${when}`, (companyId) =>
+          dropStoreConnectionAt(rig, companyId, spec()),
+        );
+      }
+      await faulty(
+        `round ${round}: Lucca faults at random pages`,
+        (companyId) => luccaFaultsAtPages(rig, companyId, pages, opts.pageDelayMs),
+        false,
+      );
     }
 
     await check(`${opts.fuzzRuns} hostile datasets`, async () => {
@@ -134,6 +170,17 @@ async function main(): Promise<number> {
     await rig.close();
   }
 
+  const cpus = os.cpus();
+  process.stdout.write(
+    `\nnpm run chaos -- ${process.argv.slice(2).join(' ')}\n` +
+      `${new Date().toISOString()}, ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, ` +
+      `${Math.round(os.totalmem() / 2 ** 30)} GB, load ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}, ` +
+      `Node ${process.version}; ${checks.filter((c) => c.ok).length} of ${checks.length} checks passed ` +
+      `in ${((performance.now() - startedAt) / 60_000).toFixed(0)} min\n`,
+  );
   process.stdout.write('\n| check | result | time | detail |\n| --- | --- | --- | --- |\n');
   for (const c of checks) {
     process.stdout.write(`| ${c.name} | ${c.ok ? 'pass' : 'FAIL'} | ${c.seconds.toFixed(0)} s | ${c.detail} |\n`);

@@ -122,3 +122,70 @@ export class FaultStore {
     return this.rules.map(({ remaining, ...rule }) => ({ ...rule, times: remaining }));
   }
 }
+
+/** Which request a hold stops: matched as a fault rule is (tenant, path prefix, paging offset). */
+export type HoldRule = Pick<FaultRule, 'tenant' | 'path' | 'whenOffset'>;
+
+/**
+ * One request held until the test lets it go, then answered as usual (fault rules included): a
+ * test stops a read at the page it wants, checks that the run is there, strikes, and releases it.
+ * A hold stops one request; it comes before any fault rule, whatever the order they were added.
+ */
+export class RequestHold {
+  /** When the request arrived and was stopped (epoch ms); null until then. */
+  heldAt: number | null = null;
+  /** When it was let go (released, or the server closed); null while held or still armed. */
+  endedAt: number | null = null;
+  readonly #released: Promise<void>;
+  #release!: () => void;
+
+  constructor(readonly rule: HoldRule) {
+    this.#released = new Promise((resolve) => (this.#release = resolve));
+  }
+
+  /** A request is stopped here right now. */
+  get holding(): boolean {
+    return this.heldAt !== null && this.endedAt === null;
+  }
+
+  /** Lets the held request go on, or disarms the hold if no request came. Idempotent. */
+  release(): void {
+    this.endedAt ??= Date.now();
+    this.#release();
+  }
+
+  /** The server's side: stops the request until `release`. */
+  hold(): Promise<void> {
+    this.heldAt = Date.now();
+    return this.#released;
+  }
+}
+
+/** Holds not yet over, in the order they were armed. */
+export class HoldStore {
+  private holds: RequestHold[] = [];
+
+  add(rule: HoldRule): RequestHold {
+    const hold = new RequestHold(rule);
+    this.holds.push(hold);
+    return hold;
+  }
+
+  /** The first armed hold this request matches, if any: the caller holds the request on it at once. */
+  take(target: FaultTarget): RequestHold | undefined {
+    this.holds = this.holds.filter((h) => h.endedAt === null);
+    return this.holds.find(
+      ({ heldAt, rule }) =>
+        heldAt === null &&
+        (rule.tenant === undefined || rule.tenant === target.tenant) &&
+        target.path.startsWith(rule.path ?? DEFAULT_FAULT_PATH) &&
+        (rule.whenOffset === undefined || rule.whenOffset === target.offset),
+    );
+  }
+
+  /** Disarms every hold and lets every held request go. */
+  releaseAll(): void {
+    for (const hold of this.holds) hold.release();
+    this.holds = [];
+  }
+}

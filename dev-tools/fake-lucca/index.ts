@@ -17,7 +17,7 @@ export {
   type LuccaRawUser,
   type SpecialCase,
 } from './dataset';
-export { type FaultRule } from './faults';
+export { type FaultRule, type HoldRule, type RequestHold } from './faults';
 export { MAX_PAGE_SIZE } from './query';
 export { startFakeLucca, type FakeLucca, type RequestLogEntry, type StartFakeLuccaOptions } from './server';
 export {

@@ -4,7 +4,16 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { registerControlRoutes } from './control-routes';
 import type { LuccaRawUser } from './dataset';
 import { localDate, localTime } from './dates';
-import { DEFAULT_HUGE_BYTES, DEFAULT_LONG_FIELD_LENGTH, FaultStore, hugeBody, type FaultRule } from './faults';
+import {
+  DEFAULT_HUGE_BYTES,
+  DEFAULT_LONG_FIELD_LENGTH,
+  FaultStore,
+  HoldStore,
+  hugeBody,
+  type FaultRule,
+  type HoldRule,
+  type RequestHold,
+} from './faults';
 import {
   BadRequestError,
   ORGANISATION_FILTERS,
@@ -68,6 +77,11 @@ export interface FakeLucca {
   removeFault(id: string): boolean;
   /** Rules still armed; `times` is the number of hits left. */
   listFaults(): FaultRule[];
+  /**
+   * Stops the next request that matches `rule` until the hold is released (see `RequestHold`);
+   * `clearFaults` releases it too.
+   */
+  holdRequest(rule: HoldRule): RequestHold;
   clearFaults(): void;
   requests(tenant?: string): RequestLogEntry[];
   clearRequests(): void;
@@ -110,6 +124,7 @@ export class FakeLuccaServer implements FakeLucca {
   url = '';
   private readonly tenants = new Map<string, FakeTenant>();
   private readonly faults = new FaultStore();
+  private readonly holds = new HoldStore();
   private log: RequestLogEntry[] = [];
   // Aborts the waits of slow and delayed faults, so that close() does not wait for them.
   private readonly closing = new AbortController();
@@ -198,6 +213,11 @@ export class FakeLuccaServer implements FakeLucca {
 
   clearFaults(): void {
     this.faults.clear();
+    this.holds.releaseAll();
+  }
+
+  holdRequest(rule: HoldRule): RequestHold {
+    return this.holds.add(rule);
   }
 
   requests(tenant?: string): RequestLogEntry[] {
@@ -237,6 +257,17 @@ export class FakeLuccaServer implements FakeLucca {
     }
   }
 
+  /** False when the server started closing before the hold was released. */
+  private async waitForRelease(hold: RequestHold): Promise<boolean> {
+    const closed = new Promise<boolean>((resolve) => {
+      if (this.closing.signal.aborted) resolve(false);
+      this.closing.signal.addEventListener('abort', () => resolve(false), { once: true });
+    });
+    const released = await Promise.race([hold.hold().then(() => true), closed]);
+    if (!released) hold.release();
+    return released;
+  }
+
   private async handleApi(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -271,6 +302,8 @@ export class FakeLuccaServer implements FakeLucca {
       return reply;
     };
 
+    const hold = this.holds.take({ tenant: tenantName, path, offset: pagingOffsetOf(query) });
+    if (hold && !(await this.waitForRelease(hold))) return resetConnection();
     const fault = this.faults.take({ tenant: tenantName, path, offset: pagingOffsetOf(query) });
     switch (fault?.kind) {
       case 'reset':

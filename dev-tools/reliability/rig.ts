@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { SyncRunRef } from '../../activities/sync-activities';
 import { DEFAULT_SECRET_ID } from '../../config/env';
 import { apiKeyHint, encryptApiKey, keyringOf } from '../../db/api-key-cipher';
 import {
@@ -18,18 +18,22 @@ import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { SYNCED_FIELDS, type SyncCounts } from '../../domain/types';
 import { syncRunWorkflow } from '../../workflows/sync-run';
 import { runResult } from '../../workflows/client';
-import type { SyncRunResult, SyncTuning } from '../../workflows/messages';
+import { syncRunWorkflowId, type SyncRunResult, type SyncTuning } from '../../workflows/messages';
 import { ChildWorker, writeWorkflowBundle } from '../../scripts/lib/child-worker';
 import { startPrivateStack, type PrivateStack } from '../../scripts/lib/private-stack';
 import { startFakeLucca, type FakeLucca, type LuccaRawUser } from '../fake-lucca';
+import { HeldMoment, type MomentSpec } from './moments';
+import { StoreRelay } from './store-relay';
 import type { MongoClient } from 'mongodb';
 import { randomBytes } from 'node:crypto';
 
 /**
  * The reliability rig, shared by `test/integration/reliability.test.ts` (small sizes) and
  * `scripts/chaos.ts` (bigger, longer): a private Temporal dev server and FerretDB it may stop and
- * restart, an in-process fake Lucca, and sync workers in child processes it may SIGKILL. Every
- * line the workers log is kept for the secret scan.
+ * restart, an in-process fake Lucca, and sync workers in child processes it may SIGKILL, which
+ * reach the store through a relay that can hold any of their commands. A scenario holds a run at
+ * the moment it aims at (`hold`, see `moments.ts`) before it strikes. Every line the workers log
+ * is kept for the secret scan.
  */
 export const RIG_SECRET = 'reliability-rig-secret-0123456789abcdef';
 /** What a worker given LUCCA_SYNC_SECRET=RIG_SECRET holds. */
@@ -59,6 +63,8 @@ export interface RunOutcome {
   result: SyncRunResult;
   run: SyncRunDocument;
   profiles: ProfileDocument[];
+  /** The report's changes, counted by action. */
+  changes: Record<string, number>;
 }
 
 export class Rig {
@@ -70,11 +76,14 @@ export class Rig {
     readonly dir: string,
     readonly stack: PrivateStack,
     readonly lucca: FakeLucca,
+    /** What the workers reach the store through (the rig's own client goes straight to it). */
+    readonly relay: StoreRelay,
     readonly mongo: MongoClient,
-    readonly repos: Repositories,
+    public repos: Repositories,
     /** The collections past the repositories, to check what the store holds. */
-    readonly store: PlatformCollections,
-    readonly dbName: string,
+    public store: PlatformCollections,
+    /** The database the rig and its workers use now (see `useFreshDatabase`). */
+    public dbName: string,
     readonly connection: Connection,
     readonly client: Client,
     readonly bundlePath: string,
@@ -93,10 +102,12 @@ export class Rig {
     const connection = await Connection.connect({ address: stack.temporalAddress });
     const client = new Client({ connection, namespace: 'default' });
     const lucca = await startFakeLucca({ port: 0 });
+    const relay = await StoreRelay.open(stack.mongoUri);
     return new Rig(
       dir,
       stack,
       lucca,
+      relay,
       mongo,
       repositories(db),
       platformCollections(db),
@@ -112,7 +123,7 @@ export class Rig {
   async startWorker(overrides: { secret?: string; logLevel?: string } = {}): Promise<ChildWorker> {
     this.worker = await ChildWorker.start({
       temporalAddress: this.stack.temporalAddress,
-      mongoUri: this.stack.mongoUri,
+      mongoUri: this.relay.uri,
       mongoDb: this.dbName,
       taskQueue: this.taskQueue,
       secret: overrides.secret ?? RIG_SECRET,
@@ -149,11 +160,15 @@ export class Rig {
     return company;
   }
 
-  startRun(companyId: string): Promise<WorkflowHandle<typeof syncRunWorkflow>> {
-    const runId = `run-${suffix()}`;
+  /** A run's ids, before it starts: a moment of it can be armed first. */
+  newRun(companyId: string): SyncRunRef {
+    return { companyId, runId: `run-${suffix()}` };
+  }
+
+  startRun({ companyId, runId }: SyncRunRef): Promise<WorkflowHandle<typeof syncRunWorkflow>> {
     return this.client.workflow.start(syncRunWorkflow, {
       taskQueue: this.taskQueue,
-      workflowId: `sync-run:${companyId}:${runId}`,
+      workflowId: syncRunWorkflowId(companyId, runId),
       args: [
         {
           companyId,
@@ -167,37 +182,51 @@ export class Rig {
     });
   }
 
+  /** Arms a hold of `run` at `spec` (see `HeldMoment`). */
+  hold(run: SyncRunRef, spec: MomentSpec): HeldMoment {
+    return new HeldMoment(this, run, spec);
+  }
+
   /** Waits for a run while making sure a worker is up (a killed one is replaced). */
-  async outcome(handle: WorkflowHandle<typeof syncRunWorkflow>, companyId: string): Promise<RunOutcome> {
+  async outcome({ companyId, runId }: SyncRunRef): Promise<RunOutcome> {
     await this.ensureWorker();
-    const result = await runResult(handle);
+    const result = await runResult(this.client.workflow.getHandle(syncRunWorkflowId(companyId, runId)));
     const run = await this.repos.syncRuns.get(result.runId);
     if (!run) throw new Error(`no syncRuns document for ${result.runId}`);
-    return { result, run, profiles: await this.profiles(companyId) };
+    return {
+      result,
+      run,
+      profiles: await this.profiles(companyId),
+      changes: await changeActionCounts(this, result.runId),
+    };
   }
 
   async sync(companyId: string): Promise<RunOutcome> {
     await this.ensureWorker();
-    return this.outcome(await this.startRun(companyId), companyId);
+    const run = this.newRun(companyId);
+    await this.startRun(run);
+    return this.outcome(run);
   }
 
   profiles(companyId: string): Promise<ProfileDocument[]> {
     return this.store.profiles.find({ companyId }).toArray();
   }
 
-  /** The run's progress as the activities record it (pages read, phase), polled. */
-  async waitForProgress(
-    runId: string,
-    reached: (p: SyncRunDocument['progress'], status: SyncRunDocument['status']) => boolean,
-    timeoutMs = 120_000,
-  ): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const run = await this.repos.syncRuns.get(runId).catch(() => null);
-      if (run && reached(run.progress, run.status)) return;
-      await sleep(25);
-    }
-    throw new Error(`run ${runId} did not reach the expected progress in ${timeoutMs} ms`);
+  /**
+   * Moves the rig and its next worker (the current one is stopped) to a new database, and drops
+   * the one it leaves unless `keepPrevious`: chaos runs each scenario in a database of its own, as
+   * FerretDB scans a whole collection per query, so many 20,000-employee companies in one database
+   * would slow every later run (and deleting them costs minutes; dropping a database does not).
+   */
+  async useFreshDatabase(opts: { keepPrevious: boolean }): Promise<void> {
+    await this.worker?.stop(20_000);
+    this.worker = null;
+    const previous = this.dbName;
+    this.dbName = `reliability_${suffix()}`;
+    const db = this.mongo.db(this.dbName);
+    this.repos = repositories(db);
+    this.store = platformCollections(db);
+    if (!opts.keepPrevious) await this.mongo.db(previous).dropDatabase();
   }
 
   /** Every event of every workflow this rig's Temporal server ran, as JSON text. */
@@ -213,6 +242,7 @@ export class Rig {
   async close(): Promise<void> {
     await this.worker?.stop(20_000).catch(() => undefined);
     await this.lucca.close().catch(() => undefined);
+    await this.relay.close().catch(() => undefined);
     await this.mongo
       .db(this.dbName)
       .dropDatabase()
@@ -263,6 +293,14 @@ export function countsFromChanges(c: Record<string, number>): Partial<SyncCounts
   };
 }
 
+/**
+ * fast-check draws JavaScript's own property names on purpose (`length`, `constructor`,
+ * `toString`…) for hostile strings: words any log may hold (the worker logs its options at
+ * start), not anyone's data.
+ */
+const isJavaScriptWord = (s: string) =>
+  [Object.prototype, Array.prototype, Function.prototype, String.prototype].some((p) => s in p);
+
 /** Strings that must never reach a log line or a Temporal history: keys, emails, names. */
 export function secretsOf(companies: RigCompany[]): string[] {
   const out = new Set<string>();
@@ -281,7 +319,7 @@ export function secretsOf(companies: RigCompany[]): string[] {
       }
     }
   }
-  return [...out];
+  return [...out].filter((s) => !isJavaScriptWord(s));
 }
 
 /** Which of `needles` appear in `haystacks` (JSON strings are searched raw and unescaped). */

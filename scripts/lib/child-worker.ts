@@ -70,6 +70,8 @@ export class ChildWorker {
   private readonly lines: string[] = [];
   private readonly countWaiters: ((line: string) => void)[] = [];
   private exitCode: number | null | undefined;
+  /** When `kill` sent SIGKILL (epoch ms), null before. */
+  killedAt: number | null = null;
   private exitSignal: NodeJS.Signals | null = null;
   private readonly exited: Promise<void>;
 
@@ -178,7 +180,10 @@ export class ChildWorker {
 
   /** Kills the process outright: no shutdown, no last heartbeat — a crashed host. */
   async kill(): Promise<void> {
-    if (this.alive) this.child.kill('SIGKILL');
+    if (this.alive) {
+      this.killedAt = Date.now();
+      this.child.kill('SIGKILL');
+    }
     await this.exited;
   }
 

@@ -11,6 +11,8 @@ class ManagedProcess {
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
   readonly log: string[] = [];
+  /** When `stop` last sent its signal (epoch ms): when a fault on this server began. */
+  signalledAt: number | null = null;
 
   constructor(
     readonly name: string,
@@ -52,6 +54,7 @@ class ManagedProcess {
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.child;
     if (!child) return;
+    this.signalledAt = Date.now();
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     await this.exited;

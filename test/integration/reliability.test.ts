@@ -3,16 +3,17 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { DEFAULT_SECRET_ID } from '../../config/env';
 import { ApiKeyDecryptError, decryptApiKey, keyringOf } from '../../db/api-key-cipher';
-import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
+import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { localDate } from '../../dev-tools/fake-lucca/dates';
 import { hostileCompany } from '../../dev-tools/reliability/fuzz';
+import { pagesOf } from '../../dev-tools/reliability/moments';
 import { leaks, RIG_KEYRING, RIG_SECRET, Rig, secretsOf, type RunOutcome } from '../../dev-tools/reliability/rig';
 import {
   assertHostileRecordsHandled,
   assertSameAsClean,
-  killWorkerRepeatedly,
-  restartMidRun,
-  runIdOf,
+  killWorkerAt,
+  pageMoments,
+  restartAt,
   slowPages,
 } from '../../dev-tools/reliability/scenarios';
 
@@ -21,11 +22,14 @@ import {
  * employees, pages of 100): a worker SIGKILLed again and again, FerretDB and the Temporal server
  * restarted mid-run, hostile records, secrets in logs, histories and at rest. They run on a private
  * Temporal dev server and FerretDB (restarting the shared ones would break other tests), with the
- * worker in a child process. `npm run chaos` runs the same scenarios bigger and longer.
+ * worker in a child process. Each fault is aimed at a moment the run is held at, and fails the
+ * test if the run never comes there or the fault lands outside it (see dev-tools/reliability/moments.ts).
+ * `npm run chaos` runs the same scenarios bigger and longer.
  */
 const SIZE = 2_000;
 const PAGE_SIZE = 100;
 const PAGE_DELAY_MS = 120;
+const PAGES = pagesOf(SIZE, PAGE_SIZE);
 
 describe('lucca-sync under crashes, restarts and hostile data', () => {
   let rig: Rig;
@@ -44,39 +48,101 @@ describe('lucca-sync under crashes, restarts and hostile data', () => {
     await rig?.close();
   });
 
-  test('a worker SIGKILLed three times during one multi-page run leaves the same profiles as a clean run, no duplicate and one consistent report', async () => {
+  test('a worker SIGKILLed three times during one multi-page run, each time held at a step of a page, leaves the same profiles as a clean run, no duplicate and one consistent report', async () => {
     const company = await rig.addCompany(users);
-    slowPages(rig, company, PAGE_DELAY_MS);
-    const handle = await rig.startRun(company.companyId);
+    slowPages(rig, company.companyId, PAGE_DELAY_MS);
 
-    const kills = await killWorkerRepeatedly(rig, runIdOf(handle), 3);
+    const { outcome, landed } = await killWorkerAt(rig, company.companyId, pageMoments(3, PAGES, 6));
 
-    assert.equal(kills.length, 3, `three kills landed mid-run (${kills.join(', ')})`);
-    await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
+    assert.equal(landed.length, 3, `three kills landed mid-run (${landed.join('; ')})`);
+    await assertSameAsClean(rig, outcome, clean);
   });
 
-  test('FerretDB killed and restarted mid-run: the run resumes and ends as a clean run did', async () => {
+  test("FerretDB killed while a page's plan is stored (the store did the write, the worker has not heard back) and restarted: the run resumes and ends as a clean run did", async () => {
     const company = await rig.addCompany(users);
-    slowPages(rig, company, PAGE_DELAY_MS);
+    slowPages(rig, company.companyId, PAGE_DELAY_MS);
     const worker = await rig.ensureWorker();
-    const handle = await rig.startRun(company.companyId);
 
-    await restartMidRun(rig, runIdOf(handle), 'ferretdb', { afterPages: 4, downMs: 2_000 });
+    const { outcome } = await restartAt(
+      rig,
+      company.companyId,
+      'ferretdb',
+      { kind: 'plan-stored', page: 5, at: 'reply' },
+      2_000,
+    );
 
-    await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
+    await assertSameAsClean(rig, outcome, clean);
     assert.ok(worker.alive, 'the worker rode out the outage without crashing');
   });
 
-  test('the Temporal server killed and restarted on its SQLite file mid-run: the run finishes as a clean run did', async () => {
+  test("the Temporal server killed while the guard's verdict is recorded, and restarted on its SQLite file: the run finishes as a clean run did", async () => {
     const company = await rig.addCompany(users);
-    slowPages(rig, company, PAGE_DELAY_MS);
+    slowPages(rig, company.companyId, PAGE_DELAY_MS);
     const worker = await rig.ensureWorker();
-    const handle = await rig.startRun(company.companyId);
 
-    await restartMidRun(rig, runIdOf(handle), 'temporal', { afterPages: 4, downMs: 2_000 });
+    const { outcome } = await restartAt(rig, company.companyId, 'temporal', { kind: 'verdict', at: 'request' }, 2_000);
 
-    await assertSameAsClean(rig, await rig.outcome(handle, company.companyId), clean);
+    await assertSameAsClean(rig, outcome, clean);
     assert.ok(worker.alive, 'the worker reconnected by itself');
+  });
+
+  test('a worker SIGKILLed after the store did a write of the apply, before the worker heard back: the retry counts each profile write once, creates and updates alike', async () => {
+    const some = users.slice(0, 400);
+    const reference = await rig.addCompany(some);
+    const company = await rig.addCompany(some);
+    const cleanCreates = await rig.sync(reference.companyId);
+
+    const created = await killWorkerAt(rig, company.companyId, [{ kind: 'apply', batch: 2, at: 'reply' }]);
+    await assertSameAsClean(rig, created.outcome, cleanCreates);
+
+    // Fewer updates than a rewrite batch: the apply sends them as update commands.
+    const renamed = (all: LuccaRawUser[]) =>
+      all.map((u) => (u.id % 15 === 0 ? { ...u, lastName: `${String(u.lastName)}-Renamed` } : u));
+    rig.lucca.mutateUsers(reference.companyId, renamed);
+    rig.lucca.mutateUsers(company.companyId, renamed);
+    const cleanUpdates = await rig.sync(reference.companyId);
+    // The kill lands in the flush's second command, after the apply checkpointed its first: the
+    // retry writes the whole flush again, so what the first wrote must not be counted yet. On
+    // FerretDB's SQLite backend each profile is a command of its own (findAndModify), elsewhere a
+    // command takes maxUpdatesPerCommand profiles (MongoDB: all, in one).
+    const caps = await rig.repos.profiles.capabilities();
+    const perCommand = Number.isFinite(caps.maxUpdatesPerCommand) ? caps.maxUpdatesPerCommand : 0;
+    const batch = caps.multiKeyFilterPushdown ? (perCommand > 0 ? 2 : 1) : perCommand + 2;
+    assert.ok(
+      (cleanUpdates.run.counts?.updated ?? 0) > 2 * perCommand,
+      `more updates than two commands take (${cleanUpdates.run.counts?.updated})`,
+    );
+
+    const updated = await killWorkerAt(rig, company.companyId, [
+      { kind: 'apply', write: 'update', batch, at: 'reply' },
+    ]);
+    await assertSameAsClean(rig, updated.outcome, cleanUpdates);
+  });
+
+  test('a scenario fails loudly when its run never comes to its moment, and when its fault lands outside the moment', async () => {
+    const small = await rig.addCompany(users.slice(0, 50));
+    await rig.ensureWorker();
+
+    const unstarted = rig.hold(rig.newRun(small.companyId), { kind: 'verdict' });
+    await assert.rejects(unstarted.reached(1_000), /did not reach the guard's verdict being recorded, .* within 1 s/);
+    unstarted.release();
+
+    const oneShortPage = rig.newRun(small.companyId);
+    const pastTheEnd = rig.hold(oneShortPage, { kind: 'page-read', page: 3 });
+    await rig.startRun(oneShortPage);
+    await assert.rejects(pastTheEnd.reached(), /ended \(succeeded\) before reaching page 4 being read from Lucca/);
+    pastTheEnd.release();
+
+    const run = rig.newRun(small.companyId);
+    const verdict = rig.hold(run, { kind: 'verdict', at: 'reply' });
+    await rig.startRun(run);
+    assert.match(await verdict.reached(), /^fetchLuccaUsers attempt 1$/);
+    verdict.release();
+    assert.equal((await rig.outcome(run)).result.status, 'succeeded');
+    assert.throws(
+      () => verdict.assertStruckWithin({ what: 'a fault struck after the release', at: Date.now() }),
+      /a fault struck after the release landed \d+ ms after the run was let go from the guard's verdict being recorded/,
+    );
   });
 
   test('a key revoked between two pages fails the run with lucca-auth and leaves every profile as it was', async () => {

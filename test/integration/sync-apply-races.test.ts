@@ -7,10 +7,11 @@ import { connectMongo, repositories } from '../../db/mongo';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import { SYNCED_FIELDS, type SyncCounts } from '../../domain/types';
 import { runResult } from '../../workflows/client';
-import type { SyncRunResult } from '../../workflows/messages';
+import type { SyncRunInput, SyncRunResult } from '../../workflows/messages';
 import { ChildWorker } from '../../scripts/lib/child-worker';
 import { freePort } from '../../scripts/lib/ports';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
+import { StoreRelay, type CommandMatch } from '../../dev-tools/reliability/store-relay';
 import {
   MONGODB_URI,
   openStack,
@@ -21,9 +22,9 @@ import {
   type Stack,
 } from './helpers';
 import { parseMetrics, total } from './metrics-kit';
-import { command, StoreGate } from './store-gate';
 import {
   addTestCompany,
+  anyway,
   changesOf,
   linkedProfile,
   platformProfile,
@@ -96,28 +97,46 @@ async function holdsWhatItSays(stack: Stack, change: SyncChangeDocument, since: 
   return SYNCED_FIELDS.every((f) => (profile[f] ?? null) === change.target!.fields[f]);
 }
 
+/** A command of the store's wire protocol on one collection, as the relay matches it. */
+const command = (name: string | string[], collection: string): CommandMatch => ({ command: name, collection });
+
+/**
+ * Everyone renamed is more than the overwrite guard lets through unreviewed (never more than half
+ * a company): a first run is blocked on it, and the run a test holds applies it anyway, as an
+ * operator who reviewed it would.
+ */
+async function reviewedRenames(stack: Stack, companyId: string): Promise<Partial<SyncRunInput>> {
+  const blocked = await runSync(stack, stack.taskQueue, companyId);
+  assert.equal(blocked.status, 'blocked', JSON.stringify(blocked.error));
+  assert.equal(blocked.error?.code, 'mass-overwrite');
+  return anyway(blocked);
+}
+
+/** How long a test waits for the command it holds: the run must come to it well within this. */
+const REACH_MS = 120_000;
+
 const codes = (change: SyncChangeDocument | undefined) => change?.reasons.map((r) => r.code);
 
 describe('the apply while the platform writes too: reports never claim a write that did not happen', () => {
   let stack: Stack;
-  let gate: StoreGate;
-  let gated: Awaited<ReturnType<typeof connectMongo>>;
+  let relay: StoreRelay;
+  let relayed: Awaited<ReturnType<typeof connectMongo>>;
   let worker: RunningWorker;
 
   before(async () => {
     stack = await openStack('apply-races');
     // The platform's own rule: one login per email, across companies.
     await stack.store.profiles.createIndex({ email: 1 }, { unique: true, name: 'platform_email' });
-    gate = await StoreGate.open(MONGODB_URI);
-    gated = await connectMongo(gate.uri(MONGODB_URI), stack.db.databaseName);
-    // The worker reaches the store through the gate, where a test holds it at the moment it needs.
-    worker = await startWorker(stack, stack.taskQueue, { repos: repositories(gated.db) });
+    relay = await StoreRelay.open(MONGODB_URI);
+    relayed = await connectMongo(relay.uri, stack.db.databaseName);
+    // The worker reaches the store through the relay, where a test holds it at the moment it needs.
+    worker = await startWorker(stack, stack.taskQueue, { repos: repositories(relayed.db) });
   });
 
   after(async () => {
     await worker?.stop();
-    await gated?.client.close();
-    await gate?.close();
+    await relayed?.client.close();
+    await relay?.close();
     await stack?.close();
   });
 
@@ -127,9 +146,9 @@ describe('the apply while the platform writes too: reports never claim a write t
    */
   async function syncWhile(companyId: string, meanwhile: () => Promise<void>): Promise<SyncRunResult> {
     const runId = `run-${uniqueSuffix()}`;
-    const applying = gate.hold(command('find', `syncPlan.${runId}`));
+    const applying = relay.hold(command('find', `syncPlan.${runId}`));
     const handle = await startSync(stack, stack.taskQueue, companyId, { runId });
-    await applying.reached;
+    await applying.reach(REACH_MS);
     try {
       await meanwhile();
     } finally {
@@ -237,10 +256,10 @@ describe('the apply while the platform writes too: reports never claim a write t
     stack.lucca.mutateUsers(tenant, (all) => all.map((u) => (u.id === 3_001 ? { ...u, lastName: 'Durand' } : u)));
     const profile = await linkedProfile(stack, companyId, 3_001);
     // The update itself: a conditioned update (MongoDB, FerretDB/PostgreSQL) or FerretDB/SQLite's write by id.
-    const writing = gate.hold((cmd) => cmd.update === 'profiles' || cmd.findAndModify === 'profiles');
+    const writing = relay.hold(command(['update', 'findAndModify'], 'profiles'));
 
     const handle = await startSync(stack, stack.taskQueue, companyId);
-    await writing.reached;
+    await writing.reach(REACH_MS);
     await stack.store.profiles.updateOne(
       { _id: profile._id },
       { $set: { firstName: 'Cam', phone: '+33 6 12 00 00 02' } },
@@ -270,10 +289,11 @@ describe('the apply while the platform writes too: reports never claim a write t
     assert.equal((await runSync(stack, stack.taskQueue, companyId)).counts?.created, size);
     stack.lucca.mutateUsers(tenant, (all) => all.map((u) => ({ ...u, lastName: `${u.lastName}-Durand` })));
     const profile = await linkedProfile(stack, companyId, 4_005);
-    const deleting = gate.hold((cmd) => cmd.delete === 'profiles' || cmd.update === 'profiles');
+    const reviewed = await reviewedRenames(stack, companyId);
+    const deleting = relay.hold(command(['delete', 'update'], 'profiles'));
 
-    const handle = await startSync(stack, stack.taskQueue, companyId);
-    await deleting.reached;
+    const handle = await startSync(stack, stack.taskQueue, companyId, reviewed);
+    await deleting.reach(REACH_MS);
     await stack.store.profiles.updateOne(
       { _id: profile._id },
       { $set: { firstName: 'Cam', phone: '+33 6 12 00 00 03' } },
@@ -302,28 +322,28 @@ describe('the apply while the platform writes too: reports never claim a write t
 
 describe('a batch retried after its worker was killed is counted once', () => {
   let stack: Stack;
-  let gate: StoreGate;
+  let relay: StoreRelay;
   let bundleFile: string;
   let worker: RunningWorker;
 
   before(async () => {
     stack = await openStack('apply-kill');
-    gate = await StoreGate.open(MONGODB_URI);
+    relay = await StoreRelay.open(MONGODB_URI);
     bundleFile = await workflowBundleFile();
     worker = await startWorker(stack, stack.taskQueue);
   });
 
   after(async () => {
     await worker?.stop();
-    await gate?.close();
+    await relay?.close();
     await rm(bundleFile, { force: true });
     await stack?.close();
   });
 
-  const childWorker = (taskQueue: string, opts: { through?: StoreGate; metricsAddress?: string } = {}) =>
+  const childWorker = (taskQueue: string, opts: { through?: StoreRelay; metricsAddress?: string } = {}) =>
     ChildWorker.start({
       temporalAddress: TEMPORAL_ADDRESS,
-      mongoUri: opts.through ? opts.through.uri(MONGODB_URI) : MONGODB_URI,
+      mongoUri: opts.through ? opts.through.uri : MONGODB_URI,
       mongoDb: stack.db.databaseName,
       taskQueue,
       secret: TEST_SECRET,
@@ -343,22 +363,23 @@ describe('a batch retried after its worker was killed is counted once', () => {
       ...all.map((u) => ({ ...u, lastName: `${u.lastName}-Durand` })),
       ...staff(30, size + 1),
     ]);
+    const reviewed = await reviewedRenames(stack, companyId);
     const taskQueue = `${stack.taskQueue}-kill`;
     const port = await freePort();
     let killed: ChildWorker | undefined;
     let replacement: ChildWorker | undefined;
     try {
-      killed = await childWorker(taskQueue, { through: gate });
+      killed = await childWorker(taskQueue, { through: relay });
       // The batch's last write: the rewrite's insert after its delete (FerretDB), or the conditioned updates (MongoDB).
       const batchWrite = Number.isFinite(rewriteFrom) ? command('delete', 'profiles') : command('update', 'profiles');
-      const reachingBatch = gate.hold(batchWrite);
+      const reachingBatch = relay.hold(batchWrite);
       const runId = `run-${uniqueSuffix()}`;
-      const handle = await startSync(stack, taskQueue, companyId, { runId });
-      await reachingBatch.reached;
+      const handle = await startSync(stack, taskQueue, companyId, { ...reviewed, runId });
+      await reachingBatch.reach(REACH_MS);
       const lastWrite = Number.isFinite(rewriteFrom) ? command('insert', 'profiles') : command('update', 'profiles');
-      const answered = gate.hold(lastWrite, { reply: true });
+      const answered = relay.hold(lastWrite, { at: 'reply' });
       reachingBatch.release();
-      await answered.reached;
+      await answered.reach(REACH_MS);
       await killed.kill();
       answered.release();
       assert.equal((await stack.repos.syncRuns.get(runId))?.status, 'running', 'killed mid-apply');

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { connectMongo, repositories } from '../../db/mongo';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
+import { StoreRelay } from '../../dev-tools/reliability/store-relay';
 import { failureType } from '../../domain/failures';
 import { ChildWorker } from '../../scripts/lib/child-worker';
 import { DEFAULT_SHUTDOWN_GRACE_MS, shutdownDrainMs } from '../../workers/worker';
@@ -38,65 +38,6 @@ const lucca = { timeoutMs: 5_000, rateLimit: null, pageSize: PAGE_SIZE, allowedH
 /** Retries at once, but a lost attempt would only be retried after a minute (production's heartbeat timeout). */
 const TUNING = { ...FAST_RETRIES, heartbeatTimeoutMs: 60_000 };
 
-/**
- * A TCP relay in front of MongoDB whose latency a test turns up: a plan applied in a few dozen
- * batches then takes seconds, time to stop a worker in the middle of it. Chunks keep their order.
- */
-class SlowLink {
-  latencyMs = 0;
-  private readonly sockets = new Set<net.Socket>();
-  private server!: net.Server;
-
-  static async open(uri: string): Promise<SlowLink> {
-    const target = new URL(uri);
-    assert.equal(target.protocol, 'mongodb:', 'the relay needs a mongodb:// URI with one host');
-    const link = new SlowLink();
-    link.server = net.createServer((client) => {
-      const upstream = net.connect(Number(target.port || 27017), target.hostname);
-      for (const socket of [client, upstream]) {
-        link.sockets.add(socket);
-        socket.on('error', () => undefined);
-        socket.on('close', () => {
-          link.sockets.delete(socket);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      link.relay(client, upstream);
-      link.relay(upstream, client);
-    });
-    await new Promise<void>((resolve) => link.server.listen(0, '127.0.0.1', resolve));
-    return link;
-  }
-
-  /** MONGODB_URI through the relay (one server, no discovery past it). */
-  get uri(): string {
-    const through = new URL(MONGODB_URI);
-    through.host = `127.0.0.1:${(this.server.address() as net.AddressInfo).port}`;
-    through.searchParams.set('directConnection', 'true');
-    return through.toString();
-  }
-
-  private relay(from: net.Socket, to: net.Socket): void {
-    const queue: { at: number; chunk: Buffer }[] = [];
-    let timer: NodeJS.Timeout | null = null;
-    const pump = () => {
-      timer = null;
-      while (queue.length > 0 && queue[0]!.at <= Date.now()) to.write(queue.shift()!.chunk);
-      if (queue.length > 0) timer = setTimeout(pump, queue[0]!.at - Date.now());
-    };
-    from.on('data', (chunk: Buffer) => {
-      queue.push({ at: Date.now() + this.latencyMs, chunk });
-      if (!timer) pump();
-    });
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 /** The activity a run waits on, as Temporal describes it: attempt, last failure and heartbeated checkpoint. */
 async function pendingActivity(handle: WorkflowHandle<typeof syncRunWorkflow>) {
   const pending = (await handle.describe()).raw.pendingActivities ?? [];
@@ -128,7 +69,8 @@ describe('a worker stopped mid-run (a deploy), and a run cancelled mid-apply', (
   let stack: Stack;
   let worker: RunningWorker;
   let bundleFile: string;
-  let link: SlowLink;
+  /** MongoDB through a relay whose latency a test turns up: a plan applied in a few dozen batches then takes seconds. */
+  let link: StoreRelay;
   /** Worker processes, each on its own task queue: one for a deploy mid-apply, one with a short grace time. */
   let deployed: { child: ChildWorker; taskQueue: string };
   let shortGrace: { child: ChildWorker; taskQueue: string };
@@ -138,7 +80,7 @@ describe('a worker stopped mid-run (a deploy), and a run cancelled mid-apply', (
     stack = await openStack('shutdown');
     worker = await startWorker(stack, stack.taskQueue, { lucca });
     bundleFile = await workflowBundleFile();
-    link = await SlowLink.open(MONGODB_URI);
+    link = await StoreRelay.open(MONGODB_URI);
     // Started together: a worker process takes seconds to start.
     const queues = [`${stack.taskQueue}-deploy`, `${stack.taskQueue}-short-grace`] as const;
     const [deployChild, shortGraceChild] = await Promise.all([

@@ -491,6 +491,49 @@ describe('faults', () => {
     assert.ok(Date.now() - started >= 140);
   });
 
+  test('a held request waits until released, then gets what the fault rules say; other requests and the next one at that offset go through', async () => {
+    const tenant = newTenant({ users: people(6) });
+    fake.addFault({ tenant, kind: 'status', status: 503, whenOffset: 3 });
+    const hold = fake.holdRequest({ tenant, whenOffset: 3 });
+    assert.equal(hold.holding, false, 'armed, nothing held yet');
+
+    const held = call(tenant, '/api/v3/users?paging=3,3');
+    const deadline = Date.now() + 5_000;
+    while (!hold.holding && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(hold.holding, 'the request at offset 3 is held');
+    assert.equal((await call(tenant, '/api/v3/users?paging=0,3')).status, 200, 'another page goes through');
+    assert.deepEqual(
+      fake.requests(tenant).map((r) => [r.query.paging, r.status]),
+      [
+        ['3,3', 0],
+        ['0,3', 200],
+      ],
+    );
+
+    hold.release();
+    assert.equal((await held).status, 503, 'answered once released, by the fault rule');
+    assert.ok(hold.heldAt! <= hold.endedAt!);
+    assert.equal((await call(tenant, '/api/v3/users?paging=3,3')).status, 200, 'one request held, one fault spent');
+  });
+
+  test(
+    'a hold released before any request came stops nothing, and clearFaults lets a held request go',
+    { timeout: 10_000 },
+    async () => {
+      const tenant = newTenant({ users: people(6) });
+      fake.holdRequest({ tenant }).release();
+      assert.equal((await call(tenant, '/api/v3/users')).status, 200);
+      const hold = fake.holdRequest({ tenant });
+      const held = call(tenant, '/api/v3/users');
+      const deadline = Date.now() + 5_000;
+      while (!hold.holding && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(hold.holding, 'the request is held');
+      fake.clearFaults();
+      assert.equal((await held).status, 200);
+      assert.equal(hold.holding, false);
+    },
+  );
+
   test('a fault armed for Infinity times keeps hitting until faults are cleared', async () => {
     const tenant = newTenant();
     fake.addFault({ tenant, kind: 'status', status: 500, times: Infinity });
