@@ -190,6 +190,8 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
             allowMassDeactivation: request.allowMassDeactivation ?? false,
             ...(request.override ? { override: request.override } : {}),
             requestId,
+            // The run's time bounds follow the company's size (a child's input is not replayed).
+            ...(typeof lastRun?.counts?.seen === 'number' ? { expectedUsers: lastRun.counts.seen } : {}),
             ...(tuning ? { tuning } : {}),
           },
         ],

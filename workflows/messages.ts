@@ -125,6 +125,12 @@ export interface SyncTuning {
   retryInitialIntervalMs?: number;
   retryMaximumIntervalMs?: number;
   heartbeatTimeoutMs?: number;
+  /** The read's schedule-to-close bound, instead of the one from the company's size (`readBoundMs`). */
+  readBoundMs?: number;
+  /** The plan's and the apply's schedule-to-close bound (`workBoundMs`). */
+  workBoundMs?: number;
+  /** The whole run's bound, a workflow timer (`runBoundMs`). */
+  runBoundMs?: number;
 }
 
 export interface SyncRunInput {
@@ -136,6 +142,11 @@ export interface SyncRunInput {
   allowMassDeactivation: boolean;
   override?: SyncOverride;
   requestId?: string;
+  /**
+   * Users the company's last run saw in Lucca (absent when unknown): what the run's time bounds
+   * are derived from (`domain/run-bounds.ts`).
+   */
+  expectedUsers?: number;
   tuning?: SyncTuning;
 }
 
