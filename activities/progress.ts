@@ -1,10 +1,13 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { failureType } from '../domain/failures';
+import { formatBound } from '../domain/run-bounds';
 
 /** How long an activity may go without progress before its attempt fails (SYNC_STALL_TIMEOUT_MS). */
 export const DEFAULT_STALL_TIMEOUT_MS = 5 * 60_000;
 const HEARTBEAT_EVERY_MS = 5_000;
+/** Node's timers take at most this (about 24.8 days); a longer delay would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ProgressWatch<C> {
   /**
@@ -60,6 +63,7 @@ export async function watchProgress<C, T>(
   let movedAt = Date.now();
   ctx.heartbeat(latest);
   let drainTimer: NodeJS.Timeout | undefined;
+  let boundTimer: NodeJS.Timeout | undefined;
   let failed: ApplicationFailure | undefined;
   const stop = new AbortController();
   let reject!: (failure: ApplicationFailure) => void;
@@ -69,6 +73,7 @@ export async function watchProgress<C, T>(
     failed = failure;
     clearInterval(timer);
     clearTimeout(drainTimer);
+    clearTimeout(boundTimer);
     stop.abort(failure);
     reject(failure);
   };
@@ -110,6 +115,24 @@ export async function watchProgress<C, T>(
     },
     Math.min(HEARTBEAT_EVERY_MS, Math.max(100, Math.floor(opts.stallTimeoutMs / 4))),
   );
+  // Past its schedule-to-close bound (the run's, from the company's size) Temporal has failed the
+  // activity already, and the run finishes without it: stop what is in flight rather than write
+  // into working data the run's finish drops.
+  const { scheduledTimestampMs, scheduleToCloseTimeoutMs } = ctx.info;
+  const boundLeftMs = scheduledTimestampMs + scheduleToCloseTimeoutMs - Date.now();
+  if (scheduleToCloseTimeoutMs > 0 && boundLeftMs > 0 && boundLeftMs < MAX_TIMER_MS) {
+    boundTimer = setTimeout(
+      () =>
+        giveUp(
+          ApplicationFailure.create({
+            type: failureType('run-too-long'),
+            message: `${what} ran past its bound of ${formatBound(scheduleToCloseTimeoutMs)} and was stopped at ${opts.describe(latest)}.`,
+            nonRetryable: true,
+          }),
+        ),
+      boundLeftMs,
+    );
+  }
   ctx.cancellationSignal.addEventListener('abort', graceOver);
   if (opts.shutdown?.signal.aborted) draining();
   else opts.shutdown?.signal.addEventListener('abort', draining);
@@ -140,6 +163,7 @@ export async function watchProgress<C, T>(
   } finally {
     clearInterval(timer);
     clearTimeout(drainTimer);
+    clearTimeout(boundTimer);
     ctx.cancellationSignal.removeEventListener('abort', graceOver);
     opts.shutdown?.signal.removeEventListener('abort', draining);
   }

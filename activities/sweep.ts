@@ -37,6 +37,8 @@ export interface SweepResult {
   journalsKept: number;
   /** Runs whose change records were removed, their retention being over. */
   changesExpired: number;
+  /** Change records removed (of those runs), counted after each delete command: the sweep's heartbeat moves with them. */
+  changeRecordsRemoved?: number;
 }
 
 export interface SweepLog {
@@ -88,6 +90,7 @@ export async function sweepSyncData(deps: SweepDeps): Promise<SweepResult> {
     rewritesCompleted: 0,
     journalsKept: 0,
     changesExpired: 0,
+    changeRecordsRemoved: 0,
   };
   const step = () => deps.progress?.({ ...result });
 
@@ -128,8 +131,14 @@ export async function sweepSyncData(deps: SweepDeps): Promise<SweepResult> {
 
   const cutoff = new Date(now.getTime() - deps.changesRetentionDays * DAY_MS);
   for (const run of await repos.syncRuns.withChangesStartedBefore(cutoff)) {
-    // Removed before the run is marked: a sweep stopped in between does the run again.
-    await repos.syncChanges.clearRun(run._id);
+    // Removed before the run is marked: a sweep stopped in between does the run again. A year-old
+    // run can hold a company's worth of records, a delete command per 10,000 on FerretDB, each a
+    // scan of the collection: the sweep heartbeats after each command, not only after the run.
+    const before = result.changeRecordsRemoved ?? 0;
+    await repos.syncChanges.clearRun(run._id, (sofar) => {
+      result.changeRecordsRemoved = before + sofar;
+      step();
+    });
     await repos.syncRuns.markChangesExpired(run._id, now);
     result.changesExpired += 1;
     step();

@@ -51,10 +51,12 @@ export class SyncChangesRepository {
 
   /**
    * A re-planned run (the plan activity retried) starts from a clean slate. On a store that caps
-   * the documents one delete may match (see store-capabilities), deleted in slices of seqs.
+   * the documents one delete may match (see store-capabilities), deleted in slices of seqs;
+   * `removed` is told the records removed so far after each delete command (the sweeper heartbeats
+   * through a large old run's).
    */
-  async clearRun(runId: string): Promise<void> {
-    await this.deleteChanges(runId, null);
+  async clearRun(runId: string, removed?: (sofar: number) => void): Promise<void> {
+    await this.deleteChanges(runId, null, removed);
   }
 
   /** Removes the changes of a run in the seq ranges given (pages planned again), under any delete cap. */
@@ -70,11 +72,17 @@ export class SyncChangesRepository {
    * costs a scan: a slice stays a plain range (a `$or` of ranges costs FerretDB a comparison per
    * range per document), and the commands are as few as the cap allows.
    */
-  private async deleteChanges(runId: string, ranges: [number, number][] | null): Promise<void> {
+  private async deleteChanges(
+    runId: string,
+    ranges: [number, number][] | null,
+    removed?: (sofar: number) => void,
+  ): Promise<void> {
     const { maxDeletesPerCommand } = await storeCapabilities(this.db);
+    let sofar = 0;
     if (!Number.isFinite(maxDeletesPerCommand)) {
       const within = ranges && { $or: ranges.map(([from, to]) => ({ seq: { $gte: from, $lte: to } })) };
-      await this.collection.deleteMany({ runId, ...within });
+      sofar += (await this.collection.deleteMany({ runId, ...within })).deletedCount;
+      removed?.(sofar);
       return;
     }
     const seqs = (
@@ -90,7 +98,8 @@ export class SyncChangesRepository {
       if (first < 0) first = i;
       const ends = i === seqs.length - 1 || !doomed(seqs[i + 1]!) || i - first + 1 === maxDeletesPerCommand;
       if (!ends) continue;
-      await this.collection.deleteMany({ runId, seq: { $gte: seqs[first]!, $lte: seqs[i]! } });
+      sofar += (await this.collection.deleteMany({ runId, seq: { $gte: seqs[first]!, $lte: seqs[i]! } })).deletedCount;
+      removed?.(sofar);
       first = -1;
     }
   }

@@ -53,6 +53,12 @@ const TYPE_BY_CODE = {
   'queue-full': 'SyncQueueFullError',
   /** An activity whose checkpoint stopped moving (a store or a request that never answered). */
   stalled: 'SyncStalledError',
+  /**
+   * A step of the run (an activity, every retry included) or the whole run took longer than its
+   * bound, set from the company's size and Lucca's rate limit (`domain/run-bounds.ts`): the run
+   * stopped, recorded its failure and dropped its working data, and the company's queue moves on.
+   */
+  'run-too-long': 'SyncRunTooLongError',
   /** MongoDB kept failing. */
   storage: 'StorageError',
   /** The run was cancelled (the company was offboarded): it stopped where it was and its working data was removed. */

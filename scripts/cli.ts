@@ -29,6 +29,7 @@ import { adminCommand } from './lib/admin-commands';
 import { auditCommand } from './lib/audit-command';
 import { waitWithProgress } from './lib/progress';
 import { readApiKey } from './lib/read-api-key';
+import { replayCheckCommand } from './lib/replay-check-command';
 
 /** Exit codes: 0 only for success; a finished-but-unsuccessful run has its own code. */
 export const EXIT = { ok: 0, error: 1, runFailed: 2, runBlocked: 3 } as const;
@@ -431,6 +432,8 @@ program
 program.addCommand(adminCommand());
 
 program.addCommand(auditCommand(withContext));
+
+program.addCommand(replayCheckCommand());
 
 program
   .command('worker')

@@ -188,6 +188,8 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
             dryRun: request.dryRun ?? false,
             ...(request.override ? { override: { blockedRunId: request.override.blockedRunId } } : {}),
             requestId,
+            // The run's time bounds follow the company's size (a child's input is not replayed).
+            ...(typeof lastRun?.counts?.seen === 'number' ? { expectedUsers: lastRun.counts.seen } : {}),
             ...(tuning ? { tuning } : {}),
           },
         ],

@@ -127,6 +127,12 @@ export interface SyncTuning {
   retryInitialIntervalMs?: number;
   retryMaximumIntervalMs?: number;
   heartbeatTimeoutMs?: number;
+  /** The read's schedule-to-close bound, instead of the one from the company's size (`readBoundMs`). */
+  readBoundMs?: number;
+  /** The plan's and the apply's schedule-to-close bound (`workBoundMs`). */
+  workBoundMs?: number;
+  /** The whole run's bound, a workflow timer (`runBoundMs`). */
+  runBoundMs?: number;
 }
 
 export interface SyncRunInput {
@@ -140,6 +146,11 @@ export interface SyncRunInput {
   /** Carried by runs of earlier versions (see `SyncNowRequest`); ignored, as the run's override says it all. */
   allowMassDeactivation?: boolean;
   requestId?: string;
+  /**
+   * Users the company's last run saw in Lucca (absent when unknown): what the run's time bounds
+   * are derived from (`domain/run-bounds.ts`).
+   */
+  expectedUsers?: number;
   tuning?: SyncTuning;
 }
 

@@ -8,12 +8,15 @@ import {
   patched,
   proxyActivities,
   setCurrentDetails,
+  sleep,
+  TimeoutFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { AppliedResult, createSyncActivities } from '../activities/sync-activities';
 import { failureCode, failureType, isLuccaFailure, type FailureCode, type RunError } from '../domain/failures';
 import { blockedPlanError, type GuardOverride } from '../domain/guards';
 import { summariseCounts } from '../domain/plan';
+import { formatBound, readBoundMs, runBoundMs, STEP_BOUND_MS, workBoundMs } from '../domain/run-bounds';
 import {
   SyncOutcomeAttribute,
   type RunOutcome,
@@ -44,7 +47,33 @@ const WAIT_FOR_CANCELLED_ACTIVITIES = 'wait-for-cancelled-activities';
  */
 const START_IN_SCOPE = 'start-run-in-scope';
 
-function activities(input: SyncRunInput, waitForCancelled: boolean) {
+/**
+ * A run is bounded (`domain/run-bounds.ts`): each activity by a schedule-to-close timeout from the
+ * company's size, the whole run by a workflow timer; past either it fails `run-too-long`. A timer
+ * rather than the execution timeout, which would end the workflow without running its finish: the
+ * timer cancels the run's scope, its activity stops at its next checkpoint, and the run records
+ * its failure and drops its working data like a cancelled one. Runs recorded before this change
+ * had neither (their activities were bounded by their attempts alone).
+ */
+const BOUNDED_RUNS = 'bounded-runs';
+
+/** The bounds a run applies; null on runs recorded before they existed. */
+interface Bounds {
+  readMs: number;
+  workMs: (stagedPages: number) => number;
+  runMs: number;
+}
+
+function boundsOf(input: SyncRunInput): Bounds {
+  const t = input.tuning ?? {};
+  return {
+    readMs: t.readBoundMs ?? readBoundMs(input.expectedUsers),
+    workMs: (pages) => t.workBoundMs ?? workBoundMs(pages),
+    runMs: t.runBoundMs ?? runBoundMs(input.expectedUsers),
+  };
+}
+
+function activities(input: SyncRunInput, waitForCancelled: boolean, bounds: Bounds | null) {
   const t = input.tuning ?? {};
   const cancellationType = waitForCancelled
     ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
@@ -59,11 +88,13 @@ function activities(input: SyncRunInput, waitForCancelled: boolean) {
   const db = proxyActivities<SyncActivities>({
     // Single writes: a worker killed inside one should cost the run seconds, not minutes.
     startToCloseTimeout: '30 seconds',
+    ...(bounds ? { scheduleToCloseTimeout: STEP_BOUND_MS } : {}),
     retry: { ...retry, maximumAttempts: 20 },
   });
   const read = proxyActivities<SyncActivities>({
     // A 100,000-employee company is 100 pages: over a minute and a half under Lucca's limit.
     startToCloseTimeout: '2 hours',
+    ...(bounds ? { scheduleToCloseTimeout: bounds.readMs } : {}),
     heartbeatTimeout,
     cancellationType,
     retry: {
@@ -72,12 +103,15 @@ function activities(input: SyncRunInput, waitForCancelled: boolean) {
       nonRetryableErrorTypes: (['lucca-auth', 'lucca-request', 'lucca-not-lucca'] as const).map(failureType),
     },
   });
-  const work = proxyActivities<SyncActivities>({
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout,
-    cancellationType,
-    retry: { ...retry, maximumAttempts: 20 },
-  });
+  /** The plan's and the apply's activities, bounded by the pages the read staged. */
+  const work = (stagedPages: number) =>
+    proxyActivities<SyncActivities>({
+      startToCloseTimeout: '2 hours',
+      ...(bounds ? { scheduleToCloseTimeout: bounds.workMs(stagedPages) } : {}),
+      heartbeatTimeout,
+      cancellationType,
+      retry: { ...retry, maximumAttempts: 20 },
+    });
   return { db, read, work };
 }
 
@@ -86,11 +120,31 @@ function activities(input: SyncRunInput, waitForCancelled: boolean) {
  * data moves between activities through MongoDB only; this workflow sees ids and counts.
  */
 export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResult> {
+  const bounds = patched(BOUNDED_RUNS) ? boundsOf(input) : null;
+  if (!bounds) return runOnce(input, null, () => false);
+  const run = new CancellationScope();
+  let overran = false;
+  // Outside the run's scope, which it cancels; cancelled itself only with the workflow (offboarding).
+  void sleep(bounds.runMs).then(
+    () => {
+      overran = true;
+      run.cancel();
+    },
+    () => undefined,
+  );
+  return run.run(() => runOnce(input, bounds, () => overran));
+}
+
+/** The run itself; `overran` says whether a cancellation is the run's bound rather than offboarding. */
+async function runOnce(input: SyncRunInput, bounds: Bounds | null, overran: () => boolean): Promise<SyncRunResult> {
   const { companyId, runId } = input;
   // Decoded once: the blocked run this one applies anyway, if any. Inputs of earlier versions also
   // carry a bare `allowMassDeactivation` and reviewed counts, which lift nothing.
   const override: GuardOverride | null = input.override ? { blockedRunId: input.override.blockedRunId } : null;
-  const { db, read, work } = activities(input, patched(WAIT_FOR_CANCELLED_ACTIVITIES));
+  const waitForCancelled = patched(WAIT_FOR_CANCELLED_ACTIVITIES);
+  const { db, read, work } = activities(input, waitForCancelled, bounds);
+  /** Why the run's scope was cancelled: its bound, or the company's offboarding. */
+  const stopped = (when: string): RunError => (overran() ? runTooLong(input, bounds!, when) : cancelled(when));
   const mode = input.dryRun ? 'dry-run' : 'apply';
   setCurrentDetails(`${companyId}: reading Lucca`);
 
@@ -131,7 +185,7 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
     });
     setCurrentDetails(summary);
     log.info('Sync run finished', { companyId, runId, status, profileWrites: rest.profileWrites });
-    const wasCancelled = failure instanceof Error && isCancellation(failure);
+    const wasCancelled = failure instanceof Error && isCancellation(failure) && !overran();
     const result: SyncRunResult = {
       runId,
       status,
@@ -165,22 +219,28 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
     // A start that failed for good (the store kept failing) fails the workflow, as it always did.
     if (!started && !isCancellation(err)) throw err;
     const error = isCancellation(err)
-      ? cancelled(started ? 'while reading Lucca; no profile was written' : 'as it started; no profile was written')
-      : describeFailure(err);
+      ? stopped(started ? 'while reading Lucca; no profile was written' : 'as it started; no profile was written')
+      : (boundExceeded(err, input, 'Reading Lucca', bounds?.readMs, 'no profile was written') ?? describeFailure(err));
     return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`, err);
   }
 
   // The read plans as it goes; a history from before that has a separate planning activity, which
   // replays as it ran.
   let plan = readResult.plan;
+  const workBound = bounds?.workMs(readResult.pagesRead);
   if (!plan) {
     setCurrentDetails(`${companyId}: planning`);
     try {
-      plan = await work.planSync({ companyId, runId, detectRemovals: readResult.removalsSafe });
+      plan = await work(readResult.pagesRead).planSync({
+        companyId,
+        runId,
+        detectRemovals: readResult.removalsSafe,
+      });
     } catch (err) {
       const error = isCancellation(err)
-        ? cancelled('while planning; no profile was written')
-        : storageFailure(err, 'Planning failed; no profile was written.');
+        ? stopped('while planning; no profile was written')
+        : (boundExceeded(err, input, 'Planning', workBound, 'no profile was written') ??
+          storageFailure(err, 'Planning failed; no profile was written.'));
       return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`, err);
     }
   }
@@ -197,7 +257,7 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   setCurrentDetails(`${companyId}: applying`);
   try {
     const applied: AppliedResult =
-      plan.writes > 0 ? await work.applySyncPlan({ companyId, runId }) : { profileWrites: 0 };
+      plan.writes > 0 ? await work(readResult.pagesRead).applySyncPlan({ companyId, runId }) : { profileWrites: 0 };
     // The counts as the store acknowledged them (a refused write is a conflict); histories recorded
     // before the apply returned them carry none, and replay with the plan's.
     const counts = applied.counts ?? plan.counts;
@@ -210,11 +270,18 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
     // Each write is idempotent and the next run re-plans from the profiles as they are, so a
     // partly applied plan converges at the next run instead of being rolled back.
     const error = isCancellation(err)
-      ? cancelled('while applying its plan; part of it may be applied')
-      : storageFailure(
+      ? stopped('while applying its plan; part of it may be applied')
+      : (boundExceeded(
+          err,
+          input,
+          'Applying the plan',
+          workBound,
+          'part of it may be applied; the next run completes it',
+        ) ??
+        storageFailure(
           err,
           'Applying the plan stopped after repeated storage errors; part of it may be applied. The next run completes it.',
-        );
+        ));
     return finish(
       'failed',
       { counts: plan.counts, error, profileWrites: 0 },
@@ -235,6 +302,48 @@ function cancelled(when: string): RunError {
   return {
     code: 'cancelled',
     message: `The run was cancelled ${when} (the company was offboarded, or its workflow was cancelled in Temporal); its working data was removed.`,
+  };
+}
+
+/** The company's size the bounds were derived from, as an operator reads it. */
+function sizeOf(input: SyncRunInput): string {
+  return input.expectedUsers === undefined
+    ? 'of a size not known yet (its first run)'
+    : `of ${input.expectedUsers} users at its last run`;
+}
+
+/** The run's bound (its workflow timer) was reached: the run was stopped `when`. */
+function runTooLong(input: SyncRunInput, bounds: Bounds, when: string): RunError {
+  return {
+    code: 'run-too-long',
+    message:
+      `The run took longer than its bound of ${formatBound(bounds.runMs)} (set from the size of a company ` +
+      `${sizeOf(input)} and Lucca's rate limit) and was stopped ${when}; its working data was removed. ` +
+      `Check how fast Lucca and MongoDB answer; the next run tries again.`,
+  };
+}
+
+/**
+ * An activity that ran past its schedule-to-close bound (every attempt included) fails with a
+ * timeout of that type; null for any other failure.
+ */
+function boundExceeded(
+  err: unknown,
+  input: SyncRunInput,
+  step: string,
+  boundMs: number | undefined,
+  written: string,
+): RunError | null {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (boundMs === undefined || !(cause instanceof TimeoutFailure) || cause.timeoutType !== 'SCHEDULE_TO_CLOSE') {
+    return null;
+  }
+  return {
+    code: 'run-too-long',
+    message:
+      `${step} took longer than its bound of ${formatBound(boundMs)}, every attempt included (set from the size of ` +
+      `a company ${sizeOf(input)} and Lucca's rate limit); ${written}. Check how fast Lucca and MongoDB answer; ` +
+      `the next run tries again.`,
   };
 }
 

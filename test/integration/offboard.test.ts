@@ -93,6 +93,7 @@ describe('offboarding a company, on the real stack', () => {
     assert.equal((await stack.repos.companies.get(companyId))!.lucca.apiKey, null);
     assert.deepEqual(result.runsStillRunning, []);
     await recordHistory(stack, 'outcome-cancelled', syncRunWorkflowId(companyId, running._id));
+    await recordHistory(stack, 'bounded-cancelled', syncRunWorkflowId(companyId, running._id));
     await recordHistory(stack, 'requests-cancelled', companyWorkflowId(companyId));
   });
 

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { ObjectId } from 'mongodb';
 import { ABANDONED_RUN_GRACE_MS, sweepSyncData, type SweepResult } from '../../activities/sweep';
 import type { ProfileDocument } from '../../db/profiles-repository';
+import { storeCapabilities } from '../../db/store-capabilities';
 import { toChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunStatus } from '../../db/sync-runs-repository';
 import { ensureSweepSchedule } from '../../operations/sweeper';
@@ -40,8 +41,8 @@ describe('the sweeper, on the real stack', () => {
     await stack.close();
   });
 
-  const sweep = (changesRetentionDays = 365): Promise<SweepResult> =>
-    sweepSyncData({ repos: stack.repos, client: stack.client, now: () => now, changesRetentionDays });
+  const sweep = (changesRetentionDays = 365, progress?: (sofar: SweepResult) => void): Promise<SweepResult> =>
+    sweepSyncData({ repos: stack.repos, client: stack.client, now: () => now, changesRetentionDays, progress });
 
   /** A run document as the run's workflow writes it, started at `startedAt`, finished unless `running`. */
   async function addRun(opts: {
@@ -215,9 +216,17 @@ describe('the sweeper, on the real stack', () => {
     const countOf = (runId: string) => stack.store.syncChanges.countDocuments({ runId });
     assert.equal(await countOf(expired), big);
 
-    const result = await sweep(365);
+    const heartbeats: SweepResult[] = [];
+    const result = await sweep(365, (sofar) => heartbeats.push(sofar));
 
     assert.equal(result.changesExpired, 2);
+    assert.equal(result.changeRecordsRemoved, big + 3);
+    // The big run's records go a delete command at a time (past the store's cap), each heartbeated.
+    const { maxDeletesPerCommand } = await storeCapabilities(stack.db);
+    const commands = Number.isFinite(maxDeletesPerCommand) ? Math.ceil(big / maxDeletesPerCommand) : 1;
+    const whileDeletingBig = heartbeats.filter((h) => h.changesExpired === 0 && (h.changeRecordsRemoved ?? 0) > 0);
+    assert.equal(whileDeletingBig.length, commands, JSON.stringify(heartbeats));
+    assert.equal(whileDeletingBig.at(-1)?.changeRecordsRemoved, big);
     assert.equal(await countOf(expired), 0);
     assert.equal(await countOf(justExpired), 0);
     assert.equal(await countOf(kept), 3);

@@ -42,6 +42,40 @@ describe('watchProgress (the stall watch of the sync activities)', () => {
     assert.ok(abortedBy instanceof ApplicationFailure, 'what can be aborted is aborted');
   });
 
+  test('stops what is in flight once the activity is past its schedule-to-close bound, where Temporal has failed it already', async () => {
+    const BOUND_MS = 300;
+    const env = new MockActivityEnvironment(
+      { scheduledTimestampMs: Date.now(), scheduleToCloseTimeoutMs: BOUND_MS },
+      { logger: new DefaultLogger('ERROR') },
+    );
+    let abortedBy: unknown;
+    // The step in flight would come back after ten times the bound, moving all along: no stall.
+    const attempt = env.run(() =>
+      watchProgress(
+        'Reading Lucca',
+        { page: 0 },
+        { stallTimeoutMs: 100 * BOUND_MS, describe: describeCheckpoint },
+        async (watch) => {
+          watch.checkpoint({ page: 2 });
+          watch.signal.addEventListener('abort', () => {
+            abortedBy = watch.signal.reason as unknown;
+          });
+          await sleep(10 * BOUND_MS);
+          watch.checkpoint({ page: 3 });
+          return 'read';
+        },
+      ),
+    );
+    await assert.rejects(attempt, (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, failureType('run-too-long'));
+      assert.equal(err.nonRetryable, true);
+      assert.match(err.message, /^Reading Lucca ran past its bound of 1 s and was stopped at page 2\.$/);
+      return true;
+    });
+    assert.ok(abortedBy instanceof ApplicationFailure, 'what can be aborted is aborted');
+  });
+
   test('lets a long activity run as long as it keeps moving, heartbeating its latest checkpoint', async () => {
     const env = environment();
     const heartbeats: unknown[] = [];

@@ -22,6 +22,7 @@ describe('one failure vocabulary, from a Lucca error to the run and the console'
           'configuration',
           'company-not-found',
           'stalled',
+          'run-too-long',
         ] as const
       ).map(failureType),
       [
@@ -32,6 +33,7 @@ describe('one failure vocabulary, from a Lucca error to the run and the console'
         'ConfigurationError',
         'CompanyNotFoundError',
         'SyncStalledError',
+        'SyncRunTooLongError',
       ],
     );
     assert.equal(failureCode('LuccaUnavailableError'), 'lucca-unavailable');
