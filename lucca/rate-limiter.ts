@@ -38,7 +38,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export class RollingWindowLimiter {
+/**
+ * What the Lucca client asks of a rate limit: a slot before each request, and to hold the tenant
+ * after a 429. `RollingWindowLimiter` keeps it in this process; `SharedLuccaBudget` in the store,
+ * across processes.
+ */
+export interface LuccaRequestBudget {
+  acquire(signal?: AbortSignal): Promise<void>;
+  holdFor(ms: number): void | Promise<void>;
+}
+
+export class RollingWindowLimiter implements LuccaRequestBudget {
   readonly limit: number;
   readonly windowMs: number;
   readonly marginMs: number;
@@ -123,7 +133,8 @@ export function limiterFor(baseUrl: string, opts: Partial<RollingWindowLimiterOp
   return limiter;
 }
 
-function tenantKey(baseUrl: string): string {
+/** One budget per tenant: its base URL normalised to origin and path. */
+export function tenantKey(baseUrl: string): string {
   try {
     const url = new URL(baseUrl);
     return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
