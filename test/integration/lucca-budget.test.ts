@@ -76,9 +76,12 @@ describe('one Lucca rate limit per tenant, shared by every process through the s
       }),
     );
     const perClient = 2 * LIMIT.limit;
-    const sending = clients.map(async (client) => {
-      for (let i = 0; i < perClient; i++) await client.checkAccess();
-    });
+    // Settled as they end, so that a request refused early is reported below with the others.
+    const settled = Promise.allSettled(
+      clients.map(async (client) => {
+        for (let i = 0; i < perClient; i++) await client.checkAccess();
+      }),
+    );
     // Once the tenant's first window is spent, a request to another tenant goes at once.
     const { repos } = await otherProcess();
     const other = new LuccaClient({
@@ -90,7 +93,7 @@ describe('one Lucca rate limit per tenant, shared by every process through the s
       stack.lucca.requests(tenant).length >= LIMIT.limit ? true : undefined,
     );
     await other.checkAccess();
-    const results = await Promise.allSettled(sending);
+    const results = await settled;
 
     const log = stack.lucca.requests(tenant);
     assert.deepEqual(
@@ -125,8 +128,10 @@ describe('one Lucca rate limit per tenant, shared by every process through the s
     const refused = client(first.repos).checkAccess();
     const refusal = await until('the 429', async () => tooMany(tenant)[0]);
     // Let the refused client tell the store, then ask from another process.
-    await until('the hold in the store', async () =>
-      (await first.repos.luccaBudgets.head(url)).heldUntil > 0 ? true : undefined,
+    await until(
+      'the refused process to record the hold in the store',
+      async () => ((await first.repos.luccaBudgets.head(url)).heldUntil > 0 ? true : undefined),
+      10_000,
     );
     await client(second.repos).checkAccess();
     await refused;
