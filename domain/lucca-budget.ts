@@ -6,7 +6,10 @@ export interface BudgetSlot {
   n: number;
   /** When the slot may start (ms since the epoch). */
   at: number;
-  /** When its request actually left, once it did: later than `at` when the holder woke late. */
+  /**
+   * When its request left (later than `at` when the holder woke late), then when it was answered:
+   * the request a window later counts from it.
+   */
   sentAt: number | null;
 }
 
@@ -19,6 +22,7 @@ export interface LuccaBudgetStore {
   claim(tenant: string, slot: { n: number; at: number }, holder: string): Promise<boolean>;
   /** After a claim: moves the hint to `n` and removes slot `forget`, which no window needs any more. */
   advance(tenant: string, n: number, forget: number): Promise<void>;
+  /** The request left, or was answered: `sentAt` moves to this time. */
   markSent(tenant: string, n: number, sentAt: number): Promise<void>;
   /** Nobody sends before `until` (a later hold already there stays). */
   hold(tenant: string, until: number): Promise<void>;

@@ -384,12 +384,14 @@ export class LuccaClient {
   async #get(pathAndQuery: string, signal?: AbortSignal): Promise<unknown> {
     const url = `${this.baseUrl}${pathAndQuery}`;
     for (let waits = 0; ; waits++) {
-      await this.#limiter?.acquire(signal);
-      const outcome = await this.#attempt(url, signal).catch((error: unknown) => {
-        // Every failure of an attempt is a LuccaError, except the signal's own reason.
-        this.#onRequest?.(error instanceof LuccaError ? error.code : 'aborted');
-        throw error;
-      });
+      const ticket = await this.#limiter?.acquire(signal);
+      const outcome = await this.#attempt(url, signal)
+        .catch((error: unknown) => {
+          // Every failure of an attempt is a LuccaError, except the signal's own reason.
+          this.#onRequest?.(error instanceof LuccaError ? error.code : 'aborted');
+          throw error;
+        })
+        .finally(() => ticket?.answered());
       this.#onRequest?.(outcome.kind === 'json' ? 'ok' : outcome.error.code);
       if (outcome.kind === 'json') return outcome.body;
       const { error } = outcome;

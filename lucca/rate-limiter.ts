@@ -44,8 +44,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * across processes.
  */
 export interface LuccaRequestBudget {
-  acquire(signal?: AbortSignal): Promise<void>;
+  /** Resolves when one request may go; a shared budget also wants to be told when it was answered. */
+  acquire(signal?: AbortSignal): Promise<void | RequestTicket>;
   holdFor(ms: number): void | Promise<void>;
+}
+
+/** One request taken from a budget: told when Lucca answered it (or the attempt ended otherwise). */
+export interface RequestTicket {
+  answered(): Promise<void>;
 }
 
 export class RollingWindowLimiter implements LuccaRequestBudget {

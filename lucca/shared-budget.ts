@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { LuccaBudgetStore } from '../domain/lucca-budget';
 import { LuccaRateLimitedError } from './errors';
-import { LUCCA_RATE_LIMIT, sleep, tenantKey, type LuccaRequestBudget } from './rate-limiter';
+import { LUCCA_RATE_LIMIT, sleep, tenantKey, type LuccaRequestBudget, type RequestTicket } from './rate-limiter';
 
 export interface SharedBudgetOptions {
   limit?: number;
@@ -69,8 +69,11 @@ export class SharedLuccaBudget implements LuccaRequestBudget {
     this.#sleep = opts.sleep ?? sleep;
   }
 
-  /** Resolves when this process may send one request to the tenant; its slot is recorded as sent. */
-  async acquire(signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves when this process may send one request to the tenant; its slot is recorded as sent,
+   * and again as answered by the ticket.
+   */
+  async acquire(signal?: AbortSignal): Promise<RequestTicket> {
     signal?.throwIfAborted();
     const began = this.#now();
     const { n, at } = await this.#claim(began);
@@ -83,6 +86,14 @@ export class SharedLuccaBudget implements LuccaRequestBudget {
       until = Math.max(this.#bounded(head.heldUntil), back);
     }
     await this.#store.markSent(this.tenant, n, this.#now());
+    return {
+      // Lucca counts a request when it arrives: somewhere between the send, which a busy event loop
+      // (a page being planned) or a busy Lucca may delay past the margin, and the answer. The
+      // answer's time is what the request a window later counts from (measured: a 429 in 204
+      // requests counting from the send, on a loaded machine). Best effort: a store that fails
+      // here leaves the send time, and the read goes on.
+      answered: () => this.#store.markSent(this.tenant, n, this.#now()).catch(() => undefined),
+    };
   }
 
   /** Lucca answered 429: every process holds the tenant until it says to come back. */
