@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../config/env';
 import { connectMongo, repositories, type Repositories } from '../../db/mongo';
@@ -144,6 +147,57 @@ describe('one Lucca rate limit per tenant, shared by every process through the s
         `a request came ${request.at - refusal.at} ms after the 429, before its Retry-After of 2 s`,
       );
     }
+  });
+
+  test('a request delayed on its way to Lucca past the margin does not let the next window go early', async () => {
+    const { tenant, apiKey, url } = newTenant();
+    // Between the budget and Lucca, a second's delay: a busy event loop, a slow network, a busy Lucca.
+    const delayMs = 1_000;
+    const proxy = createServer((req, res) => {
+      void (async () => {
+        await sleep(delayMs);
+        const answer = await fetch(`${new URL(url).origin}${req.url}`, {
+          headers: { authorization: req.headers.authorization ?? '' },
+        });
+        res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+        res.end(await answer.text());
+      })();
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    processes.push({ close: () => new Promise<void>((resolve) => proxy.close(() => resolve())) });
+    const slowUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}${new URL(url).pathname}`;
+    const clientOf = async (baseUrl: string) => {
+      const { repos } = await otherProcess();
+      // The budget is the tenant's, whichever way the request goes.
+      return new LuccaClient({
+        baseUrl,
+        apiKey,
+        limiter: new SharedLuccaBudget(repos.luccaBudgets, url, BUDGET),
+        maxRateLimitWaits: 0,
+      });
+    };
+    const slow = await Promise.all(Array.from({ length: LIMIT.limit }, () => clientOf(slowUrl)));
+    const direct = await Promise.all(Array.from({ length: LIMIT.limit }, () => clientOf(url)));
+    const results = await Promise.allSettled([
+      ...slow.map((c) => c.checkAccess()),
+      // After the delayed ones took the first window's slots.
+      (async () => {
+        await until('the first window taken', async () =>
+          (await stack.repos.luccaBudgets.head(url)).last >= LIMIT.limit ? true : undefined,
+        );
+        await Promise.all(direct.map((c) => c.checkAccess()));
+      })(),
+    ]);
+    assert.deepEqual(
+      tooMany(tenant).map((r) => r.at),
+      [],
+      'a request counted from its send would go while the delayed ones still count in the window',
+    );
+    assert.deepEqual(
+      results.filter((r) => r.status === 'rejected'),
+      [],
+    );
+    assert.equal(stack.lucca.requests(tenant).length, 2 * LIMIT.limit);
   });
 
   test('a holder that crashed with the window reserved, one slot a day ahead by a wrong clock, delays the others by one window at most', async () => {
