@@ -17,7 +17,7 @@ import {
   START_OF_USERS,
   type UsersPagingPosition,
 } from '../lucca/client';
-import { limiterFor } from '../lucca/rate-limiter';
+import { SharedLuccaBudget } from '../lucca/shared-budget';
 import { luccaRequestCounter, recordFinishedRun } from './metrics';
 import { DEFAULT_STALL_TIMEOUT_MS, watchProgress, type ShutdownNotice } from './progress';
 import { RunPlan, type OverrideOutcome, type PlanResult, type PlanStep } from './run-plan';
@@ -260,7 +260,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       apiKey,
       timeoutMs: deps.lucca.timeoutMs,
       maxPageBytes: deps.lucca.maxPageBytes,
-      limiter: deps.lucca.rateLimit ? limiterFor(baseUrl, deps.lucca.rateLimit) : null,
+      // The tenant's budget is shared through the store with every worker and command that calls it.
+      limiter: deps.lucca.rateLimit ? new SharedLuccaBudget(repos.luccaBudgets, baseUrl, deps.lucca.rateLimit) : null,
       pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
       onRequest: luccaRequestCounter(ctx.metricMeter),
     });

@@ -11,7 +11,7 @@ import {
   type CompanyStatus,
   type OperationsDeps,
 } from '../operations';
-import { checkLuccaAccess, validateLuccaUrl } from '../operations/onboard';
+import { checkLuccaAccess, sharedLuccaBudget, validateLuccaUrl } from '../operations/onboard';
 
 /**
  * What the console's pages and its JSON API read. Writes go through `operations/`, the same
@@ -124,6 +124,9 @@ export interface ConnectionCheck {
   baseUrl: string | null;
 }
 
+/** How long "test the connection" waits for room in the tenant's shared Lucca budget. */
+const CONSOLE_BUDGET_WAIT_MS = 10_000;
+
 /** "Test the connection": one real Lucca call with the key typed in the form; nothing is stored. */
 export async function checkLuccaConnection(
   deps: OperationsDeps,
@@ -140,6 +143,8 @@ export async function checkLuccaConnection(
       timeoutMs: Math.min(deps.config.LUCCA_TIMEOUT_MS, 15_000),
       maxPageBytes: deps.config.LUCCA_MAX_PAGE_BYTES,
       maxRateLimitWaits: 1,
+      // A page waits for the answer: a few seconds at most, then "Lucca is busy" with the time it frees.
+      limiter: sharedLuccaBudget(deps, baseUrl, CONSOLE_BUDGET_WAIT_MS),
     });
     return { outcome: 'ok', detail: null, baseUrl };
   } catch (err) {

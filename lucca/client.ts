@@ -11,7 +11,7 @@ import {
   LuccaTransientError,
   LuccaUnreachableError,
 } from './errors';
-import { limiterFor, sleep, type RollingWindowLimiter } from './rate-limiter';
+import { limiterFor, sleep, type LuccaRequestBudget } from './rate-limiter';
 import {
   luccaUserOrganisation,
   normaliseLuccaScope,
@@ -96,8 +96,11 @@ export interface LuccaClientOptions {
   timeoutMs?: number;
   /** The most bytes an answer may take: refused on its Content-Length, or stopped as it streams past. */
   maxPageBytes?: number;
-  /** Default: the process-wide limiter of this tenant. `null` disables limiting. */
-  limiter?: RollingWindowLimiter | null;
+  /**
+   * Default: the process-wide limiter of this tenant. Workers and commands pass the tenant's budget
+   * shared through the store (`SharedLuccaBudget`). `null` disables limiting.
+   */
+  limiter?: LuccaRequestBudget | null;
   /** How many 429s in a row are waited out before giving up. Default 10. */
   maxRateLimitWaits?: number;
   /** A 429 asking for a longer wait than this is thrown at once, for the caller to reschedule. Default 120 000 ms. */
@@ -222,7 +225,7 @@ export class LuccaClient {
   readonly #authorization: string;
   readonly #timeoutMs: number;
   readonly #maxPageBytes: number;
-  readonly #limiter: RollingWindowLimiter | null;
+  readonly #limiter: LuccaRequestBudget | null;
   readonly #maxRateLimitWaits: number;
   readonly #maxRateLimitWaitMs: number;
   readonly #pageSize: number;
@@ -381,18 +384,21 @@ export class LuccaClient {
   async #get(pathAndQuery: string, signal?: AbortSignal): Promise<unknown> {
     const url = `${this.baseUrl}${pathAndQuery}`;
     for (let waits = 0; ; waits++) {
-      await this.#limiter?.acquire(signal);
-      const outcome = await this.#attempt(url, signal).catch((error: unknown) => {
-        // Every failure of an attempt is a LuccaError, except the signal's own reason.
-        this.#onRequest?.(error instanceof LuccaError ? error.code : 'aborted');
-        throw error;
-      });
+      const ticket = await this.#limiter?.acquire(signal);
+      const outcome = await this.#attempt(url, signal)
+        .catch((error: unknown) => {
+          // Every failure of an attempt is a LuccaError, except the signal's own reason.
+          this.#onRequest?.(error instanceof LuccaError ? error.code : 'aborted');
+          throw error;
+        })
+        .finally(() => ticket?.answered());
       this.#onRequest?.(outcome.kind === 'json' ? 'ok' : outcome.error.code);
       if (outcome.kind === 'json') return outcome.body;
       const { error } = outcome;
       const waitMs = error.retryAfterMs ?? Math.min(BACKOFF_START_MS * 2 ** waits, BACKOFF_CAP_MS);
+      // Told to the budget even when this request gives up: shared, it holds the tenant's other callers too.
+      await this.#limiter?.holdFor(waitMs);
       if (waits >= this.#maxRateLimitWaits || waitMs > this.#maxRateLimitWaitMs) throw error;
-      this.#limiter?.holdFor(waitMs);
       await sleep(waitMs, signal);
     }
   }

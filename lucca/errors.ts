@@ -38,8 +38,9 @@ export class LuccaAuthError extends LuccaError {
 export class LuccaRateLimitedError extends LuccaError {
   readonly retryAfterMs: number | null;
 
-  constructor(message: string, retryAfterMs: number | null, status = 429) {
-    super(message, { code: 'lucca-rate-limited', retryable: true, status });
+  /** `status` null: refused here, before asking Lucca (the shared budget had no room in time). */
+  constructor(message: string, retryAfterMs: number | null, status: number | null = 429) {
+    super(message, { code: 'lucca-rate-limited', retryable: true, status: status ?? undefined });
     this.retryAfterMs = retryAfterMs;
   }
 }

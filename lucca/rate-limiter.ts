@@ -38,7 +38,23 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export class RollingWindowLimiter {
+/**
+ * What the Lucca client asks of a rate limit: a slot before each request, and to hold the tenant
+ * after a 429. `RollingWindowLimiter` keeps it in this process; `SharedLuccaBudget` in the store,
+ * across processes.
+ */
+export interface LuccaRequestBudget {
+  /** Resolves when one request may go; a shared budget also wants to be told when it was answered. */
+  acquire(signal?: AbortSignal): Promise<void | RequestTicket>;
+  holdFor(ms: number): void | Promise<void>;
+}
+
+/** One request taken from a budget: told when Lucca answered it (or the attempt ended otherwise). */
+export interface RequestTicket {
+  answered(): Promise<void>;
+}
+
+export class RollingWindowLimiter implements LuccaRequestBudget {
   readonly limit: number;
   readonly windowMs: number;
   readonly marginMs: number;
@@ -123,7 +139,8 @@ export function limiterFor(baseUrl: string, opts: Partial<RollingWindowLimiterOp
   return limiter;
 }
 
-function tenantKey(baseUrl: string): string {
+/** One budget per tenant: its base URL normalised to origin and path. */
+export function tenantKey(baseUrl: string): string {
   try {
     const url = new URL(baseUrl);
     return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;

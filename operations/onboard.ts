@@ -6,6 +6,8 @@ import { ApiKeyDecryptError, apiKeyHint, decryptApiKey, encryptApiKey, type Keyr
 import type { CompanyDocument } from '../db/companies-repository';
 import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl } from '../lucca/client';
 import { LuccaError } from '../lucca/errors';
+import type { LuccaRequestBudget } from '../lucca/rate-limiter';
+import { SharedLuccaBudget } from '../lucca/shared-budget';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
 import { parseEveryOrThrow, upsertCompanySchedule } from './schedule';
@@ -128,6 +130,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     timeoutMs: config.LUCCA_TIMEOUT_MS,
     maxPageBytes: config.LUCCA_MAX_PAGE_BYTES,
     maxRateLimitWaits: 2,
+    limiter: sharedLuccaBudget(deps, baseUrl, CLI_BUDGET_WAIT_MS),
   });
 
   // The stamp stays only when nothing of the connection changes; a change waits for no run in flight.
@@ -245,6 +248,22 @@ async function refuseWhileRunInFlight(deps: OperationsDeps, companyId: string): 
 }
 
 /**
+ * How long onboarding's key check waits for room in the tenant's budget: a minute and a half is one
+ * window with room to spare, so it gets through while syncs of the tenant use the rest.
+ */
+export const CLI_BUDGET_WAIT_MS = 90_000;
+
+/**
+ * The tenant's Lucca budget shared with every worker and command (LUCCA_RATE_LIMIT; null when it is
+ * `off`), for a call outside a sync. `maxWaitMs` bounds the wait for a slot; past it the call fails
+ * with `lucca-rate-limited`, saying until when the budget is taken.
+ */
+export function sharedLuccaBudget(deps: OperationsDeps, baseUrl: string, maxWaitMs: number): LuccaRequestBudget | null {
+  const limits = deps.config.LUCCA_RATE_LIMIT;
+  return limits ? new SharedLuccaBudget(deps.repos.luccaBudgets, baseUrl, { ...limits, maxWaitMs }) : null;
+}
+
+/**
  * One cheap real Lucca call with `apiKey`, nothing stored: Lucca's principal for the key, or an
  * `OperationError` saying why not (with Lucca's HTTP status when Lucca refused). What onboarding
  * checks before saving, and the console's "test the connection".
@@ -252,7 +271,7 @@ async function refuseWhileRunInFlight(deps: OperationsDeps, companyId: string): 
 export async function checkLuccaAccess(
   baseUrl: string,
   apiKey: string,
-  opts: { timeoutMs: number; maxPageBytes?: number; maxRateLimitWaits: number },
+  opts: { timeoutMs: number; maxPageBytes?: number; maxRateLimitWaits: number; limiter: LuccaRequestBudget | null },
 ): Promise<string | null> {
   try {
     const lucca = new LuccaClient({ baseUrl, apiKey, ...opts });

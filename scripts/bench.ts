@@ -43,6 +43,7 @@ interface Options {
   attachSizes: number[];
   rateLimitedSize: number;
   rateLimitedChange: boolean;
+  sharedTenantSize: number;
   seed: number;
   out: string;
 }
@@ -66,6 +67,12 @@ const program = new Command()
     100_000,
   )
   .option('--no-rate-limited-change', 'skip the 1%-changed re-run under the rate limit')
+  .option(
+    '--shared-tenant-size <n>',
+    'size of the tenant two companies sync at once on two workers under its 50 req/min, with a CLI key check (0: skip)',
+    (v) => list(v)[0]!,
+    0,
+  )
   .option('--seed <n>', 'dataset seed', (v) => list(v)[0]!, 42)
   .option('--out <file>', 'where to write the report', path.join(PROJECT_ROOT, 'docs', 'benchmarks.md'));
 
@@ -182,6 +189,19 @@ interface RateLimitedResult {
   first: RateLimitedRun;
   /** The same worker and database again, after 1% of the users changed; null when not asked. */
   changed: RateLimitedRun | null;
+}
+
+/** Two companies of one tenant syncing at once on two workers, and an onboarding's key check from the CLI. */
+interface SharedTenantResult {
+  size: number;
+  /** From both runs' start to the later one's end. */
+  wallMs: number;
+  runs: { wallMs: number; readMs: number; profileWrites: number }[];
+  /** The CLI's `onboard`: when it started after the runs did, how long it took, its exit code. */
+  cli: { startedAfterMs: number; tookMs: number; exitCode: number | null };
+  requests: number;
+  tooMany: number;
+  floorMs: number;
 }
 
 /** The longest a sampled profile was seen missing, and how often each was looked for. */
@@ -509,6 +529,109 @@ class Bench {
       await this.drop(dbName);
     }
   }
+  /**
+   * Two companies of one tenant syncing at once, each on its own worker process, while the CLI
+   * onboards a third company of the tenant (its key check is one more request): the fake enforces
+   * Lucca's 50 requests per rolling minute for the tenant, the workers and the CLI share its budget
+   * through the store. The CLI starts once the tenant's first window is spent, so it must queue.
+   */
+  async measureSharedTenant(size: number, seed: number): Promise<SharedTenantResult> {
+    const apiKey = randomUUID().toUpperCase();
+    log(`shared tenant: ${size} users, two companies on two workers and a CLI key check, 50 requests per minute`);
+    const fake = await FakeLuccaProcess.start({ size, seed, apiKey, rateLimit: true });
+    const dbName = this.dbName('shared', size, 1);
+    const companies = ['bench-a', 'bench-b'];
+    const workers: ChildWorker[] = [];
+    const cliQueue = `bench-${this.suffix}-cli-unserved`;
+    try {
+      for (const companyId of companies) {
+        await this.onboard(dbName, companyId, fake.tenantUrl, apiKey);
+        workers.push(await this.startWorker(dbName, `bench-${this.suffix}-${companyId}`, '50/60s'));
+      }
+      const started = performance.now();
+      const runs = companies.map((companyId, i) =>
+        this.syncOnce(workers[i]!, `bench-${this.suffix}-${companyId}`, companyId).then((run) => ({
+          run,
+          endMs: performance.now() - started,
+        })),
+      );
+      let runsOver = false;
+      void Promise.allSettled(runs).then(() => (runsOver = true));
+      // The CLI's check comes once the first window is spent: it has to find room in the shared budget.
+      while (!runsOver && (await fake.control<unknown[]>('GET', '/requests?tenant=bench')).length < 50) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const cliStarted = performance.now();
+      const exitCode = await runCli(
+        [
+          'onboard',
+          '--company',
+          'bench-cli',
+          '--name',
+          'Bench CLI',
+          '--lucca-url',
+          fake.tenantUrl,
+          '--api-key-env',
+          'BENCH_LUCCA_KEY',
+        ],
+        {
+          BENCH_LUCCA_KEY: apiKey,
+          TEMPORAL_ADDRESS: this.temporalAddress,
+          MONGODB_URI: this.mongoUri,
+          MONGODB_DB: dbName,
+          LUCCA_SYNC_SECRET: SECRET,
+          LUCCA_SYNC_SECRETS: '',
+          LUCCA_ALLOWED_HOSTS: 'http://127.0.0.1:*',
+          LUCCA_RATE_LIMIT: '50/60s',
+          // No worker serves it: the onboarding's first sync stays queued, its requests are not counted here.
+          TASK_QUEUE: cliQueue,
+        },
+      );
+      const cli = { startedAfterMs: cliStarted - started, tookMs: performance.now() - cliStarted, exitCode };
+      log(`shared tenant: CLI onboard exited ${exitCode} after ${sec(cli.tookMs)} s`);
+      const done = await Promise.all(runs);
+      const wallMs = Math.max(...done.map((d) => d.endMs));
+      const requests = await fake.control<{ status: number }[]>('GET', '/requests?tenant=bench');
+      const tooMany = requests.filter((q) => q.status === 429).length;
+      const floorMs = Math.floor((requests.length - 1) / 50) * 60_000;
+      log(`shared tenant: ${sec(wallMs)} s, ${requests.length} requests, ${tooMany} × 429, floor ${sec(floorMs)} s`);
+      return {
+        size,
+        wallMs,
+        runs: done.map(({ run }) => ({
+          wallMs: run.wallMs,
+          readMs: (run.phases.fetchLuccaUsers ?? 0) * 1000,
+          profileWrites: run.result.profileWrites,
+        })),
+        cli,
+        requests: requests.length,
+        tooMany,
+        floorMs,
+      };
+    } finally {
+      await this.client.schedule
+        .getHandle('company-sync-schedule:bench-cli')
+        .delete()
+        .catch(() => undefined);
+      await this.client.workflow
+        .getHandle('company-sync:bench-cli')
+        .terminate('benchmark over')
+        .catch(() => undefined);
+      for (const worker of workers) await worker.stop();
+      await fake.stop();
+      await this.drop(dbName);
+    }
+  }
+}
+
+/** `npm run cli -- <args>` in its own process, as an operator runs it; resolves with its exit code. */
+function runCli(args: string[], env: Record<string, string>): Promise<number | null> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'scripts', 'cli.ts'), ...args], {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
 /** Changes the last name of every 100th user at the fake; returns how many changed. */
@@ -541,6 +664,7 @@ function render(opts: {
   machine: string;
   sizes: SizeResult[];
   limited: RateLimitedResult | null;
+  shared: SharedTenantResult | null;
   totalMs: number;
 }): string {
   const rows = opts.sizes.map((s) => {
@@ -690,7 +814,39 @@ function render(opts: {
         )
       : 'not measured in this run',
     '',
+    '### One tenant, two companies at once on two workers, and a CLI key check (50 requests per rolling minute, one budget)',
+    '',
+    opts.shared ? sharedTable(opts.shared) : 'not measured in this run',
+    '',
   ].join('\n');
+}
+
+function sharedTable(r: SharedTenantResult): string {
+  const head = [
+    'employees',
+    'wall (both)',
+    'runs: wall / read and plan',
+    'CLI onboard',
+    'requests',
+    '429s',
+    'floor',
+    'wall / floor',
+    'read / floor',
+  ];
+  const lastRead = Math.max(...r.runs.map((run) => run.readMs));
+  const row = [
+    `${r.size.toLocaleString('en')} each`,
+    `${sec(r.wallMs)} s`,
+    r.runs.map((run) => `${sec(run.wallMs)} s / ${sec(run.readMs)} s`).join('; '),
+    `started at ${sec(r.cli.startedAfterMs)} s, took ${sec(r.cli.tookMs)} s, exit ${r.cli.exitCode}`,
+    String(r.requests),
+    String(r.tooMany),
+    `${sec(r.floorMs)} s`,
+    // Under 51 requests there is no floor: everything fits in the first window.
+    r.floorMs > 0 ? `${(r.wallMs / r.floorMs).toFixed(2)}x` : 'n/a',
+    r.floorMs > 0 ? `${(lastRead / r.floorMs).toFixed(2)}x` : 'n/a',
+  ];
+  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, `| ${row.join(' | ')} |`].join('\n');
 }
 
 const generatedMarker = (engine: StoreEngine) => `<!-- generated by scripts/bench.ts: ${engine} -->`;
@@ -734,6 +890,7 @@ async function main(): Promise<void> {
       opts.rateLimitedSize > 0
         ? await bench.measureRateLimited(opts.rateLimitedSize, opts.seed, opts.rateLimitedChange)
         : null;
+    const shared = opts.sharedTenantSize > 0 ? await bench.measureSharedTenant(opts.sharedTenantSize, opts.seed) : null;
     const generated = render({
       engine: settings.engine,
       command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
@@ -741,6 +898,7 @@ async function main(): Promise<void> {
       machine: await machine(),
       sizes,
       limited,
+      shared,
       totalMs: performance.now() - began,
     });
     // The doc's hand-written analysis stays; this engine's generated section is replaced, the other kept.
@@ -750,7 +908,7 @@ async function main(): Promise<void> {
     await writeFile(opts.out, await format(replaceSection(existing, settings.engine, generated), prettierOptions));
     await writeFile(
       path.join(dir, '..', `lucca-sync-bench-${Date.now()}.json`),
-      JSON.stringify({ sizes, limited }, null, 2),
+      JSON.stringify({ sizes, limited, shared }, null, 2),
     );
     log(`wrote ${opts.out}`);
     process.stdout.write(generated);
