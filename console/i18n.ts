@@ -462,7 +462,10 @@ const REASONS_FR: Record<ReasonCode, string> = {
   'former-employee': 'Le collaborateur est parti avant que la plateforme ne le connaisse : aucun profil créé.',
   'removed-from-lucca': 'Le collaborateur n’apparaît plus dans Lucca : le profil est passé en ancien collaborateur.',
   'contract-ended': 'La date de fin de contrat est passée : le profil est passé en ancien collaborateur.',
-  rehired: 'Le collaborateur est de nouveau actif dans Lucca (réembauche) : le profil a été réactivé.',
+  'out-of-scope':
+    'Le collaborateur est toujours dans Lucca mais n’est plus dans les entités juridiques et départements de l’entreprise (mutation vers un autre établissement ou département) : le profil est passé en ancien collaborateur de cette entreprise ; s’il y revient, il est réactivé.',
+  rehired:
+    'Le collaborateur est de nouveau actif dans Lucca (réembauche, retour dans Lucca ou dans le périmètre de l’entreprise) : le profil a été réactivé.',
   'overwritten-local-edit':
     'Une valeur modifiée sur la plateforme depuis la dernière synchronisation a été remplacée par celle de Lucca, qui fait foi.',
   'invalid-record': 'La fiche Lucca n’a pas d’identifiant utilisable : elle n’a pas été synchronisée.',

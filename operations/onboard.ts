@@ -3,12 +3,14 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { requireKeyring } from '../config/env';
 import { COMPANY_ID_PATTERN } from '../domain/types';
 import { ApiKeyDecryptError, apiKeyHint, decryptApiKey, encryptApiKey, type Keyring } from '../db/api-key-cipher';
-import type { CompanyDocument } from '../db/companies-repository';
-import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl } from '../lucca/client';
+import { scopeOf, type CompanyDocument, type CompanyScope } from '../db/companies-repository';
+import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl, type LuccaScope } from '../lucca/client';
+import { sameLuccaScope } from '../lucca/scope';
 import { LuccaError } from '../lucca/errors';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
 import { parseEveryOrThrow, upsertCompanySchedule } from './schedule';
+import { validateScope } from './scope';
 import { defaultRequestedBy, queryCompanyStatus, sendSyncRequest, type SyncTicket } from './sync';
 
 export interface OnboardInput {
@@ -27,6 +29,12 @@ export interface OnboardInput {
    * profiles is refused.
    */
   relink?: boolean;
+  /**
+   * The legal entities and departments the company covers (empty lists: the whole tenant); part of
+   * the connection, so the first sync is scoped. Absent keeps an existing company's scope (a new
+   * company then covers the whole tenant): onboarding again to change a key never widens it.
+   */
+  scope?: LuccaScope;
 }
 
 export interface OnboardResult {
@@ -44,6 +52,8 @@ export interface OnboardResult {
   /** The connection's stamp, and whether this onboarding changed it (a new URL or key). */
   connectionId: string;
   connectionChanged: boolean;
+  /** The scope the company now has (null: the whole tenant). */
+  scope: CompanyScope | null;
   firstSync: SyncTicket;
 }
 
@@ -104,7 +114,9 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   const apiKey = input.apiKey.trim();
   if (!apiKey) throw new OperationError('missing-api-key', 'The Lucca API key is empty.');
   const keyring = requireKeyring(config);
+  const askedScope = input.scope === undefined ? undefined : validateScope(input.scope);
   const existing = await deps.repos.companies.get(companyId);
+  const scope = askedScope === undefined ? (existing ? scopeOf(existing) : null) : askedScope;
   if (existing && input.createOnly) {
     throw new OperationError(
       'company-exists',
@@ -132,7 +144,9 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
 
   // The stamp stays only when nothing of the connection changes; a change waits for no run in flight.
   const kept =
-    existing !== null && sameConnection(existing, baseUrl, apiKey, keyring) ? existing.lucca.connectionId : null;
+    existing !== null && sameConnection(existing, baseUrl, apiKey, keyring) && sameLuccaScope(scopeOf(existing), scope)
+      ? existing.lucca.connectionId
+      : null;
   const connectionId = kept ?? randomUUID();
   if (existing !== null && kept === null) await refuseWhileRunInFlight(deps, companyId);
 
@@ -148,6 +162,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     encryptedApiKey: encryptApiKey(keyring, { companyId, baseUrl }, apiKey),
     apiKeyHint: apiKeyHint(apiKey),
     connectionId,
+    scope,
     every,
     now,
   });
@@ -176,13 +191,14 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     unlinkedProfiles,
     connectionId,
     connectionChanged: kept === null,
+    scope,
     firstSync,
   };
 }
 
 /**
  * Whether a company is connected to `baseUrl` with `apiKey` already, under a stamp: then onboarding
- * again keeps the stamp (and runs in flight stay valid). The stored key is decrypted to compare;
+ * again with the same scope keeps the stamp (and runs in flight stay valid). The stored key is decrypted to compare;
  * digests are compared in constant time.
  */
 function sameConnection(company: CompanyDocument, baseUrl: string, apiKey: string, keyring: Keyring): boolean {

@@ -22,6 +22,7 @@ import {
   type OperationsContext,
 } from '../operations';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
+import { describeScope, scopeAuditParams } from '../operations/scope';
 import { defaultRequestedBy, ticketAuditDetails } from '../operations/sync';
 import { runWorker } from '../workers/main';
 import { formatDateTime, formatReport, formatRunHeader, formatStatus } from './lib/cli-format';
@@ -55,6 +56,20 @@ function wholeNumber(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
   return n;
+}
+
+/** A repeatable `--legal-entity <id>` / `--department <id>`: the ids given so far, this one added. */
+function luccaIds(value: string, previous: number[] | undefined): number[] {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new InvalidArgumentError('expected a Lucca id (a positive whole number)');
+  return [...(previous ?? []), n];
+}
+
+/** The scope given by `--legal-entity` / `--department`, or undefined when neither was. */
+function scopeOption(opts: { legalEntity?: number[]; department?: number[] }) {
+  if (opts.legalEntity === undefined && opts.department === undefined) return undefined;
+  return { legalEntityIds: opts.legalEntity ?? [], departmentIds: opts.department ?? [] };
 }
 
 function positiveInteger(value: string): number {
@@ -95,9 +110,15 @@ program
     '--relink',
     'the company moved to another Lucca tenant: unlink its profiles (kept) so the first sync attaches them again by email',
   )
+  .option(
+    '--legal-entity <id>',
+    'only people of this Lucca legal entity (repeatable); with --department, people in both',
+    luccaIds,
+  )
+  .option('--department <id>', 'only people of this Lucca department (repeatable)', luccaIds)
   .addHelpText(
     'after',
-    '\nWithout --api-key-file or --api-key-env, the key is read from stdin.\nExample:\n  npm run cli -- onboard --company acme --name "Acme" --lucca-url https://acme.ilucca.net --api-key-file ./acme.key',
+    '\nWithout --api-key-file or --api-key-env, the key is read from stdin.\nWithout --legal-entity and --department, a new company covers the whole tenant and an existing one keeps its scope (see the scope command).\nExample:\n  npm run cli -- onboard --company acme --name "Acme" --lucca-url https://acme.ilucca.net --api-key-file ./acme.key --legal-entity 3',
   )
   .action(
     async (opts: {
@@ -111,6 +132,8 @@ program
       timezone: string;
       wait?: boolean;
       relink?: boolean;
+      legalEntity?: number[];
+      department?: number[];
     }) => {
       if (opts.apiKey !== undefined) {
         throw new OperationError(
@@ -127,8 +150,18 @@ program
           {
             companyId: opts.company,
             action: opts.relink ? 'relink' : existed ? 'change-connection' : 'onboard',
-            params: { every: opts.every, timezone: opts.timezone, relink: opts.relink ?? false },
-            details: (r) => ({ luccaUrl: r.baseUrl, unlinkedProfiles: r.unlinkedProfiles }),
+            params: {
+              every: opts.every,
+              timezone: opts.timezone,
+              relink: opts.relink ?? false,
+              ...scopeAuditParams(scopeOption(opts)),
+            },
+            details: (r) => ({
+              luccaUrl: r.baseUrl,
+              unlinkedProfiles: r.unlinkedProfiles,
+              connectionChanged: r.connectionChanged,
+              scope: describeScope(r.scope),
+            }),
           },
           () =>
             onboardCompany(ctx, {
@@ -139,11 +172,13 @@ program
               every: opts.every,
               timezone: opts.timezone,
               relink: opts.relink ?? false,
+              scope: scopeOption(opts),
             }),
         );
         console.log(
           `${result.created ? 'Onboarded' : 'Updated'} ${result.companyId}: Lucca ${result.baseUrl} (key …${result.apiKeyHint}${result.luccaPrincipal ? `, "${result.luccaPrincipal}"` : ''}), every ${result.every}, schedule ${result.schedule}.`,
         );
+        console.log(`Scope: ${describeScope(result.scope)}.`);
         if (result.unlinkedProfiles > 0) {
           console.log(
             `${result.unlinkedProfiles} profiles unlinked from the previous Lucca tenant (kept); the first sync attaches them again by email.`,
