@@ -10,7 +10,7 @@ import { LuccaError } from '../lucca/errors';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
 import { parseEveryOrThrow, upsertCompanySchedule } from './schedule';
-import { validateScope } from './scope';
+import { checkScopeOverlap, validateScope, type ScopeOverlap } from './scope';
 import { defaultRequestedBy, queryCompanyStatus, sendSyncRequest, type SyncTicket } from './sync';
 
 export interface OnboardInput {
@@ -35,6 +35,8 @@ export interface OnboardInput {
    * company then covers the whole tenant): onboarding again to change a key never widens it.
    */
   scope?: LuccaScope;
+  /** Accept a scope that overlaps another company's on the same tenant (recorded on the company). */
+  allowOverlap?: boolean;
 }
 
 export interface OnboardResult {
@@ -54,6 +56,8 @@ export interface OnboardResult {
   connectionChanged: boolean;
   /** The scope the company now has (null: the whole tenant). */
   scope: CompanyScope | null;
+  /** Companies of the same tenant whose scopes overlap this one, allowed with `allowOverlap`. */
+  overlaps: ScopeOverlap[];
   firstSync: SyncTicket;
 }
 
@@ -136,11 +140,20 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     );
   }
 
-  const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, {
-    timeoutMs: config.LUCCA_TIMEOUT_MS,
-    maxPageBytes: config.LUCCA_MAX_PAGE_BYTES,
-    maxRateLimitWaits: 2,
-  });
+  const luccaOptions = { timeoutMs: config.LUCCA_TIMEOUT_MS, maxPageBytes: config.LUCCA_MAX_PAGE_BYTES };
+  const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, { ...luccaOptions, maxRateLimitWaits: 2 });
+
+  // Who else this tenant's people go to: checked when the company, its tenant or its scope is new.
+  const placed = existing === null || existing.lucca.baseUrl !== baseUrl || !sameLuccaScope(scopeOf(existing), scope);
+  const overlaps = placed
+    ? await checkScopeOverlap(deps, {
+        companyId,
+        baseUrl,
+        scope,
+        lucca: new LuccaClient({ baseUrl, apiKey, ...luccaOptions }),
+        allowOverlap: input.allowOverlap ?? false,
+      })
+    : [];
 
   // The stamp stays only when nothing of the connection changes; a change waits for no run in flight.
   const kept =
@@ -163,6 +176,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     apiKeyHint: apiKeyHint(apiKey),
     connectionId,
     scope,
+    ...(placed ? { scopeOverlapAllowed: overlaps.length > 0 } : {}),
     every,
     now,
   });
@@ -192,6 +206,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     connectionId,
     connectionChanged: kept === null,
     scope,
+    overlaps,
     firstSync,
   };
 }

@@ -116,6 +116,10 @@ program
     luccaIds,
   )
   .option('--department <id>', 'only people of this Lucca department (repeatable)', luccaIds)
+  .option(
+    '--allow-overlap',
+    "accept a scope that overlaps another company's on the same Lucca tenant (people in both are synced into both; recorded)",
+  )
   .addHelpText(
     'after',
     '\nWithout --api-key-file or --api-key-env, the key is read from stdin.\nWithout --legal-entity and --department, a new company covers the whole tenant and an existing one keeps its scope (see the scope command).\nExample:\n  npm run cli -- onboard --company acme --name "Acme" --lucca-url https://acme.ilucca.net --api-key-file ./acme.key --legal-entity 3',
@@ -134,6 +138,7 @@ program
       relink?: boolean;
       legalEntity?: number[];
       department?: number[];
+      allowOverlap?: boolean;
     }) => {
       if (opts.apiKey !== undefined) {
         throw new OperationError(
@@ -154,6 +159,7 @@ program
               every: opts.every,
               timezone: opts.timezone,
               relink: opts.relink ?? false,
+              allowOverlap: opts.allowOverlap ?? false,
               ...scopeAuditParams(scopeOption(opts)),
             },
             details: (r) => ({
@@ -161,6 +167,7 @@ program
               unlinkedProfiles: r.unlinkedProfiles,
               connectionChanged: r.connectionChanged,
               scope: describeScope(r.scope),
+              overlapsWith: r.overlaps.map((o) => o.companyId).join(',') || null,
             }),
           },
           () =>
@@ -173,12 +180,16 @@ program
               timezone: opts.timezone,
               relink: opts.relink ?? false,
               scope: scopeOption(opts),
+              allowOverlap: opts.allowOverlap ?? false,
             }),
         );
         console.log(
           `${result.created ? 'Onboarded' : 'Updated'} ${result.companyId}: Lucca ${result.baseUrl} (key …${result.apiKeyHint}${result.luccaPrincipal ? `, "${result.luccaPrincipal}"` : ''}), every ${result.every}, schedule ${result.schedule}.`,
         );
         console.log(`Scope: ${describeScope(result.scope)}.`);
+        for (const o of result.overlaps) {
+          console.log(`Overlap allowed with "${o.name}" (${o.companyId}: ${describeScope(o.scope)}), as asked.`);
+        }
         if (result.unlinkedProfiles > 0) {
           console.log(
             `${result.unlinkedProfiles} profiles unlinked from the previous Lucca tenant (kept); the first sync attaches them again by email.`,

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { loadConfig } from '../../config/env';
 import type { OperationsDeps } from '../../operations';
+import { listAudit } from '../../operations/audit';
 import type { OperationError } from '../../operations/errors';
 import { onboardCompany, type OnboardInput, type OnboardResult } from '../../operations/onboard';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
@@ -374,4 +377,82 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
       assert.equal(back.lucca?.outOfScopeAt ?? null, null);
     });
   }
+
+  const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
+
+  /** Runs the CLI as an operator would, against this stack. */
+  function runCli(args: string[], env: Record<string, string> = {}) {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...stackEnv(stack), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+      child.on('close', (code) => resolve({ code, stdout, stderr })),
+    );
+  }
+
+  test('overlapping scopes on one tenant are refused with the companies and the people in both, unless allowed: recorded and audited', async () => {
+    const users = people(300);
+    const t = tenant(users);
+    const north = await onboard(t, { scope: { legalEntityIds: [1] } });
+    await waitForSyncRun(deps, north.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    const inBoth = idsWhere(users, (u) => u.legalEntityId === 1 && u.departmentId === 11).length;
+    assert.ok(inBoth > 0);
+
+    const companyId = `co-${uniqueSuffix()}`;
+    companies.push(companyId);
+    const refusedWith = (pattern: RegExp) => (err: OperationError) => {
+      assert.equal(err.code, 'scope-overlap');
+      assert.match(err.message, pattern);
+      assert.match(err.message, /Nothing was changed/);
+      return true;
+    };
+    await assert.rejects(
+      onboard(t, { companyId, scope: { departmentIds: [11] } }),
+      refusedWith(
+        new RegExp(`"Comité ${north.companyId}" \\(${north.companyId}: legal entities 1; ${inBoth} people in both\\)`),
+      ),
+    );
+    // No scope is the whole tenant: it overlaps every company there, all of legal entity 1 in both.
+    await assert.rejects(
+      onboard(t, { companyId }),
+      refusedWith(new RegExp(`${idsWhere(users, (u) => u.legalEntityId === 1).length} people in both`)),
+    );
+    assert.equal(await stack.repos.companies.get(companyId), null, 'nothing was saved');
+
+    // Through the CLI: refused (exit 1, the same sentence) and audited as refused; allowed, recorded and audited.
+    const args = ['onboard', '--company', companyId, '--name', 'Comité Produit', '--lucca-url', t.url];
+    const keyEnv = { SCOPE_TEST_KEY: t.apiKey };
+    const refused = await runCli([...args, '--api-key-env', 'SCOPE_TEST_KEY', '--department', '11'], keyEnv);
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(refused.stderr, new RegExp(`${inBoth} people in both`));
+    const allowed = await runCli(
+      [...args, '--api-key-env', 'SCOPE_TEST_KEY', '--department', '11', '--allow-overlap'],
+      keyEnv,
+    );
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.match(allowed.stdout, new RegExp(`Overlap allowed with "Comité ${north.companyId}"`));
+    assert.equal((await stack.repos.companies.get(companyId))!.lucca.scopeOverlapAllowed, true);
+    const audit = await listAudit(deps, { companyId, limit: 10 });
+    assert.deepEqual(
+      audit.map((e) => [e.action, e.outcome, e.code, e.params.allowOverlap, e.params.departmentIds]).reverse(),
+      [
+        ['onboard', 'refused', 'scope-overlap', false, '11'],
+        ['onboard', 'ok', null, true, '11'],
+      ],
+    );
+    assert.equal(audit[0]!.params.overlapsWith, north.companyId);
+
+    // Disjoint scopes on the same tenant need no permission.
+    const south = await onboard(t, { scope: { legalEntityIds: [2, 3], departmentIds: [12, 13] } });
+    assert.deepEqual(south.overlaps, []);
+    assert.equal(
+      (await waitForSyncRun(deps, south.firstSync, { pollMs: 100, timeoutMs: 120_000 })).status,
+      'succeeded',
+    );
+  });
 });
