@@ -243,7 +243,7 @@ export const IN_FLIGHT_CHECK_DEADLINE_MS = 5_000;
  * connection when it starts, and one that read the old connection writes nothing (its apply
  * checks the stamp: `connection-changed`).
  */
-async function refuseWhileRunInFlight(deps: OperationsDeps, companyId: string): Promise<void> {
+export async function refuseWhileRunInFlight(deps: OperationsDeps, companyId: string): Promise<void> {
   const refuse = (what: string) =>
     new OperationError(
       'run-in-flight',

@@ -22,10 +22,10 @@ import {
   type OperationsContext,
 } from '../operations';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
-import { describeScope, scopeAuditParams } from '../operations/scope';
+import { changeScope, describeScope, previewScope, scopeAuditParams } from '../operations/scope';
 import { defaultRequestedBy, ticketAuditDetails } from '../operations/sync';
 import { runWorker } from '../workers/main';
-import { formatDateTime, formatReport, formatRunHeader, formatStatus } from './lib/cli-format';
+import { formatDateTime, formatReport, formatRunHeader, formatScopePreview, formatStatus } from './lib/cli-format';
 import { adminCommand } from './lib/admin-commands';
 import { auditCommand } from './lib/audit-command';
 import { waitWithProgress } from './lib/progress';
@@ -200,6 +200,80 @@ program
           queued ? `First sync (trigger onboarding) ${queued.message}.` : 'First sync requested (trigger onboarding).',
         );
         if (opts.wait) process.exitCode = exitCodeFor(await waitWithProgress(ctx, result.firstSync));
+      });
+    },
+  );
+
+program
+  .command('scope')
+  .description(
+    'Preview or change which legal entities and departments of its Lucca tenant a company covers (part of its connection: refused while a run is in flight)',
+  )
+  .addOption(companyOption())
+  .option('--legal-entity <id>', 'people of this Lucca legal entity (repeatable)', luccaIds)
+  .option('--department <id>', 'people of this Lucca department (repeatable)', luccaIds)
+  .option('--whole-tenant', 'the whole Lucca tenant (no legal entity or department)')
+  .option(
+    '--preview',
+    'a dry run, nothing written: people per legal entity and department, and the profiles the scope would attach, create, keep or deactivate',
+  )
+  .option('--allow-overlap', "accept a scope that overlaps another company's on the same tenant (recorded)")
+  .option('--json', 'print the preview or the result as JSON')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npm run cli -- scope --company cse-lyon --legal-entity 3 --preview\n  npm run cli -- scope --company cse-lyon --legal-entity 3',
+  )
+  .action(
+    async (opts: {
+      company: string;
+      legalEntity?: number[];
+      department?: number[];
+      wholeTenant?: boolean;
+      preview?: boolean;
+      allowOverlap?: boolean;
+      json?: boolean;
+    }) => {
+      const asked = scopeOption(opts);
+      if ((asked === undefined) === !opts.wholeTenant) {
+        throw new OperationError('usage', 'Give --legal-entity and/or --department, or --whole-tenant (not both).');
+      }
+      const scope = asked ?? { legalEntityIds: [], departmentIds: [] };
+      await withContext(async (ctx) => {
+        if (opts.preview) {
+          const preview = await previewScope(ctx, { companyId: opts.company, scope });
+          if (opts.json) printJson(preview);
+          else console.log(formatScopePreview(preview));
+          return;
+        }
+        const result = await audited(
+          ctx,
+          cliActor(),
+          {
+            companyId: opts.company,
+            action: 'change-scope',
+            params: { allowOverlap: opts.allowOverlap ?? false, ...scopeAuditParams(scope) },
+            details: (r) => ({
+              changed: r.changed,
+              previous: describeScope(r.previous),
+              overlapsWith: r.overlaps.map((o) => o.companyId).join(',') || null,
+            }),
+          },
+          () => changeScope(ctx, { companyId: opts.company, scope, allowOverlap: opts.allowOverlap ?? false }),
+        );
+        if (opts.json) return printJson(result);
+        if (!result.changed) {
+          console.log(`${result.companyId} already covers ${describeScope(result.scope)}: nothing changed.`);
+          return;
+        }
+        console.log(
+          `${result.companyId} now covers ${describeScope(result.scope)} (was ${describeScope(result.previous)}); new connection stamp ${result.connectionId}.`,
+        );
+        for (const o of result.overlaps) {
+          console.log(`Overlap allowed with "${o.name}" (${o.companyId}: ${describeScope(o.scope)}), as asked.`);
+        }
+        console.log(
+          `The next run reads only these people: it attaches or creates those now inside, and deactivates (out-of-scope, guarded) the linked profiles of those outside. \`scope --preview\` shows how many; \`sync --company ${result.companyId} --wait\` runs it now.`,
+        );
       });
     },
   );

@@ -33,8 +33,10 @@ import {
   profilesOf,
   startWorker,
   until,
+  updatedStamps,
   type RunningWorker,
 } from './sync-kit';
+import type { ScopePreview } from '../../operations/scope';
 
 /** Pages of 100, so that a company of a few hundred is read in several requests. */
 const PAGE_SIZE = 100;
@@ -453,6 +455,102 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     assert.equal(
       (await waitForSyncRun(deps, south.firstSync, { pollMs: 100, timeoutMs: 120_000 })).status,
       'succeeded',
+    );
+  });
+
+  test('a scope change is previewed, nothing written, then applied: the next run does what the preview said, guarded', async () => {
+    const users = people(300);
+    const t = tenant(users);
+    const company = await onboard(t, { scope: { legalEntityIds: [2] } });
+    await waitForSyncRun(deps, company.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    const { companyId } = company;
+    const entity1 = idsWhere(users, (u) => u.legalEntityId === 1);
+    const entity2 = idsWhere(users, (u) => u.legalEntityId === 2);
+    // Someone of legal entity 1 is on the platform already (a CSV import): the new scope attaches them.
+    await insertPlatformProfile(stack, companyId, {
+      firstName: 'Importé',
+      lastName: 'Avant',
+      email: users.find((u) => u.id === entity1[0])!.mail!,
+    });
+    const stamps = updatedStamps(await profilesOf(stack, companyId));
+    const runs = (await stack.repos.syncRuns.list(companyId, 50)).length;
+
+    const shown = await runCli(['scope', '--company', companyId, '--legal-entity', '1', '--preview']);
+    assert.equal(shown.code, 0, shown.stderr);
+    const json = await runCli(['scope', '--company', companyId, '--legal-entity', '1', '--preview', '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const preview = JSON.parse(json.stdout) as ScopePreview;
+    assert.deepEqual(preview.profiles, {
+      attached: 1,
+      created: entity1.length - 1,
+      kept: 0,
+      updated: 0,
+      reactivated: 0,
+      deactivatedOutOfScope: entity2.length,
+      removedFromLucca: 0,
+      deactivatedOther: 0,
+    });
+    assert.equal(preview.inScope, entity1.length);
+    assert.deepEqual(
+      preview.organisation.legalEntities.map((u) => [u.id, u.name, u.userCount]),
+      ENTITIES.map((e) => [e.id, e.name, idsWhere(users, (u) => u.legalEntityId === e.id).length]),
+    );
+    assert.deepEqual(
+      preview.fired.map((f) => f.guard),
+      ['deactivate'],
+    );
+    // The operator's view: names with their accents and counts, the proposed units marked, the outcome.
+    assert.match(shown.stdout, new RegExp(`\\* +1 +Société Lumière d'Île-de-France +${entity1.length} people`));
+    assert.match(
+      shown.stdout,
+      new RegExp(`attach 1, create ${entity1.length - 1}, keep 0 .*deactivate ${entity2.length} as out of scope`),
+    );
+    assert.match(shown.stdout, /would be blocked by the guards/);
+    // A dry run: nothing written.
+    assert.deepEqual(updatedStamps(await profilesOf(stack, companyId)), stamps);
+    assert.equal((await stack.repos.syncRuns.list(companyId, 50)).length, runs);
+    assert.deepEqual((await stack.repos.companies.get(companyId))!.lucca.scope, {
+      legalEntityIds: [2],
+      departmentIds: [],
+    });
+
+    // Applied: a new connection stamp, audited; the next run is blocked by the guard, then applied anyway.
+    const saved = await runCli(['scope', '--company', companyId, '--legal-entity', '1']);
+    assert.equal(saved.code, 0, saved.stderr);
+    assert.match(saved.stdout, /now covers legal entities 1 \(was legal entities 2\)/);
+    const stored = (await stack.repos.companies.get(companyId))!.lucca;
+    assert.deepEqual(stored.scope, { legalEntityIds: [1], departmentIds: [] });
+    assert.notEqual(stored.connectionId, company.connectionId);
+    const [entry] = await listAudit(deps, { companyId, limit: 1 });
+    assert.deepEqual(
+      [entry?.action, entry?.outcome, entry?.params.legalEntityIds, entry?.params.previous],
+      ['change-scope', 'ok', '1', 'legal entities 2'],
+    );
+
+    const held = await waitForSyncRun(deps, await requestSync(deps, { companyId, requestedBy: 'test' }), {
+      pollMs: 100,
+      timeoutMs: 120_000,
+    });
+    assert.equal(held.status, 'blocked', 'deactivating a whole legal entity waits for a review');
+    const applied = await waitForSyncRun(
+      deps,
+      await requestSync(deps, { companyId, requestedBy: 'test', allowMassDeactivation: true }),
+      { pollMs: 100, timeoutMs: 120_000 },
+    );
+    assert.equal(applied.status, 'succeeded', JSON.stringify(applied.error));
+    assert.deepEqual(
+      [applied.counts?.linked, applied.counts?.created, applied.counts?.deactivated],
+      [preview.profiles.attached, preview.profiles.created, preview.profiles.deactivatedOutOfScope],
+    );
+    const deactivations = (await changesOf(stack, applied._id)).filter((c) => c.action === 'deactivate');
+    assert.ok(deactivations.every((c) => c.reasons.map((r) => r.code).join() === 'out-of-scope'));
+    const profiles = await profilesOf(stack, companyId);
+    assert.deepEqual(
+      profiles
+        .filter((p) => p.status !== 'former')
+        .map((p) => p.lucca?.userId)
+        .sort((a, b) => a! - b!),
+      entity1,
     );
   });
 });
