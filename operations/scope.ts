@@ -301,3 +301,6 @@ export async function changeScope(
   }
   return { ...base, overlaps, changed: true, connectionId };
 }
+
+/** A company's scope as stored, null for the whole tenant (for pages that show it). */
+export const currentScope = (company: CompanyDocument): CompanyScope | null => scopeOf(company);

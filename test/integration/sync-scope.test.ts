@@ -37,6 +37,9 @@ import {
   type RunningWorker,
 } from './sync-kit';
 import type { ScopePreview } from '../../operations/scope';
+import { hashPassword } from '../../console/password';
+import { buildConsole } from '../../console/server';
+import { consoleSettings, logIn } from './console-kit';
 
 /** Pages of 100, so that a company of a few hundred is read in several requests. */
 const PAGE_SIZE = 100;
@@ -552,5 +555,65 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
         .sort((a, b) => a! - b!),
       entity1,
     );
+  });
+
+  test("the console's scope editor offers the tenant's entities and departments by name with their people, previews a choice, then saves it", async () => {
+    const users = people(300);
+    const t = tenant(users);
+    const company = await onboard(t, { scope: { legalEntityIds: [2] } });
+    await waitForSyncRun(deps, company.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    const { companyId } = company;
+    const operator = { user: 'scope-operator', password: 'a long enough password 0042' };
+    const app = await buildConsole({
+      deps,
+      db: stack.db,
+      settings: consoleSettings({
+        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
+      }),
+    });
+    try {
+      const cookie = await logIn(app, operator);
+      const page = await app.inject({ method: 'GET', url: `/companies/${companyId}/scope`, headers: { cookie } });
+      assert.equal(page.statusCode, 200);
+      // French by default, as the console is.
+      assert.match(page.body, /data-testid="scope-current">Entités juridiques 2</);
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+      const post = (url: string, payload: Record<string, string>) =>
+        app.inject({ method: 'POST', url, headers: { cookie }, payload: { _csrf: csrf, ...payload } });
+
+      // The editor: the units Lucca has, by name, with their people; a choice previewed, nothing written.
+      const loaded = await post(`/companies/${companyId}/scope/preview`, { legalEntityIds: '2', departmentIds: '' });
+      assert.equal(loaded.statusCode, 200, loaded.body.slice(0, 500));
+      for (const e of ENTITIES) {
+        const count = idsWhere(users, (u) => u.legalEntityId === e.id).length;
+        assert.ok(loaded.body.includes(`name="le-${e.id}"`), `entity ${e.id} offered`);
+        assert.ok(loaded.body.includes(`${count} personnes`), `${e.name}: ${count} people`);
+      }
+      assert.ok(
+        loaded.body.includes('Société Lumière d&#39;Île-de-France') ||
+          loaded.body.includes("Société Lumière d'Île-de-France"),
+      );
+      const chosen = await post(`/companies/${companyId}/scope/preview`, { 'le-2': '1', 'dep-11': '1' });
+      assert.equal(chosen.statusCode, 200);
+      const kept = idsWhere(users, (u) => u.legalEntityId === 2 && u.departmentId === 11).length;
+      const out = idsWhere(users, (u) => u.legalEntityId === 2 && u.departmentId !== 11).length;
+      assert.match(chosen.body, new RegExp(`data-testid="scope-kept">${kept}<`));
+      assert.match(chosen.body, new RegExp(`data-testid="scope-out">${out}<`));
+      assert.deepEqual((await stack.repos.companies.get(companyId))!.lucca.scope, {
+        legalEntityIds: [2],
+        departmentIds: [],
+      });
+
+      // Saved: the previewed scope, as a connection change, audited from the console.
+      const saved = await post(`/companies/${companyId}/scope`, { legalEntityIds: '2', departmentIds: '11' });
+      assert.equal(saved.statusCode, 303, saved.body.slice(0, 500));
+      const stored = (await stack.repos.companies.get(companyId))!.lucca;
+      assert.deepEqual(stored.scope, { legalEntityIds: [2], departmentIds: [11] });
+      assert.notEqual(stored.connectionId, company.connectionId);
+      const [entry] = await listAudit(deps, { companyId, limit: 1 });
+      assert.deepEqual([entry?.action, entry?.source, entry?.outcome], ['change-scope', 'console', 'ok']);
+    } finally {
+      await app.close();
+    }
   });
 });
