@@ -25,7 +25,13 @@ export interface PlanResult extends GuardRecord {
 }
 
 /** Where the planning of a run is: for heartbeats and stall messages. Counts only. */
-export type PlanStep = 'profiles' | 'pages' | 'replan' | 'removals';
+export type PlanStep = 'profiles' | 'pages' | 'replan' | 'locating' | 'removals';
+
+/**
+ * Where Lucca has each of the given users now, against the company's scope (ids absent from the
+ * answer are not in Lucca): what a scoped read needs before it calls anyone removed.
+ */
+export type LocateUsers = (ids: number[]) => Promise<Map<number, 'in-scope' | 'out-of-scope'>>;
 
 /**
  * Seqs of `syncChanges` set aside per plan slot: a page holds at most Lucca's 1,000 users. With
@@ -113,6 +119,8 @@ export class RunPlan {
     /** An operator's override found valid when the run started (see `guardVerdict`). */
     review: GuardReview | null;
     override?: OverrideOutcome | undefined;
+    /** For a scoped read: absent linked users are looked up, and those outside the scope are `out-of-scope`. */
+    locate?: LocateUsers;
   }): Promise<PlanResult> {
     const { repos, runId, planner } = this;
     const run = await repos.syncRuns.get(runId);
@@ -134,7 +142,9 @@ export class RunPlan {
       }
     }
     if (opts.detectRemovals) {
-      const removals = planner.planRemovals();
+      const absent = opts.locate ? planner.absentLinked() : [];
+      const places = absent.length > 0 ? await opts.locate!(absent) : undefined;
+      const removals = planner.planRemovals(places);
       for (let i = 0; i < removals.length; i += REMOVALS_PER_CHUNK) {
         await this.#store(this.#nextSlot++, removals.slice(i, i + REMOVALS_PER_CHUNK), false);
         this.progress('removals', i + REMOVALS_PER_CHUNK);

@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { decryptApiKey, type Keyring } from '../db/api-key-cipher';
 import type { ApplyCorrections, PlannedUpdate, WriteOutcome } from '../db/profiles-repository';
 import type { Repositories } from '../db/mongo';
-import type { CompanyDocument } from '../db/companies-repository';
+import { scopeOf, type CompanyDocument } from '../db/companies-repository';
 import type { SyncRunStatus } from '../db/sync-runs-repository';
 import { failureType, type RunError } from '../domain/failures';
 import type { GuardCeiling, GuardReview } from '../domain/guards';
@@ -20,7 +20,8 @@ import {
 import { SharedLuccaBudget } from '../lucca/shared-budget';
 import { luccaRequestCounter, recordFinishedRun } from './metrics';
 import { DEFAULT_STALL_TIMEOUT_MS, watchProgress, type ShutdownNotice } from './progress';
-import { RunPlan, type OverrideOutcome, type PlanResult, type PlanStep } from './run-plan';
+import { RunPlan, type LocateUsers, type OverrideOutcome, type PlanResult, type PlanStep } from './run-plan';
+import { isInLuccaScope } from '../lucca/scope';
 import { completeRewrite } from './sweep';
 
 export interface SyncActivityDeps {
@@ -285,7 +286,10 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       // Observed at the next wait, or after the read; a read that fails first makes them moot.
       planned.catch(() => undefined);
       let behind = 0;
-      for await (const read of client.usersPages(resumeFrom, watch.signal)) {
+      // Lucca filters to the company's scope and the client checks every user again: those outside
+      // it are dropped here, before anything of them is staged, planned or logged.
+      const scope = scopeOf(company) ?? undefined;
+      for await (const read of client.usersPages(resumeFrom, watch.signal, { scope })) {
         const users = read.items.map(mapLuccaUser);
         await repos.staging.stagePage(runId, read.page, read.requestOffset, users);
         behind += 1;
@@ -320,11 +324,25 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       await repos.staging.dropPagesFrom(runId, position.page);
       checkConnection(await loadCompany(companyId), readWith, 'while this run was reading Lucca');
       const removalsSafe = !position.moved;
+      // A linked user a scoped read did not return left the scope or left Lucca: Lucca says which.
+      const locate: LocateUsers | undefined =
+        scope &&
+        (async (ids) => {
+          const found = await client.locateUsers(ids, watch.signal, (requests) =>
+            watch.checkpoint({ read: position, step: 'locating', done: requests }),
+          );
+          const places = new Map<number, 'in-scope' | 'out-of-scope'>();
+          for (const [id, place] of found) {
+            const inside = isInLuccaScope(scope, place.legalEntity?.id ?? null, place.department?.id ?? null);
+            places.set(id, inside ? 'in-scope' : 'out-of-scope');
+          }
+          return places;
+        });
       return {
         pagesRead: position.page,
         usersRead: position.offset,
         removalsSafe,
-        plan: await plan.finish({ detectRemovals: removalsSafe, review, override }),
+        plan: await plan.finish({ detectRemovals: removalsSafe, review, override, locate }),
       };
     });
   }

@@ -7,6 +7,15 @@ import {
   type GuardThreshold,
 } from '../domain/guards';
 
+/**
+ * The part of its Lucca tenant a company covers, by Lucca ids, sorted and distinct (see
+ * `lucca/scope.ts`): empty lists (or none stored) mean the whole tenant.
+ */
+export interface CompanyScope {
+  legalEntityIds: number[];
+  departmentIds: number[];
+}
+
 export interface CompanyDocument {
   _id: string;
   name: string;
@@ -23,6 +32,16 @@ export interface CompanyDocument {
      * writes nothing once it has changed. Absent on companies onboarded before stamps.
      */
     connectionId?: string;
+    /**
+     * Part of the connection: changing it changes the stamp. Absent (or both lists empty): the
+     * whole tenant, as before scopes existed.
+     */
+    scope?: CompanyScope;
+    /**
+     * The operator allowed this company's scope to overlap another company's on the same tenant
+     * (`--allow-overlap`): people in both are synced into both.
+     */
+    scopeOverlapAllowed?: boolean;
   };
   /** The schedule, and the mass-change guards' thresholds (see `GuardSettings`, read with `guardsOf`). */
   sync: GuardSettings & {
@@ -57,8 +76,19 @@ export interface CompanyUpsert {
   apiKeyHint: string;
   /** The connection's stamp (see `CompanyDocument.lucca.connectionId`). */
   connectionId: string;
+  /** Stored when given (null: the whole tenant); absent keeps the company's scope as it is. */
+  scope?: CompanyScope | null;
+  /** Stored when given, with the scope. */
+  scopeOverlapAllowed?: boolean;
   every: string;
   now: Date;
+}
+
+/** A company's scope, or null when it covers its whole tenant. */
+export function scopeOf(company: Pick<CompanyDocument, 'lucca'>): CompanyScope | null {
+  const scope = company.lucca.scope;
+  if (!scope || (scope.legalEntityIds.length === 0 && scope.departmentIds.length === 0)) return null;
+  return scope;
 }
 
 export class CompaniesRepository {
@@ -102,6 +132,8 @@ export class CompaniesRepository {
           'lucca.apiKeyHint': c.apiKeyHint,
           'lucca.connectedAt': c.now,
           'lucca.connectionId': c.connectionId,
+          ...(c.scope === undefined ? {} : { 'lucca.scope': c.scope ?? { legalEntityIds: [], departmentIds: [] } }),
+          ...(c.scopeOverlapAllowed === undefined ? {} : { 'lucca.scopeOverlapAllowed': c.scopeOverlapAllowed }),
           'sync.every': c.every,
           updatedAt: c.now,
         },
@@ -115,6 +147,30 @@ export class CompaniesRepository {
       },
       { upsert: true },
     );
+  }
+
+  /**
+   * Stores a new scope under a new connection stamp, only while the company is still on
+   * `expectedConnectionId` (a connection change in between wins: false, nothing written).
+   */
+  async setScope(
+    id: string,
+    change: { scope: CompanyScope | null; scopeOverlapAllowed: boolean; connectionId: string },
+    expectedConnectionId: string | undefined,
+    now: Date,
+  ): Promise<boolean> {
+    const res = await this.collection.updateOne(
+      { _id: id, 'lucca.connectionId': expectedConnectionId ?? { $exists: false } },
+      {
+        $set: {
+          'lucca.scope': change.scope ?? { legalEntityIds: [], departmentIds: [] },
+          'lucca.scopeOverlapAllowed': change.scopeOverlapAllowed,
+          'lucca.connectionId': change.connectionId,
+          updatedAt: now,
+        },
+      },
+    );
+    return res.modifiedCount === 1;
   }
 
   async setSchedule(id: string, change: { every?: string; paused?: boolean }, now: Date): Promise<boolean> {

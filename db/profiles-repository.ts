@@ -1,6 +1,6 @@
 import { BSON, ObjectId, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from 'mongodb';
 import { CompanyProfileIndex } from '../domain/profile-index';
-import { isRemoval, keptFields, rebaseChange } from '../domain/plan';
+import { isOutOfScope, isRemoval, keptFields, rebaseChange } from '../domain/plan';
 import { reason } from '../domain/reasons';
 import {
   SYNCED_FIELDS,
@@ -24,6 +24,8 @@ export interface ProfileDocument extends SyncedFields {
     linkedAt: Date;
     lastSeenAt: Date;
     removedAt?: Date | null;
+    /** When a run found the user outside the company's scope and made the profile former; null once back. */
+    outOfScopeAt?: Date | null;
     syncedValues: SyncedFields;
     /**
      * The Lucca tenant (normalised URL) the link was made under: a Lucca id means someone else in
@@ -46,6 +48,7 @@ const SNAPSHOT_PROJECTION = {
   'lucca.userId': 1,
   'lucca.syncedValues': 1,
   'lucca.removedAt': 1,
+  'lucca.outOfScopeAt': 1,
   'lucca.tenant': 1,
 } as const;
 
@@ -67,6 +70,7 @@ function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
             userId: doc.lucca.userId,
             syncedValues: doc.lucca.syncedValues ?? null,
             removedAt: doc.lucca.removedAt ?? null,
+            outOfScopeAt: doc.lucca.outOfScopeAt ?? null,
             tenant: doc.lucca.tenant ?? null,
           },
         }
@@ -182,8 +186,10 @@ function writtenAlready(update: PlannedUpdate, doc: ProfileDocument): boolean {
   const kept = keptFields(update.change);
   const { fields } = toSnapshot(doc);
   const removed = doc.lucca.removedAt != null;
+  const outOfScope = doc.lucca.outOfScopeAt != null;
   return (
     removed === isRemoval(update.change) &&
+    outOfScope === isOutOfScope(update.change) &&
     SYNCED_FIELDS.every((f) => kept.includes(f) || fields[f] === target.fields[f])
   );
 }
@@ -268,8 +274,12 @@ function setOf(change: ApplicableChange, at: Date, tenant: string): Record<strin
     status,
     'lucca.syncedValues': fields,
     updatedAt: at,
-    // A user present in Lucca is no longer "removed", whatever else changed.
-    ...(isRemoval(change) ? { 'lucca.removedAt': at } : { 'lucca.lastSeenAt': at, 'lucca.removedAt': null }),
+    // A user present in Lucca (and in the scope) is no longer "removed" or "out of scope", whatever else changed.
+    ...(isRemoval(change)
+      ? { 'lucca.removedAt': at }
+      : isOutOfScope(change)
+        ? { 'lucca.outOfScopeAt': at }
+        : { 'lucca.lastSeenAt': at, 'lucca.removedAt': null, 'lucca.outOfScopeAt': null }),
   };
 }
 

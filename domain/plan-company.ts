@@ -1,5 +1,5 @@
 import { GuardedChanges, guardVerdict, type GuardReview, type Guards, type GuardVerdict } from './guards';
-import { addToCounts, isRemoval, planLuccaUser, planRemoval } from './plan';
+import { addToCounts, isAbsence, planLuccaUser, planRemoval } from './plan';
 import type { CompanyProfileIndex } from './profile-index';
 import { emptyCounts, type MappedLuccaUser, type PlannedChange, type SyncCounts } from './types';
 
@@ -19,7 +19,7 @@ export class PlanTally {
 
   add(change: PlannedChange): void {
     this.#counts = addToCounts(this.#counts, change);
-    if (!isRemoval(change)) this.#fromSeenRecords += 1;
+    if (!isAbsence(change)) this.#fromSeenRecords += 1;
     this.guarded.add(change);
     if (change.target) this.writes += 1;
   }
@@ -131,12 +131,31 @@ export class CompanyPlanner {
     return changes;
   }
 
-  /** Linked profiles whose Lucca user the (complete) read did not contain. */
-  planRemovals(): PlannedChange[] {
+  /**
+   * Lucca ids of the linked profiles, not former, whose user the read did not contain: those
+   * `planRemovals` would deactivate. A scoped read asks Lucca where they are before.
+   */
+  absentLinked(): number[] {
+    const ids: number[] = [];
+    for (const [userId, profile] of this.ctx.index.linkedProfiles()) {
+      if (!this.#firstPage.has(userId) && profile.status !== 'former') ids.push(userId);
+    }
+    return ids;
+  }
+
+  /**
+   * Linked profiles whose Lucca user the (complete) read did not contain. `places`, for a scoped
+   * read, says where Lucca has each of them (`absentLinked`): outside the scope is `out-of-scope`;
+   * inside it (moved in under the read) plans nothing until the next run reads them; not in Lucca
+   * is `removed-from-lucca`, as is every absent user of a read of the whole tenant (no `places`).
+   */
+  planRemovals(places?: ReadonlyMap<number, 'in-scope' | 'out-of-scope'>): PlannedChange[] {
     const removals: PlannedChange[] = [];
     for (const [userId, profile] of this.ctx.index.linkedProfiles()) {
       if (this.#firstPage.has(userId)) continue;
-      const change = planRemoval(profile);
+      const place = places?.get(userId);
+      if (place === 'in-scope') continue;
+      const change = planRemoval(profile, place === 'out-of-scope' ? 'out-of-scope' : 'removed-from-lucca');
       if (!change) continue;
       this.#removals.add(change);
       removals.push(change);

@@ -128,7 +128,8 @@ function planLinked(
 
   const fields = diffFields(profile.fields, target);
   const wasRemoved = profile.lucca?.removedAt != null;
-  if (Object.keys(fields).length === 0 && profile.status === status && !wasRemoved) {
+  const wasOutOfScope = profile.lucca?.outOfScopeAt != null;
+  if (Object.keys(fields).length === 0 && profile.status === status && !wasRemoved && !wasOutOfScope) {
     // A withheld email, or a stored date kept against an unusable one, is a lasting difference from
     // Lucca that someone must resolve, so it is reported on every run like any other conflict; a
     // missing email is a deliberate keep and plans nothing.
@@ -141,8 +142,12 @@ function planLinked(
   if (profile.status !== status) fields.status = { from: profile.status, to: status };
 
   let action: ChangeAction = 'update';
-  const transition = statusTransitionReasons(profile.status, status);
-  if (transition[0]?.code === 'contract-ended') action = 'deactivate';
+  let transition = statusTransitionReasons(profile.status, status);
+  if (wasOutOfScope && !wasRemoved && transition[0]?.code !== 'contract-ended') {
+    // Back in the company's scope: the profile was made former for being outside it, not for its contract.
+    action = 'reactivate';
+    transition = [reason('rehired', "the user is back in the company's scope; the profile is reactivated")];
+  } else if (transition[0]?.code === 'contract-ended') action = 'deactivate';
   else if (transition[0]?.code === 'rehired') action = 'reactivate';
   else if (wasRemoved) {
     // The user reappeared after a removal: the apply step must clear `lucca.removedAt`, and the report
@@ -274,12 +279,22 @@ function conflict(
   };
 }
 
+/** Why a linked user is absent from a complete read: gone from Lucca, or outside the company's scope. */
+export type AbsenceReason = 'removed-from-lucca' | 'out-of-scope';
+
+const ABSENCE_MESSAGES: Readonly<Record<AbsenceReason, string>> = {
+  'removed-from-lucca': 'the user no longer appears in Lucca; the profile becomes former',
+  'out-of-scope':
+    "the user is no longer in the company's legal entities and departments; the profile becomes former in this company",
+};
+
 /**
  * For a linked profile whose Lucca user is absent from a COMPLETE read (an incomplete read must plan no
- * removal at all). A profile that is already former needs nothing: it stays former, and re-runs stay
- * write-free. Removal does not depend on dates.
+ * removal at all): removed from Lucca, or (found by id outside the company's scope) out of scope. A
+ * profile that is already former needs nothing: it stays former, and re-runs stay write-free.
+ * Removal does not depend on dates. Only the status moves: nothing of a user outside the scope is read.
  */
-export function planRemoval(profile: ProfileSnapshot): PlannedChange | null {
+export function planRemoval(profile: ProfileSnapshot, why: AbsenceReason = 'removed-from-lucca'): PlannedChange | null {
   if (!profile.lucca || profile.status === 'former') return null;
   return {
     action: 'deactivate',
@@ -288,7 +303,7 @@ export function planRemoval(profile: ProfileSnapshot): PlannedChange | null {
     fields: { status: { from: profile.status, to: 'former' } },
     target: { fields: { ...profile.fields }, status: 'former' },
     from: plannedFrom(profile),
-    reasons: [reason('removed-from-lucca', 'the user no longer appears in Lucca; the profile becomes former')],
+    reasons: [reason(why, ABSENCE_MESSAGES[why])],
   };
 }
 
@@ -306,7 +321,7 @@ const EMAIL_KEPT: ReadonlySet<Reason['code']> = new Set([
  * the fields whose Lucca value is unusable (a bad date).
  */
 export function keptFields(change: PlannedChange): readonly SyncedField[] {
-  if (isRemoval(change)) return SYNCED_FIELDS;
+  if (isAbsence(change)) return SYNCED_FIELDS;
   const linked = change.action !== 'create' && change.action !== 'link';
   const email: SyncedField[] = linked && change.reasons.some((r) => EMAIL_KEPT.has(r.code)) ? ['email'] : [];
   return [...email, ...(change.unusable ?? [])];
@@ -340,9 +355,19 @@ export function rebaseChange(change: PlannedChange, current: ProfileSnapshot): P
   };
 }
 
-/** A removal is the only change that does not stem from a Lucca user present in the read. */
+/** A removal from Lucca: the profile is marked `lucca.removedAt`. */
 export function isRemoval(change: PlannedChange): boolean {
   return change.reasons.some((r) => r.code === 'removed-from-lucca');
+}
+
+/** A deactivation for leaving the company's scope: the profile is marked `lucca.outOfScopeAt`. */
+export function isOutOfScope(change: PlannedChange): boolean {
+  return change.action === 'deactivate' && change.reasons.some((r) => r.code === 'out-of-scope');
+}
+
+/** The changes that do not stem from a Lucca user present in the read: removals, and users gone out of scope. */
+export function isAbsence(change: PlannedChange): boolean {
+  return isRemoval(change) || isOutOfScope(change);
 }
 
 /** The count each action adds to. */

@@ -54,7 +54,7 @@ export class CompanyProfileIndex {
       : sameValues(lucca.syncedValues, fields)
         ? 0
         : valuesOf(lucca.syncedValues);
-    // [id, status, ...fields, userId, removedAt, synced]
+    // [id, status, ...fields, userId, removedAt, synced, outOfScopeAt]
     const packed = [
       profile.id,
       profile.status,
@@ -62,6 +62,7 @@ export class CompanyProfileIndex {
       lucca ? lucca.userId : null,
       lucca?.removedAt ? lucca.removedAt.getTime() : null,
       synced,
+      lucca?.outOfScopeAt ? lucca.outOfScopeAt.getTime() : null,
     ];
     const at = this.#packed.push(JSON.stringify(packed)) - 1;
     if (lucca) {
@@ -122,7 +123,12 @@ export class CompanyProfileIndex {
     const packed = JSON.parse(this.#packed[at]!) as unknown[];
     const n = SYNCED_FIELDS.length;
     const fields = toFields(packed.slice(2, 2 + n) as (string | null)[]);
-    const [userId, removedAt, synced] = packed.slice(2 + n) as [number | null, number | null, PackedSynced];
+    const [userId, removedAt, synced, outOfScopeAt] = packed.slice(2 + n) as [
+      number | null,
+      number | null,
+      PackedSynced,
+      number | null,
+    ];
     return {
       id: packed[0] as string,
       fields,
@@ -134,6 +140,7 @@ export class CompanyProfileIndex {
               userId,
               syncedValues: synced === 0 ? { ...fields } : synced === null ? null : toFields(synced),
               removedAt: removedAt === null ? null : new Date(removedAt),
+              outOfScopeAt: outOfScopeAt === null ? null : new Date(outOfScopeAt),
             },
           }),
     };

@@ -20,8 +20,11 @@ const REASON_DESCRIPTIONS: Readonly<Record<ReasonCode, string>> = {
     'Several unlinked profiles have this email, so none was linked; merge or fix them on the platform.',
   'former-employee': 'The employee left before the platform knew them, so no profile was created.',
   'removed-from-lucca': 'The Lucca user no longer appears in Lucca, so the profile was marked as a former employee.',
+  'out-of-scope':
+    "The Lucca user is still in Lucca but no longer in the company's legal entities and departments (moved to another establishment or department), so the profile was marked as a former employee of this company; coming back into the scope reactivates it.",
   'contract-ended': 'The contract end date has passed, so the profile was marked as a former employee.',
-  rehired: 'The employee is active again in Lucca (rehired or back in Lucca), so the profile was reactivated.',
+  rehired:
+    "The employee is active again in Lucca (rehired, back in Lucca or back in the company's scope), so the profile was reactivated.",
   'overwritten-local-edit':
     'A value edited on the platform since the last sync was replaced by the Lucca value, because Lucca is the source of truth.',
   'invalid-record': 'The Lucca record has no usable id, so it was not synced.',

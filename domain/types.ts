@@ -42,6 +42,7 @@ export const REASON_CODES = [
   'contract-ended',
   'rehired',
   'overwritten-local-edit',
+  'out-of-scope',
   // Beyond the product contract's reason codes: a record with no usable Lucca id still needs a skip reason.
   'invalid-record',
   // A value longer than any real one (see LUCCA_FIELD_MAX_LENGTHS): the record is skipped, not stored.
@@ -78,6 +79,8 @@ export interface ProfileSnapshot {
     userId: number;
     syncedValues: SyncedFields | null;
     removedAt?: Date | null;
+    /** When a run last found the user outside the company's scope (and made the profile former); null once back in it. */
+    outOfScopeAt?: Date | null;
     /** The Lucca tenant (its normalised URL) the link was made under; absent on links made before it was recorded. */
     tenant?: string | null;
   };

@@ -14,6 +14,7 @@ import {
 import { limiterFor, sleep, type LuccaRequestBudget } from './rate-limiter';
 import {
   luccaUserOrganisation,
+  MAX_SCOPE_FILTER_CHARS,
   normaliseLuccaScope,
   scopeFilterQuery,
   splitByScope,
@@ -196,6 +197,31 @@ const ORGANISATION_QUERY: UsersQuery = {
   filters: '',
 };
 
+/**
+ * Requests a lookup by id may take (see `locateUsers`) before one read of the whole tenant's
+ * places is cheaper for a tenant of 10,000 or more: a lookup asks about 100 ids a request
+ * (MAX_SCOPE_FILTER_CHARS), that read 1,000 users.
+ */
+export const MAX_LOCATE_REQUESTS = 10;
+
+/** Ids in lists that each fit an `id=` filter of MAX_SCOPE_FILTER_CHARS. */
+function idChunks(ids: readonly number[]): number[][] {
+  const chunks: number[][] = [];
+  let chunk: number[] = [];
+  let chars = 0;
+  for (const id of ids) {
+    const text = String(id);
+    if (chunk.length > 0 && chars + 1 + text.length > MAX_SCOPE_FILTER_CHARS) {
+      chunks.push(chunk);
+      chunk = [];
+    }
+    chars = chunk.length === 0 ? 'id='.length + text.length : chars + 1 + text.length;
+    chunk.push(id);
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
 function queryFor(read: LuccaUsersReadOptions | undefined): {
   query: UsersQuery;
   scope: ReturnType<typeof normaliseLuccaScope>;
@@ -348,6 +374,54 @@ export class LuccaClient {
       moved = page.next.moved;
     }
     return tallyOrganisation(places.values(), moved);
+  }
+
+  /**
+   * Where Lucca has each of the users `ids` now (their legal entity and department), whatever any
+   * scope: what tells a user who left a company's scope from one removed from Lucca. Asked by id
+   * (`id=…`, leavers included), a list short enough for a URL per request, each answer checked:
+   * an id not asked means the tenant ignored the filter, and then — as when the ids would take
+   * more than `MAX_LOCATE_REQUESTS` requests — one paged read of the whole tenant's places answers
+   * instead. At most `MAX_LOCATE_REQUESTS` requests, or that read. An id absent from the answer is
+   * not in Lucca. Ids and places only: nothing else of anyone is asked.
+   */
+  async locateUsers(
+    ids: readonly number[],
+    signal?: AbortSignal,
+    progress?: (requests: number) => void,
+  ): Promise<Map<number, LuccaUserOrganisation>> {
+    const wanted = new Set(ids);
+    const found = new Map<number, LuccaUserOrganisation>();
+    const chunks = idChunks([...wanted].sort((a, b) => a - b));
+    let requests = 0;
+    if (chunks.length <= MAX_LOCATE_REQUESTS) {
+      let ignored = false;
+      for (const chunk of chunks) {
+        const page = await this.#fetchPage(
+          0,
+          LUCCA_PAGE_SIZE,
+          { ...ORGANISATION_QUERY, filters: `&id=${chunk.join(',')}` },
+          signal,
+        );
+        progress?.(++requests);
+        const asked = new Set(chunk);
+        if (page.items.some((item) => !asked.has(luccaIdOf(item) ?? -1))) {
+          ignored = true;
+          break;
+        }
+        for (const item of page.items) found.set(luccaIdOf(item)!, luccaUserOrganisation(item));
+      }
+      if (!ignored) return found;
+      found.clear();
+    }
+    for await (const page of this.#pages(START_OF_USERS, ORGANISATION_QUERY, signal)) {
+      progress?.(++requests);
+      for (const item of page.items) {
+        const id = luccaIdOf(item);
+        if (id !== null && wanted.has(id)) found.set(id, luccaUserOrganisation(item));
+      }
+    }
+    return found;
   }
 
   async *#pages(

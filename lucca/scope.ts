@@ -91,6 +91,24 @@ export function isInLuccaScope(
   return entityOk && departmentOk;
 }
 
+/**
+ * Whether someone could be in both scopes (null: the whole tenant): each kind of unit either is
+ * not limited by one of them or has a unit in both lists. Two companies' scopes that overlap so
+ * would both receive the people there, now or after a move.
+ */
+export function luccaScopesOverlap(a: NormalisedLuccaScope | null, b: NormalisedLuccaScope | null): boolean {
+  const meet = (x: readonly number[] | undefined, y: readonly number[] | undefined) =>
+    !x || !y || x.length === 0 || y.length === 0 || x.some((id) => y.includes(id));
+  return meet(a?.legalEntityIds, b?.legalEntityIds) && meet(a?.departmentIds, b?.departmentIds);
+}
+
+/** Whether two scopes cover the same units (null and empty lists: the whole tenant). */
+export function sameLuccaScope(a: NormalisedLuccaScope | null, b: NormalisedLuccaScope | null): boolean {
+  const ids = (s: NormalisedLuccaScope | null) =>
+    JSON.stringify([s?.legalEntityIds ?? [], s?.departmentIds ?? []].map((l) => [...l].sort((x, y) => x - y)));
+  return ids(a) === ids(b);
+}
+
 /** A user Lucca returned outside the scope: where it sits, never who it is (the rest is dropped). */
 export interface LuccaOutOfScopeUser {
   /** Null when Lucca sent no usable id. */

@@ -17,6 +17,7 @@ export const AUDIT_ACTIONS = [
   'onboard',
   'change-connection',
   'relink',
+  'change-scope',
   'sync',
   'dry-run',
   'apply-anyway',

@@ -16,6 +16,8 @@ export type OperationErrorCode =
   | 'company-exists'
   | 'tenant-change'
   | 'run-in-flight'
+  | 'invalid-scope'
+  | 'scope-overlap'
   | 'invalid-guard'
   | 'schedule-not-found'
   | 'run-not-found'

@@ -3,14 +3,16 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { requireKeyring } from '../config/env';
 import { COMPANY_ID_PATTERN } from '../domain/types';
 import { ApiKeyDecryptError, apiKeyHint, decryptApiKey, encryptApiKey, type Keyring } from '../db/api-key-cipher';
-import type { CompanyDocument } from '../db/companies-repository';
-import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl } from '../lucca/client';
+import { scopeOf, type CompanyDocument, type CompanyScope } from '../db/companies-repository';
+import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl, type LuccaScope } from '../lucca/client';
+import { sameLuccaScope } from '../lucca/scope';
 import { LuccaError } from '../lucca/errors';
 import type { LuccaRequestBudget } from '../lucca/rate-limiter';
 import { SharedLuccaBudget } from '../lucca/shared-budget';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
 import { parseEveryOrThrow, upsertCompanySchedule } from './schedule';
+import { checkScopeOverlap, validateScope, type ScopeOverlap } from './scope';
 import { defaultRequestedBy, queryCompanyStatus, sendSyncRequest, type SyncTicket } from './sync';
 
 export interface OnboardInput {
@@ -29,6 +31,14 @@ export interface OnboardInput {
    * profiles is refused.
    */
   relink?: boolean;
+  /**
+   * The legal entities and departments the company covers (empty lists: the whole tenant); part of
+   * the connection, so the first sync is scoped. Absent keeps an existing company's scope (a new
+   * company then covers the whole tenant): onboarding again to change a key never widens it.
+   */
+  scope?: LuccaScope;
+  /** Accept a scope that overlaps another company's on the same tenant (recorded on the company). */
+  allowOverlap?: boolean;
 }
 
 export interface OnboardResult {
@@ -46,6 +56,10 @@ export interface OnboardResult {
   /** The connection's stamp, and whether this onboarding changed it (a new URL or key). */
   connectionId: string;
   connectionChanged: boolean;
+  /** The scope the company now has (null: the whole tenant). */
+  scope: CompanyScope | null;
+  /** Companies of the same tenant whose scopes overlap this one, allowed with `allowOverlap`. */
+  overlaps: ScopeOverlap[];
   firstSync: SyncTicket;
 }
 
@@ -106,7 +120,9 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   const apiKey = input.apiKey.trim();
   if (!apiKey) throw new OperationError('missing-api-key', 'The Lucca API key is empty.');
   const keyring = requireKeyring(config);
+  const askedScope = input.scope === undefined ? undefined : validateScope(input.scope);
   const existing = await deps.repos.companies.get(companyId);
+  const scope = askedScope === undefined ? (existing ? scopeOf(existing) : null) : askedScope;
   if (existing && input.createOnly) {
     throw new OperationError(
       'company-exists',
@@ -126,16 +142,31 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     );
   }
 
-  const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, {
+  // Every Lucca call of onboarding takes from the tenant's budget shared with the workers.
+  const luccaOptions = {
     timeoutMs: config.LUCCA_TIMEOUT_MS,
     maxPageBytes: config.LUCCA_MAX_PAGE_BYTES,
-    maxRateLimitWaits: 2,
     limiter: sharedLuccaBudget(deps, baseUrl, CLI_BUDGET_WAIT_MS),
-  });
+  };
+  const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, { ...luccaOptions, maxRateLimitWaits: 2 });
+
+  // Who else this tenant's people go to: checked when the company, its tenant or its scope is new.
+  const placed = existing === null || existing.lucca.baseUrl !== baseUrl || !sameLuccaScope(scopeOf(existing), scope);
+  const overlaps = placed
+    ? await checkScopeOverlap(deps, {
+        companyId,
+        baseUrl,
+        scope,
+        lucca: new LuccaClient({ baseUrl, apiKey, ...luccaOptions }),
+        allowOverlap: input.allowOverlap ?? false,
+      })
+    : [];
 
   // The stamp stays only when nothing of the connection changes; a change waits for no run in flight.
   const kept =
-    existing !== null && sameConnection(existing, baseUrl, apiKey, keyring) ? existing.lucca.connectionId : null;
+    existing !== null && sameConnection(existing, baseUrl, apiKey, keyring) && sameLuccaScope(scopeOf(existing), scope)
+      ? existing.lucca.connectionId
+      : null;
   const connectionId = kept ?? randomUUID();
   if (existing !== null && kept === null) await refuseWhileRunInFlight(deps, companyId);
 
@@ -151,6 +182,8 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     encryptedApiKey: encryptApiKey(keyring, { companyId, baseUrl }, apiKey),
     apiKeyHint: apiKeyHint(apiKey),
     connectionId,
+    scope,
+    ...(placed ? { scopeOverlapAllowed: overlaps.length > 0 } : {}),
     every,
     now,
   });
@@ -179,13 +212,15 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
     unlinkedProfiles,
     connectionId,
     connectionChanged: kept === null,
+    scope,
+    overlaps,
     firstSync,
   };
 }
 
 /**
  * Whether a company is connected to `baseUrl` with `apiKey` already, under a stamp: then onboarding
- * again keeps the stamp (and runs in flight stay valid). The stored key is decrypted to compare;
+ * again with the same scope keeps the stamp (and runs in flight stay valid). The stored key is decrypted to compare;
  * digests are compared in constant time.
  */
 function sameConnection(company: CompanyDocument, baseUrl: string, apiKey: string, keyring: Keyring): boolean {
@@ -215,7 +250,7 @@ export const IN_FLIGHT_CHECK_DEADLINE_MS = 5_000;
  * connection when it starts, and one that read the old connection writes nothing (its apply
  * checks the stamp: `connection-changed`).
  */
-async function refuseWhileRunInFlight(deps: OperationsDeps, companyId: string): Promise<void> {
+export async function refuseWhileRunInFlight(deps: OperationsDeps, companyId: string): Promise<void> {
   const refuse = (what: string) =>
     new OperationError(
       'run-in-flight',

@@ -22,9 +22,10 @@ import {
   type OperationsContext,
 } from '../operations';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
+import { changeScope, describeScope, previewScope, scopeAuditParams } from '../operations/scope';
 import { defaultRequestedBy, ticketAuditDetails } from '../operations/sync';
 import { runWorker } from '../workers/main';
-import { formatDateTime, formatReport, formatRunHeader, formatStatus } from './lib/cli-format';
+import { formatDateTime, formatReport, formatRunHeader, formatScopePreview, formatStatus } from './lib/cli-format';
 import { adminCommand } from './lib/admin-commands';
 import { auditCommand } from './lib/audit-command';
 import { waitWithProgress } from './lib/progress';
@@ -56,6 +57,20 @@ function wholeNumber(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
   return n;
+}
+
+/** A repeatable `--legal-entity <id>` / `--department <id>`: the ids given so far, this one added. */
+function luccaIds(value: string, previous: number[] | undefined): number[] {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new InvalidArgumentError('expected a Lucca id (a positive whole number)');
+  return [...(previous ?? []), n];
+}
+
+/** The scope given by `--legal-entity` / `--department`, or undefined when neither was. */
+function scopeOption(opts: { legalEntity?: number[]; department?: number[] }) {
+  if (opts.legalEntity === undefined && opts.department === undefined) return undefined;
+  return { legalEntityIds: opts.legalEntity ?? [], departmentIds: opts.department ?? [] };
 }
 
 function positiveInteger(value: string): number {
@@ -96,9 +111,19 @@ program
     '--relink',
     'the company moved to another Lucca tenant: unlink its profiles (kept) so the first sync attaches them again by email',
   )
+  .option(
+    '--legal-entity <id>',
+    'only people of this Lucca legal entity (repeatable); with --department, people in both',
+    luccaIds,
+  )
+  .option('--department <id>', 'only people of this Lucca department (repeatable)', luccaIds)
+  .option(
+    '--allow-overlap',
+    "accept a scope that overlaps another company's on the same Lucca tenant (people in both are synced into both; recorded)",
+  )
   .addHelpText(
     'after',
-    '\nWithout --api-key-file or --api-key-env, the key is read from stdin.\nExample:\n  npm run cli -- onboard --company acme --name "Acme" --lucca-url https://acme.ilucca.net --api-key-file ./acme.key',
+    '\nWithout --api-key-file or --api-key-env, the key is read from stdin.\nWithout --legal-entity and --department, a new company covers the whole tenant and an existing one keeps its scope (see the scope command).\nExample:\n  npm run cli -- onboard --company acme --name "Acme" --lucca-url https://acme.ilucca.net --api-key-file ./acme.key --legal-entity 3',
   )
   .action(
     async (opts: {
@@ -112,6 +137,9 @@ program
       timezone: string;
       wait?: boolean;
       relink?: boolean;
+      legalEntity?: number[];
+      department?: number[];
+      allowOverlap?: boolean;
     }) => {
       if (opts.apiKey !== undefined) {
         throw new OperationError(
@@ -128,8 +156,20 @@ program
           {
             companyId: opts.company,
             action: opts.relink ? 'relink' : existed ? 'change-connection' : 'onboard',
-            params: { every: opts.every, timezone: opts.timezone, relink: opts.relink ?? false },
-            details: (r) => ({ luccaUrl: r.baseUrl, unlinkedProfiles: r.unlinkedProfiles }),
+            params: {
+              every: opts.every,
+              timezone: opts.timezone,
+              relink: opts.relink ?? false,
+              allowOverlap: opts.allowOverlap ?? false,
+              ...scopeAuditParams(scopeOption(opts)),
+            },
+            details: (r) => ({
+              luccaUrl: r.baseUrl,
+              unlinkedProfiles: r.unlinkedProfiles,
+              connectionChanged: r.connectionChanged,
+              scope: describeScope(r.scope),
+              overlapsWith: r.overlaps.map((o) => o.companyId).join(',') || null,
+            }),
           },
           () =>
             onboardCompany(ctx, {
@@ -140,11 +180,17 @@ program
               every: opts.every,
               timezone: opts.timezone,
               relink: opts.relink ?? false,
+              scope: scopeOption(opts),
+              allowOverlap: opts.allowOverlap ?? false,
             }),
         );
         console.log(
           `${result.created ? 'Onboarded' : 'Updated'} ${result.companyId}: Lucca ${result.baseUrl} (key …${result.apiKeyHint}${result.luccaPrincipal ? `, "${result.luccaPrincipal}"` : ''}), every ${result.every}, schedule ${result.schedule}.`,
         );
+        console.log(`Scope: ${describeScope(result.scope)}.`);
+        for (const o of result.overlaps) {
+          console.log(`Overlap allowed with "${o.name}" (${o.companyId}: ${describeScope(o.scope)}), as asked.`);
+        }
         if (result.unlinkedProfiles > 0) {
           console.log(
             `${result.unlinkedProfiles} profiles unlinked from the previous Lucca tenant (kept); the first sync attaches them again by email.`,
@@ -155,6 +201,80 @@ program
           queued ? `First sync (trigger onboarding) ${queued.message}.` : 'First sync requested (trigger onboarding).',
         );
         if (opts.wait) process.exitCode = exitCodeFor(await waitWithProgress(ctx, result.firstSync));
+      });
+    },
+  );
+
+program
+  .command('scope')
+  .description(
+    'Preview or change which legal entities and departments of its Lucca tenant a company covers (part of its connection: refused while a run is in flight)',
+  )
+  .addOption(companyOption())
+  .option('--legal-entity <id>', 'people of this Lucca legal entity (repeatable)', luccaIds)
+  .option('--department <id>', 'people of this Lucca department (repeatable)', luccaIds)
+  .option('--whole-tenant', 'the whole Lucca tenant (no legal entity or department)')
+  .option(
+    '--preview',
+    'a dry run, nothing written: people per legal entity and department, and the profiles the scope would attach, create, keep or deactivate',
+  )
+  .option('--allow-overlap', "accept a scope that overlaps another company's on the same tenant (recorded)")
+  .option('--json', 'print the preview or the result as JSON')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npm run cli -- scope --company cse-lyon --legal-entity 3 --preview\n  npm run cli -- scope --company cse-lyon --legal-entity 3',
+  )
+  .action(
+    async (opts: {
+      company: string;
+      legalEntity?: number[];
+      department?: number[];
+      wholeTenant?: boolean;
+      preview?: boolean;
+      allowOverlap?: boolean;
+      json?: boolean;
+    }) => {
+      const asked = scopeOption(opts);
+      if ((asked === undefined) === !opts.wholeTenant) {
+        throw new OperationError('usage', 'Give --legal-entity and/or --department, or --whole-tenant (not both).');
+      }
+      const scope = asked ?? { legalEntityIds: [], departmentIds: [] };
+      await withContext(async (ctx) => {
+        if (opts.preview) {
+          const preview = await previewScope(ctx, { companyId: opts.company, scope });
+          if (opts.json) printJson(preview);
+          else console.log(formatScopePreview(preview));
+          return;
+        }
+        const result = await audited(
+          ctx,
+          cliActor(),
+          {
+            companyId: opts.company,
+            action: 'change-scope',
+            params: { allowOverlap: opts.allowOverlap ?? false, ...scopeAuditParams(scope) },
+            details: (r) => ({
+              changed: r.changed,
+              previous: describeScope(r.previous),
+              overlapsWith: r.overlaps.map((o) => o.companyId).join(',') || null,
+            }),
+          },
+          () => changeScope(ctx, { companyId: opts.company, scope, allowOverlap: opts.allowOverlap ?? false }),
+        );
+        if (opts.json) return printJson(result);
+        if (!result.changed) {
+          console.log(`${result.companyId} already covers ${describeScope(result.scope)}: nothing changed.`);
+          return;
+        }
+        console.log(
+          `${result.companyId} now covers ${describeScope(result.scope)} (was ${describeScope(result.previous)}); new connection stamp ${result.connectionId}.`,
+        );
+        for (const o of result.overlaps) {
+          console.log(`Overlap allowed with "${o.name}" (${o.companyId}: ${describeScope(o.scope)}), as asked.`);
+        }
+        console.log(
+          `The next run reads only these people: it attaches or creates those now inside, and deactivates (out-of-scope, guarded) the linked profiles of those outside. \`scope --preview\` shows how many; \`sync --company ${result.companyId} --wait\` runs it now.`,
+        );
       });
     },
   );

@@ -46,6 +46,8 @@ export function integrationPage(ctx: ViewContext, v: IntegrationView): Html {
             }
             <dt>${i18n.t('integration.timezone')}</dt>
             <dd>${tz}</dd>
+            <dt>${i18n.t('integration.scope')}</dt>
+            <dd><a href="${base}/scope" data-testid="scope-link">${i18n.t('integration.scopeEdit')}</a></dd>
           </dl>
           ${connectionForm(ctx, {
             action: `${base}/integration`,

@@ -2,6 +2,7 @@ import type { CompanyStatus, SyncReport } from '../../operations';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { COUNT_KEYS, type SyncCounts } from '../../domain/types';
+import { describeScope, type ScopePreview } from '../../operations/scope';
 
 /** Plain-text renderings of operation results for the terminal; `--json` prints the data itself. */
 
@@ -119,4 +120,36 @@ export function formatStatus(companies: CompanyStatus[]): string[] {
     );
   }
   return lines.slice(0, -1);
+}
+
+/** A scope preview: the tenant's units with their people (those of the proposed scope marked), then what it would do. */
+export function formatScopePreview(p: ScopePreview): string {
+  const lines = [`Scope preview for ${p.companyId} (a dry run: nothing was written)`];
+  lines.push(`  now:      ${describeScope(p.current)}`, `  proposed: ${describeScope(p.proposed)}`, '');
+  const units = (title: string, list: ScopePreview['organisation']['legalEntities'], chosen: number[] | undefined) => {
+    lines.push(`${title}:`);
+    for (const u of list) {
+      const mark = chosen?.includes(u.id) ? '*' : ' ';
+      lines.push(`  ${mark} ${String(u.id).padStart(6)}  ${(u.name ?? '(no name)').padEnd(40)} ${u.userCount} people`);
+    }
+  };
+  units('Legal entities (* in the proposed scope)', p.organisation.legalEntities, p.proposed?.legalEntityIds);
+  units('Departments (* in the proposed scope)', p.organisation.departments, p.proposed?.departmentIds);
+  const c = p.profiles;
+  lines.push(
+    '',
+    `People in the proposed scope: ${p.inScope} of ${p.organisation.userCount}.`,
+    `Profiles the next run would: attach ${c.attached}, create ${c.created}, keep ${c.kept} (${c.updated} of them updated, ${c.reactivated} reactivated), ` +
+      `deactivate ${c.deactivatedOutOfScope} as out of scope` +
+      (c.removedFromLucca > 0 ? `, ${c.removedFromLucca} as removed from Lucca` : '') +
+      (c.deactivatedOther > 0 ? `, ${c.deactivatedOther} whose contract ended` : '') +
+      '.',
+  );
+  if (p.moved) lines.push("Lucca's data moved during the read: nobody was counted as out of scope; preview again.");
+  if (p.fired.length > 0) {
+    lines.push(
+      `Its first run would be blocked by the guards (${p.fired.map((f) => `${f.guard} ${f.count} > ${f.limit}`).join(', ')}) until applied anyway.`,
+    );
+  }
+  return lines.join('\n');
 }

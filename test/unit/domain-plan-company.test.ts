@@ -180,6 +180,52 @@ describe('CompanyPlanner', () => {
     assert.equal(plan.verdict(GUARDS, review({ deactivate: [2, 3] })).blocked, false, 'the reviewed people pass');
   });
 
+  test('a scoped read tells the absent apart: out of the scope, moved into it under the read, or gone from Lucca', () => {
+    const plan = planner([1, 2, 3, 4, 5].map((id) => linked(id)).concat(linked(6, 'former')));
+    plan.planPage(0, [user(1)]);
+    assert.deepEqual(plan.absentLinked(), [2, 3, 4, 5], 'a former profile needs no lookup');
+    const removals = plan.planRemovals(
+      new Map([
+        [2, 'out-of-scope'],
+        [3, 'in-scope'],
+        [5, 'out-of-scope'],
+      ]),
+    );
+    assert.deepEqual(
+      removals.map((c) => [c.action, c.luccaUserId, c.reasons.map((r) => r.code).join(), Object.keys(c.fields ?? {})]),
+      [
+        ['deactivate', 2, 'out-of-scope', ['status']],
+        ['deactivate', 4, 'removed-from-lucca', ['status']],
+        ['deactivate', 5, 'out-of-scope', ['status']],
+      ],
+    );
+    assert.equal(plan.tally.counts.unchanged, 1, 'a user out of scope was not seen either');
+    assert.deepEqual(plan.verdict(GUARDS, null).fired, [{ guard: 'deactivate', count: 3, limit: 1 }], 'guarded');
+  });
+
+  test('a user back in the scope is reactivated, and one whose contract ended meanwhile is marked back but stays former', () => {
+    const away = (id: number, contractEnd: string | null): ProfileSnapshot => ({
+      ...linked(id, 'former'),
+      fields: fields(id, { contractEnd }),
+      lucca: { userId: id, syncedValues: fields(id, { contractEnd }), outOfScopeAt: new Date('2026-01-02T00:00:00Z') },
+    });
+    const plan = planner([away(1, null), away(2, '2026-01-10'), linked(3, 'former')]);
+    const changes = plan.planPage(0, [user(1), user(2, { contractEnd: '2026-01-10' }), user(3)]);
+    assert.deepEqual(
+      changes.map((c) => [c.luccaUserId, c.action, c.target?.status, c.reasons.map((r) => r.message).join()]),
+      [
+        [1, 'reactivate', 'active', "the user is back in the company's scope; the profile is reactivated"],
+        [2, 'reactivate', 'former', "the user is back in the company's scope; the profile is reactivated"],
+        [
+          3,
+          'reactivate',
+          'active',
+          'the employee has a current or upcoming contract again; the profile is reactivated',
+        ],
+      ],
+    );
+  });
+
   test('blanking a field, changing emails and reactivating are each guarded on their own', () => {
     const profiles = [1, 2, 3, 4].map((id) => linked(id));
     const former = [5, 6].map((id) => ({ ...linked(id, 'former'), fields: fields(id, { contractEnd: '2025-01-01' }) }));

@@ -17,7 +17,7 @@ const edited: ProfileSnapshot = {
   id: '65a000000000000000000001',
   fields: fields({ lastName: 'Edited "on" the platform\u0000,[]' }),
   status: 'active',
-  lucca: { userId: 7, syncedValues: fields(), removedAt: null },
+  lucca: { userId: 7, syncedValues: fields(), removedAt: null, outOfScopeAt: null },
 };
 const inLine: ProfileSnapshot = {
   id: '65a000000000000000000002',
@@ -27,13 +27,14 @@ const inLine: ProfileSnapshot = {
     userId: 8,
     syncedValues: fields({ email: 'shared@acme.fr', contractEnd: '2026-01-31' }),
     removedAt: new Date('2026-02-01T00:00:00Z'),
+    outOfScopeAt: null,
   },
 };
 const neverSynced: ProfileSnapshot = {
   id: '65a000000000000000000003',
   fields: fields({ email: 'shared@acme.fr', birthDate: null }),
   status: 'upcoming',
-  lucca: { userId: 9, syncedValues: null, removedAt: null },
+  lucca: { userId: 9, syncedValues: null, removedAt: null, outOfScopeAt: new Date('2026-03-02T00:00:00Z') },
 };
 const unlinked: ProfileSnapshot = {
   id: '65a000000000000000000004',

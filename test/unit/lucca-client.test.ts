@@ -10,6 +10,7 @@ import {
   LUCCA_USER_FIELDS,
   LuccaClient,
   luccaUserOrganisation,
+  MAX_LOCATE_REQUESTS,
   MAX_SCOPE_FILTER_CHARS,
   type LuccaClientOptions,
   type LuccaRequestOutcome,
@@ -809,6 +810,53 @@ describe('organisation and scope', () => {
       items.every((u) => luccaUserOrganisation(u).legalEntity?.name === renamed.name),
       'the new name on everyone',
     );
+  });
+
+  describe('locateUsers, to tell a user out of scope from one removed from Lucca', () => {
+    test('asks by id, in lists that fit the filter, for places only, and leaves out ids Lucca does not have', async () => {
+      const users = generateLuccaUsers({ size: SIZE, seed: 22, today: TODAY, startId: 1_000_000 });
+      const { name, url } = newTenant({ users });
+      // Seven-digit ids: about 125 fit an `id=` filter, so these 400 take four requests.
+      const known = users.slice(500, 900).map((u) => u.id);
+      const unknown = [5_000_001, 5_000_002];
+      const found = await client(url).locateUsers([...known, ...unknown, known[0]!]);
+
+      assert.deepEqual(
+        [...found.keys()].sort((a, b) => a - b),
+        known,
+      );
+      for (const user of users.slice(500, 900)) {
+        const place = found.get(user.id)!;
+        assert.deepEqual([place.legalEntity?.id, place.department?.id], [user.legalEntityId, user.departmentId]);
+      }
+      const requests = fake.requests(name);
+      assert.equal(
+        requests.length,
+        Math.ceil((known.length + unknown.length) / Math.floor(MAX_SCOPE_FILTER_CHARS / 8)),
+      );
+      for (const { query } of requests) {
+        assert.equal(query.fields, 'id,legalEntity[id,name],department[id,name]', 'places only, nothing personal');
+        assert.equal(query.formerEmployees, 'true', 'leavers are still in Lucca');
+        assert.ok(`id=${query.id}`.length <= MAX_SCOPE_FILTER_CHARS, `a filter of ${query.id!.length} characters`);
+      }
+    });
+
+    test('ids that would take more than MAX_LOCATE_REQUESTS requests are found by one read of the places of the whole tenant', async () => {
+      // Ten times the ids MAX_LOCATE_REQUESTS lookups hold: the read of 13,000 places costs 14 requests instead of 100.
+      const users = generateLuccaUsers({ size: 13_000, seed: 23, today: TODAY, startId: 1_000_000 });
+      const { name, url } = newTenant({ users });
+      const perRequest = Math.floor(MAX_SCOPE_FILTER_CHARS / 8);
+      const ids = users.slice(0, 10 * MAX_LOCATE_REQUESTS * perRequest).map((u) => u.id);
+      let progressed = 0;
+      const found = await client(url).locateUsers([...ids, 9_999_999], undefined, (n) => (progressed = n));
+
+      assert.equal(found.size, ids.length);
+      assert.equal(found.has(9_999_999), false);
+      const requests = fake.requests(name);
+      assert.equal(requests.length, Math.ceil(13_000 / (LUCCA_PAGE_SIZE - 1)));
+      assert.equal(progressed, requests.length, 'each request is reported, for the heartbeat');
+      assert.ok(requests.every((r) => r.query.id === undefined));
+    });
   });
 
   describe('readOrganisation, for choosing a scope', () => {

@@ -1,0 +1,308 @@
+import { randomUUID } from 'node:crypto';
+import { ObjectId } from 'mongodb';
+import { requireKeyring } from '../config/env';
+import { decryptApiKey } from '../db/api-key-cipher';
+import { scopeOf, syncRefusal, type CompanyDocument, type CompanyScope } from '../db/companies-repository';
+import { guardsOf, type GuardHit } from '../domain/guards';
+import { mapLuccaUser } from '../domain/map-lucca-user';
+import { CompanyPlanner } from '../domain/plan-company';
+import { companyToday } from '../domain/status';
+import { LuccaClient, START_OF_USERS } from '../lucca/client';
+import { LuccaError } from '../lucca/errors';
+import {
+  countUsersInScopes,
+  luccaScopesOverlap,
+  luccaUserOrganisation,
+  normaliseLuccaScope,
+  sameLuccaScope,
+  splitByScope,
+  tallyOrganisation,
+  type LuccaOrganisation,
+  type LuccaScope,
+  type LuccaUserOrganisation,
+} from '../lucca/scope';
+import type { OperationsDeps } from './context';
+import { companyNotFound, OperationError } from './errors';
+import { CLI_BUDGET_WAIT_MS, refuseWhileRunInFlight, sharedLuccaBudget } from './onboard';
+
+/**
+ * A scope as an operator gave it, checked: sorted distinct Lucca ids, or null for the whole
+ * tenant (no list, or empty lists). Ids that cannot be Lucca's are refused (`invalid-scope`).
+ */
+export function validateScope(scope: LuccaScope): CompanyScope | null {
+  try {
+    return normaliseLuccaScope(scope);
+  } catch (err) {
+    throw new OperationError(
+      'invalid-scope',
+      `The scope is not valid: ${err instanceof Error ? err.message : String(err)}.`,
+    );
+  }
+}
+
+/** The scope in words for messages and the CLI: ids only (names change; the console shows them). */
+export function describeScope(scope: CompanyScope | null): string {
+  if (!scope) return 'the whole Lucca tenant';
+  const parts: string[] = [];
+  if (scope.legalEntityIds.length > 0) parts.push(`legal entities ${scope.legalEntityIds.join(', ')}`);
+  if (scope.departmentIds.length > 0) parts.push(`departments ${scope.departmentIds.join(', ')}`);
+  return parts.join(' and ');
+}
+
+/** A scope as the audit log records what was asked: ids as lists in text (its values are flat). */
+export function scopeAuditParams(scope: LuccaScope | undefined): Record<string, string> {
+  if (scope === undefined) return {};
+  return {
+    legalEntityIds: (scope.legalEntityIds ?? []).join(','),
+    departmentIds: (scope.departmentIds ?? []).join(','),
+  };
+}
+
+/** Another company of the same Lucca tenant whose scope overlaps, and how many people are in both (null: not counted). */
+export interface ScopeOverlap {
+  companyId: string;
+  name: string;
+  scope: CompanyScope | null;
+  people: number | null;
+}
+
+/**
+ * The other companies connected to the same Lucca tenant (normalised URL) whose scopes overlap
+ * `scope` — someone could be in both, now or after a move (see `luccaScopesOverlap`). Refused
+ * (`scope-overlap`) with their names and the people in both, counted from one read of the
+ * tenant's places with `lucca`, unless `allowOverlap`: then they are returned, uncounted, for
+ * the caller to record.
+ */
+export async function checkScopeOverlap(
+  deps: OperationsDeps,
+  input: { companyId: string; baseUrl: string; scope: CompanyScope | null; lucca: LuccaClient; allowOverlap: boolean },
+): Promise<ScopeOverlap[]> {
+  const others = (await deps.repos.companies.list()).filter(
+    (c) =>
+      c._id !== input.companyId &&
+      c.lucca.baseUrl === input.baseUrl &&
+      syncRefusal(c) === null &&
+      luccaScopesOverlap(scopeOf(c), input.scope),
+  );
+  if (others.length === 0) return [];
+  const overlaps: ScopeOverlap[] = others.map((c) => ({
+    companyId: c._id,
+    name: c.name,
+    scope: scopeOf(c),
+    people: null,
+  }));
+  if (input.allowOverlap) return overlaps;
+  let organisation: LuccaOrganisation;
+  try {
+    organisation = await input.lucca.readOrganisation();
+  } catch (err) {
+    if (err instanceof LuccaError) {
+      throw new OperationError(
+        err.code,
+        `Lucca could not be read to check the scope, nothing was saved: ${err.message}`,
+      );
+    }
+    throw err;
+  }
+  for (const overlap of overlaps) {
+    overlap.people = countUsersInScopes(organisation, [input.scope ?? {}, overlap.scope ?? {}]);
+  }
+  const named = overlaps
+    .map(
+      (o) =>
+        `"${o.name}" (${o.companyId}: ${describeScope(o.scope)}; ${o.people} ${o.people === 1 ? 'person' : 'people'} in both)`,
+    )
+    .join(', ');
+  throw new OperationError(
+    'scope-overlap',
+    `The scope of "${input.companyId}" (${describeScope(input.scope)}) overlaps on Lucca ${input.baseUrl} with ${named}: ` +
+      `people in both would be synced into both companies. Choose legal entities and departments that do not overlap, ` +
+      `or allow it with --allow-overlap (recorded in the audit log). Nothing was changed.`,
+  );
+}
+
+/** What a proposed scope would do to a company, from a dry run of it: counts only. */
+export interface ScopePreview {
+  companyId: string;
+  current: CompanyScope | null;
+  proposed: CompanyScope | null;
+  /** The tenant's legal entities and departments with their people (names as Lucca has them now). */
+  organisation: LuccaOrganisation;
+  /** People of the tenant in the proposed scope. */
+  inScope: number;
+  profiles: {
+    /** Platform profiles not linked yet, attached by email. */
+    attached: number;
+    created: number;
+    /** Linked profiles still in the scope (updated or not). */
+    kept: number;
+    updated: number;
+    reactivated: number;
+    deactivatedOutOfScope: number;
+    removedFromLucca: number;
+    /** Other deactivations (contracts that ended). */
+    deactivatedOther: number;
+  };
+  /** The guards the first run under this scope would fire (it would be blocked until applied anyway). */
+  fired: GuardHit[];
+  /** Lucca's data moved under the read: no one is counted as out of scope or removed. */
+  moved: boolean;
+}
+
+function companyToScope(deps: OperationsDeps, company: CompanyDocument | null, companyId: string): CompanyDocument {
+  if (!company) throw companyNotFound(companyId);
+  if (syncRefusal(company) !== null) {
+    throw new OperationError('offboarded', `Company "${companyId}" is offboarded: onboard it again first.`);
+  }
+  return company;
+}
+
+function clientFor(deps: OperationsDeps, company: CompanyDocument): LuccaClient {
+  const { baseUrl } = company.lucca;
+  const apiKey = decryptApiKey(requireKeyring(deps.config), { companyId: company._id, baseUrl }, company.lucca.apiKey!);
+  return new LuccaClient({
+    baseUrl,
+    apiKey,
+    timeoutMs: deps.config.LUCCA_TIMEOUT_MS,
+    maxPageBytes: deps.config.LUCCA_MAX_PAGE_BYTES,
+    // A preview reads the whole tenant: from the tenant's budget shared with the workers.
+    limiter: sharedLuccaBudget(deps, baseUrl, CLI_BUDGET_WAIT_MS),
+  });
+}
+
+/**
+ * A dry run of a scope change, nothing written: one read of the whole tenant with the places of
+ * its people (as many requests as the sync of the whole tenant), each page split by the proposed
+ * scope at once — nothing of the people outside it is kept but their id — and the people inside
+ * planned against the company's profiles as a run would plan them.
+ */
+export async function previewScope(
+  deps: OperationsDeps,
+  input: { companyId: string; scope: LuccaScope },
+): Promise<ScopePreview> {
+  const proposed = validateScope(input.scope);
+  const company = companyToScope(deps, await deps.repos.companies.get(input.companyId), input.companyId);
+  const lucca = clientFor(deps, company);
+  const index = await deps.repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl);
+  const now = deps.now?.() ?? new Date();
+  const planner = new CompanyPlanner({
+    today: companyToday(company.timezone, now),
+    index,
+    newProfileId: () => new ObjectId().toHexString(),
+  });
+  const places = new Map<number, LuccaUserOrganisation>();
+  const outside = new Set<number>();
+  let moved = false;
+  let inScope = 0;
+  let kept = 0;
+  try {
+    for await (const page of lucca.usersPages(START_OF_USERS, undefined, { organisation: true })) {
+      for (const item of page.items) {
+        const id = (item as { id?: unknown } | null)?.id;
+        if (typeof id === 'number') places.set(id, luccaUserOrganisation(item));
+      }
+      const split = proposed ? splitByScope(page.items, proposed) : { items: page.items, outOfScope: [] };
+      for (const user of split.outOfScope) if (user.id !== null) outside.add(user.id);
+      inScope += split.items.length;
+      const users = split.items.map(mapLuccaUser);
+      for (const user of users) if (user.luccaUserId !== null && index.linked(user.luccaUserId)) kept += 1;
+      planner.planPage(page.page, users);
+      moved = page.next.moved;
+    }
+  } catch (err) {
+    if (err instanceof LuccaError) {
+      throw new OperationError(
+        err.code,
+        `Lucca could not be read for the preview, nothing was changed: ${err.message}`,
+      );
+    }
+    throw err;
+  }
+  // A linked person outside the proposed scope is out of scope; one the tenant does not have, removed.
+  const removals = moved
+    ? []
+    : planner.planRemovals(
+        new Map(
+          planner
+            .absentLinked()
+            .filter((id) => outside.has(id))
+            .map((id) => [id, 'out-of-scope' as const]),
+        ),
+      );
+  const removed = (code: string) => removals.filter((c) => c.reasons.some((r) => r.code === code)).length;
+  const { counts } = planner.tally;
+  const deactivatedOutOfScope = removed('out-of-scope');
+  const removedFromLucca = removed('removed-from-lucca');
+  const verdict = planner.verdict(guardsOf(company.sync), null);
+  return {
+    companyId: company._id,
+    current: scopeOf(company),
+    proposed,
+    organisation: tallyOrganisation(places.values(), moved),
+    inScope,
+    profiles: {
+      attached: counts.linked,
+      created: counts.created,
+      kept,
+      updated: counts.updated,
+      reactivated: counts.reactivated,
+      deactivatedOutOfScope,
+      removedFromLucca,
+      deactivatedOther: counts.deactivated - deactivatedOutOfScope - removedFromLucca,
+    },
+    fired: verdict.fired,
+    moved,
+  };
+}
+
+export interface ScopeChange {
+  companyId: string;
+  scope: CompanyScope | null;
+  previous: CompanyScope | null;
+  changed: boolean;
+  connectionId: string;
+  overlaps: ScopeOverlap[];
+}
+
+/**
+ * Gives a company a new scope: a connection change (a new stamp), so refused while a run is in
+ * flight, and checked for overlaps with the tenant's other companies like onboarding. Nothing is
+ * synced here: the next run reads with it, deactivating out-of-scope whoever left it (guarded).
+ */
+export async function changeScope(
+  deps: OperationsDeps,
+  input: { companyId: string; scope: LuccaScope; allowOverlap?: boolean },
+): Promise<ScopeChange> {
+  const scope = validateScope(input.scope);
+  const company = companyToScope(deps, await deps.repos.companies.get(input.companyId), input.companyId);
+  const previous = scopeOf(company);
+  const base = { companyId: company._id, scope, previous, overlaps: [] };
+  if (sameLuccaScope(previous, scope)) {
+    return { ...base, changed: false, connectionId: company.lucca.connectionId ?? '' };
+  }
+  const overlaps = await checkScopeOverlap(deps, {
+    companyId: company._id,
+    baseUrl: company.lucca.baseUrl,
+    scope,
+    lucca: clientFor(deps, company),
+    allowOverlap: input.allowOverlap ?? false,
+  });
+  await refuseWhileRunInFlight(deps, company._id);
+  const connectionId = randomUUID();
+  const saved = await deps.repos.companies.setScope(
+    company._id,
+    { scope, scopeOverlapAllowed: overlaps.length > 0, connectionId },
+    company.lucca.connectionId,
+    deps.now?.() ?? new Date(),
+  );
+  if (!saved) {
+    throw new OperationError(
+      'run-in-flight',
+      `The Lucca connection of "${company._id}" changed while its scope was being changed. Nothing was changed: look at it again (status), then retry.`,
+    );
+  }
+  return { ...base, overlaps, changed: true, connectionId };
+}
+
+/** A company's scope as stored, null for the whole tenant (for pages that show it). */
+export const currentScope = (company: CompanyDocument): CompanyScope | null => scopeOf(company);
