@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { buildIndex, pageOfChanges } from '../../console/run-change-index';
+import {
+  compareListEntries,
+  entryMatcher,
+  foldForSearch,
+  listEntryOf,
+  unitsOf,
+  type ProfileListEntry,
+} from '../../domain/profile-list';
+import type { ChangeAction } from '../../domain/types';
+
+const entry = (id: string, lastName: string | null, firstName: string | null, more: Partial<ProfileListEntry> = {}) =>
+  listEntryOf({
+    id,
+    lastName,
+    firstName,
+    email: more.email ?? null,
+    status: more.status ?? 'active',
+    linked: more.linked ?? true,
+    contractStart: null,
+    contractEnd: null,
+    legalEntity: more.legalEntity ?? null,
+    department: more.department ?? null,
+  });
+
+describe('foldForSearch', () => {
+  const cases: [string, string][] = [
+    ['Éloïse', 'eloise'],
+    ['ÉLOÏSE', 'eloise'],
+    ["Aït N'Diaye", "ait n'diaye"],
+    ['Aït N’Diaye', "ait n'diaye"],
+    ['Œuvre Lætitia', 'oeuvre laetitia'],
+    ['Groß', 'gross'],
+    ['  François   Müller ', 'francois muller'],
+    ['Jean–Luc', 'jean-luc'],
+    ['çà', 'ca'],
+  ];
+  for (const [text, folded] of cases) {
+    test(`${JSON.stringify(text)} → ${JSON.stringify(folded)}`, () => assert.equal(foldForSearch(text), folded));
+  }
+});
+
+describe('the list order is French', () => {
+  test('"André" before "AUBERT", "Éloïse" next to "Eloise", "Dupont" before "Dupont-Aignan", accents after their letter', () => {
+    const names = ['Zoé', 'AUBERT', 'Émile', 'Eloise', 'Durand', 'Dupont-Aignan', 'André', 'Éloïse', 'Dupont', 'Ebert'];
+    const sorted = names
+      .map((n, i) => entry(String(i).padStart(24, '0'), n, 'X'))
+      .sort(compareListEntries)
+      .map((e) => e.lastName);
+    assert.deepEqual(sorted, [
+      'André',
+      'AUBERT',
+      'Dupont',
+      'Dupont-Aignan',
+      'Durand',
+      'Ebert',
+      'Eloise',
+      'Éloïse',
+      'Émile',
+      'Zoé',
+    ]);
+  });
+
+  test('same last name: by first name, then email, then id, so two homonyms keep one order', () => {
+    const a = entry('b'.repeat(24), 'Martin', 'Léa', { email: 'lea@x.fr' });
+    const b = entry('a'.repeat(24), 'Martin', 'Léa', { email: 'lea@x.fr' });
+    const c = entry('c'.repeat(24), 'Martin', 'Lea', { email: 'a@x.fr' });
+    const d = entry('d'.repeat(24), 'martin', 'Adèle');
+    assert.deepEqual(
+      [a, b, c, d].sort(compareListEntries).map((e) => e.id[0]),
+      ['d', 'c', 'a', 'b'],
+    );
+  });
+
+  test('a profile without a name comes first rather than failing', () => {
+    const sorted = [entry('1'.repeat(24), 'Abel', 'A'), entry('2'.repeat(24), null, null)].sort(compareListEntries);
+    assert.equal(sorted[0]!.lastName, null);
+  });
+});
+
+describe('the list filter', () => {
+  const le1 = { id: 1, name: 'Société Générale de Paris' };
+  const le2 = { id: 2, name: 'Établissement de Lyon' };
+  const dep = { id: 10, name: 'Comptabilité' };
+  const entries = [
+    entry('1'.repeat(24), 'Aït N’Diaye', 'Éloïse', { email: 'eloise.ait@acme.fr', legalEntity: le1, department: dep }),
+    entry('2'.repeat(24), 'Dupont', 'Eloise', { email: 'e.dupont@acme.fr', legalEntity: le2, status: 'former' }),
+    entry('3'.repeat(24), 'Martin', 'Zoé', { email: 'zoe@acme.fr', legalEntity: le1, linked: false }),
+  ];
+  const ids = (f: Parameters<typeof entryMatcher>[0]) => entries.filter(entryMatcher(f)).map((e) => e.id[0]);
+
+  test('search ignores accents and case, matches names and email, every word anywhere', () => {
+    assert.deepEqual(ids({ search: 'ELOISE' }), ['1', '2']);
+    assert.deepEqual(ids({ search: "n'diaye" }), ['1']);
+    assert.deepEqual(ids({ search: 'éloïse dupont' }), ['2']);
+    assert.deepEqual(ids({ search: 'dupont éloïse' }), ['2']);
+    assert.deepEqual(ids({ search: 'ZOE@ACME' }), ['3']);
+    assert.deepEqual(ids({ search: 'nobody' }), []);
+    assert.deepEqual(ids({ search: '   ' }), ['1', '2', '3']);
+  });
+
+  test('filters by legal entity, department, status and link, and all of them together', () => {
+    assert.deepEqual(ids({ legalEntityId: 1 }), ['1', '3']);
+    assert.deepEqual(ids({ departmentId: 10 }), ['1']);
+    assert.deepEqual(ids({ status: 'former' }), ['2']);
+    assert.deepEqual(ids({ linked: false }), ['3']);
+    assert.deepEqual(ids({ legalEntityId: 1, search: 'eloise' }), ['1']);
+    assert.deepEqual(ids({ legalEntityId: 2, departmentId: 10 }), []);
+  });
+
+  test('the units offered are those the profiles carry, with their counts, in French order', () => {
+    assert.deepEqual(
+      unitsOf(entries, (e) => e.legalEntity),
+      [
+        { id: 2, name: 'Établissement de Lyon', count: 1 },
+        { id: 1, name: 'Société Générale de Paris', count: 2 },
+      ],
+    );
+  });
+});
+
+describe("a run report's change index", () => {
+  async function* rows(n: number) {
+    // Out of order, as a store may answer: the index is in plan order all the same.
+    for (let seq = n - 1; seq >= 0; seq--) {
+      const action: ChangeAction = seq % 3 === 0 ? 'deactivate' : seq % 3 === 1 ? 'update' : 'skip';
+      const reasons =
+        action === 'deactivate'
+          ? [{ code: seq % 2 === 0 ? 'contract-ended' : 'removed-from-lucca' }]
+          : action === 'update' && seq % 5 === 0
+            ? [{ code: 'overwritten-local-edit' }, { code: 'invalid-date' }]
+            : [];
+      yield { seq, action, reasons };
+    }
+  }
+
+  test('pages the changes in plan order, by action and by reason, with the totals of the filter', async () => {
+    const index = await buildIndex('r', rows(1_000));
+    const all = pageOfChanges(index, {}, 950, 100);
+    assert.equal(all.total, 1_000);
+    assert.deepEqual(
+      all.seqs,
+      Array.from({ length: 50 }, (_, i) => 950 + i),
+    );
+
+    const deactivations = pageOfChanges(index, { action: 'deactivate' }, 0, 5);
+    assert.equal(deactivations.total, 334);
+    assert.deepEqual(deactivations.seqs, [0, 3, 6, 9, 12]);
+
+    const ended = pageOfChanges(index, { action: 'deactivate', reason: 'contract-ended' }, 2, 3);
+    assert.equal(ended.total, 167);
+    assert.deepEqual(ended.seqs, [12, 18, 24]);
+
+    const edits = pageOfChanges(index, { reason: 'invalid-date' }, 0, 4);
+    assert.equal(edits.total, 66);
+    assert.deepEqual(edits.seqs, [10, 25, 40, 55]);
+    assert.equal(index.countsByReason.get('overwritten-local-edit'), 66);
+    assert.equal(index.countsByAction.get('skip'), 333);
+
+    assert.equal(pageOfChanges(index, { reason: 'email-taken' }, 0, 50).total, 0);
+    assert.equal(pageOfChanges(index, { action: 'create' }, 0, 50).total, 0);
+    assert.equal(pageOfChanges(index, { action: 'skip', reason: 'contract-ended' }, 0, 50).total, 0);
+  });
+});
