@@ -85,7 +85,7 @@ export class ProfileDirectory {
     const build = this.builds.get(companyId) ?? this.startBuild(companyId);
     const waited = await Promise.race([
       build.done,
-      new Promise<null>((resolve) => setTimeout(() => resolve(null), this.opts.waitMs ?? WAIT_MS).unref()),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), this.opts.waitMs ?? WAIT_MS)),
     ]);
     if (waited) return { kind: 'ready', snapshot: waited, refreshing: false };
     if (current) return { kind: 'ready', snapshot: current, refreshing: true };

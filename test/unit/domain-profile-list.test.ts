@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { buildIndex, pageOfChanges } from '../../console/run-change-index';
+import { ObjectId } from 'mongodb';
+import { ProfileDirectory } from '../../console/profile-directory';
+import { buildIndex, pageOfChanges, RunChangeIndex } from '../../console/run-change-index';
 import {
   compareListEntries,
   entryMatcher,
@@ -162,5 +164,131 @@ describe("a run report's change index", () => {
     assert.equal(pageOfChanges(index, { reason: 'email-taken' }, 0, 50).total, 0);
     assert.equal(pageOfChanges(index, { action: 'create' }, 0, 50).total, 0);
     assert.equal(pageOfChanges(index, { action: 'skip', reason: 'contract-ended' }, 0, 50).total, 0);
+  });
+});
+
+describe("the console's profile directory (a company read once, then paged from memory)", () => {
+  const row = (lastName: string) => ({
+    _id: new ObjectId(),
+    firstName: 'A',
+    lastName,
+    email: null,
+    status: 'active' as const,
+    contractStart: null,
+    contractEnd: null,
+  });
+
+  test('answers how far a slow read got instead of waiting for it, then the list once read', async () => {
+    let release = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const directory = new ProfileDirectory({
+      waitMs: 20,
+      async *readRows() {
+        yield row('Zoé');
+        yield row('André');
+        await gate;
+        yield row('AUBERT');
+      },
+    });
+    const first = await directory.get('acme');
+    assert.deepEqual(
+      { kind: first.kind, read: first.kind === 'building' ? first.read : -1 },
+      { kind: 'building', read: 2 },
+    );
+    release();
+    const ready = await directory.get('acme');
+    assert.equal(ready.kind, 'ready');
+    assert.deepEqual(ready.kind === 'ready' && ready.snapshot.entries.map((e) => e.lastName), [
+      'André',
+      'AUBERT',
+      'Zoé',
+    ]);
+  });
+
+  test('reads a company again past its age, after a run ended since, or when asked; serves the older list while a read is slow', async () => {
+    let reads = 0;
+    let clock = new Date('2026-12-02T08:00:00Z');
+    let slow: Promise<void> | null = null;
+    const directory = new ProfileDirectory({
+      now: () => clock,
+      maxAgeMs: 60_000,
+      waitMs: 20,
+      async *readRows() {
+        reads++;
+        if (slow) await slow;
+        yield row(`Name${reads}`);
+      },
+    });
+    await directory.get('acme');
+    await directory.get('acme', { changedAt: new Date('2026-12-02T07:59:00Z') });
+    assert.equal(reads, 1, 'a run that ended before the read changes nothing');
+    await directory.get('acme', { changedAt: new Date('2026-12-02T08:00:01Z') });
+    assert.equal(reads, 2);
+    clock = new Date('2026-12-02T08:00:30Z');
+    await directory.get('acme');
+    assert.equal(reads, 2, 'young enough');
+    clock = new Date('2026-12-02T08:01:31Z');
+    await directory.get('acme');
+    assert.equal(reads, 3, 'past its age');
+    await directory.get('acme', { refresh: true });
+    assert.equal(reads, 4);
+
+    let release = () => undefined as void;
+    slow = new Promise<void>((resolve) => (release = resolve));
+    const stale = await directory.get('acme', { refresh: true });
+    assert.ok(stale.kind === 'ready' && stale.refreshing && stale.snapshot.entries[0]!.lastName === 'Name4');
+    release();
+    // The read under way replaces the older list once it ends (the next requests get it).
+    let latest = '';
+    for (let tick = 0; tick < 100 && latest !== 'Name5'; tick++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const answer = await directory.get('acme');
+      latest = answer.kind === 'ready' ? (answer.snapshot.entries[0]?.lastName ?? '') : '';
+    }
+    assert.equal(latest, 'Name5');
+    assert.equal(reads, 5);
+  });
+
+  test('keeps at most its number of companies, the least recently used going first (200 companies through 20)', async () => {
+    const reads = new Map<string, number>();
+    const directory = new ProfileDirectory({
+      maxCompanies: 20,
+      async *readRows(companyId) {
+        reads.set(companyId, (reads.get(companyId) ?? 0) + 1);
+        yield row(companyId);
+      },
+    });
+    for (let i = 0; i < 200; i++) {
+      await directory.get(`c${i}`);
+      await directory.get('kept');
+    }
+    assert.equal(reads.get('kept'), 1, 'used all along: never forgotten');
+    await directory.get('c199');
+    assert.equal(reads.get('c199'), 1, 'among the 20 latest');
+    await directory.get('c0');
+    assert.equal(reads.get('c0'), 2, 'forgotten long ago: read again');
+  });
+});
+
+describe("the console's run change index", () => {
+  test('keeps finished runs (at most its number, 100 runs through 10) and reads a running one every time', async () => {
+    const reads = new Map<string, number>();
+    const index = new RunChangeIndex({
+      maxRuns: 10,
+      async *readRows(runId) {
+        reads.set(runId, (reads.get(runId) ?? 0) + 1);
+        yield { seq: 0, action: 'update' as const, reasons: [] };
+      },
+    });
+    for (let i = 0; i < 100; i++) {
+      await index.get(`r${i}`, true);
+      await index.get('kept', true);
+    }
+    await index.get('r99', true);
+    await index.get('r0', true);
+    assert.deepEqual([reads.get('kept'), reads.get('r99'), reads.get('r0')], [1, 1, 2]);
+    await index.get('running', false);
+    await index.get('running', false);
+    assert.equal(reads.get('running'), 2);
   });
 });
