@@ -318,12 +318,10 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       await repos.staging.dropPagesFrom(runId, position.page);
       checkConnection(await loadCompany(companyId), readWith, 'while this run was reading Lucca');
       const removalsSafe = !position.moved;
-      return {
-        pagesRead: position.page,
-        usersRead: position.offset,
-        removalsSafe,
-        plan: await plan.finish({ detectRemovals: removalsSafe, review, override }),
-      };
+      const finished = await plan.finish({ detectRemovals: removalsSafe, review, override });
+      // A complete read saw each of these users now, whatever the run goes on to write.
+      await repos.luccaSightings.record(companyId, baseUrl, runId, now(), plan.seenUsers);
+      return { pagesRead: position.page, usersRead: position.offset, removalsSafe, plan: finished };
     });
   }
 

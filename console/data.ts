@@ -1,5 +1,6 @@
 import { ObjectId } from 'mongodb';
 import type { CompanyDocument } from '../db/companies-repository';
+import type { ProfileDocument } from '../db/profiles-repository';
 import type { SyncChangeDocument } from '../db/sync-changes-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
 import { COMPANY_ID_PATTERN, type ChangeAction, type ProfileStatus } from '../domain/types';
@@ -177,7 +178,7 @@ export interface ProfileHistoryEntry {
 }
 
 export async function getProfile(deps: OperationsDeps, companyId: string, profileId: string) {
-  await requireCompany(deps, companyId);
+  const company = await requireCompany(deps, companyId);
   if (!PROFILE_ID_PATTERN.test(profileId)) throw new NotFoundError('profile');
   const profile = await deps.repos.profiles.get(companyId, new ObjectId(profileId));
   if (!profile) throw new NotFoundError('profile');
@@ -190,7 +191,25 @@ export async function getProfile(deps: OperationsDeps, companyId: string, profil
     // Dry runs and blocked runs never touched the profile: they are plans, not history.
     .filter((e) => e.run === null || (e.run.mode === 'apply' && e.run.status === 'succeeded'))
     .sort((a, b) => (b.run?.startedAt.getTime() ?? 0) - (a.run?.startedAt.getTime() ?? 0));
-  return { profile, history };
+  return { profile, history, lastSeenInLucca: await lastSeenInLucca(deps, company, profile) };
+}
+
+/**
+ * When a run's read of Lucca last returned the profile's Lucca user (each run that read them
+ * records it, see `LuccaSightingsRepository`), or when a run last wrote the link, whichever is
+ * later (runs before sightings were recorded only stamped their writes). Null for an unlinked profile.
+ */
+async function lastSeenInLucca(
+  deps: OperationsDeps,
+  company: CompanyDocument,
+  profile: ProfileDocument,
+): Promise<Date | null> {
+  if (!profile.lucca) return null;
+  const tenant = profile.lucca.tenant ?? company.lucca.baseUrl;
+  const seen = await deps.repos.luccaSightings.lastSeen(company._id, tenant, profile.lucca.userId);
+  const written = profile.lucca.lastSeenAt ?? null;
+  if (!seen) return written;
+  return written && written > seen ? written : seen;
 }
 
 export type ConnectionOutcome = 'ok' | 'bad-key' | 'missing-permission' | 'not-lucca' | 'unreachable' | 'other';

@@ -215,7 +215,6 @@ const en = {
   'profiles.refreshing': 'being read again',
   'profiles.building': 'Reading the profiles of the company: {count} so far. This page refreshes itself.',
   'profile.lastWritten': 'Last written by a sync',
-  'profile.seenBy': 'by run {run}',
   'profile.banner':
     'The fields marked as synced come from Lucca (Lucca user #{userId}). A change made here will be overwritten at the next sync: change them in Lucca.',
   'profile.synced': 'synced from Lucca',
@@ -451,13 +450,12 @@ const fr: Record<MessageKey, string> = {
   'profiles.refreshing': 'relecture en cours',
   'profiles.building': 'Lecture des profils de l’entreprise : {count} pour l’instant. Cette page se rafraîchit seule.',
   'profile.lastWritten': 'Dernière écriture par une synchronisation',
-  'profile.seenBy': 'par l’exécution {run}',
   'profile.banner':
     'Les champs marqués comme synchronisés viennent de Lucca (collaborateur Lucca n° {userId}). Une modification faite ici sera écrasée à la prochaine synchronisation : modifiez-les dans Lucca.',
   'profile.synced': 'synchronisé depuis Lucca',
   'profile.history': 'Historique des changements',
   'profile.noHistory': 'Aucune synchronisation n’a modifié ce profil.',
-  'profile.lastSeen': 'Vu dans Lucca le',
+  'profile.lastSeen': 'Vu dans Lucca pour la dernière fois le',
   'profile.linkedAt': 'Lié le',
   'profile.removed': 'Absent de Lucca depuis le',
   'profileStatus.active': 'actif',

@@ -1,6 +1,7 @@
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import { AuditLogRepository } from './audit-log-repository';
 import { CompaniesRepository, type CompanyDocument } from './companies-repository';
+import { LuccaSightingsRepository } from './lucca-sightings-repository';
 import { ProfilesRepository, type ProfileDocument } from './profiles-repository';
 import { ReviewedChangesRepository } from './reviewed-changes-repository';
 import { SyncChangesRepository, type SyncChangeDocument } from './sync-changes-repository';
@@ -15,6 +16,7 @@ export interface Repositories {
   staging: SyncStagingRepository;
   reviewed: ReviewedChangesRepository;
   auditLog: AuditLogRepository;
+  luccaSightings: LuccaSightingsRepository;
 }
 
 export function repositories(db: Db): Repositories {
@@ -26,6 +28,7 @@ export function repositories(db: Db): Repositories {
     staging: new SyncStagingRepository(db),
     reviewed: new ReviewedChangesRepository(db),
     auditLog: new AuditLogRepository(db),
+    luccaSightings: new LuccaSightingsRepository(db),
   };
 }
 

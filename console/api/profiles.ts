@@ -108,6 +108,7 @@ const oneProfileSchema = {
       type: 'object',
       properties: {
         profile: profileSchema,
+        lastSeenInLucca: nullableDateTime,
         history: {
           type: 'array',
           items: {
@@ -123,9 +124,10 @@ const oneProfileSchema = {
 
 async function oneProfile(ctx: ConsoleContext, request: FastifyRequest) {
   const { companyId, profileId } = request.params as { companyId: string; profileId: string };
-  const { profile, history } = await getProfile(ctx.deps, companyId, profileId);
+  const { profile, history, lastSeenInLucca } = await getProfile(ctx.deps, companyId, profileId);
   return {
     profile: toApiProfile(profile),
+    lastSeenInLucca: iso(lastSeenInLucca),
     history: history.map((h) => ({
       runId: h.change.runId,
       runStartedAt: iso(h.run?.startedAt),

@@ -17,8 +17,8 @@ export function registerProfilePages(app: FastifyInstance, ctx: ConsoleContext):
     async (request, reply) => {
       const { companyId, profileId } = request.params as { companyId: string; profileId: string };
       const company = await requireCompany(ctx.deps, companyId);
-      const { profile, history } = await getProfile(ctx.deps, companyId, profileId);
-      return ctx.sendHtml(reply, profilePage(ctx.view(request, reply), { company, profile, history }));
+      const { profile, history, lastSeenInLucca } = await getProfile(ctx.deps, companyId, profileId);
+      return ctx.sendHtml(reply, profilePage(ctx.view(request, reply), { company, profile, history, lastSeenInLucca }));
     },
   );
 }

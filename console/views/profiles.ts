@@ -172,6 +172,8 @@ export interface ProfileView {
   company: CompanyDocument;
   profile: ProfileDocument;
   history: ProfileHistoryEntry[];
+  /** When a run's read of Lucca last returned the person (see `getProfile`). */
+  lastSeenInLucca: Date | null;
 }
 
 export function profilePage(ctx: ViewContext, v: ProfileView): Html {
@@ -211,7 +213,9 @@ export function profilePage(ctx: ViewContext, v: ProfileView): Html {
               ? html`<dt>${i18n.t('profile.linkedAt')}</dt>
                   <dd>${i18n.dateTime(profile.lucca.linkedAt, tz)}</dd>
                   <dt>${i18n.t('profile.lastSeen')}</dt>
-                  <dd>${i18n.dateTime(profile.lucca.lastSeenAt, tz)}</dd>
+                  <dd data-testid="last-seen">${i18n.dateTime(v.lastSeenInLucca, tz)}</dd>
+                  <dt>${i18n.t('profile.lastWritten')}</dt>
+                  <dd data-testid="last-written">${i18n.dateTime(profile.lucca.lastSeenAt, tz)}</dd>
                   ${
                     profile.lucca.removedAt
                       ? html`<dt>${i18n.t('profile.removed')}</dt>
