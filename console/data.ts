@@ -116,7 +116,9 @@ export async function getReportPage(
   };
   const index = await reports.get(runId, progress.run.status !== 'running');
   const page = pageOfChanges(index, filter, skip, limit);
-  const changes = await deps.repos.syncChanges.bySeqs(runId, page.seqs);
+  const changes = index.docs
+    ? page.positions.map((i) => index.docs![i]!)
+    : await deps.repos.syncChanges.bySeqs(runId, page.seqs);
   return {
     ...progress,
     filter,

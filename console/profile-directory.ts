@@ -83,10 +83,11 @@ export class ProfileDirectory {
     }
     if (!stale) return { kind: 'ready', snapshot: current, refreshing: false };
     const build = this.builds.get(companyId) ?? this.startBuild(companyId);
+    let timer: NodeJS.Timeout | undefined;
     const waited = await Promise.race([
       build.done,
-      new Promise<null>((resolve) => setTimeout(() => resolve(null), this.opts.waitMs ?? WAIT_MS)),
-    ]);
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), this.opts.waitMs ?? WAIT_MS))),
+    ]).finally(() => clearTimeout(timer));
     if (waited) return { kind: 'ready', snapshot: waited, refreshing: false };
     if (current) return { kind: 'ready', snapshot: current, refreshing: true };
     return { kind: 'building', read: build.read, startedAt: build.startedAt };

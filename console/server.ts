@@ -164,7 +164,7 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
       now,
       ...opts.lists,
     }),
-    reports: new RunChangeIndex({ readRows: (runId) => deps.repos.syncChanges.indexRows(runId) }),
+    reports: new RunChangeIndex({ readRows: (runId) => deps.repos.syncChanges.ofRun(runId) }),
     ...(opts.loginPolicies ? { loginPolicies: opts.loginPolicies } : {}),
     endSession: async (request, reply) => {
       await request.session.destroy();

@@ -36,13 +36,6 @@ export function toChangeDocument(runId: string, companyId: string, seq: number, 
   };
 }
 
-/** What the report's index reads of a change. */
-export interface ChangeIndexRow {
-  seq: number;
-  action: ChangeAction;
-  reasons?: { code: string }[];
-}
-
 /** Lookups by `_id` in flight at once for a page of a report (the store's pool is shared). */
 const BY_SEQ_CONCURRENCY = 8;
 
@@ -164,20 +157,17 @@ export class SyncChangesRepository {
   }
 
   /**
-   * A run's changes as the console's report index needs them (seq, action, reason codes), streamed:
-   * one read of the run (FerretDB decodes the collection for it), after which a page of the report
-   * reads only its own changes, by `_id` (`byIds`).
+   * Every change of a run, streamed: the console's report reads a run once (FerretDB decodes the
+   * collection for it) and pages it from there (`RunChangeIndex`).
    */
-  indexRows(runId: string): AsyncIterable<ChangeIndexRow> {
-    return this.collection.find<ChangeIndexRow>(
-      { runId },
-      { projection: { _id: 0, seq: 1, action: 1, 'reasons.code': 1 }, batchSize: 5_000 },
-    );
+  ofRun(runId: string): AsyncIterable<SyncChangeDocument> {
+    return this.collection.find({ runId }, { batchSize: 1_000 });
   }
 
   /**
    * A run's changes of these seqs, in that order. One lookup by `_id` each, a few at once: `_id`
-   * alone is the filter FerretDB evaluates in SQL (an `$in` of ids is decoded in Go, collection-wide).
+   * alone is the filter FerretDB evaluates in SQL (an `$in` of ids is decoded in Go, collection-wide),
+   * though on SQLite still as a scan of the table up to the match.
    */
   async bySeqs(runId: string, seqs: readonly number[]): Promise<SyncChangeDocument[]> {
     const found = new Array<SyncChangeDocument | null>(seqs.length).fill(null);

@@ -11,7 +11,8 @@ import {
   unitsOf,
   type ProfileListEntry,
 } from '../../domain/profile-list';
-import type { ChangeAction } from '../../domain/types';
+import type { ChangeAction, ReasonCode } from '../../domain/types';
+import { toChangeDocument } from '../../db/sync-changes-repository';
 
 const entry = (id: string, lastName: string | null, firstName: string | null, more: Partial<ProfileListEntry> = {}) =>
   listEntryOf({
@@ -123,18 +124,25 @@ describe('the list filter', () => {
   });
 });
 
+const change = (seq: number, action: ChangeAction, codes: ReasonCode[]) =>
+  toChangeDocument('r', 'c', seq, {
+    action,
+    luccaUserId: seq,
+    reasons: codes.map((code) => ({ code, message: code })),
+  });
+
 describe("a run report's change index", () => {
   async function* rows(n: number) {
     // Out of order, as a store may answer: the index is in plan order all the same.
     for (let seq = n - 1; seq >= 0; seq--) {
       const action: ChangeAction = seq % 3 === 0 ? 'deactivate' : seq % 3 === 1 ? 'update' : 'skip';
-      const reasons =
+      const codes: ReasonCode[] =
         action === 'deactivate'
-          ? [{ code: seq % 2 === 0 ? 'contract-ended' : 'removed-from-lucca' }]
+          ? [seq % 2 === 0 ? 'contract-ended' : 'removed-from-lucca']
           : action === 'update' && seq % 5 === 0
-            ? [{ code: 'overwritten-local-edit' }, { code: 'invalid-date' }]
+            ? ['overwritten-local-edit', 'invalid-date']
             : [];
-      yield { seq, action, reasons };
+      yield change(seq, action, codes);
     }
   }
 
@@ -277,7 +285,7 @@ describe("the console's run change index", () => {
       maxRuns: 10,
       async *readRows(runId) {
         reads.set(runId, (reads.get(runId) ?? 0) + 1);
-        yield { seq: 0, action: 'update' as const, reasons: [] };
+        yield change(0, 'update', []);
       },
     });
     for (let i = 0; i < 100; i++) {
@@ -290,5 +298,36 @@ describe("the console's run change index", () => {
     await index.get('running', false);
     await index.get('running', false);
     assert.equal(reads.get('running'), 2);
+  });
+
+  test('keeps the changes themselves up to its total (ten runs of 30 through 100), a larger run as an index alone', async () => {
+    const reads = new Map<string, number>();
+    const index = new RunChangeIndex({
+      maxKeptChanges: 100,
+      async *readRows(runId) {
+        reads.set(runId, (reads.get(runId) ?? 0) + 1);
+        const n = runId === 'huge' ? 1_000 : 30;
+        for (let seq = 0; seq < n; seq++) yield change(seq, 'update', []);
+      },
+    });
+    const huge = await index.get('huge', true);
+    assert.equal(huge.docs, null, 'ten times what it keeps: the index alone');
+    assert.deepEqual(
+      pageOfChanges(huge, {}, 990, 50).seqs,
+      Array.from({ length: 10 }, (_, i) => 990 + i),
+    );
+    for (let i = 0; i < 10; i++) {
+      const run = await index.get(`r${i}`, true);
+      assert.equal(run.docs?.length, 30);
+    }
+    await index.get('r9', true);
+    await index.get('r7', true);
+    await index.get('r6', true);
+    await index.get('r0', true);
+    assert.deepEqual(
+      ['r9', 'r7', 'r6', 'r0'].map((r) => reads.get(r)),
+      [1, 1, 2, 2],
+      'three runs of 30 kept (90 changes): r7 to r9 kept, r6 and r0 read again',
+    );
   });
 });
