@@ -51,6 +51,8 @@ const REMOVALS_PER_CHUNK = 100;
 export class RunPlan {
   /** Slots with changes recorded: a page planned again replaces them. */
   readonly #planned = new Set<number>();
+  /** The Lucca users the read returned (for "last seen in Lucca"). */
+  readonly seenUsers = new Set<number>();
   #nextSlot = 0;
 
   private constructor(
@@ -94,6 +96,7 @@ export class RunPlan {
 
   /** Plans and records page `page`, the next of the read. */
   async page(page: number, users: readonly MappedLuccaUser[]): Promise<void> {
+    for (const user of users) if (user.luccaUserId !== null) this.seenUsers.add(user.luccaUserId);
     await this.#store(page, this.planner.planPage(page, users), false);
     this.#nextSlot = page + 1;
   }

@@ -338,12 +338,10 @@ export function createSyncActivities(deps: SyncActivityDeps) {
           }
           return places;
         });
-      return {
-        pagesRead: position.page,
-        usersRead: position.offset,
-        removalsSafe,
-        plan: await plan.finish({ detectRemovals: removalsSafe, review, override, locate }),
-      };
+      const finished = await plan.finish({ detectRemovals: removalsSafe, review, override, locate });
+      // A complete read saw each of these users now, whatever the run goes on to write.
+      await repos.luccaSightings.record(companyId, baseUrl, runId, now(), plan.seenUsers);
+      return { pagesRead: position.page, usersRead: position.offset, removalsSafe, plan: finished };
     });
   }
 

@@ -7,6 +7,8 @@ import type { ConsoleSettings } from './config';
 import type { Html } from './html';
 import type { I18n, MessageKey } from './i18n';
 import type { LoginGate, LoginPolicies } from './login';
+import type { ProfileDirectory } from './profile-directory';
+import type { RunChangeIndex } from './run-change-index';
 import type { ViewContext } from './views/layout';
 
 declare module 'fastify' {
@@ -38,6 +40,10 @@ export interface ConsoleContext {
   /** The clock of sessions and logins. */
   now(): Date;
   loginGate: LoginGate;
+  /** Companies' profiles as the list pages them, read once each for a while. */
+  directory: ProfileDirectory;
+  /** What finished runs changed, by action and reason, as the report pages them. */
+  reports: RunChangeIndex;
   loginPolicies?: LoginPolicies;
   /** Deletes the session server-side and tells the browser to drop its cookie. */
   endSession(request: FastifyRequest, reply: FastifyReply): Promise<void>;

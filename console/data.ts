@@ -1,17 +1,21 @@
 import { ObjectId } from 'mongodb';
 import type { CompanyDocument } from '../db/companies-repository';
+import type { ProfileDocument } from '../db/profiles-repository';
 import type { SyncChangeDocument } from '../db/sync-changes-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
-import { COMPANY_ID_PATTERN, type ProfileStatus } from '../domain/types';
+import { COMPANY_ID_PATTERN, type ChangeAction, type ProfileStatus } from '../domain/types';
 import {
   getCompaniesStatus,
-  getSyncReport,
   OperationError,
+  REPORT_ACTIONS,
   type OperationErrorCode,
   type CompanyStatus,
   type OperationsDeps,
 } from '../operations';
 import { checkLuccaAccess, sharedLuccaBudget, validateLuccaUrl } from '../operations/onboard';
+import type { ProfileListFilter } from '../domain/profile-list';
+import { pageOfChanges, type ChangeFilter, type RunChangeIndex } from './run-change-index';
+import { pageOf, type DirectoryPage, type DirectorySnapshot, type ProfileDirectory } from './profile-directory';
 
 /**
  * What the console's pages and its JSON API read. Writes go through `operations/`, the same
@@ -64,33 +68,110 @@ export async function getRun(deps: OperationsDeps, companyId: string, runId: str
   return { run, changesSoFar };
 }
 
-export async function getReport(deps: OperationsDeps, companyId: string, runId: string, perAction = 100) {
-  await getRun(deps, companyId, runId);
-  try {
-    return await getSyncReport(deps, { companyId, runId, perAction });
-  } catch (err) {
-    if (err instanceof OperationError) throw new NotFoundError('run');
-    throw err;
-  }
-}
-
-export interface ProfileFilter {
-  status?: ProfileStatus;
-  linked?: boolean;
+export interface ReportQuery extends ChangeFilter {
   skip?: number;
   limit?: number;
 }
 
-export async function listProfiles(deps: OperationsDeps, companyId: string, filter: ProfileFilter) {
+export interface ReportPage extends RunWithProgress {
+  filter: ChangeFilter;
+  total: number;
+  skip: number;
+  limit: number;
+  changes: SyncChangeDocument[];
+  countsByAction: Map<ChangeAction, number>;
+  countsByReason: Map<string, number>;
+}
+
+const REASON_CODE_PATTERN = /^[a-z][a-z-]{0,63}$/;
+
+/** A report's filters and page as a query string gives them; anything else is ignored. */
+export function reportQuery(q: unknown): ReportQuery {
+  const { action, reason, skip } = (q ?? {}) as Record<string, unknown>;
+  const from = typeof skip === 'number' ? skip : Number.parseInt(typeof skip === 'string' ? skip : '', 10);
+  return {
+    ...(REPORT_ACTIONS.includes(action as ChangeAction) ? { action: action as ChangeAction } : {}),
+    ...(typeof reason === 'string' && REASON_CODE_PATTERN.test(reason) ? { reason } : {}),
+    ...(Number.isSafeInteger(from) && from > 0 ? { skip: from } : {}),
+  };
+}
+
+/**
+ * One page of a run's changes in plan order, filtered by action and reason, from the run's change
+ * index (see `RunChangeIndex`): the page's own changes are read by `_id`.
+ */
+export async function getReportPage(
+  deps: OperationsDeps,
+  reports: RunChangeIndex,
+  companyId: string,
+  runId: string,
+  query: ReportQuery,
+): Promise<ReportPage> {
+  const progress = await getRun(deps, companyId, runId);
+  const limit = Math.min(Math.max(query.limit ?? 50, 1), 1000);
+  const skip = Math.max(query.skip ?? 0, 0);
+  const filter: ChangeFilter = {
+    ...(query.action ? { action: query.action } : {}),
+    ...(query.reason ? { reason: query.reason } : {}),
+  };
+  const index = await reports.get(runId, progress.run.status !== 'running');
+  const page = pageOfChanges(index, filter, skip, limit);
+  const changes = index.docs
+    ? page.positions.map((i) => index.docs![i]!)
+    : await deps.repos.syncChanges.bySeqs(runId, page.seqs);
+  return {
+    ...progress,
+    filter,
+    total: page.total,
+    skip,
+    limit,
+    changes,
+    countsByAction: index.countsByAction,
+    countsByReason: index.countsByReason,
+  };
+}
+
+export interface ProfileListQuery extends ProfileListFilter {
+  skip?: number;
+  limit?: number;
+  /** Read the company's profiles again now rather than page the list as it was read. */
+  refresh?: boolean;
+}
+
+export type ProfileList =
+  | ({ kind: 'ready'; builtAt: Date; refreshing: boolean } & DirectoryPage &
+      Pick<DirectorySnapshot, 'legalEntities' | 'departments'>)
+  | { kind: 'building'; read: number; startedAt: Date };
+
+/**
+ * A page of the company's profiles from its directory (see `ProfileDirectory`): read again when
+ * the company's latest run ended after it was read.
+ */
+export async function listProfiles(
+  deps: OperationsDeps,
+  directory: ProfileDirectory,
+  companyId: string,
+  query: ProfileListQuery,
+): Promise<ProfileList> {
   await requireCompany(deps, companyId);
-  const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
-  const skip = Math.max(filter.skip ?? 0, 0);
-  const { total, items } = await deps.repos.profiles.list(
-    companyId,
-    { status: filter.status, linked: filter.linked },
-    { skip, limit },
-  );
-  return { total, skip, limit, items };
+  const limit = Math.min(Math.max(query.limit ?? 50, 1), 200);
+  const skip = Math.max(query.skip ?? 0, 0);
+  const latest = await deps.repos.syncRuns.latest(companyId);
+  const answer = await directory.get(companyId, {
+    ...(query.refresh ? { refresh: true } : {}),
+    changedAt: latest?.finishedAt ?? null,
+  });
+  if (answer.kind === 'building') return answer;
+  const { snapshot } = answer;
+  const { skip: _s, limit: _l, refresh: _r, ...filter } = query;
+  return {
+    kind: 'ready',
+    builtAt: snapshot.builtAt,
+    refreshing: answer.refreshing,
+    legalEntities: snapshot.legalEntities,
+    departments: snapshot.departments,
+    ...pageOf(snapshot, filter, skip, limit),
+  };
 }
 
 export interface ProfileHistoryEntry {
@@ -99,7 +180,7 @@ export interface ProfileHistoryEntry {
 }
 
 export async function getProfile(deps: OperationsDeps, companyId: string, profileId: string) {
-  await requireCompany(deps, companyId);
+  const company = await requireCompany(deps, companyId);
   if (!PROFILE_ID_PATTERN.test(profileId)) throw new NotFoundError('profile');
   const profile = await deps.repos.profiles.get(companyId, new ObjectId(profileId));
   if (!profile) throw new NotFoundError('profile');
@@ -112,7 +193,25 @@ export async function getProfile(deps: OperationsDeps, companyId: string, profil
     // Dry runs and blocked runs never touched the profile: they are plans, not history.
     .filter((e) => e.run === null || (e.run.mode === 'apply' && e.run.status === 'succeeded'))
     .sort((a, b) => (b.run?.startedAt.getTime() ?? 0) - (a.run?.startedAt.getTime() ?? 0));
-  return { profile, history };
+  return { profile, history, lastSeenInLucca: await lastSeenInLucca(deps, company, profile) };
+}
+
+/**
+ * When a run's read of Lucca last returned the profile's Lucca user (each run that read them
+ * records it, see `LuccaSightingsRepository`), or when a run last wrote the link, whichever is
+ * later (runs before sightings were recorded only stamped their writes). Null for an unlinked profile.
+ */
+async function lastSeenInLucca(
+  deps: OperationsDeps,
+  company: CompanyDocument,
+  profile: ProfileDocument,
+): Promise<Date | null> {
+  if (!profile.lucca) return null;
+  const tenant = profile.lucca.tenant ?? company.lucca.baseUrl;
+  const seen = await deps.repos.luccaSightings.lastSeen(company._id, tenant, profile.lucca.userId);
+  const written = profile.lucca.lastSeenAt ?? null;
+  if (!seen) return written;
+  return written && written > seen ? written : seen;
 }
 
 export type ConnectionOutcome = 'ok' | 'bad-key' | 'missing-permission' | 'not-lucca' | 'unreachable' | 'other';

@@ -19,6 +19,8 @@ import { LoginGate, type LoginPolicies } from './login';
 import { NotFoundError } from './data';
 import { DEFAULT_LANG, i18n, isLang, type I18n } from './i18n';
 import { registerPageRoutes } from './pages';
+import { ProfileDirectory, type ProfileDirectoryOptions } from './profile-directory';
+import { RunChangeIndex } from './run-change-index';
 import { errorPage, notFoundPage } from './views/layout';
 
 export interface ConsoleOptions {
@@ -33,6 +35,8 @@ export interface ConsoleOptions {
   /** How many password checks run at once and wait (see LoginGate); the defaults otherwise. */
   loginGate?: LoginGate;
   loginPolicies?: LoginPolicies;
+  /** How the profiles list and the run reports keep what they read (defaults otherwise; tests shorten them). */
+  lists?: Partial<Pick<ProfileDirectoryOptions, 'maxAgeMs' | 'waitMs'>>;
 }
 
 const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
@@ -155,6 +159,12 @@ export async function buildConsole(opts: ConsoleOptions): Promise<FastifyInstanc
     store,
     now,
     loginGate: opts.loginGate ?? new LoginGate(),
+    directory: new ProfileDirectory({
+      readRows: (companyId) => deps.repos.profiles.listRows(companyId),
+      now,
+      ...opts.lists,
+    }),
+    reports: new RunChangeIndex({ readRows: (runId) => deps.repos.syncChanges.ofRun(runId) }),
     ...(opts.loginPolicies ? { loginPolicies: opts.loginPolicies } : {}),
     endSession: async (request, reply) => {
       await request.session.destroy();

@@ -2,6 +2,7 @@ import { MongoClient, type Collection, type Db } from 'mongodb';
 import { AuditLogRepository } from './audit-log-repository';
 import { CompaniesRepository, type CompanyDocument } from './companies-repository';
 import { LuccaBudgetsRepository } from './lucca-budgets-repository';
+import { LuccaSightingsRepository } from './lucca-sightings-repository';
 import { ProfilesRepository, type ProfileDocument } from './profiles-repository';
 import { ReviewedChangesRepository } from './reviewed-changes-repository';
 import { SyncChangesRepository, type SyncChangeDocument } from './sync-changes-repository';
@@ -17,6 +18,7 @@ export interface Repositories {
   reviewed: ReviewedChangesRepository;
   auditLog: AuditLogRepository;
   luccaBudgets: LuccaBudgetsRepository;
+  luccaSightings: LuccaSightingsRepository;
 }
 
 export function repositories(db: Db): Repositories {
@@ -29,6 +31,7 @@ export function repositories(db: Db): Repositories {
     reviewed: new ReviewedChangesRepository(db),
     auditLog: new AuditLogRepository(db),
     luccaBudgets: new LuccaBudgetsRepository(db),
+    luccaSightings: new LuccaSightingsRepository(db),
   };
 }
 

@@ -18,7 +18,7 @@ export interface SyncChangeDocument {
   reasons: Reason[];
 }
 
-const changeId = (runId: string, seq: number) => `${runId}:${String(seq).padStart(9, '0')}`;
+export const changeId = (runId: string, seq: number) => `${runId}:${String(seq).padStart(9, '0')}`;
 
 export function toChangeDocument(runId: string, companyId: string, seq: number, c: PlannedChange): SyncChangeDocument {
   return {
@@ -35,6 +35,9 @@ export function toChangeDocument(runId: string, companyId: string, seq: number, 
     reasons: c.reasons,
   };
 }
+
+/** Lookups by `_id` in flight at once for a page of a report (the store's pool is shared). */
+const BY_SEQ_CONCURRENCY = 8;
 
 export class SyncChangesRepository {
   static readonly collectionName = 'syncChanges';
@@ -160,6 +163,32 @@ export class SyncChangesRepository {
       .skip(opts.skip ?? 0)
       .limit(opts.limit ?? 0)
       .toArray();
+  }
+
+  /**
+   * Every change of a run, streamed: the console's report reads a run once (FerretDB decodes the
+   * collection for it) and pages it from there (`RunChangeIndex`).
+   */
+  ofRun(runId: string): AsyncIterable<SyncChangeDocument> {
+    return this.collection.find({ runId }, { batchSize: 1_000 });
+  }
+
+  /**
+   * A run's changes of these seqs, in that order. One lookup by `_id` each, a few at once: `_id`
+   * alone is the filter FerretDB evaluates in SQL (an `$in` of ids is decoded in Go, collection-wide),
+   * though on SQLite still as a scan of the table up to the match.
+   */
+  async bySeqs(runId: string, seqs: readonly number[]): Promise<SyncChangeDocument[]> {
+    const found = new Array<SyncChangeDocument | null>(seqs.length).fill(null);
+    let next = 0;
+    const lookUp = async () => {
+      while (next < seqs.length) {
+        const i = next++;
+        found[i] = await this.collection.findOne({ _id: changeId(runId, seqs[i]!) });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BY_SEQ_CONCURRENCY, seqs.length) }, lookUp));
+    return found.filter((c): c is SyncChangeDocument => c !== null);
   }
 
   forProfile(companyId: string, profileId: string) {

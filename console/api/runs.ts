@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ChangeAction } from '../../domain/types';
 import { REPORT_ACTIONS } from '../../operations';
 import type { ConsoleContext } from '../context';
-import { getRun, listRuns } from '../data';
+import { getReportPage, getRun, listRuns } from '../data';
 import type { MessageKey } from '../i18n';
 import { apiError, changeSchema, companyParams, runParams, runSchema } from '../schemas';
 import { toApiChange, toApiRun } from './representations';
@@ -55,12 +55,13 @@ async function oneRun(ctx: ConsoleContext, request: FastifyRequest) {
 
 const runChangesSchema = {
   tags: ['runs'],
-  summary: "A run's changes in plan order, optionally of one action",
+  summary: "A run's changes in plan order, optionally of one action and one reason code",
   params: runParams,
   querystring: {
     type: 'object',
     properties: {
       action: { type: 'string', enum: [...REPORT_ACTIONS] },
+      reason: { type: 'string', pattern: '^[a-z][a-z-]{0,63}$' },
       skip: { type: 'integer', minimum: 0, default: 0 },
       limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     },
@@ -77,11 +78,7 @@ const runChangesSchema = {
 async function runChanges(ctx: ConsoleContext, request: FastifyRequest) {
   const { deps } = ctx;
   const { companyId, runId } = request.params as { companyId: string; runId: string };
-  const q = request.query as { action?: ChangeAction; skip: number; limit: number };
-  await getRun(deps, companyId, runId);
-  const [total, items] = await Promise.all([
-    deps.repos.syncChanges.count(runId, q.action ? { action: q.action } : {}),
-    deps.repos.syncChanges.page(runId, { ...(q.action ? { action: q.action } : {}), skip: q.skip, limit: q.limit }),
-  ]);
-  return { total, items: items.map(toApiChange) };
+  const q = request.query as { action?: ChangeAction; reason?: string; skip: number; limit: number };
+  const { total, changes } = await getReportPage(deps, ctx.reports, companyId, runId, q);
+  return { total, items: changes.map(toApiChange) };
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { audited, OperationError, requestSync, ticketAuditDetails, type SyncTicket } from '../../operations';
 import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
-import { getReport, getRun, requireCompany } from '../data';
+import { getReportPage, getRun, reportQuery, requireCompany } from '../data';
 import { runParams } from '../schemas';
 import { runPage } from '../views/run';
 import { field, flash, requestedFlash } from './forms';
@@ -15,11 +15,10 @@ export function registerRunPages(app: FastifyInstance, ctx: ConsoleContext): voi
   app.get('/companies/:companyId/runs/:runId', { schema }, async (request, reply) => {
     const { companyId, runId } = request.params as { companyId: string; runId: string };
     const company = await requireCompany(deps, companyId);
-    const { changesSoFar } = await getRun(deps, companyId, runId);
-    const report = await getReport(deps, companyId, runId);
+    const report = await getReportPage(deps, ctx.reports, companyId, runId, reportQuery(request.query));
     return ctx.sendHtml(
       reply,
-      runPage(ctx.view(request, reply), { company, report, changesSoFar, temporalUrl: ctx.temporalRunUrl(report.run) }),
+      runPage(ctx.view(request, reply), { company, report, temporalUrl: ctx.temporalRunUrl(report.run) }),
     );
   });
 

@@ -42,7 +42,13 @@ export function postButton(
   </form>`;
 }
 
-export function layout(ctx: ViewContext, title: string, body: HtmlValue): Html {
+/** `reload`: the page loads this URL again after so many seconds (a list still being read). */
+export function layout(
+  ctx: ViewContext,
+  title: string,
+  body: HtmlValue,
+  opts: { reload?: { seconds: number; url: string } } = {},
+): Html {
   const { i18n } = ctx;
   const otherLang = i18n.lang === 'fr' ? 'en' : 'fr';
   return html`<!doctype html>
@@ -51,6 +57,7 @@ export function layout(ctx: ViewContext, title: string, body: HtmlValue): Html {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${title} · ${i18n.t('app.title')}</title>
+        ${opts.reload ? html`<meta http-equiv="refresh" content="${opts.reload.seconds};url=${opts.reload.url}" />` : null}
         <link rel="stylesheet" href="/assets/console.css" />
         <script src="/assets/console.js" defer></script>
       </head>

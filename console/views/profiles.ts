@@ -1,7 +1,8 @@
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { ProfileDocument } from '../../db/profiles-repository';
-import { SYNCED_FIELDS, type ProfileStatus } from '../../domain/types';
-import type { ProfileHistoryEntry } from '../data';
+import { SYNCED_FIELDS } from '../../domain/types';
+import type { ProfileHistoryEntry, ProfileList } from '../data';
+import type { ProfileListFilter } from '../../domain/profile-list';
 import { html, query, type Html } from '../html';
 import type { MessageKey } from '../i18n';
 import { companyTabs } from './companies';
@@ -10,34 +11,62 @@ import { fieldDiff, formatFieldValue, reasonList } from './run';
 
 export interface ProfilesView {
   company: CompanyDocument;
-  filter: { status?: ProfileStatus; linked?: boolean };
-  total: number;
-  skip: number;
-  limit: number;
-  items: ProfileDocument[];
+  filter: ProfileListFilter;
+  list: ProfileList;
 }
 
 export function profilesPage(ctx: ViewContext, v: ProfilesView): Html {
   const { i18n } = ctx;
   const base = `/companies/${v.company._id}/profiles`;
-  const linkedValue = v.filter.linked === undefined ? '' : v.filter.linked ? 'yes' : 'no';
-  const pageLink = (skip: number) =>
-    `${base}${query({ status: v.filter.status, linked: linkedValue, skip: skip > 0 ? skip : undefined })}`;
+  const f = v.filter;
+  const linkedValue = f.linked === undefined ? '' : f.linked ? 'yes' : 'no';
+  const params = {
+    q: f.search,
+    status: f.status,
+    linked: linkedValue,
+    legalEntity: f.legalEntityId,
+    department: f.departmentId,
+  };
+  const pageLink = (skip: number) => `${base}${query({ ...params, skip: skip > 0 ? skip : undefined })}`;
+  const title = `${v.company.name} · ${i18n.t('profiles.title')}`;
+  const tabs = companyTabs(ctx, v.company, 'profiles');
+  const list = v.list;
+  if (list.kind === 'building') {
+    return layout(
+      ctx,
+      title,
+      html`${tabs}
+        <p class="empty" data-testid="profiles-building" role="status">
+          ${i18n.t('profiles.building', { count: i18n.number(list.read) })}
+        </p>`,
+      { reload: { seconds: 2, url: `${base}${query(params)}` } },
+    );
+  }
   const icon = luccaPictogram(i18n.t('profiles.luccaIcon'));
+  const unitOptions = (units: { id: number; name: string; count: number }[], selected: number | undefined) =>
+    units.map(
+      (u) =>
+        html`<option value="${u.id}" ${selected === u.id ? 'selected' : ''}>
+          ${u.name} (${i18n.number(u.count)})
+        </option>`,
+    );
+  const last = Math.min(list.skip + list.items.length, list.total);
   return layout(
     ctx,
-    `${v.company.name} · ${i18n.t('profiles.title')}`,
-    html`${companyTabs(ctx, v.company, 'profiles')}
+    title,
+    html`${tabs}
       <form method="get" action="${base}" class="row filters" data-testid="profile-filters">
         <label
+          >${i18n.t('profiles.search')}
+          <input type="search" name="q" value="${f.search ?? ''}" maxlength="200" data-testid="profile-search" />
+        </label>
+        <label
           >${i18n.t('profiles.filterStatus')}
-          <select name="status">
+          <select name="status" data-testid="filter-status">
             <option value="">${i18n.t('profiles.all')}</option>
             ${(['active', 'upcoming', 'former'] as const).map(
               (s) =>
-                html`<option value="${s}" ${v.filter.status === s ? 'selected' : ''}>
-                  ${i18n.t(`profileStatus.${s}`)}
-                </option>`,
+                html`<option value="${s}" ${f.status === s ? 'selected' : ''}>${i18n.t(`profileStatus.${s}`)}</option>`,
             )}
           </select>
         </label>
@@ -49,13 +78,42 @@ export function profilesPage(ctx: ViewContext, v: ProfilesView): Html {
             <option value="no" ${linkedValue === 'no' ? 'selected' : ''}>${i18n.t('profiles.unlinked')}</option>
           </select>
         </label>
+        <label
+          >${i18n.t('profiles.filterLegalEntity')}
+          <select name="legalEntity" data-testid="filter-legal-entity">
+            <option value="">${i18n.t('profiles.all')}</option>
+            ${unitOptions(list.legalEntities, f.legalEntityId)}
+          </select>
+        </label>
+        <label
+          >${i18n.t('profiles.filterDepartment')}
+          <select name="department" data-testid="filter-department">
+            <option value="">${i18n.t('profiles.all')}</option>
+            ${unitOptions(list.departments, f.departmentId)}
+          </select>
+        </label>
         <button type="submit" class="button">${i18n.t('profiles.filter')}</button>
-        <span class="muted" data-testid="profiles-total"
-          >${i18n.t('profiles.total', { count: i18n.number(v.total) })}</span
-        >
       </form>
+      <p class="muted small" data-testid="profiles-as-of">
+        <span data-testid="profiles-total" data-total="${list.total}"
+          >${
+            list.total === 0
+              ? i18n.t('profiles.total', { count: 0 })
+              : i18n.t('profiles.showing', {
+                  from: i18n.number(list.skip + 1),
+                  to: i18n.number(last),
+                  total: i18n.number(list.total),
+                })
+          }</span
+        >
+        · ${i18n.t('profiles.asOf', { time: i18n.dateTime(list.builtAt, v.company.timezone) })}
+        ${list.refreshing ? html`(${i18n.t('profiles.refreshing')})` : null} ·
+        <a href="${base}${query({ ...params, refresh: 1 })}" data-testid="profiles-refresh"
+          >${i18n.t('profiles.refresh')}</a
+        >
+      </p>
       ${
-        v.items.length === 0
+        list.items.length === 0
           ? html`<p class="empty">${i18n.t('profiles.empty')}</p>`
           : html`<table class="table" data-testid="profiles">
                 <thead>
@@ -64,31 +122,45 @@ export function profilesPage(ctx: ViewContext, v: ProfilesView): Html {
                     <th>${i18n.t('profiles.name')}</th>
                     <th>${i18n.t('field.email')}</th>
                     <th>${i18n.t('field.status')}</th>
+                    <th>${i18n.t('profiles.filterLegalEntity')}</th>
+                    <th>${i18n.t('profiles.filterDepartment')}</th>
                     <th>${i18n.t('field.contractStart')}</th>
                     <th>${i18n.t('field.contractEnd')}</th>
                   </tr>
                 </thead>
                 <tbody>
-                  ${v.items.map(
+                  ${list.items.map(
                     (p) =>
-                      html`<tr data-profile="${p._id.toHexString()}" data-linked="${p.lucca ? 'yes' : 'no'}">
-                        <td class="icon-cell">${p.lucca ? icon : null}</td>
+                      html`<tr data-profile="${p.id}" data-linked="${p.linked ? 'yes' : 'no'}">
+                        <td class="icon-cell">${p.linked ? icon : null}</td>
                         <td>
-                          <a href="${base}/${p._id.toHexString()}">${p.lastName ?? ''} ${p.firstName ?? ''}</a>
+                          <a href="${base}/${p.id}" data-testid="profile-link"
+                            >${p.lastName ?? ''} ${p.firstName ?? ''}</a
+                          >
                         </td>
                         <td>${p.email ?? i18n.t('common.none')}</td>
                         <td><span class="badge profile-${p.status}">${i18n.t(`profileStatus.${p.status}`)}</span></td>
+                        <td>${p.legalEntity?.name ?? ''}</td>
+                        <td>${p.department?.name ?? ''}</td>
                         <td>${i18n.day(p.contractStart)}</td>
                         <td>${i18n.day(p.contractEnd)}</td>
                       </tr>`,
                   )}
                 </tbody>
               </table>
-              <nav class="pager">
-                ${v.skip > 0 ? html`<a href="${pageLink(v.skip - v.limit)}">← ${i18n.t('profiles.previous')}</a>` : null}
+              <nav class="pager" data-testid="profiles-pager">
                 ${
-                  v.skip + v.items.length < v.total
-                    ? html`<a href="${pageLink(v.skip + v.limit)}">${i18n.t('profiles.next')} →</a>`
+                  list.skip > 0
+                    ? html`<a href="${pageLink(Math.max(list.skip - list.limit, 0))}" data-testid="page-previous"
+                        >← ${i18n.t('profiles.previous')}</a
+                      >`
+                    : null
+                }
+                ${
+                  list.skip + list.items.length < list.total
+                    ? html`<a href="${pageLink(list.skip + list.limit)}" data-testid="page-next"
+                        >${i18n.t('profiles.next')} →</a
+                      >`
                     : null
                 }
               </nav>`
@@ -100,6 +172,8 @@ export interface ProfileView {
   company: CompanyDocument;
   profile: ProfileDocument;
   history: ProfileHistoryEntry[];
+  /** When a run's read of Lucca last returned the person (see `getProfile`). */
+  lastSeenInLucca: Date | null;
 }
 
 export function profilePage(ctx: ViewContext, v: ProfileView): Html {
@@ -139,7 +213,9 @@ export function profilePage(ctx: ViewContext, v: ProfileView): Html {
               ? html`<dt>${i18n.t('profile.linkedAt')}</dt>
                   <dd>${i18n.dateTime(profile.lucca.linkedAt, tz)}</dd>
                   <dt>${i18n.t('profile.lastSeen')}</dt>
-                  <dd>${i18n.dateTime(profile.lucca.lastSeenAt, tz)}</dd>
+                  <dd data-testid="last-seen">${i18n.dateTime(v.lastSeenInLucca, tz)}</dd>
+                  <dt>${i18n.t('profile.lastWritten')}</dt>
+                  <dd data-testid="last-written">${i18n.dateTime(profile.lucca.lastSeenAt, tz)}</dd>
                   ${
                     profile.lucca.removedAt
                       ? html`<dt>${i18n.t('profile.removed')}</dt>

@@ -4,8 +4,9 @@ import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { firedGuards } from '../../domain/guards';
 import { COUNT_KEYS } from '../../domain/types';
-import type { SyncReport } from '../../operations';
-import { html, type Html } from '../html';
+import { REPORT_ACTIONS } from '../../operations';
+import type { ReportPage } from '../data';
+import { html, query, type Html } from '../html';
 import type { I18n, MessageKey } from '../i18n';
 import { companyTabs } from './companies';
 import { layout, luccaPictogram, postButton, readOnlyNote, statusBadge, type ViewContext } from './layout';
@@ -86,8 +87,7 @@ function changeItem(ctx: ViewContext, companyId: string, change: SyncChangeDocum
 
 export interface RunView {
   company: CompanyDocument;
-  report: SyncReport;
-  changesSoFar: number;
+  report: ReportPage;
   temporalUrl: string;
 }
 
@@ -110,7 +110,7 @@ export function runProgress(i18n: I18n, run: SyncRunDocument, changesSoFar: numb
 
 export function runPage(ctx: ViewContext, v: RunView): Html {
   const { i18n } = ctx;
-  const { run, groups } = v.report;
+  const { run } = v.report;
   const tz = v.company.timezone;
   const duration = run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null;
   const base = `/companies/${v.company._id}`;
@@ -145,7 +145,7 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
             : null
         }
       </section>
-      ${run.status === 'running' ? runProgress(i18n, run, v.changesSoFar) : null}
+      ${run.status === 'running' ? runProgress(i18n, run, v.report.changesSoFar) : null}
       ${
         run.status === 'blocked'
           ? html`<section class="card blocked" data-testid="blocked">
@@ -196,23 +196,81 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
           : null
       }
       ${
-        run.status !== 'running' && groups.length === 0 && run.status !== 'failed'
+        run.status !== 'running' && v.report.countsByAction.size === 0 && run.status !== 'failed'
           ? html`<p class="empty">${i18n.t('run.noChanges')}</p>`
+          : v.report.countsByAction.size > 0
+            ? changesSection(ctx, v)
+            : null
+      }`,
+  );
+}
+
+/** The run's changes in plan order, filtered by action and reason, a page at a time. */
+function changesSection(ctx: ViewContext, v: RunView): Html {
+  const { i18n } = ctx;
+  const r = v.report;
+  const base = `/companies/${v.company._id}/runs/${r.run._id}`;
+  const pageLink = (skip: number) =>
+    `${base}${query({ action: r.filter.action, reason: r.filter.reason, skip: skip > 0 ? skip : undefined })}`;
+  const actions = REPORT_ACTIONS.filter((a) => r.countsByAction.has(a));
+  const reasons = [...r.countsByReason.keys()].sort();
+  const last = Math.min(r.skip + r.changes.length, r.total);
+  return html`<section class="card" data-testid="changes">
+    <h2>${i18n.t('run.changes')}</h2>
+    <form method="get" action="${base}" class="row filters" data-testid="change-filters">
+      <label
+        >${i18n.t('run.filterAction')}
+        <select name="action" data-testid="filter-action">
+          <option value="">${i18n.t('profiles.all')}</option>
+          ${actions.map(
+            (a) =>
+              html`<option value="${a}" ${r.filter.action === a ? 'selected' : ''}>
+                ${i18n.t(`action.${a}` as MessageKey)} (${i18n.number(r.countsByAction.get(a) ?? 0)})
+              </option>`,
+          )}
+        </select>
+      </label>
+      <label
+        >${i18n.t('run.filterReason')}
+        <select name="reason" data-testid="filter-reason">
+          <option value="">${i18n.t('profiles.all')}</option>
+          ${reasons.map(
+            (code) =>
+              html`<option value="${code}" ${r.filter.reason === code ? 'selected' : ''}>
+                ${code} (${i18n.number(r.countsByReason.get(code) ?? 0)})
+              </option>`,
+          )}
+        </select>
+      </label>
+      <button type="submit" class="button">${i18n.t('profiles.filter')}</button>
+      <span class="muted" data-testid="changes-total" data-total="${r.total}"
+        >${
+          r.total === 0
+            ? i18n.t('run.noMatch')
+            : i18n.t('run.showing', {
+                from: i18n.number(r.skip + 1),
+                to: i18n.number(last),
+                total: i18n.number(r.total),
+              })
+        }</span
+      >
+    </form>
+    <ul class="changes">
+      ${r.changes.map((c) => changeItem(ctx, v.company._id, c))}
+    </ul>
+    <nav class="pager" data-testid="changes-pager">
+      ${
+        r.skip > 0
+          ? html`<a href="${pageLink(Math.max(r.skip - r.limit, 0))}" data-testid="page-previous"
+              >← ${i18n.t('profiles.previous')}</a
+            >`
           : null
       }
-      ${groups.map(
-        (g) =>
-          html`<section class="card" data-testid="group-${g.action}">
-            <h2>${i18n.t(`action.${g.action}` as MessageKey)} <span class="muted">(${i18n.number(g.total)})</span></h2>
-            <ul class="changes">
-              ${g.changes.map((c) => changeItem(ctx, v.company._id, c))}
-            </ul>
-            ${
-              g.total > g.changes.length
-                ? html`<p class="muted">+ ${i18n.number(g.total - g.changes.length)} ${i18n.t('run.more')}</p>`
-                : null
-            }
-          </section>`,
-      )}`,
-  );
+      ${
+        r.skip + r.changes.length < r.total
+          ? html`<a href="${pageLink(r.skip + r.limit)}" data-testid="page-next">${i18n.t('profiles.next')} →</a>`
+          : null
+      }
+    </nav>
+  </section>`;
 }

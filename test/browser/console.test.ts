@@ -180,7 +180,7 @@ describe('the Lucca integration tab of the admin console, in a real browser', ()
 
     await row.locator('a').first().click();
     await page.waitForURL(new RegExp(`/runs/${runId}$`));
-    const update = page.locator('[data-testid=group-update] [data-testid=change]').first();
+    const update = page.locator('[data-testid=change][data-action=update]').first();
     const lastName = update.locator('tr[data-field=lastName]');
     assert.equal(await lastName.getByTestId('diff-from').innerText(), profile.lastName);
     assert.equal(await lastName.getByTestId('diff-to').innerText(), "Aït N'Diaye");
@@ -222,7 +222,13 @@ describe('the Lucca integration tab of the admin console, in a real browser', ()
     const blockedId = await waitForFinishedRun(page, { after: before, status: 'blocked' });
     await page.locator(`tr[data-run="${blockedId}"] a`).first().click();
     await page.getByTestId('blocked').waitFor();
-    assert.equal(await page.locator('[data-testid=group-deactivate] [data-testid=change]').count(), 20);
+    // The report's action filter: the planned deactivations, all on one page.
+    await page.getByTestId('filter-action').selectOption('deactivate');
+    await page.locator('[data-testid=change-filters] button[type=submit]').click();
+    await page.waitForURL(/action=deactivate/);
+    assert.equal(await page.getByTestId('changes-total').getAttribute('data-total'), '20');
+    assert.equal(await page.locator('[data-testid=change][data-action=deactivate]').count(), 20);
+    assert.equal(await page.locator('[data-testid=change]').count(), 20);
     assert.match(
       await page.locator('[data-testid=guards] [data-guard=deactivate]').innerText(),
       /(deactivate 20 profiles \(limit|désactiver 20 profils \(limite) \d+\)/,
