@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { i18n } from '../../console/i18n';
+import { FAILURE_SENTENCES, type FailureCode } from '../../domain/failures';
+import { REASON_SENTENCES } from '../../domain/reasons';
+import { REASON_CODES } from '../../domain/types';
+import { docTables, fillTables, GENERATED_DOCS, generatedDoc } from '../../dev-tools/docs-tables';
+
+describe('the code tables of the docs, generated from domain/', () => {
+  for (const relative of Object.keys(GENERATED_DOCS)) {
+    test(`${relative} holds the tables npm run docs:tables writes from the code`, async () => {
+      const { committed, generated } = await generatedDoc(relative);
+      assert.ok(
+        committed === generated,
+        `${relative} differs from what domain/ says: run \`npm run docs:tables\` and commit the result`,
+      );
+    });
+  }
+
+  test('a table lists every reason and failure code, with its English and French sentences', () => {
+    const tables = docTables();
+    for (const code of REASON_CODES) {
+      const row = tables['reason-codes']?.split('\n').find((line) => line.startsWith(`| \`${code}\` |`));
+      assert.ok(row, code);
+      assert.ok(row.includes(REASON_SENTENCES[code].en) && row.includes(REASON_SENTENCES[code].fr), code);
+    }
+    for (const code of Object.keys(FAILURE_SENTENCES) as FailureCode[]) {
+      const row = tables['failure-codes']?.split('\n').find((line) => line.startsWith(`| \`${code}\` |`));
+      assert.ok(row, code);
+      assert.ok(row.includes(FAILURE_SENTENCES[code].en) && row.includes(FAILURE_SENTENCES[code].fr), code);
+    }
+  });
+
+  test('a document that lost the markers of one of its tables is refused, naming the table', () => {
+    const text =
+      '<!-- generated: reason-codes (npm run docs:tables) -->\nold\n<!-- end of generated: reason-codes -->\n';
+    assert.match(
+      fillTables(text, docTables(), ['reason-codes'], 'x.md'),
+      /\| `missing-email` \|/,
+      'the table replaces what stood between the markers',
+    );
+    assert.throws(
+      () => fillTables(text, docTables(), ['reason-codes', 'failure-codes'], 'x.md'),
+      /x\.md: no markers for the table\(s\) failure-codes/,
+    );
+  });
+
+  test('the console shows the same French sentences as the docs', () => {
+    const fr = i18n('fr');
+    for (const code of REASON_CODES)
+      assert.equal(fr.reason(code, 'a narrower English message'), REASON_SENTENCES[code].fr);
+    for (const code of Object.keys(FAILURE_SENTENCES) as FailureCode[]) {
+      assert.equal(fr.failure(code), FAILURE_SENTENCES[code].fr);
+      assert.equal(i18n('en').failure(code), FAILURE_SENTENCES[code].en);
+    }
+    assert.equal(fr.failure('a-code-of-an-older-run'), null);
+  });
+
+  test('every sentence is one plain sentence in each language, quoting no one', () => {
+    const all = [...Object.values(REASON_SENTENCES), ...Object.values(FAILURE_SENTENCES)];
+    for (const sentences of all) {
+      for (const sentence of [sentences.en, sentences.fr]) {
+        assert.match(sentence, /^[A-ZÀ-ÖØ-Þ].*\.$/, sentence);
+        assert.doesNotMatch(sentence, /@/, sentence);
+      }
+    }
+  });
+});
