@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { i18n } from '../../console/i18n';
+import { i18n, type Lang } from '../../console/i18n';
+import { runPage, type RunView } from '../../console/views/run';
 import { FAILURE_SENTENCES, type FailureCode } from '../../domain/failures';
 import { REASON_SENTENCES } from '../../domain/reasons';
 import { REASON_CODES } from '../../domain/types';
@@ -54,6 +55,39 @@ describe('the code tables of the docs, generated from domain/', () => {
       assert.equal(i18n('en').failure(code), FAILURE_SENTENCES[code].en);
     }
     assert.equal(fr.failure('a-code-of-an-older-run'), null);
+  });
+
+  test("a failed run's page says what its code means in the page's language, then the run's own message", () => {
+    const message = 'Lucca refused the API key (HTTP 401): get a new key and onboard again.';
+    const view = {
+      company: { _id: 'acme', name: 'Acme', timezone: 'Europe/Paris' },
+      report: {
+        run: {
+          _id: '20261202-101500-1a2b3c4d',
+          companyId: 'acme',
+          status: 'failed',
+          mode: 'apply',
+          trigger: 'manual',
+          requestedBy: 'ops',
+          startedAt: new Date('2026-12-02T10:15:00Z'),
+          finishedAt: new Date('2026-12-02T10:15:03Z'),
+          counts: null,
+          error: { code: 'lucca-auth', message },
+        },
+        groups: [],
+      },
+      changesSoFar: 0,
+      temporalUrl: 'http://127.0.0.1:8233/',
+    } as unknown as RunView;
+    for (const lang of ['fr', 'en'] as Lang[]) {
+      const page = String(
+        runPage({ i18n: i18n(lang), csrf: 'x', user: 'ops', role: 'viewer', canAct: false, currentUrl: '/' }, view),
+      );
+      const alert = /<p class="flash error" role="alert">([\s\S]*?)<\/p>/.exec(page)?.[1] ?? '';
+      assert.ok(alert.includes('(lucca-auth)'), alert);
+      assert.ok(alert.includes(FAILURE_SENTENCES['lucca-auth'][lang]), `${lang}: ${alert}`);
+      assert.ok(alert.includes('Lucca refused the API key (HTTP 401)'), alert);
+    }
   });
 
   test('every sentence is one plain sentence in each language, quoting no one', () => {
