@@ -1,4 +1,5 @@
-import { describeReason } from '../domain/reasons';
+import { describeFailure } from '../domain/failures';
+import { describeReason, REASON_SENTENCES } from '../domain/reasons';
 import type { ReasonCode } from '../domain/types';
 
 export const LANGS = ['fr', 'en'] as const;
@@ -521,41 +522,12 @@ const fr: Record<MessageKey, string> = {
   'common.back': 'Retour',
 };
 
-const REASONS_FR: Record<ReasonCode, string> = {
-  'missing-email':
-    'Le collaborateur n’a pas d’e-mail professionnel dans Lucca : il ne peut ni être rattaché ni créer de profil, et un profil lié garde son e-mail actuel.',
-  'invalid-email':
-    'L’e-mail du collaborateur dans Lucca n’est pas une adresse valide : il ne peut ni être rattaché ni créer de profil, et un profil lié garde son e-mail actuel.',
-  'missing-name': 'Le prénom ou le nom est vide dans Lucca : la fiche n’a pas été synchronisée.',
-  'invalid-date':
-    'Une date dans Lucca n’est pas une simple date de calendrier (date impossible, ou avec une heure ou un fuseau) : elle n’a pas été synchronisée, le profil garde sa valeur actuelle (vide pour un nouveau profil) et le reste de la fiche est synchronisé.',
-  'duplicate-email-in-lucca':
-    'Plusieurs collaborateurs Lucca partagent cet e-mail : aucun n’est rattaché ni créé par e-mail tant que Lucca n’est pas corrigé.',
-  'email-taken': 'Cet e-mail appartient déjà à un profil lié à un autre collaborateur Lucca : rien n’a été modifié.',
-  'ambiguous-match':
-    'Plusieurs profils non liés ont cet e-mail : aucun n’a été rattaché ; fusionnez-les ou corrigez-les sur la plateforme.',
-  'former-employee': 'Le collaborateur est parti avant que la plateforme ne le connaisse : aucun profil créé.',
-  'removed-from-lucca': 'Le collaborateur n’apparaît plus dans Lucca : le profil est passé en ancien collaborateur.',
-  'contract-ended': 'La date de fin de contrat est passée : le profil est passé en ancien collaborateur.',
-  'out-of-scope':
-    'Le collaborateur est toujours dans Lucca mais n’est plus dans les entités juridiques et départements de l’entreprise (mutation vers un autre établissement ou département) : le profil est passé en ancien collaborateur de cette entreprise ; s’il y revient, il est réactivé.',
-  rehired:
-    'Le collaborateur est de nouveau actif dans Lucca (réembauche, retour dans Lucca ou dans le périmètre de l’entreprise) : le profil a été réactivé.',
-  'overwritten-local-edit':
-    'Une valeur modifiée sur la plateforme depuis la dernière synchronisation a été remplacée par celle de Lucca, qui fait foi.',
-  'invalid-record': 'La fiche Lucca n’a pas d’identifiant utilisable : elle n’a pas été synchronisée.',
-  'field-too-long':
-    'Une valeur de la fiche Lucca est plus longue que toute valeur réelle (fiche abîmée ou malveillante) : la fiche n’a pas été synchronisée.',
-  'email-taken-at-apply':
-    'L’e-mail a été donné à un autre profil sur la plateforme pendant la synchronisation, et la base l’a refusé : rien n’a été créé ni modifié pour cette personne ; la prochaine synchronisation la reprend.',
-  'changed-during-sync':
-    'Le profil a été supprimé, lié à un autre collaborateur Lucca ou modifié sans cesse sur la plateforme pendant la synchronisation : rien n’y a été écrit ; la prochaine synchronisation le reprend.',
-};
-
 export interface I18n {
   lang: Lang;
   t(key: MessageKey, params?: Record<string, string | number>): string;
   reason(code: ReasonCode, message?: string): string;
+  /** What a failed run's code means and what to do; null for a code of an older run. */
+  failure(code: string): string | null;
   dateTime(date: Date | string | null | undefined, timeZone: string): string;
   /** A date-only `YYYY-MM-DD` value, shown without any time zone arithmetic. */
   day(value: unknown): string;
@@ -574,8 +546,12 @@ export function i18n(lang: Lang): I18n {
       return text;
     },
     reason(code, message) {
-      if (lang === 'fr') return REASONS_FR[code] ?? code;
+      // The French page shows the code's sentence: a narrower message exists in English only.
+      if (lang === 'fr') return Object.hasOwn(REASON_SENTENCES, code) ? describeReason(code, 'fr') : code;
       return message || describeReason(code);
+    },
+    failure(code) {
+      return describeFailure(code, lang);
     },
     dateTime(date, timeZone) {
       if (!date) return messages['common.none'];

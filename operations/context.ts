@@ -4,8 +4,8 @@ import type { AppConfig } from '../config/env';
 import { connectMongo, ensureIndexes, repositories, type Repositories } from '../db/mongo';
 
 /**
- * What every operation needs, passed explicitly so the CLI, the demo, tests and a future web
- * console call the same functions with their own connections.
+ * What every operation needs, passed explicitly so the CLI, the demo, tests and the web console
+ * call the same functions with their own connections.
  */
 export interface OperationsDeps {
   repos: Repositories;

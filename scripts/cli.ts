@@ -473,7 +473,7 @@ program
       }
       if (r.journalsKept.length > 0) {
         console.error(
-          `Kept the journal of an unfinished rewrite (a later run may have written the same profiles): ${r.journalsKept.map((id) => `syncJournal.${id}`).join(', ')}. See "Offboarding, the sweeper and retention" in the README.`,
+          `Kept the journal of an unfinished rewrite (a later run may have written the same profiles): ${r.journalsKept.map((id) => `syncJournal.${id}`).join(', ')}. See "Offboarding, the sweeper and retention" in docs/operating.md.`,
         );
       }
     });

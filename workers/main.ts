@@ -98,7 +98,7 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
 
   // A run workflow records its outcome in `SyncOutcome`: on a namespace without the attribute its
   // last workflow task would fail until someone adds it. Temporal Cloud refuses this call: there,
-  // the attributes are added once with `tcld` (see the README), and the error says so.
+  // the attributes are added once with `tcld` (see docs/operating.md, "Temporal: where to look"), and the error says so.
   await ensureSearchAttributes(connection, namespace).then(
     (added) => added.length > 0 && logger.info({ namespace, added }, 'Search attributes registered'),
     (err: unknown) =>

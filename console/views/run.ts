@@ -140,7 +140,8 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
         ${
           run.error && run.status !== 'blocked'
             ? html`<p class="flash error" role="alert">
-                <strong>${i18n.t('run.error')}</strong> (${run.error.code}) ${run.error.message}
+                <strong>${i18n.t('run.error')}</strong> (${run.error.code}) ${i18n.failure(run.error.code)}
+                ${run.error.message}
               </p>`
             : null
         }
