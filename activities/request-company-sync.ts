@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { syncRefusal } from '../db/companies-repository';
 import type { Repositories } from '../db/mongo';
 import { failureType } from '../domain/failures';
-import { requestSyncWithStart } from '../workflows/client';
+import { requestSyncWithStart } from '../temporal/client';
 import { requireTemporal } from './errors';
 
 export interface RequestCompanySyncDeps {

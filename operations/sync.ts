@@ -20,7 +20,7 @@ import {
   signalSyncNowWithStart,
   taskQueueWorkers,
   type TaskQueueWorkers,
-} from '../workflows/client';
+} from '../temporal/client';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 

@@ -17,17 +17,17 @@ import type { ProfileDocument } from '../../db/profiles-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { SYNCED_FIELDS, type SyncCounts } from '../../domain/types';
 import { syncRunWorkflow } from '../../workflows/sync-run';
-import { runResult } from '../../workflows/client';
+import { runResult } from '../../temporal/client';
 import type { SyncRunResult, SyncTuning } from '../../workflows/messages';
-import { ChildWorker, writeWorkflowBundle } from '../../scripts/lib/child-worker';
-import { startPrivateStack, type PrivateStack } from '../../scripts/lib/private-stack';
+import { ChildWorker, writeWorkflowBundle } from '../child-worker/child-worker';
+import { startPrivateStack, type PrivateStack } from '../stack/private-stack';
 import { startFakeLucca, type FakeLucca, type LuccaRawUser } from '../fake-lucca';
 import type { MongoClient } from 'mongodb';
 import { randomBytes } from 'node:crypto';
 
 /**
  * The reliability rig, shared by `test/integration/reliability.test.ts` (small sizes) and
- * `scripts/chaos.ts` (bigger, longer): a private Temporal dev server and FerretDB it may stop and
+ * `dev-tools/reliability/chaos.ts` (bigger, longer): a private Temporal dev server and FerretDB it may stop and
  * restart, an in-process fake Lucca, and sync workers in child processes it may SIGKILL. Every
  * line the workers log is kept for the secret scan.
  */

@@ -10,7 +10,7 @@ import { failureType } from '../../domain/failures';
 import { OperationError, requestSync, type OperationsDeps } from '../../operations';
 import { offboardCompany } from '../../operations/offboard';
 import { scheduledSyncWorkflow } from '../../workflows';
-import { signalSyncNowWithStart } from '../../workflows/client';
+import { signalSyncNowWithStart } from '../../temporal/client';
 import { companyWorkflowId, syncRunWorkflowId } from '../../workflows/messages';
 import { FAKE_LUCCA_HOSTS, forgetCompanies, openStack, recordHistory, type Stack } from './helpers';
 import { addTestCompany, FAST_RETRIES, staff, startSync, startWorker, until, type RunningWorker } from './sync-kit';

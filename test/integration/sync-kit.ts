@@ -8,7 +8,7 @@ import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import { SYNCED_FIELDS } from '../../domain/types';
 import { createSyncWorker } from '../../workers/worker';
 import { syncRunWorkflow } from '../../workflows';
-import { runResult } from '../../workflows/client';
+import { runResult } from '../../temporal/client';
 import { syncRunWorkflowId, type SyncRunInput, type SyncRunResult, type SyncTuning } from '../../workflows/messages';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { activityDeps, addCompany, NAMESPACE, newApiKey, uniqueSuffix, workflowBundle, type Stack } from './helpers';

@@ -9,7 +9,7 @@ import { OperationError, requestSync, waitForSyncRun, type OperationsDeps, type 
 import { queryCompanyStatus } from '../../operations/sync';
 import { MAX_PENDING_KINDS } from '../../workflows/company-sync';
 import { scheduledSyncWorkflow } from '../../workflows';
-import { requestSyncWithStart } from '../../workflows/client';
+import { requestSyncWithStart } from '../../temporal/client';
 import {
   companyWorkflowId,
   statusQuery,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { companySyncWorkflow, syncRunWorkflow } from '../../workflows';
-import { runResult } from '../../workflows/client';
+import { runResult } from '../../temporal/client';
 import {
   CompanyIdAttribute,
   companyWorkflowId,
@@ -11,7 +11,7 @@ import {
   syncRunWorkflowId,
 } from '../../workflows/messages';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
-import { ChildWorker } from '../../scripts/lib/child-worker';
+import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { found, personalData, readableHistory } from './privacy-kit';
 import {
   MONGODB_URI,

@@ -7,7 +7,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { connectMongo, repositories } from '../../db/mongo';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { failureType } from '../../domain/failures';
-import { ChildWorker } from '../../scripts/lib/child-worker';
+import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { DEFAULT_SHUTDOWN_GRACE_MS, shutdownDrainMs } from '../../workers/worker';
 import type { syncRunWorkflow } from '../../workflows';
 import {

@@ -29,7 +29,7 @@ import {
   type SyncNowRequest,
   type SyncTuning,
 } from '../../workflows/messages';
-import { ensureTool, TEMPORAL_TEST_SERVER } from '../../scripts/lib/tools';
+import { ensureTool, TEMPORAL_TEST_SERVER } from '../../dev-tools/stack/tools';
 
 /**
  * The workflows' own timing on Temporal's time-skipping test server (the Java SDK's, fetched into

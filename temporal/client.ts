@@ -7,7 +7,7 @@ import {
 } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import protos from '@temporalio/proto';
-import type { companySyncWorkflow } from './company-sync';
+import type { companySyncWorkflow } from '../workflows/company-sync';
 import {
   CompanyIdAttribute,
   companyWorkflowId,
@@ -18,8 +18,8 @@ import {
   type SyncNowRequest,
   type SyncRequestAccepted,
   type SyncRunResult,
-} from './messages';
-import type { syncRunWorkflow } from './sync-run';
+} from '../workflows/messages';
+import type { syncRunWorkflow } from '../workflows/sync-run';
 
 // Client side only: workflow code never imports this file.
 

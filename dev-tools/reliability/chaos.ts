@@ -4,10 +4,10 @@
 import { performance } from 'node:perf_hooks';
 import { Command, InvalidArgumentError } from 'commander';
 import fc from 'fast-check';
-import { generateLuccaUsers } from '../dev-tools/fake-lucca';
-import { localDate } from '../dev-tools/fake-lucca/dates';
-import { hostileCompany } from '../dev-tools/reliability/fuzz';
-import { leaks, Rig, secretsOf, type RunOutcome } from '../dev-tools/reliability/rig';
+import { generateLuccaUsers } from '../fake-lucca';
+import { localDate } from '../fake-lucca/dates';
+import { hostileCompany } from './fuzz';
+import { leaks, Rig, secretsOf, type RunOutcome } from './rig';
 import {
   assertHostileRecordsHandled,
   assertSameAsClean,
@@ -16,7 +16,7 @@ import {
   restartMidRun,
   runIdOf,
   slowPages,
-} from '../dev-tools/reliability/scenarios';
+} from './scenarios';
 
 const int = (value: string): number => {
   const n = Number(value);
