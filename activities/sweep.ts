@@ -6,7 +6,8 @@ import type { RunRef } from '../db/sync-runs-repository';
 import type { WorkingData } from '../db/sync-staging-repository';
 import type { RunError } from '../domain/failures';
 import { requireTemporal } from './errors';
-import { DEFAULT_CHANGES_RETENTION_DAYS, runIdStartedAt, syncRunWorkflowId } from '../workflows/messages';
+import { runIdStartedAt, syncRunWorkflowId } from '../temporal/ids';
+import { DEFAULT_CHANGES_RETENTION_DAYS } from '../config/env';
 
 const DAY_MS = 24 * 3600_000;
 

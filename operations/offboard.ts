@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ScheduleNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { removeCompanyWorkingData } from '../activities/sweep';
-import { companyWorkflowId, scheduleId } from '../workflows/messages';
+import { companyWorkflowId, scheduleId } from '../temporal/ids';
 import type { OperationsDeps } from './context';
 import { companyNotFound } from './errors';
 

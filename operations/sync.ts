@@ -6,13 +6,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { syncRefusal, type CompanyDocument } from '../db/companies-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
 import { failureType } from '../domain/failures';
-import {
-  companyWorkflowId,
-  statusQuery,
-  type CompanySyncStatus,
-  type SyncNowRequest,
-  type SyncOverride,
-} from '../workflows/messages';
+import { statusQuery, type CompanySyncStatus, type SyncNowRequest, type SyncOverride } from '../workflows/messages';
+import { companyWorkflowId } from '../temporal/ids';
 import type { SyncTrigger } from '../domain/types';
 import {
   requestSyncWithStart,

@@ -16,14 +16,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
-  CompanyIdAttribute,
   failedRunResult,
   requestSyncUpdate,
-  runIdAt,
   statusQuery,
   syncNowSignal,
-  syncRunWorkflowId,
-  SyncTriggerAttribute,
   type CompanySyncInput,
   type CompanySyncStatus,
   type PendingSync,
@@ -31,6 +27,8 @@ import {
   type SyncNowRequest,
   type SyncRunResult,
 } from './messages';
+import { runIdAt, syncRunWorkflowId } from '../temporal/ids';
+import { CompanyIdAttribute, SyncTriggerAttribute } from '../temporal/search-attributes';
 import { failureType } from '../domain/failures';
 import { syncRunWorkflow } from './sync-run';
 

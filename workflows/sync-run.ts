@@ -14,13 +14,8 @@ import type { AppliedResult, createSyncActivities } from '../activities/sync-act
 import { failureCode, failureType, isLuccaFailure, type FailureCode, type RunError } from '../domain/failures';
 import { blockedPlanError } from '../domain/guards';
 import { summariseCounts } from '../domain/plan';
-import {
-  SyncOutcomeAttribute,
-  type RunOutcome,
-  type SyncOutcome,
-  type SyncRunInput,
-  type SyncRunResult,
-} from './messages';
+import { type RunOutcome, type SyncOutcome, type SyncRunInput, type SyncRunResult } from './messages';
+import { SyncOutcomeAttribute } from '../temporal/search-attributes';
 
 /**
  * Runs show how they ended in the Temporal UI: the `SyncOutcome` search attribute, and a failed

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
-import { ensureSearchAttributes, SEARCH_ATTRIBUTES } from '../../temporal/client';
+import { ensureSearchAttributes } from '../../temporal/client';
+import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 import { DATA_DIR, PROJECT_ROOT } from './paths';
 import { ensureTool, FERRETDB, TEMPORAL_CLI } from './tools';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
-import { companyWorkflowId, scheduleId, sweepScheduleId } from '../../workflows/messages';
+import { companyWorkflowId, scheduleId, sweepScheduleId } from '../../temporal/ids';
 import { stackSettings } from '../../dev-tools/stack/stack';
 import { MONGODB_URI, TEMPORAL_ADDRESS, uniqueSuffix } from './helpers';
 

@@ -20,7 +20,7 @@ import {
 } from '../../db/mongo';
 import type { ActivityDeps } from '../../activities';
 import { createSyncWorker, WORKFLOWS_PATH } from '../../workers/worker';
-import { companyWorkflowId, scheduleId } from '../../workflows/messages';
+import { companyWorkflowId, scheduleId } from '../../temporal/ids';
 import { startFakeLucca, type FakeLucca } from '../../dev-tools/fake-lucca';
 import { TEMPORAL_CLI, toolPath } from '../../dev-tools/stack/tools';
 

@@ -11,7 +11,7 @@ import { OperationError, requestSync, type OperationsDeps } from '../../operatio
 import { offboardCompany } from '../../operations/offboard';
 import { scheduledSyncWorkflow } from '../../workflows';
 import { signalSyncNowWithStart } from '../../temporal/client';
-import { companyWorkflowId, syncRunWorkflowId } from '../../workflows/messages';
+import { companyWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
 import { FAKE_LUCCA_HOSTS, forgetCompanies, openStack, recordHistory, type Stack } from './helpers';
 import { addTestCompany, FAST_RETRIES, staff, startSync, startWorker, until, type RunningWorker } from './sync-kit';
 

@@ -7,7 +7,7 @@ import { toChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunStatus } from '../../db/sync-runs-repository';
 import { ensureSweepSchedule } from '../../operations/sweeper';
 import { syncRunWorkflow } from '../../workflows';
-import { sweepScheduleId, syncRunWorkflowId } from '../../workflows/messages';
+import { sweepScheduleId, syncRunWorkflowId } from '../../temporal/ids';
 import { openStack, uniqueSuffix, type Stack } from './helpers';
 import { startWorker, until } from './sync-kit';
 

@@ -3,13 +3,9 @@ import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { companySyncWorkflow, syncRunWorkflow } from '../../workflows';
 import { runResult } from '../../temporal/client';
-import {
-  CompanyIdAttribute,
-  companyWorkflowId,
-  statusQuery,
-  syncNowSignal,
-  syncRunWorkflowId,
-} from '../../workflows/messages';
+import { statusQuery, syncNowSignal } from '../../workflows/messages';
+import { companyWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
+import { CompanyIdAttribute } from '../../temporal/search-attributes';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { found, personalData, readableHistory } from './privacy-kit';

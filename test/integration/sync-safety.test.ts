@@ -13,7 +13,9 @@ import { failureCode } from '../../domain/failures';
 import { OperationError, requestSync, waitForSyncRun, type OperationsDeps } from '../../operations';
 import { onboardCompany } from '../../operations/onboard';
 import { companySyncWorkflow } from '../../workflows';
-import { CompanyIdAttribute, companyWorkflowId, syncNowSignal, type SyncTuning } from '../../workflows/messages';
+import { syncNowSignal, type SyncTuning } from '../../workflows/messages';
+import { companyWorkflowId } from '../../temporal/ids';
+import { CompanyIdAttribute } from '../../temporal/search-attributes';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import {
   activityDeps,

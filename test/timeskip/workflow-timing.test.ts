@@ -19,16 +19,14 @@ import type { SweepResult } from '../../activities/sweep';
 import { WORKFLOWS_PATH } from '../../workers/worker';
 import { companySyncWorkflow, scheduledSyncWorkflow, syncRunWorkflow, syncSweepWorkflow } from '../../workflows';
 import {
-  CompanyIdAttribute,
-  companyWorkflowId,
-  SEARCH_ATTRIBUTES,
   statusQuery,
   syncNowSignal,
-  syncRunWorkflowId,
   type CompanySyncStatus,
   type SyncNowRequest,
   type SyncTuning,
 } from '../../workflows/messages';
+import { companyWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
+import { CompanyIdAttribute, SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 import { ensureTool, TEMPORAL_TEST_SERVER } from '../../dev-tools/stack/tools';
 
 /**
