@@ -113,7 +113,7 @@ function startWorker(settingsPath: string, env: Record<string, string>): { child
   const fd = openSync(log, 'a');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(PROJECT_ROOT, 'scripts', 'cli.ts'), '--settings', settingsPath, 'worker'],
+    ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'start.ts'), '--settings', settingsPath],
     { cwd: PROJECT_ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } },
   );
   closeSync(fd);

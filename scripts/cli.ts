@@ -23,7 +23,6 @@ import {
 } from '../operations';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
 import { defaultRequestedBy, ticketAuditDetails } from '../operations/sync';
-import { runWorker } from '../workers/main';
 import { formatDateTime, formatReport, formatRunHeader, formatStatus } from './lib/cli-format';
 import { adminCommand } from './lib/admin-commands';
 import { auditCommand } from './lib/audit-command';
@@ -423,13 +422,6 @@ program
 program.addCommand(adminCommand());
 
 program.addCommand(auditCommand(withContext));
-
-program
-  .command('worker')
-  .description('Run a worker on the task queue until SIGINT / SIGTERM (graceful shutdown)')
-  .action(async () => {
-    await runWorker();
-  });
 
 /** Prints the finished run's summary; exit 0 only for a succeeded run. */
 function exitCodeFor(run: SyncRunDocument): number {
