@@ -8,6 +8,7 @@ import { Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
 import { ensureSearchAttributes } from '../../temporal/client';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
+import { fakeLuccaArgs } from '../fake-lucca/process';
 import { DATA_DIR, PROJECT_ROOT } from './paths';
 import { ensureTool, FERRETDB, TEMPORAL_CLI } from './tools';
 
@@ -386,21 +387,13 @@ function fakeLuccaService(s: StackSettings): Service {
       const pid = await spawnDetached(
         'fake-lucca',
         process.execPath,
-        [
-          '--import',
-          'tsx',
-          path.join(PROJECT_ROOT, 'dev-tools', 'fake-lucca', 'main.ts'),
-          '--port',
-          String(s.fakeLuccaPort),
-          '--tenant',
-          FAKE_LUCCA_TENANT,
-          '--size',
-          '3000',
-          '--seed',
-          '42',
-          '--api-key-env',
-          'FAKE_LUCCA_API_KEY',
-        ],
+        fakeLuccaArgs({
+          port: s.fakeLuccaPort,
+          tenant: FAKE_LUCCA_TENANT,
+          size: 3000,
+          seed: 42,
+          apiKeyEnv: 'FAKE_LUCCA_API_KEY',
+        }),
         { FAKE_LUCCA_API_KEY: key },
       );
       await waitHealthy(this, pid);

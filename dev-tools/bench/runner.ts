@@ -1,0 +1,402 @@
+// The benchmark's measurements: each size's baseline, first syncs, re-runs and attaching run, and
+// the run under Lucca's rate limit, each on a worker and a fake Lucca in their own processes.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Client } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time';
+import type { Collection, Document, MongoClient, ObjectId } from 'mongodb';
+import { DEFAULT_SECRET_ID } from '../../config/env';
+import { apiKeyHint, encryptApiKey, keyringOf } from '../../db/api-key-cipher';
+import { CompaniesRepository } from '../../db/companies-repository';
+import type { SyncRunResult } from '../../workflows/messages';
+import { syncRunWorkflow } from '../../workflows/sync-run';
+import { runResult } from '../../temporal/client';
+import type { LuccaRawUser } from '../fake-lucca';
+import { FakeLuccaProcess } from '../fake-lucca/process';
+import { ChildWorker } from '../child-worker/child-worker';
+import { runBaseline } from './bench-baseline';
+import { countCommands, minusCounts, type CommandCounts } from './command-counter';
+import { mb, sec } from './report';
+
+const SECRET = 'bench-secret-0123456789abcdef0123456789';
+const TIMEZONE = 'Europe/Paris';
+
+export interface PipelineRun {
+  wallMs: number;
+  result: SyncRunResult;
+  historyEvents: number;
+  /** Seconds spent in each activity (scheduled → completed, all attempts), from the history. */
+  phases: Record<string, number>;
+  /** The worker's MongoDB commands during the run. */
+  ops: CommandCounts;
+}
+
+export interface SizeResult {
+  size: number;
+  baselineMs: number[];
+  baselineProfiles: number;
+  /** The baseline's MongoDB commands (first repetition). */
+  baselineOps: CommandCounts | null;
+  pipelineMs: number[];
+  pipelineProfiles: number;
+  first: PipelineRun[];
+  unchanged: PipelineRun | null;
+  changed: PipelineRun | null;
+  changedUsers: number;
+  /** A first sync into a database already holding the company's profiles, unlinked (a staff import). */
+  attach: PipelineRun | null;
+  attachPeakRssKb: number | null;
+  /** How long sampled profiles were missing while the attaching run rewrote them (see `watchMissing`). */
+  attachMissing: MissingWatch | null;
+  /** Worker VmHWM after the first sync, and at the end of the re-runs (kB). */
+  peakRssAfterFirstKb: number[];
+  peakRssEndKb: number | null;
+  idleRssKb: number | null;
+}
+
+export interface RateLimitedRun {
+  wallMs: number;
+  readMs: number;
+  requests: number;
+  tooMany: number;
+  floorMs: number;
+  profileWrites: number;
+}
+
+export interface RateLimitedResult {
+  size: number;
+  first: RateLimitedRun;
+  /** The same worker and database again, after 1% of the users changed; null when not asked. */
+  changed: RateLimitedRun | null;
+}
+
+/** The longest a sampled profile was seen missing, and how often each was looked for. */
+export interface MissingWatch {
+  longestMs: number;
+  /** Mean time between two looks at the same profile: a gap may be up to this much longer than seen. */
+  pollMs: number;
+}
+
+/**
+ * Looks for the sampled profiles by `_id` (the one filter FerretDB evaluates in SQL: milliseconds
+ * each), one after the other, until stopped: how long one was missing while the run rewrote it,
+ * from the first look that did not find it to the first that found it again.
+ */
+function watchMissing(profiles: Collection<Document>, sample: ObjectId[]): { stop(): Promise<MissingWatch> } {
+  let stopped = false;
+  let longestMs = 0;
+  let rounds = 0;
+  const missingSince = new Map<string, number>();
+  const started = performance.now();
+  const looking = (async () => {
+    while (!stopped) {
+      for (const id of sample) {
+        const found = await profiles.findOne({ _id: id }, { projection: { _id: 1 } });
+        const key = id.toHexString();
+        const since = missingSince.get(key);
+        if (!found && since === undefined) missingSince.set(key, performance.now());
+        if (found && since !== undefined) {
+          longestMs = Math.max(longestMs, performance.now() - since);
+          missingSince.delete(key);
+        }
+      }
+      rounds += 1;
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await looking;
+      return { longestMs, pollMs: (performance.now() - started) / Math.max(1, rounds) };
+    },
+  };
+}
+
+export const log = (message: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+export class Bench {
+  private readonly suffix = randomBytes(3).toString('hex');
+  private readonly mongoCommands: { snapshot(): CommandCounts };
+  constructor(
+    private readonly client: Client,
+    private readonly mongo: MongoClient,
+    private readonly mongoUri: string,
+    private readonly temporalAddress: string,
+    private readonly bundlePath: string,
+  ) {
+    this.mongoCommands = countCommands(mongo);
+  }
+
+  dbName(kind: string, size: number, rep: number) {
+    return `bench_${kind}_${size}_${rep}_${this.suffix}`;
+  }
+
+  async onboard(dbName: string, companyId: string, baseUrl: string, apiKey: string) {
+    await new CompaniesRepository(this.mongo.db(dbName)).upsert({
+      id: companyId,
+      name: companyId,
+      timezone: TIMEZONE,
+      baseUrl,
+      encryptedApiKey: encryptApiKey(
+        keyringOf([{ id: DEFAULT_SECRET_ID, secret: SECRET }]),
+        { companyId, baseUrl },
+        apiKey,
+      ),
+      apiKeyHint: apiKeyHint(apiKey),
+      connectionId: randomUUID(),
+      every: '24h',
+      now: new Date(),
+    });
+  }
+
+  startWorker(dbName: string, taskQueue: string, rateLimit = 'off') {
+    return ChildWorker.start({
+      temporalAddress: this.temporalAddress,
+      mongoUri: this.mongoUri,
+      mongoDb: dbName,
+      taskQueue,
+      secret: SECRET,
+      bundlePath: this.bundlePath,
+      rateLimit,
+      logLevel: 'warn',
+      countCommands: true,
+      onLine: (line) => {
+        if (/"level":(50|60)/.test(line)) process.stderr.write(`worker: ${line}\n`);
+      },
+    });
+  }
+
+  async syncOnce(worker: ChildWorker, taskQueue: string, companyId: string): Promise<PipelineRun> {
+    const runId = `bench-${randomUUID().slice(0, 8)}`;
+    const opsBefore = await worker.commandCounts();
+    const started = performance.now();
+    const handle = await this.client.workflow.start(syncRunWorkflow, {
+      taskQueue,
+      workflowId: `sync-run:${companyId}:${runId}`,
+      args: [
+        { companyId, runId, trigger: 'manual', requestedBy: 'bench', dryRun: false, allowMassDeactivation: false },
+      ],
+    });
+    const result = await runResult(handle);
+    const wallMs = performance.now() - started;
+    const ops = minusCounts(await worker.commandCounts(), opsBefore);
+    const { events } = await handle.fetchHistory();
+    const scheduled = new Map<string, { type: string; at: number }>();
+    const phases: Record<string, number> = {};
+    for (const e of events ?? []) {
+      const at = tsToMs(e.eventTime);
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at });
+      const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+      if (done) {
+        const from = scheduled.get(String(done.scheduledEventId));
+        if (from) phases[from.type] = (phases[from.type] ?? 0) + (at - from.at) / 1000;
+      }
+    }
+    if (result.status !== 'succeeded') throw new Error(`run ${runId} ${result.status}: ${result.error?.message}`);
+    return { wallMs, result, historyEvents: events?.length ?? 0, phases, ops };
+  }
+
+  async drop(dbName: string) {
+    await this.mongo
+      .db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
+  }
+
+  async measureSize(
+    size: number,
+    reps: number,
+    seed: number,
+    measure: { change: boolean; attach: boolean },
+  ): Promise<SizeResult> {
+    const apiKey = randomUUID().toUpperCase();
+    log(`size ${size}: starting the fake Lucca (${size} users, rate limit off)`);
+    const fake = await FakeLuccaProcess.start({ size, seed, apiKey, rateLimit: false });
+    const r: SizeResult = {
+      size,
+      baselineMs: [],
+      baselineProfiles: 0,
+      baselineOps: null,
+      pipelineMs: [],
+      pipelineProfiles: 0,
+      first: [],
+      unchanged: null,
+      changed: null,
+      changedUsers: 0,
+      attach: null,
+      attachPeakRssKb: null,
+      attachMissing: null,
+      peakRssAfterFirstKb: [],
+      peakRssEndKb: null,
+      idleRssKb: null,
+    };
+    try {
+      for (let rep = 1; rep <= reps; rep++) {
+        // Alternate which goes first, so that a slow spell of the shared machine hits both alike.
+        const order = rep % 2 ? (['baseline', 'pipeline'] as const) : (['pipeline', 'baseline'] as const);
+        for (const kind of order) {
+          if (kind === 'baseline') {
+            const dbName = this.dbName('base', size, rep);
+            const opsBefore = this.mongoCommands.snapshot();
+            const started = performance.now();
+            const out = await runBaseline({
+              db: this.mongo.db(dbName),
+              baseUrl: fake.tenantUrl,
+              apiKey,
+              companyId: 'bench',
+              timezone: TIMEZONE,
+            });
+            const ms = performance.now() - started;
+            r.baselineOps ??= minusCounts(this.mongoCommands.snapshot(), opsBefore);
+            r.baselineMs.push(ms);
+            r.baselineProfiles = out.profiles;
+            log(`size ${size} rep ${rep}: baseline ${sec(ms)} s (${out.profiles} profiles, ${out.pages} pages)`);
+            await this.drop(dbName);
+          } else {
+            await this.pipelineRep(r, fake, apiKey, rep, measure);
+          }
+        }
+      }
+    } finally {
+      await fake.stop();
+    }
+    return r;
+  }
+
+  private async pipelineRep(
+    r: SizeResult,
+    fake: FakeLuccaProcess,
+    apiKey: string,
+    rep: number,
+    measure: { change: boolean; attach: boolean },
+  ) {
+    const dbName = this.dbName('pipe', r.size, rep);
+    const taskQueue = `bench-${this.suffix}-${r.size}-${rep}`;
+    await this.onboard(dbName, 'bench', fake.tenantUrl, apiKey);
+    const worker = await this.startWorker(dbName, taskQueue);
+    try {
+      r.idleRssKb ??= await worker.peakRssKb();
+      const first = await this.syncOnce(worker, taskQueue, 'bench');
+      r.first.push(first);
+      r.pipelineMs.push(first.wallMs);
+      r.pipelineProfiles = first.result.profileWrites;
+      r.peakRssAfterFirstKb.push((await worker.peakRssKb()) ?? 0);
+      log(
+        `size ${r.size} rep ${rep}: pipeline ${sec(first.wallMs)} s (${first.result.profileWrites} writes, ` +
+          `${first.historyEvents} events, peak ${mb(await worker.peakRssKb())})`,
+      );
+      if (rep !== 1) return;
+      r.unchanged = await this.syncOnce(worker, taskQueue, 'bench');
+      log(`size ${r.size}: unchanged re-run ${sec(r.unchanged.wallMs)} s, ${r.unchanged.result.profileWrites} writes`);
+      if (measure.change) {
+        r.changedUsers = await changeOnePercent(fake);
+        r.changed = await this.syncOnce(worker, taskQueue, 'bench');
+        log(`size ${r.size}: 1%-changed re-run ${sec(r.changed.wallMs)} s, ${r.changed.result.profileWrites} writes`);
+      }
+    } finally {
+      const peak = await worker.peakRssKb();
+      await worker.stop();
+      if (rep === 1) r.peakRssEndKb = peak;
+      if (rep === 1 && measure.attach)
+        await this.measureAttach(r, dbName, fake, apiKey).finally(() => this.drop(dbName));
+      else await this.drop(dbName);
+    }
+  }
+
+  /**
+   * A first sync that attaches every employee: the company's profiles as the pipeline created
+   * them, copied into a fresh database without their Lucca link (as a staff import leaves them),
+   * then synced by a fresh worker.
+   */
+  private async measureAttach(r: SizeResult, synced: string, fake: FakeLuccaProcess, apiKey: string) {
+    const dbName = this.dbName('attach', r.size, 1);
+    const taskQueue = `bench-${this.suffix}-${r.size}-attach`;
+    try {
+      const target = this.mongo.db(dbName).collection('profiles');
+      let batch: Document[] = [];
+      for await (const doc of this.mongo
+        .db(synced)
+        .collection('profiles')
+        .find({}, { projection: { lucca: 0 } })) {
+        batch.push(doc);
+        if (batch.length === 1000) {
+          await target.insertMany(batch);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) await target.insertMany(batch);
+      await this.onboard(dbName, 'bench', fake.tenantUrl, apiKey);
+      const worker = await this.startWorker(dbName, taskQueue);
+      // The first, middle and last profile of the company: a rewrite deletes a batch in one command
+      // and inserts it again in chunks, so the last ones inserted are missing longest.
+      const ids = await target.find({}, { projection: { _id: 1 } }).toArray();
+      const sample = [ids[0], ids[Math.floor(ids.length / 2)], ids.at(-1)].map((d) => d!._id);
+      const watch = watchMissing(target, sample);
+      try {
+        r.attach = await this.syncOnce(worker, taskQueue, 'bench');
+        r.attachPeakRssKb = await worker.peakRssKb();
+      } finally {
+        r.attachMissing = await watch.stop();
+        await worker.stop();
+      }
+      log(
+        `size ${r.size}: first sync attaching ${sec(r.attach.wallMs)} s, ${r.attach.result.counts?.linked} linked, ` +
+          `a sampled profile missing for at most ${r.attachMissing.longestMs.toFixed(0)} ms`,
+      );
+    } finally {
+      await this.drop(dbName);
+    }
+  }
+
+  async measureRateLimited(size: number, seed: number, withChange: boolean): Promise<RateLimitedResult> {
+    const apiKey = randomUUID().toUpperCase();
+    log(`rate limited: ${size} users, 50 requests per rolling minute at the fake and in the client`);
+    const fake = await FakeLuccaProcess.start({ size, seed, apiKey, rateLimit: true });
+    const dbName = this.dbName('limited', size, 1);
+    const taskQueue = `bench-${this.suffix}-limited`;
+    await this.onboard(dbName, 'bench', fake.tenantUrl, apiKey);
+    const worker = await this.startWorker(dbName, taskQueue, '50/60s');
+    let seen = 0;
+    const limitedRun = async (label: string): Promise<RateLimitedRun> => {
+      const run = await this.syncOnce(worker, taskQueue, 'bench');
+      const all = await fake.control<{ status: number; at: number }[]>('GET', '/requests?tenant=bench');
+      const requests = all.slice(seen);
+      seen = all.length;
+      const tooMany = requests.filter((q) => q.status === 429).length;
+      // Rolling window of 50 per 60 s: request n (1-based) cannot start before floor((n-1)/50) minutes.
+      const floorMs = Math.floor((requests.length - 1) / 50) * 60_000;
+      const readMs = (run.phases.fetchLuccaUsers ?? 0) * 1000;
+      log(`rate limited, ${label}: ${sec(run.wallMs)} s, ${requests.length} requests, ${tooMany} × 429`);
+      return {
+        wallMs: run.wallMs,
+        readMs,
+        requests: requests.length,
+        tooMany,
+        floorMs,
+        profileWrites: run.result.profileWrites,
+      };
+    };
+    try {
+      const first = await limitedRun('first sync');
+      if (!withChange) return { size, first, changed: null };
+      await changeOnePercent(fake);
+      // A fresh minute, so that the re-run's floor is its own requests' (the window still holds the first run's).
+      await new Promise((resolve) => setTimeout(resolve, 60_000));
+      return { size, first, changed: await limitedRun('1%-changed re-run') };
+    } finally {
+      await worker.stop();
+      await fake.stop();
+      await this.drop(dbName);
+    }
+  }
+}
+
+/** Changes the last name of every 100th user at the fake; returns how many changed. */
+async function changeOnePercent(fake: FakeLuccaProcess): Promise<number> {
+  const users = await fake.control<LuccaRawUser[]>('GET', '/tenants/bench/users');
+  const changed = users.filter((_, i) => i % 100 === 0).map((u) => ({ ...u, lastName: `${String(u.lastName)}-Bench` }));
+  await fake.control('PATCH', '/tenants/bench/users', { upsert: changed });
+  return changed.length;
+}
