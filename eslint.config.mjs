@@ -64,6 +64,11 @@ function rooms() {
     ...nodeBuiltins.map((name) => ({ name, message: 'Workflow code must be deterministic: no Node built-ins.' })),
   ];
   const layer = (names, message, packages = []) => ({ group: [...dirs(names), ...packages], message });
+  const storage = layer(
+    ['lucca', 'activities', 'workflows', 'temporal', 'operations', 'console', 'workers'],
+    'db/ is storage: repositories know domain types and MongoDB only.',
+    ['@temporalio/*'],
+  );
   return [
     {
       // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no side-effect
@@ -139,13 +144,16 @@ function rooms() {
     },
     {
       files: ['db/**/*.ts'],
+      patterns: [...productRoom, storage],
+    },
+    {
+      // A run's working data uses the profiles repository (a journaled rewrite is completed
+      // through it), never the other way round.
+      files: ['db/profiles-repository.ts'],
       patterns: [
         ...productRoom,
-        layer(
-          ['lucca', 'activities', 'workflows', 'temporal', 'operations', 'console', 'workers'],
-          'db/ is storage: repositories know domain types and MongoDB only.',
-          ['@temporalio/*'],
-        ),
+        storage,
+        { group: ['**/run-working-data'], message: "The profiles repository knows nothing of a run's working data." },
       ],
     },
     {
@@ -170,6 +178,10 @@ function rooms() {
         ...productRoom,
         notWorkers,
         layer(['console'], 'Operations are used by the entry points, never the other way round.'),
+        {
+          group: ['**/activities', '**/activities/*'],
+          message: 'Operations never import activities: what both need lives in db/ or domain/.',
+        },
       ],
     },
     {

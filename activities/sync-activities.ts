@@ -21,7 +21,6 @@ import { limiterFor } from '../lucca/rate-limiter';
 import { luccaRequestCounter, recordFinishedRun } from './metrics';
 import { DEFAULT_STALL_TIMEOUT_MS, watchProgress, type ShutdownNotice } from './progress';
 import { RunPlan, type OverrideOutcome, type PlanResult, type PlanStep } from './run-plan';
-import { completeRewrite } from './sweep';
 
 export interface SyncActivityDeps {
   repos: Repositories;
@@ -285,7 +284,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       let behind = 0;
       for await (const read of client.usersPages(resumeFrom, watch.signal)) {
         const users = read.items.map(mapLuccaUser);
-        await repos.staging.stagePage(runId, read.page, read.requestOffset, users);
+        await repos.workingData.stagePage(runId, read.page, read.requestOffset, users);
         behind += 1;
         planned = planned.then(async () => {
           await (await starting).page(read.page, users);
@@ -315,7 +314,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         });
       }
       // An earlier attempt resumed from an older heartbeat may have staged pages past this read's end.
-      await repos.staging.dropPagesFrom(runId, position.page);
+      await repos.workingData.dropPagesFrom(runId, position.page);
       checkConnection(await loadCompany(companyId), readWith, 'while this run was reading Lucca');
       const removalsSafe = !position.moved;
       return {
@@ -407,16 +406,16 @@ export function createSyncActivities(deps: SyncActivityDeps) {
 
       // A rewrite an earlier attempt journaled but may not have finished; its batch is gathered
       // and counted again below, from the checkpoint before it.
-      await completeRewrite(repos, runId);
+      await repos.workingData.completeRewrite(runId);
       const flush = async () => {
         if (pending.length >= caps.rewriteFrom) {
           const { entries, outcome } = await repos.profiles.readForRewrite(companyId, pending, corrections);
           await settle(outcome);
           checkpoint();
-          await repos.staging.journal(runId, entries);
+          await repos.workingData.journal(runId, entries);
           checkpoint();
           const rewritten = await repos.profiles.rewrite(entries);
-          await repos.staging.clearJournal(runId);
+          await repos.workingData.clearJournal(runId);
           flight.writes += rewritten.written;
           if (rewritten.beyondDeleted > 0) {
             activityLog.warn(
@@ -448,7 +447,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         writes += await repos.profiles.unlinkOtherTenants(companyId, tenant, now());
         checkpoint();
       }
-      for await (const chunk of repos.staging.readPlanChunks(runId, resumeFrom.done)) {
+      for await (const chunk of repos.workingData.readPlanChunks(runId, resumeFrom.done)) {
         await connectionStill();
         const { inserts, updates } = repos.profiles.plannedWrites(companyId, chunk.changes, now(), tenant);
         if (pending.length + updates.length > caps.maxDeletesPerCommand) await flush();
@@ -484,8 +483,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       recordFinishedRun(Context.current().metricMeter, { run, status: input.status, error: input.error, finishedAt });
     }
     // An apply that gave up in the middle of a rewrite leaves profiles only in its journal.
-    await completeRewrite(repos, input.runId);
-    await repos.staging.clearRun(input.runId);
+    await repos.workingData.closeRun(input.runId);
   }
 
   return { startSyncRun, fetchLuccaUsers, planSync, applySyncPlan, finishSyncRun };

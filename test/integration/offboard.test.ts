@@ -112,7 +112,7 @@ describe('offboarding a company, on the real stack', () => {
         now: new Date(),
       });
       await stack.repos.syncRuns.finish(runId, { status: 'failed', error: null, profileWrites: 0 }, new Date());
-      await stack.repos.staging.stagePage(runId, 0, 0, []);
+      await stack.repos.workingData.stagePage(runId, 0, 0, []);
     };
     const ours = `${companyId}-crashed`;
     const theirs = `${otherCompany}-crashed`;
