@@ -35,7 +35,7 @@ export const FIRING_ANSWER_WITHIN_MS = 40_000;
  * is the same request. A company that is gone, offboarded or being offboarded gets no request and
  * no workflow: the firing fails for good.
  */
-export function createRequestCompanySyncActivities(deps: RequestCompanySyncDeps) {
+export function createRequestCompanySync(deps: RequestCompanySyncDeps) {
   async function requestCompanySync({
     companyId,
   }: RequestCompanySyncInput): Promise<{ workflowId: string; requestId: string }> {
@@ -84,5 +84,5 @@ export function createRequestCompanySyncActivities(deps: RequestCompanySyncDeps)
     }
   }
 
-  return { requestCompanySync };
+  return requestCompanySync;
 }

@@ -159,7 +159,7 @@ export interface SweepActivityDeps {
   changesRetentionDays?: number;
 }
 
-export function createSweepActivities(deps: SweepActivityDeps) {
+export function createSweepSyncData(deps: SweepActivityDeps) {
   /** The sweeper's activity (see `sweepSyncData`), heartbeating its counts as it goes. */
   async function sweepSyncDataActivity(): Promise<SweepResult> {
     const { client } = requireTemporal(deps.temporal, 'sweepSyncData');
@@ -174,5 +174,5 @@ export function createSweepActivities(deps: SweepActivityDeps) {
     });
   }
 
-  return { sweepSyncData: sweepSyncDataActivity };
+  return sweepSyncDataActivity;
 }

@@ -31,6 +31,7 @@ import { runIdAt, syncRunWorkflowId } from '../temporal/ids';
 import { CompanyIdAttribute, SyncTriggerAttribute } from '../temporal/search-attributes';
 import { failureType } from '../domain/failures';
 import { syncRunWorkflow } from './sync-run';
+import { OVERRIDES_NAME_THEIR_RUN, REMEMBER_REQUEST_KEYS, sanitiseBeforeNamedOverrides } from './compat/company-sync';
 
 /** Continue-as-new well before the history grows large; a run costs about ten events here. */
 const MAX_RUNS_PER_EXECUTION = 100;
@@ -41,22 +42,7 @@ const MAX_REQUESTED_BY_LENGTH = 200;
  * input. Past this many kinds waiting at once, `requestSync` is refused and `syncNow` dropped.
  */
 export const MAX_PENDING_KINDS = 10;
-const MAX_CEILINGS = 20;
 
-/**
- * A request lifts the guards only as the override of a blocked run it names; a bare
- * `allowMassDeactivation` is a plain run (it folds with them). Requests recorded before this
- * change were sanitised the old way (a bare flag, and overrides carrying reviewed counts).
- */
-const OVERRIDES_NAME_THEIR_RUN = 'overrides-name-their-run';
-
-/**
- * Requests carry their caller's key (`SyncNowRequest.requestKey`): a key seen before answers with
- * the request it joined and queues nothing, so a retry — the same update after a lost answer, the
- * signal sent when no worker answered in time, a firing's activity retried — never makes a second
- * run. Behind a patch: an execution recorded before it queued such a duplicate, and may have run it.
- */
-const REMEMBER_REQUEST_KEYS = 'remember-request-keys';
 /**
  * How many request keys are remembered (the latest; carried across continue-as-new). A retry comes
  * within seconds or minutes of its first try, and a company sees a few requests a day.
@@ -263,9 +249,9 @@ function joinRequesters(folded: string | undefined, requestedBy: string | undefi
 }
 
 /**
- * A request as the queue keeps it. `namedOverrides` (the patch `overrides-name-their-run`): only an
- * override naming its blocked run sets `allowMassDeactivation`, and it carries the run's id alone;
- * before it, a bare flag did, and an override needed its reviewed counts.
+ * A request as the queue keeps it. `namedOverrides` (the patch `overrides-name-their-run`, see
+ * `compat/company-sync.ts`): only an override naming its blocked run sets `allowMassDeactivation`,
+ * and it carries the run's id alone.
  */
 function sanitise(request: SyncNowRequest | undefined, namedOverrides: boolean): SyncNowRequest {
   const r = request ?? {};
@@ -284,25 +270,7 @@ function sanitise(request: SyncNowRequest | undefined, namedOverrides: boolean):
       ...(blockedRunId ? { override: { blockedRunId: blockedRunId.slice(0, MAX_REQUESTED_BY_LENGTH) } } : {}),
     };
   }
-  return {
-    trigger,
-    dryRun: r.dryRun === true,
-    allowMassDeactivation: r.allowMassDeactivation === true,
-    ...requestedBy,
-    ...(r.override && typeof r.override.blockedRunId === 'string' && Array.isArray(r.override.ceilings)
-      ? {
-          allowMassDeactivation: true,
-          override: {
-            blockedRunId: r.override.blockedRunId.slice(0, MAX_REQUESTED_BY_LENGTH),
-            ceilings: r.override.ceilings.slice(0, MAX_CEILINGS).map((c) => ({
-              guard: c.guard,
-              ...(c.field ? { field: c.field } : {}),
-              count: Number.isSafeInteger(c.count) && c.count >= 0 ? c.count : 0,
-            })),
-          },
-        }
-      : {}),
-  };
+  return sanitiseBeforeNamedOverrides(r, trigger, requestedBy, MAX_REQUESTED_BY_LENGTH);
 }
 
 /** See `runIdAt` (workflow time and uuid4 are deterministic). */

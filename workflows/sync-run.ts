@@ -1,5 +1,4 @@
 import {
-  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -10,40 +9,23 @@ import {
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { AppliedResult, createSyncActivities } from '../activities/sync-activities';
+import type { Activities } from '../activities';
+import type { AppliedResult } from '../activities/apply-sync-plan';
 import { failureCode, failureType, isLuccaFailure, type FailureCode, type RunError } from '../domain/failures';
 import { blockedPlanError } from '../domain/guards';
 import { summariseCounts } from '../domain/plan';
 import { type RunOutcome, type SyncOutcome, type SyncRunInput, type SyncRunResult } from './messages';
 import { SyncOutcomeAttribute } from '../temporal/search-attributes';
+import { cancellationTypeOf, OUTCOME_VISIBLE, START_IN_SCOPE, WAIT_FOR_CANCELLED_ACTIVITIES } from './compat/sync-run';
 
-/**
- * Runs show how they ended in the Temporal UI: the `SyncOutcome` search attribute, and a failed
- * run fails its workflow. Runs recorded before this change completed whatever their outcome.
- */
-const OUTCOME_VISIBLE = 'run-outcome-visible';
-
-type SyncActivities = ReturnType<typeof createSyncActivities>;
-
-/**
- * A cancelled run (offboarding) waits for its read or apply to stop at its next checkpoint before
- * it finishes: the finish drops the working data that activity is using. Runs recorded before
- * this change did not wait (the SDK's default, try-cancel).
- */
-const WAIT_FOR_CANCELLED_ACTIVITIES = 'wait-for-cancelled-activities';
-
-/**
- * The run's start (`startSyncRun`) is inside the scope whose cancellation the run records: a run
- * cancelled there ends `failed`, code `cancelled`, like one cancelled while reading. Runs recorded
- * before started outside it, and a cancellation there left their run `running` for the sweeper.
- */
-const START_IN_SCOPE = 'start-run-in-scope';
+type SyncActivities = Pick<
+  Activities,
+  'startSyncRun' | 'fetchLuccaUsers' | 'planSync' | 'applySyncPlan' | 'finishSyncRun'
+>;
 
 function activities(input: SyncRunInput, waitForCancelled: boolean) {
   const t = input.tuning ?? {};
-  const cancellationType = waitForCancelled
-    ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-    : ActivityCancellationType.TRY_CANCEL;
+  const cancellationType = cancellationTypeOf(waitForCancelled);
   const retry = {
     initialInterval: t.retryInitialIntervalMs ?? 2_000,
     backoffCoefficient: 2,
@@ -169,7 +151,7 @@ export async function syncRunWorkflow(input: SyncRunInput): Promise<SyncRunResul
   }
 
   // The read plans as it goes; a history from before that has a separate planning activity, which
-  // replays as it ran.
+  // replays as it ran (see `compat/sync-run.ts`).
   let plan = readResult.plan;
   if (!plan) {
     setCurrentDetails(`${companyId}: planning`);

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { BSON, ObjectId } from 'mongodb';
-import { createSyncActivities } from '../../activities/sync-activities';
+import { createActivities } from '../../activities';
 import { MAX_REWRITE_FILTER_BYTES, type ProfileDocument } from '../../db/profiles-repository';
 import type { ApplicableChange } from '../../db/profiles-repository';
 import type { SyncedFields } from '../../domain/types';
@@ -105,7 +105,7 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
       now: NOW,
     });
 
-    const activities = createSyncActivities(activityDeps(stack));
+    const activities = createActivities(activityDeps(stack));
     await new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') }).run(() =>
       activities.finishSyncRun({ companyId: COMPANY, runId, status: 'failed', error: null, profileWrites: 0 }),
     );
