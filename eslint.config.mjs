@@ -29,99 +29,204 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
     },
   },
-  {
-    // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no side-effect modules.
-    files: ['workflows/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: nodeBuiltins.map((name) => ({
-            name,
-            message: 'Workflow code must be deterministic: no Node built-ins.',
-          })),
-          patterns: [
-            {
-              group: ['**/db/*', '**/lucca/*', '**/config/*', 'mongodb', 'pino'],
-              message: 'Workflows call activities; they never do I/O.',
-            },
-            {
-              group: ['**/activities', '**/activities/*'],
-              allowTypeImports: true,
-              message: 'Import activities with `import type` only.',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    // The console is a client of operations/: it reads documents' types from db/, never the
-    // database itself, and never calls Lucca (the connection check is an operation).
-    files: ['console/**/*.ts'],
-    rules: {
-      '@typescript-eslint/no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['**/db/*'],
-              allowTypeImports: true,
-              message: 'The console goes through operations/ (and repositories it is given); db/ for types only.',
-            },
-            { group: ['**/lucca/*'], message: 'The console reaches Lucca through operations/.' },
-          ],
-        },
-      ],
-    },
-  },
-  // The layers point one way: domain ← lucca, db ← activities, operations ← workers, console, scripts.
-  ...[
-    {
-      files: ['domain/**/*.ts'],
-      forbidden: ['db', 'lucca', 'activities', 'workflows', 'operations', 'console', 'workers', 'config'],
-      message: 'domain/ holds pure rules: no I/O, no other layer.',
-      packages: ['mongodb', '@temporalio/*', 'fastify'],
-    },
-    {
-      files: ['lucca/**/*.ts'],
-      forbidden: ['db', 'activities', 'workflows', 'operations', 'console', 'workers'],
-      message: 'lucca/ is the Lucca client: it knows domain types and nothing of storage or Temporal.',
-      packages: ['mongodb', '@temporalio/*'],
-    },
-    {
-      files: ['db/**/*.ts'],
-      forbidden: ['lucca', 'activities', 'workflows', 'operations', 'console', 'workers'],
-      message: 'db/ is storage: repositories know domain types and MongoDB only.',
-      packages: ['@temporalio/*'],
-    },
-    {
-      files: ['activities/**/*.ts', 'operations/**/*.ts'],
-      forbidden: ['console', 'workers', 'scripts', 'dev-tools'],
-      message: 'Activities and operations are used by the entry points, never the other way round.',
-      packages: [],
-    },
-  ].map(({ files, forbidden, message, packages }) => ({
+  // Who may import whom. One `no-restricted-imports` per room (a later config's rule replaces an
+  // earlier one for the same files, so each room's list is complete): the layers point one way
+  // (domain ← lucca, db ← activities, operations ← workers, console, scripts), and the rooms hold
+  // one kind of thing each: product code never reaches into dev-tools/, test/ or the operator CLI,
+  // and only dev-tools/ and test/ start a worker in-process.
+  ...rooms().map(({ files, ignores, rule, paths, patterns }) => ({
     files,
-    rules: {
-      '@typescript-eslint/no-restricted-imports': [
-        'error',
-        { patterns: [{ group: [...forbidden.map((dir) => `**/${dir}/*`), ...packages], message }] },
-      ],
-    },
+    ...(ignores ? { ignores } : {}),
+    rules: { [rule]: ['error', { ...(paths.length ? { paths } : {}), patterns }] },
   })),
-  {
-    // Tests import the tools; the tools (and the scripts that run them) never import tests.
-    files: ['scripts/**/*.ts', 'dev-tools/**/*.ts'],
-    rules: {
-      '@typescript-eslint/no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['**/test/**'], message: 'Shared test tooling belongs in dev-tools/.' }] },
-      ],
-    },
-  },
   {
     files: ['**/*.mjs', '**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
 );
+
+/**
+ * The import rules of every room, as flat-config entries. `forbidden` names other rooms (any file
+ * in them); `types` rooms may be imported with `import type` only.
+ */
+function rooms() {
+  const dirs = (names) => names.map((dir) => `**/${dir}/*`);
+  const productRoom = [
+    { group: dirs(['dev-tools']), message: 'dev-tools/ is for development and tests; product code never imports it.' },
+    { group: dirs(['test']), message: 'Tests import product code, never the other way round.' },
+    { group: dirs(['scripts']), message: 'scripts/ holds the operator CLI: nothing imports it.' },
+  ];
+  const notWorkers = {
+    group: dirs(['workers']),
+    message: 'workers/ is the composition root: only it builds a worker.',
+  };
+  const deterministic = [
+    ...nodeBuiltins.map((name) => ({ name, message: 'Workflow code must be deterministic: no Node built-ins.' })),
+  ];
+  const layer = (names, message, packages = []) => ({ group: [...dirs(names), ...packages], message });
+  const storage = layer(
+    ['lucca', 'activities', 'workflows', 'temporal', 'operations', 'console', 'workers'],
+    'db/ is storage: repositories know domain types and MongoDB only.',
+    ['@temporalio/*'],
+  );
+  return [
+    {
+      // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no side-effect
+      // modules, no client (the names it shares with clients live in temporal/ids and search-attributes).
+      files: ['workflows/**/*.ts'],
+      rule: 'no-restricted-imports',
+      paths: deterministic,
+      patterns: [
+        ...productRoom,
+        notWorkers,
+        layer(['db', 'lucca', 'config', 'operations', 'console'], 'Workflows call activities; they never do I/O.', [
+          'mongodb',
+          'pino',
+        ]),
+        {
+          group: ['**/temporal/client', '@temporalio/client'],
+          message:
+            'Workflows never import the Temporal client: ids and search attributes are in temporal/ids, temporal/search-attributes.',
+        },
+        {
+          group: ['**/activities', '**/activities/*'],
+          allowTypeImports: true,
+          message: 'Import activities with `import type` only.',
+        },
+      ],
+    },
+    {
+      // Shared with workflow code, so as deterministic as it.
+      files: ['temporal/ids.ts', 'temporal/search-attributes.ts'],
+      rule: 'no-restricted-imports',
+      paths: deterministic,
+      patterns: [
+        ...productRoom,
+        layer(
+          ['db', 'lucca', 'config', 'activities', 'workflows', 'operations', 'console', 'workers', 'temporal'],
+          'temporal/ids and search-attributes are pure names that workflows import: nothing with side effects.',
+          ['mongodb', 'pino', '@temporalio/client', '@temporalio/worker', './client'],
+        ),
+      ],
+    },
+    {
+      files: ['temporal/client.ts'],
+      patterns: [
+        ...productRoom,
+        notWorkers,
+        layer(
+          ['db', 'lucca', 'config', 'activities', 'operations', 'console'],
+          'temporal/client only speaks to Temporal.',
+        ),
+      ],
+    },
+    {
+      files: ['domain/**/*.ts'],
+      patterns: [
+        ...productRoom,
+        layer(
+          ['db', 'lucca', 'activities', 'workflows', 'temporal', 'operations', 'console', 'workers', 'config'],
+          'domain/ holds pure rules: no I/O, no other layer.',
+          ['mongodb', '@temporalio/*', 'fastify'],
+        ),
+      ],
+    },
+    {
+      files: ['lucca/**/*.ts'],
+      patterns: [
+        ...productRoom,
+        layer(
+          ['db', 'activities', 'workflows', 'temporal', 'operations', 'console', 'workers'],
+          'lucca/ is the Lucca client: it knows domain types and nothing of storage or Temporal.',
+          ['mongodb', '@temporalio/*'],
+        ),
+      ],
+    },
+    {
+      files: ['db/**/*.ts'],
+      patterns: [...productRoom, storage],
+    },
+    {
+      // A run's working data uses the profiles repository (a journaled rewrite is completed
+      // through it), never the other way round.
+      files: ['db/profiles-repository.ts'],
+      patterns: [
+        ...productRoom,
+        storage,
+        { group: ['**/run-working-data'], message: "The profiles repository knows nothing of a run's working data." },
+      ],
+    },
+    {
+      files: ['config/**/*.ts'],
+      patterns: [
+        ...productRoom,
+        notWorkers,
+        layer(['activities', 'workflows', 'operations', 'console'], 'config/ reads settings; the layers read config/.'),
+      ],
+    },
+    {
+      files: ['activities/**/*.ts'],
+      patterns: [
+        ...productRoom,
+        notWorkers,
+        layer(['console', 'operations'], 'Activities are used by the entry points, never the other way round.'),
+      ],
+    },
+    {
+      files: ['operations/**/*.ts'],
+      patterns: [
+        ...productRoom,
+        notWorkers,
+        layer(['console'], 'Operations are used by the entry points, never the other way round.'),
+        {
+          group: ['**/activities', '**/activities/*'],
+          message: 'Operations never import activities: what both need lives in db/ or domain/.',
+        },
+      ],
+    },
+    {
+      // The console is a client of operations/: it reads documents' types from db/, never the
+      // database itself, and never calls Lucca (the connection check is an operation).
+      files: ['console/**/*.ts'],
+      patterns: [
+        ...productRoom,
+        notWorkers,
+        {
+          group: dirs(['db']),
+          allowTypeImports: true,
+          message: 'The console goes through operations/ (and repositories it is given); db/ for types only.',
+        },
+        { group: dirs(['lucca']), message: 'The console reaches Lucca through operations/.' },
+        { group: dirs(['activities', 'workflows']), message: 'The console goes through operations/.' },
+      ],
+    },
+    {
+      files: ['scripts/**/*.ts'],
+      patterns: [
+        productRoom[0],
+        productRoom[1],
+        notWorkers,
+        {
+          group: dirs(['activities', 'workflows']),
+          allowTypeImports: true,
+          message: 'The CLI goes through operations/.',
+        },
+      ],
+    },
+    {
+      files: ['workers/**/*.ts'],
+      patterns: [...productRoom, layer(['console'], 'The worker and the console are separate entry points.')],
+    },
+    {
+      // Tests import the tools; the tools never import tests. The demo prints what the CLI prints
+      // (its progress and report), so it alone borrows the CLI's formatting.
+      files: ['dev-tools/**/*.ts'],
+      ignores: ['dev-tools/demo.ts'],
+      patterns: [{ group: dirs(['test']), message: 'Shared test tooling belongs in dev-tools/.' }, productRoom[2]],
+    },
+    {
+      files: ['dev-tools/demo.ts'],
+      patterns: [{ group: dirs(['test']), message: 'Shared test tooling belongs in dev-tools/.' }],
+    },
+  ].map(({ rule = '@typescript-eslint/no-restricted-imports', paths = [], ...room }) => ({ rule, paths, ...room }));
+}

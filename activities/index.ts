@@ -1,19 +1,30 @@
+import { createApplySyncPlan } from './apply-sync-plan';
 import { translatingFailures } from './errors';
-import { createRequestCompanySyncActivities, type RequestCompanySyncDeps } from './request-company-sync';
-import { createSweepActivities, type SweepActivityDeps } from './sweep';
-import { createSyncActivities, type SyncActivityDeps } from './sync-activities';
+import { createFetchLuccaUsers } from './fetch-lucca-users';
+import { createFinishSyncRun } from './finish-sync-run';
+import { createPlanSync } from './plan-sync';
+import { createRequestCompanySync, type RequestCompanySyncDeps } from './request-company-sync';
+import type { SyncActivityDeps } from './run-context';
+import { createStartSyncRun } from './start-sync-run';
+import { createSweepSyncData, type SweepActivityDeps } from './sweep';
 
 export type ActivityDeps = SyncActivityDeps & RequestCompanySyncDeps & SweepActivityDeps;
 
 /**
- * Every activity of the worker, built from its dependencies (the composition root passes them),
- * each throwing only Temporal failures made by the one translator (`toTemporalFailure`).
+ * Every activity of the worker, one a file, built from its dependencies (the composition root,
+ * `workers/`, passes them), each throwing only Temporal failures made by the one translator
+ * (`toTemporalFailure`). The keys are the names Temporal knows them by, recorded in every
+ * history: they never change.
  */
 export function createActivities(deps: ActivityDeps) {
   return translatingFailures({
-    ...createSyncActivities(deps),
-    ...createRequestCompanySyncActivities(deps),
-    ...createSweepActivities(deps),
+    startSyncRun: createStartSyncRun(deps),
+    fetchLuccaUsers: createFetchLuccaUsers(deps),
+    planSync: createPlanSync(deps),
+    applySyncPlan: createApplySyncPlan(deps),
+    finishSyncRun: createFinishSyncRun(deps),
+    requestCompanySync: createRequestCompanySync(deps),
+    sweepSyncData: createSweepSyncData(deps),
   });
 }
 

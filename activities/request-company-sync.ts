@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { syncRefusal } from '../db/companies-repository';
 import type { Repositories } from '../db/mongo';
 import { failureType } from '../domain/failures';
-import { requestSyncWithStart } from '../workflows/client';
+import { requestSyncWithStart } from '../temporal/client';
 import { requireTemporal } from './errors';
 
 export interface RequestCompanySyncDeps {
@@ -35,7 +35,7 @@ export const FIRING_ANSWER_WITHIN_MS = 40_000;
  * is the same request. A company that is gone, offboarded or being offboarded gets no request and
  * no workflow: the firing fails for good.
  */
-export function createRequestCompanySyncActivities(deps: RequestCompanySyncDeps) {
+export function createRequestCompanySync(deps: RequestCompanySyncDeps) {
   async function requestCompanySync({
     companyId,
   }: RequestCompanySyncInput): Promise<{ workflowId: string; requestId: string }> {
@@ -84,5 +84,5 @@ export function createRequestCompanySyncActivities(deps: RequestCompanySyncDeps)
     }
   }
 
-  return { requestCompanySync };
+  return requestCompanySync;
 }

@@ -2,7 +2,7 @@ import { ObjectId } from 'mongodb';
 import type { CompanyDocument } from '../db/companies-repository';
 import type { Repositories } from '../db/mongo';
 import { toChangeDocument } from '../db/sync-changes-repository';
-import type { ApplicableChange } from '../db/sync-staging-repository';
+import type { ApplicableChange } from '../db/profiles-repository';
 import { guardsOf, type GuardRecord, type GuardReview, type Guards } from '../domain/guards';
 import { CompanyPlanner } from '../domain/plan-company';
 import { companyToday } from '../domain/status';
@@ -80,7 +80,7 @@ export class RunPlan {
     const { repos, company, runId } = opts;
     if (!opts.fresh) {
       await repos.syncChanges.clearRun(runId);
-      await repos.staging.clearPlan(runId);
+      await repos.workingData.clearPlan(runId);
     }
     const index = await repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl, (done) =>
       opts.progress('profiles', done),
@@ -103,7 +103,7 @@ export class RunPlan {
 
   /** Plans the run's staged pages numbered below `before` (all of them by default), in read order. */
   async stagedPages(before = Infinity): Promise<void> {
-    for await (const staged of this.repos.staging.readPages(this.runId)) {
+    for await (const staged of this.repos.workingData.readPages(this.runId)) {
       if (staged.page >= before) break;
       await this.page(staged.page, staged.users);
       this.progress('pages', staged.page + 1);
@@ -138,7 +138,7 @@ export class RunPlan {
         recorded.map((page) => this.#seqRange(page)),
       );
       let replanned = 0;
-      for await (const page of repos.staging.readPages(runId)) {
+      for await (const page of repos.workingData.readPages(runId)) {
         if (!stale.includes(page.page)) continue;
         await this.#store(page.page, planner.replanPage(page.page, page.users), true);
         this.progress('replan', ++replanned);
@@ -187,7 +187,7 @@ export class RunPlan {
     await repos.syncChanges.insertMany(changes.map((c, i) => toChangeDocument(runId, companyId, first + i, c)));
     if (changes.length > 0) this.#planned.add(slot);
     const applicable = changes.flatMap((c, i) => (isApplicable(c) ? [{ ...c, seq: first + i }] : []));
-    await repos.staging.storePlanSlot(runId, slot, applicable, replace);
+    await repos.workingData.storePlanSlot(runId, slot, applicable, replace);
   }
 
   /** The seqs set aside for slot `slot`'s changes, first and last. */

@@ -3,10 +3,10 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Repositories } from '../db/mongo';
 import type { RunRef } from '../db/sync-runs-repository';
-import type { WorkingData } from '../db/sync-staging-repository';
 import type { RunError } from '../domain/failures';
 import { requireTemporal } from './errors';
-import { DEFAULT_CHANGES_RETENTION_DAYS, runIdStartedAt, syncRunWorkflowId } from '../workflows/messages';
+import { runIdStartedAt, syncRunWorkflowId } from '../temporal/ids';
+import { DEFAULT_CHANGES_RETENTION_DAYS } from '../config/env';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -20,7 +20,7 @@ export const ABANDONED_RUN_GRACE_MS = 15 * 60_000;
 
 /**
  * Working collections of a run with no `syncRuns` document (nothing says whether it is over) are
- * dropped once its id — the time it started, see `runIdAt` in `workflows/messages.ts` — is
+ * dropped once its id — the time it started, see `runIdAt` in `temporal/ids.ts` — is
  * older than this: no run takes a day.
  */
 export const ORPHAN_WORKING_DATA_AGE_MS = DAY_MS;
@@ -74,7 +74,7 @@ const ABANDONED: RunError = {
  *    than `ABANDONED_RUN_GRACE_MS` ago are marked failed (`abandoned`); a run whose workflow is
  *    running is left alone whatever its age;
  * 2. the working collections of runs that are over (and of runs with no document, once a day old)
- *    are dropped — see `removeRunWorkingData` for a journaled rewrite;
+ *    are dropped — see `RunWorkingData.removeRun` for a journaled rewrite;
  * 3. the change records of finished runs started more than `changesRetentionDays` ago are removed,
  *    run by run through the sliced delete (`SyncChangesRepository.clearRun`), and the run document
  *    is kept (counts, no personal data) with `changesExpiredAt`. Each run costs FerretDB a scan of
@@ -116,13 +116,13 @@ export async function sweepSyncData(deps: SweepDeps): Promise<SweepResult> {
     step();
   }
 
-  const working = await repos.staging.runsWithWorkingData();
+  const working = await repos.workingData.runsWithWorkingData();
   const runs = new Map((await repos.syncRuns.getMany([...working.keys()])).map((r) => [r._id, r]));
   for (const [runId, kinds] of working) {
     const run = runs.get(runId) ?? null;
     const orphanOld = (runIdStartedAt(runId) ?? Infinity) < now.getTime() - ORPHAN_WORKING_DATA_AGE_MS;
     if (run ? run.status === 'running' : !orphanOld) continue;
-    const outcome = await removeRunWorkingData(repos, runId, run, kinds, log);
+    const outcome = await repos.workingData.removeRun(runId, run, kinds, log);
     result.workingDataRemoved += 1;
     if (outcome === 'rewrite-completed') result.rewritesCompleted += 1;
     if (outcome === 'journal-kept') result.journalsKept += 1;
@@ -148,76 +148,6 @@ export async function sweepSyncData(deps: SweepDeps): Promise<SweepResult> {
   return result;
 }
 
-/**
- * Drops the working collections of a run that is over. A journal holding a rewrite (profiles
- * deleted and not yet inserted again, if the run stopped inside it) is completed first, as the
- * run's own finish would have — but only when the run is still its company's latest: after a
- * later run the journal's "after" versions may be older than what that run wrote, so completing
- * it could undo newer writes. Such a journal is kept (staging and plan go) and logged for an
- * operator; `syncJournal.<runId>` holds each profile as it was and as the rewrite meant it.
- */
-export async function removeRunWorkingData(
-  repos: Repositories,
-  runId: string,
-  run: Pick<RunRef, '_id' | 'companyId'> | null,
-  kinds: ReadonlySet<WorkingData>,
-  log: SweepLog = silent,
-): Promise<'removed' | 'rewrite-completed' | 'journal-kept'> {
-  let outcome: 'removed' | 'rewrite-completed' = 'removed';
-  if (kinds.has('journal')) {
-    const latest = run ? await repos.syncRuns.latest(run.companyId) : null;
-    if (!run || latest?._id !== run._id) {
-      await repos.staging.clearPagesAndPlan(runId);
-      log.warn('Kept the journal of a rewrite a run did not finish: a later run may have written the same profiles', {
-        runId,
-        companyId: run?.companyId ?? null,
-        collection: `syncJournal.${runId}`,
-      });
-      return 'journal-kept';
-    }
-    if (await completeRewrite(repos, runId)) outcome = 'rewrite-completed';
-  }
-  await repos.staging.clearRun(runId);
-  return outcome;
-}
-
-/**
- * Completes a rewrite a run left journaled (profiles deleted and perhaps not inserted again):
- * repeating it is harmless. True when there was one.
- */
-export async function completeRewrite(repos: Repositories, runId: string): Promise<boolean> {
-  const journaled = await repos.staging.readJournal(runId);
-  if (journaled.length === 0) return false;
-  await repos.profiles.rewrite(journaled);
-  await repos.staging.clearJournal(runId);
-  return true;
-}
-
-/**
- * Removes what the runs of one company left behind, for offboarding: the working collections of
- * every run of the company that is over (a run still marked running is its workflow's, or the
- * sweeper's once that workflow is gone). Returns the runs cleared and those left running.
- */
-export async function removeCompanyWorkingData(
-  repos: Repositories,
-  companyId: string,
-): Promise<{ removed: string[]; running: string[]; journalsKept: string[] }> {
-  const working = await repos.staging.runsWithWorkingData();
-  const runs = (await repos.syncRuns.getMany([...working.keys()])).filter((r) => r.companyId === companyId);
-  const removed: string[] = [];
-  const running: string[] = [];
-  const journalsKept: string[] = [];
-  for (const run of runs) {
-    if (run.status === 'running') {
-      running.push(run._id);
-      continue;
-    }
-    const outcome = await removeRunWorkingData(repos, run._id, run, working.get(run._id)!);
-    (outcome === 'journal-kept' ? journalsKept : removed).push(run._id);
-  }
-  return { removed, running, journalsKept };
-}
-
 /** Whether the run's workflow is running, asked of Temporal (a workflow it no longer knows is not). */
 async function isWorkflowRunning(client: Client, run: RunRef): Promise<boolean> {
   const workflowId = run.workflowId || syncRunWorkflowId(run.companyId, run._id);
@@ -238,7 +168,7 @@ export interface SweepActivityDeps {
   changesRetentionDays?: number;
 }
 
-export function createSweepActivities(deps: SweepActivityDeps) {
+export function createSweepSyncData(deps: SweepActivityDeps) {
   /** The sweeper's activity (see `sweepSyncData`), heartbeating its counts as it goes. */
   async function sweepSyncDataActivity(): Promise<SweepResult> {
     const { client } = requireTemporal(deps.temporal, 'sweepSyncData');
@@ -253,5 +183,5 @@ export function createSweepActivities(deps: SweepActivityDeps) {
     });
   }
 
-  return { sweepSyncData: sweepSyncDataActivity };
+  return sweepSyncDataActivity;
 }

@@ -4,7 +4,10 @@ import { z } from 'zod';
 import { keyringOf, type Keyring } from '../db/api-key-cipher';
 import { DEFAULT_MAX_PAGE_BYTES } from '../lucca/client';
 import { isValidAllowedHostEntry } from '../lucca/urls';
-import { DEFAULT_CHANGES_RETENTION_DAYS, TASK_QUEUE } from '../workflows/messages';
+import { TASK_QUEUE } from '../temporal/ids';
+
+/** How long change records (personal data) are kept, by default (SYNC_CHANGES_RETENTION_DAYS). */
+export const DEFAULT_CHANGES_RETENTION_DAYS = 365;
 
 /** Where a server of the worker listens: an IP address and a port. */
 export interface ListenAddress {

@@ -7,14 +7,15 @@ import { ProfilesRepository, type ProfileDocument } from './profiles-repository'
 import { ReviewedChangesRepository } from './reviewed-changes-repository';
 import { SyncChangesRepository, type SyncChangeDocument } from './sync-changes-repository';
 import { SyncRunsRepository, type SyncRunDocument } from './sync-runs-repository';
-import { SyncStagingRepository } from './sync-staging-repository';
+import { RunWorkingData } from './run-working-data';
 
 export interface Repositories {
   companies: CompaniesRepository;
   profiles: ProfilesRepository;
   syncRuns: SyncRunsRepository;
   syncChanges: SyncChangesRepository;
-  staging: SyncStagingRepository;
+  /** A run's staged pages, plan and rewrite journal, and their completion or removal. */
+  workingData: RunWorkingData;
   reviewed: ReviewedChangesRepository;
   auditLog: AuditLogRepository;
   luccaBudgets: LuccaBudgetsRepository;
@@ -22,12 +23,14 @@ export interface Repositories {
 }
 
 export function repositories(db: Db): Repositories {
+  const profiles = new ProfilesRepository(db);
+  const syncRuns = new SyncRunsRepository(db);
   return {
     companies: new CompaniesRepository(db),
-    profiles: new ProfilesRepository(db),
-    syncRuns: new SyncRunsRepository(db),
+    profiles,
+    syncRuns,
     syncChanges: new SyncChangesRepository(db),
-    staging: new SyncStagingRepository(db),
+    workingData: new RunWorkingData(db, { profiles, syncRuns }),
     reviewed: new ReviewedChangesRepository(db),
     auditLog: new AuditLogRepository(db),
     luccaBudgets: new LuccaBudgetsRepository(db),

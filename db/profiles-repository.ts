@@ -13,7 +13,6 @@ import {
 } from '../domain/types';
 import { isDuplicateKeyOnly, isUniqueViolation } from './errors';
 import { createUniqueWhereExists, slices, storeCapabilities, type StoreCapabilities } from './store-capabilities';
-import type { ApplicableChange } from './sync-staging-repository';
 
 export interface ProfileDocument extends SyncedFields {
   _id: ObjectId;
@@ -102,6 +101,13 @@ function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
       : {}),
   };
 }
+
+/**
+ * A change the apply step writes to a profile, as the planner decided it, with the seq of its
+ * record in `syncChanges` (absent from plans made before it was kept), so the apply corrects the
+ * report by the record's `_id` when the store did something else.
+ */
+export type ApplicableChange = PlannedChange & { profileId: string; seq?: number };
 
 /** A profile to create, and the change that plans it. */
 export interface PlannedInsert {

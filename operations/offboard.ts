@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScheduleNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { removeCompanyWorkingData } from '../activities/sweep';
-import { companyWorkflowId, scheduleId } from '../workflows/messages';
+import { companyWorkflowId, scheduleId } from '../temporal/ids';
 import type { OperationsDeps } from './context';
 import { companyNotFound } from './errors';
 
@@ -78,7 +77,7 @@ export async function offboardCompany(
     workflow = ended ? 'ended' : 'still-running';
   }
 
-  const { removed, running, journalsKept } = await removeCompanyWorkingData(deps.repos, companyId);
+  const { removed, running, journalsKept } = await deps.repos.workingData.removeCompanyRuns(companyId);
   // Nothing of the company can be applied anyway any more.
   await deps.repos.reviewed.dropOthers(companyId);
   return {

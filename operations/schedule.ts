@@ -10,7 +10,8 @@ import {
 } from '@temporalio/client';
 import { parseEvery } from '../domain/duration';
 import type { scheduledSyncWorkflow } from '../workflows/scheduled-sync';
-import { CompanyIdAttribute, scheduleId, SyncTriggerAttribute } from '../workflows/messages';
+import { scheduleId } from '../temporal/ids';
+import { CompanyIdAttribute, SyncTriggerAttribute } from '../temporal/search-attributes';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 

@@ -1,8 +1,8 @@
 import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import type { CompanyDocument } from '../db/companies-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
-import { taskQueueWorkers, type TaskQueueWorkers } from '../workflows/client';
-import { companyWorkflowId, scheduleId } from '../workflows/messages';
+import { taskQueueWorkers, type TaskQueueWorkers } from '../temporal/client';
+import { companyWorkflowId, scheduleId } from '../temporal/ids';
 import type { OperationsDeps } from './context';
 import { companyNotFound } from './errors';
 

@@ -5,7 +5,7 @@ import {
   type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
 import type { syncSweepWorkflow } from '../workflows/sweep';
-import { sweepScheduleId, sweepWorkflowId } from '../workflows/messages';
+import { sweepScheduleId, sweepWorkflowId } from '../temporal/ids';
 import { createOrUpdateSchedule } from './schedule';
 
 /** How often the sweeper runs: what it removes is at least a day old, or a run closed 15 minutes late. */

@@ -7,7 +7,8 @@ import { syncRefusal, type CompanyDocument } from '../db/companies-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
 import { failureType } from '../domain/failures';
 import type { GuardOverride } from '../domain/guards';
-import { companyWorkflowId, statusQuery, type CompanySyncStatus, type SyncNowRequest } from '../workflows/messages';
+import { statusQuery, type CompanySyncStatus, type SyncNowRequest } from '../workflows/messages';
+import { companyWorkflowId } from '../temporal/ids';
 import type { SyncTrigger } from '../domain/types';
 import {
   requestSyncWithStart,
@@ -15,7 +16,7 @@ import {
   signalSyncNowWithStart,
   taskQueueWorkers,
   type TaskQueueWorkers,
-} from '../workflows/client';
+} from '../temporal/client';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 

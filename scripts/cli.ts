@@ -24,7 +24,6 @@ import {
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
 import { changeScope, describeScope, previewScope, scopeAuditParams } from '../operations/scope';
 import { defaultRequestedBy, ticketAuditDetails } from '../operations/sync';
-import { runWorker } from '../workers/main';
 import { formatDateTime, formatReport, formatRunHeader, formatScopePreview, formatStatus } from './lib/cli-format';
 import { adminCommand } from './lib/admin-commands';
 import { auditCommand } from './lib/audit-command';
@@ -554,13 +553,6 @@ program.addCommand(adminCommand());
 program.addCommand(auditCommand(withContext));
 
 program.addCommand(replayCheckCommand());
-
-program
-  .command('worker')
-  .description('Run a worker on the task queue until SIGINT / SIGTERM (graceful shutdown)')
-  .action(async () => {
-    await runWorker();
-  });
 
 /** Prints the finished run's summary; exit 0 only for a succeeded run. */
 function exitCodeFor(run: SyncRunDocument): number {

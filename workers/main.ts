@@ -7,7 +7,8 @@ import { connectMongo, ensureIndexes, repositories } from '../db/mongo';
 import { startHealthServer, type HealthServer } from './health';
 import { createLogger, installTemporalRuntime } from './logger';
 import { ensureSweepSchedule } from '../operations/sweeper';
-import { ensureSearchAttributes, SEARCH_ATTRIBUTES } from '../workflows/client';
+import { ensureSearchAttributes } from '../temporal/client';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { createSyncWorker, DEFAULT_SHUTDOWN_GRACE_MS, shutdownDrainMs } from './worker';
 
 /** Readiness probes time out after a second by default (Kubernetes): MongoDB answers well within it or is not ready. */

@@ -16,14 +16,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
-  CompanyIdAttribute,
   failedRunResult,
   requestSyncUpdate,
-  runIdAt,
   statusQuery,
   syncNowSignal,
-  syncRunWorkflowId,
-  SyncTriggerAttribute,
   type CompanySyncInput,
   type CompanySyncStatus,
   type PendingSync,
@@ -31,8 +27,11 @@ import {
   type SyncNowRequest,
   type SyncRunResult,
 } from './messages';
+import { runIdAt, syncRunWorkflowId } from '../temporal/ids';
+import { CompanyIdAttribute, SyncTriggerAttribute } from '../temporal/search-attributes';
 import { failureType } from '../domain/failures';
 import { syncRunWorkflow } from './sync-run';
+import { OVERRIDES_NAME_THEIR_RUN, REMEMBER_REQUEST_KEYS } from './compat/company-sync';
 
 /** Continue-as-new well before the history grows large; a run costs about ten events here. */
 const MAX_RUNS_PER_EXECUTION = 100;
@@ -44,20 +43,6 @@ const MAX_REQUESTED_BY_LENGTH = 200;
  */
 export const MAX_PENDING_KINDS = 10;
 
-/**
- * A request lifts the guards only as the override of a blocked run it names; a bare
- * `allowMassDeactivation` is a plain run (it folds with them). Requests recorded before this
- * change were sanitised the old way (a bare flag, and overrides carrying reviewed counts).
- */
-const OVERRIDES_NAME_THEIR_RUN = 'overrides-name-their-run';
-
-/**
- * Requests carry their caller's key (`SyncNowRequest.requestKey`): a key seen before answers with
- * the request it joined and queues nothing, so a retry — the same update after a lost answer, the
- * signal sent when no worker answered in time, a firing's activity retried — never makes a second
- * run. Behind a patch: an execution recorded before it queued such a duplicate, and may have run it.
- */
-const REMEMBER_REQUEST_KEYS = 'remember-request-keys';
 /**
  * How many request keys are remembered (the latest; carried across continue-as-new). A retry comes
  * within seconds or minutes of its first try, and a company sees a few requests a day.
@@ -271,7 +256,8 @@ function joinRequesters(folded: string | undefined, requestedBy: string | undefi
 
 /**
  * A request as the queue keeps it, decoded once from what callers send: its override is the blocked
- * run it names, or none. `namedOverrides` (the patch `overrides-name-their-run`): an override is a
+ * run it names, or none. `namedOverrides` (the patch `overrides-name-their-run`, see
+ * `compat/company-sync.ts`): an override is a
  * run's id alone, and a bare `allowMassDeactivation` is dropped. Before it, an override needed its
  * reviewed counts (ignored since) and a bare flag was kept: it lifts nothing now, but it folded as a
  * kind of its own, and a replayed execution must fold as it did (see `kindOf`).

@@ -1,50 +1,11 @@
-import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { GuardCeiling, GuardOverride } from '../domain/guards';
 import type { SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
 
-// Names here are part of the contract: the CLI, the console and operators rely on them.
-
-/** The task queue's default name (`TASK_QUEUE` in the environment overrides it). */
-export const TASK_QUEUE = 'lucca-sync';
-export const companyWorkflowId = (companyId: string) => `company-sync:${companyId}`;
-export const scheduleId = (companyId: string) => `company-sync-schedule:${companyId}`;
-export const syncRunWorkflowId = (companyId: string, runId: string) => `sync-run:${companyId}:${runId}`;
-/** The sweeper's schedule and workflow, one per task queue (a deployment): see `workflows/sweep.ts`. */
-/**
- * A run's id: when it started (UTC, to the second) and a random suffix, sortable and readable in
- * the UI, e.g. `20261122-174501-1a2b3c4d`.
- */
-export function runIdAt(startedAt: Date, suffix: string): string {
-  const iso = startedAt.toISOString();
-  return `${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 19).replaceAll(':', '')}-${suffix}`;
-}
-
-/** When a run whose id `runIdAt` made started (ms since the epoch); null for any other id. */
-export function runIdStartedAt(runId: string): number | null {
-  const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-/.exec(runId);
-  if (!m) return null;
-  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
-  return Date.UTC(y, mo - 1, d, h, mi, s);
-}
-
-export const sweepScheduleId = (taskQueue: string) => `lucca-sync-sweeper:${taskQueue}`;
-export const sweepWorkflowId = (taskQueue: string) => `lucca-sync-sweep:${taskQueue}`;
-
-/** How long change records (personal data) are kept, by default (SYNC_CHANGES_RETENTION_DAYS). */
-export const DEFAULT_CHANGES_RETENTION_DAYS = 365;
-
-export const CompanyIdAttribute = defineSearchAttributeKey('CompanyId', SearchAttributeType.KEYWORD);
-export const SyncTriggerAttribute = defineSearchAttributeKey('SyncTrigger', SearchAttributeType.KEYWORD);
-/** How a run ended, on the run's workflow (`SyncOutcome="blocked"` in the UI): see `SyncOutcome`. */
-export const SyncOutcomeAttribute = defineSearchAttributeKey('SyncOutcome', SearchAttributeType.KEYWORD);
-/** Every custom search attribute, registered on the namespace by the dev stack and by `runWorker`. */
-export const SEARCH_ATTRIBUTES = {
-  [CompanyIdAttribute.name]: CompanyIdAttribute.type,
-  [SyncTriggerAttribute.name]: SyncTriggerAttribute.type,
-  [SyncOutcomeAttribute.name]: SyncOutcomeAttribute.type,
-} as const;
+// Signals, queries, updates and the workflows' inputs and results: a contract as well (the
+// CLI, the console and recorded histories rely on them). Ids and search attributes: `temporal/`.
 
 /**
  * An operator's confirmation of a blocked run, as requests and run inputs carry it: the run

@@ -1,7 +1,7 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { createRequestCompanySyncActivities } from '../activities/request-company-sync';
+import type { Activities } from '../activities';
 
-const { requestCompanySync } = proxyActivities<ReturnType<typeof createRequestCompanySyncActivities>>({
+const { requestCompanySync } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   // A firing that cannot reach the company workflow for this long is better skipped than piled up:
   // the schedule fires again at the next interval.

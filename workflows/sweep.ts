@@ -1,7 +1,8 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { createSweepActivities, SweepResult } from '../activities/sweep';
+import type { Activities } from '../activities';
+import type { SweepResult } from '../activities/sweep';
 
-const { sweepSyncData } = proxyActivities<ReturnType<typeof createSweepActivities>>({
+const { sweepSyncData } = proxyActivities<Activities>({
   // The first sweep after a year of history removes a year of change records: on FerretDB each
   // run costs a scan of `syncChanges`. It heartbeats after each run and resumes where it stopped
   // (what is done is marked), so a retry or the next firing carries on.

@@ -1,5 +1,4 @@
 import {
-  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -12,40 +11,20 @@ import {
   TimeoutFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { AppliedResult, createSyncActivities } from '../activities/sync-activities';
+import type { Activities } from '../activities';
+import type { AppliedResult } from '../activities/apply-sync-plan';
 import { failureCode, failureType, isLuccaFailure, type FailureCode, type RunError } from '../domain/failures';
 import { blockedPlanError, type GuardOverride } from '../domain/guards';
 import { summariseCounts } from '../domain/plan';
 import { formatBound, readBoundMs, runBoundMs, STEP_BOUND_MS, workBoundMs } from '../domain/run-bounds';
-import {
-  SyncOutcomeAttribute,
-  type RunOutcome,
-  type SyncOutcome,
-  type SyncRunInput,
-  type SyncRunResult,
-} from './messages';
+import { type RunOutcome, type SyncOutcome, type SyncRunInput, type SyncRunResult } from './messages';
+import { SyncOutcomeAttribute } from '../temporal/search-attributes';
+import { cancellationTypeOf, OUTCOME_VISIBLE, START_IN_SCOPE, WAIT_FOR_CANCELLED_ACTIVITIES } from './compat/sync-run';
 
-/**
- * Runs show how they ended in the Temporal UI: the `SyncOutcome` search attribute, and a failed
- * run fails its workflow. Runs recorded before this change completed whatever their outcome.
- */
-const OUTCOME_VISIBLE = 'run-outcome-visible';
-
-type SyncActivities = ReturnType<typeof createSyncActivities>;
-
-/**
- * A cancelled run (offboarding) waits for its read or apply to stop at its next checkpoint before
- * it finishes: the finish drops the working data that activity is using. Runs recorded before
- * this change did not wait (the SDK's default, try-cancel).
- */
-const WAIT_FOR_CANCELLED_ACTIVITIES = 'wait-for-cancelled-activities';
-
-/**
- * The run's start (`startSyncRun`) is inside the scope whose cancellation the run records: a run
- * cancelled there ends `failed`, code `cancelled`, like one cancelled while reading. Runs recorded
- * before started outside it, and a cancellation there left their run `running` for the sweeper.
- */
-const START_IN_SCOPE = 'start-run-in-scope';
+type SyncActivities = Pick<
+  Activities,
+  'startSyncRun' | 'fetchLuccaUsers' | 'planSync' | 'applySyncPlan' | 'finishSyncRun'
+>;
 
 /**
  * A run is bounded (`domain/run-bounds.ts`): each activity by a schedule-to-close timeout from the
@@ -75,9 +54,7 @@ function boundsOf(input: SyncRunInput): Bounds {
 
 function activities(input: SyncRunInput, waitForCancelled: boolean, bounds: Bounds | null) {
   const t = input.tuning ?? {};
-  const cancellationType = waitForCancelled
-    ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-    : ActivityCancellationType.TRY_CANCEL;
+  const cancellationType = cancellationTypeOf(waitForCancelled);
   const retry = {
     initialInterval: t.retryInitialIntervalMs ?? 2_000,
     backoffCoefficient: 2,
@@ -225,7 +202,7 @@ async function runOnce(input: SyncRunInput, bounds: Bounds | null, overran: () =
   }
 
   // The read plans as it goes; a history from before that has a separate planning activity, which
-  // replays as it ran.
+  // replays as it ran (see `compat/sync-run.ts`).
   let plan = readResult.plan;
   const workBound = bounds?.workMs(readResult.pagesRead);
   if (!plan) {

@@ -4,10 +4,10 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import protos from '@temporalio/proto';
 import type { Document } from 'mongodb';
 import { SEQS_PER_SLOT } from '../../activities/run-plan';
-import type { SyncRunRef } from '../../activities/sync-activities';
+import type { SyncRunRef } from '../../activities/run-context';
 import type { Repositories } from '../../db/mongo';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import { syncRunWorkflowId } from '../../workflows/messages';
+import { syncRunWorkflowId } from '../../temporal/ids';
 import type { FakeLucca, RequestHold } from '../fake-lucca';
 import type { CommandHold, CommandMatch, StoreRelay } from './store-relay';
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import type { SyncRunRef } from '../../activities/sync-activities';
+import type { SyncRunRef } from '../../activities/run-context';
 import { DEFAULT_SECRET_ID } from '../../config/env';
 import { apiKeyHint, encryptApiKey, keyringOf } from '../../db/api-key-cipher';
 import {
@@ -17,10 +17,11 @@ import type { ProfileDocument } from '../../db/profiles-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { SYNCED_FIELDS, type SyncCounts } from '../../domain/types';
 import { syncRunWorkflow } from '../../workflows/sync-run';
-import { runResult } from '../../workflows/client';
-import { syncRunWorkflowId, type SyncRunResult, type SyncTuning } from '../../workflows/messages';
-import { ChildWorker, writeWorkflowBundle } from '../../scripts/lib/child-worker';
-import { startPrivateStack, type PrivateStack } from '../../scripts/lib/private-stack';
+import { runResult } from '../../temporal/client';
+import { syncRunWorkflowId } from '../../temporal/ids';
+import type { SyncRunResult, SyncTuning } from '../../workflows/messages';
+import { ChildWorker, writeWorkflowBundle } from '../child-worker/child-worker';
+import { startPrivateStack, type PrivateStack } from '../stack/private-stack';
 import { startFakeLucca, type FakeLucca, type LuccaRawUser } from '../fake-lucca';
 import { HeldMoment, type MomentSpec } from './moments';
 import { StoreRelay } from './store-relay';
@@ -29,7 +30,7 @@ import { randomBytes } from 'node:crypto';
 
 /**
  * The reliability rig, shared by `test/integration/reliability.test.ts` (small sizes) and
- * `scripts/chaos.ts` (bigger, longer): a private Temporal dev server and FerretDB it may stop and
+ * `dev-tools/reliability/chaos.ts` (bigger, longer): a private Temporal dev server and FerretDB it may stop and
  * restart, an in-process fake Lucca, and sync workers in child processes it may SIGKILL, which
  * reach the store through a relay that can hold any of their commands. A scenario holds a run at
  * the moment it aims at (`hold`, see `moments.ts`) before it strikes. Every line the workers log

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PAGES_AHEAD, type SyncRunRef } from '../../activities/sync-activities';
+import { PAGES_AHEAD } from '../../activities/fetch-lucca-users';
+import type { SyncRunRef } from '../../activities/run-context';
 import { isValidDateOnly, isValidEmail, mapLuccaUser } from '../../domain/map-lucca-user';
 import type { FaultRule, LuccaRawUser } from '../fake-lucca';
 import { PAGE_STEPS, pageOffset, type HeldMoment, type HoldAt, type MomentSpec } from './moments';

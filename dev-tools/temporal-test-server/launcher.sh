@@ -2,7 +2,7 @@
 # Temporal's time-skipping test server, as @temporalio/testing runs it
 # (`TestWorkflowEnvironment.createTimeSkipping` with an `existing-path` executable): the SDK passes
 # the port first, gives the server 5 s to answer and stops it by killing this process, hence `exec`.
-# Installed into .tools/bin by scripts/lib/tools.ts, with the jars in .tools/lib.
+# Installed into .tools/bin by dev-tools/stack/tools.ts, with the jars in .tools/lib.
 #
 # A JVM loading these 40 jars took 2.5-3.5 s to listen on a busy 2-core machine: too close to the
 # SDK's 5 s. So the build runs the server once with `--archive-classes`, which saves the classes it

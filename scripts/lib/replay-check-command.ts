@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -11,7 +12,9 @@ import {
   type ReplayCheckSummary,
   type ReplayCode,
 } from '../../operations/replay-check';
-import { WORKFLOWS_PATH } from '../../workers/worker';
+
+/** This checkout's workflows, what a worker of it runs. */
+const WORKFLOWS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'workflows', 'index.ts');
 
 /** `replay-check`'s exit code when a history does not replay (1 is any other error). */
 export const EXIT_NOT_REPLAYING = 4;

@@ -4,15 +4,14 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import { companySyncWorkflow } from '../../workflows';
 import {
-  companyWorkflowId,
-  CompanyIdAttribute,
   statusQuery,
-  SyncOutcomeAttribute,
   syncNowSignal,
   type CompanySyncInput,
   type CompanySyncStatus,
   type SyncNowRequest,
 } from '../../workflows/messages';
+import { companyWorkflowId } from '../../temporal/ids';
+import { CompanyIdAttribute, SyncOutcomeAttribute } from '../../temporal/search-attributes';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { openStack, recordHistory, temporalCli, WorkflowFailedError, type Stack } from './helpers';
 import { addTestCompany, FAST_RETRIES, startWorker, TODAY, until, type RunningWorker } from './sync-kit';

@@ -6,11 +6,11 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
-import { companyWorkflowId, scheduleId, sweepScheduleId } from '../../workflows/messages';
-import { stackSettings } from '../../scripts/lib/stack';
+import { companyWorkflowId, scheduleId, sweepScheduleId } from '../../temporal/ids';
+import { stackSettings } from '../../dev-tools/stack/stack';
 import { MONGODB_URI, TEMPORAL_ADDRESS, uniqueSuffix } from './helpers';
 
-const DEMO = path.join(import.meta.dirname, '..', '..', 'scripts', 'demo.ts');
+const DEMO = path.join(import.meta.dirname, '..', '..', 'dev-tools', 'demo.ts');
 const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
 
 describe('npm run demo, as CI runs it', () => {

@@ -20,13 +20,13 @@ import {
 } from '../../db/mongo';
 import type { ActivityDeps } from '../../activities';
 import { createSyncWorker, WORKFLOWS_PATH } from '../../workers/worker';
-import { companyWorkflowId, scheduleId } from '../../workflows/messages';
+import { companyWorkflowId, scheduleId } from '../../temporal/ids';
 import { startFakeLucca, type FakeLucca } from '../../dev-tools/fake-lucca';
-import { TEMPORAL_CLI, toolPath } from '../../scripts/lib/tools';
+import { TEMPORAL_CLI, toolPath } from '../../dev-tools/stack/tools';
 
 /**
  * The real stack for integration tests: the Temporal dev server and FerretDB (or MONGODB_URI)
- * started by `scripts/run-stack-tests.ts integration`, plus an in-process fake Lucca. Each test file gets its
+ * started by `dev-tools/run-stack-tests.ts integration`, plus an in-process fake Lucca. Each test file gets its
  * own database, task queue and ids, so files never see each other's data.
  */
 export const TEST_SECRET = 'integration-test-secret-0123456789abcdef';

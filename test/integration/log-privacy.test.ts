@@ -3,10 +3,10 @@ import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
-import { ChildWorker } from '../../scripts/lib/child-worker';
+import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { failureCode, failureType } from '../../domain/failures';
 import { syncRunWorkflow } from '../../workflows';
-import { runResult } from '../../workflows/client';
+import { runResult } from '../../temporal/client';
 import type { SyncRunResult } from '../../workflows/messages';
 import {
   MONGODB_URI,

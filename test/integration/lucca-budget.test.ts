@@ -10,7 +10,7 @@ import { LuccaRateLimitedError } from '../../lucca/errors';
 import { SharedLuccaBudget, type SharedBudgetOptions } from '../../lucca/shared-budget';
 import { checkLuccaAccess, sharedLuccaBudget } from '../../operations/onboard';
 import { OperationError } from '../../operations/errors';
-import { countCommands } from '../../scripts/lib/command-counter';
+import { countCommands } from '../../dev-tools/bench/command-counter';
 import {
   addCompany,
   FAKE_LUCCA_HOSTS,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { freePort } from '../../scripts/lib/ports';
+import { freePort } from '../../dev-tools/stack/ports';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
@@ -9,7 +9,7 @@ import { loadConfig } from '../../config/env';
 import { loadConsoleSettings } from '../../console/config';
 import { buildConsole } from '../../console/server';
 import { repositories } from '../../db/mongo';
-import { ChildWorker } from '../../scripts/lib/child-worker';
+import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { found, personalData } from './privacy-kit';
 import {
   MONGODB_URI,

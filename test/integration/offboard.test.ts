@@ -10,8 +10,8 @@ import { failureType } from '../../domain/failures';
 import { OperationError, requestSync, type OperationsDeps } from '../../operations';
 import { offboardCompany } from '../../operations/offboard';
 import { scheduledSyncWorkflow } from '../../workflows';
-import { signalSyncNowWithStart } from '../../workflows/client';
-import { companyWorkflowId, syncRunWorkflowId } from '../../workflows/messages';
+import { signalSyncNowWithStart } from '../../temporal/client';
+import { companyWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
 import { FAKE_LUCCA_HOSTS, forgetCompanies, openStack, recordHistory, type Stack } from './helpers';
 import { addTestCompany, FAST_RETRIES, staff, startSync, startWorker, until, type RunningWorker } from './sync-kit';
 
@@ -112,7 +112,7 @@ describe('offboarding a company, on the real stack', () => {
         now: new Date(),
       });
       await stack.repos.syncRuns.finish(runId, { status: 'failed', error: null, profileWrites: 0 }, new Date());
-      await stack.repos.staging.stagePage(runId, 0, 0, []);
+      await stack.repos.workingData.stagePage(runId, 0, 0, []);
     };
     const ours = `${companyId}-crashed`;
     const theirs = `${otherCompany}-crashed`;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { freePort } from '../../scripts/lib/ports';
+import { freePort } from '../../dev-tools/stack/ports';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,13 +13,9 @@ import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { loadConfig } from '../../config/env';
 import type { OperationsDeps } from '../../operations';
 import { onboardCompany } from '../../operations/onboard';
-import {
-  CompanyIdAttribute,
-  companyWorkflowId,
-  scheduleId,
-  statusQuery,
-  SyncTriggerAttribute,
-} from '../../workflows/messages';
+import { statusQuery } from '../../workflows/messages';
+import { companyWorkflowId, scheduleId } from '../../temporal/ids';
+import { CompanyIdAttribute, SyncTriggerAttribute } from '../../temporal/search-attributes';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import {
   createWorker,

@@ -3,9 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { BSON, ObjectId } from 'mongodb';
-import { createSyncActivities } from '../../activities/sync-activities';
+import { createActivities } from '../../activities';
 import { MAX_REWRITE_FILTER_BYTES, type ProfileDocument } from '../../db/profiles-repository';
-import type { ApplicableChange } from '../../db/sync-staging-repository';
+import type { ApplicableChange } from '../../db/profiles-repository';
 import type { SyncedFields } from '../../domain/types';
 import { activityDeps, openStack, type Stack } from './helpers';
 
@@ -90,7 +90,7 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
     const runId = `run-${new ObjectId().toHexString()}`;
     const { updates } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW, TENANT);
     const { entries } = await stack.repos.profiles.readForRewrite(COMPANY, updates);
-    await stack.repos.staging.journal(runId, entries);
+    await stack.repos.workingData.journal(runId, entries);
     // The crash: the profiles are deleted, their new versions never inserted.
     await stack.store.profiles.deleteMany({ companyId: COMPANY });
     await stack.repos.syncRuns.start({
@@ -104,7 +104,7 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
       now: NOW,
     });
 
-    const activities = createSyncActivities(activityDeps(stack));
+    const activities = createActivities(activityDeps(stack));
     await new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') }).run(() =>
       activities.finishSyncRun({ companyId: COMPANY, runId, status: 'failed', error: null, profileWrites: 0 }),
     );
@@ -112,7 +112,7 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
     const after = await read();
     assert.equal(after.length, 120, 'every profile is back');
     assert.ok(after.every((p) => p.lucca && p.firstName === `Inès${p.lucca.userId}` && p.phone));
-    assert.deepEqual(await stack.repos.staging.readJournal(runId), [], 'the journal is gone once completed');
+    assert.deepEqual(await stack.repos.workingData.readJournal(runId), [], 'the journal is gone once completed');
   });
 
   test('a new version the store refuses is put back as it was, and not counted', async () => {

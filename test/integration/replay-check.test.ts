@@ -4,15 +4,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import protos from '@temporalio/proto';
 import { companySyncWorkflow } from '../../workflows';
-import {
-  CompanyIdAttribute,
-  companyWorkflowId,
-  requestSyncUpdate,
-  statusQuery,
-  syncNowSignal,
-  syncRunWorkflowId,
-  type CompanySyncInput,
-} from '../../workflows/messages';
+import { requestSyncUpdate, statusQuery, syncNowSignal, type CompanySyncInput } from '../../workflows/messages';
+import { companyWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
+import { CompanyIdAttribute } from '../../temporal/search-attributes';
 import { forgetCompanies, openStack, recordHistory, stackEnv, uniqueSuffix, type Stack } from './helpers';
 import { addTestCompany, FAST_RETRIES, staff, startWorker, until, type RunningWorker } from './sync-kit';
 

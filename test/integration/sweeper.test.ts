@@ -8,7 +8,7 @@ import { toChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunStatus } from '../../db/sync-runs-repository';
 import { ensureSweepSchedule } from '../../operations/sweeper';
 import { syncRunWorkflow } from '../../workflows';
-import { sweepScheduleId, syncRunWorkflowId } from '../../workflows/messages';
+import { sweepScheduleId, syncRunWorkflowId } from '../../temporal/ids';
 import { openStack, uniqueSuffix, type Stack } from './helpers';
 import { startWorker, until } from './sync-kit';
 
@@ -72,8 +72,8 @@ describe('the sweeper, on the real stack', () => {
 
   /** What a run leaves while it works: a staged page and a plan chunk. */
   async function addWorkingData(runId: string): Promise<void> {
-    await stack.repos.staging.stagePage(runId, 0, 0, []);
-    await stack.repos.staging.storePlanSlot(runId, 0, [
+    await stack.repos.workingData.stagePage(runId, 0, 0, []);
+    await stack.repos.workingData.storePlanSlot(runId, 0, [
       { action: 'skip', luccaUserId: 1, reasons: [], profileId: new ObjectId().toHexString() },
     ]);
   }
@@ -159,7 +159,9 @@ describe('the sweeper, on the real stack', () => {
     await addRun({ companyId: journaling, startedAt: ago(3 * 3600_000), status: 'succeeded' });
     const latest = await addRun({ companyId: journaling, startedAt: ago(2 * 3600_000), status: 'failed' });
     await addWorkingData(latest);
-    await stack.repos.staging.journal(latest, [{ before: { ...journaled, firstName: 'Camille' }, after: journaled }]);
+    await stack.repos.workingData.journal(latest, [
+      { before: { ...journaled, firstName: 'Camille' }, after: journaled },
+    ]);
 
     // The same, in a company that has synced again since: its journal may be older than the profiles.
     const other = `sw-${uniqueSuffix()}`;
@@ -168,7 +170,9 @@ describe('the sweeper, on the real stack', () => {
     const written = { ...profile('Noé'), companyId: other };
     await stack.store.profiles.insertOne({ ...written, firstName: 'Noé-Later' });
     await addWorkingData(superseded);
-    await stack.repos.staging.journal(superseded, [{ before: written, after: { ...written, firstName: 'Noé-Old' } }]);
+    await stack.repos.workingData.journal(superseded, [
+      { before: written, after: { ...written, firstName: 'Noé-Old' } },
+    ]);
 
     const result = await sweep();
 

@@ -6,10 +6,10 @@ import { SYNC_METRICS } from '../../activities/metrics';
 import { connectMongo, repositories } from '../../db/mongo';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import { SYNCED_FIELDS, type SyncCounts } from '../../domain/types';
-import { runResult } from '../../workflows/client';
+import { runResult } from '../../temporal/client';
 import type { SyncRunInput, SyncRunResult } from '../../workflows/messages';
-import { ChildWorker } from '../../scripts/lib/child-worker';
-import { freePort } from '../../scripts/lib/ports';
+import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
+import { freePort } from '../../dev-tools/stack/ports';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { StoreRelay, type CommandMatch } from '../../dev-tools/reliability/store-relay';
 import {

@@ -4,15 +4,9 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import protos from '@temporalio/proto';
 import { readBoundMs } from '../../domain/run-bounds';
 import { companySyncWorkflow } from '../../workflows';
-import {
-  CompanyIdAttribute,
-  companyWorkflowId,
-  statusQuery,
-  syncNowSignal,
-  SyncOutcomeAttribute,
-  syncRunWorkflowId,
-  type SyncRunInput,
-} from '../../workflows/messages';
+import { statusQuery, syncNowSignal, type SyncRunInput } from '../../workflows/messages';
+import { companyWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
+import { CompanyIdAttribute, SyncOutcomeAttribute } from '../../temporal/search-attributes';
 import { FAKE_LUCCA_HOSTS, openStack, recordHistory, type Stack } from './helpers';
 import {
   addTestCompany,
@@ -87,7 +81,7 @@ describe('a run and each of its activities are bounded by the company’s size',
     const stored = await stack.repos.syncRuns.get(run.runId);
     assert.deepEqual([stored?.status, stored?.error?.code], ['failed', 'run-too-long']);
     assert.equal((await profilesOf(stack, companyId)).length, 0);
-    assert.equal(await stack.repos.staging.countPages(run.runId), 0, 'its staged first page was dropped');
+    assert.equal(await stack.repos.workingData.countPages(run.runId), 0, 'its staged first page was dropped');
     const described = await stack.client.workflow.getHandle(syncRunWorkflowId(companyId, run.runId)).describe();
     assert.equal(described.typedSearchAttributes.get(SyncOutcomeAttribute), 'failed');
     await recordHistory(stack, 'failed-read-too-long', syncRunWorkflowId(companyId, run.runId));
@@ -111,7 +105,7 @@ describe('a run and each of its activities are bounded by the company’s size',
     const stored = await stack.repos.syncRuns.get(run.runId);
     assert.deepEqual([stored?.status, stored?.error?.code], ['failed', 'run-too-long']);
     assert.equal(
-      await stack.repos.staging.countPages(run.runId),
+      await stack.repos.workingData.countPages(run.runId),
       0,
       'the run waited for its read to stop, then dropped it',
     );

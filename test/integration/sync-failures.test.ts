@@ -69,7 +69,7 @@ describe('a sync run facing a misbehaving Lucca', () => {
       2,
       'the page was tried as often as readMaximumAttempts allows',
     );
-    assert.equal(await stack.repos.staging.countPages(failed.runId), 0, 'staging is cleared after a failed run');
+    assert.equal(await stack.repos.workingData.countPages(failed.runId), 0, 'staging is cleared after a failed run');
 
     // Once Lucca answers every page, the same absences are real removals.
     stack.lucca.clearFaults();

@@ -5,7 +5,7 @@ import { BSON } from 'mongodb';
 import { DEFAULT_MAX_PAGE_BYTES } from '../../lucca/client';
 import { DEFAULT_HUGE_BYTES } from '../../dev-tools/fake-lucca/faults';
 import { LUCCA_FIELD_MAX_LENGTHS } from '../../domain/map-lucca-user';
-import { ChildWorker } from '../../scripts/lib/child-worker';
+import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, TEST_SECRET, workflowBundleFile, type Stack } from './helpers';
 import { addTestCompany, changesOf, linkedProfile, luccaUser, profilesOf, runSync, staff } from './sync-kit';
 

@@ -8,8 +8,9 @@ import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import { SYNCED_FIELDS } from '../../domain/types';
 import { createSyncWorker } from '../../workers/worker';
 import { syncRunWorkflow } from '../../workflows';
-import { runResult } from '../../workflows/client';
-import { syncRunWorkflowId, type SyncRunInput, type SyncRunResult, type SyncTuning } from '../../workflows/messages';
+import { runResult } from '../../temporal/client';
+import { type SyncRunInput, type SyncRunResult, type SyncTuning } from '../../workflows/messages';
+import { syncRunWorkflowId } from '../../temporal/ids';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { activityDeps, addCompany, NAMESPACE, newApiKey, uniqueSuffix, workflowBundle, type Stack } from './helpers';
 

@@ -18,13 +18,9 @@ import {
 import { ANSWER_WITHIN_MS, noWorkerSentence, queryCompanyStatus } from '../../operations/sync';
 import { MAX_REMEMBERED_REQUESTS } from '../../workflows/company-sync';
 import { companySyncWorkflow } from '../../workflows';
-import {
-  CompanyIdAttribute,
-  companyWorkflowId,
-  statusQuery,
-  syncNowSignal,
-  type CompanySyncStatus,
-} from '../../workflows/messages';
+import { statusQuery, syncNowSignal, type CompanySyncStatus } from '../../workflows/messages';
+import { companyWorkflowId } from '../../temporal/ids';
+import { CompanyIdAttribute } from '../../temporal/search-attributes';
 import { consoleSettings, cookiesOf, logIn } from './console-kit';
 import { forgetCompanies, newApiKey, openStack, recordHistory, stackEnv, type Stack } from './helpers';
 import { addTestCompany, FAST_RETRIES, staff, startWorker, until, type RunningWorker } from './sync-kit';

@@ -9,14 +9,10 @@ import { OperationError, requestSync, waitForSyncRun, type OperationsDeps, type 
 import { queryCompanyStatus } from '../../operations/sync';
 import { MAX_PENDING_KINDS } from '../../workflows/company-sync';
 import { scheduledSyncWorkflow } from '../../workflows';
-import { requestSyncWithStart } from '../../workflows/client';
-import {
-  companyWorkflowId,
-  statusQuery,
-  SyncOutcomeAttribute,
-  syncNowSignal,
-  type SyncNowRequest,
-} from '../../workflows/messages';
+import { requestSyncWithStart } from '../../temporal/client';
+import { statusQuery, syncNowSignal, type SyncNowRequest } from '../../workflows/messages';
+import { companyWorkflowId } from '../../temporal/ids';
+import { SyncOutcomeAttribute } from '../../temporal/search-attributes';
 import { openStack, recordHistory, type Stack, stackEnv } from './helpers';
 import { addTestCompany, profilesOf, staff, startWorker, until, type RunningWorker } from './sync-kit';
 

@@ -2,16 +2,12 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { companySyncWorkflow, syncRunWorkflow } from '../../workflows';
-import { runResult } from '../../workflows/client';
-import {
-  CompanyIdAttribute,
-  companyWorkflowId,
-  statusQuery,
-  syncNowSignal,
-  syncRunWorkflowId,
-} from '../../workflows/messages';
+import { runResult } from '../../temporal/client';
+import { statusQuery, syncNowSignal } from '../../workflows/messages';
+import { companyWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
+import { CompanyIdAttribute } from '../../temporal/search-attributes';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
-import { ChildWorker } from '../../scripts/lib/child-worker';
+import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { found, personalData, readableHistory } from './privacy-kit';
 import {
   MONGODB_URI,

@@ -67,6 +67,6 @@ describe('a sync run on the real stack', () => {
 
     const run = await stack.repos.syncRuns.get(second.runId);
     assert.equal(run?.status, 'succeeded');
-    assert.equal(await stack.repos.staging.countPages(first.runId), 0, 'staging is cleared after the run');
+    assert.equal(await stack.repos.workingData.countPages(first.runId), 0, 'staging is cleared after the run');
   });
 });

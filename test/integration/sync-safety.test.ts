@@ -4,7 +4,8 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
-import { createSyncActivities, type ReadResult } from '../../activities/sync-activities';
+import { createActivities } from '../../activities';
+import type { ReadResult } from '../../activities/fetch-lucca-users';
 import { loadConfig } from '../../config/env';
 import { apiKeyHint, encryptApiKey } from '../../db/api-key-cipher';
 import type { ProfileDocument } from '../../db/profiles-repository';
@@ -14,7 +15,9 @@ import { askedToApplyAnyway } from '../../domain/guards';
 import { OperationError, requestSync, waitForSyncRun, type OperationsDeps } from '../../operations';
 import { onboardCompany } from '../../operations/onboard';
 import { companySyncWorkflow } from '../../workflows';
-import { CompanyIdAttribute, companyWorkflowId, syncNowSignal, type SyncTuning } from '../../workflows/messages';
+import { syncNowSignal, type SyncTuning } from '../../workflows/messages';
+import { companyWorkflowId } from '../../temporal/ids';
+import { CompanyIdAttribute } from '../../temporal/search-attributes';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import {
   activityDeps,
@@ -291,7 +294,7 @@ describe('a sync writes only what was read with the connection, and only what wa
     companies.push(company.companyId);
     const { companyId } = company;
     const runId = `run-${uniqueSuffix()}`;
-    const activities = createSyncActivities(activityDeps(stack));
+    const activities = createActivities(activityDeps(stack));
     const env = () => new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') });
     const run = { companyId, runId };
     await env().run(() =>

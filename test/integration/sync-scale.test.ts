@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { ProfileDocument } from '../../db/profiles-repository';
-import { SyncStagingRepository } from '../../db/sync-staging-repository';
 import type { MappedLuccaUser } from '../../domain/types';
 import type { SyncRunInput } from '../../workflows/messages';
 import { openStack, type Stack } from './helpers';
@@ -119,7 +118,7 @@ describe('runs well past one write command of the store', () => {
     // Lucca values are capped when mapped (255 characters a name), so a real page of 1,000 users
     // is about 1 MB; the 4 MB a staged document may carry is the safety net past that, exercised
     // here ten times over on the store itself: 700 users of two 30,000-character names.
-    const staging = new SyncStagingRepository(stack.db);
+    const staging = stack.repos.workingData;
     const runId = `scale-parts-${Date.now()}`;
     const long = (id: number, letter: string) => `${letter}${id}`.padEnd(30_000, letter.toLowerCase());
     const users: MappedLuccaUser[] = staff(700).map((u) => ({

@@ -8,7 +8,7 @@ import { listAudit } from '../../operations/audit';
 import type { OperationError } from '../../operations/errors';
 import { onboardCompany, type OnboardInput, type OnboardResult } from '../../operations/onboard';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import { ChildWorker } from '../../scripts/lib/child-worker';
+import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { queryCompanyStatus, waitForSyncRun } from '../../operations/sync';
 import { moveUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { requestSync } from '../../operations/sync';
@@ -225,7 +225,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     const [running] = await stack.repos.syncRuns.runningOf(company.companyId);
     assert.ok(running, 'the first sync is running');
     const staged: number[] = [];
-    for await (const page of stack.repos.staging.readPages(running._id)) {
+    for await (const page of stack.repos.workingData.readPages(running._id)) {
       for (const user of page.users) staged.push(user.luccaUserId ?? -1);
     }
     assert.ok(staged.length > 0, 'pages were staged');

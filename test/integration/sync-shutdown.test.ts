@@ -7,7 +7,7 @@ import { connectMongo, repositories } from '../../db/mongo';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { StoreRelay } from '../../dev-tools/reliability/store-relay';
 import { failureType } from '../../domain/failures';
-import { ChildWorker } from '../../scripts/lib/child-worker';
+import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { DEFAULT_SHUTDOWN_GRACE_MS, shutdownDrainMs } from '../../workers/worker';
 import type { syncRunWorkflow } from '../../workflows';
 import {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { syncRunWorkflowId } from '../../workflows/messages';
+import { syncRunWorkflowId } from '../../temporal/ids';
 import { FAKE_LUCCA_HOSTS, openStack, type Stack } from './helpers';
 import { addTestCompany, profilesOf, runSync, staff, startWorker, type RunningWorker } from './sync-kit';
 

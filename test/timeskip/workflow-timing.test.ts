@@ -8,28 +8,23 @@ import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/com
 import protos from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
-import type {
-  FinishInput,
-  ReadInput,
-  ReadResult,
-  StartSyncRunInput,
-  SyncActivities,
-} from '../../activities/sync-activities';
+import type { Activities } from '../../activities';
+import type { ReadInput, ReadResult } from '../../activities/fetch-lucca-users';
+import type { FinishInput } from '../../activities/finish-sync-run';
+import type { StartSyncRunInput } from '../../activities/start-sync-run';
 import type { SweepResult } from '../../activities/sweep';
 import { WORKFLOWS_PATH } from '../../workers/worker';
 import { companySyncWorkflow, scheduledSyncWorkflow, syncRunWorkflow, syncSweepWorkflow } from '../../workflows';
 import {
-  CompanyIdAttribute,
-  companyWorkflowId,
-  SEARCH_ATTRIBUTES,
   statusQuery,
   syncNowSignal,
-  syncRunWorkflowId,
   type CompanySyncStatus,
   type SyncNowRequest,
   type SyncTuning,
 } from '../../workflows/messages';
-import { ensureTool, TEMPORAL_TEST_SERVER } from '../../scripts/lib/tools';
+import { companyWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
+import { CompanyIdAttribute, SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
+import { ensureTool, TEMPORAL_TEST_SERVER } from '../../dev-tools/stack/tools';
 
 /**
  * The workflows' own timing on Temporal's time-skipping test server (the Java SDK's, fetched into
@@ -166,25 +161,23 @@ function syncActivityDoubles(read?: (attempt: ReadAttempt) => Promise<ReadResult
   const unexpected = (name: string) => () => {
     throw ApplicationFailure.nonRetryable(`${name} was not expected: the read plans and the plan has no writes`);
   };
-  const doubles: Pick<
-    SyncActivities,
-    'startSyncRun' | 'fetchLuccaUsers' | 'planSync' | 'applySyncPlan' | 'finishSyncRun'
-  > = {
-    async startSyncRun(input) {
-      seen.starts.push(input);
-    },
-    async fetchLuccaUsers(input) {
-      const { attempt } = Context.current().info;
-      const call = { input, attempt, startedAt: await serverTime() };
-      seen.reads.push(call);
-      return (await read?.(call)) ?? UNCHANGED_COMPANY;
-    },
-    planSync: unexpected('planSync'),
-    applySyncPlan: unexpected('applySyncPlan'),
-    async finishSyncRun(input) {
-      seen.finishes.push(input);
-    },
-  };
+  const doubles: Pick<Activities, 'startSyncRun' | 'fetchLuccaUsers' | 'planSync' | 'applySyncPlan' | 'finishSyncRun'> =
+    {
+      async startSyncRun(input) {
+        seen.starts.push(input);
+      },
+      async fetchLuccaUsers(input) {
+        const { attempt } = Context.current().info;
+        const call = { input, attempt, startedAt: await serverTime() };
+        seen.reads.push(call);
+        return (await read?.(call)) ?? UNCHANGED_COMPANY;
+      },
+      planSync: unexpected('planSync'),
+      applySyncPlan: unexpected('applySyncPlan'),
+      async finishSyncRun(input) {
+        seen.finishes.push(input);
+      },
+    };
   return { doubles, seen };
 }
 

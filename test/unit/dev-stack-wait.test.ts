@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
-import { waitHealthy } from '../../scripts/lib/stack';
+import { waitHealthy } from '../../dev-tools/stack/stack';
 
 describe("waiting for a dev stack's service to start", () => {
   const alive = spawn('sleep', ['60']);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runIdAt, runIdStartedAt } from '../../workflows/messages';
+import { runIdAt, runIdStartedAt } from '../../temporal/ids';
 
 test('a run id says when its run started, to the second, and nothing else is read as one', () => {
   const startedAt = new Date('2026-11-22T17:45:01.789Z');

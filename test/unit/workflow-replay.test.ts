@@ -11,7 +11,7 @@ import { WORKFLOWS_PATH } from '../../workers/worker';
  * workflow code: a change that would break running workflows (non-determinism) fails here. A
  * fixture is never refreshed or removed while a run of its shape can still be in flight: a
  * deliberate change is versioned with `patched()` and its new shape recorded beside the old ones,
- * `RECORD_HISTORIES=1 npx tsx scripts/run-stack-tests.ts integration company-sync offboard sync-scenarios`
+ * `RECORD_HISTORIES=1 npx tsx dev-tools/run-stack-tests.ts integration company-sync offboard sync-scenarios`
  * (files `<workflow type>-<date>-<what>.binpb`; existing ones are kept).
  */
 const HISTORIES = path.join(import.meta.dirname, '..', 'replay', 'histories');

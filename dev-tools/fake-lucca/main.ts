@@ -1,7 +1,7 @@
 // Standalone fake Lucca for the demo, benchmarks and manual runs; drive it further over /__fake/*.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { generateLuccaUsers, startFakeLucca } from '../dev-tools/fake-lucca/index';
-import { localDate } from '../dev-tools/fake-lucca/dates';
+import { generateLuccaUsers, startFakeLucca } from './index';
+import { localDate } from './dates';
 
 function integer(min: number) {
   return (value: string): number => {

@@ -8,11 +8,11 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Command, InvalidArgumentError } from 'commander';
 import fc from 'fast-check';
-import { generateLuccaUsers } from '../dev-tools/fake-lucca';
-import { localDate } from '../dev-tools/fake-lucca/dates';
-import { hostileCompany } from '../dev-tools/reliability/fuzz';
-import { pagesOf, type HoldAt, type MomentSpec } from '../dev-tools/reliability/moments';
-import { leaks, Rig, secretsOf, type RunOutcome } from '../dev-tools/reliability/rig';
+import { generateLuccaUsers } from '../fake-lucca';
+import { localDate } from '../fake-lucca/dates';
+import { hostileCompany } from './fuzz';
+import { pagesOf, type HoldAt, type MomentSpec } from './moments';
+import { leaks, Rig, secretsOf, type RunOutcome } from './rig';
 import {
   assertHostileRecordsHandled,
   assertSameAsClean,
@@ -25,7 +25,7 @@ import {
   restartAt,
   slowPages,
   type Struck,
-} from '../dev-tools/reliability/scenarios';
+} from './scenarios';
 
 const int = (value: string): number => {
   const n = Number(value);

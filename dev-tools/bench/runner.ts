@@ -1,148 +1,30 @@
-// `npm run bench`: the pipeline through Temporal against a plain-script baseline, on the dev stack's
-// Temporal server and FerretDB, with the fake Lucca and the worker each in its own process.
-// Writes docs/benchmarks.md from what it measured. See the doc for how to read the numbers.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The benchmark's measurements: each size's baseline, first syncs, re-runs and attaching run, and
+// the run under Lucca's rate limit, each on a worker and a fake Lucca in their own processes.
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
-import { Command, InvalidArgumentError } from 'commander';
-import { MongoClient, type Collection, type Document, type ObjectId } from 'mongodb';
-import { format, resolveConfig } from 'prettier';
-import { DEFAULT_SECRET_ID } from '../config/env';
-import { apiKeyHint, encryptApiKey, keyringOf } from '../db/api-key-cipher';
-import { CompaniesRepository } from '../db/companies-repository';
-import type { SyncRunResult } from '../workflows/messages';
-import { syncRunWorkflow } from '../workflows/sync-run';
-import { runResult } from '../workflows/client';
-import { localDate } from '../dev-tools/fake-lucca/dates';
-import type { LuccaRawUser } from '../dev-tools/fake-lucca';
-import { runBaseline } from './lib/bench-baseline';
-import { ChildWorker, writeWorkflowBundle } from './lib/child-worker';
-import { countCommands, minusCounts, type CommandCounts } from './lib/command-counter';
-import { PROJECT_ROOT } from './lib/paths';
-import { mongoUri, stackSettings, startStack, stopStack, temporalAddress, type StoreEngine } from './lib/stack';
+import type { Collection, Document, MongoClient, ObjectId } from 'mongodb';
+import { DEFAULT_SECRET_ID } from '../../config/env';
+import { apiKeyHint, encryptApiKey, keyringOf } from '../../db/api-key-cipher';
+import { CompaniesRepository } from '../../db/companies-repository';
+import type { SyncRunResult } from '../../workflows/messages';
+import { syncRunWorkflow } from '../../workflows/sync-run';
+import { runResult } from '../../temporal/client';
+import type { LuccaRawUser } from '../fake-lucca';
+import { FakeLuccaProcess } from '../fake-lucca/process';
+import { PROJECT_ROOT } from '../stack/paths';
+import { ChildWorker } from '../child-worker/child-worker';
+import { runBaseline } from './bench-baseline';
+import { countCommands, minusCounts, type CommandCounts } from './command-counter';
+import { mb, sec } from './report';
 
 const SECRET = 'bench-secret-0123456789abcdef0123456789';
 const TIMEZONE = 'Europe/Paris';
 
-const list = (value: string): number[] =>
-  value.split(',').map((v) => {
-    const n = Number(v.trim());
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected integers, got "${v}"`);
-    return n;
-  });
-
-interface Options {
-  sizes: number[];
-  reps: number[];
-  changeSizes: number[];
-  attachSizes: number[];
-  rateLimitedSize: number;
-  rateLimitedChange: boolean;
-  sharedTenantSize: number;
-  seed: number;
-  out: string;
-}
-
-const program = new Command()
-  .name('bench')
-  .description('Benchmark the sync pipeline against a plain baseline; writes docs/benchmarks.md.')
-  .option('--sizes <list>', 'company sizes', list, [1_000, 10_000, 100_000])
-  .option('--reps <list>', 'repetitions: one number, or one per size', list, [3])
-  .option('--change-sizes <list>', 'sizes at which to measure the 1%-changed re-run', list, [1_000, 10_000])
-  .option(
-    '--attach-sizes <list>',
-    'sizes at which to measure a first sync attaching the company imported (minutes at 100,000 on FerretDB)',
-    list,
-    [1_000, 10_000],
-  )
-  .option(
-    '--rate-limited-size <n>',
-    'size of the run under the 50 req/min limit (0: skip)',
-    (v) => list(v)[0]!,
-    100_000,
-  )
-  .option('--no-rate-limited-change', 'skip the 1%-changed re-run under the rate limit')
-  .option(
-    '--shared-tenant-size <n>',
-    'size of the tenant two companies sync at once on two workers under its 50 req/min, with a CLI key check (0: skip)',
-    (v) => list(v)[0]!,
-    0,
-  )
-  .option('--seed <n>', 'dataset seed', (v) => list(v)[0]!, 42)
-  .option('--out <file>', 'where to write the report', path.join(PROJECT_ROOT, 'docs', 'benchmarks.md'));
-
-/** The fake Lucca as its own process (scripts/fake-lucca.ts), driven over /__fake. */
-class FakeLuccaProcess {
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly origin: string,
-    readonly tenantUrl: string,
-  ) {}
-
-  static async start(opts: { size: number; seed: number; apiKey: string; rateLimit: boolean }) {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(PROJECT_ROOT, 'scripts', 'fake-lucca.ts'),
-        '--port',
-        '0',
-        '--tenant',
-        'bench',
-        '--size',
-        String(opts.size),
-        '--seed',
-        String(opts.seed),
-        '--today',
-        localDate(),
-        '--api-key-env',
-        'BENCH_LUCCA_KEY',
-        ...(opts.rateLimit ? [] : ['--no-rate-limit']),
-      ],
-      {
-        cwd: PROJECT_ROOT,
-        stdio: ['ignore', 'pipe', 'inherit'],
-        env: { ...process.env, BENCH_LUCCA_KEY: opts.apiKey },
-      },
-    );
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (chunk: string) => {
-        out += chunk;
-        const done = out.split('\n').find((l) => l.startsWith('fake Lucca tenant'));
-        if (done) resolve(done);
-      });
-      child.once('exit', (code) => reject(new Error(`fake Lucca exited (${code}): ${out}`)));
-    });
-    const tenantUrl = line.trim().split(' ').at(-1)!;
-    return new FakeLuccaProcess(child, new URL(tenantUrl).origin, tenantUrl);
-  }
-
-  async control<T>(method: string, route: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${this.origin}/__fake${route}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`fake control ${method} ${route}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  }
-
-  async stop(): Promise<void> {
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGTERM');
-    await exited;
-  }
-}
-
-interface PipelineRun {
+export interface PipelineRun {
   wallMs: number;
   result: SyncRunResult;
   historyEvents: number;
@@ -152,7 +34,7 @@ interface PipelineRun {
   ops: CommandCounts;
 }
 
-interface SizeResult {
+export interface SizeResult {
   size: number;
   baselineMs: number[];
   baselineProfiles: number;
@@ -175,7 +57,7 @@ interface SizeResult {
   idleRssKb: number | null;
 }
 
-interface RateLimitedRun {
+export interface RateLimitedRun {
   wallMs: number;
   readMs: number;
   requests: number;
@@ -184,7 +66,7 @@ interface RateLimitedRun {
   profileWrites: number;
 }
 
-interface RateLimitedResult {
+export interface RateLimitedResult {
   size: number;
   first: RateLimitedRun;
   /** The same worker and database again, after 1% of the users changed; null when not asked. */
@@ -192,7 +74,7 @@ interface RateLimitedResult {
 }
 
 /** Two companies of one tenant syncing at once on two workers, and an onboarding's key check from the CLI. */
-interface SharedTenantResult {
+export interface SharedTenantResult {
   size: number;
   /** From both runs' start to the later one's end. */
   wallMs: number;
@@ -205,7 +87,7 @@ interface SharedTenantResult {
 }
 
 /** The longest a sampled profile was seen missing, and how often each was looked for. */
-interface MissingWatch {
+export interface MissingWatch {
   longestMs: number;
   /** Mean time between two looks at the same profile: a gap may be up to this much longer than seen. */
   pollMs: number;
@@ -246,16 +128,10 @@ function watchMissing(profiles: Collection<Document>, sample: ObjectId[]): { sto
   };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-const sec = (ms: number) => (ms / 1000).toFixed(1);
-const mb = (kb: number | null) => (kb === null ? 'n/a' : `${Math.round(kb / 1024)} MB`);
-const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+export const log = (message: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
-class Bench {
+export class Bench {
   private readonly suffix = randomBytes(3).toString('hex');
   private readonly mongoCommands: { snapshot(): CommandCounts };
   constructor(
@@ -641,289 +517,3 @@ async function changeOnePercent(fake: FakeLuccaProcess): Promise<number> {
   await fake.control('PATCH', '/tenants/bench/users', { upsert: changed });
   return changed.length;
 }
-
-function phaseLine(run: PipelineRun): string {
-  return Object.entries(run.phases)
-    .map(([name, s]) => `${name} ${s.toFixed(1)} s`)
-    .join(', ');
-}
-
-async function machine(): Promise<string> {
-  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-  const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
-  return `${os.availableParallelism()} CPUs (nproc), ${model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
-}
-
-const perEmployee = (ops: CommandCounts | null | undefined, employees: number) =>
-  ops ? [ops.commands, ops.written, ops.returned].map((n) => (n / employees).toFixed(3)).join(' / ') : 'n/a';
-
-function render(opts: {
-  engine: StoreEngine;
-  command: string;
-  date: string;
-  machine: string;
-  sizes: SizeResult[];
-  limited: RateLimitedResult | null;
-  shared: SharedTenantResult | null;
-  totalMs: number;
-}): string {
-  const rows = opts.sizes.map((s) => {
-    const base = median(s.baselineMs);
-    const pipe = median(s.pipelineMs);
-    return [
-      s.size.toLocaleString('en'),
-      `${sec(base)} s (${s.baselineMs.map(sec).join(' / ')})`,
-      `${sec(pipe)} s (${s.pipelineMs.map(sec).join(' / ')})`,
-      `${Math.round(s.size / (pipe / 1000)).toLocaleString('en')}/s`,
-      `${(pipe / base).toFixed(2)}x`,
-      String(s.pipelineProfiles),
-      `${mb(s.idleRssKb)} → ${mb(median(s.peakRssAfterFirstKb))}`,
-      String(s.first[0]?.historyEvents ?? 'n/a'),
-    ];
-  });
-  const reruns = opts.sizes.map((s) => [
-    s.size.toLocaleString('en'),
-    s.unchanged ? `${sec(s.unchanged.wallMs)} s` : 'n/a',
-    s.unchanged ? String(s.unchanged.result.profileWrites) : 'n/a',
-    s.unchanged ? String(s.unchanged.historyEvents) : 'n/a',
-    s.changed ? `${sec(s.changed.wallMs)} s` : 'not measured',
-    s.changed ? `${s.changed.result.profileWrites} (${s.changedUsers} users changed)` : '—',
-    s.changed ? String(s.changed.historyEvents) : '—',
-    mb(s.peakRssEndKb),
-  ]);
-  const attaches = opts.sizes.map((s) => [
-    s.size.toLocaleString('en'),
-    s.attach ? `${sec(s.attach.wallMs)} s` : 'n/a',
-    s.attach ? String(s.attach.result.counts?.linked ?? 'n/a') : 'n/a',
-    s.attach ? String(s.attach.result.profileWrites) : 'n/a',
-    mb(s.attachPeakRssKb),
-    s.attachMissing
-      ? `${s.attachMissing.longestMs.toFixed(0)} ms (each looked for every ${s.attachMissing.pollMs.toFixed(0)} ms)`
-      : 'n/a',
-  ]);
-  const ops = opts.sizes.flatMap((s) => [
-    [s.size.toLocaleString('en'), 'baseline, first sync', perEmployee(s.baselineOps, s.size)],
-    [s.size.toLocaleString('en'), 'pipeline, first sync', perEmployee(s.first[0]?.ops, s.size)],
-    [s.size.toLocaleString('en'), 'pipeline, unchanged re-run', perEmployee(s.unchanged?.ops, s.size)],
-    [s.size.toLocaleString('en'), 'pipeline, 1%-changed re-run', perEmployee(s.changed?.ops, s.size)],
-    [s.size.toLocaleString('en'), 'pipeline, first sync attaching', perEmployee(s.attach?.ops, s.size)],
-  ]);
-  const phases = opts.sizes.flatMap((s) =>
-    [
-      ['first sync', s.first[0]],
-      ['unchanged re-run', s.unchanged],
-      ['1%-changed re-run', s.changed],
-      ['first sync attaching', s.attach],
-    ]
-      .filter((p): p is [string, PipelineRun] => p[1] !== null && p[1] !== undefined)
-      .map(([label, run]) => `- ${s.size.toLocaleString('en')}, ${label} (${sec(run.wallMs)} s): ${phaseLine(run)}`),
-  );
-  const table = (head: string[], body: string[][]) =>
-    [
-      `| ${head.join(' | ')} |`,
-      `| ${head.map(() => '---').join(' | ')} |`,
-      ...body.map((r) => `| ${r.join(' | ')} |`),
-    ].join('\n');
-  const l = opts.limited;
-  return [
-    generatedMarker(opts.engine),
-    `## Raw results on FerretDB's ${opts.engine} engine (generated)`,
-    '',
-    `- Date: ${opts.date}`,
-    `- Machine: ${opts.machine}`,
-    `- Command: \`${opts.command}\``,
-    `- Total bench time: ${sec(opts.totalMs)} s`,
-    '',
-    '### First sync, empty database (fake rate limit off)',
-    '',
-    'Median of the repetitions, each value in brackets; baseline and pipeline alternate within a repetition.',
-    '',
-    table(
-      [
-        'employees',
-        'baseline',
-        'pipeline',
-        'employees/s',
-        'pipeline/baseline',
-        'profile writes',
-        'worker RSS idle → peak',
-        'history events',
-      ],
-      rows,
-    ),
-    '',
-    '### Re-runs (same worker, same database)',
-    '',
-    table(
-      ['employees', 'unchanged re-run', 'writes', 'events', '1%-changed re-run', 'writes', 'events', 'peak worker RSS'],
-      reruns,
-    ),
-    '',
-    '### First sync attaching existing profiles (the company imported unlinked, a fresh worker)',
-    '',
-    table(
-      ['employees', 'wall', 'linked', 'profile writes', 'peak worker RSS', 'longest a sampled profile was missing'],
-      attaches,
-    ),
-    '',
-    '### MongoDB commands per employee (driver command monitoring: commands / documents written / documents returned)',
-    '',
-    'Counts of what the worker (or the baseline script) asked of the store: they do not depend on the machine, and carry over to MongoDB.',
-    '',
-    table(['employees', 'run', 'commands / written / returned per employee'], ops),
-    '',
-    '### Where the time goes (activity time from the run history, scheduled → completed)',
-    '',
-    ...phases,
-    '',
-    '### Under the rate limit (50 requests per rolling minute, fake and client)',
-    '',
-    l
-      ? table(
-          [
-            'employees',
-            'run',
-            'wall',
-            'read and plan',
-            'requests',
-            '429s',
-            'floor',
-            'wall / floor',
-            'read / floor',
-            'profile writes',
-          ],
-          (
-            [
-              ['first sync', l.first],
-              ['1%-changed re-run', l.changed],
-            ] satisfies [string, RateLimitedRun | null][]
-          )
-            .flatMap(([label, r]) => (r ? [[label, r] as const] : []))
-            .map(([label, r]) => [
-              l.size.toLocaleString('en'),
-              label,
-              `${sec(r.wallMs)} s`,
-              `${sec(r.readMs)} s`,
-              String(r.requests),
-              String(r.tooMany),
-              `${sec(r.floorMs)} s`,
-              `${(r.wallMs / r.floorMs).toFixed(2)}x`,
-              `${(r.readMs / r.floorMs).toFixed(2)}x`,
-              String(r.profileWrites),
-            ]),
-        )
-      : 'not measured in this run',
-    '',
-    '### One tenant, two companies at once on two workers, and a CLI key check (50 requests per rolling minute, one budget)',
-    '',
-    opts.shared ? sharedTable(opts.shared) : 'not measured in this run',
-    '',
-  ].join('\n');
-}
-
-function sharedTable(r: SharedTenantResult): string {
-  const head = [
-    'employees',
-    'wall (both)',
-    'runs: wall / read and plan',
-    'CLI onboard',
-    'requests',
-    '429s',
-    'floor',
-    'wall / floor',
-    'read / floor',
-  ];
-  const lastRead = Math.max(...r.runs.map((run) => run.readMs));
-  const row = [
-    `${r.size.toLocaleString('en')} each`,
-    `${sec(r.wallMs)} s`,
-    r.runs.map((run) => `${sec(run.wallMs)} s / ${sec(run.readMs)} s`).join('; '),
-    `started at ${sec(r.cli.startedAfterMs)} s, took ${sec(r.cli.tookMs)} s, exit ${r.cli.exitCode}`,
-    String(r.requests),
-    String(r.tooMany),
-    `${sec(r.floorMs)} s`,
-    // Under 51 requests there is no floor: everything fits in the first window.
-    r.floorMs > 0 ? `${(r.wallMs / r.floorMs).toFixed(2)}x` : 'n/a',
-    r.floorMs > 0 ? `${(lastRead / r.floorMs).toFixed(2)}x` : 'n/a',
-  ];
-  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, `| ${row.join(' | ')} |`].join('\n');
-}
-
-const generatedMarker = (engine: StoreEngine) => `<!-- generated by scripts/bench.ts: ${engine} -->`;
-const END_MARKER = '<!-- end of generated section -->';
-
-/** The document with the engine's generated section replaced (or appended), everything else kept. */
-function replaceSection(doc: string, engine: StoreEngine, generated: string): string {
-  const section = `${generated}\n${END_MARKER}\n`;
-  const start = doc.indexOf(generatedMarker(engine));
-  if (start === -1) return `${doc.trimEnd()}\n\n${section}`;
-  const end = doc.indexOf(END_MARKER, start);
-  const after = end === -1 ? '' : doc.slice(end + END_MARKER.length);
-  return `${doc.slice(0, start)}${section}${after.replace(/^\n+/, '\n')}`;
-}
-
-async function main(): Promise<void> {
-  const opts = program.parse().opts<Options>();
-  const began = performance.now();
-  const settings = stackSettings();
-  const started = await startStack(settings, ['temporal', 'ferretdb']);
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'lucca-sync-bench-'));
-  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? temporalAddress(settings) });
-  const uri = mongoUri(settings);
-  const mongo = await new MongoClient(uri, { monitorCommands: true }).connect();
-  try {
-    log('bundling the workflows once');
-    const bundlePath = await writeWorkflowBundle(path.join(dir, 'workflows.js'));
-    const address = process.env.TEMPORAL_ADDRESS ?? temporalAddress(settings);
-    const bench = new Bench(new Client({ connection }), mongo, uri, address, bundlePath);
-    const sizes: SizeResult[] = [];
-    for (const [i, size] of opts.sizes.entries()) {
-      const reps = opts.reps[i] ?? opts.reps.at(-1) ?? 1;
-      sizes.push(
-        await bench.measureSize(size, reps, opts.seed, {
-          change: opts.changeSizes.includes(size),
-          attach: opts.attachSizes.includes(size),
-        }),
-      );
-    }
-    const limited =
-      opts.rateLimitedSize > 0
-        ? await bench.measureRateLimited(opts.rateLimitedSize, opts.seed, opts.rateLimitedChange)
-        : null;
-    const shared = opts.sharedTenantSize > 0 ? await bench.measureSharedTenant(opts.sharedTenantSize, opts.seed) : null;
-    const generated = render({
-      engine: settings.engine,
-      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-      date: new Date().toISOString(),
-      machine: await machine(),
-      sizes,
-      limited,
-      shared,
-      totalMs: performance.now() - began,
-    });
-    // The doc's hand-written analysis stays; this engine's generated section is replaced, the other kept.
-    const existing = await readFile(opts.out, 'utf8').catch(() => '');
-    // Formatted like the rest of the repository, so that `npm run lint` stays clean after a bench.
-    const prettierOptions = { ...(await resolveConfig(opts.out)), filepath: opts.out };
-    await writeFile(opts.out, await format(replaceSection(existing, settings.engine, generated), prettierOptions));
-    await writeFile(
-      path.join(dir, '..', `lucca-sync-bench-${Date.now()}.json`),
-      JSON.stringify({ sizes, limited, shared }, null, 2),
-    );
-    log(`wrote ${opts.out}`);
-    process.stdout.write(generated);
-  } finally {
-    await mongo.close();
-    await connection.close();
-    await rm(dir, { recursive: true, force: true });
-    if (started.length) await stopStack(started);
-  }
-}
-
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exit(1);
-  },
-);

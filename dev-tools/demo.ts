@@ -9,12 +9,12 @@ import { loadConfig } from '../config/env';
 import { connectMongo, platformCollections } from '../db/mongo';
 import { startDemoConsole } from '../console/demo';
 import { getSyncReport, onboardCompany, openOperationsContext, type OperationsContext } from '../operations';
-import { generateLuccaUsers, startFakeLucca, type FakeLucca, type LuccaRawUser } from '../dev-tools/fake-lucca';
-import { localDate } from '../dev-tools/fake-lucca/dates';
-import { formatReport } from './lib/cli-format';
-import { DATA_DIR, PROJECT_ROOT } from './lib/paths';
-import { waitWithProgress } from './lib/progress';
-import { mongoUri, stackSettings, startStack, stopStack, temporalAddress } from './lib/stack';
+import { generateLuccaUsers, startFakeLucca, type FakeLucca, type LuccaRawUser } from './fake-lucca';
+import { localDate } from './fake-lucca/dates';
+import { formatReport } from '../scripts/lib/cli-format';
+import { DATA_DIR, PROJECT_ROOT } from './stack/paths';
+import { waitWithProgress } from '../scripts/lib/progress';
+import { mongoUri, stackSettings, startStack, stopStack, temporalAddress } from './stack/stack';
 
 /**
  * `npm run demo`: the whole story on one machine. Builds the tools if needed, starts Temporal
@@ -113,7 +113,7 @@ function startWorker(settingsPath: string, env: Record<string, string>): { child
   const fd = openSync(log, 'a');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(PROJECT_ROOT, 'scripts', 'cli.ts'), '--settings', settingsPath, 'worker'],
+    ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'start.ts'), '--settings', settingsPath],
     { cwd: PROJECT_ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } },
   );
   closeSync(fd);

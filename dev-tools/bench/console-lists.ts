@@ -11,12 +11,12 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ObjectId } from 'mongodb';
-import { ProfileDirectory, pageOf } from '../console/profile-directory';
-import { buildIndex, pageOfChanges } from '../console/run-change-index';
-import { connectMongo, ensureIndexes, repositories } from '../db/mongo';
-import type { ProfileDocument } from '../db/profiles-repository';
-import { toChangeDocument } from '../db/sync-changes-repository';
-import type { ChangeAction, ReasonCode } from '../domain/types';
+import { ProfileDirectory, pageOf } from '../../console/profile-directory';
+import { buildIndex, pageOfChanges } from '../../console/run-change-index';
+import { connectMongo, ensureIndexes, repositories } from '../../db/mongo';
+import type { ProfileDocument } from '../../db/profiles-repository';
+import { toChangeDocument } from '../../db/sync-changes-repository';
+import type { ChangeAction, ReasonCode } from '../../domain/types';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '100000' } } });
 const size = Number(values.size);

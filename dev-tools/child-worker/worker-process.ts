@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { runWorker } from '../../workers/main';
 import { WORKER_COMMAND_COUNTS, WORKER_EXIT, WORKER_READY } from './child-worker';
-import { countCommands } from './command-counter';
+import { countCommands } from '../bench/command-counter';
 
 async function main(): Promise<void> {
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;

@@ -3,15 +3,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../workers/worker';
-import type { CommandCounts } from './command-counter';
-import { PROJECT_ROOT } from './paths';
+import type { CommandCounts } from '../bench/command-counter';
+import { PROJECT_ROOT } from '../stack/paths';
 
 /** Lines `worker-process.ts` logs: ready to poll, and its peak memory on a clean exit. */
 export const WORKER_READY = 'worker-process ready';
 export const WORKER_EXIT = 'worker-process exit';
 export const WORKER_COMMAND_COUNTS = 'worker-process command counts';
 
-const ENTRY = path.join(PROJECT_ROOT, 'scripts', 'lib', 'worker-process.ts');
+const ENTRY = path.join(PROJECT_ROOT, 'dev-tools', 'child-worker', 'worker-process.ts');
 
 /**
  * How `npm run worker` starts the worker (package.json's `worker` script: the environment

@@ -1,7 +1,8 @@
 import { Binary, BSON, type Collection, type Db, type Filter } from 'mongodb';
-import type { MappedLuccaUser, PlannedChange } from '../domain/types';
+import type { MappedLuccaUser } from '../domain/types';
 import { isDuplicateKeyOnly } from './errors';
-import type { RewriteEntry } from './profiles-repository';
+import type { ApplicableChange, ProfilesRepository, RewriteEntry } from './profiles-repository';
+import type { RunRef, SyncRunsRepository } from './sync-runs-repository';
 
 /**
  * One Lucca page as read by a run, its users mapped; a page too large for one document is several
@@ -14,13 +15,6 @@ export interface StagedPage {
   offset: number;
   users: MappedLuccaUser[];
 }
-
-/**
- * A change the apply step writes to a profile, as the planner decided it, with the seq of its
- * record in `syncChanges` (absent from plans made before it was kept), so the apply corrects the
- * report by the record's `_id` when the store did something else.
- */
-export type ApplicableChange = PlannedChange & { profileId: string; seq?: number };
 
 /**
  * The profile writes of a run, a chunk per planned page (and per batch of removals): what apply
@@ -124,15 +118,27 @@ export type WorkingData = 'staging' | 'plan' | 'journal';
 const KIND_BY_PREFIX = { syncStaging: 'staging', syncPlan: 'plan', syncJournal: 'journal' } as const;
 const WORKING_COLLECTION = /^(syncStaging|syncPlan|syncJournal)\.(.+)$/;
 
+/** Where the removal of a run's working data says what it left in place. */
+export interface WorkingDataLog {
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+const silent: WorkingDataLog = { warn: () => undefined };
+
 /**
  * A run's working data, in collections of its own: `syncStaging.<runId>` (the pages read) and
  * `syncPlan.<runId>` (the profile writes planned), a document per thousand employees each, and
- * `syncJournal.<runId>` (a rewrite under way, see `ProfilesRepository.rewrite`).
+ * `syncJournal.<runId>` (a rewrite under way, see `ProfilesRepository.rewrite`). Its one owner:
+ * the read stages pages, the plan writes chunks, the apply journals its rewrites, and the run's
+ * finish, the sweeper and offboarding complete or drop them through here.
  * Clearing a run is a drop: a deleteMany would cost a scan plus a delete per document, and
  * FerretDB's SQLite backend refuses one past 32,766 documents.
  */
-export class SyncStagingRepository {
-  constructor(private readonly db: Db) {}
+export class RunWorkingData {
+  constructor(
+    private readonly db: Db,
+    private readonly stores: { profiles: ProfilesRepository; syncRuns: SyncRunsRepository },
+  ) {}
 
   private pages(runId: string): Collection<StoredPart> {
     return this.db.collection<StoredPart>(`syncStaging.${runId}`);
@@ -240,6 +246,80 @@ export class SyncStagingRepository {
   async clearPagesAndPlan(runId: string): Promise<void> {
     await this.dropIfPresent(this.pages(runId));
     await this.dropIfPresent(this.plan(runId));
+  }
+
+  /**
+   * Completes a rewrite a run left journaled (profiles deleted and perhaps not inserted again):
+   * repeating it is harmless. True when there was one.
+   */
+  async completeRewrite(runId: string): Promise<boolean> {
+    const journaled = await this.readJournal(runId);
+    if (journaled.length === 0) return false;
+    await this.stores.profiles.rewrite(journaled);
+    await this.clearJournal(runId);
+    return true;
+  }
+
+  /** The run's own finish: a rewrite it left journaled completed, then its working data dropped. */
+  async closeRun(runId: string): Promise<void> {
+    await this.completeRewrite(runId);
+    await this.clearRun(runId);
+  }
+
+  /**
+   * Drops the working collections of a run that is over. A journal holding a rewrite (profiles
+   * deleted and not yet inserted again, if the run stopped inside it) is completed first, as the
+   * run's own finish would have — but only when the run is still its company's latest: after a
+   * later run the journal's "after" versions may be older than what that run wrote, so completing
+   * it could undo newer writes. Such a journal is kept (staging and plan go) and logged for an
+   * operator; `syncJournal.<runId>` holds each profile as it was and as the rewrite meant it.
+   */
+  async removeRun(
+    runId: string,
+    run: Pick<RunRef, '_id' | 'companyId'> | null,
+    kinds: ReadonlySet<WorkingData>,
+    log: WorkingDataLog = silent,
+  ): Promise<'removed' | 'rewrite-completed' | 'journal-kept'> {
+    let outcome: 'removed' | 'rewrite-completed' = 'removed';
+    if (kinds.has('journal')) {
+      const latest = run ? await this.stores.syncRuns.latest(run.companyId) : null;
+      if (!run || latest?._id !== run._id) {
+        await this.clearPagesAndPlan(runId);
+        log.warn('Kept the journal of a rewrite a run did not finish: a later run may have written the same profiles', {
+          runId,
+          companyId: run?.companyId ?? null,
+          collection: `syncJournal.${runId}`,
+        });
+        return 'journal-kept';
+      }
+      if (await this.completeRewrite(runId)) outcome = 'rewrite-completed';
+    }
+    await this.clearRun(runId);
+    return outcome;
+  }
+
+  /**
+   * Removes what the runs of one company left behind, for offboarding: the working collections of
+   * every run of the company that is over (a run still marked running is its workflow's, or the
+   * sweeper's once that workflow is gone). Returns the runs cleared and those left running.
+   */
+  async removeCompanyRuns(
+    companyId: string,
+  ): Promise<{ removed: string[]; running: string[]; journalsKept: string[] }> {
+    const working = await this.runsWithWorkingData();
+    const runs = (await this.stores.syncRuns.getMany([...working.keys()])).filter((r) => r.companyId === companyId);
+    const removed: string[] = [];
+    const running: string[] = [];
+    const journalsKept: string[] = [];
+    for (const run of runs) {
+      if (run.status === 'running') {
+        running.push(run._id);
+        continue;
+      }
+      const outcome = await this.removeRun(run._id, run, working.get(run._id)!);
+      (outcome === 'journal-kept' ? journalsKept : removed).push(run._id);
+    }
+    return { removed, running, journalsKept };
   }
 
   /**

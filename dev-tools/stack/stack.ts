@@ -6,7 +6,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
-import { ensureSearchAttributes, SEARCH_ATTRIBUTES } from '../../workflows/client';
+import { ensureSearchAttributes } from '../../temporal/client';
+import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
+import { fakeLuccaArgs } from '../fake-lucca/process';
 import { DATA_DIR, PROJECT_ROOT } from './paths';
 import { ensureTool, FERRETDB, TEMPORAL_CLI } from './tools';
 
@@ -310,7 +312,7 @@ function postgresService(s: StackSettings): Service {
 }
 
 /**
- * Debian's PostgreSQL server binaries, installed on first use by scripts/setup-postgres.sh (as the
+ * Debian's PostgreSQL server binaries, installed on first use by dev-tools/setup/setup-postgres.sh (as the
  * browser tests install Chromium), with apt's output shown.
  */
 function postgresBinDir(): string {
@@ -326,11 +328,13 @@ function postgresBinDir(): string {
   };
   const found = find();
   if (found) return found;
-  const setup = spawnSync('bash', [path.join(PROJECT_ROOT, 'scripts', 'setup-postgres.sh')], { stdio: 'inherit' });
+  const setup = spawnSync('bash', [path.join(PROJECT_ROOT, 'dev-tools', 'setup', 'setup-postgres.sh')], {
+    stdio: 'inherit',
+  });
   const installed = setup.status === 0 ? find() : null;
   if (!installed) {
     throw new Error(
-      "The PostgreSQL engine needs Debian's postgresql package and scripts/setup-postgres.sh could not install it (see its output above).",
+      "The PostgreSQL engine needs Debian's postgresql package and dev-tools/setup/setup-postgres.sh could not install it (see its output above).",
     );
   }
   return installed;
@@ -383,21 +387,13 @@ function fakeLuccaService(s: StackSettings): Service {
       const pid = await spawnDetached(
         'fake-lucca',
         process.execPath,
-        [
-          '--import',
-          'tsx',
-          path.join(PROJECT_ROOT, 'scripts', 'fake-lucca.ts'),
-          '--port',
-          String(s.fakeLuccaPort),
-          '--tenant',
-          FAKE_LUCCA_TENANT,
-          '--size',
-          '3000',
-          '--seed',
-          '42',
-          '--api-key-env',
-          'FAKE_LUCCA_API_KEY',
-        ],
+        fakeLuccaArgs({
+          port: s.fakeLuccaPort,
+          tenant: FAKE_LUCCA_TENANT,
+          size: 3000,
+          seed: 42,
+          apiKeyEnv: 'FAKE_LUCCA_API_KEY',
+        }),
         { FAKE_LUCCA_API_KEY: key },
       );
       await waitHealthy(this, pid);

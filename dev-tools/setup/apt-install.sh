@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs Debian packages for the dev tools that are not npm or Go modules (Chromium for the
 # browser tests, PostgreSQL for FerretDB's PostgreSQL engine), as root or through sudo.
-#   bash scripts/apt-install.sh <package>…
+#   bash dev-tools/setup/apt-install.sh <package>…
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

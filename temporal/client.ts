@@ -7,23 +7,20 @@ import {
 } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import protos from '@temporalio/proto';
-import type { companySyncWorkflow } from './company-sync';
+import type { companySyncWorkflow } from '../workflows/company-sync';
 import {
-  CompanyIdAttribute,
-  companyWorkflowId,
   failedRunResult,
   requestSyncUpdate,
-  SEARCH_ATTRIBUTES,
   syncNowSignal,
   type SyncNowRequest,
   type SyncRequestAccepted,
   type SyncRunResult,
-} from './messages';
-import type { syncRunWorkflow } from './sync-run';
+} from '../workflows/messages';
+import { companyWorkflowId } from './ids';
+import { CompanyIdAttribute, SEARCH_ATTRIBUTES } from './search-attributes';
+import type { syncRunWorkflow } from '../workflows/sync-run';
 
 // Client side only: workflow code never imports this file.
-
-export { SEARCH_ATTRIBUTES };
 
 /** A signal needs no worker: only the server, which answers in milliseconds. */
 const SIGNAL_DEADLINE_MS = 10_000;

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { FERRETDB, TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from './lib/tools';
+import { FERRETDB, TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from './tools';
 import {
   FAKE_LUCCA_TENANT,
   fakeLuccaUrl,
@@ -9,7 +9,7 @@ import {
   startStack,
   stopStack,
   temporalAddress,
-} from './lib/stack';
+} from './stack';
 
 const program = new Command('dev-stack').description(
   'Build, start and stop the local stack: Temporal dev server (+ Web UI), FerretDB and a fake Lucca tenant.',

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { PROJECT_ROOT } from './lib/paths';
-import { mongoUri, stackSettings, startStack, stopStack, temporalAddress } from './lib/stack';
-import { ensureTool, TEMPORAL_TEST_SERVER } from './lib/tools';
+import { PROJECT_ROOT } from './stack/paths';
+import { mongoUri, stackSettings, startStack, stopStack, temporalAddress } from './stack/stack';
+import { ensureTool, TEMPORAL_TEST_SERVER } from './stack/tools';
 
 /**
  * Runs a folder of tests against the real Temporal dev server and FerretDB (or the MongoDB given
@@ -11,9 +11,9 @@ import { ensureTool, TEMPORAL_TEST_SERVER } from './lib/tools';
  * started, so a stack kept running for development is left alone. The `timeskip` tests need no
  * stack: each file starts Temporal's time-skipping test server, fetched here first (on first use).
  *
- *   tsx scripts/run-stack-tests.ts integration [file-filter…]
- *   tsx scripts/run-stack-tests.ts browser     [file-filter…]   (Chromium: scripts/setup-browser.sh)
- *   tsx scripts/run-stack-tests.ts timeskip    [file-filter…]   (Java 17+ and Maven)
+ *   tsx dev-tools/run-stack-tests.ts integration [file-filter…]
+ *   tsx dev-tools/run-stack-tests.ts browser     [file-filter…]   (Chromium: dev-tools/setup/setup-browser.sh)
+ *   tsx dev-tools/run-stack-tests.ts timeskip    [file-filter…]   (Java 17+ and Maven)
  */
 async function main(): Promise<number> {
   const [suite = 'integration', ...filter] = process.argv.slice(2);

@@ -1,0 +1,187 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { decryptApiKey } from '../db/api-key-cipher';
+import { failureType } from '../domain/failures';
+import type { GuardCeiling } from '../domain/guards';
+import { mapLuccaUser } from '../domain/map-lucca-user';
+import {
+  isAllowedLuccaUrl,
+  LuccaClient,
+  LUCCA_PAGE_SIZE,
+  START_OF_USERS,
+  type UsersPagingPosition,
+} from '../lucca/client';
+import { SharedLuccaBudget } from '../lucca/shared-budget';
+import { isInLuccaScope } from '../lucca/scope';
+import { scopeOf } from '../db/companies-repository';
+import { luccaRequestCounter } from './metrics';
+import { watchProgress } from './progress';
+import { RunPlan, type LocateUsers, type PlanResult, type PlanStep } from './run-plan';
+import { runContext, type SyncActivityDeps, type SyncRunRef } from './run-context';
+
+export interface ReadInput extends SyncRunRef {
+  /**
+   * Ignored, as are `overrideCeilings` (older workflows send them): a run lifts a guard only as the
+   * override of the blocked run its document names (`overrideOf`), whose reviewed changes are in
+   * MongoDB — a bare `allowMassDeactivation` lifts nothing.
+   */
+  allowMassDeactivation?: boolean;
+  overrideCeilings?: GuardCeiling[];
+}
+
+export interface ReadResult {
+  pagesRead: number;
+  usersRead: number;
+  /** False when Lucca's data moved under the read: absence from it then proves nothing. */
+  removalsSafe: boolean;
+  /**
+   * The run's plan, made while reading. Absent from runs recorded before the read planned: their
+   * workflow plans the staged pages with `planSync`.
+   */
+  plan?: PlanResult;
+}
+
+/** Heartbeat details of the read: where to resume it, and how far its plan got. Positions and counts only. */
+interface ReadCheckpoint {
+  read: UsersPagingPosition;
+  step: PlanStep;
+  done: number;
+}
+
+/** Pages the read may stage ahead of the plan (held in memory until planned); a test reads 24 pages ahead of it. */
+export const PAGES_AHEAD = 2;
+
+export function createFetchLuccaUsers(deps: SyncActivityDeps) {
+  const { repos, now, stallTimeoutMs, shutdown, loadCompany, checkConnection, resolveOverride } = runContext(deps);
+
+  /**
+   * Reads every Lucca user of the company, a page at a time, into the run's staging (a document
+   * per page) and plans each page as it comes, so that under Lucca's rate limit the planning is
+   * done in the waits between requests; then completes the plan (see `RunPlan.finish`). Resumes
+   * from the last heartbeated position when retried: the pages staged before it are planned again
+   * from their copies, not read again, and a page read again replaces its copy.
+   */
+  async function fetchLuccaUsers({ companyId, runId }: ReadInput): Promise<ReadResult> {
+    const ctx = Context.current();
+    const company = await loadCompany(companyId);
+    if (!company.lucca.apiKey) {
+      throw ApplicationFailure.create({
+        type: failureType('lucca-auth'),
+        message: `Company ${companyId} has no Lucca API key (offboarded?). Run onboard again with a key from the company's Lucca admin.`,
+        nonRetryable: true,
+      });
+    }
+    const readWith = await repos.syncRuns.recordConnection(runId, company.lucca.connectionId ?? null);
+    checkConnection(company, readWith, 'since this run started reading');
+    const { review, override } = await resolveOverride(company, runId);
+    const resumeFrom = readPosition(ctx.info.heartbeatDetails);
+    const start: ReadCheckpoint = { read: resumeFrom, step: 'profiles', done: 0 };
+    const describe = (c: ReadCheckpoint) =>
+      `page ${c.read.page + 1} (Lucca offset ${c.read.offset})` +
+      (c.step === 'pages' ? '' : ` while planning (${c.step}, ${c.done} done)`);
+    const baseUrl = company.lucca.baseUrl;
+    if (!isAllowedLuccaUrl(baseUrl, deps.lucca.allowedHosts)) {
+      throw ApplicationFailure.create({
+        type: failureType('configuration'),
+        message: `Company ${companyId}'s Lucca URL ${baseUrl} is not a Lucca host this worker may send a key to (LUCCA_ALLOWED_HOSTS); nothing was sent. Onboard the company again with its Lucca URL.`,
+        nonRetryable: true,
+      });
+    }
+    const apiKey = decryptApiKey(deps.keyring, { companyId, baseUrl }, company.lucca.apiKey);
+    const client = new LuccaClient({
+      baseUrl,
+      apiKey,
+      timeoutMs: deps.lucca.timeoutMs,
+      maxPageBytes: deps.lucca.maxPageBytes,
+      // The tenant's budget is shared through the store with every worker and command that calls it.
+      limiter: deps.lucca.rateLimit ? new SharedLuccaBudget(repos.luccaBudgets, baseUrl, deps.lucca.rateLimit) : null,
+      pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
+      onRequest: luccaRequestCounter(ctx.metricMeter),
+    });
+    return await watchProgress('Reading Lucca', start, { stallTimeoutMs, describe, shutdown }, async (watch) => {
+      let position = resumeFrom;
+      // The plan follows the read a few pages behind: Lucca's first requests go out while the
+      // company's profiles load (at 100,000 that takes seconds, which would otherwise shift the
+      // rate limit's window).
+      const starting = RunPlan.start({
+        repos,
+        company,
+        runId,
+        fresh: ctx.info.attempt === 1,
+        now: now(),
+        progress: (step, done) => watch.checkpoint({ read: position, step, done }),
+      });
+      // Pages an earlier attempt staged are planned from their copies, not read again.
+      let planned: Promise<unknown> = starting.then((plan) =>
+        resumeFrom.page > 0 ? plan.stagedPages(resumeFrom.page) : undefined,
+      );
+      // Observed at the next wait, or after the read; a read that fails first makes them moot.
+      planned.catch(() => undefined);
+      let behind = 0;
+      // Lucca filters to the company's scope and the client checks every user again: those outside
+      // it are dropped here, before anything of them is staged, planned or logged.
+      const scope = scopeOf(company) ?? undefined;
+      for await (const read of client.usersPages(resumeFrom, watch.signal, { scope })) {
+        const users = read.items.map(mapLuccaUser);
+        await repos.workingData.stagePage(runId, read.page, read.requestOffset, users);
+        behind += 1;
+        planned = planned.then(async () => {
+          await (await starting).page(read.page, users);
+          behind -= 1;
+        });
+        planned.catch(() => undefined);
+        if (behind > PAGES_AHEAD) await planned;
+        position = read.next;
+        watch.checkpoint({ read: position, step: 'pages', done: position.page });
+        await repos.syncRuns.setProgress(runId, {
+          pagesRead: position.page,
+          usersRead: position.offset,
+          phase: 'reading',
+        });
+      }
+      await planned;
+      const plan = await starting;
+      if (position.offset === 0 && plan.linkedProfiles > 0) {
+        throw ApplicationFailure.create({
+          type: failureType('lucca-empty'),
+          message:
+            `Lucca answered with no user at all for company ${companyId}, which has ${plan.linkedProfiles} linked profiles: ` +
+            `a tenant keeps its leavers, so this is a wrong answer (a key whose role sees nobody, another tenant's key, ` +
+            `a tenant emptied by mistake), not ${plan.linkedProfiles} departures. Nothing was changed. ` +
+            `Check the key's role and the company's Lucca URL, then sync again.`,
+          nonRetryable: true,
+        });
+      }
+      // An earlier attempt resumed from an older heartbeat may have staged pages past this read's end.
+      await repos.workingData.dropPagesFrom(runId, position.page);
+      checkConnection(await loadCompany(companyId), readWith, 'while this run was reading Lucca');
+      const removalsSafe = !position.moved;
+      // A linked user a scoped read did not return left the scope or left Lucca: Lucca says which.
+      const locate: LocateUsers | undefined =
+        scope &&
+        (async (ids) => {
+          const found = await client.locateUsers(ids, watch.signal, (requests) =>
+            watch.checkpoint({ read: position, step: 'locating', done: requests }),
+          );
+          const places = new Map<number, 'in-scope' | 'out-of-scope'>();
+          for (const [id, place] of found) {
+            const inside = isInLuccaScope(scope, place.legalEntity?.id ?? null, place.department?.id ?? null);
+            places.set(id, inside ? 'in-scope' : 'out-of-scope');
+          }
+          return places;
+        });
+      const finished = await plan.finish({ detectRemovals: removalsSafe, review, override, locate });
+      // A complete read saw each of these users now, whatever the run goes on to write.
+      await repos.luccaSightings.record(companyId, baseUrl, runId, now(), plan.seenUsers);
+      return { pagesRead: position.page, usersRead: position.offset, removalsSafe, plan: finished };
+    });
+  }
+
+  return fetchLuccaUsers;
+}
+
+/** The read's resume position from a retried attempt's heartbeat (earlier versions heartbeated the position alone). */
+function readPosition(details: unknown): UsersPagingPosition {
+  if (!details || typeof details !== 'object') return START_OF_USERS;
+  return 'read' in details ? (details as ReadCheckpoint).read : (details as UsersPagingPosition);
+}
