@@ -24,10 +24,16 @@ import {
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
 import { changeScope, describeScope, previewScope, scopeAuditParams } from '../operations/scope';
 import { defaultRequestedBy, ticketAuditDetails } from '../operations/sync';
-import { formatDateTime, formatReport, formatRunHeader, formatScopePreview, formatStatus } from './lib/cli-format';
+import {
+  formatDateTime,
+  formatReport,
+  formatRunHeader,
+  formatScopePreview,
+  formatStatus,
+} from '../operations/terminal-format';
 import { adminCommand } from './lib/admin-commands';
 import { auditCommand } from './lib/audit-command';
-import { waitWithProgress } from './lib/progress';
+import { waitWithProgress } from '../operations/terminal-progress';
 import { readApiKey } from './lib/read-api-key';
 import { replayCheckCommand } from './lib/replay-check-command';
 
