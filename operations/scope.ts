@@ -23,7 +23,8 @@ import {
 } from '../lucca/scope';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
-import { CLI_BUDGET_WAIT_MS, refuseWhileRunInFlight, sharedLuccaBudget } from './onboard';
+import { CLI_BUDGET_WAIT_MS, sharedLuccaBudget } from './lucca-budget';
+import { refuseWhileRunInFlight } from './run-in-flight';
 
 /**
  * A scope as an operator gave it, checked: sorted distinct Lucca ids, or null for the whole

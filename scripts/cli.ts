@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/env';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
@@ -22,12 +23,19 @@ import {
   type OperationsContext,
 } from '../operations';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
+import { CLI_EXPORT_LABELS, EXPORT_FORMATS, exportReport, type ExportFormat } from '../operations/report-export';
 import { changeScope, describeScope, previewScope, scopeAuditParams } from '../operations/scope';
 import { defaultRequestedBy, ticketAuditDetails } from '../operations/sync';
-import { formatDateTime, formatReport, formatRunHeader, formatScopePreview, formatStatus } from './lib/cli-format';
+import {
+  formatDateTime,
+  formatReport,
+  formatRunHeader,
+  formatScopePreview,
+  formatStatus,
+} from '../operations/terminal-format';
 import { adminCommand } from './lib/admin-commands';
 import { auditCommand } from './lib/audit-command';
-import { waitWithProgress } from './lib/progress';
+import { waitWithProgress } from '../operations/terminal-progress';
 import { readApiKey } from './lib/read-api-key';
 import { replayCheckCommand } from './lib/replay-check-command';
 
@@ -402,9 +410,16 @@ program
   .option('--limit <n>', 'changes listed per action', positiveInteger, DEFAULT_CHANGES_PER_ACTION)
   .option('--all', 'list every change')
   .option('--json', 'print the report as JSON')
+  .addOption(
+    new Option(
+      '--format <format>',
+      'export every change as a file: csv or json (streamed; --action and --limit do not apply)',
+    ).choices([...EXPORT_FORMATS]),
+  )
+  .option('--output <file>', 'with --format: write the export to this file (readable by you only) instead of stdout')
   .addHelpText(
     'after',
-    '\nExamples:\n  npm run cli -- report --company acme\n  npm run cli -- report --company acme --action update --all',
+    '\nExamples:\n  npm run cli -- report --company acme\n  npm run cli -- report --company acme --action update --all\n  npm run cli -- report --company acme --run <run-id> --format csv --output report.csv',
   )
   .action(
     async (opts: {
@@ -414,8 +429,24 @@ program
       limit: number;
       all?: boolean;
       json?: boolean;
+      format?: ExportFormat;
+      output?: string;
     }) => {
+      if (opts.output && !opts.format) program.error('error: --output needs --format csv or --format json');
       await withContext(async (ctx) => {
+        if (opts.format) {
+          const file = await exportReport(ctx, {
+            companyId: opts.company,
+            ...(opts.run ? { runId: opts.run } : {}),
+            format: opts.format,
+            labels: CLI_EXPORT_LABELS,
+          });
+          // The report names people: a file of it is its owner's alone.
+          const to = opts.output ? createWriteStream(opts.output, { mode: 0o600 }) : process.stdout;
+          await pipeline(file.body, to);
+          if (opts.output) console.error(`Run ${file.run._id} of ${file.run.companyId} exported to ${opts.output}.`);
+          return;
+        }
         const report = await getSyncReport(ctx, {
           companyId: opts.company,
           ...(opts.run ? { runId: opts.run } : {}),

@@ -5,6 +5,7 @@ import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { firedGuards } from '../../domain/guards';
 import { COUNT_KEYS } from '../../domain/types';
 import { REPORT_ACTIONS } from '../../operations';
+import { changeSubject } from '../../operations/report-export';
 import type { ReportPage } from '../data';
 import { html, query, type Html } from '../html';
 import type { I18n, MessageKey } from '../i18n';
@@ -49,18 +50,6 @@ export function fieldDiff(i18n: I18n, fields: SyncChangeDocument['fields'], acti
         </tr>`,
     )}
   </table>`;
-}
-
-/** Who a change is about, from the values it carries (skips and conflicts carry none). */
-function changeSubject(change: SyncChangeDocument): string | null {
-  const values = change.target?.fields;
-  const name = [values?.firstName, values?.lastName].filter(Boolean).join(' ');
-  if (name) return name;
-  const from = change.fields;
-  const fallback = [from?.firstName?.from ?? from?.firstName?.to, from?.lastName?.from ?? from?.lastName?.to]
-    .filter((v): v is string => typeof v === 'string' && v !== '')
-    .join(' ');
-  return fallback || null;
 }
 
 function changeItem(ctx: ViewContext, companyId: string, change: SyncChangeDocument): Html {
@@ -216,8 +205,16 @@ function changesSection(ctx: ViewContext, v: RunView): Html {
   const actions = REPORT_ACTIONS.filter((a) => r.countsByAction.has(a));
   const reasons = [...r.countsByReason.keys()].sort();
   const last = Math.min(r.skip + r.changes.length, r.total);
+  const download = `/api/companies/${v.company._id}/runs/${r.run._id}/export`;
   return html`<section class="card" data-testid="changes">
-    <h2>${i18n.t('run.changes')}</h2>
+    <div class="page-head">
+      <h2>${i18n.t('run.changes')}</h2>
+      <span class="row" data-testid="report-export">
+        ${i18n.t('run.export')}
+        <a href="${download}?format=csv" download data-testid="export-csv">CSV</a>
+        <a href="${download}?format=json" download data-testid="export-json">JSON</a>
+      </span>
+    </div>
     <form method="get" action="${base}" class="row filters" data-testid="change-filters">
       <label
         >${i18n.t('run.filterAction')}

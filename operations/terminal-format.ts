@@ -1,10 +1,14 @@
-import type { CompanyStatus, SyncReport } from '../../operations';
-import type { SyncChangeDocument } from '../../db/sync-changes-repository';
-import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import { COUNT_KEYS, type SyncCounts } from '../../domain/types';
-import { describeScope, type ScopePreview } from '../../operations/scope';
+import type { SyncReport } from './report';
+import type { CompanyStatus } from './status';
+import type { SyncChangeDocument } from '../db/sync-changes-repository';
+import type { SyncRunDocument } from '../db/sync-runs-repository';
+import { COUNT_KEYS, type SyncCounts } from '../domain/types';
+import { describeScope, type ScopePreview } from './scope';
 
-/** Plain-text renderings of operation results for the terminal; `--json` prints the data itself. */
+/**
+ * Plain-text renderings of operation results for the terminal, as the CLI and the demo print them;
+ * `--json` prints the data itself.
+ */
 
 export const RUN_STATUS_MEANING: Record<SyncRunDocument['status'], string> = {
   running: 'in progress',
