@@ -11,7 +11,7 @@ import type { LuccaRequestBudget } from '../lucca/rate-limiter';
 import { SharedLuccaBudget } from '../lucca/shared-budget';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
-import { parseEveryOrThrow, upsertCompanySchedule } from './schedule';
+import { parseEveryOrThrow, upsertCompanyDatesSchedule, upsertCompanySchedule } from './schedule';
 import { checkScopeOverlap, validateScope, type ScopeOverlap } from './scope';
 import { defaultRequestedBy, queryCompanyStatus, sendSyncRequest, type SyncTicket } from './sync';
 
@@ -193,6 +193,9 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   if (wasOffboarded || schedule === 'created') {
     await deps.repos.companies.setSchedule(companyId, { paused: false }, now);
   }
+  // The date roll at the company's local midnight, in its (possibly new) time zone, paused with the sync.
+  const paused = !(wasOffboarded || schedule === 'created') && (existing?.sync.paused ?? false);
+  await upsertCompanyDatesSchedule(deps.client, { companyId, timezone, taskQueue: config.TASK_QUEUE }, { paused });
 
   const firstSync = await sendSyncRequest(deps, {
     companyId,
