@@ -4,7 +4,10 @@ import { addDays } from '../../dev-tools/fake-lucca/dates';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { SyncKindAttribute } from '../../temporal/search-attributes';
 import { syncRunWorkflowId } from '../../temporal/ids';
-import { openStack, uniqueSuffix, type Stack } from './helpers';
+import { companyWorkflowId } from '../../temporal/ids';
+import { companySyncWorkflow } from '../../workflows';
+import { statusQuery, syncNowSignal } from '../../workflows/messages';
+import { openStack, recordHistory, uniqueSuffix, type Stack } from './helpers';
 import {
   addTestCompany,
   changeFor,
@@ -16,6 +19,7 @@ import {
   staff,
   startWorker,
   TODAY,
+  until,
   type RunningWorker,
   type TestClock,
 } from './sync-kit';
@@ -82,6 +86,7 @@ describe('incremental runs', () => {
     assert.equal(run?.kind, 'incremental');
     assert.equal(run?.read?.since, requests[0]!.query.modifiedAt?.slice('since,'.length));
     assert.equal(await kindAttribute(companyId, runId), 'incremental');
+    await recordHistory(stack, 'incremental', syncRunWorkflowId(companyId, runId));
 
     // Nothing changed since: one empty page, nothing planned.
     stack.lucca.clearRequests();
@@ -133,6 +138,32 @@ describe('incremental runs', () => {
   });
 });
 
+describe('the company workflow', () => {
+  test("a schedule firing's request reads incrementally once a full read is applied; an operator's reads in full", async () => {
+    const { companyId } = await addTestCompany(stack, staff(3));
+    const handle = await stack.client.workflow.start(companySyncWorkflow, {
+      taskQueue,
+      workflowId: companyWorkflowId(companyId),
+      args: [{ companyId }],
+    });
+    const lastKind = async (runs: number) => {
+      const status = await handle.query(statusQuery);
+      return status.lastRun && status.runsSinceContinueAsNew >= runs ? status.lastRun : undefined;
+    };
+    try {
+      await handle.signal(syncNowSignal, { trigger: 'schedule' });
+      assert.equal((await until('the first run', () => lastKind(1))).kind, 'full', 'nothing applied yet');
+      await handle.signal(syncNowSignal, { trigger: 'schedule' });
+      assert.equal((await until('the second run', () => lastKind(2))).kind, 'incremental');
+      await handle.signal(syncNowSignal, { requestedBy: 'operator' });
+      assert.equal((await until('the third run', () => lastKind(3))).kind, 'full');
+      await recordHistory(stack, 'run-kinds', handle.workflowId);
+    } finally {
+      await handle.terminate('test over');
+    }
+  });
+});
+
 describe('one employee', () => {
   test('a one-user run reads that user alone and applies it; one Lucca no longer has is deactivated', async () => {
     const { companyId, tenant } = await addTestCompany(stack, staff(10));
@@ -152,6 +183,7 @@ describe('one employee', () => {
     assert.equal((await linkedProfile(stack, companyId, 4)).lastName, 'Corrigé4');
     assert.equal((await linkedProfile(stack, companyId, 6)).lastName, 'Lefèvre6', 'only the user asked for');
     assert.equal((await stack.repos.syncRuns.get(runId))?.luccaUserId, 4);
+    await recordHistory(stack, 'one-user', syncRunWorkflowId(companyId, runId));
 
     const gone = await runSync(stack, taskQueue, companyId, { kind: 'one-user', luccaUserId: 9 });
     assert.equal(gone.counts?.deactivated, 1);
@@ -186,6 +218,7 @@ describe('dates roll on time', () => {
         ['contract-ended'],
       );
       assert.equal(await kindAttribute(companyId, runId), 'dates');
+      await recordHistory(stack, 'dates', syncRunWorkflowId(companyId, runId));
     } finally {
       clock.today = TODAY;
     }
