@@ -47,6 +47,11 @@ export interface CompanyDocument {
   sync: GuardSettings & {
     every: string;
     paused: boolean;
+    /**
+     * How often a scheduled run reads everyone at least (a duration, at most `24h`, the default):
+     * between full reads, scheduled runs read only the users modified since the last one.
+     */
+    fullReadEvery?: string;
   };
   /**
    * Set when offboarding begins, before its schedule is deleted and its workflow cancelled, and

@@ -27,6 +27,19 @@ export type ProfileStatus = 'active' | 'upcoming' | 'former';
 /** What started a sync run: its schedule, an operator (CLI or console), or a company's onboarding. */
 export type SyncTrigger = 'schedule' | 'manual' | 'onboarding';
 
+/**
+ * What a run reads. `full`: every user of the company (the only read that can see an absence, so
+ * the only one that plans `removed-from-lucca`). `incremental`: the users Lucca says were modified
+ * since the last complete read, plus the dates that rolled for the others. `dates`: no Lucca read
+ * at all, the store's own contract dates rolled to the company's today. `one-user`: one Lucca user,
+ * by id.
+ */
+export const RUN_KINDS = ['full', 'incremental', 'dates', 'one-user'] as const;
+export type RunKind = (typeof RUN_KINDS)[number];
+
+export const isRunKind = (value: unknown): value is RunKind =>
+  typeof value === 'string' && (RUN_KINDS as readonly string[]).includes(value);
+
 export type ChangeAction = 'create' | 'link' | 'update' | 'deactivate' | 'reactivate' | 'skip' | 'conflict';
 
 export const REASON_CODES = [

@@ -77,6 +77,42 @@ export interface LuccaUsersReadOptions {
    * be Lucca's are a RangeError.
    */
   scope?: LuccaScope;
+  /**
+   * Only users modified since `since` (a Lucca date-time, `YYYY-MM-DDTHH:MM:SS`), as Lucca is asked
+   * (`<field>=since,<since>`); `field` is the name the tenant gives the modification time. Lucca may
+   * ignore it: the caller checks what came back (`modifiedTimeOf`).
+   */
+  modifiedSince?: { field: LuccaModifiedField; since: string };
+  /**
+   * Only these users (`id=…`, one request's worth: at most `MAX_SCOPE_FILTER_CHARS`), checked again
+   * here, so a tenant that ignores the filter hands over nobody else.
+   */
+  ids?: readonly number[];
+  /**
+   * Check the scope here only, without asking Lucca to filter on it: a read of the users modified
+   * since a time then also returns those who moved out of the scope (in `outOfScope`), which a
+   * filtered read would not show.
+   */
+  scopeCheckedHereOnly?: boolean;
+}
+
+/** The names Lucca versions give a user's modification time. */
+export type LuccaModifiedField = 'modifiedAt' | 'modifiedOn';
+
+/**
+ * A raw user's modification time as Lucca sent it (`modifiedAt`, or `modifiedOn` on some versions),
+ * brought to `YYYY-MM-DDTHH:MM:SS.fff` for comparison, and the name it came under; null when absent
+ * or unreadable.
+ */
+export function modifiedTimeOf(raw: unknown): { field: LuccaModifiedField; at: string } | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  for (const field of ['modifiedAt', 'modifiedOn'] as const) {
+    const value = (raw as Record<string, unknown>)[field];
+    const m =
+      typeof value === 'string' ? /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?/.exec(value) : null;
+    if (m) return { field, at: `${m[1]}T${m[2]}:${m[3] ?? '00'}.${(m[4] ?? '').padEnd(3, '0').slice(0, 3)}` };
+  }
+  return null;
 }
 
 /** The largest page the v3 API serves. */
@@ -227,15 +263,45 @@ function queryFor(read: LuccaUsersReadOptions | undefined): {
   scope: ReturnType<typeof normaliseLuccaScope>;
 } {
   const scope = normaliseLuccaScope(read?.scope);
-  if (!read?.organisation && scope === null) return { query: SYNC_QUERY, scope };
+  const narrowed = narrowingFilters(read);
+  if (!read?.organisation && scope === null && narrowed.filters === '') return { query: SYNC_QUERY, scope };
+  const organisation = read?.organisation || scope !== null;
   return {
     query: {
-      fields: [...LUCCA_USER_FIELDS, ...LUCCA_ORGANISATION_FIELDS],
-      required: [...REQUIRED_USER_FIELDS, ...ORGANISATION_KEYS],
-      filters: scope === null ? '' : scopeFilterQuery(scope),
+      fields: [...LUCCA_USER_FIELDS, ...narrowed.fields, ...(organisation ? LUCCA_ORGANISATION_FIELDS : [])],
+      required: [...REQUIRED_USER_FIELDS, ...(organisation ? ORGANISATION_KEYS : [])],
+      filters: (scope === null || read?.scopeCheckedHereOnly ? '' : scopeFilterQuery(scope)) + narrowed.filters,
     },
     scope,
   };
+}
+
+/** The filters (and fields) of an incremental or one-user read; '' for neither. */
+function narrowingFilters(read: LuccaUsersReadOptions | undefined): { filters: string; fields: string[] } {
+  let filters = '';
+  const fields: string[] = [];
+  const modified = read?.modifiedSince;
+  if (modified) {
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/.test(modified.since)) {
+      throw new RangeError(`modifiedSince must be YYYY-MM-DDTHH:MM:SS, got "${modified.since}"`);
+    }
+    filters += `&${modified.field}=since,${modified.since}`;
+    if (modified.field !== 'modifiedAt') fields.push(modified.field);
+  }
+  if (read?.ids) {
+    const ids = [...new Set(read.ids)];
+    if (ids.length === 0 || ids.some((id) => !Number.isSafeInteger(id) || id < 0)) {
+      throw new RangeError('ids must be Lucca user ids (non-negative integers), at least one');
+    }
+    const list = `id=${ids.join(',')}`;
+    if (list.length > MAX_SCOPE_FILTER_CHARS) {
+      throw new RangeError(
+        `${ids.length} ids take more than one request's filter (${MAX_SCOPE_FILTER_CHARS} characters)`,
+      );
+    }
+    filters += `&${list}`;
+  }
+  return { filters, fields };
 }
 
 function withScope<T extends { items: unknown[] }>(
@@ -351,8 +417,13 @@ export class LuccaClient {
     read?: LuccaUsersReadOptions,
   ): AsyncGenerator<LuccaUsersRead> {
     const { query, scope } = queryFor(read);
+    const asked = read?.ids ? new Set(read.ids) : null;
     // The overlap check runs on what Lucca sent, before the scope check drops anyone.
-    for await (const page of this.#pages(from, query, signal)) yield withScope(page, scope);
+    for await (const page of this.#pages(from, query, signal)) {
+      // A tenant that ignores `id=` answers everyone: only the users asked for go on.
+      const items = asked ? page.items.filter((item) => asked.has(luccaIdOf(item) ?? -1)) : page.items;
+      yield withScope({ ...page, items }, scope);
+    }
   }
 
   /**

@@ -9,7 +9,7 @@ import { LuccaError } from '../lucca/errors';
 import type { LuccaRequestBudget } from '../lucca/rate-limiter';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
-import { parseEveryOrThrow, upsertCompanySchedule } from './schedule';
+import { parseEveryOrThrow, upsertCompanyDatesSchedule, upsertCompanySchedule } from './schedule';
 import { checkScopeOverlap, validateScope, type ScopeOverlap } from './scope';
 import { defaultRequestedBy, sendSyncRequest, type SyncTicket } from './sync';
 import { CLI_BUDGET_WAIT_MS, sharedLuccaBudget } from './lucca-budget';
@@ -193,6 +193,9 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   if (wasOffboarded || schedule === 'created') {
     await deps.repos.companies.setSchedule(companyId, { paused: false }, now);
   }
+  // The date roll at the company's local midnight, in its (possibly new) time zone, paused with the sync.
+  const paused = !(wasOffboarded || schedule === 'created') && (existing?.sync.paused ?? false);
+  await upsertCompanyDatesSchedule(deps.client, { companyId, timezone, taskQueue: config.TASK_QUEUE }, { paused });
 
   const firstSync = await sendSyncRequest(deps, {
     companyId,

@@ -43,6 +43,19 @@ export function formatValue(value: unknown): string {
   return typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
 }
 
+/** What a run read, as an operator reads it (runs from before run kinds read in full). */
+export function formatRunKind(run: SyncRunDocument): string {
+  const kind = run.kind ?? 'full';
+  if (kind === 'incremental') {
+    return `incremental — the users Lucca modified since ${run.read?.since ?? '?'} (UTC), and today's dates for the others; nobody planned removed from Lucca`;
+  }
+  if (kind === 'dates') return 'dates — no Lucca read: contract dates rolled to today from the store';
+  if (kind === 'one-user') return `one user — Lucca #${run.luccaUserId ?? '?'}`;
+  const because =
+    run.requestedKind && run.read?.fullBecause ? ` (${run.requestedKind} asked: ${run.read.fullBecause})` : '';
+  return `full — every user of the company${because}`;
+}
+
 export function formatRunHeader(run: SyncRunDocument): string[] {
   const took = run.finishedAt ? ` (${formatDuration(run.finishedAt.getTime() - run.startedAt.getTime())})` : '';
   const lines = [
@@ -50,6 +63,7 @@ export function formatRunHeader(run: SyncRunDocument): string[] {
     `Status:   ${run.status} — ${RUN_STATUS_MEANING[run.status]}`,
     `Started:  ${formatDateTime(run.startedAt)}   Finished: ${formatDateTime(run.finishedAt)}${took}`,
     `Counts:   ${formatCounts(run.counts)}`,
+    `Read:     ${formatRunKind(run)}`,
   ];
   if (run.status !== 'running') lines.push(`Writes:   ${run.profileWrites} profile writes`);
   if (run.error) lines.push(`Error:    ${run.error.code} — ${run.error.message}`);
@@ -118,7 +132,7 @@ export function formatStatus(companies: CompanyStatus[]): string[] {
       `  Schedule: ${schedule}`,
       `  Workflow: ${formatWorkflow(c)}`,
       c.lastRun
-        ? `  Last run: ${c.lastRun.status} (${c.lastRun.trigger}, ${c.lastRun.mode}) ${c.lastRun._id} at ${formatDateTime(c.lastRun.startedAt)} — ${formatCounts(c.lastRun.counts)}${c.lastRun.error ? ` — ${c.lastRun.error.code}` : ''}`
+        ? `  Last run: ${c.lastRun.status} (${c.lastRun.trigger}, ${c.lastRun.kind ?? 'full'}, ${c.lastRun.mode}) ${c.lastRun._id} at ${formatDateTime(c.lastRun.startedAt)} — ${formatCounts(c.lastRun.counts)}${c.lastRun.error ? ` — ${c.lastRun.error.code}` : ''}`
         : '  Last run: none yet',
       '',
     );

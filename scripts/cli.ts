@@ -86,6 +86,14 @@ function positiveInteger(value: string): number {
   return n;
 }
 
+/** A Lucca user id: a whole number, 0 or more. */
+function luccaUserId(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('expected a Lucca user id (a whole number)');
+  return n;
+}
+
 async function withContext<T>(fn: (ctx: OperationsContext) => Promise<T>): Promise<T> {
   const ctx = await openOperationsContext(loadConfig());
   try {
@@ -293,6 +301,20 @@ program
   )
   .addOption(companyOption())
   .option('--dry-run', 'compute and store the plan, write no profile')
+  .addOption(
+    new Option(
+      '--kind <kind>',
+      'what the run reads: full (everyone, the default), incremental (the users modified since the last complete read; a full read when one is due), dates (no Lucca read: contract dates rolled to today from the store)',
+    ).choices(['full', 'incremental', 'dates']),
+  )
+  .addOption(
+    new Option(
+      '--lucca-user <id>',
+      'read that one Lucca user and apply it (same rules, guards and report; outside the scope: deactivated out-of-scope)',
+    )
+      .argParser(luccaUserId)
+      .conflicts(['kind', 'applyAnyway', 'allowMassDeactivation']),
+  )
   .option(
     '--apply-anyway [run-id]',
     "apply the company's latest run, blocked by the mass-change guards, anyway: the changes of the people it planned, no others (refused if the latest run is not blocked, or is not the run named: the one you reviewed)",
@@ -307,7 +329,7 @@ program
   )
   .addHelpText(
     'after',
-    `\nExit codes with --wait: ${EXIT.ok} succeeded, ${EXIT.runFailed} failed, ${EXIT.runBlocked} blocked, ${EXIT.error} error (also when no worker has served the task queue for a minute: the request stays queued).\nEach request carries a new key; sent twice (a retry), the same key is one request.\nExample:\n  npm run cli -- sync --company acme --dry-run --wait`,
+    `\nExit codes with --wait: ${EXIT.ok} succeeded, ${EXIT.runFailed} failed, ${EXIT.runBlocked} blocked, ${EXIT.error} error (also when no worker has served the task queue for a minute: the request stays queued).\nEach request carries a new key; sent twice (a retry), the same key is one request.\nExamples:\n  npm run cli -- sync --company acme --dry-run --wait\n  npm run cli -- sync --company acme --lucca-user 416 --wait`,
   )
   .action(
     async (opts: {
@@ -319,9 +341,12 @@ program
       timeout: number;
       requestedBy: string;
       requestKey?: string;
+      kind?: 'full' | 'incremental' | 'dates';
+      luccaUser?: number;
     }) => {
       await withContext(async (ctx) => {
         const dryRun = opts.dryRun ?? false;
+        const kind = opts.luccaUser !== undefined ? 'one-user' : (opts.kind ?? 'full');
         // Either flag is "apply anyway", decoded once: the run reviewed when named, else the latest blocked one.
         const applyAnyway =
           typeof opts.applyAnyway === 'string'
@@ -335,7 +360,12 @@ program
           {
             companyId: opts.company,
             action: applyAnyway ? 'apply-anyway' : dryRun ? 'dry-run' : 'sync',
-            params: { dryRun, ...(applyAnyway?.blockedRunId ? { blockedRunId: applyAnyway.blockedRunId } : {}) },
+            params: {
+              dryRun,
+              kind,
+              ...(opts.luccaUser !== undefined ? { luccaUserId: opts.luccaUser } : {}),
+              ...(applyAnyway?.blockedRunId ? { blockedRunId: applyAnyway.blockedRunId } : {}),
+            },
             details: ticketAuditDetails,
           },
           () =>
@@ -345,10 +375,14 @@ program
               ...(applyAnyway ? { applyAnyway } : {}),
               requestedBy: opts.requestedBy,
               ...(opts.requestKey ? { requestKey: opts.requestKey } : {}),
+              kind,
+              ...(opts.luccaUser !== undefined ? { luccaUserId: opts.luccaUser } : {}),
             }),
         );
         const override = ticket.overrideOf ? `, applying blocked run ${ticket.overrideOf} anyway` : '';
-        const what = `${opts.company}${opts.dryRun ? ' (dry run)' : ''}${override}`;
+        const reads =
+          opts.luccaUser !== undefined ? `, Lucca user ${opts.luccaUser}` : kind !== 'full' ? `, ${kind}` : '';
+        const what = `${opts.company}${opts.dryRun ? ' (dry run)' : ''}${reads}${override}`;
         if (ticket.queued) {
           console.log(`Sync of ${what} ${ticket.queued.message} (request key ${ticket.requestKey}).`);
         } else {

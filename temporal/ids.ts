@@ -5,6 +5,8 @@
 export const TASK_QUEUE = 'lucca-sync';
 export const companyWorkflowId = (companyId: string) => `company-sync:${companyId}`;
 export const scheduleId = (companyId: string) => `company-sync-schedule:${companyId}`;
+/** The company's date schedule: a `dates` run just after each local midnight (see `companyDatesScheduleOptions`). */
+export const datesScheduleId = (companyId: string) => `company-dates-schedule:${companyId}`;
 export const syncRunWorkflowId = (companyId: string, runId: string) => `sync-run:${companyId}:${runId}`;
 
 /**

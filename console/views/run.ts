@@ -121,6 +121,10 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
           <dd>${i18n.t(`mode.${run.mode}` as MessageKey)}</dd>
           <dt>${i18n.t('run.trigger')}</dt>
           <dd>${i18n.t(`trigger.${run.trigger}` as MessageKey)}</dd>
+          <dt>${i18n.t('run.kind')}</dt>
+          <dd data-testid="run-kind">
+            ${i18n.t(`kind.${run.kind ?? 'full'}` as MessageKey)}${run.kind === 'one-user' ? ` (Lucca #${run.luccaUserId})` : ''}
+          </dd>
           <dt>${i18n.t('run.requestedBy')}</dt>
           <dd>${run.requestedBy ?? i18n.t('common.none')}</dd>
           <dt>${i18n.t('run.duration')}</dt>

@@ -16,6 +16,7 @@ import {
 } from './faults';
 import {
   BadRequestError,
+  MODIFIED_FILTERS,
   ORGANISATION_FILTERS,
   pagingOffsetOf,
   parseListQuery,
@@ -27,6 +28,7 @@ import {
   FakeTenant,
   UnknownTenantError,
   type FakeApiKey,
+  type ModifiedField,
   type OrganisationFilters,
   type PageHook,
   type RateLimit,
@@ -73,6 +75,11 @@ export interface FakeLucca {
   setApiKeys(tenant: string, keys: FakeApiKey[]): void;
   /** `ignore` drops `legalEntityId=` and `departmentId=`, answering everyone (see TenantOptions). */
   setOrganisationFilters(tenant: string, mode: OrganisationFilters): void;
+  /**
+   * `ignore` drops the modification filter (`modifiedAt=since,…`), answering everyone; `field`
+   * renames the modification time the tenant knows (`modifiedOn`, as some versions call it).
+   */
+  setModifiedFilter(tenant: string, mode: OrganisationFilters, field?: ModifiedField): void;
   addFault(rule: FaultRule): string;
   removeFault(id: string): boolean;
   /** Rules still armed; `times` is the number of hits left. */
@@ -197,6 +204,12 @@ export class FakeLuccaServer implements FakeLucca {
 
   setOrganisationFilters(tenant: string, mode: OrganisationFilters): void {
     this.tenant(tenant).organisationFilters = mode;
+  }
+
+  setModifiedFilter(tenant: string, mode: OrganisationFilters, field?: ModifiedField): void {
+    const t = this.tenant(tenant);
+    t.modifiedFilter = mode;
+    if (field) t.modifiedField = field;
   }
 
   addFault(rule: FaultRule): string {
@@ -370,6 +383,7 @@ export class FakeLuccaServer implements FakeLucca {
       seeBirthDates: auth.key.seeBirthDates ?? true,
       withheld: auth.key.withheld ?? 'null',
       baseUrl,
+      modifiedField: tenant.modifiedField,
     };
     const header = {
       // Follows the tenant's clock when a test set one, so the whole response tells one date.
@@ -380,8 +394,13 @@ export class FakeLuccaServer implements FakeLucca {
 
     if (route === '/api/v3/users') {
       try {
+        const ignored = [
+          ...(tenant.organisationFilters === 'ignore' ? ORGANISATION_FILTERS : []),
+          ...(tenant.modifiedFilter === 'ignore' ? MODIFIED_FILTERS : []),
+        ];
         const listQuery = parseListQuery(query, {
-          ignoredFilters: tenant.organisationFilters === 'ignore' ? ORGANISATION_FILTERS : undefined,
+          ignoredFilters: ignored.length > 0 ? new Set(ignored) : undefined,
+          modifiedField: tenant.modifiedField,
         });
         tenant.runPageHooks(listQuery.offset);
         return { status: 200, body: { header, data: runListQuery(tenant.users, listQuery, ctx) } };

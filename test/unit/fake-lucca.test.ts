@@ -629,6 +629,67 @@ describe('data changing during a read', () => {
   });
 });
 
+describe('modification times', () => {
+  const modifiedSince = (since: string) =>
+    `/api/v3/users?fields=id,modifiedAt&formerEmployees=true&modifiedAt=since,${since}`;
+
+  test('a user changed, added or moved gets a modification time now; one left as it was keeps its own', async () => {
+    const tenant = newTenant({ users: people(5) });
+    const before = new Date();
+    // Whole seconds on the wire compare lexically with the stamps: one second back covers rounding.
+    const since = new Date(before.getTime() - 1_000);
+    const p = (n: number) => String(n).padStart(2, '0');
+    const local = `${since.getFullYear()}-${p(since.getMonth() + 1)}-${p(since.getDate())}T${p(since.getHours())}:${p(since.getMinutes())}:${p(since.getSeconds())}`;
+    assert.deepEqual(ids(await call(tenant, modifiedSince(local))), [], 'nobody was modified yet');
+    assert.equal(
+      (await control('PATCH', `/tenants/${tenant}/users`, { upsert: [person(2, { lastName: 'Renamed' }), person(6)] }))
+        .status,
+      200,
+    );
+    // An upsert that changes nothing is no modification.
+    fake.mutateUsers(tenant, (users) => users.map((u) => (u.id === 3 ? { ...u } : u)));
+    fake.onNextRequest(tenant, (users) => users.map((u) => (u.id === 4 ? { ...u, mail: 'new@acme.example' } : u)));
+    assert.deepEqual(ids(await call(tenant, modifiedSince(local))), [2, 4, 6]);
+    const stamped = fake.getUsers(tenant).find((u) => u.id === 2)!.modifiedAt;
+    assert.match(stamped, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}$/);
+    assert.equal(fake.getUsers(tenant).find((u) => u.id === 1)!.modifiedAt, '2025-01-01T10:00:00.000');
+    // A change that sets the time itself keeps it.
+    fake.mutateUsers(tenant, (users) =>
+      users.map((u) => (u.id === 1 ? { ...u, firstName: 'Set', modifiedAt: '2025-02-02T00:00:00.000' } : u)),
+    );
+    assert.equal(fake.getUsers(tenant).find((u) => u.id === 1)!.modifiedAt, '2025-02-02T00:00:00.000');
+    assert.deepEqual(ids(await call(tenant, modifiedSince('2025-02-01T00:00:00'))), [1, 2, 4, 6]);
+  });
+
+  test('a tenant set to ignore the modification filter answers everyone; one that says modifiedOn knows only that name', async () => {
+    const users = people(4).map((u, i) => ({ ...u, modifiedAt: `2025-0${i + 1}-01T08:00:00.000` }));
+    const tenant = newTenant({ users, modifiedFilter: 'ignore' });
+    assert.deepEqual(ids(await call(tenant, modifiedSince('2025-03-01T00:00:00'))), [1, 2, 3, 4]);
+    fake.setModifiedFilter(tenant, 'apply');
+    assert.deepEqual(ids(await call(tenant, modifiedSince('2025-03-01T00:00:00'))), [3, 4]);
+
+    const other = newTenant({ users, modifiedField: 'modifiedOn' });
+    const [first] = items(await call(other, '/api/v3/users?fields=id,modifiedAt,modifiedOn&paging=0,1'));
+    assert.deepEqual(first, { id: 1, modifiedOn: '2025-01-01T08:00:00.000' });
+    assert.deepEqual(ids(await call(other, `/api/v3/users?fields=id&modifiedOn=since,2025-03-01T00:00:00`)), [3, 4]);
+    // The name it does not know is an unknown parameter: ignored, everyone answered.
+    assert.deepEqual(ids(await call(other, modifiedSince('2025-03-01T00:00:00'))), [1, 2, 3, 4]);
+    const single = envelope(await call(other, '/api/v3/users/2?fields=id,modifiedOn')).data;
+    assert.deepEqual(single, { id: 2, modifiedOn: '2025-02-01T08:00:00.000' });
+
+    assert.equal(
+      (await control('PUT', `/tenants/${tenant}/modified-filter`, { mode: 'ignore', field: 'modifiedOn' })).status,
+      200,
+    );
+    const described = (await control('GET', `/tenants/${tenant}`)).body as {
+      modifiedFilter: string;
+      modifiedField: string;
+    };
+    assert.deepEqual([described.modifiedFilter, described.modifiedField], ['ignore', 'modifiedOn']);
+    assert.equal((await control('PUT', `/tenants/${tenant}/modified-filter`, { mode: 'sometimes' })).status, 400);
+  });
+});
+
 describe('Host routing', () => {
   test("a request whose Host is one of the tenant's hosts reaches that tenant at /api/v3/users", async () => {
     const tenant = newTenant({ hosts: ['acme.ilucca.net'] });
