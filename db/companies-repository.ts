@@ -53,6 +53,8 @@ export interface CompanyDocument {
      */
     fullReadEvery?: string;
   };
+  /** Where the company's alerts go (see `domain/alerts.ts`); absent: nowhere. */
+  alerts?: AlertTargets;
   /**
    * Set when offboarding begins, before its schedule is deleted and its workflow cancelled, and
    * kept once it is done; onboarding removes it. While set, the company gets no new run and no new
@@ -70,6 +72,34 @@ export interface CompanyDocument {
 export function syncRefusal(company: CompanyDocument | null): 'company-not-found' | 'offboarded' | null {
   if (!company) return 'company-not-found';
   return company.offboardedAt || company.lucca.apiKey === null ? 'offboarded' : null;
+}
+
+/** A webhook that receives a company's alerts, signed with its own secret. */
+export interface AlertWebhookTarget {
+  /** Opaque, e.g. `wh-1a2b3c4d`: what Temporal and the delivery records name instead of the URL. */
+  id: string;
+  url: string;
+  /** The signing secret, encrypted like the API key (bound to the company and this URL). */
+  secret: string;
+  addedAt: Date;
+}
+
+/** An email address that receives a company's alerts (an administrator's, personal data: never in Temporal). */
+export interface AlertEmailTarget {
+  /** Opaque, e.g. `em-1a2b3c4d`. */
+  id: string;
+  address: string;
+  addedAt: Date;
+}
+
+export interface AlertTargets {
+  webhooks: AlertWebhookTarget[];
+  emails: AlertEmailTarget[];
+}
+
+/** A company's alert targets, none when it has none. */
+export function alertTargetsOf(company: Pick<CompanyDocument, 'alerts'>): AlertTargets {
+  return { webhooks: company.alerts?.webhooks ?? [], emails: company.alerts?.emails ?? [] };
 }
 
 export interface CompanyUpsert {
@@ -217,5 +247,29 @@ export class CompaniesRepository {
       { $set: { 'lucca.apiKey': null, 'lucca.connectedAt': null, 'sync.paused': true, updatedAt: now } },
     );
     return res.matchedCount === 1;
+  }
+
+  /** Adds an alert target; false when there is no such company. */
+  async addAlertTarget(
+    id: string,
+    target: { kind: 'webhook'; webhook: AlertWebhookTarget } | { kind: 'email'; email: AlertEmailTarget },
+    now: Date,
+  ): Promise<boolean> {
+    const push = target.kind === 'webhook' ? { 'alerts.webhooks': target.webhook } : { 'alerts.emails': target.email };
+    const res = await this.collection.updateOne({ _id: id }, { $push: push, $set: { updatedAt: now } });
+    return res.matchedCount === 1;
+  }
+
+  /** Removes the alert target `targetId` (a webhook's or an email's); false when the company has none by that id. */
+  async removeAlertTarget(id: string, targetId: string, now: Date): Promise<boolean> {
+    const company = await this.get(id);
+    if (!company) return false;
+    const { webhooks, emails } = alertTargetsOf(company);
+    if (!webhooks.some((w) => w.id === targetId) && !emails.some((e) => e.id === targetId)) return false;
+    await this.collection.updateOne(
+      { _id: id },
+      { $pull: { 'alerts.webhooks': { id: targetId }, 'alerts.emails': { id: targetId } }, $set: { updatedAt: now } },
+    );
+    return true;
   }
 }

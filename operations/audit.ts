@@ -27,6 +27,9 @@ export const AUDIT_ACTIONS = [
   'guard',
   'offboard',
   'rotate-key',
+  'add-alert-target',
+  'remove-alert-target',
+  'test-alert',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -26,6 +26,7 @@ export type OperationErrorCode =
   | 'queue-full'
   | 'request-failed'
   | 'no-worker'
+  | 'invalid-alert-target'
   | 'usage';
 
 /**

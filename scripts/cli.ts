@@ -22,6 +22,13 @@ import {
   type AuditActor,
   type OperationsContext,
 } from '../operations';
+import {
+  addEmailTarget,
+  addWebhookTarget,
+  listAlertTargets,
+  removeAlertTarget,
+  sendTestAlert,
+} from '../operations/alerts';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
 import { CLI_EXPORT_LABELS, EXPORT_FORMATS, exportReport, type ExportFormat } from '../operations/report-export';
 import { changeScope, describeScope, previewScope, scopeAuditParams } from '../operations/scope';
@@ -489,6 +496,109 @@ program
         });
         if (opts.json) printJson(report);
         else console.log(formatReport(report).join('\n'));
+      });
+    },
+  );
+
+program
+  .command('alerts')
+  .description(
+    "A company's alert targets (webhooks, email addresses) and latest deliveries; add or remove a target, send a test message",
+  )
+  .addOption(companyOption())
+  .addOption(
+    new Option('--add-webhook <url>', 'add a webhook (https); prints its signing secret, once').conflicts([
+      'addEmail',
+      'remove',
+      'test',
+    ]),
+  )
+  .addOption(new Option('--add-email <address>', 'add an email address').conflicts(['remove', 'test']))
+  .addOption(new Option('--remove <targetId>', 'remove a target (its id, as listed)').conflicts(['test']))
+  .option('--test', 'send a test message to every target')
+  .option('--json', 'print the targets and deliveries as JSON')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npm run cli -- alerts --company acme --add-webhook https://hooks.example.com/lucca-sync\n  npm run cli -- alerts --company acme --add-email it-admin@acme.example\n  npm run cli -- alerts --company acme --test\n  npm run cli -- alerts --company acme',
+  )
+  .action(
+    async (opts: {
+      company: string;
+      addWebhook?: string;
+      addEmail?: string;
+      remove?: string;
+      test?: boolean;
+      json?: boolean;
+    }) => {
+      await withContext(async (ctx) => {
+        const companyId = opts.company;
+        if (opts.addWebhook !== undefined) {
+          const url = opts.addWebhook;
+          const r = await audited(
+            ctx,
+            cliActor(),
+            {
+              companyId,
+              action: 'add-alert-target',
+              params: { kind: 'webhook' },
+              details: (x) => ({ targetId: x.id }),
+            },
+            () => addWebhookTarget(ctx, { companyId, url }),
+          );
+          console.log(
+            `Added webhook ${r.id}. Its signing secret, shown this once (configure the receiver with it):\n${r.secret}`,
+          );
+          return;
+        }
+        if (opts.addEmail !== undefined) {
+          const address = opts.addEmail;
+          const r = await audited(
+            ctx,
+            cliActor(),
+            { companyId, action: 'add-alert-target', params: { kind: 'email' }, details: (x) => ({ targetId: x.id }) },
+            () => addEmailTarget(ctx, { companyId, address }),
+          );
+          console.log(`Added email target ${r.id}.`);
+          return;
+        }
+        if (opts.remove !== undefined) {
+          const targetId = opts.remove;
+          await audited(ctx, cliActor(), { companyId, action: 'remove-alert-target', params: { targetId } }, () =>
+            removeAlertTarget(ctx, { companyId, targetId }),
+          );
+          console.log(`Removed alert target ${targetId}.`);
+          return;
+        }
+        if (opts.test) {
+          const r = await audited(
+            ctx,
+            cliActor(),
+            { companyId, action: 'test-alert', details: (x) => ({ alertId: x.alertId }) },
+            () => sendTestAlert(ctx, { companyId }),
+          );
+          console.log(
+            `Test message ${r.alertId} on its way to ${r.targets} target(s) (workflow ${r.workflowId}); \`alerts --company ${companyId}\` shows the deliveries.`,
+          );
+          return;
+        }
+        const view = await listAlertTargets(ctx, { companyId });
+        if (opts.json) {
+          printJson(view);
+          return;
+        }
+        const lines = [`Alert targets of ${companyId}:`];
+        for (const w of view.webhooks) lines.push(`  ${w.id}  webhook  ${w.url}`);
+        for (const e of view.emails)
+          lines.push(`  ${e.id}  email    ${e.address}${view.smtpConfigured ? '' : '  (SMTP_URL not set here)'}`);
+        if (view.webhooks.length + view.emails.length === 0) lines.push('  (none)');
+        lines.push('Latest deliveries:');
+        for (const d of view.deliveries) {
+          lines.push(
+            `  ${formatDateTime(d.createdAt)}  ${d.event.padEnd(10)} ${d.targetId}  ${d.status}, ${d.attempts} attempt(s)${d.lastResponse ? `, last answer ${d.lastResponse}` : ''}${d.lastError && d.status !== 'delivered' ? ` (${d.lastError})` : ''}`,
+          );
+        }
+        if (view.deliveries.length === 0) lines.push('  (none yet)');
+        console.log(lines.join('\n'));
       });
     },
   );

@@ -29,3 +29,8 @@ export function runIdStartedAt(runId: string): number | null {
 /** The sweeper's schedule and workflow, one per task queue (a deployment): see `workflows/sweep.ts`. */
 export const sweepScheduleId = (taskQueue: string) => `lucca-sync-sweeper:${taskQueue}`;
 export const sweepWorkflowId = (taskQueue: string) => `lucca-sync-sweep:${taskQueue}`;
+
+/** A run's alert workflow (see `workflows/alert.ts`): one per run, so a run never alerts twice. */
+export const runAlertWorkflowId = (companyId: string, runId: string) => `run-alert:${companyId}:${runId}`;
+/** An operator's test alert. */
+export const testAlertWorkflowId = (companyId: string, alertId: string) => `alert:${companyId}:${alertId}`;

@@ -8,9 +8,11 @@ import {
   executeChild,
   isCancellation,
   log,
+  ParentClosePolicy,
   patched,
   setCurrentDetails,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   uuid4,
   workflowInfo,
@@ -27,12 +29,13 @@ import {
   type SyncNowRequest,
   type SyncRunResult,
 } from './messages';
-import { runIdAt, syncRunWorkflowId } from '../temporal/ids';
+import { runAlertWorkflowId, runIdAt, syncRunWorkflowId } from '../temporal/ids';
 import { CompanyIdAttribute, SyncKindAttribute, SyncTriggerAttribute } from '../temporal/search-attributes';
 import { failureType } from '../domain/failures';
 import { isRunKind } from '../domain/types';
 import { syncRunWorkflow } from './sync-run';
-import { OVERRIDES_NAME_THEIR_RUN, REMEMBER_REQUEST_KEYS, RUN_KINDS } from './compat/company-sync';
+import { runAlertWorkflow } from './alert';
+import { ALERT_AFTER_RUN, OVERRIDES_NAME_THEIR_RUN, REMEMBER_REQUEST_KEYS, RUN_KINDS } from './compat/company-sync';
 
 /** Continue-as-new well before the history grows large; a run costs about ten events here. */
 const MAX_RUNS_PER_EXECUTION = 100;
@@ -115,6 +118,37 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
   };
 
   upsertSearchAttributes([{ key: CompanyIdAttribute, value: companyId }]);
+
+  /**
+   * Once a run's outcome is recorded: its alert workflow, started and left to itself (ABANDON), so
+   * that sending — retried for hours against a receiver that is down — never holds up the queue.
+   * Whether the outcome is news is decided there, against the state in the store.
+   */
+  const alertAfterRun = async (run: SyncRunResult) => {
+    if (run.mode === 'dry-run' || !patched(ALERT_AFTER_RUN)) return;
+    try {
+      await startChild(runAlertWorkflow, {
+        workflowId: runAlertWorkflowId(companyId, run.runId),
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        args: [
+          {
+            companyId,
+            run: { companyId, runId: run.runId, status: run.status, dryRun: false, code: run.error?.code ?? null },
+            ...(tuning?.alerts ? { tuning: tuning.alerts } : {}),
+          },
+        ],
+        typedSearchAttributes: [{ key: CompanyIdAttribute, value: companyId }],
+        staticSummary: `${companyId}: alert after run ${run.runId}`,
+      });
+    } catch (err) {
+      // Its id is the run's: it was started already (cannot happen but by hand). Never the queue's problem.
+      log.warn('Alert workflow not started', {
+        companyId,
+        runId: run.runId,
+        error: err instanceof Error ? err.name : 'unknown',
+      });
+    }
+  };
 
   setHandler(syncNowSignal, (request) => {
     if (receive(request) === null) {
@@ -227,6 +261,7 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
         current = null;
         runs++;
         describeLastRun();
+        await alertAfterRun(failed);
         continue;
       }
       log.warn('Sync run did not complete', {
@@ -252,6 +287,7 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
     current = null;
     runs++;
     describeLastRun();
+    await alertAfterRun(result);
   }
 
   await condition(allHandlersFinished);

@@ -3,6 +3,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { GuardCeiling, GuardOverride } from '../domain/guards';
 import type { RunKind, SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
+import type { AlertTuning } from './alert';
 
 // Signals, queries, updates and the workflows' inputs and results: a contract as well (the
 // CLI, the console and recorded histories rely on them). Ids and search attributes: `temporal/`.
@@ -103,6 +104,8 @@ export interface SyncTuning {
   workBoundMs?: number;
   /** The whole run's bound, a workflow timer (`runBoundMs`). */
   runBoundMs?: number;
+  /** The alerts' delivery bound and retries (tests shorten them), passed to each run's alert workflow. */
+  alerts?: AlertTuning;
 }
 
 export interface SyncRunInput {

@@ -35,6 +35,13 @@ export const REMEMBER_REQUEST_KEYS = 'remember-request-keys';
  */
 export const RUN_KINDS = 'run-kinds';
 
+/**
+ * Patch `alert-after-run` (2026-12-03): after each run that is not a dry run, the workflow starts
+ * the run's alert workflow (`runAlertWorkflow`, abandoned: never awaited). Executions recorded
+ * before it start none. Can go: `deprecatePatch` from 2027-03-13.
+ */
+export const ALERT_AFTER_RUN = 'alert-after-run';
+
 /*
  * No patch, told by the input's shape: executions from before `PendingSync` (2026-11-28) carried
  * plain requests across continue-as-new (`CompanySyncInput.pending` without `requestId`), which
