@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { decryptApiKey } from '../db/api-key-cipher';
 import { failureType } from '../domain/failures';
 import type { GuardCeiling } from '../domain/guards';
-import { mapLuccaUser } from '../domain/map-lucca-user';
+import { mapLuccaUserWithExtras } from '../domain/extra-fields';
 import {
   isAllowedLuccaUrl,
   LuccaClient,
@@ -13,7 +13,7 @@ import {
 } from '../lucca/client';
 import { SharedLuccaBudget } from '../lucca/shared-budget';
 import { isInLuccaScope } from '../lucca/scope';
-import { scopeOf } from '../db/companies-repository';
+import { extraFieldsOf, scopeOf } from '../db/companies-repository';
 import { luccaRequestCounter } from './metrics';
 import { watchProgress } from './progress';
 import { RunPlan, type LocateUsers, type PlanResult, type PlanStep } from './run-plan';
@@ -121,8 +121,10 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       // Lucca filters to the company's scope and the client checks every user again: those outside
       // it are dropped here, before anything of them is staged, planned or logged.
       const scope = scopeOf(company) ?? undefined;
-      for await (const read of client.usersPages(resumeFrom, watch.signal, { scope })) {
-        const users = read.items.map(mapLuccaUser);
+      // The company's extra fields, read with the core ones; part of the connection, so fixed for the run.
+      const extras = extraFieldsOf(company);
+      for await (const read of client.usersPages(resumeFrom, watch.signal, { scope, extras: extras.fields })) {
+        const users = read.items.map((item) => mapLuccaUserWithExtras(item, extras));
         await repos.workingData.stagePage(runId, read.page, read.requestOffset, users);
         behind += 1;
         planned = planned.then(async () => {

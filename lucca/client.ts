@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import type { LuccaFailureCode } from '../domain/failures';
+import { ABSENT, extraRequestFields, rawExtraValue, type ExtraFieldSpec } from '../domain/extra-fields';
 import {
   errorForStatus,
   LuccaAuthError,
   LuccaError,
+  LuccaHiddenFieldError,
   LuccaMissingFieldError,
   LuccaNotLuccaError,
   LuccaRateLimitedError,
@@ -77,6 +79,11 @@ export interface LuccaUsersReadOptions {
    * be Lucca's are a RangeError.
    */
   scope?: LuccaScope;
+  /**
+   * The company's extra fields, asked with the rest (`extendedData[e_…]` for custom ones): a field
+   * missing from every user of a page is a `LuccaHiddenFieldError` naming it, never a blank.
+   */
+  extras?: readonly ExtraFieldSpec[];
 }
 
 /** The largest page the v3 API serves. */
@@ -184,6 +191,8 @@ type Outcome = { kind: 'json'; body: unknown } | { kind: 'rate-limited'; error: 
 interface UsersQuery {
   fields: readonly string[];
   required: readonly string[];
+  /** Extra fields a page must carry (checked where Lucca puts them: custom ones in `extendedData`). */
+  extras?: readonly ExtraFieldSpec[];
   /** `&name=value…`, or ''. */
   filters: string;
 }
@@ -227,12 +236,17 @@ function queryFor(read: LuccaUsersReadOptions | undefined): {
   scope: ReturnType<typeof normaliseLuccaScope>;
 } {
   const scope = normaliseLuccaScope(read?.scope);
-  if (!read?.organisation && scope === null) return { query: SYNC_QUERY, scope };
+  const extras = read?.extras ?? [];
+  const organisation = read?.organisation || scope !== null;
+  if (!organisation && extras.length === 0) return { query: SYNC_QUERY, scope };
+  const base = organisation ? [...LUCCA_USER_FIELDS, ...LUCCA_ORGANISATION_FIELDS] : [...LUCCA_USER_FIELDS];
   return {
     query: {
-      fields: [...LUCCA_USER_FIELDS, ...LUCCA_ORGANISATION_FIELDS],
-      required: [...REQUIRED_USER_FIELDS, ...ORGANISATION_KEYS],
+      // An extra asked the way the organisation is already asked (`department[id,name]`) is asked once.
+      fields: [...new Set([...base, ...extraRequestFields(extras)])],
+      required: organisation ? [...REQUIRED_USER_FIELDS, ...ORGANISATION_KEYS] : REQUIRED_USER_FIELDS,
       filters: scope === null ? '' : scopeFilterQuery(scope),
+      extras,
     },
     scope,
   };
@@ -331,6 +345,18 @@ export class LuccaClient {
         `${this.host} answered without ${missing.join(', ')} for every user of the page at offset ${offset}: ` +
           `the API key's role most likely lost the permission to read ${missing.length > 1 ? 'them' : 'it'}. ` +
           `Nothing was changed. Ask the company's Lucca admin to restore it, then sync again.`,
+      );
+    }
+    const hidden = (what.extras ?? []).filter(
+      (spec) => items.length > 0 && items.every((item) => rawExtraValue(item, spec.lucca) === ABSENT),
+    );
+    if (hidden.length > 0) {
+      const names = hidden.map((s) => s.lucca).join(', ');
+      throw new LuccaHiddenFieldError(
+        `${this.host} answered without the extra field${hidden.length > 1 ? 's' : ''} ${names} for every user of the page ` +
+          `at offset ${offset}: the API key cannot see ${hidden.length > 1 ? 'them' : 'it'}. In Lucca, give the key's role ` +
+          `"Consult HR files" on the section holding ${hidden.length > 1 ? 'them' : 'it'} (or remove ${hidden.length > 1 ? 'them' : 'it'} ` +
+          `from the company's extra fields), then sync again. Nothing was changed.`,
       );
     }
     return { offset, limit, items, isLast: items.length < limit, principal: parsed.data.header?.principal ?? null };
