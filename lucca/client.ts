@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import type { LuccaFailureCode } from '../domain/failures';
-import { ABSENT, extraRequestFields, rawExtraValue, type ExtraFieldSpec } from '../domain/extra-fields';
+import {
+  ABSENT,
+  extraRequestFields,
+  isCustomField,
+  rawExtraValue,
+  STANDARD_EXTRA_FIELDS,
+  type ExtraFieldSpec,
+} from '../domain/extra-fields';
 import {
   errorForStatus,
   LuccaAuthError,
@@ -379,6 +386,35 @@ export class LuccaClient {
     const { query, scope } = queryFor(read);
     // The overlap check runs on what Lucca sent, before the scope check drops anyone.
     for await (const page of this.#pages(from, query, signal)) yield withScope(page, scope);
+  }
+
+  /**
+   * The extra fields this key can read, from one page of users (up to 1,000, one request): each
+   * standard field of the known list and each custom field `extendedData` holds, with how many
+   * users of the page have a value. Values are counted here and never returned.
+   */
+  async sampleExtraFields(signal?: AbortSignal): Promise<{ users: number; fields: Map<string, number> }> {
+    const query: UsersQuery = {
+      fields: ['id', ...Object.values(STANDARD_EXTRA_FIELDS).map((f) => f.request), 'extendedData'],
+      required: ['id'],
+      filters: '',
+    };
+    const page = await this.#fetchPage(0, this.#pageSize, query, signal);
+    const fields = new Map<string, number>();
+    const count = (name: string, value: unknown) =>
+      fields.set(name, (fields.get(name) ?? 0) + (value === null || value === undefined || value === '' ? 0 : 1));
+    for (const item of page.items) {
+      if (typeof item !== 'object' || item === null) continue;
+      for (const name of Object.keys(STANDARD_EXTRA_FIELDS)) {
+        const value = rawExtraValue(item, name);
+        if (value !== ABSENT) count(name, value);
+      }
+      const extended = (item as { extendedData?: unknown }).extendedData;
+      if (typeof extended === 'object' && extended !== null) {
+        for (const [name, value] of Object.entries(extended)) if (isCustomField(name)) count(name, value);
+      }
+    }
+    return { users: page.items.length, fields };
   }
 
   /**
