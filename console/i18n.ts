@@ -240,6 +240,9 @@ const en = {
   'profiles.refreshing': 'being read again',
   'profiles.building': 'Reading the profiles of the company: {count} so far. This page refreshes itself.',
   'profile.lastWritten': 'Last written by a sync',
+  'profile.extraFields': 'Extra Lucca fields',
+  'profile.extraNotSynced': 'no longer synced',
+  'field.extra': 'Extra field {key}',
   'profile.banner':
     'The fields marked as synced come from Lucca (Lucca user #{userId}). A change made here will be overwritten at the next sync: change them in Lucca.',
   'profile.synced': 'synced from Lucca',
@@ -500,6 +503,9 @@ const fr: Record<MessageKey, string> = {
   'profiles.refreshing': 'relecture en cours',
   'profiles.building': 'Lecture des profils de l’entreprise : {count} pour l’instant. Cette page se rafraîchit seule.',
   'profile.lastWritten': 'Dernière écriture par une synchronisation',
+  'profile.extraFields': 'Champs Lucca supplémentaires',
+  'profile.extraNotSynced': 'plus synchronisé',
+  'field.extra': 'Champ supplémentaire {key}',
   'profile.banner':
     'Les champs marqués comme synchronisés viennent de Lucca (collaborateur Lucca n° {userId}). Une modification faite ici sera écrasée à la prochaine synchronisation : modifiez-les dans Lucca.',
   'profile.synced': 'synchronisé depuis Lucca',
