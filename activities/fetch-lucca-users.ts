@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { decryptApiKey } from '../db/api-key-cipher';
 import { failureType } from '../domain/failures';
 import type { GuardCeiling } from '../domain/guards';
-import { mapLuccaUser } from '../domain/map-lucca-user';
+import { mapLuccaUserWithExtras } from '../domain/extra-fields';
 import {
   isAllowedLuccaUrl,
   LuccaClient,
@@ -21,7 +21,7 @@ import type { CompanyDocument } from '../db/companies-repository';
 import type { RunReadRecord } from '../db/sync-runs-repository';
 import { SharedLuccaBudget } from '../lucca/shared-budget';
 import { isInLuccaScope } from '../lucca/scope';
-import { scopeOf } from '../db/companies-repository';
+import { extraFieldsOf, scopeOf } from '../db/companies-repository';
 import { luccaRequestCounter } from './metrics';
 import { watchProgress } from './progress';
 import { RunPlan, type LocateUsers, type PlanResult, type PlanStep } from './run-plan';
@@ -168,8 +168,11 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       const oneUser = decided.kind === 'one-user' ? requireLuccaUserId(input) : null;
       // Incremental and one-user reads check the scope here only: a user who moved out of it then
       // comes back (in `outOfScope`), and is deactivated as such; a filtered read would not show them.
+      // The company's extra fields, read with the core ones; part of the connection, so fixed for the run.
+      const extras = extraFieldsOf(company);
       const options: LuccaUsersReadOptions = {
         scope,
+        extras: extras.fields,
         ...(since
           ? { modifiedSince: { field: decided.field ?? 'modifiedAt', since }, scopeCheckedHereOnly: true }
           : {}),
@@ -189,7 +192,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
             if (modified && modified.at < comparableSince(since)) ignored = true;
           }
         }
-        const users = read.items.map(mapLuccaUser);
+        const users = read.items.map((item) => mapLuccaUserWithExtras(item, extras));
         await repos.workingData.stagePage(runId, read.page, read.requestOffset, users);
         behind += 1;
         planned = planned.then(async () => {

@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import { NO_EXTRA_FIELDS, type ExtraFieldsConfig, type ExtraFieldSpec } from '../domain/extra-fields';
 import {
   DEFAULT_GUARD,
   guardSettingPath,
@@ -42,6 +43,13 @@ export interface CompanyDocument {
      * (`--allow-overlap`): people in both are synced into both.
      */
     scopeOverlapAllowed?: boolean;
+    /**
+     * Part of the connection, like the scope: the extra Lucca fields read for each profile (stored
+     * under `profiles.lucca.extra.<key>`). Absent: none.
+     */
+    extraFields?: ExtraFieldSpec[];
+    /** Keys of extra fields removed with their values cleared: runs blank what profiles still hold under them. */
+    clearedExtraKeys?: string[];
   };
   /** The schedule, and the mass-change guards' thresholds (see `GuardSettings`, read with `guardsOf`). */
   sync: GuardSettings & {
@@ -126,6 +134,13 @@ export function scopeOf(company: Pick<CompanyDocument, 'lucca'>): CompanyScope |
   return scope;
 }
 
+/** What a company reads beyond the core fields (see `ExtraFieldsConfig`). */
+export function extraFieldsOf(company: Pick<CompanyDocument, 'lucca'>): ExtraFieldsConfig {
+  const { extraFields, clearedExtraKeys } = company.lucca;
+  if (!extraFields?.length && !clearedExtraKeys?.length) return NO_EXTRA_FIELDS;
+  return { fields: extraFields ?? [], cleared: clearedExtraKeys ?? [] };
+}
+
 export class CompaniesRepository {
   static readonly collectionName = 'companies';
   private readonly collection: Collection<CompanyDocument>;
@@ -200,6 +215,30 @@ export class CompaniesRepository {
         $set: {
           'lucca.scope': change.scope ?? { legalEntityIds: [], departmentIds: [] },
           'lucca.scopeOverlapAllowed': change.scopeOverlapAllowed,
+          'lucca.connectionId': change.connectionId,
+          updatedAt: now,
+        },
+      },
+    );
+    return res.modifiedCount === 1;
+  }
+
+  /**
+   * Stores a company's extra fields under a new connection stamp, only while the company is still
+   * on `expectedConnectionId` (as `setScope`).
+   */
+  async setExtraFields(
+    id: string,
+    change: { config: ExtraFieldsConfig; connectionId: string },
+    expectedConnectionId: string | undefined,
+    now: Date,
+  ): Promise<boolean> {
+    const res = await this.collection.updateOne(
+      { _id: id, 'lucca.connectionId': expectedConnectionId ?? { $exists: false } },
+      {
+        $set: {
+          'lucca.extraFields': [...change.config.fields],
+          'lucca.clearedExtraKeys': [...change.config.cleared],
           'lucca.connectionId': change.connectionId,
           updatedAt: now,
         },

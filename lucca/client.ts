@@ -1,9 +1,18 @@
 import { z } from 'zod';
 import type { LuccaFailureCode } from '../domain/failures';
 import {
+  ABSENT,
+  extraRequestFields,
+  isCustomField,
+  rawExtraValue,
+  STANDARD_EXTRA_FIELDS,
+  type ExtraFieldSpec,
+} from '../domain/extra-fields';
+import {
   errorForStatus,
   LuccaAuthError,
   LuccaError,
+  LuccaHiddenFieldError,
   LuccaMissingFieldError,
   LuccaNotLuccaError,
   LuccaRateLimitedError,
@@ -94,6 +103,11 @@ export interface LuccaUsersReadOptions {
    * filtered read would not show.
    */
   scopeCheckedHereOnly?: boolean;
+  /**
+   * The company's extra fields, asked with the rest (`extendedData[e_…]` for custom ones): a field
+   * missing from every user of a page is a `LuccaHiddenFieldError` naming it, never a blank.
+   */
+  extras?: readonly ExtraFieldSpec[];
 }
 
 /** The names Lucca versions give a user's modification time. */
@@ -220,6 +234,8 @@ type Outcome = { kind: 'json'; body: unknown } | { kind: 'rate-limited'; error: 
 interface UsersQuery {
   fields: readonly string[];
   required: readonly string[];
+  /** Extra fields a page must carry (checked where Lucca puts them: custom ones in `extendedData`). */
+  extras?: readonly ExtraFieldSpec[];
   /** `&name=value…`, or ''. */
   filters: string;
 }
@@ -264,13 +280,19 @@ function queryFor(read: LuccaUsersReadOptions | undefined): {
 } {
   const scope = normaliseLuccaScope(read?.scope);
   const narrowed = narrowingFilters(read);
-  if (!read?.organisation && scope === null && narrowed.filters === '') return { query: SYNC_QUERY, scope };
+  const extras = read?.extras ?? [];
+  if (!read?.organisation && scope === null && narrowed.filters === '' && extras.length === 0) {
+    return { query: SYNC_QUERY, scope };
+  }
   const organisation = read?.organisation || scope !== null;
+  const base = [...LUCCA_USER_FIELDS, ...narrowed.fields, ...(organisation ? LUCCA_ORGANISATION_FIELDS : [])];
   return {
     query: {
-      fields: [...LUCCA_USER_FIELDS, ...narrowed.fields, ...(organisation ? LUCCA_ORGANISATION_FIELDS : [])],
+      // An extra asked the way the organisation is already asked (`department[id,name]`) is asked once.
+      fields: [...new Set([...base, ...extraRequestFields(extras)])],
       required: [...REQUIRED_USER_FIELDS, ...(organisation ? ORGANISATION_KEYS : [])],
       filters: (scope === null || read?.scopeCheckedHereOnly ? '' : scopeFilterQuery(scope)) + narrowed.filters,
+      extras,
     },
     scope,
   };
@@ -399,6 +421,18 @@ export class LuccaClient {
           `Nothing was changed. Ask the company's Lucca admin to restore it, then sync again.`,
       );
     }
+    const hidden = (what.extras ?? []).filter(
+      (spec) => items.length > 0 && items.every((item) => rawExtraValue(item, spec.lucca) === ABSENT),
+    );
+    if (hidden.length > 0) {
+      const names = hidden.map((s) => s.lucca).join(', ');
+      throw new LuccaHiddenFieldError(
+        `${this.host} answered without the extra field${hidden.length > 1 ? 's' : ''} ${names} for every user of the page ` +
+          `at offset ${offset}: the API key cannot see ${hidden.length > 1 ? 'them' : 'it'}. In Lucca, give the key's role ` +
+          `"Consult HR files" on the section holding ${hidden.length > 1 ? 'them' : 'it'} (or remove ${hidden.length > 1 ? 'them' : 'it'} ` +
+          `from the company's extra fields), then sync again. Nothing was changed.`,
+      );
+    }
     return { offset, limit, items, isLast: items.length < limit, principal: parsed.data.header?.principal ?? null };
   }
 
@@ -424,6 +458,35 @@ export class LuccaClient {
       const items = asked ? page.items.filter((item) => asked.has(luccaIdOf(item) ?? -1)) : page.items;
       yield withScope({ ...page, items }, scope);
     }
+  }
+
+  /**
+   * The extra fields this key can read, from one page of users (up to 1,000, one request): each
+   * standard field of the known list and each custom field `extendedData` holds, with how many
+   * users of the page have a value. Values are counted here and never returned.
+   */
+  async sampleExtraFields(signal?: AbortSignal): Promise<{ users: number; fields: Map<string, number> }> {
+    const query: UsersQuery = {
+      fields: ['id', ...Object.values(STANDARD_EXTRA_FIELDS).map((f) => f.request), 'extendedData'],
+      required: ['id'],
+      filters: '',
+    };
+    const page = await this.#fetchPage(0, this.#pageSize, query, signal);
+    const fields = new Map<string, number>();
+    const count = (name: string, value: unknown) =>
+      fields.set(name, (fields.get(name) ?? 0) + (value === null || value === undefined || value === '' ? 0 : 1));
+    for (const item of page.items) {
+      if (typeof item !== 'object' || item === null) continue;
+      for (const name of Object.keys(STANDARD_EXTRA_FIELDS)) {
+        const value = rawExtraValue(item, name);
+        if (value !== ABSENT) count(name, value);
+      }
+      const extended = (item as { extendedData?: unknown }).extendedData;
+      if (typeof extended === 'object' && extended !== null) {
+        for (const [name, value] of Object.entries(extended)) if (isCustomField(name)) count(name, value);
+      }
+    }
+    return { users: page.items.length, fields };
   }
 
   /**

@@ -18,6 +18,7 @@ export const AUDIT_ACTIONS = [
   'change-connection',
   'relink',
   'change-scope',
+  'change-fields',
   'sync',
   'dry-run',
   'apply-anyway',

@@ -1,3 +1,5 @@
+import type { ExtraFieldsConfig } from '../domain/extra-fields';
+import type { ExtraFieldPreview, LuccaFieldsList } from './fields';
 import type { SyncReport } from './report';
 import type { CompanyStatus } from './status';
 import type { SyncChangeDocument } from '../db/sync-changes-repository';
@@ -170,4 +172,32 @@ export function formatScopePreview(p: ScopePreview): string {
     );
   }
   return lines.join('\n');
+}
+
+/** A company's extra fields in words: each Lucca field and its key, and the keys being cleared. */
+export function describeExtraFields(config: ExtraFieldsConfig): string {
+  const fields = config.fields.map((f) => `${f.lucca} as ${f.key} (${f.type})`);
+  const text = fields.length > 0 ? fields.join(', ') : 'no extra field';
+  return config.cleared.length > 0 ? `${text}; clearing ${config.cleared.join(', ')}` : text;
+}
+
+export function formatLuccaFields(list: LuccaFieldsList): string {
+  const lines = [`Fields Lucca returns for ${list.companyId}'s key (from ${list.sampled} users, one request):`];
+  for (const f of list.fields) {
+    const read = f.readAs ? `read as lucca.extra.${f.readAs}` : 'not read';
+    lines.push(`  ${f.lucca.padEnd(24)} ${f.kind.padEnd(8)} ${String(f.withValue).padStart(5)} with a value   ${read}`);
+  }
+  lines.push(
+    'A custom field missing here is in a section the key cannot consult: grant "Consult HR files" on it in Lucca.',
+  );
+  return lines.join('\n');
+}
+
+export function formatExtraFieldPreview(p: ExtraFieldPreview): string {
+  return [
+    `Adding ${p.field.lucca} as lucca.extra.${p.field.key} (${p.field.type}) to ${p.companyId} — a dry run, nothing written:`,
+    `  ${p.users} Lucca users read: ${p.withValue} with a value, ${p.empty} empty, ${p.unusable} not a ${p.field.type} (their profiles keep what they hold)`,
+    `  ${p.profilesGettingValue} linked profiles would get a value (or another one) at the next run`,
+    `  values: ${p.sample.length > 0 ? p.sample.join(' · ') : '(none)'}`,
+  ].join('\n');
 }

@@ -32,9 +32,19 @@ import {
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
 import { CLI_EXPORT_LABELS, EXPORT_FORMATS, exportReport, type ExportFormat } from '../operations/report-export';
 import { changeScope, describeScope, previewScope, scopeAuditParams } from '../operations/scope';
+import {
+  addExtraField,
+  extraFieldSpec,
+  listLuccaFields,
+  previewExtraField,
+  removeExtraField,
+} from '../operations/fields';
 import { defaultRequestedBy, ticketAuditDetails } from '../operations/sync';
 import {
+  describeExtraFields,
   formatDateTime,
+  formatExtraFieldPreview,
+  formatLuccaFields,
   formatReport,
   formatRunHeader,
   formatScopePreview,
@@ -296,6 +306,112 @@ program
         }
         console.log(
           `The next run reads only these people: it attaches or creates those now inside, and deactivates (out-of-scope, guarded) the linked profiles of those outside. \`scope --preview\` shows how many; \`sync --company ${result.companyId} --wait\` runs it now.`,
+        );
+      });
+    },
+  );
+
+program
+  .command('fields')
+  .description(
+    "List, preview, add or remove a company's extra Lucca fields, stored under the profile's lucca.extra (part of its connection: refused while a run is in flight)",
+  )
+  .addOption(companyOption())
+  .option(
+    '--add <field>',
+    'a Lucca field to read: a custom one by its Lucca name (e_seniority) or a standard one (jobTitle, manager…)',
+  )
+  .option('--key <key>', 'the key it is stored under in lucca.extra (default: the name without e_)')
+  .addOption(
+    new Option('--type <type>', 'its type (a custom field: text by default)').choices([
+      'text',
+      'date',
+      'number',
+      'boolean',
+      'reference',
+    ]),
+  )
+  .option(
+    '--preview',
+    'with --add: a dry run, nothing written: how many profiles get a value, and a few values (shown here, never logged)',
+  )
+  .option('--remove <field>', 'stop reading a field (its Lucca name or its key)')
+  .option('--keep-values', 'with --remove: profiles keep what they hold under its key')
+  .option('--clear-values', 'with --remove: runs blank what profiles hold under its key (reported, guarded)')
+  .option('--json', 'print the list, the preview or the result as JSON')
+  .addHelpText(
+    'after',
+    '\nWithout --add or --remove, lists the fields Lucca returns for this key (one request).\nExamples:\n  npm run cli -- fields --company acme\n  npm run cli -- fields --company acme --add e_seniority --type date --preview\n  npm run cli -- fields --company acme --add e_seniority --type date\n  npm run cli -- fields --company acme --remove e_seniority --keep-values',
+  )
+  .action(
+    async (opts: {
+      company: string;
+      add?: string;
+      key?: string;
+      type?: string;
+      preview?: boolean;
+      remove?: string;
+      keepValues?: boolean;
+      clearValues?: boolean;
+      json?: boolean;
+    }) => {
+      if (opts.add !== undefined && opts.remove !== undefined) {
+        throw new OperationError('usage', 'Give --add or --remove, not both.');
+      }
+      if (opts.remove !== undefined && !opts.keepValues === !opts.clearValues) {
+        throw new OperationError('usage', 'With --remove, say what profiles keep: --keep-values or --clear-values.');
+      }
+      if (opts.preview && opts.add === undefined) throw new OperationError('usage', '--preview goes with --add.');
+      await withContext(async (ctx) => {
+        if (opts.add === undefined && opts.remove === undefined) {
+          const list = await listLuccaFields(ctx, { companyId: opts.company });
+          if (opts.json) printJson(list);
+          else console.log(formatLuccaFields(list));
+          return;
+        }
+        if (opts.add !== undefined) {
+          const field = extraFieldSpec({ lucca: opts.add, key: opts.key, type: opts.type });
+          if (opts.preview) {
+            const preview = await previewExtraField(ctx, { companyId: opts.company, field });
+            if (opts.json) printJson(preview);
+            else console.log(formatExtraFieldPreview(preview));
+            return;
+          }
+        }
+        const result = await audited(
+          ctx,
+          cliActor(),
+          {
+            companyId: opts.company,
+            action: 'change-fields',
+            params:
+              opts.add !== undefined
+                ? { add: opts.add, key: opts.key ?? null, type: opts.type ?? null }
+                : { remove: opts.remove!, values: opts.clearValues ? 'clear' : 'keep' },
+            details: (r) => ({ changed: r.changed, fields: describeExtraFields(r.config) }),
+          },
+          () =>
+            opts.add !== undefined
+              ? addExtraField(ctx, {
+                  companyId: opts.company,
+                  field: extraFieldSpec({ lucca: opts.add, key: opts.key, type: opts.type }),
+                })
+              : removeExtraField(ctx, {
+                  companyId: opts.company,
+                  field: opts.remove!,
+                  values: opts.clearValues ? 'clear' : 'keep',
+                }),
+        );
+        if (opts.json) return printJson(result);
+        if (!result.changed) {
+          console.log(`${result.companyId} already reads ${describeExtraFields(result.config)}: nothing changed.`);
+          return;
+        }
+        console.log(
+          `${result.companyId} now reads ${describeExtraFields(result.config)}; new connection stamp ${result.connectionId}.`,
+        );
+        console.log(
+          `The next run reads it: each profile whose values change is an update in its report (blanking guarded). \`sync --company ${result.companyId} --wait\` runs it now.`,
         );
       });
     },

@@ -1,3 +1,4 @@
+import { EXTRA_DIFF_PREFIX, formatExtraValue, isExtraDiffKey, type ExtraValue } from '../../domain/extra-fields';
 import { randomUUID } from 'node:crypto';
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
@@ -16,6 +17,7 @@ const DATE_FIELDS = new Set(['birthDate', 'contractStart', 'contractEnd']);
 
 export function formatFieldValue(i18n: I18n, field: string, value: unknown): string {
   if (value === null || value === undefined || value === '') return i18n.t('common.none');
+  if (isExtraDiffKey(field)) return formatExtraValue(value as ExtraValue);
   if (DATE_FIELDS.has(field)) return i18n.day(value);
   if (field === 'status' && typeof value === 'string') return i18n.t(`profileStatus.${value}` as MessageKey);
   return typeof value === 'string' ? value : JSON.stringify(value);
@@ -29,6 +31,13 @@ export function reasonList(i18n: I18n, reasons: SyncChangeDocument['reasons']): 
   </ul>`;
 }
 
+/** A field's name in a report: a core field's own, an extra field by its key. */
+export function fieldLabel(i18n: I18n, field: string): string {
+  return isExtraDiffKey(field)
+    ? i18n.t('field.extra', { key: field.slice(EXTRA_DIFF_PREFIX.length) })
+    : i18n.t(`field.${field}` as MessageKey);
+}
+
 export function fieldDiff(i18n: I18n, fields: SyncChangeDocument['fields'], action: string): Html | null {
   if (!fields) return null;
   const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
@@ -37,7 +46,7 @@ export function fieldDiff(i18n: I18n, fields: SyncChangeDocument['fields'], acti
     ${entries.map(
       ([field, diff]) =>
         html`<tr data-field="${field}">
-          <th>${i18n.t(`field.${field}` as MessageKey)}</th>
+          <th>${fieldLabel(i18n, field)}</th>
           <td>
             ${
               action === 'create'

@@ -21,6 +21,7 @@ const apiKey = z.object({
   seeFuture: z.boolean().optional(),
   seeBirthDates: z.boolean().optional(),
   withheld: z.enum(['null', 'omitted']).optional(),
+  hrSections: z.array(z.string()).optional(),
   principal: z.string().optional(),
   revoked: z.boolean().optional(),
   forbidden: z.boolean().optional(),

@@ -2,6 +2,7 @@
 // (a bad one is a `BadRequestError`, i.e. a 400), then run it over a tenant's users.
 import { CONTRACT_HISTORY_FIELD, isFormerOn, isFutureOn, userAsOf, type LuccaRawUser } from './dataset';
 import { comparableDateTime, datePart } from './dates';
+import { visibleExtendedData } from './hr-file';
 
 export class BadRequestError extends Error {}
 
@@ -15,6 +16,8 @@ export interface Visibility {
   seeBirthDates: boolean;
   /** How a field the key may not see comes back: null (default), or left out of the user. */
   withheld: 'null' | 'omitted';
+  /** HR-file sections the key's role may consult ("Consult HR files"): custom fields of others are left out. */
+  hrSections: ReadonlySet<string>;
 }
 
 export interface ServeContext extends Visibility {
@@ -412,7 +415,8 @@ export function projectUser(
         if (ctx.withheld === 'null') out[key] = null;
         continue;
       }
-      const value = user[key] ?? null;
+      const stored = user[key] ?? null;
+      const value = key === 'extendedData' ? visibleExtendedData(stored, ctx.hrSections) : stored;
       const id = isPlainObject(value) ? value.id : undefined;
       const url = organisation && typeof id === 'number' ? `${ctx.baseUrl}/api/v3/${organisation.urlPath}/${id}` : null;
       out[key] = sub === null && url === null ? value : projectObject(value, sub, url);

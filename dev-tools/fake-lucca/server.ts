@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { registerControlRoutes } from './control-routes';
 import type { LuccaRawUser } from './dataset';
 import { localDate, localTime } from './dates';
+import { DEFAULT_HR_SECTIONS } from './hr-file';
 import {
   DEFAULT_HUGE_BYTES,
   DEFAULT_LONG_FIELD_LENGTH,
@@ -382,6 +383,7 @@ export class FakeLuccaServer implements FakeLucca {
       seeFuture: auth.key.seeFuture ?? true,
       seeBirthDates: auth.key.seeBirthDates ?? true,
       withheld: auth.key.withheld ?? 'null',
+      hrSections: new Set(auth.key.hrSections ?? DEFAULT_HR_SECTIONS),
       baseUrl,
       modifiedField: tenant.modifiedField,
     };

@@ -11,6 +11,11 @@ export interface FakeApiKey {
   seeBirthDates?: boolean;
   /** How a field the key may not see comes back: null (default) or left out (Lucca is not documented). */
   withheld?: 'null' | 'omitted';
+  /**
+   * HR-file sections the key's role may consult ("Consult HR files → section"); custom fields of
+   * other sections are left out of `extendedData`. Default `DEFAULT_HR_SECTIONS` (not the pay section).
+   */
+  hrSections?: string[];
   /** Shown as `header.principal`. */
   principal?: string;
   /** Answered with 401, like an unknown key. */

@@ -154,6 +154,7 @@ function getWithHost(host: string, path: string): Promise<{ status: number; body
 
 const ALL_FIELDS = 'id,firstName,lastName,mail,birthDate,dtContractStart,dtContractEnd,modifiedAt';
 const ORGANISATION_FIELDS = 'legalEntityId,legalEntity[id,name],departmentId,department[id,name]';
+const HR_FIELDS = 'employeeNumber,jobTitle,manager,extendedData';
 
 describe('envelope and formats', () => {
   test('a list answer puts the users under data.items, with a header giving the generation time and the key principal', async () => {
@@ -713,9 +714,14 @@ describe('HTTP controls under /__fake', () => {
     assert.equal(generated.status, 200);
     assert.equal((generated.body as { userCount: number }).userCount, 60);
     const everyone = items(
-      await call(tenant, `/api/v3/users?fields=${ALL_FIELDS},${ORGANISATION_FIELDS}&formerEmployees=true`),
+      await call(tenant, `/api/v3/users?fields=${ALL_FIELDS},${ORGANISATION_FIELDS},${HR_FIELDS}&formerEmployees=true`),
     );
-    assert.deepEqual(everyone, generateLuccaUsers({ size: 60, seed: 3, today: TODAY }).map(withoutHistory));
+    // A key sees every section of the HR file but the pay one unless it says otherwise.
+    const served = generateLuccaUsers({ size: 60, seed: 3, today: TODAY }).map((user) => {
+      const { e_salaryBand: _pay, ...visible } = user.extendedData as Record<string, unknown>;
+      return { ...withoutHistory(user), extendedData: visible };
+    });
+    assert.deepEqual(everyone, served);
 
     await control('PUT', `/tenants/${tenant}/users`, [person(1), person(2)]);
     await control('PATCH', `/tenants/${tenant}/users`, { upsert: [person(3)], removeIds: [1] });
@@ -1206,5 +1212,70 @@ describe('organisation: legal entities and departments', () => {
       60,
     );
     assert.deepEqual(await readIds(tenant, 'legalEntityId=1'), []);
+  });
+});
+
+describe('HR file: standard extra fields and a section of custom fields', () => {
+  const hrCompany = (): LuccaRawUser[] => [
+    person(1, {
+      employeeNumber: 'M000001',
+      manager: null,
+      extendedData: {
+        e_seniority: '2012-04-01T00:00:00',
+        e_site: '  Île de Nantes ',
+        e_cseCategory: { id: 11, name: 'Cadre' },
+        e_salaryBand: 'C',
+      },
+    }),
+    person(2, {
+      employeeNumber: 'M000002',
+      manager: { id: 1, name: 'First1 Last1' },
+      extendedData: { e_seniority: null, e_site: '', e_cseCategory: null, e_salaryBand: 'A' },
+    }),
+  ];
+
+  test('extendedData[…] and extendedData.… serve only the custom fields asked for, empty values as they are', async () => {
+    const tenant = newTenant({ users: hrCompany() });
+    const bracket = items(await call(tenant, '/api/v3/users?fields=id,extendedData[e_seniority,E_SITE]'));
+    assert.deepEqual(bracket, [
+      { id: 1, extendedData: { e_seniority: '2012-04-01T00:00:00', e_site: '  Île de Nantes ' } },
+      { id: 2, extendedData: { e_seniority: null, e_site: '' } },
+    ]);
+    const dotted = items(await call(tenant, '/api/v3/users?fields=id,extendedData.e_cseCategory,manager[id,name]'));
+    assert.deepEqual(dotted[1], {
+      id: 2,
+      extendedData: { e_cseCategory: null },
+      manager: { id: 1, name: 'First1 Last1' },
+    });
+  });
+
+  test('a custom field of a section the key cannot consult is left out, not null; granting the section shows it', async () => {
+    const tenant = newTenant({ users: hrCompany() });
+    const hidden = items(await call(tenant, '/api/v3/users?fields=id,extendedData[e_salaryBand,e_seniority]'));
+    assert.deepEqual(
+      hidden.map((u) => u.extendedData),
+      [{ e_seniority: '2012-04-01T00:00:00' }, { e_seniority: null }],
+    );
+    const granted = newTenant({
+      users: hrCompany(),
+      apiKeys: [{ key: KEY, hrSections: ['Avantages CSE', 'Rémunération'] }],
+    });
+    const shown = items(await call(granted, '/api/v3/users?fields=id,extendedData[e_salaryBand]'));
+    assert.deepEqual(
+      shown.map((u) => u.extendedData),
+      [{ e_salaryBand: 'C' }, { e_salaryBand: 'A' }],
+    );
+  });
+
+  test('a generated tenant has an HR file: accents, dates, references, empty values and a pay section', () => {
+    const users = generateLuccaUsers({ size: 500, seed: 5, today: TODAY });
+    const data = users.map((u) => u.extendedData as Record<string, unknown>);
+    assert.ok(data.every((d) => typeof d.e_salaryBand === 'string'));
+    assert.ok(data.some((d) => typeof d.e_seniority === 'string' && /T00:00:00$/.test(d.e_seniority)));
+    assert.ok(data.some((d) => d.e_seniority === null || d.e_seniority === ''));
+    assert.ok(data.some((d) => typeof d.e_site === 'string' && d.e_site.normalize('NFD') !== d.e_site));
+    assert.ok(data.some((d) => (d.e_cseCategory as { name?: string } | null)?.name === 'Employé·e'));
+    assert.ok(users.slice(1).every((u) => typeof (u.manager as { id?: unknown }).id === 'number'));
+    assert.equal(users[0]?.employeeNumber, 'M000001');
   });
 });
