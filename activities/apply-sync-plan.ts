@@ -72,7 +72,7 @@ export function createApplySyncPlan(deps: SyncActivityDeps) {
       // What the chunks before `done` wrote and moved to conflicts; what the chunks after it have so far.
       let { done, writes, shifts } = resumeFrom;
       // Creates the read wrote ahead (see `RunPlan`) are not among the chunks: counted here, once.
-      if (writes === 0) writes = await repos.workingData.aheadTotal(runId);
+      if (writes === 0) writes = run?.aheadWrites ?? 0;
       let flight = { writes: 0, shifts: {} as CountShifts };
       let pending: PlannedUpdate[] = [];
       let gathered = done;

@@ -201,11 +201,8 @@ export class RunPlan {
       // Cannot happen (a plan without linked profiles has nothing guarded); said loudly if it did.
       throw new Error(`Run ${runId} wrote creates ahead of a plan its guards then blocked.`);
     }
-    if (this.writeAhead) {
-      let total = 0;
-      for (const n of this.#ahead.values()) total += n;
-      await repos.workingData.storeAheadTotal(runId, total);
-    }
+    let aheadWrites = 0;
+    for (const n of this.#ahead.values()) aheadWrites += n;
     // Kept before the verdict is recorded: a run recorded blocked can always be applied anyway.
     if (verdict.blocked) await repos.reviewed.store(this.companyId, runId, guarded.byKey());
     await repos.syncRuns.recordPlan(
@@ -219,6 +216,7 @@ export class RunPlan {
       },
       opts.detectRemovals,
       planner.otherTenantLinks,
+      aheadWrites,
     );
     return { ...verdict, counts, writes, ...(opts.override ? { override: opts.override } : {}) };
   }

@@ -37,15 +37,12 @@ export interface PlanChunk {
 interface StoredPart {
   /**
    * `page-<number>-<part>`, `chunk-<slot>-<part>`, `ahead-<slot>-<part>` (a chunk whose creates the
-   * read wrote ahead, see `RunPlan`) or `journal-0-<part>`, zero-padded (see `positionId`); and
-   * `ahead.total`.
+   * read wrote ahead, see `RunPlan`) or `journal-0-<part>`, zero-padded (see `positionId`).
    */
   _id: string;
   page?: number;
   offset?: number;
   slot?: number;
-  /** The `ahead.total` document: how many creates the read wrote ahead. */
-  count?: number;
   /** BSON of `{ items }`. */
   payload: Binary;
 }
@@ -60,7 +57,6 @@ const CHUNKS_FROM = 'chunk-';
 const CHUNKS_TO = 'chunk.';
 const AHEAD_FROM = 'ahead-';
 const AHEAD_TO = 'ahead.';
-const AHEAD_TOTAL = 'ahead.total';
 
 /**
  * Ids are strings that sort like the numbers they carry: FerretDB's SQLite backend evaluates a
@@ -256,16 +252,6 @@ export class RunWorkingData {
       for (const change of unpack<ApplicableChange>(part.payload)) ids.set(change.luccaUserId!, change.profileId);
     }
     return ids;
-  }
-
-  /** Records how many creates the run's complete plan wrote ahead: what its apply counts for them. */
-  async storeAheadTotal(runId: string, count: number): Promise<void> {
-    await this.plan(runId).replaceOne({ _id: AHEAD_TOTAL }, { count } as StoredPart, { upsert: true });
-  }
-
-  /** How many creates the run's plan wrote ahead (0 when none). */
-  async aheadTotal(runId: string): Promise<number> {
-    return (await this.plan(runId).findOne({ _id: AHEAD_TOTAL }))?.count ?? 0;
   }
 
   /**

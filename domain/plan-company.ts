@@ -126,7 +126,8 @@ export class CompanyPlanner {
         emailDuplicatedInLucca: email !== null && this.#duplicates.has(email),
       });
       if (!change) continue;
-      const planned = change.action === 'create' ? { ...change, profileId: this.ctx.newProfileId(luccaUserId) } : change;
+      const planned =
+        change.action === 'create' ? { ...change, profileId: this.ctx.newProfileId(luccaUserId) } : change;
       tally.add(planned);
       changes.push(planned);
     }
