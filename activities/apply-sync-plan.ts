@@ -47,8 +47,7 @@ export function createApplySyncPlan(deps: SyncActivityDeps) {
   const { repos, now, stallTimeoutMs, shutdown, loadCompany, checkConnection } = runContext(deps);
 
   /**
-   * Applies the planned profile writes in plan order (creates the read wrote ahead are only
-   * counted): each chunk's creates as it is read, the
+   * Applies the planned profile writes in plan order: each chunk's creates as it is read, the
    * updates gathered over chunks and written as a batch — one by one, or on a store where that
    * costs a scan each, rewritten together (see `StoreCapabilities.rewriteFrom`), journaled first.
    * Resumes after the last chunk whose writes were all done; every write is idempotent.
@@ -71,8 +70,6 @@ export function createApplySyncPlan(deps: SyncActivityDeps) {
       const caps = await repos.profiles.capabilities();
       // What the chunks before `done` wrote and moved to conflicts; what the chunks after it have so far.
       let { done, writes, shifts } = resumeFrom;
-      // Creates the read wrote ahead (see `RunPlan`) are not among the chunks: counted here, once.
-      if (writes === 0) writes = run?.aheadWrites ?? 0;
       let flight = { writes: 0, shifts: {} as CountShifts };
       let pending: PlannedUpdate[] = [];
       let gathered = done;

@@ -16,7 +16,7 @@ import { isInLuccaScope } from '../lucca/scope';
 import { scopeOf } from '../db/companies-repository';
 import { luccaRequestCounter } from './metrics';
 import { watchProgress } from './progress';
-import { RunPlan, type LocateUsers, type PlanResult, type PlanStep, type WriteAhead } from './run-plan';
+import { RunPlan, type LocateUsers, type PlanResult, type PlanStep } from './run-plan';
 import { runContext, type SyncActivityDeps, type SyncRunRef } from './run-context';
 
 export interface ReadInput extends SyncRunRef {
@@ -98,13 +98,6 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
       onRequest: luccaRequestCounter(ctx.metricMeter),
     });
-    const dryRun = (await repos.syncRuns.get(runId))?.mode === 'dry-run';
-    // A first sync's creates, written as their page is planned (see `RunPlan`), with the connection read with.
-    const writeAhead: WriteAhead = async (creates) => {
-      checkConnection(await loadCompany(companyId), readWith, 'while this run was reading Lucca');
-      const { inserts } = repos.profiles.plannedWrites(companyId, creates, now(), baseUrl);
-      return repos.profiles.insertPlanned(companyId, inserts);
-    };
     return await watchProgress('Reading Lucca', start, { stallTimeoutMs, describe, shutdown }, async (watch) => {
       let position = resumeFrom;
       // The plan follows the read a few pages behind: Lucca's first requests go out while the
@@ -117,7 +110,6 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
         fresh: ctx.info.attempt === 1,
         now: now(),
         progress: (step, done) => watch.checkpoint({ read: position, step, done }),
-        ...(dryRun ? {} : { writeAhead }),
       });
       // Pages an earlier attempt staged are planned from their copies, not read again.
       let planned: Promise<unknown> = starting.then((plan) =>

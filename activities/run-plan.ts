@@ -2,7 +2,7 @@ import { ObjectId } from 'mongodb';
 import type { CompanyDocument } from '../db/companies-repository';
 import type { Repositories } from '../db/mongo';
 import { toChangeDocument } from '../db/sync-changes-repository';
-import type { ApplicableChange, WriteOutcome } from '../db/profiles-repository';
+import type { ApplicableChange } from '../db/profiles-repository';
 import { guardsOf, type GuardRecord, type GuardReview, type Guards } from '../domain/guards';
 import { CompanyPlanner } from '../domain/plan-company';
 import { companyToday } from '../domain/status';
@@ -39,29 +39,14 @@ export type LocateUsers = (ids: number[]) => Promise<Map<number, 'in-scope' | 'o
  */
 export const SEQS_PER_SLOT = 10_000;
 
-/**
- * Writes a page's creates before the plan is complete (see `RunPlan.start`): what the store did.
- * It checks the run's connection first, as the apply does before each chunk.
- */
-export type WriteAhead = (creates: ApplicableChange[]) => Promise<WriteOutcome>;
-
 /** Most removals planned into one chunk (one `syncChanges` insert, one plan chunk); the scale tests plan eleven. */
 const REMOVALS_PER_CHUNK = 100;
 
 /**
  * A run's plan, made page by page as the pages come and written as it is made: each page's
  * changes and record-level problems into `syncChanges` (the report), its profile writes into the
- * run's plan chunks (what apply reads). `finish` completes the plan once the read is over, and
- * only then may the workflow apply it.
- *
- * One exception, where the guards can hold back nothing: while the company has no profile linked
- * to Lucca (a first sync), a page whose writes are all creates is written as it is planned
- * (`writeAhead`), so that under Lucca's rate limit the creates are done in the waits between
- * requests instead of after the last one. The guards count only changes to linked profiles
- * (`guardSubjects`), so such a plan is never blocked; its creates are known page by page but for
- * one case: a user whose email a later page shares is a conflict, not a create. That page is
- * planned again at `finish` (with the same profile ids), and the profiles it created ahead for
- * users it no longer creates are deleted before anything else is written.
+ * run's plan chunks (what apply reads). No profile is written here; `finish` completes the plan
+ * once the read is over, and only then may the workflow apply it.
  */
 export class RunPlan {
   /** Slots with changes recorded: a page planned again replaces them. */
@@ -69,8 +54,6 @@ export class RunPlan {
   /** The Lucca users the read returned (for "last seen in Lucca"). */
   readonly seenUsers = new Set<number>();
   #nextSlot = 0;
-  /** Creates written ahead, per slot: what the apply counts for them. */
-  readonly #ahead = new Map<number, number>();
 
   private constructor(
     private readonly repos: Repositories,
@@ -79,18 +62,12 @@ export class RunPlan {
     private readonly guards: Guards,
     private readonly planner: CompanyPlanner,
     private readonly progress: (step: PlanStep, done: number) => void,
-    private readonly writeAhead: WriteAhead | null,
   ) {}
 
   /**
    * Starts the plan of a run: the company's profiles indexed once. `fresh` false (a retried
    * attempt) clears what an earlier attempt planned; a first attempt skips the clear, which would
    * cost FerretDB a scan of every run's changes (1.x has no index pushdown).
-   *
-   * `writeAhead` (not given for a dry run) is used only while the company has no profile linked to
-   * Lucca (see the class); a retried attempt of a run that wrote ahead goes on doing so, its
-   * profiles left out of the index and their users given the same ids, so they are planned and
-   * reported as the creates they are.
    */
   static async start(opts: {
     repos: Repositories;
@@ -99,35 +76,17 @@ export class RunPlan {
     fresh: boolean;
     now: Date;
     progress: (step: PlanStep, done: number) => void;
-    writeAhead?: WriteAhead;
   }): Promise<RunPlan> {
     const { repos, company, runId } = opts;
-    let ahead = new Map<number, string>();
     if (!opts.fresh) {
-      ahead = await repos.workingData.createdAhead(runId);
       await repos.syncChanges.clearRun(runId);
       await repos.workingData.clearPlan(runId);
     }
-    const index = await repos.profiles.loadCompanyIndex(
-      company._id,
-      company.lucca.baseUrl,
-      (done) => opts.progress('profiles', done),
-      new Set(ahead.values()),
+    const index = await repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl, (done) =>
+      opts.progress('profiles', done),
     );
-    // A user keeps the profile id first given: planned again (a shared email found late, a retried
-    // attempt), their create names the profile an earlier plan may have written.
-    const ids = ahead;
-    const newProfileId = (luccaUserId: number | null): string => {
-      const known = luccaUserId === null ? undefined : ids.get(luccaUserId);
-      if (known) return known;
-      const id = new ObjectId().toHexString();
-      if (luccaUserId !== null) ids.set(luccaUserId, id);
-      return id;
-    };
     const planner = new CompanyPlanner({ today: companyToday(company.timezone, opts.now), index, newProfileId });
-    const nothingGuarded = index.linkedCount === 0 && index.otherTenantLinks === 0;
-    const writeAhead = opts.writeAhead && nothingGuarded ? opts.writeAhead : null;
-    return new RunPlan(repos, company._id, runId, guardsOf(company.sync), planner, opts.progress, writeAhead);
+    return new RunPlan(repos, company._id, runId, guardsOf(company.sync), planner, opts.progress);
   }
 
   /** The company's profiles linked to a user of the tenant read (a read that finds nobody then is wrong). */
@@ -197,12 +156,6 @@ export class RunPlan {
 
     const { counts, writes, guarded } = planner.tally;
     const verdict = planner.verdict(this.guards, opts.review);
-    if (verdict.blocked && this.#ahead.size > 0) {
-      // Cannot happen (a plan without linked profiles has nothing guarded); said loudly if it did.
-      throw new Error(`Run ${runId} wrote creates ahead of a plan its guards then blocked.`);
-    }
-    let aheadWrites = 0;
-    for (const n of this.#ahead.values()) aheadWrites += n;
     // Kept before the verdict is recorded: a run recorded blocked can always be applied anyway.
     if (verdict.blocked) await repos.reviewed.store(this.companyId, runId, guarded.byKey());
     await repos.syncRuns.recordPlan(
@@ -216,7 +169,6 @@ export class RunPlan {
       },
       opts.detectRemovals,
       planner.otherTenantLinks,
-      aheadWrites,
     );
     return { ...verdict, counts, writes, ...(opts.override ? { override: opts.override } : {}) };
   }
@@ -235,34 +187,7 @@ export class RunPlan {
     await repos.syncChanges.insertMany(changes.map((c, i) => toChangeDocument(runId, companyId, first + i, c)));
     if (changes.length > 0) this.#planned.add(slot);
     const applicable = changes.flatMap((c, i) => (isApplicable(c) ? [{ ...c, seq: first + i }] : []));
-    if (!this.writeAhead) {
-      await repos.workingData.storePlanSlot(runId, slot, applicable, replace);
-      return;
-    }
-    // Withdrawn before the slot's new plan is stored: a retry finds the withdrawn ids in the old one.
-    if (replace) await this.#withdraw(slot, applicable);
-    this.#ahead.delete(slot);
-    if (applicable.length === 0 || !applicable.every((c) => c.action === 'create')) {
-      await repos.workingData.storePlanSlot(runId, slot, applicable, replace);
-      return;
-    }
-    // Stored as written ahead before writing: a retried attempt then knows these ids are the run's own.
-    await repos.workingData.storePlanSlot(runId, slot, applicable, replace, { ahead: true });
-    const outcome = await this.writeAhead(applicable);
-    if (outcome.refused.length > 0) {
-      // Left to the apply, which reports what the store refused and why (it finds the others written).
-      await repos.workingData.storePlanSlot(runId, slot, applicable, true);
-      return;
-    }
-    this.#ahead.set(slot, applicable.length);
-  }
-
-  /** Deletes what slot `slot` created ahead for users its new plan (`applicable`) no longer creates. */
-  async #withdraw(slot: number, applicable: readonly ApplicableChange[]): Promise<void> {
-    const kept = new Set(applicable.filter((c) => c.action === 'create').map((c) => c.profileId));
-    const created = await this.repos.workingData.aheadInSlot(this.runId, slot);
-    const gone = created.filter((c) => !kept.has(c.profileId)).map((c) => c.profileId);
-    await this.repos.profiles.withdrawCreated(this.companyId, gone);
+    await repos.workingData.storePlanSlot(runId, slot, applicable, replace);
   }
 
   /** The seqs set aside for slot `slot`'s changes, first and last. */
@@ -273,3 +198,6 @@ export class RunPlan {
 
 const isApplicable = (change: PlannedChange): change is ApplicableChange =>
   change.target !== undefined && typeof change.profileId === 'string' && change.luccaUserId !== null;
+
+/** Profile ids are chosen at plan time so a retried apply upserts the same document. */
+const newProfileId = (): string => new ObjectId().toHexString();

@@ -460,14 +460,11 @@ export class ProfilesRepository {
     companyId: string,
     tenant: string,
     onProgress?: (profilesRead: number) => void,
-    /** Profiles (hex ids) left out: those the run itself created, planned again as its creates. */
-    except: ReadonlySet<string> = new Set(),
   ): Promise<CompanyProfileIndex> {
     const index = new CompanyProfileIndex(tenant);
     let read = 0;
     const cursor = this.collection.find({ companyId }, { projection: SNAPSHOT_PROJECTION, batchSize: 2000 });
     for await (const doc of cursor) {
-      if (except.has(doc._id.toHexString())) continue;
       index.add(toSnapshot(doc));
       if (++read % 1000 === 0) onProgress?.(read);
     }
@@ -781,17 +778,6 @@ export class ProfilesRepository {
       written: inserts.length - refused.length,
       refused: refused.map((i) => this.explain(companyId, i.change, i.doc, holders, 'no profile was created')),
     };
-  }
-
-  /**
-   * Deletes profiles a run created ahead of its plan's end for users its complete plan does not
-   * create after all (their email turned out shared on a later page): they were written minutes
-   * before by the same run, under the ids it gave them. Returns how many were deleted.
-   */
-  async withdrawCreated(companyId: string, ids: readonly string[]): Promise<number> {
-    if (ids.length === 0) return 0;
-    const result = await this.collection.deleteMany({ _id: { $in: ids.map((id) => new ObjectId(id)) }, companyId });
-    return result.deletedCount;
   }
 
   /** A write a unique index refused: reported naming the profile that holds the value. */

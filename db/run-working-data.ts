@@ -35,10 +35,7 @@ export interface PlanChunk {
  * the thousand profiles it plans; as a payload the store reads one value.
  */
 interface StoredPart {
-  /**
-   * `page-<number>-<part>`, `chunk-<slot>-<part>`, `ahead-<slot>-<part>` (a chunk whose creates the
-   * read wrote ahead, see `RunPlan`) or `journal-0-<part>`, zero-padded (see `positionId`).
-   */
+  /** `page-<number>-<part>`, `chunk-<slot>-<part>` or `journal-0-<part>`, zero-padded (see `positionId`). */
   _id: string;
   page?: number;
   offset?: number;
@@ -52,18 +49,12 @@ const unpack = <T>(payload: Binary): T[] => (BSON.deserialize(payload.buffer) as
 
 const NAMESPACE_NOT_FOUND = 26;
 
-/** `_id` ranges of the plan's chunks and of those written ahead (`-` sorts just before `.`). */
-const CHUNKS_FROM = 'chunk-';
-const CHUNKS_TO = 'chunk.';
-const AHEAD_FROM = 'ahead-';
-const AHEAD_TO = 'ahead.';
-
 /**
  * Ids are strings that sort like the numbers they carry: FerretDB's SQLite backend evaluates a
  * filter on a string `_id` in SQL, but decodes every document in Go for a numeric one, and these
  * documents hold a thousand employees each.
  */
-type PartKind = 'page' | 'chunk' | 'ahead' | 'journal';
+type PartKind = 'page' | 'chunk' | 'journal';
 const positionId = (kind: PartKind, n: number) => `${kind}-${String(n).padStart(9, '0')}`;
 const partId = (kind: PartKind, n: number, part: number) => `${positionId(kind, n)}-${String(part).padStart(3, '0')}`;
 
@@ -105,11 +96,7 @@ function partsOf(
 }
 
 /** Deletes every part of page or slot `n`. */
-async function deleteParts(
-  collection: Collection<StoredPart>,
-  kind: 'page' | 'chunk' | 'ahead',
-  n: number,
-): Promise<void> {
+async function deleteParts(collection: Collection<StoredPart>, kind: 'page' | 'chunk', n: number): Promise<void> {
   await collection.deleteMany({ _id: { $gte: positionId(kind, n), $lt: positionId(kind, n + 1) } });
 }
 
@@ -210,48 +197,17 @@ export class RunWorkingData {
    * Stores the planned writes of slot `slot` (a page, or a batch of removals), replacing any
    * earlier plan of that slot: a page planned again once the read is over.
    */
-  async storePlanSlot(
-    runId: string,
-    slot: number,
-    changes: ApplicableChange[],
-    replace = false,
-    opts: { ahead?: boolean } = {},
-  ): Promise<void> {
-    if (replace) {
-      await deleteParts(this.plan(runId), 'chunk', slot);
-      await deleteParts(this.plan(runId), 'ahead', slot);
-    }
-    const docs = partsOf(opts.ahead ? 'ahead' : 'chunk', slot, changes, { slot });
+  async storePlanSlot(runId: string, slot: number, changes: ApplicableChange[], replace = false): Promise<void> {
+    if (replace) await deleteParts(this.plan(runId), 'chunk', slot);
+    const docs = partsOf('chunk', slot, changes, { slot });
     if (docs.length > 0) await this.plan(runId).insertMany(docs, { ordered: false });
   }
 
-  /**
-   * The plan chunks of a run after chunk `after` (all of them for null), in apply order (see
-   * `inOrder`). Chunks written ahead are not among them: their `_id`s sort apart, and the range is
-   * evaluated in SQL on FerretDB, so the apply of a first sync written ahead decodes none of them.
-   */
+  /** The plan chunks of a run after chunk `after` (all of them for null), in apply order (see `inOrder`). */
   async *readPlanChunks(runId: string, after: string | null): AsyncGenerator<PlanChunk> {
-    const range = after === null ? { $gte: CHUNKS_FROM, $lt: CHUNKS_TO } : { $gt: after, $lt: CHUNKS_TO };
-    for await (const part of inOrder(this.plan(runId), { _id: range })) {
+    for await (const part of inOrder(this.plan(runId), after === null ? {} : { _id: { $gt: after } })) {
       yield { _id: part._id, slot: part.slot!, changes: unpack<ApplicableChange>(part.payload) };
     }
-  }
-
-  /** The creates slot `slot`'s plan wrote ahead (none when it was not written ahead). */
-  async aheadInSlot(runId: string, slot: number): Promise<ApplicableChange[]> {
-    const parts = await this.plan(runId)
-      .find({ _id: { $gte: positionId('ahead', slot), $lt: positionId('ahead', slot + 1) } })
-      .toArray();
-    return parts.flatMap((part) => unpack<ApplicableChange>(part.payload));
-  }
-
-  /** Every create a run's plan wrote ahead, by Lucca user: the profile id it was given. */
-  async createdAhead(runId: string): Promise<Map<number, string>> {
-    const ids = new Map<number, string>();
-    for await (const part of inOrder(this.plan(runId), { _id: { $gte: AHEAD_FROM, $lt: AHEAD_TO } })) {
-      for (const change of unpack<ApplicableChange>(part.payload)) ids.set(change.luccaUserId!, change.profileId);
-    }
-    return ids;
   }
 
   /**

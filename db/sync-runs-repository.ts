@@ -56,8 +56,6 @@ export interface SyncRunDocument {
   connectionId?: string | null;
   /** Profiles the plan found linked under another Lucca tenant, which its apply unlinks first. */
   otherTenantLinks?: number;
-  /** Creates the read wrote ahead of the plan's end (see `RunPlan`), which its apply counts as written. */
-  aheadWrites?: number;
 }
 
 export interface SyncRunStart {
@@ -137,7 +135,6 @@ export class SyncRunsRepository {
     guard: NonNullable<SyncRunDocument['guard']>,
     removalsChecked: boolean,
     otherTenantLinks = 0,
-    aheadWrites = 0,
   ): Promise<void> {
     await this.collection.updateOne(
       { _id: runId },
@@ -149,7 +146,6 @@ export class SyncRunsRepository {
           removalsChecked,
           'progress.phase': 'applying',
           ...(otherTenantLinks > 0 ? { otherTenantLinks } : {}),
-          ...(aheadWrites > 0 ? { aheadWrites } : {}),
         },
       },
     );

@@ -44,11 +44,8 @@ export interface CompanyPlanContext {
   /** The company's local date, `YYYY-MM-DD`. */
   today: string;
   index: CompanyProfileIndex;
-  /**
-   * Ids for profiles to create, chosen at plan time so a retried apply upserts the same document;
-   * given the Lucca user, so that a page planned again may give them the same one.
-   */
-  newProfileId: (luccaUserId: number | null) => string;
+  /** Ids for profiles to create, chosen at plan time so a retried apply upserts the same document. */
+  newProfileId: () => string;
 }
 
 /**
@@ -126,8 +123,7 @@ export class CompanyPlanner {
         emailDuplicatedInLucca: email !== null && this.#duplicates.has(email),
       });
       if (!change) continue;
-      const planned =
-        change.action === 'create' ? { ...change, profileId: this.ctx.newProfileId(luccaUserId) } : change;
+      const planned = change.action === 'create' ? { ...change, profileId: this.ctx.newProfileId() } : change;
       tally.add(planned);
       changes.push(planned);
     }
