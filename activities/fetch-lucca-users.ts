@@ -119,9 +119,10 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       planned.catch(() => undefined);
       let behind = 0;
       // Lucca filters to the company's scope and the client checks every user again: those outside
-      // it are dropped here, before anything of them is staged, planned or logged.
+      // it are dropped here, before anything of them is staged, planned or logged. Every read carries
+      // each user's legal entity and department (the same requests), recorded on the profiles.
       const scope = scopeOf(company) ?? undefined;
-      for await (const read of client.usersPages(resumeFrom, watch.signal, { scope })) {
+      for await (const read of client.usersPages(resumeFrom, watch.signal, { scope, organisation: true })) {
         const users = read.items.map(mapLuccaUser);
         await repos.workingData.stagePage(runId, read.page, read.requestOffset, users);
         behind += 1;

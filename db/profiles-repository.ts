@@ -4,6 +4,8 @@ import { isOutOfScope, isRemoval, keptFields, rebaseChange } from '../domain/pla
 import { reason } from '../domain/reasons';
 import {
   SYNCED_FIELDS,
+  type LuccaPlacement,
+  type PlacementUnit,
   type PlannedChange,
   type PlannedFrom,
   type ProfileSnapshot,
@@ -36,8 +38,8 @@ export interface ProfileDocument extends SyncedFields {
      * `department[id,name]` of the users page): what the console's list filters on. Absent on
      * profiles synced before they were recorded.
      */
-    legalEntity?: { id: number; name: string } | null;
-    department?: { id: number; name: string } | null;
+    legalEntity?: PlacementUnit | null;
+    department?: PlacementUnit | null;
   };
   createdAt: Date;
   updatedAt: Date;
@@ -74,7 +76,22 @@ const SNAPSHOT_PROJECTION = {
   'lucca.removedAt': 1,
   'lucca.outOfScopeAt': 1,
   'lucca.tenant': 1,
+  'lucca.legalEntity': 1,
+  'lucca.department': 1,
 } as const;
+
+/** Where the profile records its person sits; undefined when it records nothing (synced before it was). */
+function placementOf(lucca: NonNullable<ProfileDocument['lucca']>): LuccaPlacement | undefined {
+  if (lucca.legalEntity === undefined && lucca.department === undefined) return undefined;
+  return { legalEntity: lucca.legalEntity ?? null, department: lucca.department ?? null };
+}
+
+/** The `lucca.*` fields that record a placement, under `prefix` (`lucca.` for a `$set`, '' inside `lucca`). */
+const placementSet = (placement: LuccaPlacement | undefined, prefix: string): Record<string, unknown> =>
+  placement ? { [`${prefix}legalEntity`]: placement.legalEntity, [`${prefix}department`]: placement.department } : {};
+
+const samePlacementUnit = (a: PlacementUnit | null | undefined, b: PlacementUnit | null) =>
+  (a ?? null) === null ? b === null : b !== null && a!.id === b.id && a!.name === b.name;
 
 function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
   return {
@@ -96,6 +113,7 @@ function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
             removedAt: doc.lucca.removedAt ?? null,
             outOfScopeAt: doc.lucca.outOfScopeAt ?? null,
             tenant: doc.lucca.tenant ?? null,
+            ...(placementOf(doc.lucca) ? { placement: placementOf(doc.lucca) } : {}),
           },
         }
       : {}),
@@ -218,9 +236,14 @@ function writtenAlready(update: PlannedUpdate, doc: ProfileDocument): boolean {
   const { fields } = toSnapshot(doc);
   const removed = doc.lucca.removedAt != null;
   const outOfScope = doc.lucca.outOfScopeAt != null;
+  const placed =
+    !target.placement ||
+    (samePlacementUnit(doc.lucca.legalEntity, target.placement.legalEntity) &&
+      samePlacementUnit(doc.lucca.department, target.placement.department));
   return (
     removed === isRemoval(update.change) &&
     outOfScope === isOutOfScope(update.change) &&
+    placed &&
     SYNCED_FIELDS.every((f) => kept.includes(f) || fields[f] === target.fields[f])
   );
 }
@@ -290,13 +313,13 @@ function merge(into: WriteOutcome, outcome: WriteOutcome): WriteOutcome {
 
 /** The `$set` that writes a link (recording its Lucca `tenant`) or an update of a linked profile, stamped `at`. */
 function setOf(change: ApplicableChange, at: Date, tenant: string): Record<string, unknown> {
-  const { fields, status } = change.target!;
+  const { fields, status, placement } = change.target!;
   const userId = change.luccaUserId!;
   if (change.action === 'link') {
     return {
       ...fields,
       status,
-      lucca: { userId, linkedAt: at, lastSeenAt: at, syncedValues: fields, tenant },
+      lucca: { userId, linkedAt: at, lastSeenAt: at, syncedValues: fields, tenant, ...placementSet(placement, '') },
       updatedAt: at,
     };
   }
@@ -304,6 +327,7 @@ function setOf(change: ApplicableChange, at: Date, tenant: string): Record<strin
     ...fields,
     status,
     'lucca.syncedValues': fields,
+    ...placementSet(placement, 'lucca.'),
     updatedAt: at,
     // A user present in Lucca (and in the scope) is no longer "removed" or "out of scope", whatever else changed.
     ...(isRemoval(change)
@@ -504,6 +528,7 @@ export class ProfilesRepository {
                 lastSeenAt: now,
                 syncedValues: target.fields,
                 tenant,
+                ...placementSet(target.placement, ''),
               },
               createdAt: now,
               updatedAt: now,

@@ -1,8 +1,11 @@
 import { reason } from './reasons';
 import { statusFor } from './status';
 import {
+  PLACEMENT_FIELDS,
   SYNCED_FIELDS,
   type ChangeAction,
+  type LuccaPlacement,
+  type PlacementUnit,
   type FieldDiff,
   type MappedLuccaUser,
   type PlannedChange,
@@ -59,6 +62,30 @@ function diffFields(from: SyncedFields, to: SyncedFields): FieldDiff {
   }
   return diff;
 }
+
+const sameUnit = (a: PlacementUnit | null, b: PlacementUnit | null): boolean =>
+  a === null ? b === null : b !== null && a.id === b.id && a.name === b.name;
+
+/** How a report shows a unit: its name, or its id when Lucca sent no name. */
+const unitLabel = (unit: PlacementUnit | null): string | null => (unit === null ? null : (unit.name ?? `#${unit.id}`));
+
+/**
+ * Where the read places the user against where the profile records it (nothing recorded: nowhere),
+ * unit by unit; a renamed unit differs too. Nothing when the read did not carry the placement.
+ */
+function diffPlacement(from: LuccaPlacement | undefined, to: LuccaPlacement | undefined): FieldDiff {
+  const diff: FieldDiff = {};
+  if (!to) return diff;
+  for (const field of PLACEMENT_FIELDS) {
+    const before = from?.[field] ?? null;
+    if (!sameUnit(before, to[field])) diff[field] = { from: unitLabel(before), to: unitLabel(to[field]) };
+  }
+  return diff;
+}
+
+/** A change's target with the user's placement, when the read carried it. */
+const withPlacement = (user: OkUser): { placement?: LuccaPlacement } =>
+  user.placement ? { placement: user.placement } : {};
 
 function statusTransitionReasons(from: ProfileStatus, to: ProfileStatus): Reason[] {
   if (from !== 'former' && to === 'former') {
@@ -127,9 +154,17 @@ function planLinked(
   }
 
   const fields = diffFields(profile.fields, target);
+  // A move or a renamed unit alone is an update too: the console lists people by where they sit.
+  const placed = diffPlacement(profile.lucca?.placement, user.placement);
   const wasRemoved = profile.lucca?.removedAt != null;
   const wasOutOfScope = profile.lucca?.outOfScopeAt != null;
-  if (Object.keys(fields).length === 0 && profile.status === status && !wasRemoved && !wasOutOfScope) {
+  if (
+    Object.keys(fields).length === 0 &&
+    Object.keys(placed).length === 0 &&
+    profile.status === status &&
+    !wasRemoved &&
+    !wasOutOfScope
+  ) {
     // A withheld email, or a stored date kept against an unusable one, is a lasting difference from
     // Lucca that someone must resolve, so it is reported on every run like any other conflict; a
     // missing email is a deliberate keep and plans nothing.
@@ -140,6 +175,7 @@ function planLinked(
       : null;
   }
   if (profile.status !== status) fields.status = { from: profile.status, to: status };
+  Object.assign(fields, placed);
 
   let action: ChangeAction = 'update';
   let transition = statusTransitionReasons(profile.status, status);
@@ -166,7 +202,7 @@ function planLinked(
     luccaUserId: user.luccaUserId,
     profileId: profile.id,
     fields,
-    target: { fields: target, status },
+    target: { fields: target, status, ...withPlacement(user) },
     from: plannedFrom(profile),
     ...unusableOf(user),
     reasons: [...transition, ...emailReasons, ...dateIssues(user), ...overwritten.map(overwrittenReason)],
@@ -231,12 +267,13 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
     const linkStatus = statusFor(target, ctx.today);
     const fields = diffFields(single.fields, target);
     if (single.status !== linkStatus) fields.status = { from: single.status, to: linkStatus };
+    Object.assign(fields, diffPlacement(single.lucca?.placement, user.placement));
     return {
       action: 'link',
       luccaUserId: user.luccaUserId,
       profileId: single.id,
       fields,
-      target: { fields: target, status: linkStatus },
+      target: { fields: target, status: linkStatus, ...withPlacement(user) },
       from: plannedFrom(single),
       ...unusableOf(user),
       reasons: [...statusTransitionReasons(single.status, linkStatus), ...dateIssues(user)],
@@ -249,11 +286,12 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
     if (value !== null) fields[field] = { from: null, to: value };
   }
   fields.status = { from: null, to: status };
+  Object.assign(fields, diffPlacement(undefined, user.placement));
   return {
     action: 'create',
     luccaUserId: user.luccaUserId,
     fields,
-    target: { fields: { ...user.fields }, status },
+    target: { fields: { ...user.fields }, status, ...withPlacement(user) },
     reasons: dateIssues(user),
   };
 }
@@ -341,12 +379,14 @@ export function rebaseChange(change: PlannedChange, current: ProfileSnapshot): P
   for (const field of kept) target[field] = current.fields[field];
   const fields = diffFields(current.fields, target);
   if (current.status !== change.target.status) fields.status = { from: current.status, to: change.target.status };
+  // The platform does not edit the placement: its part of the change stands as planned.
+  for (const field of PLACEMENT_FIELDS) if (change.fields?.[field]) fields[field] = change.fields[field];
   const base = current.lucca?.syncedValues ?? change.from?.fields ?? null;
   const overwritten = base ? SYNCED_FIELDS.filter((f) => f in fields && current.fields[f] !== base[f]) : [];
   return {
     ...change,
     fields,
-    target: { fields: target, status: change.target.status },
+    target: { ...change.target, fields: target },
     from: plannedFrom(current),
     reasons: [
       ...change.reasons.filter((r) => r.code !== 'overwritten-local-edit'),

@@ -1,4 +1,19 @@
-import { SYNCED_FIELDS, type ProfileSnapshot, type ProfileStatus, type SyncedFields } from './types';
+import {
+  SYNCED_FIELDS,
+  type LuccaPlacement,
+  type PlacementUnit,
+  type ProfileSnapshot,
+  type ProfileStatus,
+  type SyncedFields,
+} from './types';
+
+/** A placement packed: its two units as [id, name] or null; null when none is recorded. */
+type PackedPlacement = null | [[number, string | null] | null, [number, string | null] | null];
+
+const packUnit = (u: PlacementUnit | null): [number, string | null] | null => (u ? [u.id, u.name] : null);
+const unpackUnit = (u: [number, string | null] | null): PlacementUnit | null => (u ? { id: u[0], name: u[1] } : null);
+const packPlacement = (p: LuccaPlacement | undefined): PackedPlacement =>
+  p ? [packUnit(p.legalEntity), packUnit(p.department)] : null;
 
 /**
  * The values last synced from Lucca, packed: 0 when they equal the profile's (the usual case),
@@ -54,7 +69,7 @@ export class CompanyProfileIndex {
       : sameValues(lucca.syncedValues, fields)
         ? 0
         : valuesOf(lucca.syncedValues);
-    // [id, status, ...fields, userId, removedAt, synced, outOfScopeAt]
+    // [id, status, ...fields, userId, removedAt, synced, outOfScopeAt, placement]
     const packed = [
       profile.id,
       profile.status,
@@ -63,6 +78,7 @@ export class CompanyProfileIndex {
       lucca?.removedAt ? lucca.removedAt.getTime() : null,
       synced,
       lucca?.outOfScopeAt ? lucca.outOfScopeAt.getTime() : null,
+      packPlacement(lucca?.placement),
     ];
     const at = this.#packed.push(JSON.stringify(packed)) - 1;
     if (lucca) {
@@ -123,11 +139,12 @@ export class CompanyProfileIndex {
     const packed = JSON.parse(this.#packed[at]!) as unknown[];
     const n = SYNCED_FIELDS.length;
     const fields = toFields(packed.slice(2, 2 + n) as (string | null)[]);
-    const [userId, removedAt, synced, outOfScopeAt] = packed.slice(2 + n) as [
+    const [userId, removedAt, synced, outOfScopeAt, placement] = packed.slice(2 + n) as [
       number | null,
       number | null,
       PackedSynced,
       number | null,
+      PackedPlacement,
     ];
     return {
       id: packed[0] as string,
@@ -141,6 +158,9 @@ export class CompanyProfileIndex {
               syncedValues: synced === 0 ? { ...fields } : synced === null ? null : toFields(synced),
               removedAt: removedAt === null ? null : new Date(removedAt),
               outOfScopeAt: outOfScopeAt === null ? null : new Date(outOfScopeAt),
+              ...(placement === null
+                ? {}
+                : { placement: { legalEntity: unpackUnit(placement[0]), department: unpackUnit(placement[1]) } }),
             },
           }),
     };

@@ -59,7 +59,28 @@ export interface Reason {
   message: string;
 }
 
-export type FieldDiff = Partial<Record<SyncedField | 'status', { from: unknown; to: unknown }>>;
+/** A Lucca legal entity or department as a profile records it; `name` is null when Lucca sent none. */
+export interface PlacementUnit {
+  id: number;
+  name: string | null;
+}
+
+/**
+ * Where a Lucca user sits (`legalEntity[id,name]`, `department[id,name]` of the users page), null
+ * where the user has none. Not one of the six synced fields: the platform does not edit it, so a
+ * change of it is written without a local-edit check, and the guards do not count it.
+ */
+export interface LuccaPlacement {
+  legalEntity: PlacementUnit | null;
+  department: PlacementUnit | null;
+}
+
+export type PlacementField = keyof LuccaPlacement;
+
+export const PLACEMENT_FIELDS: readonly PlacementField[] = ['legalEntity', 'department'] as const;
+
+/** Field-level from → to; a placement field's values are the unit's name (its id when it has none). */
+export type FieldDiff = Partial<Record<SyncedField | 'status' | PlacementField, { from: unknown; to: unknown }>>;
 
 /**
  * A Lucca user after mapping and validation: usable (possibly with per-field issues) or skipped.
@@ -67,7 +88,15 @@ export type FieldDiff = Partial<Record<SyncedField | 'status', { from: unknown; 
  * `fields`, and a profile keeps its own value for them. Absent when there are none.
  */
 export type MappedLuccaUser =
-  | { kind: 'ok'; luccaUserId: number; fields: SyncedFields; issues: Reason[]; unusable?: SyncedField[] }
+  | {
+      kind: 'ok';
+      luccaUserId: number;
+      fields: SyncedFields;
+      issues: Reason[];
+      unusable?: SyncedField[];
+      /** Absent when the read did not ask for it (pages staged before it was read): then nothing is compared. */
+      placement?: LuccaPlacement;
+    }
   | { kind: 'skip'; luccaUserId: number | null; reasons: Reason[] };
 
 /** What the planner needs to know of a profile already on the platform. */
@@ -83,6 +112,8 @@ export interface ProfileSnapshot {
     outOfScopeAt?: Date | null;
     /** The Lucca tenant (its normalised URL) the link was made under; absent on links made before it was recorded. */
     tenant?: string | null;
+    /** Where the person sat as last synced; absent on profiles synced before it was recorded. */
+    placement?: LuccaPlacement;
   };
 }
 
@@ -99,8 +130,11 @@ export interface PlannedChange {
   profileId?: string;
   /** Field-level from → to; for `create`, from is null. */
   fields?: FieldDiff;
-  /** The values to write (create/link/update/reactivate/deactivate) — the full synced set. */
-  target?: { fields: SyncedFields; status: ProfileStatus };
+  /**
+   * The values to write (create/link/update/reactivate/deactivate) — the full synced set, and the
+   * placement when the read carried it (absent: the profile's is left as it is).
+   */
+  target?: { fields: SyncedFields; status: ProfileStatus; placement?: LuccaPlacement };
   /**
    * For a change of an existing profile: its values when planned. The apply writes only over
    * these, and otherwise makes the change again from the profile as it finds it (`rebaseChange`).
