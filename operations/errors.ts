@@ -18,6 +18,7 @@ export type OperationErrorCode =
   | 'run-in-flight'
   | 'invalid-scope'
   | 'scope-overlap'
+  | 'scope-preview-stale'
   | 'invalid-guard'
   | 'schedule-not-found'
   | 'run-not-found'

@@ -604,14 +604,108 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
         departmentIds: [],
       });
 
+      const token = /name="previewToken" value="([^"]+)"/.exec(chosen.body)?.[1];
+      assert.ok(token, 'the save form carries the preview it saves');
+
+      // Refused: a save without its preview, and one whose tenant changed since (a person moved into the scope).
+      const blind = await post(`/companies/${companyId}/scope`, { legalEntityIds: '2', departmentIds: '11' });
+      assert.equal(blind.statusCode, 422);
+      assert.match(blind.body, /preview it first/);
+      const moverId = idsWhere(users, (u) => u.legalEntityId === 1)[0]!;
+      stack.lucca.mutateUsers(t.name, (all) => moveUsers(all, [moverId], { legalEntity: ENTITIES[1] }));
+      const stale = await post(`/companies/${companyId}/scope`, {
+        legalEntityIds: '2',
+        departmentIds: '11',
+        previewToken: token,
+      });
+      assert.equal(stale.statusCode, 422);
+      assert.match(stale.body, /changed since the preview/);
+      assert.deepEqual((await stack.repos.companies.get(companyId))!.lucca.scope, {
+        legalEntityIds: [2],
+        departmentIds: [],
+      });
+      stack.lucca.mutateUsers(t.name, (all) => moveUsers(all, [moverId], { legalEntity: ENTITIES[0] }));
+
       // Saved: the previewed scope, as a connection change, audited from the console.
-      const saved = await post(`/companies/${companyId}/scope`, { legalEntityIds: '2', departmentIds: '11' });
+      const saved = await post(`/companies/${companyId}/scope`, {
+        legalEntityIds: '2',
+        departmentIds: '11',
+        previewToken: token,
+      });
       assert.equal(saved.statusCode, 303, saved.body.slice(0, 500));
       const stored = (await stack.repos.companies.get(companyId))!.lucca;
       assert.deepEqual(stored.scope, { legalEntityIds: [2], departmentIds: [11] });
       assert.notEqual(stored.connectionId, company.connectionId);
       const [entry] = await listAudit(deps, { companyId, limit: 1 });
       assert.deepEqual([entry?.action, entry?.source, entry?.outcome], ['change-scope', 'console', 'ok']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test("the console's connection form takes a scope chosen from the tenant's units: an overlap is refused with names and counts, and the company is scoped from its first run", async () => {
+    const users = people(300);
+    const t = tenant(users);
+    const first = await onboard(t, { scope: { legalEntityIds: [1] } });
+    await waitForSyncRun(deps, first.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    const operator = { user: 'connect-operator', password: 'a long enough password 0043' };
+    const app = await buildConsole({
+      deps,
+      db: stack.db,
+      settings: consoleSettings({
+        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
+      }),
+    });
+    const companyId = `co-${uniqueSuffix()}`;
+    companies.push(companyId);
+    try {
+      const cookie = await logIn(app, operator);
+      const page = await app.inject({ method: 'GET', url: '/companies/new', headers: { cookie } });
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+      const form = { _csrf: csrf, name: 'CSE Côte-Sud', companyId, luccaUrl: t.url, apiKey: t.apiKey, every: '24h' };
+      const post = (url: string, payload: Record<string, string>) =>
+        app.inject({ method: 'POST', url, headers: { cookie }, payload: { ...form, ...payload } });
+
+      // The units the tenant has, read with the typed key, by name with their people.
+      const units = await post('/companies/new/organisation', {});
+      assert.equal(units.statusCode, 200, units.body.slice(0, 500));
+      for (const e of ENTITIES) {
+        assert.ok(units.body.includes(`name="le-${e.id}"`), `entity ${e.id} offered`);
+        assert.ok(units.body.includes(`${idsWhere(users, (u) => u.legalEntityId === e.id).length} personnes`));
+      }
+      assert.ok(units.body.includes('name="dep-13"'));
+
+      // Overlapping the first company: refused, naming it and the people in both; nothing stored.
+      const overlapping = await post('/companies/new', { 'le-1': '1', 'dep-11': '1' });
+      assert.equal(overlapping.statusCode, 422);
+      const both = idsWhere(users, (u) => u.legalEntityId === 1 && u.departmentId === 11).length;
+      assert.ok(overlapping.body.includes(`Comité ${first.companyId}`), 'names the other company');
+      assert.ok(overlapping.body.includes(`${both} people in both`), overlapping.body.slice(0, 3000));
+      assert.equal(await stack.repos.companies.get(companyId), null);
+
+      // Disjoint: connected with its scope, and its first run reads only its people.
+      const connected = await post('/companies/new', { 'le-2': '1' });
+      assert.equal(connected.statusCode, 303, connected.body.slice(0, 500));
+      assert.deepEqual((await stack.repos.companies.get(companyId))!.lucca.scope, {
+        legalEntityIds: [2],
+        departmentIds: [],
+      });
+      const [runId] = await until(
+        'the first sync of the company connected from the console',
+        async () => {
+          const runs = await stack.repos.syncRuns.list(companyId, 5);
+          return runs.length > 0 && runs.every((r) => r.status !== 'running') ? runs.map((r) => r._id) : undefined;
+        },
+        120_000,
+      );
+      const run = await stack.repos.syncRuns.get(runId!);
+      assert.equal(run?.status, 'succeeded', JSON.stringify(run?.error));
+      assert.deepEqual(
+        await linkedIds(stack, companyId),
+        idsWhere(users, (u) => u.legalEntityId === 2),
+      );
+      const [entry] = await listAudit(deps, { companyId, limit: 1 });
+      assert.deepEqual([entry?.action, entry?.params.legalEntityIds], ['onboard', '2']);
     } finally {
       await app.close();
     }
