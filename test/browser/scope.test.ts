@@ -126,9 +126,10 @@ describe('scoping a company from the console, and its profiles after a real sync
       'every profile records the synced legal entity',
     );
     // French order: by last name, then first name ("Guérin" next to "GUÉRIN", "Éloïse" among the E's).
-    const ids = await page
-      .locator('[data-testid=profiles] tbody tr')
-      .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-profile')!));
+    const ids: string[] = [];
+    for (const row of await page.locator('[data-testid=profiles] tbody tr').all()) {
+      ids.push((await row.getAttribute('data-profile'))!);
+    }
     const byId = new Map(
       (await h.stack.store.profiles.find({ companyId }).toArray()).map((p) => [p._id.toHexString(), p]),
     );
