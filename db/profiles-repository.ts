@@ -1,9 +1,11 @@
 import { BSON, ObjectId, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from 'mongodb';
 import { CompanyProfileIndex } from '../domain/profile-index';
 import { isOutOfScope, isRemoval, keptFields, rebaseChange } from '../domain/plan';
+import { sameExtraValue } from '../domain/extra-fields';
 import { reason } from '../domain/reasons';
 import {
   SYNCED_FIELDS,
+  type ExtraValues,
   type LuccaPlacement,
   type PlacementUnit,
   type PlannedChange,
@@ -40,6 +42,13 @@ export interface ProfileDocument extends SyncedFields {
      */
     legalEntity?: PlacementUnit | null;
     department?: PlacementUnit | null;
+    /**
+     * The company's extra Lucca fields, by the key each is stored under (`companies.lucca.extraFields`);
+     * a field removed with its values kept stays here, no longer written. Absent until one is synced.
+     */
+    extra?: ExtraValues;
+    /** The extra fields as the last sync wrote them (like `syncedValues`). */
+    syncedExtra?: ExtraValues;
   };
   createdAt: Date;
   updatedAt: Date;
@@ -78,6 +87,8 @@ const SNAPSHOT_PROJECTION = {
   'lucca.tenant': 1,
   'lucca.legalEntity': 1,
   'lucca.department': 1,
+  'lucca.extra': 1,
+  'lucca.syncedExtra': 1,
 } as const;
 
 /** Where the profile records its person sits; undefined when it records nothing (synced before it was). */
@@ -114,10 +125,26 @@ function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
             outOfScopeAt: doc.lucca.outOfScopeAt ?? null,
             tenant: doc.lucca.tenant ?? null,
             ...(placementOf(doc.lucca) ? { placement: placementOf(doc.lucca) } : {}),
+            ...(doc.lucca.extra || doc.lucca.syncedExtra
+              ? { extra: doc.lucca.extra ?? null, syncedExtra: doc.lucca.syncedExtra ?? null }
+              : {}),
           },
         }
       : {}),
   };
+}
+
+/**
+ * The `$set` entries of a change's extra fields: each value under `lucca.extra.<key>`, and as
+ * synced. One path per key, so a field removed with its values kept is left as it is.
+ */
+function extraSetOf(extra: ExtraValues | undefined): Record<string, unknown> {
+  const set: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(extra ?? {})) {
+    set[`lucca.extra.${key}`] = value;
+    set[`lucca.syncedExtra.${key}`] = value;
+  }
+  return set;
 }
 
 /**
@@ -244,7 +271,8 @@ function writtenAlready(update: PlannedUpdate, doc: ProfileDocument): boolean {
     removed === isRemoval(update.change) &&
     outOfScope === isOutOfScope(update.change) &&
     placed &&
-    SYNCED_FIELDS.every((f) => kept.includes(f) || fields[f] === target.fields[f])
+    SYNCED_FIELDS.every((f) => kept.includes(f) || fields[f] === target.fields[f]) &&
+    Object.entries(target.extra ?? {}).every(([key, value]) => sameExtraValue(doc.lucca?.extra?.[key], value))
   );
 }
 
@@ -315,11 +343,20 @@ function merge(into: WriteOutcome, outcome: WriteOutcome): WriteOutcome {
 function setOf(change: ApplicableChange, at: Date, tenant: string): Record<string, unknown> {
   const { fields, status, placement } = change.target!;
   const userId = change.luccaUserId!;
+  const extra = change.target!.extra;
   if (change.action === 'link') {
     return {
       ...fields,
       status,
-      lucca: { userId, linkedAt: at, lastSeenAt: at, syncedValues: fields, tenant, ...placementSet(placement, '') },
+      lucca: {
+        userId,
+        linkedAt: at,
+        lastSeenAt: at,
+        syncedValues: fields,
+        tenant,
+        ...placementSet(placement, ''),
+        ...(extra ? { extra, syncedExtra: extra } : {}),
+      },
       updatedAt: at,
     };
   }
@@ -328,6 +365,7 @@ function setOf(change: ApplicableChange, at: Date, tenant: string): Record<strin
     status,
     'lucca.syncedValues': fields,
     ...placementSet(placement, 'lucca.'),
+    ...extraSetOf(extra),
     updatedAt: at,
     // A user present in Lucca (and in the scope) is no longer "removed" or "out of scope", whatever else changed.
     ...(isRemoval(change)
@@ -529,6 +567,7 @@ export class ProfilesRepository {
                 syncedValues: target.fields,
                 tenant,
                 ...placementSet(target.placement, ''),
+                ...(target.extra ? { extra: target.extra, syncedExtra: target.extra } : {}),
               },
               createdAt: now,
               updatedAt: now,

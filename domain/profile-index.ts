@@ -1,5 +1,7 @@
+import { sameExtraValue } from './extra-fields';
 import {
   SYNCED_FIELDS,
+  type ExtraValues,
   type LuccaPlacement,
   type PlacementUnit,
   type ProfileSnapshot,
@@ -22,6 +24,11 @@ const packPlacement = (p: LuccaPlacement | undefined): PackedPlacement =>
 type PackedSynced = 0 | null | (string | null)[];
 
 const sameValues = (a: SyncedFields, b: SyncedFields) => SYNCED_FIELDS.every((f) => a[f] === b[f]);
+const sameExtras = (a: ExtraValues, b: ExtraValues) =>
+  Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => sameExtraValue(a[k], b[k]));
+
+/** Extra values last synced, packed like `PackedSynced`: 0 when they equal the profile's. */
+type PackedExtra = 0 | null | ExtraValues;
 const valuesOf = (fields: SyncedFields) => SYNCED_FIELDS.map((f) => fields[f]);
 const toFields = (values: (string | null)[]): SyncedFields =>
   Object.fromEntries(SYNCED_FIELDS.map((f, i) => [f, values[i] ?? null])) as unknown as SyncedFields;
@@ -69,7 +76,16 @@ export class CompanyProfileIndex {
       : sameValues(lucca.syncedValues, fields)
         ? 0
         : valuesOf(lucca.syncedValues);
-    // [id, status, ...fields, userId, removedAt, synced, outOfScopeAt, placement]
+    const extra = lucca?.extra ?? null;
+    const syncedExtra: PackedExtra = !lucca?.syncedExtra
+      ? null
+      : extra && sameExtras(lucca.syncedExtra, extra)
+        ? 0
+        : lucca.syncedExtra;
+    const placement = packPlacement(lucca?.placement);
+    const extras = extra !== null || syncedExtra !== null;
+    // [id, status, ...fields, userId, removedAt, synced, outOfScopeAt, (placement, (extra, syncedExtra))]:
+    // the optional elements trail, each absent with those after it when it has nothing to say.
     const packed = [
       profile.id,
       profile.status,
@@ -78,7 +94,8 @@ export class CompanyProfileIndex {
       lucca?.removedAt ? lucca.removedAt.getTime() : null,
       synced,
       lucca?.outOfScopeAt ? lucca.outOfScopeAt.getTime() : null,
-      packPlacement(lucca?.placement),
+      ...(placement !== null || extras ? [placement] : []),
+      ...(extras ? [extra, syncedExtra] : []),
     ];
     const at = this.#packed.push(JSON.stringify(packed)) - 1;
     if (lucca) {
@@ -139,12 +156,16 @@ export class CompanyProfileIndex {
     const packed = JSON.parse(this.#packed[at]!) as unknown[];
     const n = SYNCED_FIELDS.length;
     const fields = toFields(packed.slice(2, 2 + n) as (string | null)[]);
-    const [userId, removedAt, synced, outOfScopeAt, placement] = packed.slice(2 + n) as [
+    const [userId, removedAt, synced, outOfScopeAt, placement = null, extra = null, syncedExtra = null] = packed.slice(
+      2 + n,
+    ) as [
       number | null,
       number | null,
       PackedSynced,
       number | null,
-      PackedPlacement,
+      PackedPlacement?,
+      (ExtraValues | null)?,
+      PackedExtra?,
     ];
     return {
       id: packed[0] as string,
@@ -161,6 +182,9 @@ export class CompanyProfileIndex {
               ...(placement === null
                 ? {}
                 : { placement: { legalEntity: unpackUnit(placement[0]), department: unpackUnit(placement[1]) } }),
+              ...(extra === null && syncedExtra === null
+                ? {}
+                : { extra, syncedExtra: syncedExtra === 0 ? { ...extra } : syncedExtra }),
             },
           }),
     };

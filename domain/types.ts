@@ -1,3 +1,8 @@
+import type { ExtraDiffKey, ExtraValue } from './extra-fields';
+
+/** A profile's extra Lucca fields (`lucca.extra`), by key. */
+export type ExtraValues = Record<string, ExtraValue>;
+
 /** The six fields Lucca owns on a profile. Dates are date-only `YYYY-MM-DD` strings, never JS Dates. */
 export interface SyncedFields {
   firstName: string | null;
@@ -27,6 +32,19 @@ export type ProfileStatus = 'active' | 'upcoming' | 'former';
 /** What started a sync run: its schedule, an operator (CLI or console), or a company's onboarding. */
 export type SyncTrigger = 'schedule' | 'manual' | 'onboarding';
 
+/**
+ * What a run reads. `full`: every user of the company (the only read that can see an absence, so
+ * the only one that plans `removed-from-lucca`). `incremental`: the users Lucca says were modified
+ * since the last complete read, plus the dates that rolled for the others. `dates`: no Lucca read
+ * at all, the store's own contract dates rolled to the company's today. `one-user`: one Lucca user,
+ * by id.
+ */
+export const RUN_KINDS = ['full', 'incremental', 'dates', 'one-user'] as const;
+export type RunKind = (typeof RUN_KINDS)[number];
+
+export const isRunKind = (value: unknown): value is RunKind =>
+  typeof value === 'string' && (RUN_KINDS as readonly string[]).includes(value);
+
 export type ChangeAction = 'create' | 'link' | 'update' | 'deactivate' | 'reactivate' | 'skip' | 'conflict';
 
 export const REASON_CODES = [
@@ -50,6 +68,8 @@ export const REASON_CODES = [
   // The platform wrote while the run applied its plan: what the store refused, reported as such.
   'email-taken-at-apply',
   'changed-during-sync',
+  // An extra field's Lucca value that cannot be read as its type: the profile keeps its value.
+  'invalid-value',
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];
@@ -79,8 +99,13 @@ export type PlacementField = keyof LuccaPlacement;
 
 export const PLACEMENT_FIELDS: readonly PlacementField[] = ['legalEntity', 'department'] as const;
 
-/** Field-level from → to; a placement field's values are the unit's name (its id when it has none). */
-export type FieldDiff = Partial<Record<SyncedField | 'status' | PlacementField, { from: unknown; to: unknown }>>;
+/**
+ * Field-level from → to: the core fields, the status, extra fields as `extra:<key>`, and the
+ * placement (a placement field's values are the unit's name, its id when it has none).
+ */
+export type FieldDiff = Partial<
+  Record<SyncedField | 'status' | ExtraDiffKey | PlacementField, { from: unknown; to: unknown }>
+>;
 
 /**
  * A Lucca user after mapping and validation: usable (possibly with per-field issues) or skipped.
@@ -96,6 +121,10 @@ export type MappedLuccaUser =
       unusable?: SyncedField[];
       /** Absent when the read did not ask for it (pages staged before it was read): then nothing is compared. */
       placement?: LuccaPlacement;
+      /** The company's extra fields (and null for keys being cleared); absent when it reads none. */
+      extra?: ExtraValues;
+      /** Extra keys whose Lucca value is unusable: the profile keeps its value. */
+      unusableExtra?: string[];
     }
   | { kind: 'skip'; luccaUserId: number | null; reasons: Reason[] };
 
@@ -114,6 +143,10 @@ export interface ProfileSnapshot {
     tenant?: string | null;
     /** Where the person sat as last synced; absent on profiles synced before it was recorded. */
     placement?: LuccaPlacement;
+    /** `lucca.extra`: the extra fields the profile holds (the platform may edit them too). */
+    extra?: ExtraValues | null;
+    /** The extra fields as the last sync wrote them, to tell a platform edit from a Lucca change. */
+    syncedExtra?: ExtraValues | null;
   };
 }
 
@@ -131,10 +164,11 @@ export interface PlannedChange {
   /** Field-level from → to; for `create`, from is null. */
   fields?: FieldDiff;
   /**
-   * The values to write (create/link/update/reactivate/deactivate) — the full synced set, and the
-   * placement when the read carried it (absent: the profile's is left as it is).
+   * The values to write (create/link/update/reactivate/deactivate) — the full synced set; `extra`,
+   * when the company reads extra fields, the value of each of them (written under `lucca.extra`);
+   * the placement when the read carried it (absent: the profile's is left as it is).
    */
-  target?: { fields: SyncedFields; status: ProfileStatus; placement?: LuccaPlacement };
+  target?: { fields: SyncedFields; status: ProfileStatus; extra?: ExtraValues; placement?: LuccaPlacement };
   /**
    * For a change of an existing profile: its values when planned. The apply writes only over
    * these, and otherwise makes the change again from the profile as it finds it (`rebaseChange`).

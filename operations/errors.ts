@@ -17,6 +17,7 @@ export type OperationErrorCode =
   | 'tenant-change'
   | 'run-in-flight'
   | 'invalid-scope'
+  | 'invalid-extra-field'
   | 'scope-overlap'
   | 'scope-preview-stale'
   | 'invalid-guard'
@@ -27,6 +28,7 @@ export type OperationErrorCode =
   | 'queue-full'
   | 'request-failed'
   | 'no-worker'
+  | 'invalid-alert-target'
   | 'usage';
 
 /**

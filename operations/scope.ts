@@ -1,7 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ObjectId } from 'mongodb';
-import { requireKeyring } from '../config/env';
-import { decryptApiKey } from '../db/api-key-cipher';
 import { scopeOf, syncRefusal, type CompanyDocument, type CompanyScope } from '../db/companies-repository';
 import { guardsOf, type GuardHit } from '../domain/guards';
 import { mapLuccaUser } from '../domain/map-lucca-user';
@@ -24,8 +22,9 @@ import {
 import type { OperationsDeps } from './context';
 
 export type { LuccaOrganisation, LuccaOrgUnitCount } from '../lucca/scope';
-import { companyNotFound, OperationError } from './errors';
-import { CLI_BUDGET_WAIT_MS, refuseWhileRunInFlight, sharedLuccaBudget, validateLuccaUrl } from './onboard';
+import { OperationError } from './errors';
+import { companyLuccaClient, companyToChange } from './lucca-budget';
+import { refuseWhileRunInFlight } from './run-in-flight';
 
 /**
  * A scope as an operator gave it, checked: sorted distinct Lucca ids, or null for the whole
@@ -162,34 +161,6 @@ export function scopePreviewToken(input: {
   return createHash('sha256').update(text).digest('base64url').slice(0, 32);
 }
 
-/**
- * The legal entities and departments a tenant has, read with a key not stored yet (the console's
- * connection form offers them to choose the scope from): one read of the tenant's places, from
- * its shared budget. Nothing is stored.
- */
-export async function readTenantOrganisation(
-  deps: OperationsDeps,
-  input: { luccaUrl: string; apiKey: string },
-  maxWaitMs: number,
-): Promise<LuccaOrganisation> {
-  const baseUrl = validateLuccaUrl(input.luccaUrl, deps.config.LUCCA_ALLOWED_HOSTS);
-  try {
-    const lucca = new LuccaClient({
-      baseUrl,
-      apiKey: input.apiKey,
-      timeoutMs: deps.config.LUCCA_TIMEOUT_MS,
-      maxPageBytes: deps.config.LUCCA_MAX_PAGE_BYTES,
-      limiter: sharedLuccaBudget(deps, baseUrl, maxWaitMs),
-    });
-    return await lucca.readOrganisation();
-  } catch (err) {
-    if (err instanceof LuccaError) {
-      throw new OperationError(err.code, `Lucca could not be read, nothing was saved: ${err.message}`, err.status);
-    }
-    throw err;
-  }
-}
-
 /** What a proposed scope would do to a company, from a dry run of it: counts only. */
 export interface ScopePreview {
   companyId: string;
@@ -222,27 +193,6 @@ export interface ScopePreview {
   token: string;
 }
 
-function companyToScope(deps: OperationsDeps, company: CompanyDocument | null, companyId: string): CompanyDocument {
-  if (!company) throw companyNotFound(companyId);
-  if (syncRefusal(company) !== null) {
-    throw new OperationError('offboarded', `Company "${companyId}" is offboarded: onboard it again first.`);
-  }
-  return company;
-}
-
-function clientFor(deps: OperationsDeps, company: CompanyDocument): LuccaClient {
-  const { baseUrl } = company.lucca;
-  const apiKey = decryptApiKey(requireKeyring(deps.config), { companyId: company._id, baseUrl }, company.lucca.apiKey!);
-  return new LuccaClient({
-    baseUrl,
-    apiKey,
-    timeoutMs: deps.config.LUCCA_TIMEOUT_MS,
-    maxPageBytes: deps.config.LUCCA_MAX_PAGE_BYTES,
-    // A preview reads the whole tenant: from the tenant's budget shared with the workers.
-    limiter: sharedLuccaBudget(deps, baseUrl, CLI_BUDGET_WAIT_MS),
-  });
-}
-
 /**
  * A dry run of a scope change, nothing written: one read of the whole tenant with the places of
  * its people (as many requests as the sync of the whole tenant), each page split by the proposed
@@ -254,8 +204,8 @@ export async function previewScope(
   input: { companyId: string; scope: LuccaScope },
 ): Promise<ScopePreview> {
   const proposed = validateScope(input.scope);
-  const company = companyToScope(deps, await deps.repos.companies.get(input.companyId), input.companyId);
-  const lucca = clientFor(deps, company);
+  const company = companyToChange(await deps.repos.companies.get(input.companyId), input.companyId);
+  const lucca = companyLuccaClient(deps, company);
   const index = await deps.repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl);
   const now = deps.now?.() ?? new Date();
   const planner = new CompanyPlanner({
@@ -362,7 +312,7 @@ export async function changeScope(
   input: { companyId: string; scope: LuccaScope; allowOverlap?: boolean; previewToken?: string },
 ): Promise<ScopeChange> {
   const scope = validateScope(input.scope);
-  const company = companyToScope(deps, await deps.repos.companies.get(input.companyId), input.companyId);
+  const company = companyToChange(await deps.repos.companies.get(input.companyId), input.companyId);
   const previous = scopeOf(company);
   const base = { companyId: company._id, scope, previous, overlaps: [] };
   if (sameLuccaScope(previous, scope)) {
@@ -373,7 +323,7 @@ export async function changeScope(
     companyId: company._id,
     baseUrl: company.lucca.baseUrl,
     scope,
-    lucca: clientFor(deps, company),
+    lucca: companyLuccaClient(deps, company),
     allowOverlap: input.allowOverlap ?? false,
   });
   await refuseWhileRunInFlight(deps, company._id);
@@ -406,7 +356,7 @@ async function refuseStalePreview(
   await refuseWhileRunInFlight(deps, company._id);
   let organisation: LuccaOrganisation;
   try {
-    organisation = await clientFor(deps, company).readOrganisation();
+    organisation = await companyLuccaClient(deps, company).readOrganisation();
   } catch (err) {
     if (err instanceof LuccaError) {
       throw new OperationError(

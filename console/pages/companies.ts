@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { audited, DEFAULT_EVERY, DEFAULT_TIMEZONE, onboardCompany, OperationError } from '../../operations';
-import { readTenantOrganisation, scopeAuditParams } from '../../operations/scope';
+import { readTenantOrganisation } from '../../operations/onboard';
+import { scopeAuditParams } from '../../operations/scope';
 import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
 import { checkLuccaConnection, CONSOLE_BUDGET_WAIT_MS, describeLuccaFailure, listCompanies } from '../data';

@@ -155,4 +155,60 @@ describe('legal entity and department: read with the user, recorded on the profi
     assert.deepEqual(index.linked(416)?.lucca?.placement, placement);
     assert.equal(index.linked(9)?.lucca?.placement, undefined);
   });
+
+  test('a profile with both a placement and extra fields packs and unpacks both, each alone too', () => {
+    const placement = { legalEntity: SIEGE, department: RH };
+    const both: ProfileSnapshot = {
+      ...linked(placement),
+      lucca: {
+        userId: 416,
+        syncedValues: { ...fields },
+        placement,
+        extra: { site: 'Lyon' },
+        syncedExtra: { site: 'Paris' },
+      },
+    };
+    const extrasOnly: ProfileSnapshot = {
+      ...linked(undefined),
+      id: 'p-2',
+      lucca: { userId: 2, syncedValues: { ...fields }, extra: { site: 'Nantes' }, syncedExtra: { site: 'Nantes' } },
+    };
+    const index = CompanyProfileIndex.of([
+      both,
+      extrasOnly,
+      { ...linked(placement), id: 'p-3', lucca: { userId: 3, syncedValues: null, placement } },
+    ]);
+    assert.deepEqual(index.linked(416)?.lucca?.placement, placement);
+    assert.deepEqual(index.linked(416)?.lucca?.extra, { site: 'Lyon' });
+    assert.deepEqual(index.linked(416)?.lucca?.syncedExtra, { site: 'Paris' });
+    assert.equal(index.linked(2)?.lucca?.placement, undefined);
+    assert.deepEqual(index.linked(2)?.lucca?.syncedExtra, { site: 'Nantes' });
+    assert.deepEqual(index.linked(3)?.lucca?.placement, placement);
+    assert.equal(index.linked(3)?.lucca?.extra, undefined);
+  });
+
+  test('a user read with extra fields and units plans a move and an extra change in one update', () => {
+    const user = mapLuccaUser(raw({ department: RH }));
+    assert.ok(user.kind === 'ok');
+    const withExtra = { ...user, extra: { site: 'Lyon' } };
+    const profile: ProfileSnapshot = {
+      ...linked({ legalEntity: SIEGE, department: PRODUIT }),
+      lucca: {
+        userId: 416,
+        syncedValues: { ...fields },
+        placement: { legalEntity: SIEGE, department: PRODUIT },
+        extra: { site: 'Paris' },
+        syncedExtra: { site: 'Paris' },
+      },
+    };
+    const change = planLuccaUser(withExtra, ctx(profile))!;
+    assert.equal(change.action, 'update');
+    assert.deepEqual(change.fields?.department, { from: PRODUIT.name, to: RH.name });
+    assert.deepEqual(change.fields?.['extra:site'], { from: 'Paris', to: 'Lyon' });
+    assert.deepEqual(change.target?.placement, { legalEntity: SIEGE, department: RH });
+    assert.deepEqual(change.target?.extra, { site: 'Lyon' });
+    const rebased = rebaseChange(change, { ...profile, fields: { ...fields, firstName: 'Elo' } });
+    assert.deepEqual(rebased.target?.placement, { legalEntity: SIEGE, department: RH });
+    assert.deepEqual(rebased.target?.extra, { site: 'Lyon' });
+  });
 });
