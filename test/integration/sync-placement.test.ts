@@ -15,7 +15,7 @@ import {
   type TestCompany,
 } from './sync-kit';
 
-/** Pages of 100: a company of a few hundred is read, planned and applied in several pages and chunks. */
+/** Pages of 50: a company of a few hundred is read, planned and applied in several pages and chunks. */
 const PAGE_SIZE = 50;
 
 const ENTITIES = [
@@ -142,5 +142,25 @@ describe("a sync records each person's Lucca legal entity and department, and wr
     }
     const quiet = await runSync(stack, stack.taskQueue, company.companyId);
     assert.equal(quiet.profileWrites, 0);
+  });
+
+  test('an incremental run records the units of the users it reads: a move seen in a partial read is written', async () => {
+    const mover = 11; // entity 2 (renamed above), department 13 (11 % 3 = 2)
+    stack.lucca.mutateUsers(company.tenant, (all) =>
+      moveUsers(all, [mover], { legalEntity: ENTITIES[0], department: DEPARTMENTS[0] }),
+    );
+    const run = await runSync(stack, stack.taskQueue, company.companyId, { trigger: 'schedule', kind: 'incremental' });
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.equal(run.kind, 'incremental');
+    assert.ok((run.counts?.seen ?? 0) < users.length, `a partial read (${run.counts?.seen} users)`);
+    assert.equal(run.profileWrites, 1, 'the mover alone');
+    const changes = await changesOf(stack, run.runId);
+    assert.deepEqual(changes.find((c) => c.luccaUserId === mover)?.fields, {
+      legalEntity: { from: renamed.name, to: ENTITIES[0]!.name },
+      department: { from: DEPARTMENTS[2]!.name, to: DEPARTMENTS[0]!.name },
+    });
+    const profile = await linkedProfile(stack, company.companyId, mover);
+    assert.deepEqual(profile.lucca?.legalEntity, ENTITIES[0]);
+    assert.deepEqual(profile.lucca?.department, DEPARTMENTS[0]);
   });
 });
