@@ -16,9 +16,9 @@ import {
 } from '../lucca/client';
 import { parseEvery } from '../domain/duration';
 import { comparableSince, decideRead, DEFAULT_FULL_READ_EVERY_MS, luccaSince } from '../domain/run-kinds';
-import type { RunKind } from '../domain/types';
+import type { LuccaPlacement, RunKind } from '../domain/types';
 import type { CompanyDocument } from '../db/companies-repository';
-import type { RunReadRecord } from '../db/sync-runs-repository';
+import type { RunReadRecord, RunScope } from '../db/sync-runs-repository';
 import { READ_LEAD_DEFER_MS, SharedLuccaBudget } from '../lucca/shared-budget';
 import { isInLuccaScope } from '../lucca/scope';
 import { extraFieldsOf, scopeOf } from '../db/companies-repository';
@@ -112,6 +112,13 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
     const readWith = await repos.syncRuns.recordConnection(runId, company.lucca.connectionId ?? null);
     checkConnection(company, readWith, 'since this run started reading');
     const { review, override } = await resolveOverride(company, runId);
+    // A scope changed since the last applied run: the report says so, and marks who entered it.
+    const scoped = await repos.syncRuns.recordScope(runId, companyId, scopeOf(company));
+    const previousScope = scoped.change ? scoped.change.from : null;
+    const enteredScope =
+      previousScope &&
+      ((placement: LuccaPlacement) =>
+        !isInLuccaScope(previousScope, placement.legalEntity?.id ?? null, placement.department?.id ?? null));
     const requested: RunKind = input.kind ?? 'full';
     const decided = await repos.syncRuns.recordRead(runId, await decide(company, requested));
     const resumeFrom = readPosition(ctx.info.heartbeatDetails);
@@ -160,6 +167,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
         fresh: ctx.info.attempt === 1,
         now: now(),
         progress: checkpoint,
+        ...(enteredScope ? { enteredScope } : {}),
       });
       // Pages an earlier attempt staged are planned from their copies, not read again.
       let planned: Promise<unknown> = starting.then((plan) =>
@@ -247,6 +255,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
           );
           const places = new Map<number, 'in-scope' | 'out-of-scope'>();
           for (const [id, place] of found) {
+            (await starting).noteUnits(place);
             const inside = isInLuccaScope(scope, place.legalEntity?.id ?? null, place.department?.id ?? null);
             places.set(id, inside ? 'in-scope' : 'out-of-scope');
           }
@@ -271,6 +280,15 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
         ...(absentOnly ? { absentOnly } : {}),
         rollDates: kind === 'incremental' || kind === 'dates',
       });
+      if (scoped.change) {
+        const { tally } = plan;
+        await repos.syncRuns.recordScopeOutcome(runId, {
+          deactivatedOutOfScope: tally.outOfScope,
+          enteredScope: tally.enteredScope,
+          from: withNames(scoped.change.from, plan.unitNames),
+          to: withNames(scoped.change.to, plan.unitNames),
+        });
+      }
       await repos.syncRuns.recordKind(runId, kind, requested, {
         ...(kind !== decided.kind ? { fullBecause: IGNORED_FILTER } : {}),
         ...(seenField ? { field: seenField } : {}),
@@ -282,6 +300,29 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
   }
 
   return fetchLuccaUsers;
+}
+
+/** A recorded scope with the names of its units the run saw (kept from an earlier record otherwise). */
+function withNames(
+  scope: RunScope | null,
+  seen: { legalEntities: ReadonlyMap<number, string>; departments: ReadonlyMap<number, string> },
+): RunScope | null {
+  if (!scope) return null;
+  const named = (ids: number[], names: ReadonlyMap<number, string>, kept: Record<string, string> = {}) =>
+    Object.fromEntries(
+      ids.flatMap((id) => {
+        const name = names.get(id) ?? kept[String(id)];
+        return name === undefined ? [] : [[String(id), name]];
+      }),
+    );
+  return {
+    legalEntityIds: scope.legalEntityIds,
+    departmentIds: scope.departmentIds,
+    names: {
+      legalEntities: named(scope.legalEntityIds, seen.legalEntities, scope.names?.legalEntities),
+      departments: named(scope.departmentIds, seen.departments, scope.names?.departments),
+    },
+  };
 }
 
 /** Whether a retried attempt's heartbeat says Lucca ignored the modification filter. */

@@ -6,7 +6,7 @@ import type { ApplicableChange } from '../db/profiles-repository';
 import { guardsOf, type GuardRecord, type GuardReview, type Guards } from '../domain/guards';
 import { CompanyPlanner } from '../domain/plan-company';
 import { companyToday } from '../domain/status';
-import type { MappedLuccaUser, PlannedChange, SyncCounts } from '../domain/types';
+import type { LuccaPlacement, MappedLuccaUser, PlannedChange, SyncCounts } from '../domain/types';
 
 /** An operator's override as the run found it when it started: the blocked run, and why it was not applied when it was not. */
 export interface OverrideOutcome {
@@ -53,6 +53,8 @@ export class RunPlan {
   readonly #planned = new Set<number>();
   /** The Lucca users the read returned (for "last seen in Lucca"). */
   readonly seenUsers = new Set<number>();
+  /** Names of the legal entities and departments the read saw, by id: a scope change's report names them. */
+  readonly unitNames = { legalEntities: new Map<number, string>(), departments: new Map<number, string>() };
   #nextSlot = 0;
 
   private constructor(
@@ -76,6 +78,8 @@ export class RunPlan {
     fresh: boolean;
     now: Date;
     progress: (step: PlanStep, done: number) => void;
+    /** The company's scope changed since its last applied run: who the previous one left out. */
+    enteredScope?: (placement: LuccaPlacement) => boolean;
   }): Promise<RunPlan> {
     const { repos, company, runId } = opts;
     if (!opts.fresh) {
@@ -85,7 +89,12 @@ export class RunPlan {
     const index = await repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl, (done) =>
       opts.progress('profiles', done),
     );
-    const planner = new CompanyPlanner({ today: companyToday(company.timezone, opts.now), index, newProfileId });
+    const planner = new CompanyPlanner({
+      today: companyToday(company.timezone, opts.now),
+      index,
+      newProfileId,
+      ...(opts.enteredScope ? { enteredScope: opts.enteredScope } : {}),
+    });
     return new RunPlan(repos, company._id, runId, guardsOf(company.sync), planner, opts.progress);
   }
 
@@ -94,11 +103,27 @@ export class RunPlan {
     return this.planner.linkedProfiles;
   }
 
+  /** What the plan so far counts, `outOfScope` and `enteredScope` among it. */
+  get tally(): { outOfScope: number; enteredScope: number } {
+    const { outOfScope, enteredScope } = this.planner.tally;
+    return { outOfScope, enteredScope };
+  }
+
   /** Plans and records page `page`, the next of the read. */
   async page(page: number, users: readonly MappedLuccaUser[]): Promise<void> {
-    for (const user of users) if (user.luccaUserId !== null) this.seenUsers.add(user.luccaUserId);
+    for (const user of users) {
+      if (user.luccaUserId !== null) this.seenUsers.add(user.luccaUserId);
+      if (user.kind === 'ok' && user.placement) this.noteUnits(user.placement);
+    }
     await this.#store(page, this.planner.planPage(page, users), false);
     this.#nextSlot = page + 1;
+  }
+
+  /** Keeps the names of a person's legal entity and department. */
+  noteUnits(placement: LuccaPlacement): void {
+    const { legalEntity, department } = placement;
+    if (legalEntity?.name) this.unitNames.legalEntities.set(legalEntity.id, legalEntity.name);
+    if (department?.name) this.unitNames.departments.set(department.id, department.name);
   }
 
   /** Plans the run's staged pages numbered below `before` (all of them by default), in read order. */

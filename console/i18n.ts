@@ -229,6 +229,9 @@ const en = {
   'trigger.schedule': 'schedule',
   'trigger.onboarding': 'onboarding',
   'run.kind': 'Read',
+  'run.scopeChange': 'Scope',
+  'run.scopeChanged':
+    'Scope changed since the last run ({from} → {to}): {out} deactivated out of scope, {entered} created or attached because they entered it',
   'kind.full': 'full: every user',
   'kind.incremental': 'incremental: the users modified since the last complete read',
   'kind.dates': 'dates: no Lucca read, contract dates rolled to today',
@@ -543,6 +546,9 @@ const fr: Record<MessageKey, string> = {
   'trigger.schedule': 'planifiée',
   'trigger.onboarding': 'connexion',
   'run.kind': 'Lecture',
+  'run.scopeChange': 'Périmètre',
+  'run.scopeChanged':
+    'Périmètre modifié depuis la dernière synchronisation ({from} → {to}) : {out} désactivés hors périmètre, {entered} créés ou rattachés parce qu’ils y sont entrés',
   'kind.full': 'complète : tous les salariés',
   'kind.incremental': 'incrémentale : les salariés modifiés depuis la dernière lecture complète',
   'kind.dates': 'dates : sans lecture de Lucca, dates de contrat appliquées au jour',

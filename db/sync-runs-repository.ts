@@ -68,6 +68,33 @@ export interface SyncRunDocument {
   luccaUserId?: number;
   /** How the read was decided, once, by its first attempt (a retry reads the same way). */
   read?: RunReadRecord;
+  /**
+   * The company's scope the run read with (null: the whole tenant), recorded by the read's first
+   * attempt. Absent from runs of earlier versions.
+   */
+  scope?: RunScope | null;
+  /**
+   * Present when the scope differs from the one of the company's latest applied run (see
+   * `recordScope`): what it was and is, and — once planned — what the run did because of it.
+   */
+  scopeChange?: RunScopeChange;
+}
+
+/** A scope as a run records it: the ids (as the connection stores them), and names the run saw. */
+export interface RunScope {
+  legalEntityIds: number[];
+  departmentIds: number[];
+  /** Lucca id → name, for the units of the scope that the run saw (names change; ids decide). */
+  names?: { legalEntities?: Record<string, string>; departments?: Record<string, string> };
+}
+
+/** A scope change since the company's latest applied run; ids and counts only, as the run planned them. */
+export interface RunScopeChange {
+  from: RunScope | null;
+  to: RunScope | null;
+  /** Profiles deactivated `out-of-scope`, and created, attached or reactivated `entered-scope`. */
+  deactivatedOutOfScope?: number;
+  enteredScope?: number;
 }
 
 /** The read a run decided on: an incremental one's cursor, or why it reads everyone. */
@@ -149,6 +176,56 @@ export class SyncRunsRepository {
     await this.collection.updateOne({ _id: runId, connectionId: { $exists: false } }, { $set: { connectionId } });
     const run = await this.collection.findOne({ _id: runId }, { projection: { connectionId: 1 } });
     return run?.connectionId ?? null;
+  }
+
+  /**
+   * The scope the run reads with, recorded by the read's first attempt, with — when it differs from
+   * the scope of the company's latest applied run that recorded one — the change. Returns both as
+   * recorded (a retried read compares with what its first attempt found).
+   */
+  async recordScope(
+    runId: string,
+    companyId: string,
+    scope: { legalEntityIds: number[]; departmentIds: number[] } | null,
+  ): Promise<{ scope: RunScope | null; change: RunScopeChange | null }> {
+    const recorded = await this.collection.findOne({ _id: runId }, { projection: { scope: 1, scopeChange: 1 } });
+    if (recorded?.scope === undefined) {
+      const previous = await this.collection
+        .find(
+          { companyId, status: 'succeeded', mode: 'apply', scope: { $exists: true }, _id: { $ne: runId } },
+          { projection: { scope: 1 } },
+        )
+        .sort({ startedAt: -1 })
+        .limit(1)
+        .next();
+      const to = scope ? { legalEntityIds: scope.legalEntityIds, departmentIds: scope.departmentIds } : null;
+      const from = previous ? (previous.scope ?? null) : undefined;
+      const changed = from !== undefined && !sameScope(from, to);
+      await this.collection.updateOne(
+        { _id: runId, scope: { $exists: false } },
+        { $set: { scope: to, ...(changed ? { scopeChange: { from, to } } : {}) } },
+      );
+    }
+    const run = await this.collection.findOne({ _id: runId }, { projection: { scope: 1, scopeChange: 1 } });
+    return { scope: run?.scope ?? null, change: run?.scopeChange ?? null };
+  }
+
+  /** What the run planned because of its scope change, and the names of the units it saw. */
+  async recordScopeOutcome(
+    runId: string,
+    outcome: { deactivatedOutOfScope: number; enteredScope: number; from: RunScope | null; to: RunScope | null },
+  ): Promise<void> {
+    await this.collection.updateOne(
+      { _id: runId, scopeChange: { $exists: true } },
+      {
+        $set: {
+          'scopeChange.deactivatedOutOfScope': outcome.deactivatedOutOfScope,
+          'scopeChange.enteredScope': outcome.enteredScope,
+          'scopeChange.from': outcome.from,
+          'scopeChange.to': outcome.to,
+        },
+      },
+    );
   }
 
   /**
@@ -319,4 +396,11 @@ export class SyncRunsRepository {
   list(companyId: string, limit = 20): Promise<SyncRunDocument[]> {
     return this.collection.find({ companyId }).sort({ startedAt: -1 }).limit(limit).toArray();
   }
+}
+
+/** Same ids (both sorted and distinct, as stored); names do not count. */
+export function sameScope(a: RunScope | null, b: RunScope | null): boolean {
+  if (a === null || b === null) return a === b;
+  const same = (x: number[], y: number[]) => x.length === y.length && x.every((id, i) => id === y[i]);
+  return same(a.legalEntityIds, b.legalEntityIds) && same(a.departmentIds, b.departmentIds);
 }

@@ -2,7 +2,18 @@ import { GuardedChanges, guardVerdict, type GuardReview, type Guards, type Guard
 import { addToCounts, isAbsence, planLuccaUser, planRemoval } from './plan';
 import { statusFor } from './status';
 import type { CompanyProfileIndex } from './profile-index';
-import { emptyCounts, type MappedLuccaUser, type PlannedChange, type SyncCounts } from './types';
+import { reason } from './reasons';
+import {
+  emptyCounts,
+  type ChangeAction,
+  type LuccaPlacement,
+  type MappedLuccaUser,
+  type PlannedChange,
+  type SyncCounts,
+} from './types';
+
+/** The actions that bring a person into the company: marked `entered-scope` when a scope change did. */
+const ENTERING_ACTIONS: ReadonlySet<ChangeAction> = new Set(['create', 'link', 'reactivate']);
 
 /**
  * Counts a plan as it is made. `seen` is the number of Lucca records read (skipped ones included);
@@ -17,6 +28,9 @@ export class PlanTally {
   readonly guarded = new GuardedChanges();
   /** Changes that write a profile. */
   writes = 0;
+  /** Deactivations `out-of-scope`, and creates, links and reactivations `entered-scope`: a scope change's report. */
+  outOfScope = 0;
+  enteredScope = 0;
 
   /** `fromStore`: a change planned from the store's own values (a date roll), not from a record read. */
   add(change: PlannedChange, fromStore = false): void {
@@ -24,6 +38,10 @@ export class PlanTally {
     if (!isAbsence(change) && !fromStore) this.#fromSeenRecords += 1;
     this.guarded.add(change);
     if (change.target) this.writes += 1;
+    if (change.reasons.some((r) => r.code === 'entered-scope')) this.enteredScope += 1;
+    else if (change.action === 'deactivate' && change.reasons.some((r) => r.code === 'out-of-scope')) {
+      this.outOfScope += 1;
+    }
   }
 
   /** Adds another tally's changes and records to this one. */
@@ -35,6 +53,8 @@ export class PlanTally {
     this.seen += other.seen;
     this.guarded.merge(other.guarded);
     this.writes += other.writes;
+    this.outOfScope += other.outOfScope;
+    this.enteredScope += other.enteredScope;
   }
 
   get counts(): SyncCounts {
@@ -48,6 +68,11 @@ export interface CompanyPlanContext {
   index: CompanyProfileIndex;
   /** Ids for profiles to create, chosen at plan time so a retried apply upserts the same document. */
   newProfileId: () => string;
+  /**
+   * Set when the company's scope changed since its last applied run: whether a person placed so
+   * was outside the previous scope. Their create, link or reactivation says `entered-scope`.
+   */
+  enteredScope?: (placement: LuccaPlacement) => boolean;
 }
 
 /**
@@ -126,7 +151,13 @@ export class CompanyPlanner {
         emailDuplicatedInLucca: email !== null && this.#duplicates.has(email),
       });
       if (!change) continue;
-      const planned = change.action === 'create' ? { ...change, profileId: this.ctx.newProfileId() } : change;
+      const entered =
+        ENTERING_ACTIONS.has(change.action) &&
+        user.kind === 'ok' &&
+        user.placement !== undefined &&
+        this.ctx.enteredScope?.(user.placement) === true;
+      const marked = entered ? { ...change, reasons: [...change.reasons, reason('entered-scope')] } : change;
+      const planned = marked.action === 'create' ? { ...marked, profileId: this.ctx.newProfileId() } : marked;
       tally.add(planned);
       changes.push(planned);
     }

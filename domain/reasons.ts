@@ -83,6 +83,10 @@ export const REASON_SENTENCES: Readonly<Record<ReasonCode, Sentences>> = {
     en: 'An extra field’s value in Lucca cannot be read as the type chosen for it (a text where a date or a number is expected, a reference without an id); it was not synced: the profile keeps its current value and the rest of the record synced.',
     fr: 'La valeur d’un champ supplémentaire dans Lucca ne correspond pas au type choisi pour lui (un texte là où une date ou un nombre est attendu, une référence sans identifiant) : elle n’a pas été synchronisée, le profil garde sa valeur actuelle et le reste de la fiche est synchronisé.',
   },
+  'entered-scope': {
+    en: "The company's scope (legal entities and departments) changed since its last run and the Lucca user was outside the previous one: they were created, attached or reactivated because they entered the scope.",
+    fr: 'Le périmètre de l’entreprise (entités juridiques et départements) a changé depuis sa dernière synchronisation et le collaborateur était hors de l’ancien : il a été créé, rattaché ou réactivé parce qu’il est entré dans le périmètre.',
+  },
 };
 
 export function describeReason(code: ReasonCode, language: Language = 'en'): string {

@@ -70,6 +70,8 @@ export const REASON_CODES = [
   'changed-during-sync',
   // An extra field's Lucca value that cannot be read as its type: the profile keeps its value.
   'invalid-value',
+  // A create, link or reactivation of someone the company's previous scope left out (issue 22).
+  'entered-scope',
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];

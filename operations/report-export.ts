@@ -156,6 +156,8 @@ async function* jsonChunks(
     finishedAt: run.finishedAt,
     counts: run.counts,
     errorCode: run.error?.code ?? null,
+    // Ids, unit names and counts: what changed because the company's scope did.
+    ...(run.scopeChange ? { scopeChange: run.scopeChange } : {}),
   };
   yield `{"run":${JSON.stringify(header)},"changes":[`;
   let first = true;

@@ -3,7 +3,7 @@ import type { ExtraFieldPreview, LuccaFieldsList } from './fields';
 import type { SyncReport } from './report';
 import type { CompanyStatus } from './status';
 import type { SyncChangeDocument } from '../db/sync-changes-repository';
-import type { SyncRunDocument } from '../db/sync-runs-repository';
+import type { RunScope, RunScopeChange, SyncRunDocument } from '../db/sync-runs-repository';
 import { COUNT_KEYS, type SyncCounts } from '../domain/types';
 import { describeScope, type ScopePreview } from './scope';
 
@@ -58,6 +58,28 @@ export function formatRunKind(run: SyncRunDocument): string {
   return `full — every user of the company${because}`;
 }
 
+/** A scope a run recorded: ids, with the names the run saw (`1 “Société…”`). */
+export function formatRunScope(scope: RunScope | null): string {
+  if (!scope) return 'the whole Lucca tenant';
+  const units = (ids: number[], names: Record<string, string> = {}) =>
+    ids.map((id) => (names[String(id)] ? `${id} “${names[String(id)]}”` : String(id))).join(', ');
+  const parts: string[] = [];
+  if (scope.legalEntityIds.length > 0) {
+    parts.push(`legal entities ${units(scope.legalEntityIds, scope.names?.legalEntities)}`);
+  }
+  if (scope.departmentIds.length > 0) parts.push(`departments ${units(scope.departmentIds, scope.names?.departments)}`);
+  return parts.join(' and ');
+}
+
+/** "Scope changed since the last run (… → …): N deactivated out of scope, M created or attached …". */
+export function formatScopeChange(change: RunScopeChange): string {
+  const counted =
+    change.deactivatedOutOfScope === undefined
+      ? ' (not planned yet)'
+      : `: ${change.deactivatedOutOfScope} deactivated out of scope, ${change.enteredScope ?? 0} created or attached because they entered it`;
+  return `Scope changed since the last run (${formatRunScope(change.from)} → ${formatRunScope(change.to)})${counted}`;
+}
+
 export function formatRunHeader(run: SyncRunDocument): string[] {
   const took = run.finishedAt ? ` (${formatDuration(run.finishedAt.getTime() - run.startedAt.getTime())})` : '';
   const lines = [
@@ -67,6 +89,7 @@ export function formatRunHeader(run: SyncRunDocument): string[] {
     `Counts:   ${formatCounts(run.counts)}`,
     `Read:     ${formatRunKind(run)}`,
   ];
+  if (run.scopeChange) lines.push(`Scope:    ${formatScopeChange(run.scopeChange)}`);
   if (run.status !== 'running') lines.push(`Writes:   ${run.profileWrites} profile writes`);
   if (run.error) lines.push(`Error:    ${run.error.code} — ${run.error.message}`);
   return lines;

@@ -2,7 +2,7 @@ import { EXTRA_DIFF_PREFIX, formatExtraValue, isExtraDiffKey, type ExtraValue } 
 import { randomUUID } from 'node:crypto';
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
-import type { SyncRunDocument } from '../../db/sync-runs-repository';
+import type { RunScope, RunScopeChange, SyncRunDocument } from '../../db/sync-runs-repository';
 import { firedGuards } from '../../domain/guards';
 import { COUNT_KEYS } from '../../domain/types';
 import { REPORT_ACTIONS } from '../../operations';
@@ -24,6 +24,30 @@ export function formatFieldValue(i18n: I18n, field: string, value: unknown): str
 }
 
 /** A change's reasons, each with its code and what it means. */
+/** A scope a run recorded, in the page's language: ids with the names the run saw. */
+function runScopeText(i18n: I18n, scope: RunScope | null): string {
+  if (!scope) return i18n.t('scope.wholeTenant');
+  const units = (ids: number[], names: Record<string, string> = {}) =>
+    ids.map((id) => (names[String(id)] ? `${id} « ${names[String(id)]} »` : String(id))).join(', ');
+  const parts: string[] = [];
+  if (scope.legalEntityIds.length > 0) {
+    parts.push(`${i18n.t('scope.legalEntities')} ${units(scope.legalEntityIds, scope.names?.legalEntities)}`);
+  }
+  if (scope.departmentIds.length > 0) {
+    parts.push(`${i18n.t('scope.departments')} ${units(scope.departmentIds, scope.names?.departments)}`);
+  }
+  return parts.join(' · ');
+}
+
+function scopeChangeText(i18n: I18n, change: RunScopeChange): string {
+  return i18n.t('run.scopeChanged', {
+    from: runScopeText(i18n, change.from),
+    to: runScopeText(i18n, change.to),
+    out: change.deactivatedOutOfScope ?? '–',
+    entered: change.enteredScope ?? '–',
+  });
+}
+
 export function reasonList(i18n: I18n, reasons: SyncChangeDocument['reasons']): Html | null {
   if (reasons.length === 0) return null;
   return html`<ul class="reasons">
@@ -134,6 +158,12 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
           <dd data-testid="run-kind">
             ${i18n.t(`kind.${run.kind ?? 'full'}` as MessageKey)}${run.kind === 'one-user' ? ` (Lucca #${run.luccaUserId})` : ''}
           </dd>
+          ${
+            run.scopeChange
+              ? html`<dt>${i18n.t('run.scopeChange')}</dt>
+                  <dd data-testid="scope-change">${scopeChangeText(i18n, run.scopeChange)}</dd>`
+              : null
+          }
           <dt>${i18n.t('run.requestedBy')}</dt>
           <dd>${run.requestedBy ?? i18n.t('common.none')}</dd>
           <dt>${i18n.t('run.duration')}</dt>

@@ -551,8 +551,42 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
       [applied.counts?.linked, applied.counts?.created, applied.counts?.deactivated],
       [preview.profiles.attached, preview.profiles.created, preview.profiles.deactivatedOutOfScope],
     );
-    const deactivations = (await changesOf(stack, applied._id)).filter((c) => c.action === 'deactivate');
+    const appliedChanges = await changesOf(stack, applied._id);
+    const deactivations = appliedChanges.filter((c) => c.action === 'deactivate');
     assert.ok(deactivations.every((c) => c.reasons.map((r) => r.code).join() === 'out-of-scope'));
+    // Those the new scope brought in say so; the report names the change and counts both sides.
+    const entering = appliedChanges.filter((c) => c.action === 'create' || c.action === 'link');
+    assert.equal(entering.length, entity1.length);
+    assert.ok(entering.every((c) => c.reasons.map((r) => r.code).join() === 'entered-scope'));
+    for (const run of [held, applied]) {
+      assert.deepEqual(
+        (await stack.repos.syncRuns.get(run._id))?.scopeChange,
+        {
+          from: {
+            legalEntityIds: [2],
+            departmentIds: [],
+            names: { legalEntities: { 2: ENTITIES[1]!.name }, departments: {} },
+          },
+          to: {
+            legalEntityIds: [1],
+            departmentIds: [],
+            names: { legalEntities: { 1: ENTITIES[0]!.name }, departments: {} },
+          },
+          deactivatedOutOfScope: entity2.length,
+          enteredScope: entity1.length,
+        },
+        `run ${run.status}`,
+      );
+    }
+    const report = await runCli(['report', '--company', companyId, '--run', applied._id]);
+    assert.equal(report.code, 0, report.stderr);
+    assert.ok(
+      report.stdout.includes(
+        `Scope changed since the last run (legal entities 2 “${ENTITIES[1]!.name}” → legal entities 1 “${ENTITIES[0]!.name}”): ` +
+          `${entity2.length} deactivated out of scope, ${entity1.length} created or attached because they entered it`,
+      ),
+      report.stdout.slice(0, 1500),
+    );
     const profiles = await profilesOf(stack, companyId);
     assert.deepEqual(
       profiles

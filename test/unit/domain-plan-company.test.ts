@@ -203,6 +203,35 @@ describe('CompanyPlanner', () => {
     assert.deepEqual(plan.verdict(GUARDS, null).fired, [{ guard: 'deactivate', count: 3, limit: 1 }], 'guarded');
   });
 
+  test('after a scope change, a create, attach or reactivation of someone the previous scope left out says entered-scope', () => {
+    let next = 0;
+    const plan = new CompanyPlanner({
+      today: TODAY,
+      index: CompanyProfileIndex.of(
+        [linked(1), unlinked(9, 'user2@acme.fr'), linked(3, 'former'), linked(4), linked(5)],
+        null,
+      ),
+      newProfileId: () => `new${++next}`,
+      // The previous scope: legal entity 7 only.
+      enteredScope: (placement) => placement.legalEntity?.id !== 7,
+    });
+    const placed = (id: number, entity: number): MappedLuccaUser =>
+      ({
+        ...user(id),
+        placement: { legalEntity: { id: entity, name: `Entité ${entity}` }, department: null },
+      }) as MappedLuccaUser;
+    plan.planPage(0, [placed(1, 8), placed(2, 8), placed(6, 8), placed(10, 7), user(11)]);
+    plan.planPage(1, [placed(3, 8)]);
+    const removals = plan.planRemovals(new Map([[4, 'out-of-scope']]));
+    assert.equal(removals.length, 2, 'one out of scope, one removed from Lucca');
+    const { tally } = plan;
+    assert.deepEqual([tally.counts.created, tally.counts.linked, tally.counts.reactivated], [3, 1, 1]);
+    // 2 attached, 6 created, 3 reactivated: outside entity 7 before; 10 was inside it, 11 has no
+    // placement read, 1 is unchanged: nothing said of them.
+    assert.equal(tally.enteredScope, 3);
+    assert.equal(tally.outOfScope, 1, 'the removed-from-Lucca one is not counted');
+  });
+
   test('a user back in the scope is reactivated, and one whose contract ended meanwhile is marked back but stays former', () => {
     const away = (id: number, contractEnd: string | null): ProfileSnapshot => ({
       ...linked(id, 'former'),
