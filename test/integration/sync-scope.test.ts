@@ -587,6 +587,33 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
       ),
       report.stdout.slice(0, 1500),
     );
+    // The console's run page says it in French, with the unit names.
+    const operator = { user: 'scope-change-reader', password: 'a long enough password 0043' };
+    const app = await buildConsole({
+      deps,
+      db: stack.db,
+      settings: consoleSettings({
+        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
+      }),
+    });
+    try {
+      const cookie = await logIn(app, operator);
+      const page = await app.inject({
+        method: 'GET',
+        url: `/companies/${companyId}/runs/${applied._id}`,
+        headers: { cookie },
+      });
+      assert.equal(page.statusCode, 200);
+      const said = /data-testid="scope-change">([^<]*)</.exec(page.body)?.[1]?.replaceAll('&#39;', "'");
+      assert.equal(
+        said,
+        `Périmètre modifié depuis la dernière synchronisation (Entités juridiques 2 « ${ENTITIES[1]!.name} » → ` +
+          `Entités juridiques 1 « ${ENTITIES[0]!.name} ») : ${entity2.length} désactivés hors périmètre, ` +
+          `${entity1.length} créés ou rattachés parce qu’ils y sont entrés`,
+      );
+    } finally {
+      await app.close();
+    }
     const profiles = await profilesOf(stack, companyId);
     assert.deepEqual(
       profiles
