@@ -1,9 +1,8 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import { WORKFLOWS_PATH } from '../temporal/workflow-code';
 
-export const WORKFLOWS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
+export { WORKFLOWS_PATH };
 
 /**
  * How long a stopping worker (SIGTERM, a deploy) gives its activities in flight. Under
@@ -26,8 +25,11 @@ export interface SyncWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
-  /** Pre-bundled workflow code (tests bundle once per process); otherwise bundled at creation. */
-  workflowBundle?: WorkflowBundle;
+  /**
+   * Pre-bundled workflow code: the build's bundle file (`{ codePath }`), or code tests bundle once
+   * per process; otherwise bundled at creation.
+   */
+  workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivityTaskExecutions?: number;
   /** See `DEFAULT_SHUTDOWN_GRACE_MS`. */
   shutdownGraceMs?: number;
