@@ -95,7 +95,11 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   }
   await ensureIndexes(repos);
 
-  const { bundle, buildId } = await workflowCode(opts.workflowBundle);
+  const code = await workflowCode(opts.workflowBundle);
+  const buildId = config.WORKER_BUILD_ID || code.buildId;
+  const deployment = config.WORKER_DEPLOYMENT_NAME
+    ? { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId }
+    : undefined;
 
   const { connectionOptions, namespace } = config.temporal;
   const nativeConnection = await NativeConnection.connect(connectionOptions);
@@ -126,7 +130,8 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
       shutdown: { signal: shuttingDown.signal, drainMs: shutdownDrainMs(shutdownGraceMs) },
     },
     shutdownGraceMs,
-    workflowBundle: bundle,
+    workflowBundle: code.bundle,
+    ...(deployment ? { deployment } : {}),
   });
   built.worker = worker;
 
@@ -172,7 +177,14 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   process.once('SIGTERM', stop);
 
   logger.info(
-    { taskQueue: config.TASK_QUEUE, namespace, address: connectionOptions.address, host: os.hostname(), buildId },
+    {
+      taskQueue: config.TASK_QUEUE,
+      namespace,
+      address: connectionOptions.address,
+      host: os.hostname(),
+      buildId,
+      deployment: deployment?.deploymentName ?? null,
+    },
     'Worker started',
   );
   try {

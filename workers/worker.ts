@@ -31,6 +31,12 @@ export interface SyncWorkerOptions {
    */
   workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivityTaskExecutions?: number;
+  /**
+   * Worker versioning (off when absent): the worker polls as this deployment version. Each
+   * workflow says how it moves between versions (`setWorkflowOptions` beside it): the short ones
+   * stay pinned to the version that started them, the company's workflow follows the current one.
+   */
+  deployment?: { deploymentName: string; buildId: string };
   /** See `DEFAULT_SHUTDOWN_GRACE_MS`. */
   shutdownGraceMs?: number;
 }
@@ -47,6 +53,16 @@ export function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
     activities: createActivities(opts.deps),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 20,
+    ...(opts.deployment
+      ? {
+          workerDeploymentOptions: {
+            version: opts.deployment,
+            useWorkerVersioning: true,
+            // What a workflow that does not say otherwise gets: it finishes on the build that started it.
+            defaultVersioningBehavior: 'PINNED' as const,
+          },
+        }
+      : {}),
     // Activities in flight at shutdown stop at their next checkpoint (`deps.shutdown`); whatever is
     // still running after this is cancelled by Temporal.
     shutdownGraceTime: opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
