@@ -94,7 +94,7 @@ describe('the production build', () => {
       const profiles = await stack.store.profiles.find({ companyId: company.companyId }).toArray();
       assert.equal(profiles.length, 7);
     } finally {
-      if (worker.pid) process.kill(-worker.pid, 'SIGTERM');
+      if (worker.pid && worker.exitCode === null && worker.signalCode === null) process.kill(-worker.pid, 'SIGTERM');
       await exited;
     }
     assert.doesNotMatch(output, /"level":(50|60)/, 'no error logged by the built worker');
