@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import { companySyncWorkflow } from '../../workflows';
+import { companySyncWorkflow, type syncRunWorkflow } from '../../workflows';
 import { syncNowSignal } from '../../workflows/messages';
 import { companyWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
 import { CompanyIdAttribute } from '../../temporal/search-attributes';
@@ -81,7 +81,7 @@ describe('worker versioning: a deploy and a rollback with runs in flight', () =>
 
   const runsSoFar = () => stack.store.syncRuns.countDocuments({ companyId: company.companyId });
 
-  async function requestRun(): Promise<WorkflowHandle> {
+  async function requestRun(): Promise<WorkflowHandle<typeof syncRunWorkflow>> {
     const before = await runsSoFar();
     await stack.client.workflow.signalWithStart(companySyncWorkflow, {
       taskQueue: stack.taskQueue,
@@ -95,11 +95,11 @@ describe('worker versioning: a deploy and a rollback with runs in flight', () =>
       const runs = await stack.store.syncRuns.find({ companyId: company.companyId }).sort({ startedAt: 1 }).toArray();
       return runs.length > before ? runs.at(-1) : undefined;
     });
-    return stack.client.workflow.getHandle(syncRunWorkflowId(company.companyId, run._id));
+    return stack.client.workflow.getHandle<typeof syncRunWorkflow>(syncRunWorkflowId(company.companyId, run._id));
   }
 
   /** Starts a run held at its first read of Lucca: in flight until `release`. */
-  async function runInFlight(): Promise<{ run: WorkflowHandle; release(): void }> {
+  async function runInFlight(): Promise<{ run: WorkflowHandle<typeof syncRunWorkflow>; release(): void }> {
     const hold = stack.lucca.holdRequest({ tenant: company.tenant });
     const run = await requestRun();
     await until('the run to be reading Lucca', async () => (hold.holding ? true : undefined));
