@@ -58,8 +58,9 @@ export function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
           workerDeploymentOptions: {
             version: opts.deployment,
             useWorkerVersioning: true,
-            // What a workflow that does not say otherwise gets: it finishes on the build that started it.
-            defaultVersioningBehavior: 'PINNED' as const,
+            // What a workflow that does not say gets: one started before versioning was turned on
+            // (workflows/index.ts) keeps following the current build, as unversioned workflows do.
+            defaultVersioningBehavior: 'AUTO_UPGRADE' as const,
           },
         }
       : {}),

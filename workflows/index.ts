@@ -1,4 +1,5 @@
-import { setWorkflowOptions } from '@temporalio/workflow';
+import type { VersioningBehavior, WorkflowDefinitionOptions } from '@temporalio/common';
+import { setWorkflowOptions, workflowInfo } from '@temporalio/workflow';
 import { runAlertWorkflow } from './alert';
 import { companySyncWorkflow } from './company-sync';
 import { scheduledSyncWorkflow } from './scheduled-sync';
@@ -13,9 +14,20 @@ export { companySyncWorkflow, runAlertWorkflow, scheduledSyncWorkflow, syncRunWo
 // lives for months: it follows the current build at its next workflow task, so a change to it still
 // needs `patched()` (workflows/compat/). Pinning it and moving it only at continue-as-new needs a
 // server that tells it a new build is current; the Temporal server 1.29 of the dev stack does not
-// (docs/development.md, "Changing a workflow safely"). Without versioning these are ignored.
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, syncRunWorkflow);
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, runAlertWorkflow);
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, scheduledSyncWorkflow);
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, syncSweepWorkflow);
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, companySyncWorkflow);
+// (docs/development.md, "Changing a workflow safely").
+//
+// Said only when the worker is versioned: the server refuses a workflow task whose completion
+// carries a behaviour from an unversioned worker ("versioning behavior cannot be specified without
+// deployment options being set with versioned mode"), and the SDK sends it as given, so the task
+// times out again and again and the workflow never moves. The bundle is the same for both kinds of
+// worker, so each workflow asks, as it starts, whether its first task ran on a versioned worker;
+// one that started before versioning was turned on gets the worker's default (`AUTO_UPGRADE`, as
+// unversioned workflows behave).
+const whenVersioned = (versioningBehavior: VersioningBehavior) => (): WorkflowDefinitionOptions =>
+  workflowInfo().currentDeploymentVersion?.deploymentName ? { versioningBehavior } : {};
+
+setWorkflowOptions(whenVersioned('PINNED'), syncRunWorkflow);
+setWorkflowOptions(whenVersioned('PINNED'), runAlertWorkflow);
+setWorkflowOptions(whenVersioned('PINNED'), scheduledSyncWorkflow);
+setWorkflowOptions(whenVersioned('PINNED'), syncSweepWorkflow);
+setWorkflowOptions(whenVersioned('AUTO_UPGRADE'), companySyncWorkflow);
