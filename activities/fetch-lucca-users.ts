@@ -14,8 +14,7 @@ import {
   type LuccaUsersReadOptions,
   type UsersPagingPosition,
 } from '../lucca/client';
-import { parseEvery } from '../domain/duration';
-import { comparableSince, decideRead, DEFAULT_FULL_READ_EVERY_MS, luccaSince } from '../domain/run-kinds';
+import { comparableSince, decideRead, fullReadEveryMs, luccaSince } from '../domain/run-kinds';
 import type { LuccaPlacement, RunKind } from '../domain/types';
 import type { CompanyDocument } from '../db/companies-repository';
 import type { RunReadRecord, RunScope } from '../db/sync-runs-repository';
@@ -83,13 +82,12 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
   /** How a run asked to be `kind` reads (see `decideRead`); recorded once, by its first attempt. */
   async function decide(company: CompanyDocument, kind: RunKind): Promise<RunReadRecord> {
     if (kind !== 'incremental') return { kind };
-    const every = company.sync.fullReadEvery ? parseEvery(company.sync.fullReadEvery) : null;
     const decision = decideRead({
       requested: kind,
       now: now(),
       timeZone: company.timezone,
       connectionId: company.lucca.connectionId ?? null,
-      fullReadEveryMs: every?.ok ? Math.min(every.ms, DEFAULT_FULL_READ_EVERY_MS) : DEFAULT_FULL_READ_EVERY_MS,
+      fullReadEveryMs: fullReadEveryMs(company.sync.fullReadEvery),
       ...(await repos.syncRuns.lastAppliedReads(company._id)),
     });
     if (decision.kind === 'incremental') {

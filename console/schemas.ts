@@ -101,6 +101,7 @@ export const companySchema = {
     }),
     connected: { type: 'boolean' },
     every: { type: 'string' },
+    fullReadEvery: { type: 'string' },
     paused: { type: 'boolean' },
     nextRunAt: nullableDateTime,
     workflowRunning: { type: 'boolean' },

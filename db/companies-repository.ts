@@ -258,9 +258,14 @@ export class CompaniesRepository {
     return res.modifiedCount === 1;
   }
 
-  async setSchedule(id: string, change: { every?: string; paused?: boolean }, now: Date): Promise<boolean> {
+  async setSchedule(
+    id: string,
+    change: { every?: string; paused?: boolean; fullReadEvery?: string },
+    now: Date,
+  ): Promise<boolean> {
     const set: Record<string, unknown> = { updatedAt: now };
     if (change.every !== undefined) set['sync.every'] = change.every;
+    if (change.fullReadEvery !== undefined) set['sync.fullReadEvery'] = change.fullReadEvery;
     if (change.paused !== undefined) set['sync.paused'] = change.paused;
     const res = await this.collection.updateOne({ _id: id }, { $set: set });
     return res.matchedCount === 1;
@@ -274,6 +279,19 @@ export class CompaniesRepository {
     const res = await this.collection.updateOne(
       { _id: id, 'lucca.apiKey': expected },
       { $set: { 'lucca.apiKey': next, updatedAt: now } },
+    );
+    return res.modifiedCount === 1;
+  }
+
+  /**
+   * Stores the company's webhooks with their secrets encrypted anew (a key rotation), if the company
+   * has not changed since it was read at `readAt` (its `updatedAt`); false when it has (a target
+   * added or removed meanwhile), which then keeps what it holds.
+   */
+  async replaceWebhooks(id: string, readAt: Date, webhooks: AlertWebhookTarget[], now: Date): Promise<boolean> {
+    const res = await this.collection.updateOne(
+      { _id: id, updatedAt: readAt },
+      { $set: { 'alerts.webhooks': webhooks, updatedAt: now } },
     );
     return res.modifiedCount === 1;
   }

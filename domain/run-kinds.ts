@@ -1,3 +1,4 @@
+import { parseEvery, type ParseEveryResult } from './duration';
 import { companyToday } from './status';
 import type { RunKind } from './types';
 
@@ -12,6 +13,33 @@ export const MODIFIED_SINCE_MARGIN_MS = HOUR_MS;
 
 /** A full read at least this often (`sync.fullReadEvery`), and at least once a company's local day. */
 export const DEFAULT_FULL_READ_EVERY_MS = 24 * HOUR_MS;
+/** `sync.fullReadEvery` when a company has none: the default, and the most it may be. */
+export const DEFAULT_FULL_READ_EVERY = '24h';
+
+/**
+ * `sync.fullReadEvery` as an operator gives it: a duration (`parseEvery`'s, so at least 4h, a sync's
+ * own minimum) of at most 24h, since only a full read sees a removal and the first run of each local
+ * day reads in full anyway.
+ */
+export function parseFullReadEvery(text: string): ParseEveryResult {
+  const parsed = parseEvery(text);
+  const tooLong = {
+    ok: false,
+    message: 'sync.fullReadEvery must be at most 24h (a full read at least daily)',
+  } as const;
+  if (!parsed.ok) {
+    return parsed.message.includes('at most')
+      ? tooLong
+      : { ok: false, message: parsed.message.replace('sync.every', 'sync.fullReadEvery') };
+  }
+  return parsed.ms > DEFAULT_FULL_READ_EVERY_MS ? tooLong : parsed;
+}
+
+/** The full-read interval a company's runs use: its own when valid, else the default. */
+export function fullReadEveryMs(stored: string | undefined): number {
+  const parsed = stored === undefined ? null : parseFullReadEvery(stored);
+  return parsed?.ok ? parsed.ms : DEFAULT_FULL_READ_EVERY_MS;
+}
 
 /** A complete read the platform applied: where an incremental read can start from. */
 export interface AppliedRead {

@@ -23,6 +23,7 @@ export const AUDIT_ACTIONS = [
   'dry-run',
   'apply-anyway',
   'schedule-every',
+  'schedule-full-read',
   'pause',
   'resume',
   'guard',
@@ -31,6 +32,7 @@ export const AUDIT_ACTIONS = [
   'add-alert-target',
   'remove-alert-target',
   'test-alert',
+  'export-report',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -17,7 +17,7 @@ export { rotateApiKeys, type RotateKeysResult } from './keys';
 export { offboardCompany, type OffboardResult } from './offboard';
 export { DEFAULT_EVERY, DEFAULT_TIMEZONE, onboardCompany, type OnboardInput, type OnboardResult } from './onboard';
 export { getSyncReport, REPORT_ACTIONS, type SyncReport } from './report';
-export { changeSchedule, upsertCompanySchedule, type ScheduleChange } from './schedule';
+export { changeSchedule, scheduleAudit, upsertCompanySchedule, type ScheduleChange } from './schedule';
 export { getCompaniesStatus, type CompanyStatus } from './status';
 export { ensureSweepSchedule, SWEEP_EVERY } from './sweeper';
 export {

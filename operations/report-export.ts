@@ -81,6 +81,19 @@ export async function exportReport(
   };
 }
 
+/**
+ * What the audit log keeps of an export: which run's report, in which format (an export carries the
+ * names and emails of a run's people out of the platform). Recorded when the export starts.
+ */
+export function exportAudit(input: Pick<ReportExportInput, 'companyId' | 'runId' | 'format'>) {
+  return {
+    companyId: input.companyId,
+    action: 'export-report',
+    params: { format: input.format, ...(input.runId ? { runId: input.runId } : {}) },
+    details: (file: ReportExport) => ({ runId: file.run._id }),
+  } as const;
+}
+
 async function runOf(deps: Pick<OperationsDeps, 'repos'>, companyId: string, runId?: string): Promise<SyncRunDocument> {
   const { repos } = deps;
   const run = runId ? await repos.syncRuns.get(runId) : await repos.syncRuns.latest(companyId);

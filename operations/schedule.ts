@@ -9,9 +9,11 @@ import {
   type ScheduleUpdateOptions,
 } from '@temporalio/client';
 import { parseEvery } from '../domain/duration';
+import { DEFAULT_FULL_READ_EVERY, parseFullReadEvery } from '../domain/run-kinds';
 import type { scheduledSyncWorkflow } from '../workflows/scheduled-sync';
 import { datesScheduleId, scheduleId } from '../temporal/ids';
 import { CompanyIdAttribute, SyncKindAttribute, SyncTriggerAttribute } from '../temporal/search-attributes';
+import type { AuditedAction } from './audit';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 
@@ -183,11 +185,33 @@ async function pauseDatesSchedule(client: Client, companyId: string, pause: bool
   }
 }
 
-export type ScheduleChange = { every: string } | { pause: true } | { resume: true };
+/** `sync.fullReadEvery` validated; the message names the option and the rule (4h to 24h). */
+export function parseFullReadEveryOrThrow(fullReadEvery: string): number {
+  const parsed = parseFullReadEvery(fullReadEvery);
+  if (!parsed.ok) {
+    throw new OperationError(
+      'invalid-every',
+      `${parsed.message.replace('sync.fullReadEvery', `--full-read-every "${fullReadEvery}"`)}: between full reads, scheduled runs read only the users Lucca modified, and only a full read sees who was removed.`,
+    );
+  }
+  return parsed.ms;
+}
+
+export type ScheduleChange = { every: string } | { fullReadEvery: string } | { pause: true } | { resume: true };
+
+/** How the audit log names a schedule change, and what it keeps of it. */
+export function scheduleAudit(change: ScheduleChange): Pick<AuditedAction<unknown>, 'action' | 'params'> {
+  if ('every' in change) return { action: 'schedule-every', params: { every: change.every } };
+  if ('fullReadEvery' in change)
+    return { action: 'schedule-full-read', params: { fullReadEvery: change.fullReadEvery } };
+  return { action: 'pause' in change ? 'pause' : 'resume', params: {} };
+}
 
 export interface ScheduleChangeResult {
   companyId: string;
   every: string;
+  /** How often a scheduled run reads everyone at least (`sync.fullReadEvery`, `24h` by default). */
+  fullReadEvery: string;
   paused: boolean;
   nextRunAt: Date | null;
 }
@@ -200,6 +224,7 @@ export async function changeSchedule(
   const { companyId, change } = input;
   const now = deps.now?.() ?? new Date();
   if ('every' in change) parseEveryOrThrow(change.every);
+  if ('fullReadEvery' in change) parseFullReadEveryOrThrow(change.fullReadEvery);
   const company = await deps.repos.companies.get(companyId);
   if (!company) throw companyNotFound(companyId);
   if (company.lucca.apiKey === null) {
@@ -217,6 +242,9 @@ export async function changeSchedule(
         taskQueue: deps.config.TASK_QUEUE,
       });
       await deps.repos.companies.setSchedule(companyId, { every: change.every }, now);
+    } else if ('fullReadEvery' in change) {
+      // Read by each run as it decides how to read: no schedule to change.
+      await deps.repos.companies.setSchedule(companyId, { fullReadEvery: change.fullReadEvery }, now);
     } else if ('pause' in change) {
       await handle.pause(`Paused by the operator (${now.toISOString()})`);
       await pauseDatesSchedule(deps.client, companyId, true, now);
@@ -239,6 +267,8 @@ export async function changeSchedule(
   return {
     companyId,
     every: 'every' in change ? change.every : company.sync.every,
+    fullReadEvery:
+      'fullReadEvery' in change ? change.fullReadEvery : (company.sync.fullReadEvery ?? DEFAULT_FULL_READ_EVERY),
     paused: description.state.paused,
     nextRunAt: description.info.nextActionTimes[0] ?? null,
   };

@@ -1,6 +1,7 @@
 import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import type { CompanyDocument } from '../db/companies-repository';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
+import { DEFAULT_FULL_READ_EVERY } from '../domain/run-kinds';
 import { taskQueueWorkers, type TaskQueueWorkers } from '../temporal/client';
 import { companyWorkflowId, scheduleId } from '../temporal/ids';
 import type { OperationsDeps } from './context';
@@ -15,6 +16,8 @@ export interface CompanyStatus {
   apiKeyHint: string | null;
   connected: boolean;
   every: string;
+  /** How often a scheduled run reads everyone at least (`sync.fullReadEvery`; `24h` when unset). */
+  fullReadEvery: string;
   paused: boolean;
   schedule: { exists: boolean; paused: boolean; nextRunAt: Date | null };
   workflowRunning: boolean;
@@ -91,6 +94,7 @@ async function companyStatus(
     apiKeyHint: company.lucca.apiKey === null ? null : company.lucca.apiKeyHint,
     connected: company.lucca.apiKey !== null,
     every: company.sync.every,
+    fullReadEvery: company.sync.fullReadEvery ?? DEFAULT_FULL_READ_EVERY,
     paused: schedule.exists ? schedule.paused : company.sync.paused,
     schedule,
     workflowRunning,

@@ -149,8 +149,8 @@ export function formatStatus(companies: CompanyStatus[]): string[] {
         ? 'no schedule (run onboard again)'
         : 'none (offboarded)'
       : c.schedule.paused
-        ? `every ${c.every}, paused`
-        : `every ${c.every}, next run ${formatDateTime(c.schedule.nextRunAt)}`;
+        ? `every ${c.every} (a full read at least every ${c.fullReadEvery}), paused`
+        : `every ${c.every} (a full read at least every ${c.fullReadEvery}), next run ${formatDateTime(c.schedule.nextRunAt)}`;
     lines.push(
       `${c.companyId} — ${c.name}`,
       `  Lucca:    ${c.luccaBaseUrl} (key …${c.apiKeyHint ?? ' erased'})`,

@@ -18,8 +18,10 @@ import {
   REPORT_ACTIONS,
   requestSync,
   rotateApiKeys,
+  scheduleAudit,
   setGuard,
   type AuditActor,
+  type ScheduleChange,
   type OperationsContext,
 } from '../operations';
 import {
@@ -30,7 +32,13 @@ import {
   sendTestAlert,
 } from '../operations/alerts';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
-import { CLI_EXPORT_LABELS, EXPORT_FORMATS, exportReport, type ExportFormat } from '../operations/report-export';
+import {
+  CLI_EXPORT_LABELS,
+  EXPORT_FORMATS,
+  exportAudit,
+  exportReport,
+  type ExportFormat,
+} from '../operations/report-export';
 import { changeScope, describeScope, previewScope, scopeAuditParams } from '../operations/scope';
 import {
   addExtraField,
@@ -537,37 +545,52 @@ program
   .description('Change how often a company syncs, or pause / resume its schedule')
   .addOption(companyOption())
   .addOption(
-    new Option('--every <duration>', 'new frequency, at least 4h (e.g. 6h, 24h)').conflicts(['pause', 'resume']),
+    new Option('--every <duration>', 'new frequency, at least 4h (e.g. 6h, 24h)').conflicts([
+      'pause',
+      'resume',
+      'fullReadEvery',
+    ]),
+  )
+  .addOption(
+    new Option(
+      '--full-read-every <duration>',
+      'how often a scheduled run reads everyone at least, 4h to 24h (default 24h); between full reads, scheduled runs read only the users Lucca modified',
+    ).conflicts(['pause', 'resume']),
   )
   .addOption(new Option('--pause', 'pause scheduled syncs (sync now still works)').conflicts(['resume']))
   .option('--resume', 'resume scheduled syncs')
-  .addHelpText('after', '\nExample:\n  npm run cli -- schedule --company acme --every 12h')
-  .action(async (opts: { company: string; every?: string; pause?: boolean; resume?: boolean }) => {
-    const change =
-      opts.every !== undefined
-        ? { every: opts.every }
-        : opts.pause
-          ? { pause: true as const }
-          : opts.resume
-            ? { resume: true as const }
-            : null;
-    if (!change) throw new OperationError('usage', 'Say what to change: --every <duration>, --pause or --resume.');
-    await withContext(async (ctx) => {
-      const r = await audited(
-        ctx,
-        cliActor(),
-        {
-          companyId: opts.company,
-          action: 'every' in change ? 'schedule-every' : 'pause' in change ? 'pause' : 'resume',
-          params: 'every' in change ? { every: String(change.every) } : {},
-        },
-        () => changeSchedule(ctx, { companyId: opts.company, change }),
-      );
-      console.log(
-        `${r.companyId}: every ${r.every}, ${r.paused ? 'paused' : `next run ${formatDateTime(r.nextRunAt)}`}.`,
-      );
-    });
-  });
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npm run cli -- schedule --company acme --every 12h\n  npm run cli -- schedule --company acme --full-read-every 12h',
+  )
+  .action(
+    async (opts: { company: string; every?: string; fullReadEvery?: string; pause?: boolean; resume?: boolean }) => {
+      const change: ScheduleChange | null =
+        opts.every !== undefined
+          ? { every: opts.every }
+          : opts.fullReadEvery !== undefined
+            ? { fullReadEvery: opts.fullReadEvery }
+            : opts.pause
+              ? { pause: true }
+              : opts.resume
+                ? { resume: true }
+                : null;
+      if (!change) {
+        throw new OperationError(
+          'usage',
+          'Say what to change: --every <duration>, --full-read-every <duration>, --pause or --resume.',
+        );
+      }
+      await withContext(async (ctx) => {
+        const r = await audited(ctx, cliActor(), { companyId: opts.company, ...scheduleAudit(change) }, () =>
+          changeSchedule(ctx, { companyId: opts.company, change }),
+        );
+        console.log(
+          `${r.companyId}: every ${r.every} (a full read at least every ${r.fullReadEvery}), ${r.paused ? 'paused' : `next run ${formatDateTime(r.nextRunAt)}`}.`,
+        );
+      });
+    },
+  );
 
 program
   .command('report')
@@ -603,12 +626,13 @@ program
       if (opts.output && !opts.format) program.error('error: --output needs --format csv or --format json');
       await withContext(async (ctx) => {
         if (opts.format) {
-          const file = await exportReport(ctx, {
+          const input = {
             companyId: opts.company,
             ...(opts.run ? { runId: opts.run } : {}),
             format: opts.format,
             labels: CLI_EXPORT_LABELS,
-          });
+          };
+          const file = await audited(ctx, cliActor(), exportAudit(input), () => exportReport(ctx, input));
           // The report names people: a file of it is its owner's alone.
           const to = opts.output ? createWriteStream(opts.output, { mode: 0o600 }) : process.stdout;
           await pipeline(file.body, to);
@@ -813,32 +837,53 @@ program
 program
   .command('rotate-keys')
   .description(
-    'Re-encrypt every stored Lucca API key under the newest secret (the first of LUCCA_SYNC_SECRETS), so an older secret can be removed',
+    'Re-encrypt every stored Lucca API key and webhook signing secret under the newest secret (the first of LUCCA_SYNC_SECRETS), so an older secret can be removed',
   )
   .option('--json', 'print as JSON')
   .action(async (opts: { json?: boolean }) => {
     await withContext(async (ctx) => {
       const r = await rotateApiKeys(ctx);
-      // Recorded per company whose stored key it changed, or could not.
-      const params = { secretId: r.secretId };
-      for (const companyId of r.reencrypted) {
-        await recordAudit(ctx, cliActor(), { companyId, action: 'rotate-key', params }, { outcome: 'ok', code: null });
-      }
-      for (const companyId of r.undecryptable) {
+      // Recorded per company whose stored key or webhook secrets it changed, or could not.
+      const params = (companyId: string) => ({
+        secretId: r.secretId,
+        ...(r.webhooks.byCompany[companyId] ? { webhookSecrets: r.webhooks.byCompany[companyId] } : {}),
+      });
+      const rotated = new Set([...r.reencrypted, ...Object.keys(r.webhooks.byCompany)]);
+      for (const companyId of rotated) {
         await recordAudit(
           ctx,
           cliActor(),
-          { companyId, action: 'rotate-key', params },
-          { outcome: 'error', code: 'undecryptable' },
+          { companyId, action: 'rotate-key', params: params(companyId) },
+          { outcome: 'ok', code: null },
+        );
+      }
+      const failed = [
+        ...r.undecryptable.map((companyId) => ({ companyId, code: 'undecryptable' })),
+        ...r.webhooks.undecryptable.map((target) => ({
+          companyId: target.split('/')[0]!,
+          code: 'undecryptable-webhook-secret',
+        })),
+      ];
+      for (const { companyId, code } of failed) {
+        await recordAudit(
+          ctx,
+          cliActor(),
+          { companyId, action: 'rotate-key', params: params(companyId) },
+          { outcome: 'error', code },
         );
       }
       if (opts.json) printJson(r);
       else {
         console.log(
-          `Keys under secret "${r.secretId}": ${r.reencrypted.length} re-encrypted, ${r.alreadyCurrent.length} already were.`,
+          `Keys under secret "${r.secretId}": ${r.reencrypted.length} re-encrypted, ${r.alreadyCurrent.length} already were; webhook secrets: ${r.webhooks.reencrypted} re-encrypted, ${r.webhooks.alreadyCurrent} already were.`,
         );
         if (r.changedMeanwhile.length) {
           console.log(`Onboarded again meanwhile (their new key kept): ${r.changedMeanwhile.join(', ')}`);
+        }
+        if (r.webhooks.changedMeanwhile.length) {
+          console.log(
+            `Alert targets changed meanwhile (run rotate-keys again): ${r.webhooks.changedMeanwhile.join(', ')}`,
+          );
         }
       }
       if (r.undecryptable.length) {
@@ -847,6 +892,13 @@ program
         );
         process.exitCode = EXIT.error;
       }
+      if (r.webhooks.undecryptable.length) {
+        console.error(
+          `No secret decrypts the signing secret of webhook(s): ${r.webhooks.undecryptable.join(', ')}. Add the secret they were stored with to LUCCA_SYNC_SECRETS, or remove and add those webhooks again (a new signing secret for their receivers).`,
+        );
+        process.exitCode = EXIT.error;
+      }
+      if (r.webhooks.changedMeanwhile.length) process.exitCode = EXIT.error;
     });
   });
 

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   audited,
   changeSchedule,
+  scheduleAudit,
   DEFAULT_EVERY,
   DEFAULT_TIMEZONE,
   onboardCompany,
@@ -173,13 +174,27 @@ const scheduleSchema = {
   params: companyParams,
   body: {
     type: 'object',
-    properties: { every: { type: 'string', enum: [...EVERY_CHOICES] }, paused: { type: 'boolean' } },
+    properties: {
+      every: { type: 'string', enum: [...EVERY_CHOICES] },
+      fullReadEvery: {
+        type: 'string',
+        enum: [...EVERY_CHOICES],
+        description:
+          'how often a scheduled run reads everyone at least (default 24h): between full reads, scheduled runs read only the users Lucca modified',
+      },
+      paused: { type: 'boolean' },
+    },
     additionalProperties: false,
   },
   response: {
     200: {
       type: 'object',
-      properties: { every: { type: 'string' }, paused: { type: 'boolean' }, nextRunAt: nullableDateTime },
+      properties: {
+        every: { type: 'string' },
+        fullReadEvery: { type: 'string' },
+        paused: { type: 'boolean' },
+        nextRunAt: nullableDateTime,
+      },
     },
     400: apiError,
     404: apiError,
@@ -189,7 +204,7 @@ const scheduleSchema = {
 
 async function schedule(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
   const { companyId } = request.params as { companyId: string };
-  const body = (request.body ?? {}) as { every?: string; paused?: boolean };
+  const body = (request.body ?? {}) as { every?: string; fullReadEvery?: string; paused?: boolean };
   await requireCompany(ctx.deps, companyId);
   try {
     let result;
@@ -200,14 +215,28 @@ async function schedule(ctx: ConsoleContext, request: FastifyRequest, reply: Fas
         changeSchedule(ctx.deps, { companyId, change: { every } }),
       );
     }
+    const fullReadEvery = body.fullReadEvery;
+    if (fullReadEvery) {
+      const change = { fullReadEvery };
+      result = await audited(ctx.deps, who, { companyId, ...scheduleAudit(change) }, () =>
+        changeSchedule(ctx.deps, { companyId, change }),
+      );
+    }
     if (body.paused !== undefined) {
       const paused = body.paused;
       result = await audited(ctx.deps, who, { companyId, action: paused ? 'pause' : 'resume' }, () =>
         changeSchedule(ctx.deps, { companyId, change: paused ? { pause: true } : { resume: true } }),
       );
     }
-    if (!result) return reply.code(400).send({ error: 'bad-request', message: 'Give every and/or paused.' });
-    return { every: result.every, paused: result.paused, nextRunAt: iso(result.nextRunAt) };
+    if (!result) {
+      return reply.code(400).send({ error: 'bad-request', message: 'Give every, fullReadEvery and/or paused.' });
+    }
+    return {
+      every: result.every,
+      fullReadEvery: result.fullReadEvery,
+      paused: result.paused,
+      nextRunAt: iso(result.nextRunAt),
+    };
   } catch (err) {
     if (err instanceof OperationError) return reply.code(409).send(operationFailed(err));
     throw err;

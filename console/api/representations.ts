@@ -51,6 +51,7 @@ export function toApiCompany(c: CompanyStatus) {
     apiKeyHint: c.apiKeyHint,
     connected: c.connected,
     every: c.every,
+    fullReadEvery: c.fullReadEvery,
     paused: c.paused,
     nextRunAt: iso(c.schedule.nextRunAt),
     workflowRunning: c.workflowRunning,

@@ -1,7 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChangeAction } from '../../domain/types';
-import { REPORT_ACTIONS } from '../../operations';
-import { EXPORT_FORMATS, exportReport, type ExportFormat, type ExportLabels } from '../../operations/report-export';
+import { audited, REPORT_ACTIONS } from '../../operations';
+import {
+  EXPORT_FORMATS,
+  exportAudit,
+  exportReport,
+  type ExportFormat,
+  type ExportLabels,
+} from '../../operations/report-export';
+import { consoleActor } from '../audit';
 import type { ConsoleContext } from '../context';
 import { getReportPage, getRun, listRuns } from '../data';
 import type { I18n, MessageKey } from '../i18n';
@@ -127,7 +134,8 @@ async function runExport(ctx: ConsoleContext, request: FastifyRequest, reply: Fa
   const { format } = request.query as { format: ExportFormat };
   // The run is the company's (404 otherwise) before a byte is read.
   await getRun(ctx.deps, companyId, runId);
-  const file = await exportReport(ctx.deps, { companyId, runId, format, labels: exportLabels(ctx.i18nOf(request)) });
+  const input = { companyId, runId, format, labels: exportLabels(ctx.i18nOf(request)) };
+  const file = await audited(ctx.deps, consoleActor(request), exportAudit(input), () => exportReport(ctx.deps, input));
   return reply
     .type(file.contentType)
     .header('content-disposition', `attachment; filename="${file.filename}"`)

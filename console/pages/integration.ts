@@ -6,6 +6,7 @@ import {
   onboardCompany,
   OperationError,
   requestSync,
+  scheduleAudit,
   ticketAuditDetails,
   type SyncTicket,
 } from '../../operations';
@@ -164,6 +165,7 @@ async function changeFrequency(ctx: ConsoleContext, request: FastifyRequest, rep
   const { companyId } = request.params as { companyId: string };
   await requireCompany(ctx.deps, companyId);
   const every = field(request.body, 'every');
+  const fullReadEvery = field(request.body, 'fullReadEvery');
   const paused = field(request.body, 'paused');
   let key: MessageKey;
   try {
@@ -172,6 +174,12 @@ async function changeFrequency(ctx: ConsoleContext, request: FastifyRequest, rep
         changeSchedule(ctx.deps, { companyId, change: { every } }),
       );
       key = 'flash.everySaved';
+    } else if ((EVERY_CHOICES as readonly string[]).includes(fullReadEvery)) {
+      const change = { fullReadEvery };
+      await audited(ctx.deps, consoleActor(request), { companyId, ...scheduleAudit(change) }, () =>
+        changeSchedule(ctx.deps, { companyId, change }),
+      );
+      key = 'flash.fullReadEverySaved';
     } else if (paused === 'true' || paused === 'false') {
       await audited(
         ctx.deps,
@@ -181,7 +189,7 @@ async function changeFrequency(ctx: ConsoleContext, request: FastifyRequest, rep
       );
       key = paused === 'true' ? 'flash.paused' : 'flash.resumed';
     } else {
-      return reply.code(400).send({ error: 'bad-request', message: 'every or paused is required' });
+      return reply.code(400).send({ error: 'bad-request', message: 'every, fullReadEvery or paused is required' });
     }
   } catch (err) {
     if (!(err instanceof OperationError)) throw err;

@@ -110,6 +110,24 @@ export function integrationPage(ctx: ViewContext, v: IntegrationView): Html {
                       </label>
                       <button type="submit" class="button">${i18n.t('integration.saveEvery')}</button>
                     </form>
+                    <form method="post" action="${base}/schedule" class="row">
+                      ${csrfField(ctx.csrf)}
+                      <label
+                        >${i18n.t('integration.fullReadEvery')}
+                        <select name="fullReadEvery" data-testid="full-read-every">
+                          ${EVERY_CHOICES.map(
+                            (e) =>
+                              html`<option value="${e}" ${e === status.fullReadEvery ? 'selected' : ''}>
+                                ${everyLabel(i18n, e)}
+                              </option>`,
+                          )}
+                        </select>
+                      </label>
+                      <button type="submit" class="button" data-testid="save-full-read-every">
+                        ${i18n.t('integration.saveFullReadEvery')}
+                      </button>
+                    </form>
+                    <p class="muted small">${i18n.t('integration.fullReadWhat')}</p>
                     ${
                       status.paused
                         ? postButton(ctx, `${base}/schedule`, i18n.t('integration.resume'), {
@@ -124,6 +142,8 @@ export function integrationPage(ctx: ViewContext, v: IntegrationView): Html {
                 : html`<dl class="facts">
                     <dt>${i18n.t('integration.every')}</dt>
                     <dd data-testid="every-read-only">${everyLabel(i18n, company.sync.every)}</dd>
+                    <dt>${i18n.t('integration.fullReadEvery')}</dt>
+                    <dd data-testid="full-read-every-read-only">${everyLabel(i18n, status.fullReadEvery)}</dd>
                   </dl>`
             }
           </section>

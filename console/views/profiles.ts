@@ -1,13 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { formatExtraValue } from '../../domain/extra-fields';
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { ProfileDocument } from '../../db/profiles-repository';
+import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { SYNCED_FIELDS } from '../../domain/types';
 import type { ProfileHistoryEntry, ProfileList } from '../data';
 import type { ProfileListFilter } from '../../domain/profile-list';
 import { html, query, type Html } from '../html';
 import type { MessageKey } from '../i18n';
 import { companyTabs } from './companies';
-import { layout, luccaPictogram, type ViewContext } from './layout';
+import { layout, luccaPictogram, postButton, readOnlyNote, statusBadge, type ViewContext } from './layout';
 import { fieldDiff, formatFieldValue, reasonList } from './run';
 
 export interface ProfilesView {
@@ -175,6 +177,61 @@ export interface ProfileView {
   history: ProfileHistoryEntry[];
   /** When a run's read of Lucca last returned the person (see `getProfile`). */
   lastSeenInLucca: Date | null;
+  /** The re-sync the page's address follows, if any. */
+  resync?: ResyncState | null;
+}
+
+/** A re-sync asked from the profile page: its request's id once answered, its run once started. */
+export interface ResyncState {
+  requestId: string | null;
+  run: SyncRunDocument | null;
+}
+
+/**
+ * Re-sync this person from Lucca (a one-user run), and where the last request stands: the card
+ * refreshes itself until the run has finished (the profile's fields and history, live sections
+ * too, with it), then links to its report.
+ */
+function resyncCard(ctx: ViewContext, v: ProfileView): Html | null {
+  const { i18n } = ctx;
+  const lucca = v.profile.lucca;
+  if (!lucca) return null;
+  const base = `/companies/${v.company._id}`;
+  const state = v.resync ?? null;
+  const run = state?.run ?? null;
+  const waiting = state !== null && (run === null || run.status === 'running');
+  return html`<section
+    class="card"
+    data-testid="resync"
+    data-live-section="resync"
+    data-live="${waiting ? 'on' : 'off'}"
+  >
+    <h2>${i18n.t('profile.resync')}</h2>
+    <p class="muted">${i18n.t('profile.resyncWhat', { userId: lucca.userId })}</p>
+    ${
+      ctx.canAct
+        ? postButton(ctx, `${base}/profiles/${v.profile._id.toHexString()}/resync`, i18n.t('profile.resync'), {
+            className: 'button primary',
+            // Each form its key: sent twice (a double click, a resent page), it is one request.
+            fields: { requestKey: randomUUID() },
+            testId: 'resync-button',
+          })
+        : readOnlyNote(ctx)
+    }
+    ${
+      state === null
+        ? null
+        : run === null
+          ? html`<p data-testid="resync-state" data-state="queued">
+              ${i18n.t('profile.resyncQueued', { requestId: state.requestId ?? '…' })}
+            </p>`
+          : html`<p data-testid="resync-state" data-state="${run.status}">
+              ${i18n.t('profile.resyncRun')}
+              <a href="${base}/runs/${run._id}" data-testid="resync-report">${run._id}</a>
+              ${statusBadge(i18n, run.status)}
+            </p>`
+    }
+  </section>`;
 }
 
 /**
@@ -211,7 +268,7 @@ export function profilePage(ctx: ViewContext, v: ProfileView): Html {
     ctx,
     `${title} · ${company.name}`,
     html`${companyTabs(ctx, company, 'profiles')}
-      <section class="card">
+      <section class="card" data-live-section="profile" data-live="off">
         <h2 data-testid="profile-name">
           ${linked ? luccaPictogram(i18n.t('profiles.luccaIcon')) : null} ${title || i18n.t('common.none')}
           <span class="badge profile-${profile.status}">${i18n.t(`profileStatus.${profile.status}`)}</span>
@@ -251,8 +308,8 @@ export function profilePage(ctx: ViewContext, v: ProfileView): Html {
           }
         </dl>
       </section>
-      ${extraFieldsCard(ctx, v)}
-      <section class="card" data-testid="profile-history">
+      ${resyncCard(ctx, v)} ${extraFieldsCard(ctx, v)}
+      <section class="card" data-testid="profile-history" data-live-section="profile-history" data-live="off">
         <h2>${i18n.t('profile.history')}</h2>
         ${
           v.history.length === 0

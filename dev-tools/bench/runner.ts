@@ -10,7 +10,7 @@ import type { Collection, Document, MongoClient, ObjectId } from 'mongodb';
 import { DEFAULT_SECRET_ID } from '../../config/env';
 import { apiKeyHint, encryptApiKey, keyringOf } from '../../db/api-key-cipher';
 import { CompaniesRepository } from '../../db/companies-repository';
-import type { SyncRunResult } from '../../workflows/messages';
+import type { SyncRunInput, SyncRunResult } from '../../workflows/messages';
 import { syncRunWorkflow } from '../../workflows/sync-run';
 import { runResult } from '../../temporal/client';
 import type { LuccaRawUser } from '../fake-lucca';
@@ -183,14 +183,19 @@ export class Bench {
     });
   }
 
-  async syncOnce(worker: ChildWorker, taskQueue: string, companyId: string): Promise<PipelineRun> {
+  async syncOnce(
+    worker: ChildWorker,
+    taskQueue: string,
+    companyId: string,
+    input: Partial<Pick<SyncRunInput, 'kind' | 'trigger'>> = {},
+  ): Promise<PipelineRun> {
     const runId = `bench-${randomUUID().slice(0, 8)}`;
     const opsBefore = await worker.commandCounts();
     const started = performance.now();
     const handle = await this.client.workflow.start(syncRunWorkflow, {
       taskQueue,
       workflowId: `sync-run:${companyId}:${runId}`,
-      args: [{ companyId, runId, trigger: 'manual', requestedBy: 'bench', dryRun: false }],
+      args: [{ companyId, runId, trigger: 'manual', requestedBy: 'bench', dryRun: false, ...input }],
     });
     const result = await runResult(handle);
     const wallMs = performance.now() - started;
@@ -518,6 +523,70 @@ function runCli(args: string[], env: Record<string, string>): Promise<number | n
 }
 
 /** Changes the last name of every 100th user at the fake; returns how many changed. */
+/** One run of `measureIncremental`: what it read as, its Lucca requests, its time and writes. */
+export interface IncrementalRun {
+  kind: string;
+  wallMs: number;
+  requests: number;
+  seen: number;
+  profileWrites: number;
+  phases: Record<string, number>;
+}
+
+export interface IncrementalResult {
+  size: number;
+  full: IncrementalRun;
+  unchanged: IncrementalRun;
+  changed: IncrementalRun;
+  changedUsers: number;
+}
+
+/**
+ * A full read of `size` users, then two incremental runs on the same worker and database (rate
+ * limit off, as the first-sync figures): one with nothing changed in Lucca, one after 1% of the
+ * users changed. Each run's Lucca requests are counted at the fake.
+ */
+export async function measureIncremental(bench: Bench, size: number, seed: number): Promise<IncrementalResult> {
+  const apiKey = randomUUID().toUpperCase();
+  log(`incremental: starting the fake Lucca (${size} users, rate limit off)`);
+  const fake = await FakeLuccaProcess.start({ size, seed, apiKey, rateLimit: false });
+  const dbName = bench.dbName('incr', size, 1);
+  const taskQueue = `bench-incr-${randomUUID().slice(0, 8)}`;
+  await bench.onboard(dbName, 'bench', fake.tenantUrl, apiKey);
+  const worker = await bench.startWorker(dbName, taskQueue);
+  let logged = 0;
+  const measured = async (label: string, kind: 'full' | 'incremental'): Promise<IncrementalRun> => {
+    const run = await bench.syncOnce(worker, taskQueue, 'bench', {
+      kind,
+      trigger: kind === 'full' ? 'manual' : 'schedule',
+    });
+    const all = await fake.control<{ path: string }[]>('GET', '/requests?tenant=bench');
+    const requests = all.slice(logged).filter((r) => r.path.startsWith('/api/v3/users')).length;
+    logged = all.length;
+    const out = {
+      kind: run.result.kind ?? 'full',
+      wallMs: run.wallMs,
+      requests,
+      seen: run.result.counts?.seen ?? 0,
+      profileWrites: run.result.profileWrites,
+      phases: run.phases,
+    };
+    log(`incremental, ${label}: read as ${out.kind}, ${sec(out.wallMs)} s, ${requests} requests, ${out.seen} seen`);
+    return out;
+  };
+  try {
+    const full = await measured('full read', 'full');
+    const unchanged = await measured('nothing changed', 'incremental');
+    const changedUsers = await changeOnePercent(fake);
+    const changed = await measured('1% changed', 'incremental');
+    return { size, full, unchanged, changed, changedUsers };
+  } finally {
+    await worker.stop();
+    await fake.stop();
+    await bench.drop(dbName);
+  }
+}
+
 async function changeOnePercent(fake: FakeLuccaProcess): Promise<number> {
   const users = await fake.control<LuccaRawUser[]>('GET', '/tenants/bench/users');
   const changed = users.filter((_, i) => i % 100 === 0).map((u) => ({ ...u, lastName: `${String(u.lastName)}-Bench` }));

@@ -10,7 +10,9 @@ import { buildConsole } from '../../console/server';
 import { AuditLogRepository, type AuditEntry, type NewAuditEntry } from '../../db/audit-log-repository';
 import type { OperationsDeps } from '../../operations';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
+import { onboardCompany } from '../../operations/onboard';
 import { consoleSettings, logIn } from './console-kit';
+import { until } from './sync-kit';
 import { createWorker, forgetCompanies, newApiKey, openStack, uniqueSuffix, type Stack, stackEnv } from './helpers';
 
 const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
@@ -255,5 +257,106 @@ describe('the audit log, on the real stack', () => {
     } finally {
       await app.close();
     }
+  });
+
+  /** A console on this stack, with the operator logged in: its cookie and a CSRF token for forms and the API. */
+  async function operatorConsole() {
+    const app = await buildConsole({
+      deps,
+      db: stack.db,
+      settings: consoleSettings({
+        bootstrapAdmin: { username: OPERATOR.user, passwordHash: await hashPassword(OPERATOR.password) },
+      }),
+    });
+    const cookie = await logIn(app, OPERATOR);
+    const session = (await app.inject({ method: 'GET', url: '/api/session', headers: { cookie } })).json<{
+      csrfToken: string;
+    }>();
+    return { app, cookie, csrf: session.csrfToken };
+  }
+
+  test("the full-read interval: set with the CLI (validated, audited) or the console's schedule form, shown by status", async () => {
+    const { companyId, apiKey, url } = tenant();
+    await onboardCompany(deps, { companyId, name: 'Full reads', luccaUrl: url, apiKey, requestedBy: 'test' });
+    const stored = async () => (await stack.repos.companies.get(companyId))!.sync.fullReadEvery;
+
+    const set = await runCli(['schedule', '--company', companyId, '--full-read-every', '12h']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /every 24h \(a full read at least every 12h\)/);
+    assert.equal(await stored(), '12h');
+    const refused = await runCli(['schedule', '--company', companyId, '--full-read-every', '36h']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /--full-read-every "36h" must be at most 24h/);
+    assert.equal(await stored(), '12h', 'a refused value changes nothing');
+    const status = await runCli(['status', '--company', companyId, '--json']);
+    assert.equal((JSON.parse(status.stdout) as { fullReadEvery: string }[])[0]?.fullReadEvery, '12h');
+
+    const { app, cookie, csrf } = await operatorConsole();
+    try {
+      const form = await app.inject({
+        method: 'POST',
+        url: `/companies/${companyId}/schedule`,
+        headers: { cookie },
+        payload: { _csrf: csrf, fullReadEvery: '6h' },
+      });
+      assert.equal(form.statusCode, 303);
+      assert.equal(await stored(), '6h');
+      const page = await app.inject({ method: 'GET', url: `/companies/${companyId}/integration`, headers: { cookie } });
+      assert.match(page.body, /<select name="fullReadEvery"[^>]*>[\s\S]*?<option value="6h" selected/);
+      const api = await app.inject({ method: 'GET', url: `/api/companies/${companyId}`, headers: { cookie } });
+      assert.equal(api.json<{ fullReadEvery: string }>().fullReadEvery, '6h');
+    } finally {
+      await app.close();
+    }
+
+    const entries = await allEntries(companyId);
+    assert.deepEqual(
+      entries.filter((e) => e.action === 'schedule-full-read').map((e) => [e.source, e.params, e.outcome, e.code]),
+      [
+        ['console', { fullReadEvery: '6h' }, 'ok', null],
+        ['cli', { fullReadEvery: '36h' }, 'refused', 'invalid-every'],
+        ['cli', { fullReadEvery: '12h' }, 'ok', null],
+      ],
+    );
+  });
+
+  test("exporting a run's report is audited: who, which run, which format, from the CLI and the console", async () => {
+    const { companyId, apiKey, url } = tenant();
+    await onboardCompany(deps, { companyId, name: 'Exports', luccaUrl: url, apiKey, requestedBy: 'test' });
+    const run = await until('the first run', async () => {
+      const latest = await stack.repos.syncRuns.latest(companyId);
+      return latest && latest.status !== 'running' ? latest : undefined;
+    });
+
+    const cli = await runCli(['report', '--company', companyId, '--format', 'csv']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /Lucca id,/);
+    const { app, cookie } = await operatorConsole();
+    try {
+      const download = await app.inject({
+        method: 'GET',
+        url: `/api/companies/${companyId}/runs/${run._id}/export?format=json`,
+        headers: { cookie },
+      });
+      assert.equal(download.statusCode, 200);
+      const missing = await app.inject({
+        method: 'GET',
+        url: `/api/companies/${companyId}/runs/20990101-000000-00000000/export?format=csv`,
+        headers: { cookie },
+      });
+      assert.equal(missing.statusCode, 404);
+    } finally {
+      await app.close();
+    }
+
+    const exports = (await allEntries(companyId)).filter((e) => e.action === 'export-report');
+    assert.deepEqual(
+      exports.map((e) => [e.source, e.actor === OPERATOR.user, e.params, e.outcome]),
+      [
+        ['console', true, { format: 'json', runId: run._id }, 'ok'],
+        ['cli', false, { format: 'csv', runId: run._id }, 'ok'],
+      ],
+      'one entry per export; the latest run named when the CLI was not given one; a run not found exports nothing',
+    );
   });
 });

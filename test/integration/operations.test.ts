@@ -9,9 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { ApiKeyDecryptError, decryptApiKey, keyringOf, secretIdOf } from '../../db/api-key-cipher';
+import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { loadConfig } from '../../config/env';
 import type { OperationsDeps } from '../../operations';
+import { addWebhookTarget } from '../../operations/alerts';
 import { onboardCompany } from '../../operations/onboard';
 import { statusQuery } from '../../workflows/messages';
 import { companyWorkflowId, datesScheduleId, scheduleId } from '../../temporal/ids';
@@ -117,6 +119,12 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
       await sleep(200);
     }
     assert.fail(`no finished run of ${companyId} matched within ${timeoutMs} ms`);
+  }
+
+  function storedWebhookSecret(company: CompanyDocument | null, targetId: string): string {
+    const found = company?.alerts?.webhooks.find((w) => w.id === targetId);
+    assert.ok(found, `webhook ${targetId} is stored`);
+    return found.secret;
   }
 
   async function scheduleExists(companyId: string): Promise<boolean> {
@@ -479,12 +487,15 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     );
   });
 
-  test('rotate-keys re-encrypts every stored key under the newest secret, after which the old one can go', async () => {
+  test('rotate-keys re-encrypts every stored key and webhook secret under the newest secret, after which the old one can go', async () => {
     const { companyId, apiKey, url } = tenant();
     await onboardCompany(deps, { companyId, name: 'Rotating', luccaUrl: url, apiKey, requestedBy: 'test' });
     await waitForRun(companyId, (r) => r.trigger === 'onboarding');
+    const webhookUrl = 'https://hooks.example.com/lucca-sync';
+    const webhook = await addWebhookTarget(deps, { companyId, url: webhookUrl });
     const { apiKey: before, connectionId } = (await stack.repos.companies.get(companyId))!.lucca;
     assert.equal(secretIdOf(before!), 'default');
+    assert.equal(secretIdOf(storedWebhookSecret(await stack.repos.companies.get(companyId), webhook.id)), 'default');
     assert.ok(connectionId);
 
     const rotating = {
@@ -504,6 +515,23 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
     const binding = { companyId, baseUrl: url };
     assert.equal(decryptApiKey(keyringOf([NEXT_SECRET]), binding, after), apiKey, 'the new secret alone reads it');
     assert.throws(() => decryptApiKey(TEST_KEYRING, binding, after), ApiKeyDecryptError, 'the old one no longer does');
+    const rotatedWebhook = storedWebhookSecret(await stack.repos.companies.get(companyId), webhook.id);
+    const webhookBinding = { companyId, baseUrl: webhookUrl };
+    assert.equal(secretIdOf(rotatedWebhook), NEXT_SECRET.id);
+    assert.equal(
+      decryptApiKey(keyringOf([NEXT_SECRET]), webhookBinding, rotatedWebhook),
+      webhook.secret,
+      'the webhook keeps its signing secret, now under the new secret alone',
+    );
+    assert.throws(() => decryptApiKey(TEST_KEYRING, webhookBinding, rotatedWebhook), ApiKeyDecryptError);
+    const webhookReport = (JSON.parse(first.stdout) as { webhooks: { byCompany: Record<string, number> } }).webhooks;
+    assert.equal(webhookReport.byCompany[companyId], 1);
+    assert.ok(!first.stdout.includes(webhook.secret), 'never the signing secret');
+    const [audited] = await stack.repos.auditLog.list(companyId, { limit: 1 }, new Date(0));
+    assert.deepEqual(
+      [audited?.action, audited?.params],
+      ['rotate-key', { secretId: NEXT_SECRET.id, webhookSecrets: 1 }],
+    );
     assert.equal(
       (await stack.repos.companies.get(companyId))!.lucca.connectionId,
       connectionId,
@@ -512,6 +540,11 @@ describe('operating lucca-sync through the CLI, on the real stack', () => {
 
     const again = await runCli(['rotate-keys', '--json'], { env: rotating });
     assert.ok((JSON.parse(again.stdout) as { alreadyCurrent: string[] }).alreadyCurrent.includes(companyId));
+    assert.equal(
+      storedWebhookSecret(await stack.repos.companies.get(companyId), webhook.id),
+      rotatedWebhook,
+      'a second rotation leaves the webhook secret as it is',
+    );
     assert.equal(
       (await stack.repos.companies.get(companyId))!.lucca.apiKey,
       after,

@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { addDays } from '../../dev-tools/fake-lucca/dates';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
+import { loadConfig } from '../../config/env';
+import { getSyncReport } from '../../operations';
+import { onboardCompany } from '../../operations/onboard';
 import { SyncKindAttribute } from '../../temporal/search-attributes';
 import { syncRunWorkflowId } from '../../temporal/ids';
-import { companyWorkflowId } from '../../temporal/ids';
+import { companyWorkflowId, datesScheduleId } from '../../temporal/ids';
 import { companySyncWorkflow } from '../../workflows';
 import { statusQuery, syncNowSignal } from '../../workflows/messages';
-import { openStack, recordHistory, uniqueSuffix, type Stack } from './helpers';
+import { forgetCompanies, newApiKey, openStack, recordHistory, stackEnv, uniqueSuffix, type Stack } from './helpers';
 import {
   addTestCompany,
   changeFor,
@@ -221,6 +224,83 @@ describe('dates roll on time', () => {
       await recordHistory(stack, 'dates', syncRunWorkflowId(companyId, runId));
     } finally {
       clock.today = TODAY;
+    }
+  });
+});
+
+describe("the company's date schedule", () => {
+  test('fired, it asks for a date run: with no Lucca request, the contract that ended yesterday makes a leaver and the hire starting today is active, reported like any run', async () => {
+    const yesterday = addDays(TODAY, -1);
+    const companyId = `dates-${uniqueSuffix()}`;
+    const apiKey = newApiKey();
+    const users: LuccaRawUser[] = [
+      luccaUser(1),
+      luccaUser(2, { dtContractEnd: luccaDate(yesterday) }),
+      luccaUser(3, { dtContractStart: luccaDate(TODAY) }),
+      luccaUser(4),
+    ];
+    stack.lucca.addTenant(companyId, { users, apiKeys: [{ key: apiKey }], today: yesterday, rateLimit: false });
+    // A worker that serves schedule firings (it needs a Temporal client), on the test's clock.
+    const scheduleQueue = `test-dates-schedule-${uniqueSuffix()}`;
+    const firing = await startWorker(stack, scheduleQueue, {
+      ...clockDeps(clock),
+      temporal: { client: stack.client, taskQueue: scheduleQueue },
+    });
+    const deps = {
+      repos: stack.repos,
+      client: stack.client,
+      config: loadConfig({ ...stackEnv(stack), TASK_QUEUE: scheduleQueue }),
+    };
+    const finishedRun = (match: (kind: string | undefined) => boolean) =>
+      until('a finished run', async () => {
+        const runs = await stack.repos.syncRuns.list(companyId, 10);
+        return runs.find((r) => match(r.kind) && r.status !== 'running');
+      });
+
+    clock.today = yesterday;
+    try {
+      await onboardCompany(deps, {
+        companyId,
+        name: 'Dates',
+        luccaUrl: stack.lucca.tenantUrl(companyId),
+        apiKey,
+        requestedBy: 'test',
+      });
+      const first = await finishedRun((kind) => kind === 'full');
+      assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
+      assert.equal((await linkedProfile(stack, companyId, 2)).status, 'active', 'its last day is still worked');
+      assert.equal((await linkedProfile(stack, companyId, 3)).status, 'upcoming');
+
+      clock.today = TODAY;
+      stack.lucca.clearRequests();
+      await stack.client.schedule.getHandle(datesScheduleId(companyId)).trigger();
+      const rolled = await finishedRun((kind) => kind === 'dates');
+
+      assert.equal(stack.lucca.requests(companyId).length, 0, 'no Lucca request');
+      assert.deepEqual(
+        [rolled.status, rolled.trigger, rolled.requestedBy, rolled.counts?.deactivated, rolled.counts?.updated],
+        ['succeeded', 'schedule', 'schedule', 1, 1],
+      );
+      assert.equal((await linkedProfile(stack, companyId, 2)).status, 'former');
+      assert.equal((await linkedProfile(stack, companyId, 3)).status, 'active');
+      assert.equal((await linkedProfile(stack, companyId, 1)).status, 'active');
+      const report = await getSyncReport(deps, { companyId, runId: rolled._id, perAction: 'all' });
+      assert.deepEqual(
+        report.groups.map((g) => [g.action, g.changes.map((c) => [c.luccaUserId, c.reasons.map((r) => r.code)])]),
+        [
+          ['update', [[3, []]]],
+          ['deactivate', [[2, ['contract-ended']]]],
+        ],
+      );
+      assert.equal(await kindAttribute(companyId, rolled._id), 'dates');
+    } finally {
+      clock.today = TODAY;
+      await stack.client.schedule
+        .getHandle(datesScheduleId(companyId))
+        .delete()
+        .catch(() => undefined);
+      await forgetCompanies(stack, [companyId], 'test over');
+      await firing.stop();
     }
   });
 });

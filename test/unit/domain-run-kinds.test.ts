@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { decideRead, luccaSince, MODIFIED_SINCE_MARGIN_MS, type AppliedRead } from '../../domain/run-kinds';
+import {
+  decideRead,
+  fullReadEveryMs,
+  luccaSince,
+  MODIFIED_SINCE_MARGIN_MS,
+  parseFullReadEvery,
+  type AppliedRead,
+} from '../../domain/run-kinds';
 
 const HOUR = 3_600_000;
 const at = (iso: string) => new Date(iso);
@@ -74,5 +81,40 @@ describe('which read an incremental run makes', () => {
 
   test("the cursor is sent as UTC's wall clock, to the second", () => {
     assert.equal(luccaSince(at('2026-12-03T09:05:07.891Z')), '2026-12-03T09:05:07');
+  });
+});
+
+describe('the full-read interval a company sets', () => {
+  const accepted: [string, number][] = [
+    ['4h', 4 * HOUR],
+    ['12h', 12 * HOUR],
+    ['24h', 24 * HOUR],
+    ['1d', 24 * HOUR],
+    ['6h30m', 6.5 * HOUR],
+  ];
+  for (const [text, ms] of accepted) {
+    test(`accepts ${text}`, () => assert.deepEqual(parseFullReadEvery(text), { ok: true, ms }));
+  }
+
+  const refused: [string, RegExp][] = [
+    ['24h1m', /at most 24h/],
+    ['240h', /at most 24h/],
+    ['10d', /at most 24h/],
+    ['3h', /at least 4h/],
+    ['daily', /sync\.fullReadEvery must be a duration/],
+    ['', /must be a duration/],
+  ];
+  for (const [text, message] of refused) {
+    test(`refuses "${text}", saying why`, () => {
+      const parsed = parseFullReadEvery(text);
+      assert.equal(parsed.ok, false);
+      assert.match(parsed.ok ? '' : parsed.message, message);
+    });
+  }
+
+  test("a company's runs use its own interval, or the default of 24h when it has none or an invalid one", () => {
+    assert.equal(fullReadEveryMs('8h'), 8 * HOUR);
+    assert.equal(fullReadEveryMs(undefined), 24 * HOUR);
+    assert.equal(fullReadEveryMs('240h'), 24 * HOUR, 'never more than daily, whatever is stored');
   });
 });

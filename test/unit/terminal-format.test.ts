@@ -114,6 +114,7 @@ describe('terminal rendering of the status', () => {
     apiKeyHint: 'WXYZ',
     connected: true,
     every: '24h',
+    fullReadEvery: '24h',
     paused: false,
     schedule: { exists: true, paused: false, nextRunAt: new Date('2026-12-03T06:00:00Z') },
     workflowRunning: true,
@@ -122,6 +123,11 @@ describe('terminal rendering of the status', () => {
     ...over,
   });
   const workflowLine = (c: CompanyStatus) => formatStatus([c]).find((l) => l.includes('Workflow:'));
+
+  test('says how often a scheduled run reads everyone', () => {
+    const line = formatStatus([company({ every: '4h', fullReadEvery: '12h' })]).find((l) => l.includes('Schedule:'));
+    assert.match(line ?? '', /every 4h \(a full read at least every 12h\), next run/);
+  });
 
   test("says when no worker serves the company workflow's task queue, and when one was last seen", () => {
     const lost = workflowLine(
