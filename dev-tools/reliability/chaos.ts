@@ -10,6 +10,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import fc from 'fast-check';
 import { generateLuccaUsers } from '../fake-lucca';
 import { localDate } from '../fake-lucca/dates';
+import { LUCCA_RATE_LIMIT } from '../../lucca/rate-limiter';
+import { fleetChaos } from './fleet';
 import { hostileCompany } from './fuzz';
 import { pagesOf, type HoldAt, type MomentSpec } from './moments';
 import { leaks, Rig, secretsOf, type RunOutcome } from './rig';
@@ -41,6 +43,10 @@ interface Options {
   rounds: number;
   downMs: number;
   fuzzRuns: number;
+  fleet: boolean;
+  companies: number;
+  perTenant: number;
+  cutMs: number;
 }
 
 const program = new Command()
@@ -57,7 +63,11 @@ const program = new Command()
     2,
   )
   .option('--down-ms <n>', 'how long a killed server stays down', int, 5_000)
-  .option('--fuzz-runs <n>', 'hostile datasets', int, 10);
+  .option('--fuzz-runs <n>', 'hostile datasets', int, 10)
+  .option('--fleet', 'fleet chaos instead: many companies syncing at once through faults (see fleet.ts)', false)
+  .option('--companies <n>', 'fleet: companies (each of --size employees)', int, 50)
+  .option('--per-tenant <n>', 'fleet: companies per Lucca tenant, on disjoint legal entities', int, 5)
+  .option('--cut-ms <n>', 'fleet: how long the store is cut off', int, 30_000);
 
 interface Check {
   name: string;
@@ -86,6 +96,28 @@ async function main(): Promise<number> {
   const startedAt = performance.now();
   const rig = await Rig.open({ pageSize: opts.pageSize });
   try {
+    if (opts.fleet) {
+      await check(`fleet of ${opts.companies} companies of ${opts.size} employees`, async () => {
+        const report = await fleetChaos(rig, {
+          companies: opts.companies,
+          employees: opts.size,
+          perTenant: opts.perTenant,
+          rateLimit: LUCCA_RATE_LIMIT,
+          pageDelayMs: opts.pageDelayMs,
+          downMs: opts.downMs,
+          cutMs: opts.cutMs,
+          shutdownGraceMs: 10_000,
+          waitMs: 3_600_000,
+          log: (line) => process.stderr.write(`  ${line}\n`),
+        });
+        return (
+          `clean pass ${report.cleanSeconds.toFixed(0)} s, faulty pass ${report.faultySeconds.toFixed(0)} s; ` +
+          `${report.landed.join('; ')}; ${report.rateLimited} Lucca 429s; workers' RSS ` +
+          `${Math.round(report.rssKb.after / 1024)} MB after, ${Math.round(report.rssKb.again / 1024)} MB after another pass`
+        );
+      });
+      return report(checks, startedAt);
+    }
     await rig.startWorker();
     const users = generateLuccaUsers({ size: opts.size, seed: 11, today: localDate() });
     const pages = pagesOf(opts.size, opts.pageSize);
@@ -169,7 +201,11 @@ async function main(): Promise<number> {
   } finally {
     await rig.close();
   }
+  return report(checks, startedAt);
+}
 
+/** Prints the command, the machine and a line per check; 0 when every check passed. */
+function report(checks: Check[], startedAt: number): number {
   const cpus = os.cpus();
   process.stdout.write(
     `\nnpm run chaos -- ${process.argv.slice(2).join(' ')}\n` +
