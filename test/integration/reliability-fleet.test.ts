@@ -26,7 +26,7 @@ describe('a fleet of companies syncing at once through faults', () => {
       companies: 10,
       employees: 200,
       perTenant: 5,
-      rateLimit: { limit: 10, windowMs: 5_000 },
+      rateLimit: { limit: 5, windowMs: 5_000 },
       pageDelayMs: 50,
       downMs: 2_000,
       cutMs: 10_000,
