@@ -3,17 +3,25 @@ import { ApplicationFailure } from '@temporalio/common';
 import { decryptApiKey } from '../db/api-key-cipher';
 import { failureType } from '../domain/failures';
 import type { GuardCeiling } from '../domain/guards';
-import { mapLuccaUser } from '../domain/map-lucca-user';
+import { mapLuccaUserWithExtras } from '../domain/extra-fields';
 import {
   isAllowedLuccaUrl,
   LuccaClient,
   LUCCA_PAGE_SIZE,
+  modifiedTimeOf,
   START_OF_USERS,
+  type LuccaModifiedField,
+  type LuccaUsersReadOptions,
   type UsersPagingPosition,
 } from '../lucca/client';
+import { parseEvery } from '../domain/duration';
+import { comparableSince, decideRead, DEFAULT_FULL_READ_EVERY_MS, luccaSince } from '../domain/run-kinds';
+import type { RunKind } from '../domain/types';
+import type { CompanyDocument } from '../db/companies-repository';
+import type { RunReadRecord } from '../db/sync-runs-repository';
 import { SharedLuccaBudget } from '../lucca/shared-budget';
 import { isInLuccaScope } from '../lucca/scope';
-import { scopeOf } from '../db/companies-repository';
+import { extraFieldsOf, scopeOf } from '../db/companies-repository';
 import { luccaRequestCounter } from './metrics';
 import { watchProgress } from './progress';
 import { RunPlan, type LocateUsers, type PlanResult, type PlanStep } from './run-plan';
@@ -27,6 +35,10 @@ export interface ReadInput extends SyncRunRef {
    */
   allowMassDeactivation?: boolean;
   overrideCeilings?: GuardCeiling[];
+  /** What the run reads (see `RunKind`); absent from workflows of earlier versions: a full read. */
+  kind?: RunKind;
+  /** A one-user run's Lucca user. */
+  luccaUserId?: number;
 }
 
 export interface ReadResult {
@@ -39,6 +51,8 @@ export interface ReadResult {
    * workflow plans the staged pages with `planSync`.
    */
   plan?: PlanResult;
+  /** What the run read in the end (absent from runs recorded before run kinds: a full read). */
+  kind?: RunKind;
 }
 
 /** Heartbeat details of the read: where to resume it, and how far its plan got. Positions and counts only. */
@@ -46,7 +60,12 @@ interface ReadCheckpoint {
   read: UsersPagingPosition;
   step: PlanStep;
   done: number;
+  /** An incremental read Lucca answered with users not modified since: it is a full read. */
+  ignored?: boolean;
 }
+
+const IGNORED_FILTER =
+  'Lucca ignored the modification filter and answered with every user: the run read everyone, as a full read';
 
 /** Pages the read may stage ahead of the plan (held in memory until planned); a test reads 24 pages ahead of it. */
 export const PAGES_AHEAD = 2;
@@ -61,7 +80,26 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
    * from the last heartbeated position when retried: the pages staged before it are planned again
    * from their copies, not read again, and a page read again replaces its copy.
    */
-  async function fetchLuccaUsers({ companyId, runId }: ReadInput): Promise<ReadResult> {
+  /** How a run asked to be `kind` reads (see `decideRead`); recorded once, by its first attempt. */
+  async function decide(company: CompanyDocument, kind: RunKind): Promise<RunReadRecord> {
+    if (kind !== 'incremental') return { kind };
+    const every = company.sync.fullReadEvery ? parseEvery(company.sync.fullReadEvery) : null;
+    const decision = decideRead({
+      requested: kind,
+      now: now(),
+      timeZone: company.timezone,
+      connectionId: company.lucca.connectionId ?? null,
+      fullReadEveryMs: every?.ok ? Math.min(every.ms, DEFAULT_FULL_READ_EVERY_MS) : DEFAULT_FULL_READ_EVERY_MS,
+      ...(await repos.syncRuns.lastAppliedReads(company._id)),
+    });
+    if (decision.kind === 'incremental') {
+      return { kind: 'incremental', since: luccaSince(decision.since), field: decision.field };
+    }
+    return { kind: 'full', ...('why' in decision ? { fullBecause: decision.why } : {}) };
+  }
+
+  async function fetchLuccaUsers(input: ReadInput): Promise<ReadResult> {
+    const { companyId, runId } = input;
     const ctx = Context.current();
     const company = await loadCompany(companyId);
     if (!company.lucca.apiKey) {
@@ -74,8 +112,11 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
     const readWith = await repos.syncRuns.recordConnection(runId, company.lucca.connectionId ?? null);
     checkConnection(company, readWith, 'since this run started reading');
     const { review, override } = await resolveOverride(company, runId);
+    const requested: RunKind = input.kind ?? 'full';
+    const decided = await repos.syncRuns.recordRead(runId, await decide(company, requested));
     const resumeFrom = readPosition(ctx.info.heartbeatDetails);
-    const start: ReadCheckpoint = { read: resumeFrom, step: 'profiles', done: 0 };
+    let ignored = readIgnored(ctx.info.heartbeatDetails);
+    const start: ReadCheckpoint = { read: resumeFrom, step: 'profiles', done: 0, ...(ignored ? { ignored } : {}) };
     const describe = (c: ReadCheckpoint) =>
       `page ${c.read.page + 1} (Lucca offset ${c.read.offset})` +
       (c.step === 'pages' ? '' : ` while planning (${c.step}, ${c.done} done)`);
@@ -100,6 +141,8 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
     });
     return await watchProgress('Reading Lucca', start, { stallTimeoutMs, describe, shutdown }, async (watch) => {
       let position = resumeFrom;
+      const checkpoint = (step: PlanStep, done: number) =>
+        watch.checkpoint({ read: position, step, done, ...(ignored ? { ignored } : {}) });
       // The plan follows the read a few pages behind: Lucca's first requests go out while the
       // company's profiles load (at 100,000 that takes seconds, which would otherwise shift the
       // rate limit's window).
@@ -109,7 +152,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
         runId,
         fresh: ctx.info.attempt === 1,
         now: now(),
-        progress: (step, done) => watch.checkpoint({ read: position, step, done }),
+        progress: checkpoint,
       });
       // Pages an earlier attempt staged are planned from their copies, not read again.
       let planned: Promise<unknown> = starting.then((plan) =>
@@ -121,8 +164,35 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       // Lucca filters to the company's scope and the client checks every user again: those outside
       // it are dropped here, before anything of them is staged, planned or logged.
       const scope = scopeOf(company) ?? undefined;
-      for await (const read of client.usersPages(resumeFrom, watch.signal, { scope })) {
-        const users = read.items.map(mapLuccaUser);
+      const since = decided.kind === 'incremental' && decided.since ? decided.since : null;
+      const oneUser = decided.kind === 'one-user' ? requireLuccaUserId(input) : null;
+      // Incremental and one-user reads check the scope here only: a user who moved out of it then
+      // comes back (in `outOfScope`), and is deactivated as such; a filtered read would not show them.
+      // The company's extra fields, read with the core ones; part of the connection, so fixed for the run.
+      const extras = extraFieldsOf(company);
+      const options: LuccaUsersReadOptions = {
+        scope,
+        extras: extras.fields,
+        ...(since
+          ? { modifiedSince: { field: decided.field ?? 'modifiedAt', since }, scopeCheckedHereOnly: true }
+          : {}),
+        ...(oneUser !== null ? { ids: [oneUser], scopeCheckedHereOnly: true } : {}),
+      };
+      const leftScope = new Set<number>();
+      let seenField: LuccaModifiedField | undefined;
+      // A date roll reads nothing: the store's own dates are all it plans from.
+      const pages = decided.kind === 'dates' ? noPages() : client.usersPages(resumeFrom, watch.signal, options);
+      for await (const read of pages) {
+        for (const user of read.outOfScope) if (user.id !== null) leftScope.add(user.id);
+        if (since) {
+          for (const item of read.items) {
+            const modified = modifiedTimeOf(item);
+            seenField ??= modified?.field;
+            // Only a user older than asked proves the filter was ignored; a missing time proves nothing.
+            if (modified && modified.at < comparableSince(since)) ignored = true;
+          }
+        }
+        const users = read.items.map((item) => mapLuccaUserWithExtras(item, extras));
         await repos.workingData.stagePage(runId, read.page, read.requestOffset, users);
         behind += 1;
         planned = planned.then(async () => {
@@ -132,7 +202,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
         planned.catch(() => undefined);
         if (behind > PAGES_AHEAD) await planned;
         position = read.next;
-        watch.checkpoint({ read: position, step: 'pages', done: position.page });
+        checkpoint('pages', position.page);
         await repos.syncRuns.setProgress(runId, {
           pagesRead: position.page,
           usersRead: position.offset,
@@ -141,7 +211,9 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       }
       await planned;
       const plan = await starting;
-      if (position.offset === 0 && plan.linkedProfiles > 0) {
+      const kind: RunKind = decided.kind === 'incremental' && ignored ? 'full' : decided.kind;
+      // Only a read of everyone can tell "nobody" from a wrong answer.
+      if (kind === 'full' && position.offset === 0 && plan.linkedProfiles > 0) {
         throw ApplicationFailure.create({
           type: failureType('lucca-empty'),
           message:
@@ -155,9 +227,10 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       // An earlier attempt resumed from an older heartbeat may have staged pages past this read's end.
       await repos.workingData.dropPagesFrom(runId, position.page);
       checkConnection(await loadCompany(companyId), readWith, 'while this run was reading Lucca');
-      const removalsSafe = !position.moved;
+      const removalsSafe = !position.moved && kind === 'full';
       // A linked user a scoped read did not return left the scope or left Lucca: Lucca says which.
       const locate: LocateUsers | undefined =
+        (kind === 'full' || undefined) &&
         scope &&
         (async (ids) => {
           const found = await client.locateUsers(ids, watch.signal, (requests) =>
@@ -170,14 +243,55 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
           }
           return places;
         });
-      const finished = await plan.finish({ detectRemovals: removalsSafe, review, override, locate });
+      // Only a full read sees an absence. An incremental or one-user read may deactivate only those
+      // it saw outside the scope — and the one user asked for, when Lucca no longer has them.
+      const absentOnly =
+        kind === 'one-user' && oneUser !== null
+          ? {
+              ids: new Set([oneUser]),
+              places: new Map(leftScope.has(oneUser) ? [[oneUser, 'out-of-scope' as const]] : []),
+            }
+          : kind === 'incremental'
+            ? { ids: leftScope, places: new Map([...leftScope].map((id) => [id, 'out-of-scope' as const])) }
+            : undefined;
+      const finished = await plan.finish({
+        detectRemovals: removalsSafe,
+        review,
+        override,
+        locate,
+        ...(absentOnly ? { absentOnly } : {}),
+        rollDates: kind === 'incremental' || kind === 'dates',
+      });
+      await repos.syncRuns.recordKind(runId, kind, requested, {
+        ...(kind !== decided.kind ? { fullBecause: IGNORED_FILTER } : {}),
+        ...(seenField ? { field: seenField } : {}),
+      });
       // A complete read saw each of these users now, whatever the run goes on to write.
-      await repos.luccaSightings.record(companyId, baseUrl, runId, now(), plan.seenUsers);
-      return { pagesRead: position.page, usersRead: position.offset, removalsSafe, plan: finished };
+      if (kind !== 'dates') await repos.luccaSightings.record(companyId, baseUrl, runId, now(), plan.seenUsers);
+      return { pagesRead: position.page, usersRead: position.offset, removalsSafe, plan: finished, kind };
     });
   }
 
   return fetchLuccaUsers;
+}
+
+/** Whether a retried attempt's heartbeat says Lucca ignored the modification filter. */
+function readIgnored(details: unknown): boolean {
+  return !!details && typeof details === 'object' && (details as Partial<ReadCheckpoint>).ignored === true;
+}
+
+async function* noPages(): AsyncGenerator<never> {}
+
+function requireLuccaUserId(input: ReadInput): number {
+  const id = input.luccaUserId;
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+    throw ApplicationFailure.create({
+      type: failureType('configuration'),
+      message: `A one-user run of company ${input.companyId} needs a Lucca user id; nothing was read.`,
+      nonRetryable: true,
+    });
+  }
+  return id;
 }
 
 /** The read's resume position from a retried attempt's heartbeat (earlier versions heartbeated the position alone). */

@@ -16,6 +16,8 @@ export interface RequestCompanySyncDeps {
 
 export interface RequestCompanySyncInput {
   companyId: string;
+  /** The date schedule's firing asks for a `dates` run; the sync schedule's asks nothing (see `sanitise`). */
+  kind?: 'dates';
 }
 
 /**
@@ -38,6 +40,7 @@ export const FIRING_ANSWER_WITHIN_MS = 40_000;
 export function createRequestCompanySync(deps: RequestCompanySyncDeps) {
   async function requestCompanySync({
     companyId,
+    kind,
   }: RequestCompanySyncInput): Promise<{ workflowId: string; requestId: string }> {
     const { client, taskQueue } = requireTemporal(deps.temporal, 'requestCompanySync');
     const refusal = syncRefusal(await deps.repos.companies.get(companyId));
@@ -57,7 +60,7 @@ export function createRequestCompanySync(deps: RequestCompanySyncDeps) {
         client,
         taskQueue,
         companyId,
-        { trigger: 'schedule', requestedBy: 'schedule', requestKey },
+        { trigger: 'schedule', requestedBy: 'schedule', requestKey, ...(kind ? { kind } : {}) },
         { answerWithinMs: FIRING_ANSWER_WITHIN_MS },
       );
       return { workflowId: accepted.workflowId, requestId: accepted.requestId };

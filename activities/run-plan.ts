@@ -25,7 +25,7 @@ export interface PlanResult extends GuardRecord {
 }
 
 /** Where the planning of a run is: for heartbeats and stall messages. Counts only. */
-export type PlanStep = 'profiles' | 'pages' | 'replan' | 'locating' | 'removals';
+export type PlanStep = 'profiles' | 'pages' | 'replan' | 'locating' | 'removals' | 'dates';
 
 /**
  * Where Lucca has each of the given users now, against the company's scope (ids absent from the
@@ -124,6 +124,13 @@ export class RunPlan {
     override?: OverrideOutcome | undefined;
     /** For a scoped read: absent linked users are looked up, and those outside the scope are `out-of-scope`. */
     locate?: LocateUsers;
+    /**
+     * For a read that cannot prove absence (incremental, one user): the only users that may be
+     * planned absent — seen outside the scope, or the one user asked for — and where Lucca has them.
+     */
+    absentOnly?: { ids: ReadonlySet<number>; places?: ReadonlyMap<number, 'in-scope' | 'out-of-scope'> };
+    /** Roll the dates of the linked profiles the read did not return (incremental and date runs). */
+    rollDates?: boolean;
   }): Promise<PlanResult> {
     const { repos, runId, planner } = this;
     const run = await repos.syncRuns.get(runId);
@@ -151,6 +158,19 @@ export class RunPlan {
       for (let i = 0; i < removals.length; i += REMOVALS_PER_CHUNK) {
         await this.#store(this.#nextSlot++, removals.slice(i, i + REMOVALS_PER_CHUNK), false);
         this.progress('removals', i + REMOVALS_PER_CHUNK);
+      }
+    } else if (opts.absentOnly && opts.absentOnly.ids.size > 0) {
+      const removals = planner.planRemovals(opts.absentOnly.places, opts.absentOnly.ids);
+      for (let i = 0; i < removals.length; i += REMOVALS_PER_CHUNK) {
+        await this.#store(this.#nextSlot++, removals.slice(i, i + REMOVALS_PER_CHUNK), false);
+        this.progress('removals', i + REMOVALS_PER_CHUNK);
+      }
+    }
+    if (opts.rollDates) {
+      const rolled = planner.planDateRoll();
+      for (let i = 0; i < rolled.length; i += REMOVALS_PER_CHUNK) {
+        await this.#store(this.#nextSlot++, rolled.slice(i, i + REMOVALS_PER_CHUNK), false);
+        this.progress('dates', i + REMOVALS_PER_CHUNK);
       }
     }
 

@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import type { SyncTrigger } from '../domain/types';
+import type { RunKind, SyncTrigger } from '../domain/types';
 import { runContext, type SyncActivityDeps, type SyncRunRef } from './run-context';
 
 export interface StartSyncRunInput extends SyncRunRef {
@@ -12,6 +12,9 @@ export interface StartSyncRunInput extends SyncRunRef {
   overrideOf?: string;
   /** Sent by workflows of earlier versions; ignored, as `overrideOf` says it all. */
   allowMassDeactivation?: boolean;
+  /** What the run asks to read (absent from workflows of earlier versions: a full read). */
+  kind?: RunKind;
+  luccaUserId?: number;
 }
 
 /** Records the run's start (an upsert: the finish records it again when it was not confirmed). */

@@ -117,6 +117,35 @@ const envSchema = z.object({
   WORKER_METRICS_ADDRESS: listenAddress,
   /** The worker's `/healthz` (live) and `/readyz` (polling and MongoDB answering). Off by default. */
   WORKER_HEALTH_ADDRESS: listenAddress,
+  /**
+   * The SMTP server email alerts go through, e.g. `smtps://user:password@smtp.example.com:465` or
+   * `smtp://relay.internal:25` (STARTTLS when the server offers it). Unset: email targets are kept
+   * but nothing is sent to them, and each delivery records why.
+   */
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  /** The sender of email alerts. */
+  ALERT_EMAIL_FROM: z.string().min(3).default('lucca-sync <lucca-sync@localhost>'),
+  /**
+   * The console's address as admins reach it (an origin): alerts link to the run's report there.
+   * Unset: alerts give the CLI's report command instead.
+   */
+  CONSOLE_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /**
+   * Webhook targets must be https; origins listed here (comma-separated, e.g.
+   * `http://127.0.0.1:9000`) may be plain http — a receiver on the same host, tests.
+   */
+  ALERT_WEBHOOK_HTTP_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim().replace(/\/+$/, ''))
+        .filter(Boolean),
+    ),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -130,6 +159,7 @@ const SECRET_SETTINGS = new Set([
   'ADMIN_PASSWORD',
   'ADMIN_PASSWORD_HASH',
   'CONSOLE_SESSION_SECRET',
+  'SMTP_URL',
 ]);
 
 /** A setting's value as an error may quote it: secrets hidden, a URI's credentials masked. */

@@ -12,9 +12,16 @@ import {
   type CompanyStatus,
   type OperationsDeps,
 } from '../operations';
-import { checkLuccaAccess, sharedLuccaBudget, validateLuccaUrl } from '../operations/onboard';
+import { sharedLuccaBudget } from '../operations/lucca-budget';
+import { checkLuccaAccess, validateLuccaUrl } from '../operations/onboard';
 import type { ProfileListFilter } from '../domain/profile-list';
-import { pageOfChanges, type ChangeFilter, type RunChangeIndex } from './run-change-index';
+import {
+  pageOfChanges,
+  type ChangeFilter,
+  type ChangeIndex,
+  type ChangeIndexPage,
+  type RunChangeIndex,
+} from './run-change-index';
 import { pageOf, type DirectoryPage, type DirectorySnapshot, type ProfileDirectory } from './profile-directory';
 
 /**
@@ -73,14 +80,14 @@ export interface ReportQuery extends ChangeFilter {
   limit?: number;
 }
 
-export interface ReportPage extends RunWithProgress {
+/** A page of the report: the window and counts are the change index's own (`run-change-index.ts`), with the page's changes. */
+export interface ReportPage
+  extends
+    RunWithProgress,
+    Pick<ChangeIndexPage, 'total' | 'skip' | 'limit'>,
+    Pick<ChangeIndex, 'countsByAction' | 'countsByReason'> {
   filter: ChangeFilter;
-  total: number;
-  skip: number;
-  limit: number;
   changes: SyncChangeDocument[];
-  countsByAction: Map<ChangeAction, number>;
-  countsByReason: Map<string, number>;
 }
 
 const REASON_CODE_PATTERN = /^[a-z][a-z-]{0,63}$/;

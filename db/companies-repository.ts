@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import { NO_EXTRA_FIELDS, type ExtraFieldsConfig, type ExtraFieldSpec } from '../domain/extra-fields';
 import {
   DEFAULT_GUARD,
   guardSettingPath,
@@ -42,12 +43,26 @@ export interface CompanyDocument {
      * (`--allow-overlap`): people in both are synced into both.
      */
     scopeOverlapAllowed?: boolean;
+    /**
+     * Part of the connection, like the scope: the extra Lucca fields read for each profile (stored
+     * under `profiles.lucca.extra.<key>`). Absent: none.
+     */
+    extraFields?: ExtraFieldSpec[];
+    /** Keys of extra fields removed with their values cleared: runs blank what profiles still hold under them. */
+    clearedExtraKeys?: string[];
   };
   /** The schedule, and the mass-change guards' thresholds (see `GuardSettings`, read with `guardsOf`). */
   sync: GuardSettings & {
     every: string;
     paused: boolean;
+    /**
+     * How often a scheduled run reads everyone at least (a duration, at most `24h`, the default):
+     * between full reads, scheduled runs read only the users modified since the last one.
+     */
+    fullReadEvery?: string;
   };
+  /** Where the company's alerts go (see `domain/alerts.ts`); absent: nowhere. */
+  alerts?: AlertTargets;
   /**
    * Set when offboarding begins, before its schedule is deleted and its workflow cancelled, and
    * kept once it is done; onboarding removes it. While set, the company gets no new run and no new
@@ -65,6 +80,34 @@ export interface CompanyDocument {
 export function syncRefusal(company: CompanyDocument | null): 'company-not-found' | 'offboarded' | null {
   if (!company) return 'company-not-found';
   return company.offboardedAt || company.lucca.apiKey === null ? 'offboarded' : null;
+}
+
+/** A webhook that receives a company's alerts, signed with its own secret. */
+export interface AlertWebhookTarget {
+  /** Opaque, e.g. `wh-1a2b3c4d`: what Temporal and the delivery records name instead of the URL. */
+  id: string;
+  url: string;
+  /** The signing secret, encrypted like the API key (bound to the company and this URL). */
+  secret: string;
+  addedAt: Date;
+}
+
+/** An email address that receives a company's alerts (an administrator's, personal data: never in Temporal). */
+export interface AlertEmailTarget {
+  /** Opaque, e.g. `em-1a2b3c4d`. */
+  id: string;
+  address: string;
+  addedAt: Date;
+}
+
+export interface AlertTargets {
+  webhooks: AlertWebhookTarget[];
+  emails: AlertEmailTarget[];
+}
+
+/** A company's alert targets, none when it has none. */
+export function alertTargetsOf(company: Pick<CompanyDocument, 'alerts'>): AlertTargets {
+  return { webhooks: company.alerts?.webhooks ?? [], emails: company.alerts?.emails ?? [] };
 }
 
 export interface CompanyUpsert {
@@ -89,6 +132,13 @@ export function scopeOf(company: Pick<CompanyDocument, 'lucca'>): CompanyScope |
   const scope = company.lucca.scope;
   if (!scope || (scope.legalEntityIds.length === 0 && scope.departmentIds.length === 0)) return null;
   return scope;
+}
+
+/** What a company reads beyond the core fields (see `ExtraFieldsConfig`). */
+export function extraFieldsOf(company: Pick<CompanyDocument, 'lucca'>): ExtraFieldsConfig {
+  const { extraFields, clearedExtraKeys } = company.lucca;
+  if (!extraFields?.length && !clearedExtraKeys?.length) return NO_EXTRA_FIELDS;
+  return { fields: extraFields ?? [], cleared: clearedExtraKeys ?? [] };
 }
 
 export class CompaniesRepository {
@@ -173,6 +223,30 @@ export class CompaniesRepository {
     return res.modifiedCount === 1;
   }
 
+  /**
+   * Stores a company's extra fields under a new connection stamp, only while the company is still
+   * on `expectedConnectionId` (as `setScope`).
+   */
+  async setExtraFields(
+    id: string,
+    change: { config: ExtraFieldsConfig; connectionId: string },
+    expectedConnectionId: string | undefined,
+    now: Date,
+  ): Promise<boolean> {
+    const res = await this.collection.updateOne(
+      { _id: id, 'lucca.connectionId': expectedConnectionId ?? { $exists: false } },
+      {
+        $set: {
+          'lucca.extraFields': [...change.config.fields],
+          'lucca.clearedExtraKeys': [...change.config.cleared],
+          'lucca.connectionId': change.connectionId,
+          updatedAt: now,
+        },
+      },
+    );
+    return res.modifiedCount === 1;
+  }
+
   async setSchedule(id: string, change: { every?: string; paused?: boolean }, now: Date): Promise<boolean> {
     const set: Record<string, unknown> = { updatedAt: now };
     if (change.every !== undefined) set['sync.every'] = change.every;
@@ -212,5 +286,29 @@ export class CompaniesRepository {
       { $set: { 'lucca.apiKey': null, 'lucca.connectedAt': null, 'sync.paused': true, updatedAt: now } },
     );
     return res.matchedCount === 1;
+  }
+
+  /** Adds an alert target; false when there is no such company. */
+  async addAlertTarget(
+    id: string,
+    target: { kind: 'webhook'; webhook: AlertWebhookTarget } | { kind: 'email'; email: AlertEmailTarget },
+    now: Date,
+  ): Promise<boolean> {
+    const push = target.kind === 'webhook' ? { 'alerts.webhooks': target.webhook } : { 'alerts.emails': target.email };
+    const res = await this.collection.updateOne({ _id: id }, { $push: push, $set: { updatedAt: now } });
+    return res.matchedCount === 1;
+  }
+
+  /** Removes the alert target `targetId` (a webhook's or an email's); false when the company has none by that id. */
+  async removeAlertTarget(id: string, targetId: string, now: Date): Promise<boolean> {
+    const company = await this.get(id);
+    if (!company) return false;
+    const { webhooks, emails } = alertTargetsOf(company);
+    if (!webhooks.some((w) => w.id === targetId) && !emails.some((e) => e.id === targetId)) return false;
+    await this.collection.updateOne(
+      { _id: id },
+      { $pull: { 'alerts.webhooks': { id: targetId }, 'alerts.emails': { id: targetId } }, $set: { updatedAt: now } },
+    );
+    return true;
   }
 }

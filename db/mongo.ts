@@ -1,4 +1,5 @@
 import { MongoClient, type Collection, type Db } from 'mongodb';
+import { AlertsRepository } from './alerts-repository';
 import { AuditLogRepository } from './audit-log-repository';
 import { CompaniesRepository, type CompanyDocument } from './companies-repository';
 import { LuccaBudgetsRepository } from './lucca-budgets-repository';
@@ -20,6 +21,7 @@ export interface Repositories {
   auditLog: AuditLogRepository;
   luccaBudgets: LuccaBudgetsRepository;
   luccaSightings: LuccaSightingsRepository;
+  alerts: AlertsRepository;
 }
 
 export function repositories(db: Db): Repositories {
@@ -35,6 +37,7 @@ export function repositories(db: Db): Repositories {
     auditLog: new AuditLogRepository(db),
     luccaBudgets: new LuccaBudgetsRepository(db),
     luccaSightings: new LuccaSightingsRepository(db),
+    alerts: new AlertsRepository(db),
   };
 }
 

@@ -1,9 +1,11 @@
 import { BSON, ObjectId, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from 'mongodb';
 import { CompanyProfileIndex } from '../domain/profile-index';
 import { isOutOfScope, isRemoval, keptFields, rebaseChange } from '../domain/plan';
+import { sameExtraValue } from '../domain/extra-fields';
 import { reason } from '../domain/reasons';
 import {
   SYNCED_FIELDS,
+  type ExtraValues,
   type PlannedChange,
   type PlannedFrom,
   type ProfileSnapshot,
@@ -38,6 +40,13 @@ export interface ProfileDocument extends SyncedFields {
      */
     legalEntity?: { id: number; name: string } | null;
     department?: { id: number; name: string } | null;
+    /**
+     * The company's extra Lucca fields, by the key each is stored under (`companies.lucca.extraFields`);
+     * a field removed with its values kept stays here, no longer written. Absent until one is synced.
+     */
+    extra?: ExtraValues;
+    /** The extra fields as the last sync wrote them (like `syncedValues`). */
+    syncedExtra?: ExtraValues;
   };
   createdAt: Date;
   updatedAt: Date;
@@ -74,6 +83,8 @@ const SNAPSHOT_PROJECTION = {
   'lucca.removedAt': 1,
   'lucca.outOfScopeAt': 1,
   'lucca.tenant': 1,
+  'lucca.extra': 1,
+  'lucca.syncedExtra': 1,
 } as const;
 
 function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
@@ -96,10 +107,26 @@ function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
             removedAt: doc.lucca.removedAt ?? null,
             outOfScopeAt: doc.lucca.outOfScopeAt ?? null,
             tenant: doc.lucca.tenant ?? null,
+            ...(doc.lucca.extra || doc.lucca.syncedExtra
+              ? { extra: doc.lucca.extra ?? null, syncedExtra: doc.lucca.syncedExtra ?? null }
+              : {}),
           },
         }
       : {}),
   };
+}
+
+/**
+ * The `$set` entries of a change's extra fields: each value under `lucca.extra.<key>`, and as
+ * synced. One path per key, so a field removed with its values kept is left as it is.
+ */
+function extraSetOf(extra: ExtraValues | undefined): Record<string, unknown> {
+  const set: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(extra ?? {})) {
+    set[`lucca.extra.${key}`] = value;
+    set[`lucca.syncedExtra.${key}`] = value;
+  }
+  return set;
 }
 
 /**
@@ -221,7 +248,8 @@ function writtenAlready(update: PlannedUpdate, doc: ProfileDocument): boolean {
   return (
     removed === isRemoval(update.change) &&
     outOfScope === isOutOfScope(update.change) &&
-    SYNCED_FIELDS.every((f) => kept.includes(f) || fields[f] === target.fields[f])
+    SYNCED_FIELDS.every((f) => kept.includes(f) || fields[f] === target.fields[f]) &&
+    Object.entries(target.extra ?? {}).every(([key, value]) => sameExtraValue(doc.lucca?.extra?.[key], value))
   );
 }
 
@@ -292,11 +320,19 @@ function merge(into: WriteOutcome, outcome: WriteOutcome): WriteOutcome {
 function setOf(change: ApplicableChange, at: Date, tenant: string): Record<string, unknown> {
   const { fields, status } = change.target!;
   const userId = change.luccaUserId!;
+  const extra = change.target!.extra;
   if (change.action === 'link') {
     return {
       ...fields,
       status,
-      lucca: { userId, linkedAt: at, lastSeenAt: at, syncedValues: fields, tenant },
+      lucca: {
+        userId,
+        linkedAt: at,
+        lastSeenAt: at,
+        syncedValues: fields,
+        tenant,
+        ...(extra ? { extra, syncedExtra: extra } : {}),
+      },
       updatedAt: at,
     };
   }
@@ -304,6 +340,7 @@ function setOf(change: ApplicableChange, at: Date, tenant: string): Record<strin
     ...fields,
     status,
     'lucca.syncedValues': fields,
+    ...extraSetOf(extra),
     updatedAt: at,
     // A user present in Lucca (and in the scope) is no longer "removed" or "out of scope", whatever else changed.
     ...(isRemoval(change)
@@ -504,6 +541,7 @@ export class ProfilesRepository {
                 lastSeenAt: now,
                 syncedValues: target.fields,
                 tenant,
+                ...(target.extra ? { extra: target.extra, syncedExtra: target.extra } : {}),
               },
               createdAt: now,
               updatedAt: now,

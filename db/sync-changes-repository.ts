@@ -36,6 +36,9 @@ export function toChangeDocument(runId: string, companyId: string, seq: number, 
   };
 }
 
+/** Changes a streamed export holds at once. */
+const EXPORT_BATCH_SIZE = 1_000;
+
 /** Lookups by `_id` in flight at once for a page of a report (the store's pool is shared). */
 const BY_SEQ_CONCURRENCY = 8;
 
@@ -171,6 +174,14 @@ export class SyncChangesRepository {
    */
   ofRun(runId: string): AsyncIterable<SyncChangeDocument> {
     return this.collection.find({ runId }, { batchSize: 1_000 });
+  }
+
+  /**
+   * Every change of a run in plan order, streamed a batch at a time (an export of any size holds one
+   * batch). MongoDB reads them from the `run_seq` index; FerretDB sorts in the store, not here.
+   */
+  inPlanOrder(runId: string): AsyncIterable<SyncChangeDocument> {
+    return this.collection.find({ runId }).sort({ seq: 1 }).batchSize(EXPORT_BATCH_SIZE);
   }
 
   /**

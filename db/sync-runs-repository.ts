@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { GuardRecord } from '../domain/guards';
-import type { SyncCounts, SyncTrigger } from '../domain/types';
+import type { AppliedRead } from '../domain/run-kinds';
+import type { RunKind, SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
 
 export type SyncRunStatus = 'running' | 'succeeded' | 'failed' | 'blocked';
@@ -56,6 +57,27 @@ export interface SyncRunDocument {
   connectionId?: string | null;
   /** Profiles the plan found linked under another Lucca tenant, which its apply unlinks first. */
   otherTenantLinks?: number;
+  /**
+   * What the run read (see `RunKind`): as asked when it starts, then as its read decided (an
+   * incremental run may read in full). Absent from runs of earlier versions, which read in full.
+   */
+  kind?: RunKind;
+  /** The kind the request asked for, when the read decided otherwise. */
+  requestedKind?: RunKind;
+  /** A one-user run's Lucca user id. */
+  luccaUserId?: number;
+  /** How the read was decided, once, by its first attempt (a retry reads the same way). */
+  read?: RunReadRecord;
+}
+
+/** The read a run decided on: an incremental one's cursor, or why it reads everyone. */
+export interface RunReadRecord {
+  kind: RunKind;
+  /** Incremental: the date-time sent to Lucca (`<field>=since,<since>`). */
+  since?: string;
+  field?: 'modifiedAt' | 'modifiedOn';
+  /** Full although incremental was asked: why (a due full read, or Lucca ignoring the filter). */
+  fullBecause?: string;
 }
 
 export interface SyncRunStart {
@@ -69,6 +91,8 @@ export interface SyncRunStart {
   workflowId: string;
   temporalRunId: string;
   now: Date;
+  kind?: RunKind;
+  luccaUserId?: number;
 }
 
 /** What the sweeper needs of a run. */
@@ -109,6 +133,8 @@ export class SyncRunsRepository {
           temporalRunId: s.temporalRunId,
           ...(s.requestId ? { requestId: s.requestId } : {}),
           ...(s.overrideOf ? { overrideOf: s.overrideOf } : {}),
+          ...(s.kind ? { kind: s.kind } : {}),
+          ...(s.luccaUserId !== undefined ? { luccaUserId: s.luccaUserId } : {}),
         },
       },
       { upsert: true },
@@ -123,6 +149,62 @@ export class SyncRunsRepository {
     await this.collection.updateOne({ _id: runId, connectionId: { $exists: false } }, { $set: { connectionId } });
     const run = await this.collection.findOne({ _id: runId }, { projection: { connectionId: 1 } });
     return run?.connectionId ?? null;
+  }
+
+  /**
+   * The read the run decided on: recorded by the read's first attempt and returned as recorded to
+   * every later one, so a retry reads the same users with the same cursor.
+   */
+  async recordRead(runId: string, read: RunReadRecord): Promise<RunReadRecord> {
+    await this.collection.updateOne({ _id: runId, read: { $exists: false } }, { $set: { read } });
+    const run = await this.collection.findOne({ _id: runId }, { projection: { read: 1 } });
+    return run?.read ?? read;
+  }
+
+  /** What the run read in the end (an incremental read Lucca answered in full is a full read). */
+  async recordKind(
+    runId: string,
+    kind: RunKind,
+    requestedKind: RunKind,
+    read: { fullBecause?: string; field?: 'modifiedAt' | 'modifiedOn' } = {},
+  ): Promise<void> {
+    const set: Record<string, unknown> = { kind };
+    if (requestedKind !== kind) set.requestedKind = requestedKind;
+    if (read.fullBecause) set['read.fullBecause'] = read.fullBecause;
+    if (read.field) set['read.field'] = read.field;
+    await this.collection.updateOne({ _id: runId }, { $set: set });
+  }
+
+  /**
+   * The company's latest applied complete reads (succeeded, not dry runs, full or incremental;
+   * runs from before kinds read in full): where an incremental read starts from, and the last full one.
+   */
+  async lastAppliedReads(
+    companyId: string,
+  ): Promise<{ lastApplied: AppliedRead | null; lastFull: AppliedRead | null }> {
+    const latest = (kinds: RunKind[]) =>
+      this.collection
+        .find(
+          { companyId, status: 'succeeded', mode: 'apply', kind: { $nin: kinds } },
+          { projection: { kind: 1, startedAt: 1, connectionId: 1, read: 1 } },
+        )
+        .sort({ startedAt: -1 })
+        .limit(1)
+        .next();
+    const asRead = (run: SyncRunDocument | null): AppliedRead | null =>
+      run
+        ? {
+            kind: run.kind === 'incremental' ? 'incremental' : 'full',
+            startedAt: run.startedAt,
+            connectionId: run.connectionId ?? null,
+            ...(run.read?.field ? { modifiedField: run.read.field } : {}),
+          }
+        : null;
+    const [applied, full] = await Promise.all([
+      latest(['dates', 'one-user']),
+      latest(['incremental', 'dates', 'one-user']),
+    ]);
+    return { lastApplied: asRead(applied), lastFull: asRead(full) };
   }
 
   async setProgress(runId: string, progress: SyncRunDocument['progress']): Promise<void> {

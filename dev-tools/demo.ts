@@ -11,9 +11,9 @@ import { startDemoConsole } from '../console/demo';
 import { getSyncReport, onboardCompany, openOperationsContext, type OperationsContext } from '../operations';
 import { generateLuccaUsers, startFakeLucca, type FakeLucca, type LuccaRawUser } from './fake-lucca';
 import { localDate } from './fake-lucca/dates';
-import { formatReport } from '../scripts/lib/cli-format';
+import { formatReport } from '../operations/terminal-format';
 import { DATA_DIR, PROJECT_ROOT } from './stack/paths';
-import { waitWithProgress } from '../scripts/lib/progress';
+import { waitWithProgress } from '../operations/terminal-progress';
 import { mongoUri, stackSettings, startStack, stopStack, temporalAddress } from './stack/stack';
 
 /**

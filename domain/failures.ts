@@ -28,6 +28,12 @@ const TYPE_BY_CODE = {
    */
   'lucca-missing-field': 'LuccaMissingFieldError',
   /**
+   * An extra field the company reads (a custom HR-file field, a standard one) is missing from every
+   * user of a page: the key's role cannot see it. Read as empty it would blank it for everyone, so
+   * the read stops and names the field and the permission to grant.
+   */
+  'lucca-hidden-field': 'LuccaHiddenFieldError',
+  /**
    * A Lucca answer larger than LUCCA_MAX_PAGE_BYTES: stopped as it streamed, before it could fill
    * the worker's memory. Not retried: the same request gets the same answer.
    */
@@ -111,6 +117,10 @@ export const FAILURE_SENTENCES: Readonly<Record<FailureCode, Sentences>> = {
   'lucca-missing-field': {
     en: 'Lucca left out a field the sync asks for (e.g. birth dates): the key’s role most likely lost a permission; nothing is read as blank.',
     fr: 'Lucca a omis un champ demandé par la synchronisation (par exemple les dates de naissance) : le rôle de la clé a sans doute perdu une permission ; rien n’est lu comme vide.',
+  },
+  'lucca-hidden-field': {
+    en: 'Lucca left out an extra field the company reads, for every user: the key cannot see it. In Lucca, give the key’s role “Consult HR files” on the section holding that field (or remove the field from the company’s extra fields), then sync again; nothing is read as blank.',
+    fr: 'Lucca a omis, pour tous les collaborateurs, un champ supplémentaire que l’entreprise lit : la clé ne le voit pas. Dans Lucca, donnez au rôle de la clé « Consulter les dossiers RH » sur la section qui contient ce champ (ou retirez le champ des champs supplémentaires de l’entreprise), puis relancez la synchronisation ; rien n’est lu comme vide.',
   },
   'lucca-too-large': {
     en: 'A Lucca answer was larger than LUCCA_MAX_PAGE_BYTES: the read stopped there and is not retried; a real page of 1,000 users is about 1 MB, so report it to Lucca.',

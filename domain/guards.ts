@@ -1,3 +1,4 @@
+import { isExtraDiffKey, type ExtraDiffKey } from './extra-fields';
 import type { RunError } from './failures';
 import { SYNCED_FIELDS, type PlannedChange, type SyncedField } from './types';
 
@@ -88,7 +89,8 @@ export const OVERWRITE_GUARDED_FIELDS: readonly SyncedField[] = [
 /** What one guard counts: its kind and, for the per-field guards (`blank`, `overwrite`), the field. */
 export interface GuardSubject {
   guard: GuardKind;
-  field?: SyncedField;
+  /** A core field, or an extra field as `extra:<key>` (the blanking guard watches those too). */
+  field?: SyncedField | ExtraDiffKey;
 }
 
 /** `deactivate`, `email`, `reactivate`, `blank:<field>`, `overwrite:<field>`. */
@@ -114,12 +116,20 @@ export function isDeactivation(change: PlannedChange): boolean {
  * Fields a change empties that had a value. `contractEnd` is left out: an end date going away is
  * a rehire on an open contract, not lost data.
  */
-export function blankedFields(change: PlannedChange): SyncedField[] {
+export function blankedFields(change: PlannedChange): (SyncedField | ExtraDiffKey)[] {
   if (!change.fields || change.action === 'create') return [];
-  return SYNCED_FIELDS.filter((field) => {
+  const core = SYNCED_FIELDS.filter((field) => {
     const diff = change.fields?.[field];
     return field !== 'contractEnd' && diff !== undefined && hasValue(diff.from) && !hasValue(diff.to);
   });
+  // Extra fields are guarded like the core ones: a key that lost a section empties them all at once.
+  const extra = Object.keys(change.fields)
+    .filter(isExtraDiffKey)
+    .filter((field) => {
+      const diff = change.fields?.[field];
+      return diff !== undefined && hasValue(diff.from) && !hasValue(diff.to);
+    });
+  return [...core, ...extra];
 }
 
 /** Does this change give an already linked profile another email? */
@@ -198,9 +208,11 @@ export class GuardedChanges {
     return this.#ids;
   }
 
-  /** Every key with at least one change, in `GUARD_KEYS` order. */
+  /** Every key with at least one change, in `GUARD_KEYS` order, then the extra fields' blanking by key. */
   *subjects(): Generator<GuardSubject> {
     for (const subject of GUARD_KEYS) if (this.count(subject) > 0) yield subject;
+    const extra = [...this.#ids.keys()].filter((key) => key.startsWith('blank:extra:')).sort();
+    for (const key of extra) yield { guard: 'blank', field: key.slice('blank:'.length) as ExtraDiffKey };
   }
 }
 

@@ -1,5 +1,6 @@
 import { GuardedChanges, guardVerdict, type GuardReview, type Guards, type GuardVerdict } from './guards';
 import { addToCounts, isAbsence, planLuccaUser, planRemoval } from './plan';
+import { statusFor } from './status';
 import type { CompanyProfileIndex } from './profile-index';
 import { emptyCounts, type MappedLuccaUser, type PlannedChange, type SyncCounts } from './types';
 
@@ -17,9 +18,10 @@ export class PlanTally {
   /** Changes that write a profile. */
   writes = 0;
 
-  add(change: PlannedChange): void {
+  /** `fromStore`: a change planned from the store's own values (a date roll), not from a record read. */
+  add(change: PlannedChange, fromStore = false): void {
     this.#counts = addToCounts(this.#counts, change);
-    if (!isAbsence(change)) this.#fromSeenRecords += 1;
+    if (!isAbsence(change) && !fromStore) this.#fromSeenRecords += 1;
     this.guarded.add(change);
     if (change.target) this.writes += 1;
   }
@@ -68,6 +70,7 @@ export class CompanyPlanner {
   readonly #stale = new Set<number>();
   readonly #pages = new Map<number, PlanTally>();
   readonly #removals = new PlanTally();
+  readonly #rolled = new PlanTally();
 
   constructor(private readonly ctx: CompanyPlanContext) {}
 
@@ -148,11 +151,13 @@ export class CompanyPlanner {
    * read, says where Lucca has each of them (`absentLinked`): outside the scope is `out-of-scope`;
    * inside it (moved in under the read) plans nothing until the next run reads them; not in Lucca
    * is `removed-from-lucca`, as is every absent user of a read of the whole tenant (no `places`).
+   * A read that cannot see absences (incremental, one user) passes `only`: the users it saw outside
+   * the company's scope, or the one user asked for.
    */
-  planRemovals(places?: ReadonlyMap<number, 'in-scope' | 'out-of-scope'>): PlannedChange[] {
+  planRemovals(places?: ReadonlyMap<number, 'in-scope' | 'out-of-scope'>, only?: ReadonlySet<number>): PlannedChange[] {
     const removals: PlannedChange[] = [];
     for (const [userId, profile] of this.ctx.index.linkedProfiles()) {
-      if (this.#firstPage.has(userId)) continue;
+      if (this.#firstPage.has(userId) || (only && !only.has(userId))) continue;
       const place = places?.get(userId);
       if (place === 'in-scope') continue;
       const change = planRemoval(profile, place === 'out-of-scope' ? 'out-of-scope' : 'removed-from-lucca');
@@ -161,6 +166,31 @@ export class CompanyPlanner {
       removals.push(change);
     }
     return removals;
+  }
+
+  /**
+   * The dates of the linked profiles the read did not return, rolled to today from the store's own
+   * values: a contract ended before today deactivates (`contract-ended`), a start date reached makes
+   * an upcoming hire active. Fields are the profile's, so nothing but the status moves. Profiles
+   * removed from Lucca or out of scope are left as they are (a read decides on them).
+   */
+  planDateRoll(): PlannedChange[] {
+    const { index, today } = this.ctx;
+    const rolled: PlannedChange[] = [];
+    for (const [userId, profile] of index.linkedProfiles()) {
+      if (this.#firstPage.has(userId) || profile.lucca?.removedAt != null || profile.lucca?.outOfScopeAt != null) {
+        continue;
+      }
+      if (statusFor(profile.fields, today) === profile.status) continue;
+      const change = planLuccaUser(
+        { kind: 'ok', luccaUserId: userId, fields: { ...profile.fields }, issues: [] },
+        { today, linkedProfile: profile, unlinkedSameEmail: [], emailTakenBy: null, emailDuplicatedInLucca: false },
+      );
+      if (!change) continue;
+      this.#rolled.add(change, true);
+      rolled.push(change);
+    }
+    return rolled;
   }
 
   /** The company's profiles linked to a user of the tenant read. */
@@ -178,6 +208,7 @@ export class CompanyPlanner {
     const total = new PlanTally();
     for (const tally of this.#pages.values()) total.merge(tally);
     total.merge(this.#removals);
+    total.merge(this.#rolled);
     return total;
   }
 

@@ -1,3 +1,4 @@
+import { extraDiffKey, hasExtraValue, isExtraDiffKey, sameExtraValue } from './extra-fields';
 import { reason } from './reasons';
 import { statusFor } from './status';
 import {
@@ -9,6 +10,7 @@ import {
   type PlannedFrom,
   type ProfileSnapshot,
   type ProfileStatus,
+  type ExtraValues,
   type Reason,
   type SyncCounts,
   type SyncedField,
@@ -32,7 +34,51 @@ export interface UserPlanContext {
 type OkUser = Extract<MappedLuccaUser, { kind: 'ok' }>;
 
 const isEmailIssue = (r: Reason): boolean => r.code === 'missing-email' || r.code === 'invalid-email';
-const dateIssues = (user: OkUser): Reason[] => user.issues.filter((r) => r.code === 'invalid-date');
+// Unusable values (a bad date, an extra field not of its type) ride along on the user's change.
+const dateIssues = (user: OkUser): Reason[] =>
+  user.issues.filter((r) => r.code === 'invalid-date' || r.code === 'invalid-value');
+
+/** What the extra fields of a change write, and how they differ from what the profile holds. */
+interface ExtraPlan {
+  /** Each of the company's extra fields (and cleared keys): the value to write. Absent when it reads none. */
+  target?: ExtraValues;
+  diff: FieldDiff;
+  /** Keys whose value the platform edited since the last sync and the change replaces. */
+  overwritten: string[];
+}
+
+/**
+ * The extra values to write over `held` (the profile's `lucca.extra`) and their from → to. `synced`
+ * is what the last sync wrote: a held value that differs from it is a platform edit. `create`: only
+ * values there are, like the core fields of a new profile.
+ */
+function extraChanges(
+  target: ExtraValues | undefined,
+  held: ExtraValues | null | undefined,
+  synced: ExtraValues | null | undefined,
+  create = false,
+): ExtraPlan {
+  const plan: ExtraPlan = { diff: {}, overwritten: [] };
+  if (!target) return plan;
+  plan.target = target;
+  for (const [key, to] of Object.entries(target)) {
+    const from = held?.[key] ?? null;
+    if (sameExtraValue(from, to) || (create && !hasExtraValue(to))) continue;
+    plan.diff[extraDiffKey(key)] = { from, to };
+    if (synced && !sameExtraValue(from, synced[key])) plan.overwritten.push(key);
+  }
+  return plan;
+}
+
+/** The extra values of a Lucca user for a profile: Lucca's, except unusable ones, which keep the profile's. */
+function extraTarget(user: OkUser, profile: ProfileSnapshot | null): ExtraValues | undefined {
+  if (!user.extra) return undefined;
+  const target = { ...user.extra };
+  for (const key of user.unusableExtra ?? []) target[key] = profile?.lucca?.extra?.[key] ?? null;
+  return target;
+}
+
+const withExtra = (extra: ExtraValues | undefined): { extra?: ExtraValues } => (extra ? { extra } : {});
 
 /** The values to write: Lucca's, except where Lucca's value is unusable (a bad date), which never blanks a stored one. */
 function targetFields(user: OkUser, profile: ProfileSnapshot | null): SyncedFields {
@@ -126,7 +172,8 @@ function planLinked(
     }
   }
 
-  const fields = diffFields(profile.fields, target);
+  const extras = extraChanges(extraTarget(user, profile), profile.lucca?.extra, profile.lucca?.syncedExtra);
+  const fields: FieldDiff = { ...diffFields(profile.fields, target), ...extras.diff };
   const wasRemoved = profile.lucca?.removedAt != null;
   const wasOutOfScope = profile.lucca?.outOfScopeAt != null;
   if (Object.keys(fields).length === 0 && profile.status === status && !wasRemoved && !wasOutOfScope) {
@@ -134,7 +181,10 @@ function planLinked(
     // Lucca that someone must resolve, so it is reported on every run like any other conflict; a
     // missing email is a deliberate keep and plans nothing.
     const withheld = emailReasons.filter((r) => r.code === 'duplicate-email-in-lucca' || r.code === 'email-taken');
-    if ((user.unusable ?? []).some((field) => profile.fields[field] !== null)) withheld.push(...dateIssues(user));
+    const keptExtra = (user.unusableExtra ?? []).some((key) => hasExtraValue(profile.lucca?.extra?.[key]));
+    if ((user.unusable ?? []).some((field) => profile.fields[field] !== null) || keptExtra) {
+      withheld.push(...dateIssues(user));
+    }
     return withheld.length > 0
       ? { action: 'conflict', luccaUserId: user.luccaUserId, profileId: profile.id, reasons: withheld }
       : null;
@@ -166,10 +216,16 @@ function planLinked(
     luccaUserId: user.luccaUserId,
     profileId: profile.id,
     fields,
-    target: { fields: target, status },
+    target: { fields: target, status, ...withExtra(extras.target) },
     from: plannedFrom(profile),
     ...unusableOf(user),
-    reasons: [...transition, ...emailReasons, ...dateIssues(user), ...overwritten.map(overwrittenReason)],
+    reasons: [
+      ...transition,
+      ...emailReasons,
+      ...dateIssues(user),
+      ...overwritten.map(overwrittenReason),
+      ...extras.overwritten.map(overwrittenExtraReason),
+    ],
   };
 }
 
@@ -182,6 +238,13 @@ function overwrittenReason(field: SyncedField): Reason {
   return reason(
     'overwritten-local-edit',
     `${field} was edited on the platform since the last sync; replaced by the Lucca value`,
+  );
+}
+
+function overwrittenExtraReason(key: string): Reason {
+  return reason(
+    'overwritten-local-edit',
+    `extra field ${key} was edited on the platform since the last sync; replaced by the Lucca value`,
   );
 }
 
@@ -229,14 +292,16 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
   if (single) {
     const target = targetFields(user, single);
     const linkStatus = statusFor(target, ctx.today);
-    const fields = diffFields(single.fields, target);
+    // An unlinked profile holds no Lucca extras: a link writes them as a create would.
+    const extras = extraChanges(extraTarget(user, null), null, null, true);
+    const fields: FieldDiff = { ...diffFields(single.fields, target), ...extras.diff };
     if (single.status !== linkStatus) fields.status = { from: single.status, to: linkStatus };
     return {
       action: 'link',
       luccaUserId: user.luccaUserId,
       profileId: single.id,
       fields,
-      target: { fields: target, status: linkStatus },
+      target: { fields: target, status: linkStatus, ...withExtra(extras.target) },
       from: plannedFrom(single),
       ...unusableOf(user),
       reasons: [...statusTransitionReasons(single.status, linkStatus), ...dateIssues(user)],
@@ -248,12 +313,14 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
     const value = user.fields[field];
     if (value !== null) fields[field] = { from: null, to: value };
   }
+  const extras = extraChanges(extraTarget(user, null), null, null, true);
+  Object.assign(fields, extras.diff);
   fields.status = { from: null, to: status };
   return {
     action: 'create',
     luccaUserId: user.luccaUserId,
     fields,
-    target: { fields: { ...user.fields }, status },
+    target: { fields: { ...user.fields }, status, ...withExtra(extras.target) },
     reasons: dateIssues(user),
   };
 }
@@ -339,18 +406,25 @@ export function rebaseChange(change: PlannedChange, current: ProfileSnapshot): P
   const kept = keptFields(change);
   const target: SyncedFields = { ...change.target.fields };
   for (const field of kept) target[field] = current.fields[field];
-  const fields = diffFields(current.fields, target);
+  const linking = change.action === 'link' || change.action === 'create';
+  const extras = linking
+    ? extraChanges(change.target.extra, null, null, true)
+    : extraChanges(change.target.extra, current.lucca?.extra, current.lucca?.syncedExtra);
+  const fields: FieldDiff = { ...diffFields(current.fields, target), ...extras.diff };
   if (current.status !== change.target.status) fields.status = { from: current.status, to: change.target.status };
   const base = current.lucca?.syncedValues ?? change.from?.fields ?? null;
-  const overwritten = base ? SYNCED_FIELDS.filter((f) => f in fields && current.fields[f] !== base[f]) : [];
+  const overwritten = base
+    ? SYNCED_FIELDS.filter((f) => f in fields && !isExtraDiffKey(f) && current.fields[f] !== base[f])
+    : [];
   return {
     ...change,
     fields,
-    target: { fields: target, status: change.target.status },
+    target: { fields: target, status: change.target.status, ...withExtra(extras.target) },
     from: plannedFrom(current),
     reasons: [
       ...change.reasons.filter((r) => r.code !== 'overwritten-local-edit'),
       ...overwritten.map(overwrittenReason),
+      ...extras.overwritten.map(overwrittenExtraReason),
     ],
   };
 }

@@ -1,4 +1,5 @@
-import { SYNCED_FIELDS, type ProfileSnapshot, type ProfileStatus, type SyncedFields } from './types';
+import { sameExtraValue } from './extra-fields';
+import { SYNCED_FIELDS, type ExtraValues, type ProfileSnapshot, type ProfileStatus, type SyncedFields } from './types';
 
 /**
  * The values last synced from Lucca, packed: 0 when they equal the profile's (the usual case),
@@ -7,6 +8,11 @@ import { SYNCED_FIELDS, type ProfileSnapshot, type ProfileStatus, type SyncedFie
 type PackedSynced = 0 | null | (string | null)[];
 
 const sameValues = (a: SyncedFields, b: SyncedFields) => SYNCED_FIELDS.every((f) => a[f] === b[f]);
+const sameExtras = (a: ExtraValues, b: ExtraValues) =>
+  Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => sameExtraValue(a[k], b[k]));
+
+/** Extra values last synced, packed like `PackedSynced`: 0 when they equal the profile's. */
+type PackedExtra = 0 | null | ExtraValues;
 const valuesOf = (fields: SyncedFields) => SYNCED_FIELDS.map((f) => fields[f]);
 const toFields = (values: (string | null)[]): SyncedFields =>
   Object.fromEntries(SYNCED_FIELDS.map((f, i) => [f, values[i] ?? null])) as unknown as SyncedFields;
@@ -54,7 +60,13 @@ export class CompanyProfileIndex {
       : sameValues(lucca.syncedValues, fields)
         ? 0
         : valuesOf(lucca.syncedValues);
-    // [id, status, ...fields, userId, removedAt, synced, outOfScopeAt]
+    const extra = lucca?.extra ?? null;
+    const syncedExtra: PackedExtra = !lucca?.syncedExtra
+      ? null
+      : extra && sameExtras(lucca.syncedExtra, extra)
+        ? 0
+        : lucca.syncedExtra;
+    // [id, status, ...fields, userId, removedAt, synced, outOfScopeAt, (extra, syncedExtra)]
     const packed = [
       profile.id,
       profile.status,
@@ -63,6 +75,8 @@ export class CompanyProfileIndex {
       lucca?.removedAt ? lucca.removedAt.getTime() : null,
       synced,
       lucca?.outOfScopeAt ? lucca.outOfScopeAt.getTime() : null,
+      // Only for profiles that hold extra fields: the others pack as before.
+      ...(extra || syncedExtra !== null ? [extra, syncedExtra] : []),
     ];
     const at = this.#packed.push(JSON.stringify(packed)) - 1;
     if (lucca) {
@@ -123,11 +137,13 @@ export class CompanyProfileIndex {
     const packed = JSON.parse(this.#packed[at]!) as unknown[];
     const n = SYNCED_FIELDS.length;
     const fields = toFields(packed.slice(2, 2 + n) as (string | null)[]);
-    const [userId, removedAt, synced, outOfScopeAt] = packed.slice(2 + n) as [
+    const [userId, removedAt, synced, outOfScopeAt, extra = null, syncedExtra = null] = packed.slice(2 + n) as [
       number | null,
       number | null,
       PackedSynced,
       number | null,
+      (ExtraValues | null)?,
+      PackedExtra?,
     ];
     return {
       id: packed[0] as string,
@@ -141,6 +157,9 @@ export class CompanyProfileIndex {
               syncedValues: synced === 0 ? { ...fields } : synced === null ? null : toFields(synced),
               removedAt: removedAt === null ? null : new Date(removedAt),
               outOfScopeAt: outOfScopeAt === null ? null : new Date(outOfScopeAt),
+              ...(extra === null && syncedExtra === null
+                ? {}
+                : { extra, syncedExtra: syncedExtra === 0 ? { ...extra } : syncedExtra }),
             },
           }),
     };

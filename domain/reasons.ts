@@ -79,6 +79,10 @@ export const REASON_SENTENCES: Readonly<Record<ReasonCode, Sentences>> = {
     en: 'The profile was deleted, linked to another Lucca user (or another profile was linked to this user) or kept changing on the platform while the sync ran, so nothing was written to it or counted; the next sync plans it again.',
     fr: 'Le profil a été supprimé, lié à un autre collaborateur Lucca (ou un autre profil a été lié à ce collaborateur) ou modifié sans cesse sur la plateforme pendant la synchronisation : rien n’y a été écrit ni compté ; la prochaine synchronisation le reprend.',
   },
+  'invalid-value': {
+    en: 'An extra field’s value in Lucca cannot be read as the type chosen for it (a text where a date or a number is expected, a reference without an id); it was not synced: the profile keeps its current value and the rest of the record synced.',
+    fr: 'La valeur d’un champ supplémentaire dans Lucca ne correspond pas au type choisi pour lui (un texte là où une date ou un nombre est attendu, une référence sans identifiant) : elle n’a pas été synchronisée, le profil garde sa valeur actuelle et le reste de la fiche est synchronisé.',
+  },
 };
 
 export function describeReason(code: ReasonCode, language: Language = 'en'): string {

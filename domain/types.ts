@@ -1,3 +1,8 @@
+import type { ExtraDiffKey, ExtraValue } from './extra-fields';
+
+/** A profile's extra Lucca fields (`lucca.extra`), by key. */
+export type ExtraValues = Record<string, ExtraValue>;
+
 /** The six fields Lucca owns on a profile. Dates are date-only `YYYY-MM-DD` strings, never JS Dates. */
 export interface SyncedFields {
   firstName: string | null;
@@ -27,6 +32,19 @@ export type ProfileStatus = 'active' | 'upcoming' | 'former';
 /** What started a sync run: its schedule, an operator (CLI or console), or a company's onboarding. */
 export type SyncTrigger = 'schedule' | 'manual' | 'onboarding';
 
+/**
+ * What a run reads. `full`: every user of the company (the only read that can see an absence, so
+ * the only one that plans `removed-from-lucca`). `incremental`: the users Lucca says were modified
+ * since the last complete read, plus the dates that rolled for the others. `dates`: no Lucca read
+ * at all, the store's own contract dates rolled to the company's today. `one-user`: one Lucca user,
+ * by id.
+ */
+export const RUN_KINDS = ['full', 'incremental', 'dates', 'one-user'] as const;
+export type RunKind = (typeof RUN_KINDS)[number];
+
+export const isRunKind = (value: unknown): value is RunKind =>
+  typeof value === 'string' && (RUN_KINDS as readonly string[]).includes(value);
+
 export type ChangeAction = 'create' | 'link' | 'update' | 'deactivate' | 'reactivate' | 'skip' | 'conflict';
 
 export const REASON_CODES = [
@@ -50,6 +68,8 @@ export const REASON_CODES = [
   // The platform wrote while the run applied its plan: what the store refused, reported as such.
   'email-taken-at-apply',
   'changed-during-sync',
+  // An extra field's Lucca value that cannot be read as its type: the profile keeps its value.
+  'invalid-value',
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];
@@ -59,7 +79,8 @@ export interface Reason {
   message: string;
 }
 
-export type FieldDiff = Partial<Record<SyncedField | 'status', { from: unknown; to: unknown }>>;
+/** Field-level from → to: the core fields, the status, and extra fields as `extra:<key>`. */
+export type FieldDiff = Partial<Record<SyncedField | 'status' | ExtraDiffKey, { from: unknown; to: unknown }>>;
 
 /**
  * A Lucca user after mapping and validation: usable (possibly with per-field issues) or skipped.
@@ -67,7 +88,17 @@ export type FieldDiff = Partial<Record<SyncedField | 'status', { from: unknown; 
  * `fields`, and a profile keeps its own value for them. Absent when there are none.
  */
 export type MappedLuccaUser =
-  | { kind: 'ok'; luccaUserId: number; fields: SyncedFields; issues: Reason[]; unusable?: SyncedField[] }
+  | {
+      kind: 'ok';
+      luccaUserId: number;
+      fields: SyncedFields;
+      issues: Reason[];
+      unusable?: SyncedField[];
+      /** The company's extra fields (and null for keys being cleared); absent when it reads none. */
+      extra?: ExtraValues;
+      /** Extra keys whose Lucca value is unusable: the profile keeps its value. */
+      unusableExtra?: string[];
+    }
   | { kind: 'skip'; luccaUserId: number | null; reasons: Reason[] };
 
 /** What the planner needs to know of a profile already on the platform. */
@@ -83,6 +114,10 @@ export interface ProfileSnapshot {
     outOfScopeAt?: Date | null;
     /** The Lucca tenant (its normalised URL) the link was made under; absent on links made before it was recorded. */
     tenant?: string | null;
+    /** `lucca.extra`: the extra fields the profile holds (the platform may edit them too). */
+    extra?: ExtraValues | null;
+    /** The extra fields as the last sync wrote them, to tell a platform edit from a Lucca change. */
+    syncedExtra?: ExtraValues | null;
   };
 }
 
@@ -99,8 +134,11 @@ export interface PlannedChange {
   profileId?: string;
   /** Field-level from → to; for `create`, from is null. */
   fields?: FieldDiff;
-  /** The values to write (create/link/update/reactivate/deactivate) — the full synced set. */
-  target?: { fields: SyncedFields; status: ProfileStatus };
+  /**
+   * The values to write (create/link/update/reactivate/deactivate) — the full synced set; `extra`,
+   * when the company reads extra fields, the value of each of them (written under `lucca.extra`).
+   */
+  target?: { fields: SyncedFields; status: ProfileStatus; extra?: ExtraValues };
   /**
    * For a change of an existing profile: its values when planned. The apply writes only over
    * these, and otherwise makes the change again from the profile as it finds it (`rebaseChange`).

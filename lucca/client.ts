@@ -1,9 +1,18 @@
 import { z } from 'zod';
 import type { LuccaFailureCode } from '../domain/failures';
 import {
+  ABSENT,
+  extraRequestFields,
+  isCustomField,
+  rawExtraValue,
+  STANDARD_EXTRA_FIELDS,
+  type ExtraFieldSpec,
+} from '../domain/extra-fields';
+import {
   errorForStatus,
   LuccaAuthError,
   LuccaError,
+  LuccaHiddenFieldError,
   LuccaMissingFieldError,
   LuccaNotLuccaError,
   LuccaRateLimitedError,
@@ -77,6 +86,47 @@ export interface LuccaUsersReadOptions {
    * be Lucca's are a RangeError.
    */
   scope?: LuccaScope;
+  /**
+   * Only users modified since `since` (a Lucca date-time, `YYYY-MM-DDTHH:MM:SS`), as Lucca is asked
+   * (`<field>=since,<since>`); `field` is the name the tenant gives the modification time. Lucca may
+   * ignore it: the caller checks what came back (`modifiedTimeOf`).
+   */
+  modifiedSince?: { field: LuccaModifiedField; since: string };
+  /**
+   * Only these users (`id=…`, one request's worth: at most `MAX_SCOPE_FILTER_CHARS`), checked again
+   * here, so a tenant that ignores the filter hands over nobody else.
+   */
+  ids?: readonly number[];
+  /**
+   * Check the scope here only, without asking Lucca to filter on it: a read of the users modified
+   * since a time then also returns those who moved out of the scope (in `outOfScope`), which a
+   * filtered read would not show.
+   */
+  scopeCheckedHereOnly?: boolean;
+  /**
+   * The company's extra fields, asked with the rest (`extendedData[e_…]` for custom ones): a field
+   * missing from every user of a page is a `LuccaHiddenFieldError` naming it, never a blank.
+   */
+  extras?: readonly ExtraFieldSpec[];
+}
+
+/** The names Lucca versions give a user's modification time. */
+export type LuccaModifiedField = 'modifiedAt' | 'modifiedOn';
+
+/**
+ * A raw user's modification time as Lucca sent it (`modifiedAt`, or `modifiedOn` on some versions),
+ * brought to `YYYY-MM-DDTHH:MM:SS.fff` for comparison, and the name it came under; null when absent
+ * or unreadable.
+ */
+export function modifiedTimeOf(raw: unknown): { field: LuccaModifiedField; at: string } | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  for (const field of ['modifiedAt', 'modifiedOn'] as const) {
+    const value = (raw as Record<string, unknown>)[field];
+    const m =
+      typeof value === 'string' ? /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?/.exec(value) : null;
+    if (m) return { field, at: `${m[1]}T${m[2]}:${m[3] ?? '00'}.${(m[4] ?? '').padEnd(3, '0').slice(0, 3)}` };
+  }
+  return null;
 }
 
 /** The largest page the v3 API serves. */
@@ -184,6 +234,8 @@ type Outcome = { kind: 'json'; body: unknown } | { kind: 'rate-limited'; error: 
 interface UsersQuery {
   fields: readonly string[];
   required: readonly string[];
+  /** Extra fields a page must carry (checked where Lucca puts them: custom ones in `extendedData`). */
+  extras?: readonly ExtraFieldSpec[];
   /** `&name=value…`, or ''. */
   filters: string;
 }
@@ -227,15 +279,51 @@ function queryFor(read: LuccaUsersReadOptions | undefined): {
   scope: ReturnType<typeof normaliseLuccaScope>;
 } {
   const scope = normaliseLuccaScope(read?.scope);
-  if (!read?.organisation && scope === null) return { query: SYNC_QUERY, scope };
+  const narrowed = narrowingFilters(read);
+  const extras = read?.extras ?? [];
+  if (!read?.organisation && scope === null && narrowed.filters === '' && extras.length === 0) {
+    return { query: SYNC_QUERY, scope };
+  }
+  const organisation = read?.organisation || scope !== null;
+  const base = [...LUCCA_USER_FIELDS, ...narrowed.fields, ...(organisation ? LUCCA_ORGANISATION_FIELDS : [])];
   return {
     query: {
-      fields: [...LUCCA_USER_FIELDS, ...LUCCA_ORGANISATION_FIELDS],
-      required: [...REQUIRED_USER_FIELDS, ...ORGANISATION_KEYS],
-      filters: scope === null ? '' : scopeFilterQuery(scope),
+      // An extra asked the way the organisation is already asked (`department[id,name]`) is asked once.
+      fields: [...new Set([...base, ...extraRequestFields(extras)])],
+      required: [...REQUIRED_USER_FIELDS, ...(organisation ? ORGANISATION_KEYS : [])],
+      filters: (scope === null || read?.scopeCheckedHereOnly ? '' : scopeFilterQuery(scope)) + narrowed.filters,
+      extras,
     },
     scope,
   };
+}
+
+/** The filters (and fields) of an incremental or one-user read; '' for neither. */
+function narrowingFilters(read: LuccaUsersReadOptions | undefined): { filters: string; fields: string[] } {
+  let filters = '';
+  const fields: string[] = [];
+  const modified = read?.modifiedSince;
+  if (modified) {
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/.test(modified.since)) {
+      throw new RangeError(`modifiedSince must be YYYY-MM-DDTHH:MM:SS, got "${modified.since}"`);
+    }
+    filters += `&${modified.field}=since,${modified.since}`;
+    if (modified.field !== 'modifiedAt') fields.push(modified.field);
+  }
+  if (read?.ids) {
+    const ids = [...new Set(read.ids)];
+    if (ids.length === 0 || ids.some((id) => !Number.isSafeInteger(id) || id < 0)) {
+      throw new RangeError('ids must be Lucca user ids (non-negative integers), at least one');
+    }
+    const list = `id=${ids.join(',')}`;
+    if (list.length > MAX_SCOPE_FILTER_CHARS) {
+      throw new RangeError(
+        `${ids.length} ids take more than one request's filter (${MAX_SCOPE_FILTER_CHARS} characters)`,
+      );
+    }
+    filters += `&${list}`;
+  }
+  return { filters, fields };
 }
 
 function withScope<T extends { items: unknown[] }>(
@@ -333,6 +421,18 @@ export class LuccaClient {
           `Nothing was changed. Ask the company's Lucca admin to restore it, then sync again.`,
       );
     }
+    const hidden = (what.extras ?? []).filter(
+      (spec) => items.length > 0 && items.every((item) => rawExtraValue(item, spec.lucca) === ABSENT),
+    );
+    if (hidden.length > 0) {
+      const names = hidden.map((s) => s.lucca).join(', ');
+      throw new LuccaHiddenFieldError(
+        `${this.host} answered without the extra field${hidden.length > 1 ? 's' : ''} ${names} for every user of the page ` +
+          `at offset ${offset}: the API key cannot see ${hidden.length > 1 ? 'them' : 'it'}. In Lucca, give the key's role ` +
+          `"Consult HR files" on the section holding ${hidden.length > 1 ? 'them' : 'it'} (or remove ${hidden.length > 1 ? 'them' : 'it'} ` +
+          `from the company's extra fields), then sync again. Nothing was changed.`,
+      );
+    }
     return { offset, limit, items, isLast: items.length < limit, principal: parsed.data.header?.principal ?? null };
   }
 
@@ -351,8 +451,42 @@ export class LuccaClient {
     read?: LuccaUsersReadOptions,
   ): AsyncGenerator<LuccaUsersRead> {
     const { query, scope } = queryFor(read);
+    const asked = read?.ids ? new Set(read.ids) : null;
     // The overlap check runs on what Lucca sent, before the scope check drops anyone.
-    for await (const page of this.#pages(from, query, signal)) yield withScope(page, scope);
+    for await (const page of this.#pages(from, query, signal)) {
+      // A tenant that ignores `id=` answers everyone: only the users asked for go on.
+      const items = asked ? page.items.filter((item) => asked.has(luccaIdOf(item) ?? -1)) : page.items;
+      yield withScope({ ...page, items }, scope);
+    }
+  }
+
+  /**
+   * The extra fields this key can read, from one page of users (up to 1,000, one request): each
+   * standard field of the known list and each custom field `extendedData` holds, with how many
+   * users of the page have a value. Values are counted here and never returned.
+   */
+  async sampleExtraFields(signal?: AbortSignal): Promise<{ users: number; fields: Map<string, number> }> {
+    const query: UsersQuery = {
+      fields: ['id', ...Object.values(STANDARD_EXTRA_FIELDS).map((f) => f.request), 'extendedData'],
+      required: ['id'],
+      filters: '',
+    };
+    const page = await this.#fetchPage(0, this.#pageSize, query, signal);
+    const fields = new Map<string, number>();
+    const count = (name: string, value: unknown) =>
+      fields.set(name, (fields.get(name) ?? 0) + (value === null || value === undefined || value === '' ? 0 : 1));
+    for (const item of page.items) {
+      if (typeof item !== 'object' || item === null) continue;
+      for (const name of Object.keys(STANDARD_EXTRA_FIELDS)) {
+        const value = rawExtraValue(item, name);
+        if (value !== ABSENT) count(name, value);
+      }
+      const extended = (item as { extendedData?: unknown }).extendedData;
+      if (typeof extended === 'object' && extended !== null) {
+        for (const [name, value] of Object.entries(extended)) if (isCustomField(name)) count(name, value);
+      }
+    }
+    return { users: page.items.length, fields };
   }
 
   /**

@@ -73,6 +73,13 @@ export class LuccaMissingFieldError extends LuccaError {
   }
 }
 
+/** An extra field absent from every user of a page: the key's role cannot see its HR-file section. */
+export class LuccaHiddenFieldError extends LuccaError {
+  constructor(message: string) {
+    super(message, { code: 'lucca-hidden-field', retryable: false });
+  }
+}
+
 /** An answer past the byte cap: the same request would bring the same runaway answer. */
 export class LuccaTooLargeError extends LuccaError {
   constructor(message: string, status?: number) {

@@ -18,6 +18,7 @@ export const AUDIT_ACTIONS = [
   'change-connection',
   'relink',
   'change-scope',
+  'change-fields',
   'sync',
   'dry-run',
   'apply-anyway',
@@ -27,6 +28,9 @@ export const AUDIT_ACTIONS = [
   'guard',
   'offboard',
   'rotate-key',
+  'add-alert-target',
+  'remove-alert-target',
+  'test-alert',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

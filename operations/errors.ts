@@ -17,6 +17,7 @@ export type OperationErrorCode =
   | 'tenant-change'
   | 'run-in-flight'
   | 'invalid-scope'
+  | 'invalid-extra-field'
   | 'scope-overlap'
   | 'invalid-guard'
   | 'schedule-not-found'
@@ -26,6 +27,7 @@ export type OperationErrorCode =
   | 'queue-full'
   | 'request-failed'
   | 'no-worker'
+  | 'invalid-alert-target'
   | 'usage';
 
 /**

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScheduleNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { companyWorkflowId, scheduleId } from '../temporal/ids';
+import { companyWorkflowId, datesScheduleId, scheduleId } from '../temporal/ids';
 import type { OperationsDeps } from './context';
 import { companyNotFound } from './errors';
 
@@ -56,6 +56,12 @@ export async function offboardCompany(
     await deps.client.schedule.getHandle(scheduleId(companyId)).delete();
     scheduleDeleted = true;
   } catch (err) {
+    if (!(err instanceof ScheduleNotFoundError)) throw err;
+  }
+  try {
+    await deps.client.schedule.getHandle(datesScheduleId(companyId)).delete();
+  } catch (err) {
+    // A company onboarded before date schedules has none.
     if (!(err instanceof ScheduleNotFoundError)) throw err;
   }
 

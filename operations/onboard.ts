@@ -1,5 +1,4 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { WorkflowNotFoundError } from '@temporalio/common';
 import { requireKeyring } from '../config/env';
 import { COMPANY_ID_PATTERN } from '../domain/types';
 import { ApiKeyDecryptError, apiKeyHint, decryptApiKey, encryptApiKey, type Keyring } from '../db/api-key-cipher';
@@ -8,12 +7,13 @@ import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl, type LuccaScope 
 import { sameLuccaScope } from '../lucca/scope';
 import { LuccaError } from '../lucca/errors';
 import type { LuccaRequestBudget } from '../lucca/rate-limiter';
-import { SharedLuccaBudget } from '../lucca/shared-budget';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
-import { parseEveryOrThrow, upsertCompanySchedule } from './schedule';
+import { parseEveryOrThrow, upsertCompanyDatesSchedule, upsertCompanySchedule } from './schedule';
 import { checkScopeOverlap, validateScope, type ScopeOverlap } from './scope';
-import { defaultRequestedBy, queryCompanyStatus, sendSyncRequest, type SyncTicket } from './sync';
+import { defaultRequestedBy, sendSyncRequest, type SyncTicket } from './sync';
+import { CLI_BUDGET_WAIT_MS, sharedLuccaBudget } from './lucca-budget';
+import { refuseWhileRunInFlight } from './run-in-flight';
 
 export interface OnboardInput {
   companyId: string;
@@ -193,6 +193,9 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   if (wasOffboarded || schedule === 'created') {
     await deps.repos.companies.setSchedule(companyId, { paused: false }, now);
   }
+  // The date roll at the company's local midnight, in its (possibly new) time zone, paused with the sync.
+  const paused = !(wasOffboarded || schedule === 'created') && (existing?.sync.paused ?? false);
+  await upsertCompanyDatesSchedule(deps.client, { companyId, timezone, taskQueue: config.TASK_QUEUE }, { paused });
 
   const firstSync = await sendSyncRequest(deps, {
     companyId,
@@ -235,67 +238,6 @@ function sameConnection(company: CompanyDocument, baseUrl: string, apiKey: strin
   }
   const digest = (key: string) => createHash('sha256').update(key).digest();
   return timingSafeEqual(digest(stored), digest(apiKey));
-}
-
-/** How long a connection change waits for Temporal to say whether a run of the company is in flight. */
-export const IN_FLIGHT_CHECK_DEADLINE_MS = 5_000;
-
-/**
- * Refuses a connection change while a run of the company is running or queued: its data would
- * come from one connection and its writes go under another. Known from two sources, each asked
- * with a deadline: the run documents marked `running` whose run workflow Temporal says is running
- * (a document left by a workflow that is gone is the sweeper's), and the company workflow's
- * `status` query (current run, pending requests). The query needs a worker; when none answers
- * within its deadline the change goes ahead on the run documents alone — a queued run reads the
- * connection when it starts, and one that read the old connection writes nothing (its apply
- * checks the stamp: `connection-changed`).
- */
-export async function refuseWhileRunInFlight(deps: OperationsDeps, companyId: string): Promise<void> {
-  const refuse = (what: string) =>
-    new OperationError(
-      'run-in-flight',
-      `Company "${companyId}" has ${what}: changing its Lucca connection now would mix what that run reads ` +
-        `with the new connection. Nothing was changed. Wait for it to end (\`npm run cli -- status --company ${companyId}\`), ` +
-        `then onboard again.`,
-    );
-  for (const run of await deps.repos.syncRuns.runningOf(companyId)) {
-    const handle = deps.client.workflow.getHandle(run.workflowId);
-    try {
-      const described = await deps.client.connection.withDeadline(Date.now() + IN_FLIGHT_CHECK_DEADLINE_MS, () =>
-        handle.describe(),
-      );
-      if (described.status.name === 'RUNNING') throw refuse(`a sync run in flight (run ${run._id})`);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) continue;
-      if (err instanceof OperationError) throw err;
-      throw new OperationError(
-        'run-in-flight',
-        `Temporal did not say within ${IN_FLIGHT_CHECK_DEADLINE_MS / 1000} s whether run ${run._id} of "${companyId}" is still ` +
-          `running, so its Lucca connection was not changed. Check that Temporal answers, then onboard again.`,
-      );
-    }
-  }
-  const status = await queryCompanyStatus(deps.client, companyId, IN_FLIGHT_CHECK_DEADLINE_MS);
-  if (status?.current) throw refuse(`a sync run in flight (run ${status.current.runId})`);
-  if (status && status.pending.length > 0) {
-    throw refuse(`${status.pending.length === 1 ? 'a sync request' : `${status.pending.length} sync requests`} queued`);
-  }
-}
-
-/**
- * How long onboarding's key check waits for room in the tenant's budget: a minute and a half is one
- * window with room to spare, so it gets through while syncs of the tenant use the rest.
- */
-export const CLI_BUDGET_WAIT_MS = 90_000;
-
-/**
- * The tenant's Lucca budget shared with every worker and command (LUCCA_RATE_LIMIT; null when it is
- * `off`), for a call outside a sync. `maxWaitMs` bounds the wait for a slot; past it the call fails
- * with `lucca-rate-limited`, saying until when the budget is taken.
- */
-export function sharedLuccaBudget(deps: OperationsDeps, baseUrl: string, maxWaitMs: number): LuccaRequestBudget | null {
-  const limits = deps.config.LUCCA_RATE_LIMIT;
-  return limits ? new SharedLuccaBudget(deps.repos.luccaBudgets, baseUrl, { ...limits, maxWaitMs }) : null;
 }
 
 /**

@@ -10,8 +10,8 @@ import {
 } from '@temporalio/client';
 import { parseEvery } from '../domain/duration';
 import type { scheduledSyncWorkflow } from '../workflows/scheduled-sync';
-import { scheduleId } from '../temporal/ids';
-import { CompanyIdAttribute, SyncTriggerAttribute } from '../temporal/search-attributes';
+import { datesScheduleId, scheduleId } from '../temporal/ids';
+import { CompanyIdAttribute, SyncKindAttribute, SyncTriggerAttribute } from '../temporal/search-attributes';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 
@@ -77,6 +77,65 @@ export function companyScheduleOptions(
   };
 }
 
+/** When the date schedule fires, in the company's time zone: a few minutes in, its local date has surely turned. */
+export const DATES_FIRE_AT = { hour: 0, minute: 5 } as const;
+
+export interface CompanyDatesScheduleSettings {
+  companyId: string;
+  /** IANA, the company's (`companies.timezone`). */
+  timezone: string;
+  taskQueue: string;
+}
+
+/**
+ * The company's second schedule: at 00:05 of its local day (Temporal follows the time zone and its
+ * daylight-saving changes), a `dates` run — planned from the store alone, no Lucca request — makes
+ * the contracts ended yesterday leavers and the hires starting today active, on the right day
+ * whatever the sync's frequency. A schedule rather than a timer in the company workflow: Temporal
+ * keeps the calendar in the company's zone, the UI shows and triggers it like the sync's, and the
+ * company workflow's loop and recorded histories stay as they are.
+ */
+export function companyDatesScheduleOptions(
+  s: CompanyDatesScheduleSettings,
+  opts: { paused?: boolean } = {},
+): ScheduleOptions<ScheduleOptionsStartWorkflowAction<typeof scheduledSyncWorkflow>> {
+  return {
+    scheduleId: datesScheduleId(s.companyId),
+    spec: { calendars: [{ hour: DATES_FIRE_AT.hour, minute: DATES_FIRE_AT.minute }], timezone: s.timezone },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'scheduledSyncWorkflow',
+      workflowId: `company-dates-scheduled:${s.companyId}`,
+      taskQueue: s.taskQueue,
+      args: [{ companyId: s.companyId, kind: 'dates' }],
+      typedSearchAttributes: [
+        { key: CompanyIdAttribute, value: s.companyId },
+        { key: SyncTriggerAttribute, value: 'schedule' },
+        { key: SyncKindAttribute, value: 'dates' },
+      ],
+      staticSummary: `${s.companyId}: date roll request`,
+    },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+    state: {
+      paused: opts.paused ?? false,
+      note: `lucca-sync: contract dates of company ${s.companyId} rolled at 00:05 ${s.timezone}, from the store (no Lucca request).`,
+    },
+    typedSearchAttributes: [{ key: CompanyIdAttribute, value: s.companyId }],
+  };
+}
+
+/** Creates the company's date schedule, or brings it to these settings (a new time zone), keeping its paused state. */
+export function upsertCompanyDatesSchedule(
+  client: Client,
+  s: CompanyDatesScheduleSettings,
+  opts: { paused?: boolean } = {},
+): Promise<'created' | 'updated'> {
+  const options = companyDatesScheduleOptions(s, opts);
+  return createOrUpdateSchedule(client, options, (previous) => ({
+    state: { ...previous.state, note: options.state?.note },
+  }));
+}
+
 /**
  * Creates a schedule, or brings the existing one to `options`' spec and action, with `keep`
  * deciding what else of it changes (its paused state is an operator's, for instance).
@@ -111,6 +170,17 @@ export function upsertCompanySchedule(
     policies: { ...previous.policies, overlap: ScheduleOverlapPolicy.SKIP },
     state: { ...previous.state, note: scheduleNote(s) },
   }));
+}
+
+/** The date schedule follows the sync's pause; a company onboarded before it has none until onboarded again. */
+async function pauseDatesSchedule(client: Client, companyId: string, pause: boolean, now: Date): Promise<void> {
+  const handle = client.schedule.getHandle(datesScheduleId(companyId));
+  try {
+    if (pause) await handle.pause(`Paused with the sync's schedule (${now.toISOString()})`);
+    else await handle.unpause(`Resumed with the sync's schedule (${now.toISOString()})`);
+  } catch (err) {
+    if (!(err instanceof ScheduleNotFoundError)) throw err;
+  }
 }
 
 export type ScheduleChange = { every: string } | { pause: true } | { resume: true };
@@ -149,9 +219,11 @@ export async function changeSchedule(
       await deps.repos.companies.setSchedule(companyId, { every: change.every }, now);
     } else if ('pause' in change) {
       await handle.pause(`Paused by the operator (${now.toISOString()})`);
+      await pauseDatesSchedule(deps.client, companyId, true, now);
       await deps.repos.companies.setSchedule(companyId, { paused: true }, now);
     } else {
       await handle.unpause(`Resumed by the operator (${now.toISOString()})`);
+      await pauseDatesSchedule(deps.client, companyId, false, now);
       await deps.repos.companies.setSchedule(companyId, { paused: false }, now);
     }
   } catch (err) {

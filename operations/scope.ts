@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { ObjectId } from 'mongodb';
-import { requireKeyring } from '../config/env';
-import { decryptApiKey } from '../db/api-key-cipher';
 import { scopeOf, syncRefusal, type CompanyDocument, type CompanyScope } from '../db/companies-repository';
 import { guardsOf, type GuardHit } from '../domain/guards';
 import { mapLuccaUser } from '../domain/map-lucca-user';
@@ -22,8 +20,9 @@ import {
   type LuccaUserOrganisation,
 } from '../lucca/scope';
 import type { OperationsDeps } from './context';
-import { companyNotFound, OperationError } from './errors';
-import { CLI_BUDGET_WAIT_MS, refuseWhileRunInFlight, sharedLuccaBudget } from './onboard';
+import { OperationError } from './errors';
+import { companyLuccaClient, companyToChange } from './lucca-budget';
+import { refuseWhileRunInFlight } from './run-in-flight';
 
 /**
  * A scope as an operator gave it, checked: sorted distinct Lucca ids, or null for the whole
@@ -149,27 +148,6 @@ export interface ScopePreview {
   moved: boolean;
 }
 
-function companyToScope(deps: OperationsDeps, company: CompanyDocument | null, companyId: string): CompanyDocument {
-  if (!company) throw companyNotFound(companyId);
-  if (syncRefusal(company) !== null) {
-    throw new OperationError('offboarded', `Company "${companyId}" is offboarded: onboard it again first.`);
-  }
-  return company;
-}
-
-function clientFor(deps: OperationsDeps, company: CompanyDocument): LuccaClient {
-  const { baseUrl } = company.lucca;
-  const apiKey = decryptApiKey(requireKeyring(deps.config), { companyId: company._id, baseUrl }, company.lucca.apiKey!);
-  return new LuccaClient({
-    baseUrl,
-    apiKey,
-    timeoutMs: deps.config.LUCCA_TIMEOUT_MS,
-    maxPageBytes: deps.config.LUCCA_MAX_PAGE_BYTES,
-    // A preview reads the whole tenant: from the tenant's budget shared with the workers.
-    limiter: sharedLuccaBudget(deps, baseUrl, CLI_BUDGET_WAIT_MS),
-  });
-}
-
 /**
  * A dry run of a scope change, nothing written: one read of the whole tenant with the places of
  * its people (as many requests as the sync of the whole tenant), each page split by the proposed
@@ -181,8 +159,8 @@ export async function previewScope(
   input: { companyId: string; scope: LuccaScope },
 ): Promise<ScopePreview> {
   const proposed = validateScope(input.scope);
-  const company = companyToScope(deps, await deps.repos.companies.get(input.companyId), input.companyId);
-  const lucca = clientFor(deps, company);
+  const company = companyToChange(await deps.repos.companies.get(input.companyId), input.companyId);
+  const lucca = companyLuccaClient(deps, company);
   const index = await deps.repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl);
   const now = deps.now?.() ?? new Date();
   const planner = new CompanyPlanner({
@@ -274,7 +252,7 @@ export async function changeScope(
   input: { companyId: string; scope: LuccaScope; allowOverlap?: boolean },
 ): Promise<ScopeChange> {
   const scope = validateScope(input.scope);
-  const company = companyToScope(deps, await deps.repos.companies.get(input.companyId), input.companyId);
+  const company = companyToChange(await deps.repos.companies.get(input.companyId), input.companyId);
   const previous = scopeOf(company);
   const base = { companyId: company._id, scope, previous, overlaps: [] };
   if (sameLuccaScope(previous, scope)) {
@@ -284,7 +262,7 @@ export async function changeScope(
     companyId: company._id,
     baseUrl: company.lucca.baseUrl,
     scope,
-    lucca: clientFor(deps, company),
+    lucca: companyLuccaClient(deps, company),
     allowOverlap: input.allowOverlap ?? false,
   });
   await refuseWhileRunInFlight(deps, company._id);

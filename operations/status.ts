@@ -26,7 +26,7 @@ export interface CompanyStatus {
   worker: TaskQueueWorkers | null;
   lastRun: Pick<
     SyncRunDocument,
-    '_id' | 'trigger' | 'mode' | 'status' | 'startedAt' | 'finishedAt' | 'counts' | 'error' | 'requestedBy'
+    '_id' | 'trigger' | 'mode' | 'status' | 'startedAt' | 'finishedAt' | 'counts' | 'error' | 'requestedBy' | 'kind'
   > | null;
 }
 
@@ -106,6 +106,7 @@ async function companyStatus(
           counts: last.counts,
           error: last.error,
           requestedBy: last.requestedBy,
+          ...(last.kind ? { kind: last.kind } : {}),
         }
       : null,
   };

@@ -9,7 +9,7 @@ import { failureType } from '../domain/failures';
 import type { GuardOverride } from '../domain/guards';
 import { statusQuery, type CompanySyncStatus, type SyncNowRequest } from '../workflows/messages';
 import { companyWorkflowId } from '../temporal/ids';
-import type { SyncTrigger } from '../domain/types';
+import type { RunKind, SyncTrigger } from '../domain/types';
 import {
   requestSyncWithStart,
   runningCompanyWorkflowQueue,
@@ -34,6 +34,10 @@ export interface SyncRequestInput {
   trigger?: Exclude<SyncTrigger, 'schedule'>;
   /** The caller's key of this request (a form's, a retried call's); a new one by default. */
   requestKey?: string;
+  /** What the run reads; default `full` (see `RunKind`). `one-user` needs `luccaUserId`. */
+  kind?: RunKind;
+  /** Re-sync this one Lucca user (implies kind `one-user`). */
+  luccaUserId?: number;
 }
 
 /** Which run a request becomes: the company workflow answers the request with the id that run carries. */
@@ -100,6 +104,16 @@ export async function requestSync(deps: OperationsDeps, input: SyncRequestInput)
   if (input.requestKey !== undefined && !REQUEST_KEY_PATTERN.test(input.requestKey)) {
     throw new OperationError('usage', 'A request key is 8 to 100 letters, digits and : . _ - (e.g. a UUID).');
   }
+  const kind: RunKind = input.luccaUserId !== undefined ? 'one-user' : (input.kind ?? 'full');
+  if (kind === 'one-user' && !(Number.isSafeInteger(input.luccaUserId) && input.luccaUserId! >= 0)) {
+    throw new OperationError(
+      'usage',
+      'A one-user sync needs the Lucca user id, a whole number (e.g. --lucca-user 416).',
+    );
+  }
+  if (input.applyAnyway && kind !== 'full') {
+    throw new OperationError('usage', `Applying a blocked run anyway reads in full; it cannot be a ${kind} run.`);
+  }
   refuseUnsyncable(companyId, await deps.repos.companies.get(companyId));
   const override = input.applyAnyway ? await reviewedOverride(deps, companyId, input.applyAnyway.blockedRunId) : null;
   return sendSyncRequest(deps, {
@@ -109,6 +123,8 @@ export async function requestSync(deps: OperationsDeps, input: SyncRequestInput)
     dryRun: input.dryRun ?? false,
     ...(override ? { override } : {}),
     ...(input.requestKey ? { requestKey: input.requestKey } : {}),
+    kind,
+    ...(kind === 'one-user' ? { luccaUserId: input.luccaUserId } : {}),
   });
 }
 
@@ -162,7 +178,7 @@ async function reviewedOverride(deps: OperationsDeps, companyId: string, runId?:
 export async function sendSyncRequest(
   deps: OperationsDeps,
   request: Required<Pick<SyncNowRequest, 'trigger' | 'requestedBy' | 'dryRun'>> &
-    Pick<SyncNowRequest, 'requestKey'> & { companyId: string; override?: GuardOverride },
+    Pick<SyncNowRequest, 'requestKey' | 'kind' | 'luccaUserId'> & { companyId: string; override?: GuardOverride },
 ): Promise<SyncTicket> {
   const { companyId, ...rest } = request;
   const sent: SyncNowRequest = { ...rest, requestKey: rest.requestKey ?? randomUUID() };

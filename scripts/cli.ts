@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/env';
 import type { SyncRunDocument } from '../db/sync-runs-repository';
@@ -21,13 +22,37 @@ import {
   type AuditActor,
   type OperationsContext,
 } from '../operations';
+import {
+  addEmailTarget,
+  addWebhookTarget,
+  listAlertTargets,
+  removeAlertTarget,
+  sendTestAlert,
+} from '../operations/alerts';
 import { DEFAULT_CHANGES_PER_ACTION } from '../operations/report';
+import { CLI_EXPORT_LABELS, EXPORT_FORMATS, exportReport, type ExportFormat } from '../operations/report-export';
 import { changeScope, describeScope, previewScope, scopeAuditParams } from '../operations/scope';
+import {
+  addExtraField,
+  extraFieldSpec,
+  listLuccaFields,
+  previewExtraField,
+  removeExtraField,
+} from '../operations/fields';
 import { defaultRequestedBy, ticketAuditDetails } from '../operations/sync';
-import { formatDateTime, formatReport, formatRunHeader, formatScopePreview, formatStatus } from './lib/cli-format';
+import {
+  describeExtraFields,
+  formatDateTime,
+  formatExtraFieldPreview,
+  formatLuccaFields,
+  formatReport,
+  formatRunHeader,
+  formatScopePreview,
+  formatStatus,
+} from '../operations/terminal-format';
 import { adminCommand } from './lib/admin-commands';
 import { auditCommand } from './lib/audit-command';
-import { waitWithProgress } from './lib/progress';
+import { waitWithProgress } from '../operations/terminal-progress';
 import { readApiKey } from './lib/read-api-key';
 import { replayCheckCommand } from './lib/replay-check-command';
 
@@ -75,6 +100,14 @@ function scopeOption(opts: { legalEntity?: number[]; department?: number[] }) {
 function positiveInteger(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/** A Lucca user id: a whole number, 0 or more. */
+function luccaUserId(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('expected a Lucca user id (a whole number)');
   return n;
 }
 
@@ -279,12 +312,132 @@ program
   );
 
 program
+  .command('fields')
+  .description(
+    "List, preview, add or remove a company's extra Lucca fields, stored under the profile's lucca.extra (part of its connection: refused while a run is in flight)",
+  )
+  .addOption(companyOption())
+  .option(
+    '--add <field>',
+    'a Lucca field to read: a custom one by its Lucca name (e_seniority) or a standard one (jobTitle, manager…)',
+  )
+  .option('--key <key>', 'the key it is stored under in lucca.extra (default: the name without e_)')
+  .addOption(
+    new Option('--type <type>', 'its type (a custom field: text by default)').choices([
+      'text',
+      'date',
+      'number',
+      'boolean',
+      'reference',
+    ]),
+  )
+  .option(
+    '--preview',
+    'with --add: a dry run, nothing written: how many profiles get a value, and a few values (shown here, never logged)',
+  )
+  .option('--remove <field>', 'stop reading a field (its Lucca name or its key)')
+  .option('--keep-values', 'with --remove: profiles keep what they hold under its key')
+  .option('--clear-values', 'with --remove: runs blank what profiles hold under its key (reported, guarded)')
+  .option('--json', 'print the list, the preview or the result as JSON')
+  .addHelpText(
+    'after',
+    '\nWithout --add or --remove, lists the fields Lucca returns for this key (one request).\nExamples:\n  npm run cli -- fields --company acme\n  npm run cli -- fields --company acme --add e_seniority --type date --preview\n  npm run cli -- fields --company acme --add e_seniority --type date\n  npm run cli -- fields --company acme --remove e_seniority --keep-values',
+  )
+  .action(
+    async (opts: {
+      company: string;
+      add?: string;
+      key?: string;
+      type?: string;
+      preview?: boolean;
+      remove?: string;
+      keepValues?: boolean;
+      clearValues?: boolean;
+      json?: boolean;
+    }) => {
+      if (opts.add !== undefined && opts.remove !== undefined) {
+        throw new OperationError('usage', 'Give --add or --remove, not both.');
+      }
+      if (opts.remove !== undefined && !opts.keepValues === !opts.clearValues) {
+        throw new OperationError('usage', 'With --remove, say what profiles keep: --keep-values or --clear-values.');
+      }
+      if (opts.preview && opts.add === undefined) throw new OperationError('usage', '--preview goes with --add.');
+      await withContext(async (ctx) => {
+        if (opts.add === undefined && opts.remove === undefined) {
+          const list = await listLuccaFields(ctx, { companyId: opts.company });
+          if (opts.json) printJson(list);
+          else console.log(formatLuccaFields(list));
+          return;
+        }
+        if (opts.add !== undefined) {
+          const field = extraFieldSpec({ lucca: opts.add, key: opts.key, type: opts.type });
+          if (opts.preview) {
+            const preview = await previewExtraField(ctx, { companyId: opts.company, field });
+            if (opts.json) printJson(preview);
+            else console.log(formatExtraFieldPreview(preview));
+            return;
+          }
+        }
+        const result = await audited(
+          ctx,
+          cliActor(),
+          {
+            companyId: opts.company,
+            action: 'change-fields',
+            params:
+              opts.add !== undefined
+                ? { add: opts.add, key: opts.key ?? null, type: opts.type ?? null }
+                : { remove: opts.remove!, values: opts.clearValues ? 'clear' : 'keep' },
+            details: (r) => ({ changed: r.changed, fields: describeExtraFields(r.config) }),
+          },
+          () =>
+            opts.add !== undefined
+              ? addExtraField(ctx, {
+                  companyId: opts.company,
+                  field: extraFieldSpec({ lucca: opts.add, key: opts.key, type: opts.type }),
+                })
+              : removeExtraField(ctx, {
+                  companyId: opts.company,
+                  field: opts.remove!,
+                  values: opts.clearValues ? 'clear' : 'keep',
+                }),
+        );
+        if (opts.json) return printJson(result);
+        if (!result.changed) {
+          console.log(`${result.companyId} already reads ${describeExtraFields(result.config)}: nothing changed.`);
+          return;
+        }
+        console.log(
+          `${result.companyId} now reads ${describeExtraFields(result.config)}; new connection stamp ${result.connectionId}.`,
+        );
+        console.log(
+          `The next run reads it: each profile whose values change is an update in its report (blanking guarded). \`sync --company ${result.companyId} --wait\` runs it now.`,
+        );
+      });
+    },
+  );
+
+program
   .command('sync')
   .description(
     "Ask for a sync now (update-with-start: works even if the company's workflow is not running; the answer names the request its run will carry). With no worker serving the task queue, the request is queued and the answer says so within seconds",
   )
   .addOption(companyOption())
   .option('--dry-run', 'compute and store the plan, write no profile')
+  .addOption(
+    new Option(
+      '--kind <kind>',
+      'what the run reads: full (everyone, the default), incremental (the users modified since the last complete read; a full read when one is due), dates (no Lucca read: contract dates rolled to today from the store)',
+    ).choices(['full', 'incremental', 'dates']),
+  )
+  .addOption(
+    new Option(
+      '--lucca-user <id>',
+      'read that one Lucca user and apply it (same rules, guards and report; outside the scope: deactivated out-of-scope)',
+    )
+      .argParser(luccaUserId)
+      .conflicts(['kind', 'applyAnyway', 'allowMassDeactivation']),
+  )
   .option(
     '--apply-anyway [run-id]',
     "apply the company's latest run, blocked by the mass-change guards, anyway: the changes of the people it planned, no others (refused if the latest run is not blocked, or is not the run named: the one you reviewed)",
@@ -299,7 +452,7 @@ program
   )
   .addHelpText(
     'after',
-    `\nExit codes with --wait: ${EXIT.ok} succeeded, ${EXIT.runFailed} failed, ${EXIT.runBlocked} blocked, ${EXIT.error} error (also when no worker has served the task queue for a minute: the request stays queued).\nEach request carries a new key; sent twice (a retry), the same key is one request.\nExample:\n  npm run cli -- sync --company acme --dry-run --wait`,
+    `\nExit codes with --wait: ${EXIT.ok} succeeded, ${EXIT.runFailed} failed, ${EXIT.runBlocked} blocked, ${EXIT.error} error (also when no worker has served the task queue for a minute: the request stays queued).\nEach request carries a new key; sent twice (a retry), the same key is one request.\nExamples:\n  npm run cli -- sync --company acme --dry-run --wait\n  npm run cli -- sync --company acme --lucca-user 416 --wait`,
   )
   .action(
     async (opts: {
@@ -311,9 +464,12 @@ program
       timeout: number;
       requestedBy: string;
       requestKey?: string;
+      kind?: 'full' | 'incremental' | 'dates';
+      luccaUser?: number;
     }) => {
       await withContext(async (ctx) => {
         const dryRun = opts.dryRun ?? false;
+        const kind = opts.luccaUser !== undefined ? 'one-user' : (opts.kind ?? 'full');
         // Either flag is "apply anyway", decoded once: the run reviewed when named, else the latest blocked one.
         const applyAnyway =
           typeof opts.applyAnyway === 'string'
@@ -327,7 +483,12 @@ program
           {
             companyId: opts.company,
             action: applyAnyway ? 'apply-anyway' : dryRun ? 'dry-run' : 'sync',
-            params: { dryRun, ...(applyAnyway?.blockedRunId ? { blockedRunId: applyAnyway.blockedRunId } : {}) },
+            params: {
+              dryRun,
+              kind,
+              ...(opts.luccaUser !== undefined ? { luccaUserId: opts.luccaUser } : {}),
+              ...(applyAnyway?.blockedRunId ? { blockedRunId: applyAnyway.blockedRunId } : {}),
+            },
             details: ticketAuditDetails,
           },
           () =>
@@ -337,10 +498,14 @@ program
               ...(applyAnyway ? { applyAnyway } : {}),
               requestedBy: opts.requestedBy,
               ...(opts.requestKey ? { requestKey: opts.requestKey } : {}),
+              kind,
+              ...(opts.luccaUser !== undefined ? { luccaUserId: opts.luccaUser } : {}),
             }),
         );
         const override = ticket.overrideOf ? `, applying blocked run ${ticket.overrideOf} anyway` : '';
-        const what = `${opts.company}${opts.dryRun ? ' (dry run)' : ''}${override}`;
+        const reads =
+          opts.luccaUser !== undefined ? `, Lucca user ${opts.luccaUser}` : kind !== 'full' ? `, ${kind}` : '';
+        const what = `${opts.company}${opts.dryRun ? ' (dry run)' : ''}${reads}${override}`;
         if (ticket.queued) {
           console.log(`Sync of ${what} ${ticket.queued.message} (request key ${ticket.requestKey}).`);
         } else {
@@ -402,9 +567,16 @@ program
   .option('--limit <n>', 'changes listed per action', positiveInteger, DEFAULT_CHANGES_PER_ACTION)
   .option('--all', 'list every change')
   .option('--json', 'print the report as JSON')
+  .addOption(
+    new Option(
+      '--format <format>',
+      'export every change as a file: csv or json (streamed; --action and --limit do not apply)',
+    ).choices([...EXPORT_FORMATS]),
+  )
+  .option('--output <file>', 'with --format: write the export to this file (readable by you only) instead of stdout')
   .addHelpText(
     'after',
-    '\nExamples:\n  npm run cli -- report --company acme\n  npm run cli -- report --company acme --action update --all',
+    '\nExamples:\n  npm run cli -- report --company acme\n  npm run cli -- report --company acme --action update --all\n  npm run cli -- report --company acme --run <run-id> --format csv --output report.csv',
   )
   .action(
     async (opts: {
@@ -414,8 +586,24 @@ program
       limit: number;
       all?: boolean;
       json?: boolean;
+      format?: ExportFormat;
+      output?: string;
     }) => {
+      if (opts.output && !opts.format) program.error('error: --output needs --format csv or --format json');
       await withContext(async (ctx) => {
+        if (opts.format) {
+          const file = await exportReport(ctx, {
+            companyId: opts.company,
+            ...(opts.run ? { runId: opts.run } : {}),
+            format: opts.format,
+            labels: CLI_EXPORT_LABELS,
+          });
+          // The report names people: a file of it is its owner's alone.
+          const to = opts.output ? createWriteStream(opts.output, { mode: 0o600 }) : process.stdout;
+          await pipeline(file.body, to);
+          if (opts.output) console.error(`Run ${file.run._id} of ${file.run.companyId} exported to ${opts.output}.`);
+          return;
+        }
         const report = await getSyncReport(ctx, {
           companyId: opts.company,
           ...(opts.run ? { runId: opts.run } : {}),
@@ -424,6 +612,109 @@ program
         });
         if (opts.json) printJson(report);
         else console.log(formatReport(report).join('\n'));
+      });
+    },
+  );
+
+program
+  .command('alerts')
+  .description(
+    "A company's alert targets (webhooks, email addresses) and latest deliveries; add or remove a target, send a test message",
+  )
+  .addOption(companyOption())
+  .addOption(
+    new Option('--add-webhook <url>', 'add a webhook (https); prints its signing secret, once').conflicts([
+      'addEmail',
+      'remove',
+      'test',
+    ]),
+  )
+  .addOption(new Option('--add-email <address>', 'add an email address').conflicts(['remove', 'test']))
+  .addOption(new Option('--remove <targetId>', 'remove a target (its id, as listed)').conflicts(['test']))
+  .option('--test', 'send a test message to every target')
+  .option('--json', 'print the targets and deliveries as JSON')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npm run cli -- alerts --company acme --add-webhook https://hooks.example.com/lucca-sync\n  npm run cli -- alerts --company acme --add-email it-admin@acme.example\n  npm run cli -- alerts --company acme --test\n  npm run cli -- alerts --company acme',
+  )
+  .action(
+    async (opts: {
+      company: string;
+      addWebhook?: string;
+      addEmail?: string;
+      remove?: string;
+      test?: boolean;
+      json?: boolean;
+    }) => {
+      await withContext(async (ctx) => {
+        const companyId = opts.company;
+        if (opts.addWebhook !== undefined) {
+          const url = opts.addWebhook;
+          const r = await audited(
+            ctx,
+            cliActor(),
+            {
+              companyId,
+              action: 'add-alert-target',
+              params: { kind: 'webhook' },
+              details: (x) => ({ targetId: x.id }),
+            },
+            () => addWebhookTarget(ctx, { companyId, url }),
+          );
+          console.log(
+            `Added webhook ${r.id}. Its signing secret, shown this once (configure the receiver with it):\n${r.secret}`,
+          );
+          return;
+        }
+        if (opts.addEmail !== undefined) {
+          const address = opts.addEmail;
+          const r = await audited(
+            ctx,
+            cliActor(),
+            { companyId, action: 'add-alert-target', params: { kind: 'email' }, details: (x) => ({ targetId: x.id }) },
+            () => addEmailTarget(ctx, { companyId, address }),
+          );
+          console.log(`Added email target ${r.id}.`);
+          return;
+        }
+        if (opts.remove !== undefined) {
+          const targetId = opts.remove;
+          await audited(ctx, cliActor(), { companyId, action: 'remove-alert-target', params: { targetId } }, () =>
+            removeAlertTarget(ctx, { companyId, targetId }),
+          );
+          console.log(`Removed alert target ${targetId}.`);
+          return;
+        }
+        if (opts.test) {
+          const r = await audited(
+            ctx,
+            cliActor(),
+            { companyId, action: 'test-alert', details: (x) => ({ alertId: x.alertId }) },
+            () => sendTestAlert(ctx, { companyId }),
+          );
+          console.log(
+            `Test message ${r.alertId} on its way to ${r.targets} target(s) (workflow ${r.workflowId}); \`alerts --company ${companyId}\` shows the deliveries.`,
+          );
+          return;
+        }
+        const view = await listAlertTargets(ctx, { companyId });
+        if (opts.json) {
+          printJson(view);
+          return;
+        }
+        const lines = [`Alert targets of ${companyId}:`];
+        for (const w of view.webhooks) lines.push(`  ${w.id}  webhook  ${w.url}`);
+        for (const e of view.emails)
+          lines.push(`  ${e.id}  email    ${e.address}${view.smtpConfigured ? '' : '  (SMTP_URL not set here)'}`);
+        if (view.webhooks.length + view.emails.length === 0) lines.push('  (none)');
+        lines.push('Latest deliveries:');
+        for (const d of view.deliveries) {
+          lines.push(
+            `  ${formatDateTime(d.createdAt)}  ${d.event.padEnd(10)} ${d.targetId}  ${d.status}, ${d.attempts} attempt(s)${d.lastResponse ? `, last answer ${d.lastResponse}` : ''}${d.lastError && d.status !== 'delivered' ? ` (${d.lastError})` : ''}`,
+          );
+        }
+        if (view.deliveries.length === 0) lines.push('  (none yet)');
+        console.log(lines.join('\n'));
       });
     },
   );

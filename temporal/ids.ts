@@ -5,6 +5,8 @@
 export const TASK_QUEUE = 'lucca-sync';
 export const companyWorkflowId = (companyId: string) => `company-sync:${companyId}`;
 export const scheduleId = (companyId: string) => `company-sync-schedule:${companyId}`;
+/** The company's date schedule: a `dates` run just after each local midnight (see `companyDatesScheduleOptions`). */
+export const datesScheduleId = (companyId: string) => `company-dates-schedule:${companyId}`;
 export const syncRunWorkflowId = (companyId: string, runId: string) => `sync-run:${companyId}:${runId}`;
 
 /**
@@ -27,3 +29,8 @@ export function runIdStartedAt(runId: string): number | null {
 /** The sweeper's schedule and workflow, one per task queue (a deployment): see `workflows/sweep.ts`. */
 export const sweepScheduleId = (taskQueue: string) => `lucca-sync-sweeper:${taskQueue}`;
 export const sweepWorkflowId = (taskQueue: string) => `lucca-sync-sweep:${taskQueue}`;
+
+/** A run's alert workflow (see `workflows/alert.ts`): one per run, so a run never alerts twice. */
+export const runAlertWorkflowId = (companyId: string, runId: string) => `run-alert:${companyId}:${runId}`;
+/** An operator's test alert. */
+export const testAlertWorkflowId = (companyId: string, alertId: string) => `alert:${companyId}:${alertId}`;

@@ -6,6 +6,7 @@ import { formatListenAddress, loadConfig, requireKeyring, type AppConfig } from 
 import { connectMongo, ensureIndexes, repositories } from '../db/mongo';
 import { startHealthServer, type HealthServer } from './health';
 import { createLogger, installTemporalRuntime } from './logger';
+import { closeMailTransports } from '../activities/alert-context';
 import { ensureSweepSchedule } from '../operations/sweeper';
 import { ensureSearchAttributes } from '../temporal/client';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
@@ -90,6 +91,12 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
       stallTimeoutMs: config.SYNC_STALL_TIMEOUT_MS,
       changesRetentionDays: config.SYNC_CHANGES_RETENTION_DAYS,
       temporal: { client, taskQueue: config.TASK_QUEUE },
+      alerts: {
+        ...(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {}),
+        from: config.ALERT_EMAIL_FROM,
+        ...(config.CONSOLE_PUBLIC_URL ? { consoleUrl: new URL(config.CONSOLE_PUBLIC_URL).origin } : {}),
+        httpOrigins: config.ALERT_WEBHOOK_HTTP_ORIGINS,
+      },
       shutdown: { signal: shuttingDown.signal, drainMs: shutdownDrainMs(shutdownGraceMs) },
     },
     shutdownGraceMs,
@@ -153,6 +160,7 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
     await connection.close().catch(() => undefined);
     await nativeConnection.close().catch(() => undefined);
     await mongo.close().catch(() => undefined);
+    closeMailTransports();
     logger.info('Worker stopped');
   }
 }

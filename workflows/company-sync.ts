@@ -8,9 +8,11 @@ import {
   executeChild,
   isCancellation,
   log,
+  ParentClosePolicy,
   patched,
   setCurrentDetails,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   uuid4,
   workflowInfo,
@@ -27,11 +29,13 @@ import {
   type SyncNowRequest,
   type SyncRunResult,
 } from './messages';
-import { runIdAt, syncRunWorkflowId } from '../temporal/ids';
-import { CompanyIdAttribute, SyncTriggerAttribute } from '../temporal/search-attributes';
+import { runAlertWorkflowId, runIdAt, syncRunWorkflowId } from '../temporal/ids';
+import { CompanyIdAttribute, SyncKindAttribute, SyncTriggerAttribute } from '../temporal/search-attributes';
 import { failureType } from '../domain/failures';
+import { isRunKind } from '../domain/types';
 import { syncRunWorkflow } from './sync-run';
-import { OVERRIDES_NAME_THEIR_RUN, REMEMBER_REQUEST_KEYS } from './compat/company-sync';
+import { runAlertWorkflow } from './alert';
+import { ALERT_AFTER_RUN, OVERRIDES_NAME_THEIR_RUN, REMEMBER_REQUEST_KEYS, RUN_KINDS } from './compat/company-sync';
 
 /** Continue-as-new well before the history grows large; a run costs about ten events here. */
 const MAX_RUNS_PER_EXECUTION = 100;
@@ -64,6 +68,9 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
   const newRequestId = () => `${workflowInfo().runId.slice(0, 8)}-${++requestSeq}`;
   const pending: PendingSync[] = [];
   const keyed = patched(REMEMBER_REQUEST_KEYS);
+  const kinds = patched(RUN_KINDS);
+  /** Users the last full read saw: what a run's bounds come from (see `CompanySyncInput.knownUsers`). */
+  let knownUsers = kinds ? (input.knownUsers ?? input.lastRun?.counts?.seen) : undefined;
   const remembered: RememberedRequest[] = keyed ? (input.requests ?? []).slice(-MAX_REMEMBERED_REQUESTS) : [];
   const keyOf = (request: SyncNowRequest | undefined) => (keyed ? requestKeyOf(request) : null);
   const knownRequest = (request: SyncNowRequest | undefined): RememberedRequest | null => {
@@ -83,7 +90,8 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
     return entry;
   };
   for (const carried of input.pending ?? []) {
-    enqueue(sanitise(carried, patched(OVERRIDES_NAME_THEIR_RUN)), carried.requestId, carried.requests ?? 1);
+    const request = sanitise(carried, patched(OVERRIDES_NAME_THEIR_RUN), kinds);
+    if (request) enqueue(request, carried.requestId, carried.requests ?? 1);
   }
   let lastRun = input.lastRun ?? null;
   let current: CompanySyncStatus['current'] = null;
@@ -96,7 +104,10 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
   const receive = (request: SyncNowRequest | undefined): string | null => {
     const known = knownRequest(request);
     if (known) return known.requestId;
-    const entry = enqueue(sanitise(request, patched(OVERRIDES_NAME_THEIR_RUN)));
+    const sane = sanitise(request, patched(OVERRIDES_NAME_THEIR_RUN), kinds);
+    // A one-user request without a usable Lucca id (the update's validator refuses it first).
+    if (!sane) return null;
+    const entry = enqueue(sane);
     if (!entry) return null;
     const key = keyOf(request);
     if (key !== null) {
@@ -108,8 +119,41 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
 
   upsertSearchAttributes([{ key: CompanyIdAttribute, value: companyId }]);
 
+  /**
+   * Once a run's outcome is recorded: its alert workflow, started and left to itself (ABANDON), so
+   * that sending — retried for hours against a receiver that is down — never holds up the queue.
+   * Whether the outcome is news is decided there, against the state in the store.
+   */
+  const alertAfterRun = async (run: SyncRunResult) => {
+    if (run.mode === 'dry-run' || !patched(ALERT_AFTER_RUN)) return;
+    try {
+      await startChild(runAlertWorkflow, {
+        workflowId: runAlertWorkflowId(companyId, run.runId),
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        args: [
+          {
+            companyId,
+            run: { companyId, runId: run.runId, status: run.status, dryRun: false, code: run.error?.code ?? null },
+            ...(tuning?.alerts ? { tuning: tuning.alerts } : {}),
+          },
+        ],
+        typedSearchAttributes: [{ key: CompanyIdAttribute, value: companyId }],
+        staticSummary: `${companyId}: alert after run ${run.runId}`,
+      });
+    } catch (err) {
+      // Its id is the run's: it was started already (cannot happen but by hand). Never the queue's problem.
+      log.warn('Alert workflow not started', {
+        companyId,
+        runId: run.runId,
+        error: err instanceof Error ? err.name : 'unknown',
+      });
+    }
+  };
+
   setHandler(syncNowSignal, (request) => {
-    if (receive(request) === null) log.warn('Sync request dropped: the queue is full', { companyId });
+    if (receive(request) === null) {
+      log.warn('Sync request dropped: the queue is full, or a one-user request named no Lucca user', { companyId });
+    }
   });
   setHandler(
     requestSyncUpdate,
@@ -123,7 +167,14 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
       // A validator runs for new updates only (never on replay), and must not record a patch marker.
       validator: (request: SyncNowRequest) => {
         if (knownRequest(request)) return;
-        const r = sanitise(request, true);
+        const r = kinds ? sanitise(request, true, true) : sanitise(request, true);
+        if (!r) {
+          throw ApplicationFailure.create({
+            type: failureType('internal'),
+            message: `A one-user sync of company ${companyId} needs a Lucca user id (a whole number).`,
+            nonRetryable: true,
+          });
+        }
         if (!pending.some((p) => kindOf(p) === kindOf(r)) && pending.length >= MAX_PENDING_KINDS) {
           // Typed, so that callers tell a full queue from any other failure of the update.
           throw ApplicationFailure.create({
@@ -159,7 +210,16 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
     const { requestId } = request;
     const runId = newRunId();
     const trigger = request.trigger ?? 'manual';
-    current = { runId, trigger, dryRun: request.dryRun ?? false, startedAt: new Date().toISOString(), requestId };
+    const kind = kinds ? (request.kind ?? 'full') : undefined;
+    current = {
+      runId,
+      trigger,
+      dryRun: request.dryRun ?? false,
+      startedAt: new Date().toISOString(),
+      requestId,
+      ...(kind ? { kind } : {}),
+    };
+    const expectedUsers = kinds ? knownUsers : lastRun?.counts?.seen;
     let result: SyncRunResult;
     try {
       result = await executeChild(syncRunWorkflow, {
@@ -174,15 +234,18 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
             ...(request.override ? { override: { blockedRunId: request.override.blockedRunId } } : {}),
             requestId,
             // The run's time bounds follow the company's size (a child's input is not replayed).
-            ...(typeof lastRun?.counts?.seen === 'number' ? { expectedUsers: lastRun.counts.seen } : {}),
+            ...(typeof expectedUsers === 'number' ? { expectedUsers } : {}),
             ...(tuning ? { tuning } : {}),
+            ...(kind ? { kind } : {}),
+            ...(kind === 'one-user' && request.luccaUserId !== undefined ? { luccaUserId: request.luccaUserId } : {}),
           },
         ],
         typedSearchAttributes: [
           { key: CompanyIdAttribute, value: companyId },
           { key: SyncTriggerAttribute, value: trigger },
+          ...(kind ? [{ key: SyncKindAttribute, value: kind }] : []),
         ],
-        staticSummary: `${companyId}: ${trigger} sync${request.dryRun ? ' (dry run)' : ''}`,
+        staticSummary: `${companyId}: ${trigger}${kind ? ` ${kind}` : ''} sync${request.dryRun ? ' (dry run)' : ''}`,
       });
     } catch (err) {
       // Offboarding cancels this workflow: the child is cancelled with it and awaited (it records
@@ -198,6 +261,7 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
         current = null;
         runs++;
         describeLastRun();
+        await alertAfterRun(failed);
         continue;
       }
       log.warn('Sync run did not complete', {
@@ -217,9 +281,13 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
       };
     }
     lastRun = { ...result, finishedAt: new Date().toISOString() };
+    if (kinds && (result.kind ?? 'full') === 'full' && typeof result.counts?.seen === 'number') {
+      knownUsers = result.counts.seen;
+    }
     current = null;
     runs++;
     describeLastRun();
+    await alertAfterRun(result);
   }
 
   await condition(allHandlersFinished);
@@ -228,6 +296,7 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
     pending,
     lastRun,
     ...(keyed ? { requests: remembered } : {}),
+    ...(typeof knownUsers === 'number' ? { knownUsers } : {}),
     ...(tuning ? { tuning } : {}),
     ...(input.maxRunsPerExecution ? { maxRunsPerExecution: input.maxRunsPerExecution } : {}),
   });
@@ -240,7 +309,9 @@ export async function companySyncWorkflow(input: CompanySyncInput): Promise<void
  */
 export function kindOf(r: SyncNowRequest): string {
   const lifts = r.override ? `override:${r.override.blockedRunId}` : r.allowMassDeactivation ? 'bare' : '';
-  return `${r.dryRun ?? false}|${lifts}`;
+  // Requests sanitised before run kinds carry none, and fold as they did.
+  const reads = r.kind ? `|${r.kind}${r.kind === 'one-user' ? `:${r.luccaUserId}` : ''}` : '';
+  return `${r.dryRun ?? false}|${lifts}${reads}`;
 }
 
 /** The caller's key of a request, when it has a usable one. */
@@ -262,14 +333,37 @@ function joinRequesters(folded: string | undefined, requestedBy: string | undefi
  * reviewed counts (ignored since) and a bare flag was kept: it lifts nothing now, but it folded as a
  * kind of its own, and a replayed execution must fold as it did (see `kindOf`).
  */
-export function sanitise(request: SyncNowRequest | undefined, namedOverrides: boolean): SyncNowRequest {
+export function sanitise(
+  request: SyncNowRequest | undefined,
+  namedOverrides: boolean,
+  kinds: true,
+): SyncNowRequest | null;
+export function sanitise(request: SyncNowRequest | undefined, namedOverrides: boolean, kinds?: boolean): SyncNowRequest;
+export function sanitise(
+  request: SyncNowRequest | undefined,
+  namedOverrides: boolean,
+  kinds = false,
+): SyncNowRequest | null {
   const r = request ?? {};
   const trigger = r.trigger === 'schedule' || r.trigger === 'onboarding' ? r.trigger : 'manual';
   const requestedBy =
     typeof r.requestedBy === 'string' && r.requestedBy.trim()
       ? { requestedBy: r.requestedBy.trim().slice(0, MAX_REQUESTED_BY_LENGTH) }
       : {};
-  const base: SyncNowRequest = { trigger, dryRun: r.dryRun === true, ...requestedBy };
+  let reads: Pick<SyncNowRequest, 'kind' | 'luccaUserId'> = {};
+  if (kinds) {
+    // A schedule firing reads what changed (a full read when one is due); anything else reads
+    // everyone unless it asks otherwise.
+    const kind = isRunKind(r.kind) ? r.kind : trigger === 'schedule' ? 'incremental' : 'full';
+    if (kind === 'one-user') {
+      if (!(typeof r.luccaUserId === 'number' && Number.isSafeInteger(r.luccaUserId) && r.luccaUserId >= 0))
+        return null;
+      reads = { kind, luccaUserId: r.luccaUserId };
+    } else {
+      reads = { kind };
+    }
+  }
+  const base: SyncNowRequest = { trigger, dryRun: r.dryRun === true, ...requestedBy, ...reads };
   if (namedOverrides) {
     const blockedRunId = typeof r.override?.blockedRunId === 'string' ? r.override.blockedRunId.trim() : '';
     return {

@@ -1,8 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { GuardCeiling, GuardOverride } from '../domain/guards';
-import type { SyncCounts, SyncTrigger } from '../domain/types';
+import type { RunKind, SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
+import type { AlertTuning } from './alert';
 
 // Signals, queries, updates and the workflows' inputs and results: a contract as well (the
 // CLI, the console and recorded histories rely on them). Ids and search attributes: `temporal/`.
@@ -37,6 +38,13 @@ export interface SyncNowRequest {
    * joins the queue once and answers both callers alike (see `RememberedRequest`).
    */
   requestKey?: string;
+  /**
+   * What the run reads (see `RunKind`). Default: `incremental` for a schedule firing (a full read
+   * when one is due), `full` otherwise.
+   */
+  kind?: RunKind;
+  /** The Lucca user a `one-user` run reads (a Lucca id, no other data). */
+  luccaUserId?: number;
 }
 
 /** A request key the company workflow has seen, and the request (`PendingSync.requestId`) it joined. */
@@ -77,6 +85,8 @@ export interface SyncRunResult {
   summary: string;
   /** The request (`PendingSync.requestId`) this run serves; absent on runs started otherwise. */
   requestId?: string;
+  /** What the run read (absent from runs recorded before run kinds, which read in full). */
+  kind?: RunKind;
 }
 
 /**
@@ -94,6 +104,8 @@ export interface SyncTuning {
   workBoundMs?: number;
   /** The whole run's bound, a workflow timer (`runBoundMs`). */
   runBoundMs?: number;
+  /** The alerts' delivery bound and retries (tests shorten them), passed to each run's alert workflow. */
+  alerts?: AlertTuning;
 }
 
 export interface SyncRunInput {
@@ -113,11 +125,22 @@ export interface SyncRunInput {
    */
   expectedUsers?: number;
   tuning?: SyncTuning;
+  /** What the run reads; absent from runs of earlier versions (a full read). */
+  kind?: RunKind;
+  /** A `one-user` run's Lucca user. */
+  luccaUserId?: number;
 }
 
 export interface CompanySyncStatus {
   companyId: string;
-  current: { runId: string; trigger: SyncTrigger; dryRun: boolean; startedAt: string; requestId?: string } | null;
+  current: {
+    runId: string;
+    trigger: SyncTrigger;
+    dryRun: boolean;
+    startedAt: string;
+    requestId?: string;
+    kind?: RunKind;
+  } | null;
   pending: PendingSync[];
   lastRun: (SyncRunResult & { finishedAt: string }) | null;
   runsSinceContinueAsNew: number;
@@ -137,6 +160,11 @@ export interface CompanySyncInput {
   /** The remembered request keys, carried across continue-as-new so that a retry still finds its request. */
   requests?: RememberedRequest[];
   tuning?: SyncTuning;
+  /**
+   * Users the company's last full read saw: what its runs' time bounds come from (an incremental
+   * run's count is only who changed). Carried across continue-as-new.
+   */
+  knownUsers?: number;
   /** Continue-as-new after this many runs (default 100); tests lower it. */
   maxRunsPerExecution?: number;
 }

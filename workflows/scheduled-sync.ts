@@ -11,6 +11,11 @@ const { requestCompanySync } = proxyActivities<Activities>({
 
 export interface ScheduledSyncInput {
   companyId: string;
+  /**
+   * `dates`: the firing of the company's date schedule, just after its local midnight (a run from
+   * the store alone). Absent: the sync schedule's firing (an incremental run when no full one is due).
+   */
+  kind?: 'dates';
 }
 
 /**
@@ -20,5 +25,5 @@ export interface ScheduledSyncInput {
  * full, so the firing fails where the Temporal UI shows it).
  */
 export async function scheduledSyncWorkflow(input: ScheduledSyncInput): Promise<void> {
-  await requestCompanySync({ companyId: input.companyId });
+  await requestCompanySync({ companyId: input.companyId, ...(input.kind ? { kind: input.kind } : {}) });
 }

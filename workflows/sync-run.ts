@@ -18,8 +18,15 @@ import { blockedPlanError, type GuardOverride } from '../domain/guards';
 import { summariseCounts } from '../domain/plan';
 import { formatBound, readBoundMs, runBoundMs, STEP_BOUND_MS, workBoundMs } from '../domain/run-bounds';
 import { type RunOutcome, type SyncOutcome, type SyncRunInput, type SyncRunResult } from './messages';
-import { SyncOutcomeAttribute } from '../temporal/search-attributes';
-import { cancellationTypeOf, OUTCOME_VISIBLE, START_IN_SCOPE, WAIT_FOR_CANCELLED_ACTIVITIES } from './compat/sync-run';
+import { SyncKindAttribute, SyncOutcomeAttribute } from '../temporal/search-attributes';
+import type { RunKind } from '../domain/types';
+import {
+  cancellationTypeOf,
+  OUTCOME_VISIBLE,
+  RUN_KINDS,
+  START_IN_SCOPE,
+  WAIT_FOR_CANCELLED_ACTIVITIES,
+} from './compat/sync-run';
 
 type SyncActivities = Pick<
   Activities,
@@ -123,7 +130,17 @@ async function runOnce(input: SyncRunInput, bounds: Bounds | null, overran: () =
   /** Why the run's scope was cancelled: its bound, or the company's offboarding. */
   const stopped = (when: string): RunError => (overran() ? runTooLong(input, bounds!, when) : cancelled(when));
   const mode = input.dryRun ? 'dry-run' : 'apply';
-  setCurrentDetails(`${companyId}: reading Lucca`);
+  // What the run reads, said to its start and its read; runs recorded before kinds read in full.
+  const kinds = patched(RUN_KINDS);
+  const asked: RunKind = input.kind ?? 'full';
+  let kind: RunKind | undefined = kinds ? asked : undefined;
+  const kindInput = kinds
+    ? {
+        kind: asked,
+        ...(asked === 'one-user' && input.luccaUserId !== undefined ? { luccaUserId: input.luccaUserId } : {}),
+      }
+    : {};
+  setCurrentDetails(`${companyId}: ${kinds && asked === 'dates' ? 'rolling dates' : 'reading Lucca'}`);
 
   let started = false;
   const startRun = async () => {
@@ -135,6 +152,7 @@ async function runOnce(input: SyncRunInput, bounds: Bounds | null, overran: () =
       dryRun: input.dryRun,
       ...(input.requestId ? { requestId: input.requestId } : {}),
       ...(override ? { overrideOf: override.blockedRunId } : {}),
+      ...kindInput,
     });
     started = true;
   };
@@ -170,6 +188,7 @@ async function runOnce(input: SyncRunInput, bounds: Bounds | null, overran: () =
       ...rest,
       summary,
       ...(input.requestId ? { requestId: input.requestId } : {}),
+      ...(kind ? { kind } : {}),
     };
     if (!patched(OUTCOME_VISIBLE)) {
       if (wasCancelled) throw failure;
@@ -191,7 +210,7 @@ async function runOnce(input: SyncRunInput, bounds: Bounds | null, overran: () =
   let readResult: Awaited<ReturnType<SyncActivities['fetchLuccaUsers']>>;
   try {
     if (startInScope) await startRun();
-    readResult = await read.fetchLuccaUsers({ companyId, runId });
+    readResult = await read.fetchLuccaUsers({ companyId, runId, ...kindInput });
   } catch (err) {
     // A start that failed for good (the store kept failing) fails the workflow, as it always did.
     if (!started && !isCancellation(err)) throw err;
@@ -199,6 +218,12 @@ async function runOnce(input: SyncRunInput, bounds: Bounds | null, overran: () =
       ? stopped(started ? 'while reading Lucca; no profile was written' : 'as it started; no profile was written')
       : (boundExceeded(err, input, 'Reading Lucca', bounds?.readMs, 'no profile was written') ?? describeFailure(err));
     return finish('failed', { counts: null, error, profileWrites: 0 }, `${companyId}: failed (${error.code})`, err);
+  }
+
+  if (kinds) {
+    // An incremental run may have read everyone (a full read was due, or Lucca ignored the filter).
+    kind = readResult.kind ?? asked;
+    upsertSearchAttributes([{ key: SyncKindAttribute, value: kind }]);
   }
 
   // The read plans as it goes; a history from before that has a separate planning activity, which

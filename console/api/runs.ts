@@ -1,9 +1,11 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChangeAction } from '../../domain/types';
 import { REPORT_ACTIONS } from '../../operations';
+import { EXPORT_FORMATS, exportReport, type ExportFormat, type ExportLabels } from '../../operations/report-export';
 import type { ConsoleContext } from '../context';
 import { getReportPage, getRun, listRuns } from '../data';
-import type { MessageKey } from '../i18n';
+import type { I18n, MessageKey } from '../i18n';
+import { formatFieldValue } from '../views/run';
 import { apiError, changeSchema, companyParams, runParams, runSchema } from '../schemas';
 import { toApiChange, toApiRun } from './representations';
 
@@ -13,6 +15,9 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ConsoleContext): vo
   api.get('/companies/:companyId/runs/:runId', { schema: oneRunSchema }, (request) => oneRun(ctx, request));
   api.get('/companies/:companyId/runs/:runId/changes', { schema: runChangesSchema }, (request) =>
     runChanges(ctx, request),
+  );
+  api.get('/companies/:companyId/runs/:runId/export', { schema: runExportSchema }, (request, reply) =>
+    runExport(ctx, request, reply),
   );
 }
 
@@ -81,4 +86,51 @@ async function runChanges(ctx: ConsoleContext, request: FastifyRequest) {
   const q = request.query as { action?: ChangeAction; reason?: string; skip: number; limit: number };
   const { total, changes } = await getReportPage(deps, ctx.reports, companyId, runId, q);
   return { total, items: changes.map(toApiChange) };
+}
+
+const runExportSchema = {
+  tags: ['runs'],
+  summary: "A run's whole report as a file: CSV (the columns of the report page, in the user's language) or JSON",
+  description:
+    'Every change in plan order, streamed from the store. It holds the people’s data of the report: served to a signed-in console user, never cached.',
+  params: runParams,
+  querystring: {
+    type: 'object',
+    properties: { format: { type: 'string', enum: [...EXPORT_FORMATS], default: 'csv' } },
+  },
+  produces: ['text/csv', 'application/json'],
+  response: { 404: apiError },
+};
+
+/** The export's words as the report page says them. */
+function exportLabels(i18n: I18n): ExportLabels {
+  const column = (key: string) => i18n.t(`export.${key}` as MessageKey);
+  return {
+    columns: {
+      luccaUserId: column('luccaUserId'),
+      profileId: column('profileId'),
+      name: column('name'),
+      action: column('action'),
+      fields: column('fields'),
+      reasonCodes: column('reasonCodes'),
+      reasons: column('reasons'),
+    },
+    action: (action) => i18n.t(`action.${action}` as MessageKey),
+    field: (field) => i18n.t(`field.${field}` as MessageKey),
+    value: (field, value) => formatFieldValue(i18n, field, value),
+    reason: (code, message) => i18n.reason(code, message),
+  };
+}
+
+async function runExport(ctx: ConsoleContext, request: FastifyRequest, reply: FastifyReply) {
+  const { companyId, runId } = request.params as { companyId: string; runId: string };
+  const { format } = request.query as { format: ExportFormat };
+  // The run is the company's (404 otherwise) before a byte is read.
+  await getRun(ctx.deps, companyId, runId);
+  const file = await exportReport(ctx.deps, { companyId, runId, format, labels: exportLabels(ctx.i18nOf(request)) });
+  return reply
+    .type(file.contentType)
+    .header('content-disposition', `attachment; filename="${file.filename}"`)
+    .header('cache-control', 'no-store')
+    .send(file.body);
 }

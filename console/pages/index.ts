@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ConsoleContext } from '../context';
+import { registerAlertPages } from './alerts';
 import { registerAuditPages } from './audit';
 import { registerAuthPages } from './auth';
 import { registerCompanyPages } from './companies';
@@ -14,6 +15,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: ConsoleContext): v
   registerCompanyPages(app, ctx);
   registerIntegrationPages(app, ctx);
   registerScopePages(app, ctx);
+  registerAlertPages(app, ctx);
   registerRunPages(app, ctx);
   registerProfilePages(app, ctx);
   registerAuditPages(app, ctx);

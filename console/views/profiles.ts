@@ -1,3 +1,4 @@
+import { formatExtraValue } from '../../domain/extra-fields';
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { ProfileDocument } from '../../db/profiles-repository';
 import { SYNCED_FIELDS } from '../../domain/types';
@@ -176,6 +177,30 @@ export interface ProfileView {
   lastSeenInLucca: Date | null;
 }
 
+/**
+ * The extra Lucca fields the profile holds (`lucca.extra`), each marked synced while the company
+ * reads it, or no longer synced once removed with its values kept.
+ */
+function extraFieldsCard(ctx: ViewContext, v: ProfileView): Html | null {
+  const { i18n } = ctx;
+  const extra = v.profile.lucca?.extra;
+  if (!extra || Object.keys(extra).length === 0) return null;
+  const read = new Map((v.company.lucca.extraFields ?? []).map((f) => [f.key, f]));
+  return html`<section class="card">
+    <h2>${i18n.t('profile.extraFields')}</h2>
+    <dl class="facts wide" data-testid="profile-extra-fields">
+      ${Object.entries(extra).map(([key, value]) => {
+        const field = read.get(key);
+        return html`<dt>${key}${field ? html` <span class="muted small">${field.lucca}</span>` : null}</dt>
+          <dd data-extra="${key}">
+            ${value === null ? i18n.t('common.none') : formatExtraValue(value)}
+            <span class="synced">${i18n.t(field ? 'profile.synced' : 'profile.extraNotSynced')}</span>
+          </dd>`;
+      })}
+    </dl>
+  </section>`;
+}
+
 export function profilePage(ctx: ViewContext, v: ProfileView): Html {
   const { i18n } = ctx;
   const { profile, company } = v;
@@ -226,6 +251,7 @@ export function profilePage(ctx: ViewContext, v: ProfileView): Html {
           }
         </dl>
       </section>
+      ${extraFieldsCard(ctx, v)}
       <section class="card" data-testid="profile-history">
         <h2>${i18n.t('profile.history')}</h2>
         ${

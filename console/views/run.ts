@@ -1,3 +1,4 @@
+import { EXTRA_DIFF_PREFIX, formatExtraValue, isExtraDiffKey, type ExtraValue } from '../../domain/extra-fields';
 import { randomUUID } from 'node:crypto';
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
@@ -5,6 +6,7 @@ import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { firedGuards } from '../../domain/guards';
 import { COUNT_KEYS } from '../../domain/types';
 import { REPORT_ACTIONS } from '../../operations';
+import { changeSubject } from '../../operations/report-export';
 import type { ReportPage } from '../data';
 import { html, query, type Html } from '../html';
 import type { I18n, MessageKey } from '../i18n';
@@ -15,6 +17,7 @@ const DATE_FIELDS = new Set(['birthDate', 'contractStart', 'contractEnd']);
 
 export function formatFieldValue(i18n: I18n, field: string, value: unknown): string {
   if (value === null || value === undefined || value === '') return i18n.t('common.none');
+  if (isExtraDiffKey(field)) return formatExtraValue(value as ExtraValue);
   if (DATE_FIELDS.has(field)) return i18n.day(value);
   if (field === 'status' && typeof value === 'string') return i18n.t(`profileStatus.${value}` as MessageKey);
   return typeof value === 'string' ? value : JSON.stringify(value);
@@ -28,6 +31,13 @@ export function reasonList(i18n: I18n, reasons: SyncChangeDocument['reasons']): 
   </ul>`;
 }
 
+/** A field's name in a report: a core field's own, an extra field by its key. */
+export function fieldLabel(i18n: I18n, field: string): string {
+  return isExtraDiffKey(field)
+    ? i18n.t('field.extra', { key: field.slice(EXTRA_DIFF_PREFIX.length) })
+    : i18n.t(`field.${field}` as MessageKey);
+}
+
 export function fieldDiff(i18n: I18n, fields: SyncChangeDocument['fields'], action: string): Html | null {
   if (!fields) return null;
   const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
@@ -36,7 +46,7 @@ export function fieldDiff(i18n: I18n, fields: SyncChangeDocument['fields'], acti
     ${entries.map(
       ([field, diff]) =>
         html`<tr data-field="${field}">
-          <th>${i18n.t(`field.${field}` as MessageKey)}</th>
+          <th>${fieldLabel(i18n, field)}</th>
           <td>
             ${
               action === 'create'
@@ -49,18 +59,6 @@ export function fieldDiff(i18n: I18n, fields: SyncChangeDocument['fields'], acti
         </tr>`,
     )}
   </table>`;
-}
-
-/** Who a change is about, from the values it carries (skips and conflicts carry none). */
-function changeSubject(change: SyncChangeDocument): string | null {
-  const values = change.target?.fields;
-  const name = [values?.firstName, values?.lastName].filter(Boolean).join(' ');
-  if (name) return name;
-  const from = change.fields;
-  const fallback = [from?.firstName?.from ?? from?.firstName?.to, from?.lastName?.from ?? from?.lastName?.to]
-    .filter((v): v is string => typeof v === 'string' && v !== '')
-    .join(' ');
-  return fallback || null;
 }
 
 function changeItem(ctx: ViewContext, companyId: string, change: SyncChangeDocument): Html {
@@ -132,6 +130,10 @@ export function runPage(ctx: ViewContext, v: RunView): Html {
           <dd>${i18n.t(`mode.${run.mode}` as MessageKey)}</dd>
           <dt>${i18n.t('run.trigger')}</dt>
           <dd>${i18n.t(`trigger.${run.trigger}` as MessageKey)}</dd>
+          <dt>${i18n.t('run.kind')}</dt>
+          <dd data-testid="run-kind">
+            ${i18n.t(`kind.${run.kind ?? 'full'}` as MessageKey)}${run.kind === 'one-user' ? ` (Lucca #${run.luccaUserId})` : ''}
+          </dd>
           <dt>${i18n.t('run.requestedBy')}</dt>
           <dd>${run.requestedBy ?? i18n.t('common.none')}</dd>
           <dt>${i18n.t('run.duration')}</dt>
@@ -216,8 +218,16 @@ function changesSection(ctx: ViewContext, v: RunView): Html {
   const actions = REPORT_ACTIONS.filter((a) => r.countsByAction.has(a));
   const reasons = [...r.countsByReason.keys()].sort();
   const last = Math.min(r.skip + r.changes.length, r.total);
+  const download = `/api/companies/${v.company._id}/runs/${r.run._id}/export`;
   return html`<section class="card" data-testid="changes">
-    <h2>${i18n.t('run.changes')}</h2>
+    <div class="page-head">
+      <h2>${i18n.t('run.changes')}</h2>
+      <span class="row" data-testid="report-export">
+        ${i18n.t('run.export')}
+        <a href="${download}?format=csv" download data-testid="export-csv">CSV</a>
+        <a href="${download}?format=json" download data-testid="export-json">JSON</a>
+      </span>
+    </div>
     <form method="get" action="${base}" class="row filters" data-testid="change-filters">
       <label
         >${i18n.t('run.filterAction')}

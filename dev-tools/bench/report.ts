@@ -14,7 +14,7 @@ const median = (xs: number[]) => {
 export const sec = (ms: number) => (ms / 1000).toFixed(1);
 export const mb = (kb: number | null) => (kb === null ? 'n/a' : `${Math.round(kb / 1024)} MB`);
 
-function phaseLine(run: PipelineRun): string {
+export function phaseLine(run: PipelineRun): string {
   return Object.entries(run.phases)
     .map(([name, s]) => `${name} ${s.toFixed(1)} s`)
     .join(', ');

@@ -21,6 +21,7 @@ const apiKey = z.object({
   seeFuture: z.boolean().optional(),
   seeBirthDates: z.boolean().optional(),
   withheld: z.enum(['null', 'omitted']).optional(),
+  hrSections: z.array(z.string()).optional(),
   principal: z.string().optional(),
   revoked: z.boolean().optional(),
   forbidden: z.boolean().optional(),
@@ -48,6 +49,8 @@ const tenantBody = z
     rateLimit: rateLimit.optional(),
     hosts: z.array(z.string().min(1)).optional(),
     organisationFilters: organisationFilters.optional(),
+    modifiedFilter: organisationFilters.optional(),
+    modifiedField: z.enum(['modifiedAt', 'modifiedOn']).optional(),
   })
   .optional()
   .transform((b) => b ?? {});
@@ -137,6 +140,8 @@ export const registerControlRoutes: FastifyPluginAsync<{ fake: FakeLuccaServer }
       rateLimit: tenant.rateLimit,
       hosts: tenant.hosts,
       organisationFilters: tenant.organisationFilters,
+      modifiedFilter: tenant.modifiedFilter,
+      modifiedField: tenant.modifiedField,
       userCount: tenant.users.length,
       apiKeyCount: tenant.apiKeyCount,
     };
@@ -193,6 +198,14 @@ export const registerControlRoutes: FastifyPluginAsync<{ fake: FakeLuccaServer }
   app.put('/tenants/:name/organisation-filters', async (request) => {
     const { mode } = z.object({ mode: organisationFilters }).parse(request.body);
     fake.setOrganisationFilters(nameOf(request), mode);
+    return describe(nameOf(request));
+  });
+
+  app.put('/tenants/:name/modified-filter', async (request) => {
+    const { mode, field } = z
+      .object({ mode: organisationFilters, field: z.enum(['modifiedAt', 'modifiedOn']).optional() })
+      .parse(request.body);
+    fake.setModifiedFilter(nameOf(request), mode, field);
     return describe(nameOf(request));
   });
 

@@ -1,3 +1,4 @@
+import { hrFileOf } from './hr-file';
 import { addDays, datePart, isCalendarDate, luccaDate } from './dates';
 
 /**
@@ -320,6 +321,7 @@ export function generateLuccaUsers(opts: GenerateLuccaUsersOptions): LuccaRawUse
       };
       if (contracts.length > 1) user[CONTRACT_HISTORY_FIELD] = contracts;
       users.push(user);
+      Object.assign(user, hrFileOf(user, seed, managerOf(users, index)));
     }
   }
 
@@ -346,7 +348,7 @@ export function generateLuccaUsers(opts: GenerateLuccaUsersOptions): LuccaRawUse
     while (takenEmails.has(mail)) mail = `${local}${n++}@${emailDomain}`;
     nextSuffix.set(local, n);
     takenEmails.add(mail);
-    users.push({
+    const user: LuccaRawUser = {
       id,
       firstName,
       // Some Lucca accounts keep family names in capitals (their own docs show `DOE`).
@@ -357,9 +359,16 @@ export function generateLuccaUsers(opts: GenerateLuccaUsersOptions): LuccaRawUse
       dtContractEnd: end === null ? null : luccaDate(addDays(today, end)),
       modifiedAt: modifiedAt(),
       ...organisationOf(id, seed, organisation),
-    });
+    };
+    users.push(user);
+    Object.assign(user, hrFileOf(user, seed, managerOf(users, users.length - 1)));
   }
   return users;
+}
+
+/** Every ten users report to one of the users before them; the first has no manager. */
+function managerOf(users: readonly LuccaRawUser[], index: number): LuccaRawUser | null {
+  return index === 0 ? null : (users[Math.floor((index - 1) / 10)] ?? null);
 }
 
 /**

@@ -47,6 +47,11 @@ export function localTime(now: Date = new Date()): string {
   return `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`;
 }
 
+/** A Lucca date-time on the local clock, to the millisecond (`2026-12-03T09:15:02.123`), as `modifiedAt`. */
+export function localDateTime(now: Date = new Date()): string {
+  return `${localDate(now)}T${localTime(now)}.${pad(now.getMilliseconds(), 3)}`;
+}
+
 /** Lucca's wire format for a date-only value. */
 export function luccaDate(date: string): string {
   return `${date}T00:00:00`;

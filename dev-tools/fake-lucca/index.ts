@@ -28,3 +28,4 @@ export {
   type RateLimit,
   type TenantOptions,
 } from './tenant';
+export { CUSTOM_FIELD_SECTIONS, DEFAULT_HR_SECTIONS } from './hr-file';

@@ -2,6 +2,7 @@
 // (a bad one is a `BadRequestError`, i.e. a 400), then run it over a tenant's users.
 import { CONTRACT_HISTORY_FIELD, isFormerOn, isFutureOn, userAsOf, type LuccaRawUser } from './dataset';
 import { comparableDateTime, datePart } from './dates';
+import { visibleExtendedData } from './hr-file';
 
 export class BadRequestError extends Error {}
 
@@ -15,11 +16,15 @@ export interface Visibility {
   seeBirthDates: boolean;
   /** How a field the key may not see comes back: null (default), or left out of the user. */
   withheld: 'null' | 'omitted';
+  /** HR-file sections the key's role may consult ("Consult HR files"): custom fields of others are left out. */
+  hrSections: ReadonlySet<string>;
 }
 
 export interface ServeContext extends Visibility {
   /** Base URL of the tenant as the client reached it, for the `url` field. */
   baseUrl: string;
+  /** The name the tenant gives `modifiedAt` (default that one); the other name is unknown to it. */
+  modifiedField?: 'modifiedAt' | 'modifiedOn';
 }
 
 type FieldKind = 'int' | 'string' | 'date' | 'dateTime';
@@ -54,6 +59,19 @@ const ORGANISATION_OBJECTS = new Map<string, { name: keyof LuccaRawUser & string
 
 /** The filters a tenant set to ignore them drops, as a tenant that does not support them would. */
 export const ORGANISATION_FILTERS: ReadonlySet<string> = new Set(['legalentityid', 'departmentid']);
+
+/** The modification filter, under either of its names, which a tenant may be set to ignore. */
+export const MODIFIED_FILTERS: ReadonlySet<string> = new Set(['modifiedat', 'modifiedon']);
+
+/**
+ * A field or filter name as a tenant calling the modification time `modifiedField` reads it:
+ * its own name stands for the stored `modifiedAt`, the other name is unknown (null).
+ */
+function modifiedName(name: string, modifiedField: 'modifiedAt' | 'modifiedOn' | undefined): string | null {
+  if (modifiedField !== 'modifiedOn') return name === 'modifiedon' ? null : name;
+  if (name === 'modifiedat') return null;
+  return name === 'modifiedon' ? 'modifiedat' : name;
+}
 
 /** One entry of `fields=`: a lower-case name, and the sub-fields asked of an object (null: all of it). */
 export interface FieldSelection {
@@ -287,7 +305,7 @@ function parseOrder(value: string | undefined): ListQuery['order'] {
 /** `ignoredFilters`: lower-case parameter names dropped unread, e.g. ORGANISATION_FILTERS. */
 export function parseListQuery(
   query: Record<string, string>,
-  opts: { ignoredFilters?: ReadonlySet<string> } = {},
+  opts: { ignoredFilters?: ReadonlySet<string>; modifiedField?: 'modifiedAt' | 'modifiedOn' } = {},
 ): ListQuery {
   const { fields, withCount } = parseFields(queryParam(query, 'fields'));
   const { offset, limit } = parsePaging(queryParam(query, 'paging'));
@@ -296,7 +314,8 @@ export function parseListQuery(
   for (const [param, raw] of Object.entries(query)) {
     const key = param.toLowerCase();
     if (RESERVED_PARAMS.has(key) || opts.ignoredFilters?.has(key)) continue;
-    const field = STANDARD_FIELDS.get(key);
+    const known = modifiedName(key, opts.modifiedField);
+    const field = known === null ? undefined : STANDARD_FIELDS.get(known);
     // Unknown parameters are ignored, as the generic v3 framework does with anything it does not bind.
     if (!field) continue;
     filters.push({ field: field.name, matches: parseFilter(param, field.kind, raw) });
@@ -383,6 +402,9 @@ export function projectUser(
       out.name = [user.firstName, user.lastName].filter((p) => typeof p === 'string' && p !== '').join(' ');
     } else if (field === 'url') {
       out.url = `${ctx.baseUrl}/api/v3/users/${user.id}`;
+    } else if (field === 'modifiedat' || field === 'modifiedon') {
+      const known = modifiedName(field, ctx.modifiedField);
+      if (known !== null) out[ctx.modifiedField ?? 'modifiedAt'] = user.modifiedAt;
     } else if (!HIDDEN_FIELDS.has(field)) {
       const organisation = ORGANISATION_OBJECTS.get(field);
       const standard = STANDARD_FIELDS.get(field)?.name ?? organisation?.name;
@@ -393,7 +415,8 @@ export function projectUser(
         if (ctx.withheld === 'null') out[key] = null;
         continue;
       }
-      const value = user[key] ?? null;
+      const stored = user[key] ?? null;
+      const value = key === 'extendedData' ? visibleExtendedData(stored, ctx.hrSections) : stored;
       const id = isPlainObject(value) ? value.id : undefined;
       const url = organisation && typeof id === 'number' ? `${ctx.baseUrl}/api/v3/${organisation.urlPath}/${id}` : null;
       out[key] = sub === null && url === null ? value : projectObject(value, sub, url);

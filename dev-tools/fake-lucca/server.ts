@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { registerControlRoutes } from './control-routes';
 import type { LuccaRawUser } from './dataset';
 import { localDate, localTime } from './dates';
+import { DEFAULT_HR_SECTIONS } from './hr-file';
 import {
   DEFAULT_HUGE_BYTES,
   DEFAULT_LONG_FIELD_LENGTH,
@@ -16,6 +17,7 @@ import {
 } from './faults';
 import {
   BadRequestError,
+  MODIFIED_FILTERS,
   ORGANISATION_FILTERS,
   pagingOffsetOf,
   parseListQuery,
@@ -27,6 +29,7 @@ import {
   FakeTenant,
   UnknownTenantError,
   type FakeApiKey,
+  type ModifiedField,
   type OrganisationFilters,
   type PageHook,
   type RateLimit,
@@ -73,6 +76,11 @@ export interface FakeLucca {
   setApiKeys(tenant: string, keys: FakeApiKey[]): void;
   /** `ignore` drops `legalEntityId=` and `departmentId=`, answering everyone (see TenantOptions). */
   setOrganisationFilters(tenant: string, mode: OrganisationFilters): void;
+  /**
+   * `ignore` drops the modification filter (`modifiedAt=since,…`), answering everyone; `field`
+   * renames the modification time the tenant knows (`modifiedOn`, as some versions call it).
+   */
+  setModifiedFilter(tenant: string, mode: OrganisationFilters, field?: ModifiedField): void;
   addFault(rule: FaultRule): string;
   removeFault(id: string): boolean;
   /** Rules still armed; `times` is the number of hits left. */
@@ -197,6 +205,12 @@ export class FakeLuccaServer implements FakeLucca {
 
   setOrganisationFilters(tenant: string, mode: OrganisationFilters): void {
     this.tenant(tenant).organisationFilters = mode;
+  }
+
+  setModifiedFilter(tenant: string, mode: OrganisationFilters, field?: ModifiedField): void {
+    const t = this.tenant(tenant);
+    t.modifiedFilter = mode;
+    if (field) t.modifiedField = field;
   }
 
   addFault(rule: FaultRule): string {
@@ -369,7 +383,9 @@ export class FakeLuccaServer implements FakeLucca {
       seeFuture: auth.key.seeFuture ?? true,
       seeBirthDates: auth.key.seeBirthDates ?? true,
       withheld: auth.key.withheld ?? 'null',
+      hrSections: new Set(auth.key.hrSections ?? DEFAULT_HR_SECTIONS),
       baseUrl,
+      modifiedField: tenant.modifiedField,
     };
     const header = {
       // Follows the tenant's clock when a test set one, so the whole response tells one date.
@@ -380,8 +396,13 @@ export class FakeLuccaServer implements FakeLucca {
 
     if (route === '/api/v3/users') {
       try {
+        const ignored = [
+          ...(tenant.organisationFilters === 'ignore' ? ORGANISATION_FILTERS : []),
+          ...(tenant.modifiedFilter === 'ignore' ? MODIFIED_FILTERS : []),
+        ];
         const listQuery = parseListQuery(query, {
-          ignoredFilters: tenant.organisationFilters === 'ignore' ? ORGANISATION_FILTERS : undefined,
+          ignoredFilters: ignored.length > 0 ? new Set(ignored) : undefined,
+          modifiedField: tenant.modifiedField,
         });
         tenant.runPageHooks(listQuery.offset);
         return { status: 200, body: { header, data: runListQuery(tenant.users, listQuery, ctx) } };

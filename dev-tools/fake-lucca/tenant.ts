@@ -1,5 +1,5 @@
 import type { LuccaRawUser } from './dataset';
-import { isCalendarDate, localDate } from './dates';
+import { isCalendarDate, localDate, localDateTime } from './dates';
 
 export interface FakeApiKey {
   key: string;
@@ -11,6 +11,11 @@ export interface FakeApiKey {
   seeBirthDates?: boolean;
   /** How a field the key may not see comes back: null (default) or left out (Lucca is not documented). */
   withheld?: 'null' | 'omitted';
+  /**
+   * HR-file sections the key's role may consult ("Consult HR files → section"); custom fields of
+   * other sections are left out of `extendedData`. Default `DEFAULT_HR_SECTIONS` (not the pay section).
+   */
+  hrSections?: string[];
   /** Shown as `header.principal`. */
   principal?: string;
   /** Answered with 401, like an unknown key. */
@@ -39,9 +44,20 @@ export interface TenantOptions {
    * tenant). Default `apply`.
    */
   organisationFilters?: OrganisationFilters;
+  /**
+   * `ignore`: the modification filter (`modifiedAt=since,…`) is dropped and everyone is answered, as
+   * a tenant that does not support it would. Default `apply`.
+   */
+  modifiedFilter?: OrganisationFilters;
+  /**
+   * The name this tenant gives the users' modification time, in `fields=`, filters and answers:
+   * `modifiedAt` (default) or `modifiedOn` (some versions); the other name is unknown to it.
+   */
+  modifiedField?: ModifiedField;
 }
 
 export type OrganisationFilters = 'apply' | 'ignore';
+export type ModifiedField = 'modifiedAt' | 'modifiedOn';
 
 export const DEFAULT_RATE_LIMIT: RateLimit = { limit: 50, windowMs: 60_000 };
 
@@ -69,6 +85,12 @@ function validRateLimit(rl: RateLimit | false): RateLimit | false {
   return rl === false ? false : { limit: rl.limit, windowMs: rl.windowMs };
 }
 
+/** A user's values but its modification time, to tell an edit from no change. */
+function contentOf(user: LuccaRawUser): string {
+  const { modifiedAt: _modifiedAt, ...rest } = user;
+  return JSON.stringify(rest);
+}
+
 /** One Lucca account: its users, API keys, clock and rate-limit bucket. */
 export class FakeTenant {
   private storedUsers: LuccaRawUser[] = [];
@@ -80,6 +102,10 @@ export class FakeTenant {
   private pageHooks: { fn: PageHook; whenOffset?: number }[] = [];
   hosts: string[] = [];
   organisationFilters: OrganisationFilters = 'apply';
+  modifiedFilter: OrganisationFilters = 'apply';
+  modifiedField: ModifiedField = 'modifiedAt';
+  /** The clock modification times are stamped with (tests may set it). */
+  clock: () => Date = () => new Date();
 
   constructor(
     readonly name: string,
@@ -91,6 +117,8 @@ export class FakeTenant {
     if (opts.rateLimit !== undefined) this.setRateLimit(opts.rateLimit);
     this.hosts = (opts.hosts ?? []).map((h) => h.toLowerCase());
     this.organisationFilters = opts.organisationFilters ?? 'apply';
+    this.modifiedFilter = opts.modifiedFilter ?? 'apply';
+    this.modifiedField = opts.modifiedField ?? 'modifiedAt';
   }
 
   get users(): readonly LuccaRawUser[] {
@@ -118,8 +146,22 @@ export class FakeTenant {
     this.storedUsers = structuredClone([...users]);
   }
 
+  /**
+   * Changes the dataset as Lucca would see an edit: a user added, or changed without the change
+   * setting its modification time itself, gets `modifiedAt` = now on the fake's clock (its local
+   * time, as `header.generated`), so reads filtered on `modifiedAt=since,…` find them.
+   */
   mutateUsers(fn: (users: LuccaRawUser[]) => LuccaRawUser[]): void {
-    this.setUsers(fn(structuredClone(this.storedUsers)));
+    const before = new Map(this.storedUsers.map((u) => [u.id, u]));
+    const after = fn(structuredClone(this.storedUsers));
+    const stamp = localDateTime(this.clock());
+    for (const user of after) {
+      const old = before.get(user.id);
+      if (old === undefined || (user.modifiedAt === old.modifiedAt && contentOf(user) !== contentOf(old))) {
+        user.modifiedAt = stamp;
+      }
+    }
+    this.setUsers(after);
   }
 
   setApiKeys(keys: readonly FakeApiKey[]): void {

@@ -15,7 +15,7 @@ import { hashPassword, passwordProblem } from '../../console/password';
 import { OperationError } from '../../operations';
 import { recordConsoleAudit, type ConsoleAuditAction } from '../../operations/audit';
 import { defaultRequestedBy } from '../../operations/sync';
-import { formatDateTime } from './cli-format';
+import { formatDateTime } from '../../operations/terminal-format';
 
 /**
  * `npm run cli -- admin add|disable|enable|list`: the admin console's named accounts, in MongoDB.

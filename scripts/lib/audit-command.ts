@@ -4,7 +4,7 @@ import { AUDIT_RETENTION_DAYS, auditToCsv, auditToJson, listAudit, type Operatio
 import { AUDIT_EXPORT_LIMIT, listConsoleAudit, parseSince } from '../../operations/audit';
 import { OperationError } from '../../operations/errors';
 import { companyNotFound } from '../../operations/errors';
-import { formatDateTime } from './cli-format';
+import { formatDateTime } from '../../operations/terminal-format';
 
 type WithContext = <T>(fn: (ctx: OperationsContext) => Promise<T>) => Promise<T>;
 

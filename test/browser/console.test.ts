@@ -4,6 +4,7 @@ import type { Page } from 'playwright-core';
 import { generateLuccaUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { newApiKey, uniqueSuffix } from '../integration/helpers';
 import { hashPassword } from '../../console/password';
+import { addExtraField } from '../../operations/fields';
 import { ConsoleAccountsRepository } from '../../db/console-accounts-repository';
 import {
   ADMIN_PASSWORD,
@@ -206,6 +207,31 @@ describe('the Lucca integration tab of the admin console, in a real browser', ()
     await page.getByTestId('lang-switch').click();
     assert.match(await page.getByTestId('lucca-banner').innerText(), /overwritten at the next sync/);
     await page.getByTestId('lang-switch').click();
+  });
+
+  test('a profile shows the extra Lucca fields its company reads, once a run has read them', async () => {
+    await addExtraField(h.deps, { companyId, field: { lucca: 'e_seniority', key: 'seniority', type: 'date' } });
+    await addExtraField(h.deps, { companyId, field: { lucca: 'e_cseCategory', key: 'category', type: 'reference' } });
+    await page.goto(`/companies/${companyId}/integration`);
+    const before = await runIds(page);
+    await page.click('[data-testid=sync-now]');
+    await waitForFinishedRun(page, { after: before, status: 'succeeded' });
+    // Someone whose HR file holds both, as the fake Lucca serves it.
+    const person = generateLuccaUsers({ size: COMPANY_SIZE, seed: 7, today }).find((u) => {
+      const data = u.extendedData as { e_seniority?: unknown; e_cseCategory?: unknown };
+      return u.id > 20 && typeof data.e_seniority === 'string' && data.e_seniority !== '' && data.e_cseCategory;
+    })!;
+    const data = person.extendedData as { e_seniority: string; e_cseCategory: { id: number; name: string } };
+    const profile = await h.stack.store.profiles.findOne({ companyId, 'lucca.userId': person.id });
+    await page.goto(`/companies/${companyId}/profiles/${profile!._id.toHexString()}`);
+    const card = page.getByTestId('profile-extra-fields');
+    await card.waitFor();
+    assert.match(await card.locator('[data-extra=seniority]').innerText(), new RegExp(data.e_seniority.slice(0, 10)));
+    assert.match(
+      await card.locator('[data-extra=category]').innerText(),
+      new RegExp(`${data.e_cseCategory.name} \\(${data.e_cseCategory.id}\\)`),
+    );
+    await screenshot(page, 'profile-extra-fields');
   });
 
   test('a blocked run lists the planned deactivations, and "Apply anyway" applies it', async () => {

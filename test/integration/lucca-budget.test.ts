@@ -8,7 +8,8 @@ import { connectMongo, repositories, type Repositories } from '../../db/mongo';
 import { LuccaClient } from '../../lucca/client';
 import { LuccaRateLimitedError } from '../../lucca/errors';
 import { SharedLuccaBudget, type SharedBudgetOptions } from '../../lucca/shared-budget';
-import { checkLuccaAccess, sharedLuccaBudget } from '../../operations/onboard';
+import { sharedLuccaBudget } from '../../operations/lucca-budget';
+import { checkLuccaAccess } from '../../operations/onboard';
 import { OperationError } from '../../operations/errors';
 import { countCommands } from '../../dev-tools/bench/command-counter';
 import {

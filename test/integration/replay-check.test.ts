@@ -146,7 +146,7 @@ describe('replay-check: the histories running on a namespace, replayed against t
     );
   });
 
-  test('an update that arrives in the workflow task that continues as new is answered there and its request carried over', async () => {
+  test('an update that arrives as the company workflow reaches its run limit is answered before it continues as new, and its request carried over', async () => {
     // A task queue of its own, whose worker this test stops and starts.
     const taskQueue = `${stack.taskQueue}-can-${uniqueSuffix()}`;
     let own = await startWorker(stack, taskQueue);
@@ -182,17 +182,15 @@ describe('replay-check: the histories running on a namespace, replayed against t
       assert.equal(dryRun.requestedBy, 'during-can');
       const history = await stack.client.workflow.getHandle(handle.workflowId, firstExecution).fetchHistory();
       const names = (history.events ?? []).map((e) => protos.temporal.api.enums.v1.EventType[e.eventType!]);
-      const tail = names.slice(names.lastIndexOf('EVENT_TYPE_WORKFLOW_TASK_COMPLETED'));
-      assert.deepEqual(
-        tail,
-        [
-          'EVENT_TYPE_WORKFLOW_TASK_COMPLETED',
-          'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED',
-          'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED',
-          'EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW',
-        ],
-        names.join(' '),
-      );
+      // The run's end, then the update admitted while no worker ran, answered before the execution
+      // continues as new (since the alert workflow is started after each run, that answer comes in
+      // the task that starts it, one before the continue-as-new; the fixture recorded before keeps
+      // the shape where both fall in one task).
+      const ended = names.indexOf('EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED');
+      const accepted = names.indexOf('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED');
+      const completed = names.indexOf('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED');
+      assert.ok(ended !== -1 && ended < accepted && accepted < completed, names.join(' '));
+      assert.equal(names.at(-1), 'EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW', names.join(' '));
       assert.ok(names.includes('EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED'));
       await recordHistory(stack, 'update-during-continue-as-new', handle.workflowId, firstExecution);
     } finally {

@@ -22,7 +22,7 @@ import {
   type SyncNowRequest,
   type SyncTuning,
 } from '../../workflows/messages';
-import { companyWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
+import { companyWorkflowId, runAlertWorkflowId, syncRunWorkflowId } from '../../temporal/ids';
 import { CompanyIdAttribute, SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 import { ensureTool, TEMPORAL_TEST_SERVER } from '../../dev-tools/stack/tools';
 
@@ -161,23 +161,30 @@ function syncActivityDoubles(read?: (attempt: ReadAttempt) => Promise<ReadResult
   const unexpected = (name: string) => () => {
     throw ApplicationFailure.nonRetryable(`${name} was not expected: the read plans and the plan has no writes`);
   };
-  const doubles: Pick<Activities, 'startSyncRun' | 'fetchLuccaUsers' | 'planSync' | 'applySyncPlan' | 'finishSyncRun'> =
-    {
-      async startSyncRun(input) {
-        seen.starts.push(input);
-      },
-      async fetchLuccaUsers(input) {
-        const { attempt } = Context.current().info;
-        const call = { input, attempt, startedAt: await serverTime() };
-        seen.reads.push(call);
-        return (await read?.(call)) ?? UNCHANGED_COMPANY;
-      },
-      planSync: unexpected('planSync'),
-      applySyncPlan: unexpected('applySyncPlan'),
-      async finishSyncRun(input) {
-        seen.finishes.push(input);
-      },
-    };
+  const doubles: Pick<
+    Activities,
+    'startSyncRun' | 'fetchLuccaUsers' | 'planSync' | 'applySyncPlan' | 'finishSyncRun' | 'raiseRunAlert'
+  > = {
+    async startSyncRun(input) {
+      seen.starts.push(input);
+    },
+    async fetchLuccaUsers(input) {
+      const { attempt } = Context.current().info;
+      const call = { input, attempt, startedAt: await serverTime() };
+      seen.reads.push(call);
+      return (await read?.(call)) ?? UNCHANGED_COMPANY;
+    },
+    planSync: unexpected('planSync'),
+    applySyncPlan: unexpected('applySyncPlan'),
+    async finishSyncRun(input) {
+      seen.finishes.push(input);
+    },
+    // The company workflow starts each run's alert workflow; nothing is news here. Left without
+    // it, that workflow would retry an unregistered activity and hold the test server's clock.
+    async raiseRunAlert() {
+      return null;
+    },
+  };
   return { doubles, seen };
 }
 
@@ -343,6 +350,14 @@ describe('workflow timing on the time-skipping test server', () => {
               ['carol', false, 'run-blocked'],
             ],
           );
+          // Each run that wrote (not bob's dry run) starts its alert workflow, abandoned: it must end
+          // while this worker runs, or its workflow task would stop the server's clock for the tests after.
+          for (const start of seen.starts.filter((s) => !s.dryRun)) {
+            const alert = env.client.workflow.getHandle(runAlertWorkflowId(companyId, start.runId));
+            await until(`the alert workflow of ${start.runId} to end`, async () =>
+              (await alert.describe().catch(() => undefined))?.status.name === 'COMPLETED' ? true : undefined,
+            );
+          }
         },
       );
     },

@@ -154,6 +154,7 @@ function getWithHost(host: string, path: string): Promise<{ status: number; body
 
 const ALL_FIELDS = 'id,firstName,lastName,mail,birthDate,dtContractStart,dtContractEnd,modifiedAt';
 const ORGANISATION_FIELDS = 'legalEntityId,legalEntity[id,name],departmentId,department[id,name]';
+const HR_FIELDS = 'employeeNumber,jobTitle,manager,extendedData';
 
 describe('envelope and formats', () => {
   test('a list answer puts the users under data.items, with a header giving the generation time and the key principal', async () => {
@@ -629,6 +630,67 @@ describe('data changing during a read', () => {
   });
 });
 
+describe('modification times', () => {
+  const modifiedSince = (since: string) =>
+    `/api/v3/users?fields=id,modifiedAt&formerEmployees=true&modifiedAt=since,${since}`;
+
+  test('a user changed, added or moved gets a modification time now; one left as it was keeps its own', async () => {
+    const tenant = newTenant({ users: people(5) });
+    const before = new Date();
+    // Whole seconds on the wire compare lexically with the stamps: one second back covers rounding.
+    const since = new Date(before.getTime() - 1_000);
+    const p = (n: number) => String(n).padStart(2, '0');
+    const local = `${since.getFullYear()}-${p(since.getMonth() + 1)}-${p(since.getDate())}T${p(since.getHours())}:${p(since.getMinutes())}:${p(since.getSeconds())}`;
+    assert.deepEqual(ids(await call(tenant, modifiedSince(local))), [], 'nobody was modified yet');
+    assert.equal(
+      (await control('PATCH', `/tenants/${tenant}/users`, { upsert: [person(2, { lastName: 'Renamed' }), person(6)] }))
+        .status,
+      200,
+    );
+    // An upsert that changes nothing is no modification.
+    fake.mutateUsers(tenant, (users) => users.map((u) => (u.id === 3 ? { ...u } : u)));
+    fake.onNextRequest(tenant, (users) => users.map((u) => (u.id === 4 ? { ...u, mail: 'new@acme.example' } : u)));
+    assert.deepEqual(ids(await call(tenant, modifiedSince(local))), [2, 4, 6]);
+    const stamped = fake.getUsers(tenant).find((u) => u.id === 2)!.modifiedAt;
+    assert.match(stamped, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}$/);
+    assert.equal(fake.getUsers(tenant).find((u) => u.id === 1)!.modifiedAt, '2025-01-01T10:00:00.000');
+    // A change that sets the time itself keeps it.
+    fake.mutateUsers(tenant, (users) =>
+      users.map((u) => (u.id === 1 ? { ...u, firstName: 'Set', modifiedAt: '2025-02-02T00:00:00.000' } : u)),
+    );
+    assert.equal(fake.getUsers(tenant).find((u) => u.id === 1)!.modifiedAt, '2025-02-02T00:00:00.000');
+    assert.deepEqual(ids(await call(tenant, modifiedSince('2025-02-01T00:00:00'))), [1, 2, 4, 6]);
+  });
+
+  test('a tenant set to ignore the modification filter answers everyone; one that says modifiedOn knows only that name', async () => {
+    const users = people(4).map((u, i) => ({ ...u, modifiedAt: `2025-0${i + 1}-01T08:00:00.000` }));
+    const tenant = newTenant({ users, modifiedFilter: 'ignore' });
+    assert.deepEqual(ids(await call(tenant, modifiedSince('2025-03-01T00:00:00'))), [1, 2, 3, 4]);
+    fake.setModifiedFilter(tenant, 'apply');
+    assert.deepEqual(ids(await call(tenant, modifiedSince('2025-03-01T00:00:00'))), [3, 4]);
+
+    const other = newTenant({ users, modifiedField: 'modifiedOn' });
+    const [first] = items(await call(other, '/api/v3/users?fields=id,modifiedAt,modifiedOn&paging=0,1'));
+    assert.deepEqual(first, { id: 1, modifiedOn: '2025-01-01T08:00:00.000' });
+    assert.deepEqual(ids(await call(other, `/api/v3/users?fields=id&modifiedOn=since,2025-03-01T00:00:00`)), [3, 4]);
+    // The name it does not know is an unknown parameter: ignored, everyone answered.
+    assert.deepEqual(ids(await call(other, modifiedSince('2025-03-01T00:00:00'))), [1, 2, 3, 4]);
+    const single = envelope(await call(other, '/api/v3/users/2?fields=id,modifiedOn')).data;
+    assert.deepEqual(single, { id: 2, modifiedOn: '2025-02-01T08:00:00.000' });
+
+    assert.equal(
+      (await control('PUT', `/tenants/${tenant}/modified-filter`, { mode: 'ignore', field: 'modifiedOn' })).status,
+      200,
+    );
+    const described = (await control('GET', `/tenants/${tenant}`)).body as {
+      modifiedFilter: string;
+      modifiedField: string;
+    };
+    assert.deepEqual([described.modifiedFilter, described.modifiedField], ['ignore', 'modifiedOn']);
+    assert.equal((await control('PUT', `/tenants/${tenant}/modified-filter`, { mode: 'sometimes' })).status, 400);
+  });
+});
+
 describe('Host routing', () => {
   test("a request whose Host is one of the tenant's hosts reaches that tenant at /api/v3/users", async () => {
     const tenant = newTenant({ hosts: ['acme.ilucca.net'] });
@@ -652,9 +714,14 @@ describe('HTTP controls under /__fake', () => {
     assert.equal(generated.status, 200);
     assert.equal((generated.body as { userCount: number }).userCount, 60);
     const everyone = items(
-      await call(tenant, `/api/v3/users?fields=${ALL_FIELDS},${ORGANISATION_FIELDS}&formerEmployees=true`),
+      await call(tenant, `/api/v3/users?fields=${ALL_FIELDS},${ORGANISATION_FIELDS},${HR_FIELDS}&formerEmployees=true`),
     );
-    assert.deepEqual(everyone, generateLuccaUsers({ size: 60, seed: 3, today: TODAY }).map(withoutHistory));
+    // A key sees every section of the HR file but the pay one unless it says otherwise.
+    const served = generateLuccaUsers({ size: 60, seed: 3, today: TODAY }).map((user) => {
+      const { e_salaryBand: _pay, ...visible } = user.extendedData as Record<string, unknown>;
+      return { ...withoutHistory(user), extendedData: visible };
+    });
+    assert.deepEqual(everyone, served);
 
     await control('PUT', `/tenants/${tenant}/users`, [person(1), person(2)]);
     await control('PATCH', `/tenants/${tenant}/users`, { upsert: [person(3)], removeIds: [1] });
@@ -1145,5 +1212,70 @@ describe('organisation: legal entities and departments', () => {
       60,
     );
     assert.deepEqual(await readIds(tenant, 'legalEntityId=1'), []);
+  });
+});
+
+describe('HR file: standard extra fields and a section of custom fields', () => {
+  const hrCompany = (): LuccaRawUser[] => [
+    person(1, {
+      employeeNumber: 'M000001',
+      manager: null,
+      extendedData: {
+        e_seniority: '2012-04-01T00:00:00',
+        e_site: '  Île de Nantes ',
+        e_cseCategory: { id: 11, name: 'Cadre' },
+        e_salaryBand: 'C',
+      },
+    }),
+    person(2, {
+      employeeNumber: 'M000002',
+      manager: { id: 1, name: 'First1 Last1' },
+      extendedData: { e_seniority: null, e_site: '', e_cseCategory: null, e_salaryBand: 'A' },
+    }),
+  ];
+
+  test('extendedData[…] and extendedData.… serve only the custom fields asked for, empty values as they are', async () => {
+    const tenant = newTenant({ users: hrCompany() });
+    const bracket = items(await call(tenant, '/api/v3/users?fields=id,extendedData[e_seniority,E_SITE]'));
+    assert.deepEqual(bracket, [
+      { id: 1, extendedData: { e_seniority: '2012-04-01T00:00:00', e_site: '  Île de Nantes ' } },
+      { id: 2, extendedData: { e_seniority: null, e_site: '' } },
+    ]);
+    const dotted = items(await call(tenant, '/api/v3/users?fields=id,extendedData.e_cseCategory,manager[id,name]'));
+    assert.deepEqual(dotted[1], {
+      id: 2,
+      extendedData: { e_cseCategory: null },
+      manager: { id: 1, name: 'First1 Last1' },
+    });
+  });
+
+  test('a custom field of a section the key cannot consult is left out, not null; granting the section shows it', async () => {
+    const tenant = newTenant({ users: hrCompany() });
+    const hidden = items(await call(tenant, '/api/v3/users?fields=id,extendedData[e_salaryBand,e_seniority]'));
+    assert.deepEqual(
+      hidden.map((u) => u.extendedData),
+      [{ e_seniority: '2012-04-01T00:00:00' }, { e_seniority: null }],
+    );
+    const granted = newTenant({
+      users: hrCompany(),
+      apiKeys: [{ key: KEY, hrSections: ['Avantages CSE', 'Rémunération'] }],
+    });
+    const shown = items(await call(granted, '/api/v3/users?fields=id,extendedData[e_salaryBand]'));
+    assert.deepEqual(
+      shown.map((u) => u.extendedData),
+      [{ e_salaryBand: 'C' }, { e_salaryBand: 'A' }],
+    );
+  });
+
+  test('a generated tenant has an HR file: accents, dates, references, empty values and a pay section', () => {
+    const users = generateLuccaUsers({ size: 500, seed: 5, today: TODAY });
+    const data = users.map((u) => u.extendedData as Record<string, unknown>);
+    assert.ok(data.every((d) => typeof d.e_salaryBand === 'string'));
+    assert.ok(data.some((d) => typeof d.e_seniority === 'string' && /T00:00:00$/.test(d.e_seniority)));
+    assert.ok(data.some((d) => d.e_seniority === null || d.e_seniority === ''));
+    assert.ok(data.some((d) => typeof d.e_site === 'string' && d.e_site.normalize('NFD') !== d.e_site));
+    assert.ok(data.some((d) => (d.e_cseCategory as { name?: string } | null)?.name === 'Employé·e'));
+    assert.ok(users.slice(1).every((u) => typeof (u.manager as { id?: unknown }).id === 'number'));
+    assert.equal(users[0]?.employeeNumber, 'M000001');
   });
 });

@@ -25,6 +25,23 @@ export const OVERRIDES_NAME_THEIR_RUN = 'overrides-name-their-run';
  */
 export const REMEMBER_REQUEST_KEYS = 'remember-request-keys';
 
+/**
+ * Patch `run-kinds` (2026-12-03): requests carry the kind of run they ask for (a schedule firing
+ * asks `incremental`, anything else `full` unless it says otherwise; `dates` and `one-user` with its
+ * Lucca user), requests of different kinds queue apart, and the run is told its kind. The company's
+ * size the run bounds come from is the last full read's (an incremental run sees a few users).
+ * Executions recorded before it queue every request as a full read (`kindOf` without a kind).
+ * Can go: `deprecatePatch` from 2027-03-13.
+ */
+export const RUN_KINDS = 'run-kinds';
+
+/**
+ * Patch `alert-after-run` (2026-12-03): after each run that is not a dry run, the workflow starts
+ * the run's alert workflow (`runAlertWorkflow`, abandoned: never awaited). Executions recorded
+ * before it start none. Can go: `deprecatePatch` from 2027-03-13.
+ */
+export const ALERT_AFTER_RUN = 'alert-after-run';
+
 /*
  * No patch, told by the input's shape: executions from before `PendingSync` (2026-11-28) carried
  * plain requests across continue-as-new (`CompanySyncInput.pending` without `requestId`), which

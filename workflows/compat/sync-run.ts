@@ -36,6 +36,14 @@ export function cancellationTypeOf(waitForCancelled: boolean): ActivityCancellat
  */
 export const START_IN_SCOPE = 'start-run-in-scope';
 
+/**
+ * Patch `run-kinds` (2026-12-03): a run reads as its kind says (`full`, `incremental`, `dates`,
+ * `one-user`), tells its start and its read so, and shows what it read in the `SyncKind` search
+ * attribute. Runs recorded before it read in full and set no such attribute. Can go:
+ * `deprecatePatch` from 2026-12-04.
+ */
+export const RUN_KINDS = 'run-kinds';
+
 /*
  * No patch, told by the shape of an activity's result:
  * - The read plans as it goes (2026-11-27); a history from before has no `plan` in the read's

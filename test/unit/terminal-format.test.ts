@@ -3,7 +3,13 @@ import { describe, test } from 'node:test';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import type { CompanyStatus, SyncReport } from '../../operations';
-import { formatChange, formatReport, formatRunHeader, formatStatus, formatValue } from '../../scripts/lib/cli-format';
+import {
+  formatChange,
+  formatReport,
+  formatRunHeader,
+  formatStatus,
+  formatValue,
+} from '../../operations/terminal-format';
 
 const run: SyncRunDocument = {
   _id: '20260615-101500-1a2b3c4d',

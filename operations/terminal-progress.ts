@@ -1,7 +1,7 @@
 import { SingleBar } from 'cli-progress';
-import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import { waitForSyncRun, type OperationsDeps, type SyncTicket, type WaitProgress } from '../../operations';
-import type { WaitOptions } from '../../operations/sync';
+import type { SyncRunDocument } from '../db/sync-runs-repository';
+import type { OperationsDeps } from './context';
+import { waitForSyncRun, type SyncTicket, type WaitOptions, type WaitProgress } from './sync';
 
 const PHASES = ['queued', 'reading', 'planning', 'applying', 'done'] as const;
 

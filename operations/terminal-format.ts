@@ -1,10 +1,16 @@
-import type { CompanyStatus, SyncReport } from '../../operations';
-import type { SyncChangeDocument } from '../../db/sync-changes-repository';
-import type { SyncRunDocument } from '../../db/sync-runs-repository';
-import { COUNT_KEYS, type SyncCounts } from '../../domain/types';
-import { describeScope, type ScopePreview } from '../../operations/scope';
+import type { ExtraFieldsConfig } from '../domain/extra-fields';
+import type { ExtraFieldPreview, LuccaFieldsList } from './fields';
+import type { SyncReport } from './report';
+import type { CompanyStatus } from './status';
+import type { SyncChangeDocument } from '../db/sync-changes-repository';
+import type { SyncRunDocument } from '../db/sync-runs-repository';
+import { COUNT_KEYS, type SyncCounts } from '../domain/types';
+import { describeScope, type ScopePreview } from './scope';
 
-/** Plain-text renderings of operation results for the terminal; `--json` prints the data itself. */
+/**
+ * Plain-text renderings of operation results for the terminal, as the CLI and the demo print them;
+ * `--json` prints the data itself.
+ */
 
 export const RUN_STATUS_MEANING: Record<SyncRunDocument['status'], string> = {
   running: 'in progress',
@@ -39,6 +45,19 @@ export function formatValue(value: unknown): string {
   return typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
 }
 
+/** What a run read, as an operator reads it (runs from before run kinds read in full). */
+export function formatRunKind(run: SyncRunDocument): string {
+  const kind = run.kind ?? 'full';
+  if (kind === 'incremental') {
+    return `incremental — the users Lucca modified since ${run.read?.since ?? '?'} (UTC), and today's dates for the others; nobody planned removed from Lucca`;
+  }
+  if (kind === 'dates') return 'dates — no Lucca read: contract dates rolled to today from the store';
+  if (kind === 'one-user') return `one user — Lucca #${run.luccaUserId ?? '?'}`;
+  const because =
+    run.requestedKind && run.read?.fullBecause ? ` (${run.requestedKind} asked: ${run.read.fullBecause})` : '';
+  return `full — every user of the company${because}`;
+}
+
 export function formatRunHeader(run: SyncRunDocument): string[] {
   const took = run.finishedAt ? ` (${formatDuration(run.finishedAt.getTime() - run.startedAt.getTime())})` : '';
   const lines = [
@@ -46,6 +65,7 @@ export function formatRunHeader(run: SyncRunDocument): string[] {
     `Status:   ${run.status} — ${RUN_STATUS_MEANING[run.status]}`,
     `Started:  ${formatDateTime(run.startedAt)}   Finished: ${formatDateTime(run.finishedAt)}${took}`,
     `Counts:   ${formatCounts(run.counts)}`,
+    `Read:     ${formatRunKind(run)}`,
   ];
   if (run.status !== 'running') lines.push(`Writes:   ${run.profileWrites} profile writes`);
   if (run.error) lines.push(`Error:    ${run.error.code} — ${run.error.message}`);
@@ -114,7 +134,7 @@ export function formatStatus(companies: CompanyStatus[]): string[] {
       `  Schedule: ${schedule}`,
       `  Workflow: ${formatWorkflow(c)}`,
       c.lastRun
-        ? `  Last run: ${c.lastRun.status} (${c.lastRun.trigger}, ${c.lastRun.mode}) ${c.lastRun._id} at ${formatDateTime(c.lastRun.startedAt)} — ${formatCounts(c.lastRun.counts)}${c.lastRun.error ? ` — ${c.lastRun.error.code}` : ''}`
+        ? `  Last run: ${c.lastRun.status} (${c.lastRun.trigger}, ${c.lastRun.kind ?? 'full'}, ${c.lastRun.mode}) ${c.lastRun._id} at ${formatDateTime(c.lastRun.startedAt)} — ${formatCounts(c.lastRun.counts)}${c.lastRun.error ? ` — ${c.lastRun.error.code}` : ''}`
         : '  Last run: none yet',
       '',
     );
@@ -152,4 +172,32 @@ export function formatScopePreview(p: ScopePreview): string {
     );
   }
   return lines.join('\n');
+}
+
+/** A company's extra fields in words: each Lucca field and its key, and the keys being cleared. */
+export function describeExtraFields(config: ExtraFieldsConfig): string {
+  const fields = config.fields.map((f) => `${f.lucca} as ${f.key} (${f.type})`);
+  const text = fields.length > 0 ? fields.join(', ') : 'no extra field';
+  return config.cleared.length > 0 ? `${text}; clearing ${config.cleared.join(', ')}` : text;
+}
+
+export function formatLuccaFields(list: LuccaFieldsList): string {
+  const lines = [`Fields Lucca returns for ${list.companyId}'s key (from ${list.sampled} users, one request):`];
+  for (const f of list.fields) {
+    const read = f.readAs ? `read as lucca.extra.${f.readAs}` : 'not read';
+    lines.push(`  ${f.lucca.padEnd(24)} ${f.kind.padEnd(8)} ${String(f.withValue).padStart(5)} with a value   ${read}`);
+  }
+  lines.push(
+    'A custom field missing here is in a section the key cannot consult: grant "Consult HR files" on it in Lucca.',
+  );
+  return lines.join('\n');
+}
+
+export function formatExtraFieldPreview(p: ExtraFieldPreview): string {
+  return [
+    `Adding ${p.field.lucca} as lucca.extra.${p.field.key} (${p.field.type}) to ${p.companyId} — a dry run, nothing written:`,
+    `  ${p.users} Lucca users read: ${p.withValue} with a value, ${p.empty} empty, ${p.unusable} not a ${p.field.type} (their profiles keep what they hold)`,
+    `  ${p.profilesGettingValue} linked profiles would get a value (or another one) at the next run`,
+    `  values: ${p.sample.length > 0 ? p.sample.join(' · ') : '(none)'}`,
+  ].join('\n');
 }
