@@ -7,8 +7,9 @@ import { Rig } from '../../dev-tools/reliability/rig';
  * Fleet chaos, small (10 companies of 200 employees, five per Lucca tenant on disjoint legal
  * entities, pages of 50): the fleet syncs at once on two workers while a worker is SIGKILLed, the
  * Temporal server and FerretDB are killed and restarted, the store is cut off for 10 s (past the
- * rig's 8 s heartbeat timeout) and both workers are deployed one after the other. `npm run chaos
- * -- --fleet` runs it at 50 × 2,000 (see docs/reliability.md).
+ * rig's 8 s heartbeat timeout) and both workers are deployed one after the other; then two more
+ * passes on fresh workers, whose workflow caches and memory must come back. `npm run chaos --
+ * --fleet` runs it at 50 × 2,000 (see docs/reliability.md).
  */
 describe('a fleet of companies syncing at once through faults', () => {
   let rig: Rig;
