@@ -51,6 +51,13 @@ export const RIG_TUNING: SyncTuning = {
   readMaximumAttempts: 50,
 };
 
+/**
+ * How long a worker process may take to start (compile its code, load the bundle, connect). At
+ * load 20–25 on the 2 shared cores, `npm run chaos` saw two starts pass the child worker's 60 s
+ * (2026-12-03 07:40); a start that takes this long is stuck, not slow.
+ */
+const WORKER_READY_WITHIN_MS = 180_000;
+
 export const suffix = () => randomBytes(4).toString('hex');
 export const newApiKey = () =>
   [8, 4, 4, 4, 12].map((n) => randomBytes(n).toString('hex').slice(0, n).toUpperCase()).join('-');
@@ -136,18 +143,21 @@ export class Rig {
       Pick<ChildWorkerOptions, 'secret' | 'logLevel' | 'rateLimit' | 'metricsAddress' | 'shutdownGraceMs'>
     > = {},
   ): Promise<ChildWorker> {
-    return ChildWorker.start({
-      temporalAddress: this.stack.temporalAddress,
-      mongoUri: this.relay.uri,
-      mongoDb: this.dbName,
-      taskQueue: this.taskQueue,
-      bundlePath: this.bundlePath,
-      pageSize: this.pageSize,
-      onLine: (line) => this.logLines.push(line),
-      ...overrides,
-      secret: overrides.secret ?? RIG_SECRET,
-      logLevel: overrides.logLevel ?? 'debug',
-    });
+    return ChildWorker.start(
+      {
+        temporalAddress: this.stack.temporalAddress,
+        mongoUri: this.relay.uri,
+        mongoDb: this.dbName,
+        taskQueue: this.taskQueue,
+        bundlePath: this.bundlePath,
+        pageSize: this.pageSize,
+        onLine: (line) => this.logLines.push(line),
+        ...overrides,
+        secret: overrides.secret ?? RIG_SECRET,
+        logLevel: overrides.logLevel ?? 'debug',
+      },
+      WORKER_READY_WITHIN_MS,
+    );
   }
 
   async ensureWorker(): Promise<ChildWorker> {
