@@ -169,7 +169,8 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       planned.catch(() => undefined);
       let behind = 0;
       // Lucca filters to the company's scope and the client checks every user again: those outside
-      // it are dropped here, before anything of them is staged, planned or logged.
+      // it are dropped here, before anything of them is staged, planned or logged. Every read carries
+      // each user's legal entity and department (the same requests), recorded on the profiles.
       const scope = scopeOf(company) ?? undefined;
       const since = decided.kind === 'incremental' && decided.since ? decided.since : null;
       const oneUser = decided.kind === 'one-user' ? requireLuccaUserId(input) : null;
@@ -179,6 +180,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       const extras = extraFieldsOf(company);
       const options: LuccaUsersReadOptions = {
         scope,
+        organisation: true,
         extras: extras.fields,
         ...(since
           ? { modifiedSince: { field: decided.field ?? 'modifiedAt', since }, scopeCheckedHereOnly: true }
