@@ -217,7 +217,7 @@ function planLinked(
     profileId: profile.id,
     fields,
     target: { fields: target, status, ...withExtra(extras.target) },
-    from: plannedFrom(profile),
+    from: plannedFrom(profile, extras.target),
     ...unusableOf(user),
     reasons: [
       ...transition,
@@ -229,10 +229,18 @@ function planLinked(
   };
 }
 
-const plannedFrom = (profile: ProfileSnapshot): PlannedFrom => ({
-  fields: { ...profile.fields },
-  status: profile.status,
-});
+/**
+ * What a change is planned against. With `extra` (the extra values it writes), also what the
+ * profile holds under those keys: a platform edit of one landing before the apply is then seen
+ * there, as one of a core field is, and reported as overwritten.
+ */
+function plannedFrom(profile: ProfileSnapshot, extra?: ExtraValues): PlannedFrom {
+  const from: PlannedFrom = { fields: { ...profile.fields }, status: profile.status };
+  if (extra) {
+    from.extra = Object.fromEntries(Object.keys(extra).map((key) => [key, profile.lucca?.extra?.[key] ?? null]));
+  }
+  return from;
+}
 
 function overwrittenReason(field: SyncedField): Reason {
   return reason(
@@ -420,7 +428,7 @@ export function rebaseChange(change: PlannedChange, current: ProfileSnapshot): P
     ...change,
     fields,
     target: { fields: target, status: change.target.status, ...withExtra(extras.target) },
-    from: plannedFrom(current),
+    from: plannedFrom(current, linking ? undefined : extras.target),
     reasons: [
       ...change.reasons.filter((r) => r.code !== 'overwritten-local-edit'),
       ...overwritten.map(overwrittenReason),
