@@ -19,7 +19,7 @@ import { comparableSince, decideRead, DEFAULT_FULL_READ_EVERY_MS, luccaSince } f
 import type { RunKind } from '../domain/types';
 import type { CompanyDocument } from '../db/companies-repository';
 import type { RunReadRecord } from '../db/sync-runs-repository';
-import { SharedLuccaBudget } from '../lucca/shared-budget';
+import { READ_LEAD_DEFER_MS, SharedLuccaBudget } from '../lucca/shared-budget';
 import { isInLuccaScope } from '../lucca/scope';
 import { extraFieldsOf, scopeOf } from '../db/companies-repository';
 import { luccaRequestCounter } from './metrics';
@@ -135,7 +135,14 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       timeoutMs: deps.lucca.timeoutMs,
       maxPageBytes: deps.lucca.maxPageBytes,
       // The tenant's budget is shared through the store with every worker and command that calls it.
-      limiter: deps.lucca.rateLimit ? new SharedLuccaBudget(repos.luccaBudgets, baseUrl, deps.lucca.rateLimit) : null,
+      limiter: deps.lucca.rateLimit
+        ? new SharedLuccaBudget(repos.luccaBudgets, baseUrl, {
+            ...deps.lucca.rateLimit,
+            // A full or incremental read lets another company's read of the tenant go first (for a
+            // while, well within the stall clock); one employee re-synced for an admin does not wait.
+            leadDeferMs: decided.kind === 'one-user' ? 0 : Math.min(READ_LEAD_DEFER_MS, stallTimeoutMs / 2),
+          })
+        : null,
       pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,
       onRequest: luccaRequestCounter(ctx.metricMeter),
     });
@@ -162,7 +169,8 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       planned.catch(() => undefined);
       let behind = 0;
       // Lucca filters to the company's scope and the client checks every user again: those outside
-      // it are dropped here, before anything of them is staged, planned or logged.
+      // it are dropped here, before anything of them is staged, planned or logged. Every read carries
+      // each user's legal entity and department (the same requests), recorded on the profiles.
       const scope = scopeOf(company) ?? undefined;
       const since = decided.kind === 'incremental' && decided.since ? decided.since : null;
       const oneUser = decided.kind === 'one-user' ? requireLuccaUserId(input) : null;
@@ -172,6 +180,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       const extras = extraFieldsOf(company);
       const options: LuccaUsersReadOptions = {
         scope,
+        organisation: true,
         extras: extras.fields,
         ...(since
           ? { modifiedSince: { field: decided.field ?? 'modifiedAt', since }, scopeCheckedHereOnly: true }

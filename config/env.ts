@@ -146,6 +146,23 @@ const envSchema = z.object({
         .map((s) => s.trim().replace(/\/+$/, ''))
         .filter(Boolean),
     ),
+  /**
+   * Temporal worker versioning, off when empty: the worker deployment this worker belongs to
+   * (e.g. `lucca-sync`). On, the worker polls as version `<name>.<build id>` and serves only what
+   * that version is given: runs stay on the build that started them (see docs/operating.md,
+   * "Deploying workers"); a new version gets new work once it is made current.
+   */
+  WORKER_DEPLOYMENT_NAME: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_-]{0,100}$/, 'letters, digits, - and _ only')
+    .default(''),
+  /** The build id this worker announces; default the workflow bundle's content hash. */
+  WORKER_BUILD_ID: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_.-]{0,100}$/, 'letters, digits, ., - and _ only')
+    .default(''),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

@@ -231,7 +231,7 @@ export interface ConnectionCheck {
 }
 
 /** How long "test the connection" waits for room in the tenant's shared Lucca budget. */
-const CONSOLE_BUDGET_WAIT_MS = 10_000;
+export const CONSOLE_BUDGET_WAIT_MS = 10_000;
 
 /** "Test the connection": one real Lucca call with the key typed in the form; nothing is stored. */
 export async function checkLuccaConnection(

@@ -119,6 +119,12 @@ const en = {
   'scope.removed': 'Deactivated, removed from Lucca',
   'scope.guarded': 'The first run under this scope would be blocked by the guards until applied anyway.',
   'scope.save': 'Save this scope',
+  'scope.overlap':
+    'This scope overlaps the scope of other companies on the same Lucca tenant: the people in both would be synced into both. Saving it is refused; choose legal entities and departments that do not overlap (the CLI can allow it explicitly).',
+  'scope.connectTitle': 'Scope (optional)',
+  'scope.connectHelp':
+    'Leave everything unticked to cover the whole Lucca tenant. Ticked legal entities and departments are the company’s scope from its first sync (with both, people in one of each).',
+  'scope.connectLoad': "Show the tenant's legal entities and departments",
   'scope.nextRun':
     'Saving changes the Lucca connection; the next run applies the scope, its report lists every change.',
   'integration.alerts': 'Alerts',
@@ -299,6 +305,8 @@ const en = {
   'field.contractStart': 'Contract start',
   'field.contractEnd': 'Contract end',
   'field.status': 'Status',
+  'field.legalEntity': 'Legal entity',
+  'field.department': 'Department',
   'profiles.title': 'Profiles',
   'profiles.filterStatus': 'Status',
   'profiles.filterLinked': 'Lucca',
@@ -462,6 +470,12 @@ const fr: Record<MessageKey, string> = {
   'scope.guarded':
     'La première synchronisation avec ce périmètre serait bloquée par les garde-fous jusqu’à « Appliquer quand même ».',
   'scope.save': 'Enregistrer ce périmètre',
+  'scope.overlap':
+    'Ce périmètre chevauche celui d’autres entreprises du même compte Lucca : les personnes des deux seraient synchronisées dans les deux. L’enregistrement est refusé ; choisissez des entités juridiques et départements qui ne se chevauchent pas (la CLI peut l’autoriser explicitement).',
+  'scope.connectTitle': 'Périmètre (facultatif)',
+  'scope.connectHelp':
+    'Ne cochez rien pour couvrir tout le compte Lucca. Les entités juridiques et départements cochés sont le périmètre de l’entreprise dès sa première synchronisation (avec les deux, les personnes de l’un et de l’autre).',
+  'scope.connectLoad': 'Afficher les entités juridiques et départements du compte',
   'scope.nextRun':
     'Enregistrer modifie la connexion Lucca ; la prochaine synchronisation applique le périmètre et son rapport liste chaque changement.',
   'integration.alerts': 'Alertes',
@@ -644,6 +658,8 @@ const fr: Record<MessageKey, string> = {
   'field.contractStart': 'Début de contrat',
   'field.contractEnd': 'Fin de contrat',
   'field.status': 'Statut',
+  'field.legalEntity': 'Entité juridique',
+  'field.department': 'Département',
   'profiles.title': 'Profils',
   'profiles.filterStatus': 'Statut',
   'profiles.filterLinked': 'Lucca',

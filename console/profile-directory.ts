@@ -148,7 +148,7 @@ function entryOfRow(row: ProfileListRow): ProfileListEntry {
   });
 }
 
-const unit = (u: { id: number; name: string } | null | undefined) =>
+const unit = (u: { id: number; name: string | null } | null | undefined) =>
   u && typeof u.id === 'number' ? { id: u.id, name: typeof u.name === 'string' ? u.name : String(u.id) } : null;
 
 export interface DirectoryPage {

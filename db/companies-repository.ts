@@ -209,18 +209,16 @@ export class CompaniesRepository {
     expectedConnectionId: string | undefined,
     now: Date,
   ): Promise<boolean> {
-    const res = await this.collection.updateOne(
-      { _id: id, 'lucca.connectionId': expectedConnectionId ?? { $exists: false } },
+    return this.setConnectionPart(
+      id,
       {
-        $set: {
-          'lucca.scope': change.scope ?? { legalEntityIds: [], departmentIds: [] },
-          'lucca.scopeOverlapAllowed': change.scopeOverlapAllowed,
-          'lucca.connectionId': change.connectionId,
-          updatedAt: now,
-        },
+        'lucca.scope': change.scope ?? { legalEntityIds: [], departmentIds: [] },
+        'lucca.scopeOverlapAllowed': change.scopeOverlapAllowed,
       },
+      change.connectionId,
+      expectedConnectionId,
+      now,
     );
-    return res.modifiedCount === 1;
   }
 
   /**
@@ -233,16 +231,29 @@ export class CompaniesRepository {
     expectedConnectionId: string | undefined,
     now: Date,
   ): Promise<boolean> {
+    return this.setConnectionPart(
+      id,
+      { 'lucca.extraFields': [...change.config.fields], 'lucca.clearedExtraKeys': [...change.config.cleared] },
+      change.connectionId,
+      expectedConnectionId,
+      now,
+    );
+  }
+
+  /**
+   * Sets part of a company's connection under a new stamp, only while the company is still on
+   * `expectedConnectionId`: a connection change in between wins (false, nothing written).
+   */
+  private async setConnectionPart(
+    id: string,
+    set: Record<string, unknown>,
+    connectionId: string,
+    expectedConnectionId: string | undefined,
+    now: Date,
+  ): Promise<boolean> {
     const res = await this.collection.updateOne(
       { _id: id, 'lucca.connectionId': expectedConnectionId ?? { $exists: false } },
-      {
-        $set: {
-          'lucca.extraFields': [...change.config.fields],
-          'lucca.clearedExtraKeys': [...change.config.cleared],
-          'lucca.connectionId': change.connectionId,
-          updatedAt: now,
-        },
-      },
+      { $set: { ...set, 'lucca.connectionId': connectionId, updatedAt: now } },
     );
     return res.modifiedCount === 1;
   }

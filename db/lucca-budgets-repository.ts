@@ -1,6 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import { isDuplicateKeyOnly } from './errors';
-import type { BudgetSlot, LuccaBudgetStore } from '../domain/lucca-budget';
+import type { BudgetLead, BudgetSlot, LuccaBudgetStore } from '../domain/lucca-budget';
 
 /**
  * `luccaBudgets`: each Lucca tenant's request slots, shared by every worker and command (see
@@ -16,6 +16,9 @@ import type { BudgetSlot, LuccaBudgetStore } from '../domain/lucca-budget';
  *   slots kept behind the newest.
  * - `<tenant>#hold`: until when Lucca's last 429 holds the tenant; a document of its own, so a hint
  *   written at the same moment (FerretDB writes whole documents) cannot erase it.
+ * - `<tenant>#lead`: the sync read that goes first and until when. Inserted when there is none;
+ *   taken over only while it still names the expired lead (on FerretDB that condition is a read
+ *   then a write, so two could both take it: the reads then share the budget as if none led).
  * The tenant is its normalised base URL: no key, no personal data.
  */
 interface SlotDocument {
@@ -40,10 +43,18 @@ interface HoldDocument {
   until: Date;
 }
 
-type BudgetDocument = SlotDocument | HintDocument | HoldDocument;
+interface LeadDocument {
+  _id: string;
+  tenant: string;
+  holder: string;
+  until: Date;
+}
+
+type BudgetDocument = SlotDocument | HintDocument | HoldDocument | LeadDocument;
 
 const slotId = (tenant: string, n: number) => `${tenant}#${n}`;
 const holdId = (tenant: string) => `${tenant}#hold`;
+const leadId = (tenant: string) => `${tenant}#lead`;
 
 export class LuccaBudgetsRepository implements LuccaBudgetStore {
   static readonly collectionName = 'luccaBudgets';
@@ -109,5 +120,30 @@ export class LuccaBudgetsRepository implements LuccaBudgetStore {
       .catch((err: unknown) => {
         if (!isDuplicateKeyOnly(err)) throw err;
       });
+  }
+
+  async lead(tenant: string): Promise<BudgetLead | null> {
+    const doc = (await this.collection.findOne({ _id: leadId(tenant) })) as LeadDocument | null;
+    return doc && { holder: doc.holder, until: doc.until.getTime() };
+  }
+
+  async takeLead(tenant: string, holder: string, until: number, seen: BudgetLead | null): Promise<boolean> {
+    const _id = leadId(tenant);
+    if (seen?.holder === holder) {
+      await this.collection.updateOne({ _id }, { $max: { until: new Date(until) } });
+      return true;
+    }
+    const lead: LeadDocument = { _id, tenant, holder, until: new Date(until) };
+    if (seen) {
+      const res = await this.collection.replaceOne({ _id, holder: seen.holder, until: new Date(seen.until) }, lead);
+      return res.modifiedCount === 1;
+    }
+    try {
+      await this.collection.insertOne(lead);
+      return true;
+    } catch (err) {
+      if (isDuplicateKeyOnly(err)) return false;
+      throw err;
+    }
   }
 }

@@ -6,6 +6,8 @@ import { reason } from '../domain/reasons';
 import {
   SYNCED_FIELDS,
   type ExtraValues,
+  type LuccaPlacement,
+  type PlacementUnit,
   type PlannedChange,
   type PlannedFrom,
   type ProfileSnapshot,
@@ -38,8 +40,8 @@ export interface ProfileDocument extends SyncedFields {
      * `department[id,name]` of the users page): what the console's list filters on. Absent on
      * profiles synced before they were recorded.
      */
-    legalEntity?: { id: number; name: string } | null;
-    department?: { id: number; name: string } | null;
+    legalEntity?: PlacementUnit | null;
+    department?: PlacementUnit | null;
     /**
      * The company's extra Lucca fields, by the key each is stored under (`companies.lucca.extraFields`);
      * a field removed with its values kept stays here, no longer written. Absent until one is synced.
@@ -83,9 +85,24 @@ const SNAPSHOT_PROJECTION = {
   'lucca.removedAt': 1,
   'lucca.outOfScopeAt': 1,
   'lucca.tenant': 1,
+  'lucca.legalEntity': 1,
+  'lucca.department': 1,
   'lucca.extra': 1,
   'lucca.syncedExtra': 1,
 } as const;
+
+/** Where the profile records its person sits; undefined when it records nothing (synced before it was). */
+function placementOf(lucca: NonNullable<ProfileDocument['lucca']>): LuccaPlacement | undefined {
+  if (lucca.legalEntity === undefined && lucca.department === undefined) return undefined;
+  return { legalEntity: lucca.legalEntity ?? null, department: lucca.department ?? null };
+}
+
+/** The `lucca.*` fields that record a placement, under `prefix` (`lucca.` for a `$set`, '' inside `lucca`). */
+const placementSet = (placement: LuccaPlacement | undefined, prefix: string): Record<string, unknown> =>
+  placement ? { [`${prefix}legalEntity`]: placement.legalEntity, [`${prefix}department`]: placement.department } : {};
+
+const samePlacementUnit = (a: PlacementUnit | null | undefined, b: PlacementUnit | null) =>
+  (a ?? null) === null ? b === null : b !== null && a!.id === b.id && a!.name === b.name;
 
 function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
   return {
@@ -107,6 +124,7 @@ function toSnapshot(doc: ProfileDocument): ProfileSnapshot {
             removedAt: doc.lucca.removedAt ?? null,
             outOfScopeAt: doc.lucca.outOfScopeAt ?? null,
             tenant: doc.lucca.tenant ?? null,
+            ...(placementOf(doc.lucca) ? { placement: placementOf(doc.lucca) } : {}),
             ...(doc.lucca.extra || doc.lucca.syncedExtra
               ? { extra: doc.lucca.extra ?? null, syncedExtra: doc.lucca.syncedExtra ?? null }
               : {}),
@@ -270,9 +288,14 @@ function writtenAlready(update: PlannedUpdate, doc: ProfileDocument): boolean {
   const { fields } = toSnapshot(doc);
   const removed = doc.lucca.removedAt != null;
   const outOfScope = doc.lucca.outOfScopeAt != null;
+  const placed =
+    !target.placement ||
+    (samePlacementUnit(doc.lucca.legalEntity, target.placement.legalEntity) &&
+      samePlacementUnit(doc.lucca.department, target.placement.department));
   return (
     removed === isRemoval(update.change) &&
     outOfScope === isOutOfScope(update.change) &&
+    placed &&
     SYNCED_FIELDS.every((f) => kept.includes(f) || fields[f] === target.fields[f]) &&
     Object.entries(target.extra ?? {}).every(([key, value]) => sameExtraValue(doc.lucca?.extra?.[key], value))
   );
@@ -343,7 +366,7 @@ function merge(into: WriteOutcome, outcome: WriteOutcome): WriteOutcome {
 
 /** The `$set` that writes a link (recording its Lucca `tenant`) or an update of a linked profile, stamped `at`. */
 function setOf(change: ApplicableChange, at: Date, tenant: string): Record<string, unknown> {
-  const { fields, status } = change.target!;
+  const { fields, status, placement } = change.target!;
   const userId = change.luccaUserId!;
   const extra = change.target!.extra;
   if (change.action === 'link') {
@@ -356,6 +379,7 @@ function setOf(change: ApplicableChange, at: Date, tenant: string): Record<strin
         lastSeenAt: at,
         syncedValues: fields,
         tenant,
+        ...placementSet(placement, ''),
         ...(extra ? { extra, syncedExtra: extra } : {}),
       },
       updatedAt: at,
@@ -365,6 +389,7 @@ function setOf(change: ApplicableChange, at: Date, tenant: string): Record<strin
     ...fields,
     status,
     'lucca.syncedValues': fields,
+    ...placementSet(placement, 'lucca.'),
     ...extraSetOf(extra),
     updatedAt: at,
     // A user present in Lucca (and in the scope) is no longer "removed" or "out of scope", whatever else changed.
@@ -566,6 +591,7 @@ export class ProfilesRepository {
                 lastSeenAt: now,
                 syncedValues: target.fields,
                 tenant,
+                ...placementSet(target.placement, ''),
                 ...(target.extra ? { extra: target.extra, syncedExtra: target.extra } : {}),
               },
               createdAt: now,

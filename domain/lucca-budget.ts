@@ -26,4 +26,18 @@ export interface LuccaBudgetStore {
   markSent(tenant: string, n: number, sentAt: number): Promise<void>;
   /** Nobody sends before `until` (a later hold already there stays). */
   hold(tenant: string, until: number): Promise<void>;
+  /** The read that goes first on the tenant (lucca/shared-budget.ts), or null. */
+  lead(tenant: string): Promise<BudgetLead | null>;
+  /**
+   * Makes `holder` the lead until `until`, given the lead it `seen` last: taken when there was none,
+   * extended when it was the holder's, taken over (an expired lead) while it is still that one;
+   * false when another took it first.
+   */
+  takeLead(tenant: string, holder: string, until: number, seen: BudgetLead | null): Promise<boolean>;
+}
+
+/** Which read leads a tenant's budget, and until when unless it claims again. */
+export interface BudgetLead {
+  holder: string;
+  until: number;
 }

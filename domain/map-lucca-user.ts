@@ -1,5 +1,5 @@
 import { reason } from './reasons';
-import type { MappedLuccaUser, Reason, SyncedField, SyncedFields } from './types';
+import type { LuccaPlacement, MappedLuccaUser, PlacementUnit, Reason, SyncedField, SyncedFields } from './types';
 
 export type DateOnlyResult = { ok: true; value: string | null } | { ok: false };
 
@@ -118,6 +118,26 @@ function isBlank(value: unknown): boolean {
   return value === null || value === undefined || (typeof value === 'string' && value.trim() === '');
 }
 
+/** The most characters of a unit's name kept: far above any real one; a longer name is cut, the unit kept. */
+export const PLACEMENT_NAME_MAX_LENGTH = 255;
+
+function placementUnit(value: unknown): PlacementUnit | null {
+  if (!isRecord(value)) return null;
+  const id = own(value, 'id');
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) return null;
+  const name = normaliseName(own(value, 'name'));
+  return { id, name: name === null ? null : name.slice(0, PLACEMENT_NAME_MAX_LENGTH) };
+}
+
+/**
+ * The user's legal entity and department, when the read asked for them (the record carries either
+ * key); a unit without a usable id is none. Undefined otherwise, so nothing is compared.
+ */
+function placementOf(raw: Record<string, unknown>): LuccaPlacement | undefined {
+  if (!Object.hasOwn(raw, 'legalEntity') && !Object.hasOwn(raw, 'department')) return undefined;
+  return { legalEntity: placementUnit(own(raw, 'legalEntity')), department: placementUnit(own(raw, 'department')) };
+}
+
 /**
  * Turns one untrusted Lucca v3 user into the six synced fields. Never throws: a record that cannot be
  * used becomes a `skip`, and a bad optional value becomes null plus an issue (an invalid date is also
@@ -194,6 +214,7 @@ export function mapLuccaUser(raw: unknown): MappedLuccaUser {
     }
   }
 
+  const placement = placementOf(raw);
   return {
     kind: 'ok',
     luccaUserId: id,
@@ -201,5 +222,6 @@ export function mapLuccaUser(raw: unknown): MappedLuccaUser {
     issues,
     // Only when there are some: the mapped user is staged as BSON, which would store an undefined as null.
     ...(unusable.length > 0 ? { unusable } : {}),
+    ...(placement ? { placement } : {}),
   };
 }

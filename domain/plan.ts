@@ -2,8 +2,11 @@ import { extraDiffKey, hasExtraValue, isExtraDiffKey, sameExtraValue } from './e
 import { reason } from './reasons';
 import { statusFor } from './status';
 import {
+  PLACEMENT_FIELDS,
   SYNCED_FIELDS,
   type ChangeAction,
+  type LuccaPlacement,
+  type PlacementUnit,
   type FieldDiff,
   type MappedLuccaUser,
   type PlannedChange,
@@ -106,6 +109,30 @@ function diffFields(from: SyncedFields, to: SyncedFields): FieldDiff {
   return diff;
 }
 
+const sameUnit = (a: PlacementUnit | null, b: PlacementUnit | null): boolean =>
+  a === null ? b === null : b !== null && a.id === b.id && a.name === b.name;
+
+/** How a report shows a unit: its name, or its id when Lucca sent no name. */
+const unitLabel = (unit: PlacementUnit | null): string | null => (unit === null ? null : (unit.name ?? `#${unit.id}`));
+
+/**
+ * Where the read places the user against where the profile records it (nothing recorded: nowhere),
+ * unit by unit; a renamed unit differs too. Nothing when the read did not carry the placement.
+ */
+function diffPlacement(from: LuccaPlacement | undefined, to: LuccaPlacement | undefined): FieldDiff {
+  const diff: FieldDiff = {};
+  if (!to) return diff;
+  for (const field of PLACEMENT_FIELDS) {
+    const before = from?.[field] ?? null;
+    if (!sameUnit(before, to[field])) diff[field] = { from: unitLabel(before), to: unitLabel(to[field]) };
+  }
+  return diff;
+}
+
+/** A change's target with the user's placement, when the read carried it. */
+const withPlacement = (user: OkUser): { placement?: LuccaPlacement } =>
+  user.placement ? { placement: user.placement } : {};
+
 function statusTransitionReasons(from: ProfileStatus, to: ProfileStatus): Reason[] {
   if (from !== 'former' && to === 'former') {
     return [reason('contract-ended', 'the contract end date has passed; the profile becomes former')];
@@ -174,9 +201,17 @@ function planLinked(
 
   const extras = extraChanges(extraTarget(user, profile), profile.lucca?.extra, profile.lucca?.syncedExtra);
   const fields: FieldDiff = { ...diffFields(profile.fields, target), ...extras.diff };
+  // A move or a renamed unit alone is an update too: the console lists people by where they sit.
+  const placed = diffPlacement(profile.lucca?.placement, user.placement);
   const wasRemoved = profile.lucca?.removedAt != null;
   const wasOutOfScope = profile.lucca?.outOfScopeAt != null;
-  if (Object.keys(fields).length === 0 && profile.status === status && !wasRemoved && !wasOutOfScope) {
+  if (
+    Object.keys(fields).length === 0 &&
+    Object.keys(placed).length === 0 &&
+    profile.status === status &&
+    !wasRemoved &&
+    !wasOutOfScope
+  ) {
     // A withheld email, or a stored date kept against an unusable one, is a lasting difference from
     // Lucca that someone must resolve, so it is reported on every run like any other conflict; a
     // missing email is a deliberate keep and plans nothing.
@@ -190,6 +225,7 @@ function planLinked(
       : null;
   }
   if (profile.status !== status) fields.status = { from: profile.status, to: status };
+  Object.assign(fields, placed);
 
   let action: ChangeAction = 'update';
   let transition = statusTransitionReasons(profile.status, status);
@@ -216,7 +252,7 @@ function planLinked(
     luccaUserId: user.luccaUserId,
     profileId: profile.id,
     fields,
-    target: { fields: target, status, ...withExtra(extras.target) },
+    target: { fields: target, status, ...withExtra(extras.target), ...withPlacement(user) },
     from: plannedFrom(profile, extras.target),
     ...unusableOf(user),
     reasons: [
@@ -304,12 +340,13 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
     const extras = extraChanges(extraTarget(user, null), null, null, true);
     const fields: FieldDiff = { ...diffFields(single.fields, target), ...extras.diff };
     if (single.status !== linkStatus) fields.status = { from: single.status, to: linkStatus };
+    Object.assign(fields, diffPlacement(single.lucca?.placement, user.placement));
     return {
       action: 'link',
       luccaUserId: user.luccaUserId,
       profileId: single.id,
       fields,
-      target: { fields: target, status: linkStatus, ...withExtra(extras.target) },
+      target: { fields: target, status: linkStatus, ...withExtra(extras.target), ...withPlacement(user) },
       from: plannedFrom(single),
       ...unusableOf(user),
       reasons: [...statusTransitionReasons(single.status, linkStatus), ...dateIssues(user)],
@@ -324,11 +361,12 @@ function planUnlinked(user: OkUser, status: ProfileStatus, ctx: UserPlanContext)
   const extras = extraChanges(extraTarget(user, null), null, null, true);
   Object.assign(fields, extras.diff);
   fields.status = { from: null, to: status };
+  Object.assign(fields, diffPlacement(undefined, user.placement));
   return {
     action: 'create',
     luccaUserId: user.luccaUserId,
     fields,
-    target: { fields: { ...user.fields }, status, ...withExtra(extras.target) },
+    target: { fields: { ...user.fields }, status, ...withExtra(extras.target), ...withPlacement(user) },
     reasons: dateIssues(user),
   };
 }
@@ -420,6 +458,8 @@ export function rebaseChange(change: PlannedChange, current: ProfileSnapshot): P
     : extraChanges(change.target.extra, current.lucca?.extra, current.lucca?.syncedExtra);
   const fields: FieldDiff = { ...diffFields(current.fields, target), ...extras.diff };
   if (current.status !== change.target.status) fields.status = { from: current.status, to: change.target.status };
+  // The platform does not edit the placement: its part of the change stands as planned.
+  for (const field of PLACEMENT_FIELDS) if (change.fields?.[field]) fields[field] = change.fields[field];
   const base = current.lucca?.syncedValues ?? change.from?.fields ?? null;
   const overwritten = base
     ? SYNCED_FIELDS.filter((f) => f in fields && !isExtraDiffKey(f) && current.fields[f] !== base[f])
@@ -427,7 +467,12 @@ export function rebaseChange(change: PlannedChange, current: ProfileSnapshot): P
   return {
     ...change,
     fields,
-    target: { fields: target, status: change.target.status, ...withExtra(extras.target) },
+    target: {
+      fields: target,
+      status: change.target.status,
+      ...withExtra(extras.target),
+      ...(change.target.placement ? { placement: change.target.placement } : {}),
+    },
     from: plannedFrom(current, linking ? undefined : extras.target),
     reasons: [
       ...change.reasons.filter((r) => r.code !== 'overwritten-local-edit'),

@@ -1,5 +1,21 @@
 import { sameExtraValue } from './extra-fields';
-import { SYNCED_FIELDS, type ExtraValues, type ProfileSnapshot, type ProfileStatus, type SyncedFields } from './types';
+import {
+  SYNCED_FIELDS,
+  type ExtraValues,
+  type LuccaPlacement,
+  type PlacementUnit,
+  type ProfileSnapshot,
+  type ProfileStatus,
+  type SyncedFields,
+} from './types';
+
+/** A placement packed: its two units as [id, name] or null; null when none is recorded. */
+type PackedPlacement = null | [[number, string | null] | null, [number, string | null] | null];
+
+const packUnit = (u: PlacementUnit | null): [number, string | null] | null => (u ? [u.id, u.name] : null);
+const unpackUnit = (u: [number, string | null] | null): PlacementUnit | null => (u ? { id: u[0], name: u[1] } : null);
+const packPlacement = (p: LuccaPlacement | undefined): PackedPlacement =>
+  p ? [packUnit(p.legalEntity), packUnit(p.department)] : null;
 
 /**
  * The values last synced from Lucca, packed: 0 when they equal the profile's (the usual case),
@@ -66,7 +82,10 @@ export class CompanyProfileIndex {
       : extra && sameExtras(lucca.syncedExtra, extra)
         ? 0
         : lucca.syncedExtra;
-    // [id, status, ...fields, userId, removedAt, synced, outOfScopeAt, (extra, syncedExtra)]
+    const placement = packPlacement(lucca?.placement);
+    const extras = extra !== null || syncedExtra !== null;
+    // [id, status, ...fields, userId, removedAt, synced, outOfScopeAt, (placement, (extra, syncedExtra))]:
+    // the optional elements trail, each absent with those after it when it has nothing to say.
     const packed = [
       profile.id,
       profile.status,
@@ -75,8 +94,8 @@ export class CompanyProfileIndex {
       lucca?.removedAt ? lucca.removedAt.getTime() : null,
       synced,
       lucca?.outOfScopeAt ? lucca.outOfScopeAt.getTime() : null,
-      // Only for profiles that hold extra fields: the others pack as before.
-      ...(extra || syncedExtra !== null ? [extra, syncedExtra] : []),
+      ...(placement !== null || extras ? [placement] : []),
+      ...(extras ? [extra, syncedExtra] : []),
     ];
     const at = this.#packed.push(JSON.stringify(packed)) - 1;
     if (lucca) {
@@ -137,11 +156,14 @@ export class CompanyProfileIndex {
     const packed = JSON.parse(this.#packed[at]!) as unknown[];
     const n = SYNCED_FIELDS.length;
     const fields = toFields(packed.slice(2, 2 + n) as (string | null)[]);
-    const [userId, removedAt, synced, outOfScopeAt, extra = null, syncedExtra = null] = packed.slice(2 + n) as [
+    const [userId, removedAt, synced, outOfScopeAt, placement = null, extra = null, syncedExtra = null] = packed.slice(
+      2 + n,
+    ) as [
       number | null,
       number | null,
       PackedSynced,
       number | null,
+      PackedPlacement?,
       (ExtraValues | null)?,
       PackedExtra?,
     ];
@@ -157,6 +179,9 @@ export class CompanyProfileIndex {
               syncedValues: synced === 0 ? { ...fields } : synced === null ? null : toFields(synced),
               removedAt: removedAt === null ? null : new Date(removedAt),
               outOfScopeAt: outOfScopeAt === null ? null : new Date(outOfScopeAt),
+              ...(placement === null
+                ? {}
+                : { placement: { legalEntity: unpackUnit(placement[0]), department: unpackUnit(placement[1]) } }),
               ...(extra === null && syncedExtra === null
                 ? {}
                 : { extra, syncedExtra: syncedExtra === 0 ? { ...extra } : syncedExtra }),

@@ -79,8 +79,33 @@ export interface Reason {
   message: string;
 }
 
-/** Field-level from → to: the core fields, the status, and extra fields as `extra:<key>`. */
-export type FieldDiff = Partial<Record<SyncedField | 'status' | ExtraDiffKey, { from: unknown; to: unknown }>>;
+/** A Lucca legal entity or department as a profile records it; `name` is null when Lucca sent none. */
+export interface PlacementUnit {
+  id: number;
+  name: string | null;
+}
+
+/**
+ * Where a Lucca user sits (`legalEntity[id,name]`, `department[id,name]` of the users page), null
+ * where the user has none. Not one of the six synced fields: the platform does not edit it, so a
+ * change of it is written without a local-edit check, and the guards do not count it.
+ */
+export interface LuccaPlacement {
+  legalEntity: PlacementUnit | null;
+  department: PlacementUnit | null;
+}
+
+export type PlacementField = keyof LuccaPlacement;
+
+export const PLACEMENT_FIELDS: readonly PlacementField[] = ['legalEntity', 'department'] as const;
+
+/**
+ * Field-level from → to: the core fields, the status, extra fields as `extra:<key>`, and the
+ * placement (a placement field's values are the unit's name, its id when it has none).
+ */
+export type FieldDiff = Partial<
+  Record<SyncedField | 'status' | ExtraDiffKey | PlacementField, { from: unknown; to: unknown }>
+>;
 
 /**
  * A Lucca user after mapping and validation: usable (possibly with per-field issues) or skipped.
@@ -94,6 +119,8 @@ export type MappedLuccaUser =
       fields: SyncedFields;
       issues: Reason[];
       unusable?: SyncedField[];
+      /** Absent when the read did not ask for it (pages staged before it was read): then nothing is compared. */
+      placement?: LuccaPlacement;
       /** The company's extra fields (and null for keys being cleared); absent when it reads none. */
       extra?: ExtraValues;
       /** Extra keys whose Lucca value is unusable: the profile keeps its value. */
@@ -114,6 +141,8 @@ export interface ProfileSnapshot {
     outOfScopeAt?: Date | null;
     /** The Lucca tenant (its normalised URL) the link was made under; absent on links made before it was recorded. */
     tenant?: string | null;
+    /** Where the person sat as last synced; absent on profiles synced before it was recorded. */
+    placement?: LuccaPlacement;
     /** `lucca.extra`: the extra fields the profile holds (the platform may edit them too). */
     extra?: ExtraValues | null;
     /** The extra fields as the last sync wrote them, to tell a platform edit from a Lucca change. */
@@ -138,9 +167,10 @@ export interface PlannedChange {
   fields?: FieldDiff;
   /**
    * The values to write (create/link/update/reactivate/deactivate) — the full synced set; `extra`,
-   * when the company reads extra fields, the value of each of them (written under `lucca.extra`).
+   * when the company reads extra fields, the value of each of them (written under `lucca.extra`);
+   * the placement when the read carried it (absent: the profile's is left as it is).
    */
-  target?: { fields: SyncedFields; status: ProfileStatus; extra?: ExtraValues };
+  target?: { fields: SyncedFields; status: ProfileStatus; extra?: ExtraValues; placement?: LuccaPlacement };
   /**
    * For a change of an existing profile: its values when planned. The apply writes only over
    * these, and otherwise makes the change again from the profile as it finds it (`rebaseChange`).

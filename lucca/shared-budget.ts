@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type { LuccaBudgetStore } from '../domain/lucca-budget';
+import type { BudgetLead, LuccaBudgetStore } from '../domain/lucca-budget';
 import { LuccaRateLimitedError } from './errors';
 import { LUCCA_RATE_LIMIT, sleep, tenantKey, type LuccaRequestBudget, type RequestTicket } from './rate-limiter';
 
@@ -15,6 +16,11 @@ export interface SharedBudgetOptions {
   maxWaitMs?: number;
   /** The longest Lucca's Retry-After is honoured for the whole tenant (the client's `maxRateLimitWaitMs`). */
   maxHoldMs?: number;
+  /**
+   * A sync's read (not a one-off key check): while another read leads the tenant, this one lets it
+   * go first, for at most this long in all (0, the default: never). See `acquire`.
+   */
+  leadDeferMs?: number;
   /** Names this process in the slots it claims (host and pid by default), to tell who held what. */
   holder?: string;
   now?: () => number;
@@ -23,6 +29,17 @@ export interface SharedBudgetOptions {
 
 export const DEFAULT_BUDGET_MAX_WAIT_MS = 150_000;
 const DEFAULT_MAX_HOLD_MS = 120_000;
+/**
+ * How long the lead outlives its latest slot without claiming another: a read's next request follows
+ * its last answer within a second or two, so a lead this quiet has stopped reading (or crashed).
+ */
+export const LEAD_GRACE_MS = 5_000;
+/**
+ * How long in all a sync's read lets another read of its tenant go first: under the request bound
+ * less a window (so the slot after it is in time), and half the shortest stall clock (150 s), as the
+ * read makes no progress meanwhile.
+ */
+export const READ_LEAD_DEFER_MS = 75_000;
 
 /**
  * One Lucca tenant's request budget, shared by every process that calls the tenant (workers of
@@ -35,6 +52,15 @@ const DEFAULT_MAX_HOLD_MS = 120_000;
  * is atomic on MongoDB and on FerretDB, where a conditional update is not). A slot is a time, not a
  * lock: a holder that crashes or is cancelled leaves a time that passes, and nobody waits on it
  * longer than one window.
+ *
+ * Sync reads of one tenant go one after the other rather than side by side, within a bound: two
+ * 100,000-employee companies read side by side both end their reads at the end of the combined
+ * floor, then both apply at once; read one after the other, the first applies while the second
+ * still reads, and only the second's apply is left after the floor (measured in
+ * docs/benchmarks.md). The read that claims first leads until shortly after its latest slot; a read
+ * given `leadDeferMs` waits while another leads, at most that long in all, then shares the budget
+ * as every process did before. Key checks never wait for a lead. The budget is not wasted meanwhile:
+ * the lead takes every slot the others leave.
  */
 export class SharedLuccaBudget implements LuccaRequestBudget {
   readonly tenant: string;
@@ -45,6 +71,11 @@ export class SharedLuccaBudget implements LuccaRequestBudget {
   readonly maxHoldMs: number;
   readonly #store: LuccaBudgetStore;
   readonly #holder: string;
+  /** This budget as a read that may lead the tenant (one per read attempt). */
+  readonly #readId: string;
+  readonly #leadDeferMs: number;
+  /** Until when this read still lets a lead go first (set by its first request). */
+  #deferUntil: number | null = null;
   readonly #now: () => number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** The last slot this instance saw: the store's hint may lag behind it. */
@@ -65,6 +96,9 @@ export class SharedLuccaBudget implements LuccaRequestBudget {
     }
     this.#store = store;
     this.#holder = opts.holder ?? `${os.hostname()} pid ${process.pid}`;
+    this.#readId = `${this.#holder} read ${randomUUID()}`;
+    // Never so long that the slot after it would pass the request's bound (a window and a margin away at most).
+    this.#leadDeferMs = Math.max(0, Math.min(opts.leadDeferMs ?? 0, this.maxWaitMs - this.windowMs - this.marginMs));
     this.#now = opts.now ?? Date.now;
     this.#sleep = opts.sleep ?? sleep;
   }
@@ -76,7 +110,9 @@ export class SharedLuccaBudget implements LuccaRequestBudget {
   async acquire(signal?: AbortSignal): Promise<RequestTicket> {
     signal?.throwIfAborted();
     const began = this.#now();
+    const lead = this.#leadDeferMs > 0 ? await this.#letTheLeadGo(began, signal) : undefined;
     const { n, at } = await this.#claim(began);
+    if (lead !== undefined) await this.#lead(lead, at);
     // What the claim read is only current when the slot was free at once.
     for (let until = at; until > this.#now();) {
       if (until - began > this.maxWaitMs) throw this.#tooLong(n, until, began);
@@ -99,6 +135,27 @@ export class SharedLuccaBudget implements LuccaRequestBudget {
   /** Lucca answered 429: every process holds the tenant until it says to come back. */
   async holdFor(ms: number): Promise<void> {
     await this.#store.hold(this.tenant, this.#now() + Math.min(ms, this.maxHoldMs));
+  }
+
+  /**
+   * Waits while another read leads the tenant, within this read's deferral; answers the lead as
+   * last seen, for `#lead`.
+   */
+  async #letTheLeadGo(began: number, signal?: AbortSignal): Promise<BudgetLead | null> {
+    this.#deferUntil ??= began + this.#leadDeferMs;
+    for (;;) {
+      const lead = await this.#store.lead(this.tenant);
+      const now = this.#now();
+      if (!lead || lead.holder === this.#readId || lead.until <= now || now >= this.#deferUntil) return lead;
+      await this.#sleep(Math.min(lead.until, this.#deferUntil) - now, signal);
+    }
+  }
+
+  /** After a claim: this read leads until a while after its slot, unless another read leads. */
+  async #lead(seen: BudgetLead | null, at: number): Promise<void> {
+    const now = this.#now();
+    if (seen && seen.holder !== this.#readId && seen.until > now) return;
+    await this.#store.takeLead(this.tenant, this.#readId, Math.max(now, at) + LEAD_GRACE_MS, seen);
   }
 
   async #claim(began: number): Promise<{ n: number; at: number }> {

@@ -19,6 +19,7 @@ export type OperationErrorCode =
   | 'invalid-scope'
   | 'invalid-extra-field'
   | 'scope-overlap'
+  | 'scope-preview-stale'
   | 'invalid-guard'
   | 'schedule-not-found'
   | 'run-not-found'

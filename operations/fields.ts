@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { requireKeyring } from '../config/env';
-import { decryptApiKey } from '../db/api-key-cipher';
-import { extraFieldsOf, scopeOf, syncRefusal, type CompanyDocument } from '../db/companies-repository';
+import { extraFieldsOf, scopeOf, type CompanyDocument } from '../db/companies-repository';
 import {
   defaultExtraKey,
   extraFieldsProblem,
@@ -18,32 +16,12 @@ import {
 import { LuccaClient, START_OF_USERS } from '../lucca/client';
 import { LuccaError } from '../lucca/errors';
 import type { OperationsDeps } from './context';
-import { companyNotFound, OperationError } from './errors';
-import { CLI_BUDGET_WAIT_MS, sharedLuccaBudget } from './lucca-budget';
+import { OperationError } from './errors';
+import { companyLuccaClient, companyToChange } from './lucca-budget';
 import { refuseWhileRunInFlight } from './run-in-flight';
 
 /** How many distinct values a preview shows: enough to check the type and the format, not a list of people. */
 export const PREVIEW_SAMPLE_SIZE = 5;
-
-function companyToChange(company: CompanyDocument | null, companyId: string): CompanyDocument {
-  if (!company) throw companyNotFound(companyId);
-  if (syncRefusal(company) !== null) {
-    throw new OperationError('offboarded', `Company "${companyId}" is offboarded: onboard it again first.`);
-  }
-  return company;
-}
-
-function clientFor(deps: OperationsDeps, company: CompanyDocument): LuccaClient {
-  const { baseUrl } = company.lucca;
-  const apiKey = decryptApiKey(requireKeyring(deps.config), { companyId: company._id, baseUrl }, company.lucca.apiKey!);
-  return new LuccaClient({
-    baseUrl,
-    apiKey,
-    timeoutMs: deps.config.LUCCA_TIMEOUT_MS,
-    maxPageBytes: deps.config.LUCCA_MAX_PAGE_BYTES,
-    limiter: sharedLuccaBudget(deps, baseUrl, CLI_BUDGET_WAIT_MS),
-  });
-}
 
 function luccaFailure(err: unknown, what: string): never {
   if (err instanceof LuccaError) {
@@ -86,7 +64,7 @@ export async function listLuccaFields(deps: OperationsDeps, input: { companyId: 
   const current = extraFieldsOf(company).fields;
   let sample: Awaited<ReturnType<LuccaClient['sampleExtraFields']>>;
   try {
-    sample = await clientFor(deps, company).sampleExtraFields();
+    sample = await companyLuccaClient(deps, company).sampleExtraFields();
   } catch (err) {
     luccaFailure(err, 'to list its fields');
   }
@@ -141,7 +119,7 @@ export async function previewExtraField(
   const seen = new Set<number>();
   const read = { scope: scopeOf(company) ?? undefined, extras: [field] };
   try {
-    for await (const page of clientFor(deps, company).usersPages(START_OF_USERS, undefined, read)) {
+    for await (const page of companyLuccaClient(deps, company).usersPages(START_OF_USERS, undefined, read)) {
       for (const item of page.items) {
         const id = (item as { id?: unknown } | null)?.id;
         if (typeof id !== 'number' || seen.has(id)) continue;

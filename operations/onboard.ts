@@ -4,7 +4,7 @@ import { COMPANY_ID_PATTERN } from '../domain/types';
 import { ApiKeyDecryptError, apiKeyHint, decryptApiKey, encryptApiKey, type Keyring } from '../db/api-key-cipher';
 import { scopeOf, type CompanyDocument, type CompanyScope } from '../db/companies-repository';
 import { isAllowedLuccaUrl, LuccaClient, normaliseLuccaBaseUrl, type LuccaScope } from '../lucca/client';
-import { sameLuccaScope } from '../lucca/scope';
+import { sameLuccaScope, type LuccaOrganisation } from '../lucca/scope';
 import { LuccaError } from '../lucca/errors';
 import type { LuccaRequestBudget } from '../lucca/rate-limiter';
 import type { OperationsDeps } from './context';
@@ -99,6 +99,34 @@ export function validateLuccaUrl(luccaUrl: string, allowedHosts: readonly string
     );
   }
   return baseUrl;
+}
+
+/**
+ * The legal entities and departments a tenant has, read with a key not stored yet (the console's
+ * connection form offers them to choose the scope from): one read of the tenant's places, from
+ * its shared budget. Nothing is stored.
+ */
+export async function readTenantOrganisation(
+  deps: OperationsDeps,
+  input: { luccaUrl: string; apiKey: string },
+  maxWaitMs: number,
+): Promise<LuccaOrganisation> {
+  const baseUrl = validateLuccaUrl(input.luccaUrl, deps.config.LUCCA_ALLOWED_HOSTS);
+  try {
+    const lucca = new LuccaClient({
+      baseUrl,
+      apiKey: input.apiKey,
+      timeoutMs: deps.config.LUCCA_TIMEOUT_MS,
+      maxPageBytes: deps.config.LUCCA_MAX_PAGE_BYTES,
+      limiter: sharedLuccaBudget(deps, baseUrl, maxWaitMs),
+    });
+    return await lucca.readOrganisation();
+  } catch (err) {
+    if (err instanceof LuccaError) {
+      throw new OperationError(err.code, `Lucca could not be read, nothing was saved: ${err.message}`, err.status);
+    }
+    throw err;
+  }
 }
 
 /**

@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { ObjectId } from 'mongodb';
-import { requireKeyring } from '../config/env';
-import { decryptApiKey } from '../db/api-key-cipher';
 import { scopeOf, syncRefusal, type CompanyDocument, type CompanyScope } from '../db/companies-repository';
 import { guardsOf, type GuardHit } from '../domain/guards';
 import { mapLuccaUser } from '../domain/map-lucca-user';
@@ -22,8 +20,10 @@ import {
   type LuccaUserOrganisation,
 } from '../lucca/scope';
 import type { OperationsDeps } from './context';
-import { companyNotFound, OperationError } from './errors';
-import { CLI_BUDGET_WAIT_MS, sharedLuccaBudget } from './lucca-budget';
+
+export type { LuccaOrganisation, LuccaOrgUnitCount } from '../lucca/scope';
+import { OperationError } from './errors';
+import { companyLuccaClient, companyToChange } from './lucca-budget';
 import { refuseWhileRunInFlight } from './run-in-flight';
 
 /**
@@ -78,20 +78,8 @@ export async function checkScopeOverlap(
   deps: OperationsDeps,
   input: { companyId: string; baseUrl: string; scope: CompanyScope | null; lucca: LuccaClient; allowOverlap: boolean },
 ): Promise<ScopeOverlap[]> {
-  const others = (await deps.repos.companies.list()).filter(
-    (c) =>
-      c._id !== input.companyId &&
-      c.lucca.baseUrl === input.baseUrl &&
-      syncRefusal(c) === null &&
-      luccaScopesOverlap(scopeOf(c), input.scope),
-  );
-  if (others.length === 0) return [];
-  const overlaps: ScopeOverlap[] = others.map((c) => ({
-    companyId: c._id,
-    name: c.name,
-    scope: scopeOf(c),
-    people: null,
-  }));
+  const overlaps = await overlappingCompanies(deps, input);
+  if (overlaps.length === 0) return [];
   if (input.allowOverlap) return overlaps;
   let organisation: LuccaOrganisation;
   try {
@@ -105,21 +93,72 @@ export async function checkScopeOverlap(
     }
     throw err;
   }
+  countOverlaps(overlaps, organisation, input.scope);
+  throw new OperationError('scope-overlap', overlapMessage(input, overlaps));
+}
+
+/** The other live companies of the tenant whose scopes overlap `scope`, uncounted. */
+async function overlappingCompanies(
+  deps: OperationsDeps,
+  input: { companyId: string; baseUrl: string; scope: CompanyScope | null },
+): Promise<ScopeOverlap[]> {
+  return (await deps.repos.companies.list())
+    .filter(
+      (c) =>
+        c._id !== input.companyId &&
+        c.lucca.baseUrl === input.baseUrl &&
+        syncRefusal(c) === null &&
+        luccaScopesOverlap(scopeOf(c), input.scope),
+    )
+    .map((c) => ({ companyId: c._id, name: c.name, scope: scopeOf(c), people: null }));
+}
+
+function countOverlaps(overlaps: ScopeOverlap[], organisation: LuccaOrganisation, scope: CompanyScope | null): void {
   for (const overlap of overlaps) {
-    overlap.people = countUsersInScopes(organisation, [input.scope ?? {}, overlap.scope ?? {}]);
+    overlap.people = countUsersInScopes(organisation, [scope ?? {}, overlap.scope ?? {}]);
   }
+}
+
+/** Why a scope is refused for overlapping: the companies by name, their scopes, the people in both. */
+export function overlapMessage(
+  input: { companyId: string; baseUrl: string; scope: CompanyScope | null },
+  overlaps: readonly ScopeOverlap[],
+): string {
   const named = overlaps
     .map(
       (o) =>
         `"${o.name}" (${o.companyId}: ${describeScope(o.scope)}; ${o.people} ${o.people === 1 ? 'person' : 'people'} in both)`,
     )
     .join(', ');
-  throw new OperationError(
-    'scope-overlap',
+  return (
     `The scope of "${input.companyId}" (${describeScope(input.scope)}) overlaps on Lucca ${input.baseUrl} with ${named}: ` +
-      `people in both would be synced into both companies. Choose legal entities and departments that do not overlap, ` +
-      `or allow it with --allow-overlap (recorded in the audit log). Nothing was changed.`,
+    `people in both would be synced into both companies. Choose legal entities and departments that do not overlap, ` +
+    `or allow it with --allow-overlap (recorded in the audit log). Nothing was changed.`
   );
+}
+
+/**
+ * What a saved scope must still match of its preview: the company's connection, the scope, the
+ * tenant's people per (legal entity, department) pair, and the companies it overlaps with their
+ * scopes. Names are left out (a renamed unit is the same unit); so are the people's own data,
+ * which the first run's guards still watch.
+ */
+export function scopePreviewToken(input: {
+  companyId: string;
+  connectionId: string | null;
+  proposed: CompanyScope | null;
+  organisation: Pick<LuccaOrganisation, 'pairs' | 'userCount'>;
+  overlaps: readonly Pick<ScopeOverlap, 'companyId' | 'scope'>[];
+}): string {
+  const text = JSON.stringify([
+    input.companyId,
+    input.connectionId,
+    input.proposed,
+    input.organisation.userCount,
+    input.organisation.pairs.map((p) => [p.legalEntityId, p.departmentId, p.userCount]),
+    [...input.overlaps].map((o) => [o.companyId, o.scope]).sort(),
+  ]);
+  return createHash('sha256').update(text).digest('base64url').slice(0, 32);
 }
 
 /** What a proposed scope would do to a company, from a dry run of it: counts only. */
@@ -148,27 +187,10 @@ export interface ScopePreview {
   fired: GuardHit[];
   /** Lucca's data moved under the read: no one is counted as out of scope or removed. */
   moved: boolean;
-}
-
-function companyToScope(deps: OperationsDeps, company: CompanyDocument | null, companyId: string): CompanyDocument {
-  if (!company) throw companyNotFound(companyId);
-  if (syncRefusal(company) !== null) {
-    throw new OperationError('offboarded', `Company "${companyId}" is offboarded: onboard it again first.`);
-  }
-  return company;
-}
-
-function clientFor(deps: OperationsDeps, company: CompanyDocument): LuccaClient {
-  const { baseUrl } = company.lucca;
-  const apiKey = decryptApiKey(requireKeyring(deps.config), { companyId: company._id, baseUrl }, company.lucca.apiKey!);
-  return new LuccaClient({
-    baseUrl,
-    apiKey,
-    timeoutMs: deps.config.LUCCA_TIMEOUT_MS,
-    maxPageBytes: deps.config.LUCCA_MAX_PAGE_BYTES,
-    // A preview reads the whole tenant: from the tenant's budget shared with the workers.
-    limiter: sharedLuccaBudget(deps, baseUrl, CLI_BUDGET_WAIT_MS),
-  });
+  /** Other companies of the tenant the proposed scope overlaps, with the people in both: saving it would be refused. */
+  overlaps: ScopeOverlap[];
+  /** Carried to the save (`changeScope`'s `previewToken`): refused if the tenant or the overlaps changed since. */
+  token: string;
 }
 
 /**
@@ -182,8 +204,8 @@ export async function previewScope(
   input: { companyId: string; scope: LuccaScope },
 ): Promise<ScopePreview> {
   const proposed = validateScope(input.scope);
-  const company = companyToScope(deps, await deps.repos.companies.get(input.companyId), input.companyId);
-  const lucca = clientFor(deps, company);
+  const company = companyToChange(await deps.repos.companies.get(input.companyId), input.companyId);
+  const lucca = companyLuccaClient(deps, company);
   const index = await deps.repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl);
   const now = deps.now?.() ?? new Date();
   const planner = new CompanyPlanner({
@@ -235,11 +257,18 @@ export async function previewScope(
   const deactivatedOutOfScope = removed('out-of-scope');
   const removedFromLucca = removed('removed-from-lucca');
   const verdict = planner.verdict(guardsOf(company.sync), null);
+  const organisation = tallyOrganisation(places.values(), moved);
+  const overlaps = await overlappingCompanies(deps, {
+    companyId: company._id,
+    baseUrl: company.lucca.baseUrl,
+    scope: proposed,
+  });
+  countOverlaps(overlaps, organisation, proposed);
   return {
     companyId: company._id,
     current: scopeOf(company),
     proposed,
-    organisation: tallyOrganisation(places.values(), moved),
+    organisation,
     inScope,
     profiles: {
       attached: counts.linked,
@@ -253,6 +282,14 @@ export async function previewScope(
     },
     fired: verdict.fired,
     moved,
+    overlaps,
+    token: scopePreviewToken({
+      companyId: company._id,
+      connectionId: company.lucca.connectionId ?? null,
+      proposed,
+      organisation,
+      overlaps,
+    }),
   };
 }
 
@@ -272,20 +309,21 @@ export interface ScopeChange {
  */
 export async function changeScope(
   deps: OperationsDeps,
-  input: { companyId: string; scope: LuccaScope; allowOverlap?: boolean },
+  input: { companyId: string; scope: LuccaScope; allowOverlap?: boolean; previewToken?: string },
 ): Promise<ScopeChange> {
   const scope = validateScope(input.scope);
-  const company = companyToScope(deps, await deps.repos.companies.get(input.companyId), input.companyId);
+  const company = companyToChange(await deps.repos.companies.get(input.companyId), input.companyId);
   const previous = scopeOf(company);
   const base = { companyId: company._id, scope, previous, overlaps: [] };
   if (sameLuccaScope(previous, scope)) {
     return { ...base, changed: false, connectionId: company.lucca.connectionId ?? '' };
   }
+  if (input.previewToken !== undefined) await refuseStalePreview(deps, company, scope, input.previewToken);
   const overlaps = await checkScopeOverlap(deps, {
     companyId: company._id,
     baseUrl: company.lucca.baseUrl,
     scope,
-    lucca: clientFor(deps, company),
+    lucca: companyLuccaClient(deps, company),
     allowOverlap: input.allowOverlap ?? false,
   });
   await refuseWhileRunInFlight(deps, company._id);
@@ -303,6 +341,50 @@ export async function changeScope(
     );
   }
   return { ...base, overlaps, changed: true, connectionId };
+}
+
+/**
+ * Refuses a save whose preview no longer holds: a run in flight, or the tenant's people per unit,
+ * the overlapping companies or the connection changed since (one read of the tenant's places).
+ */
+async function refuseStalePreview(
+  deps: OperationsDeps,
+  company: CompanyDocument,
+  proposed: CompanyScope | null,
+  previewToken: string,
+): Promise<void> {
+  await refuseWhileRunInFlight(deps, company._id);
+  let organisation: LuccaOrganisation;
+  try {
+    organisation = await companyLuccaClient(deps, company).readOrganisation();
+  } catch (err) {
+    if (err instanceof LuccaError) {
+      throw new OperationError(
+        err.code,
+        `Lucca could not be read to check the preview, nothing was saved: ${err.message}`,
+      );
+    }
+    throw err;
+  }
+  const overlaps = await overlappingCompanies(deps, {
+    companyId: company._id,
+    baseUrl: company.lucca.baseUrl,
+    scope: proposed,
+  });
+  const now = scopePreviewToken({
+    companyId: company._id,
+    connectionId: company.lucca.connectionId ?? null,
+    proposed,
+    organisation,
+    overlaps,
+  });
+  if (now !== previewToken) {
+    throw new OperationError(
+      'scope-preview-stale',
+      `The scope of "${company._id}" was not saved: the tenant or the companies on it changed since the preview ` +
+        `(people per legal entity and department, overlapping companies, or the connection). Nothing was changed: preview it again, then save.`,
+    );
+  }
 }
 
 /** A company's scope as stored, null for the whole tenant (for pages that show it). */

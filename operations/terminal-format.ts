@@ -171,6 +171,15 @@ export function formatScopePreview(p: ScopePreview): string {
       `Its first run would be blocked by the guards (${p.fired.map((f) => `${f.guard} ${f.count} > ${f.limit}`).join(', ')}) until applied anyway.`,
     );
   }
+  for (const o of p.overlaps) {
+    lines.push(
+      `Overlaps "${o.name}" (${o.companyId}: ${describeScope(o.scope)}; ${o.people ?? 0} people in both): saving it is refused without --allow-overlap.`,
+    );
+  }
+  lines.push(
+    '',
+    `To save exactly this preview (refused if the tenant changed since): add --preview-token ${p.token} without --preview.`,
+  );
   return lines.join('\n');
 }
 

@@ -251,10 +251,14 @@ program
     'a dry run, nothing written: people per legal entity and department, and the profiles the scope would attach, create, keep or deactivate',
   )
   .option('--allow-overlap', "accept a scope that overlaps another company's on the same tenant (recorded)")
+  .option(
+    '--preview-token <token>',
+    'save only if the tenant still matches that preview (its people per unit, the overlapping companies); refused otherwise',
+  )
   .option('--json', 'print the preview or the result as JSON')
   .addHelpText(
     'after',
-    '\nExamples:\n  npm run cli -- scope --company cse-lyon --legal-entity 3 --preview\n  npm run cli -- scope --company cse-lyon --legal-entity 3',
+    '\nExamples:\n  npm run cli -- scope --company cse-lyon --legal-entity 3 --preview\n  npm run cli -- scope --company cse-lyon --legal-entity 3 --preview-token <token printed by the preview>',
   )
   .action(
     async (opts: {
@@ -264,6 +268,7 @@ program
       wholeTenant?: boolean;
       preview?: boolean;
       allowOverlap?: boolean;
+      previewToken?: string;
       json?: boolean;
     }) => {
       const asked = scopeOption(opts);
@@ -291,7 +296,13 @@ program
               overlapsWith: r.overlaps.map((o) => o.companyId).join(',') || null,
             }),
           },
-          () => changeScope(ctx, { companyId: opts.company, scope, allowOverlap: opts.allowOverlap ?? false }),
+          () =>
+            changeScope(ctx, {
+              companyId: opts.company,
+              scope,
+              allowOverlap: opts.allowOverlap ?? false,
+              ...(opts.previewToken ? { previewToken: opts.previewToken } : {}),
+            }),
         );
         if (opts.json) return printJson(result);
         if (!result.changed) {

@@ -1,6 +1,13 @@
 import os from 'node:os';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import { readFile } from 'node:fs/promises';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Runtime,
+  type Worker,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
 import type { MongoClient } from 'mongodb';
 import { formatListenAddress, loadConfig, requireKeyring, type AppConfig } from '../config/env';
 import { connectMongo, ensureIndexes, repositories } from '../db/mongo';
@@ -10,6 +17,7 @@ import { closeMailTransports } from '../activities/alert-context';
 import { ensureSweepSchedule } from '../operations/sweeper';
 import { ensureSearchAttributes } from '../temporal/client';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { loadBuiltWorkflowBundle, RUNNING_COMPILED, workflowBuildId, WORKFLOWS_PATH } from '../temporal/workflow-code';
 import { createSyncWorker, DEFAULT_SHUTDOWN_GRACE_MS, shutdownDrainMs } from './worker';
 
 /** Readiness probes time out after a second by default (Kubernetes): MongoDB answers well within it or is not ready. */
@@ -19,8 +27,11 @@ export interface RunWorkerOptions {
   config?: AppConfig;
   /** Called once the worker has started polling its task queue. */
   onReady?: () => void;
-  /** Pre-bundled workflow code (child workers of the benchmark and the tests); otherwise bundled at start. */
-  workflowBundle?: WorkflowBundle;
+  /**
+   * Pre-bundled workflow code (child workers of the benchmark and the tests); otherwise the
+   * build's bundle when running compiled, or bundled at start from source.
+   */
+  workflowBundle?: WorkflowBundleOption;
   /** Users per Lucca page (tests use small pages for many pages per company); default Lucca's 1,000. */
   luccaPageSize?: number;
   /** MongoDB's client monitors its commands and is handed over once connected (the benchmark counts them). */
@@ -32,6 +43,26 @@ export interface RunWorkerOptions {
   sweepSchedule?: boolean;
   /** How long a stopping worker gives its activities (default `DEFAULT_SHUTDOWN_GRACE_MS`); tests shorten it. */
   shutdownGraceMs?: number;
+}
+
+/**
+ * The workflow code this worker runs and its build id (the bundle's content hash): the bundle
+ * given, the one `npm run build` made when running compiled, or a bundle of the sources made now
+ * (seconds of webpack: what a worker run through tsx pays at every start).
+ */
+async function workflowCode(
+  given: WorkflowBundleOption | undefined,
+): Promise<{ bundle: WorkflowBundleOption; buildId: string }> {
+  if (given) {
+    const code = 'code' in given ? given.code : await readFile(given.codePath, 'utf8');
+    return { bundle: given, buildId: workflowBuildId(code) };
+  }
+  if (RUNNING_COMPILED) {
+    const { codePath, buildId } = await loadBuiltWorkflowBundle();
+    return { bundle: { codePath }, buildId };
+  }
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: Runtime.instance().logger });
+  return { bundle: { code }, buildId: workflowBuildId(code) };
 }
 
 /**
@@ -64,6 +95,12 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
     logger.info({ address: formatListenAddress(config.WORKER_HEALTH_ADDRESS) }, 'Health checks at /healthz, /readyz');
   }
   await ensureIndexes(repos);
+
+  const code = await workflowCode(opts.workflowBundle);
+  const buildId = config.WORKER_BUILD_ID || code.buildId;
+  const deployment = config.WORKER_DEPLOYMENT_NAME
+    ? { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId }
+    : undefined;
 
   const { connectionOptions, namespace } = config.temporal;
   const nativeConnection = await NativeConnection.connect(connectionOptions);
@@ -100,7 +137,8 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
       shutdown: { signal: shuttingDown.signal, drainMs: shutdownDrainMs(shutdownGraceMs) },
     },
     shutdownGraceMs,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : {}),
+    workflowBundle: code.bundle,
+    ...(deployment ? { deployment } : {}),
   });
   built.worker = worker;
 
@@ -146,7 +184,14 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   process.once('SIGTERM', stop);
 
   logger.info(
-    { taskQueue: config.TASK_QUEUE, namespace, address: connectionOptions.address, host: os.hostname() },
+    {
+      taskQueue: config.TASK_QUEUE,
+      namespace,
+      address: connectionOptions.address,
+      host: os.hostname(),
+      buildId,
+      deployment: deployment?.deploymentName ?? null,
+    },
     'Worker started',
   );
   try {

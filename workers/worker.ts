@@ -1,9 +1,8 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import { WORKFLOWS_PATH } from '../temporal/workflow-code';
 
-export const WORKFLOWS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
+export { WORKFLOWS_PATH };
 
 /**
  * How long a stopping worker (SIGTERM, a deploy) gives its activities in flight. Under
@@ -26,9 +25,18 @@ export interface SyncWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
-  /** Pre-bundled workflow code (tests bundle once per process); otherwise bundled at creation. */
-  workflowBundle?: WorkflowBundle;
+  /**
+   * Pre-bundled workflow code: the build's bundle file (`{ codePath }`), or code tests bundle once
+   * per process; otherwise bundled at creation.
+   */
+  workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivityTaskExecutions?: number;
+  /**
+   * Worker versioning (off when absent): the worker polls as this deployment version. Each
+   * workflow says how it moves between versions (`setWorkflowOptions` beside it): the short ones
+   * stay pinned to the version that started them, the company's workflow follows the current one.
+   */
+  deployment?: { deploymentName: string; buildId: string };
   /** See `DEFAULT_SHUTDOWN_GRACE_MS`. */
   shutdownGraceMs?: number;
 }
@@ -45,6 +53,17 @@ export function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
     activities: createActivities(opts.deps),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 20,
+    ...(opts.deployment
+      ? {
+          workerDeploymentOptions: {
+            version: opts.deployment,
+            useWorkerVersioning: true,
+            // What a workflow that does not say gets: one started before versioning was turned on
+            // (workflows/index.ts) keeps following the current build, as unversioned workflows do.
+            defaultVersioningBehavior: 'AUTO_UPGRADE' as const,
+          },
+        }
+      : {}),
     // Activities in flight at shutdown stop at their next checkpoint (`deps.shutdown`); whatever is
     // still running after this is cancelled by Temporal.
     shutdownGraceTime: opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,

@@ -99,10 +99,41 @@ function enhanceConnectionTest(form) {
   });
 }
 
+// The new company's scope choices, read with the key as typed: the answer's choices replace the
+// form's, and the key stays in its field (a plain post would come back without it).
+function enhanceScopeLoad(form) {
+  const button = form.querySelector('[data-load-scope]');
+  const choices = form.querySelector('[data-scope-choices]');
+  if (!button || !choices) return;
+  button.addEventListener('click', async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    try {
+      const res = await fetch(button.getAttribute('formaction'), {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { Accept: 'text/html', 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(new FormData(form)),
+      });
+      const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+      const fresh = doc.querySelector('[data-scope-choices]');
+      if (fresh) choices.innerHTML = fresh.innerHTML;
+      const result = form.querySelector('[data-connection-result]');
+      const freshResult = doc.querySelector('[data-connection-result]');
+      if (result && freshResult) result.innerHTML = freshResult.innerHTML;
+    } catch {
+      form.submit();
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   document.querySelectorAll('[data-live-run]').forEach((el) => {
     if (el.classList.contains('progress')) pollRun(el);
   });
   if (document.querySelector('[data-live-section][data-live="on"]')) pollSections();
   document.querySelectorAll('[data-connection-form]').forEach(enhanceConnectionTest);
+  document.querySelectorAll('[data-connection-form]').forEach(enhanceScopeLoad);
 });

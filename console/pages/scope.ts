@@ -22,8 +22,8 @@ const idsOf = (text: string): number[] =>
     .map((t) => Number(t.trim()))
     .filter((n) => Number.isSafeInteger(n) && n > 0);
 
-/** The scope the editor's checkboxes (`le-<id>`, `dep-<id>`) or hidden fields say. */
-function scopeFromForm(body: unknown) {
+/** The scope the editor's checkboxes (`le-<id>`, `dep-<id>`) or hidden fields say (also the new-company form's). */
+export function scopeFromForm(body: unknown) {
   const entries = Object.keys((body as Record<string, unknown> | undefined) ?? {});
   const checked = (prefix: string) =>
     entries.filter((k) => k.startsWith(prefix)).flatMap((k) => idsOf(k.slice(prefix.length)));
@@ -49,6 +49,8 @@ export function registerScopePages(app: FastifyInstance, ctx: ConsoleContext): v
   app.post('/companies/:companyId/scope', { schema }, async (request, reply) => {
     const { companyId } = request.params as { companyId: string };
     const scope = scopeFromForm(request.body);
+    // What was previewed is what is saved: the preview's token, checked against the tenant now.
+    const previewToken = field(request.body, 'previewToken');
     try {
       await audited(
         ctx.deps,
@@ -59,7 +61,15 @@ export function registerScopePages(app: FastifyInstance, ctx: ConsoleContext): v
           params: { allowOverlap: false, ...scopeAuditParams(scope) },
           details: (r) => ({ changed: r.changed, previous: describeScope(r.previous) }),
         },
-        () => changeScope(ctx.deps, { companyId, scope }),
+        () => {
+          if (!previewToken) {
+            throw new OperationError(
+              'scope-preview-stale',
+              'A scope is saved from its preview: preview it first, then save. Nothing was changed.',
+            );
+          }
+          return changeScope(ctx.deps, { companyId, scope, previewToken });
+        },
       );
     } catch (err) {
       if (!(err instanceof OperationError)) throw err;

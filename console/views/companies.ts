@@ -1,6 +1,7 @@
 import type { CompanyDocument } from '../../db/companies-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { DEFAULT_EVERY, DEFAULT_TIMEZONE, type CompanyStatus } from '../../operations';
+import type { LuccaOrganisation, LuccaOrgUnitCount } from '../../operations/scope';
 import type { ConnectionCheck } from '../data';
 import { html, type Html } from '../html';
 import type { I18n, MessageKey } from '../i18n';
@@ -103,6 +104,52 @@ export interface ConnectionFormState {
   name?: string;
   timezone?: string;
   every?: string;
+  /** The tenant's legal entities and departments, once asked for, to choose the scope from. */
+  organisation?: LuccaOrganisation | null;
+  /** The scope ticked so far (kept when the page comes back refused). */
+  scope?: { legalEntityIds: number[]; departmentIds: number[] };
+}
+
+/**
+ * The new company's scope: the tenant's units to tick (read with the typed key), or the ids ticked
+ * so far as hidden fields when they are not shown.
+ */
+function scopeChoices(ctx: ViewContext, state: ConnectionFormState): Html {
+  const { i18n } = ctx;
+  const chosen = state.scope ?? { legalEntityIds: [], departmentIds: [] };
+  const org = state.organisation;
+  const units = (kind: 'le' | 'dep', list: LuccaOrgUnitCount[], ids: number[]) =>
+    html`<ul class="plain" data-testid="connect-${kind}">
+      ${list.map(
+        (u) =>
+          html`<li>
+            <label
+              ><input type="checkbox" name="${kind}-${u.id}" value="1" ${ids.includes(u.id) ? 'checked' : ''} />
+              ${u.name ?? `#${u.id}`}
+              <span class="muted">(${u.id}) · ${i18n.t('scope.people', { count: u.userCount })}</span></label
+            >
+          </li>`,
+      )}
+    </ul>`;
+  return html`<div data-scope-choices>
+    ${
+      org
+        ? html`<h3>${i18n.t('scope.legalEntities')}</h3>
+            ${units('le', org.legalEntities, chosen.legalEntityIds)}
+            <h3>${i18n.t('scope.departments')}</h3>
+            ${units('dep', org.departments, chosen.departmentIds)}`
+        : html`<input type="hidden" name="legalEntityIds" value="${chosen.legalEntityIds.join(',')}" />
+            <input type="hidden" name="departmentIds" value="${chosen.departmentIds.join(',')}" />
+            ${
+              chosen.legalEntityIds.length + chosen.departmentIds.length > 0
+                ? html`<p data-testid="connect-scope-chosen">
+                    ${chosen.legalEntityIds.length ? `${i18n.t('scope.legalEntities')} ${chosen.legalEntityIds.join(', ')}` : ''}
+                    ${chosen.departmentIds.length ? `${i18n.t('scope.departments')} ${chosen.departmentIds.join(', ')}` : ''}
+                  </p>`
+                : null
+            }`
+    }
+  </div>`;
 }
 
 function connectionResult(i18n: I18n, check: ConnectionCheck | null | undefined, kind: 'test' | 'save'): Html | null {
@@ -191,6 +238,25 @@ export function connectionForm(
           )}</span
         >
       </label>
+      ${
+        company === null
+          ? html`<fieldset data-testid="connect-scope">
+              <legend>${i18n.t('scope.connectTitle')}</legend>
+              <p class="help">${i18n.t('scope.connectHelp')}</p>
+              ${scopeChoices(ctx, state)}
+              <button
+                type="submit"
+                class="button"
+                formaction="/companies/new/organisation"
+                formnovalidate
+                data-testid="connect-scope-load"
+                data-load-scope
+              >
+                ${i18n.t('scope.connectLoad')}
+              </button>
+            </fieldset>`
+          : null
+      }
       <div data-connection-result>
         ${connectionResult(i18n, state.check, 'test')}${connectionResult(i18n, state.error, 'save')}
       </div>

@@ -89,17 +89,35 @@ export function scopePage(ctx: ViewContext, v: ScopeView): Html {
               </dl>
               ${p.fired.length > 0 ? html`<p class="flash error">${i18n.t('scope.guarded')}</p>` : null}
               ${
-                ctx.canAct
+                p.overlaps.length > 0
+                  ? html`<div class="flash error" role="alert" data-testid="scope-overlap">
+                      <strong>${i18n.t('scope.overlap')}</strong>
+                      <ul>
+                        ${p.overlaps.map(
+                          (o) =>
+                            html`<li data-overlap="${o.companyId}">
+                              ${o.name} (${o.companyId}) · ${i18n.t('scope.people', { count: o.people ?? 0 })}
+                            </li>`,
+                        )}
+                      </ul>
+                    </div>`
+                  : null
+              }
+              ${
+                ctx.canAct && p.overlaps.length === 0
                   ? html`<form method="post" action="${base}" class="inline">
                         ${csrfField(ctx.csrf)}
                         <input type="hidden" name="legalEntityIds" value="${idsText(p.proposed?.legalEntityIds)}" />
                         <input type="hidden" name="departmentIds" value="${idsText(p.proposed?.departmentIds)}" />
+                        <input type="hidden" name="previewToken" value="${p.token}" />
                         <button type="submit" class="button primary" data-testid="scope-save">
                           ${i18n.t('scope.save')}
                         </button>
                       </form>
                       <p class="muted">${i18n.t('scope.nextRun')}</p>`
-                  : readOnlyNote(ctx)
+                  : ctx.canAct
+                    ? null
+                    : readOnlyNote(ctx)
               }
             </section>`
           : null

@@ -1,10 +1,10 @@
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../config/env';
 import { parseSince } from '../../operations/audit';
+import { BUILT_WORKFLOW_BUNDLE_PATH, RUNNING_COMPILED, WORKFLOWS_PATH } from '../../temporal/workflow-code';
 import {
   formatReplayLine,
   replayCheckFiles,
@@ -13,8 +13,10 @@ import {
   type ReplayCode,
 } from '../../operations/replay-check';
 
-/** This checkout's workflows, what a worker of it runs. */
-const WORKFLOWS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'workflows', 'index.ts');
+/** What a worker of this checkout runs: the build's bundle when compiled, the workflows' sources otherwise. */
+const THIS_CODE: ReplayCode = RUNNING_COMPILED
+  ? { workflowBundle: { codePath: BUILT_WORKFLOW_BUNDLE_PATH } }
+  : { workflowsPath: WORKFLOWS_PATH };
 
 /** `replay-check`'s exit code when a history does not replay (1 is any other error). */
 export const EXIT_NOT_REPLAYING = 4;
@@ -53,7 +55,7 @@ export function replayCheckCommand(): Command {
         logger: debug ? new DefaultLogger('WARN') : new DefaultLogger('ERROR', () => undefined),
         telemetryOptions: { logging: { filter: { core: debug ? 'WARN' : 'ERROR' }, forward: {} } },
       });
-      const code: ReplayCode = { workflowsPath: opts.workflows ? path.resolve(opts.workflows) : WORKFLOWS_PATH };
+      const code: ReplayCode = opts.workflows ? { workflowsPath: path.resolve(opts.workflows) } : THIS_CODE;
       const print = (line: Parameters<typeof formatReplayLine>[0]) => console.log(formatReplayLine(line));
       let summary: ReplayCheckSummary;
       let where: string;

@@ -7,7 +7,7 @@ import { loadConfig } from '../../config/env';
 import { connectMongo, repositories, type Repositories } from '../../db/mongo';
 import { LuccaClient } from '../../lucca/client';
 import { LuccaRateLimitedError } from '../../lucca/errors';
-import { SharedLuccaBudget, type SharedBudgetOptions } from '../../lucca/shared-budget';
+import { LEAD_GRACE_MS, SharedLuccaBudget, type SharedBudgetOptions } from '../../lucca/shared-budget';
 import { sharedLuccaBudget } from '../../operations/lucca-budget';
 import { checkLuccaAccess } from '../../operations/onboard';
 import { OperationError } from '../../operations/errors';
@@ -309,6 +309,72 @@ describe('one Lucca rate limit per tenant, shared by every process through the s
     const log = stack.lucca.requests(tenant);
     assert.ok(log.length >= 10 * LIMIT.limit, `${log.length} requests, ten times the limit`);
     assert.equal(tooMany(tenant).length, 0, `${tooMany(tenant).length} of ${log.length} requests drew a 429`);
+  });
+
+  /**
+   * Reads of one tenant, each a client of a process of its own sending `requests` requests one
+   * after the other (as a read pages), in the order the test starts them; when each request ended.
+   */
+  async function readsOfOneTenant(leadDeferMs: number, requests: number) {
+    const { tenant, apiKey, url } = newTenant();
+    const client = async (defer: number) => {
+      const { repos } = await otherProcess();
+      return new LuccaClient({
+        baseUrl: url,
+        apiKey,
+        limiter: new SharedLuccaBudget(repos.luccaBudgets, url, { ...BUDGET, leadDeferMs: defer }),
+        maxRateLimitWaits: 0,
+      });
+    };
+    const [first, second, keyCheck] = [await client(leadDeferMs), await client(leadDeferMs), await client(0)];
+    const ended = { first: [] as number[], second: [] as number[], keyCheck: [] as number[] };
+    const read = async (c: LuccaClient, into: number[]) => {
+      for (let i = 0; i < requests; i++) {
+        await c.checkAccess();
+        into.push(Date.now());
+      }
+    };
+    const firstRead = read(first, ended.first);
+    await until('the first read to have sent a request', async () => (ended.first.length > 0 ? true : undefined));
+    const secondStarted = Date.now();
+    const secondRead = read(second, ended.second);
+    await until('the first window spent', async () =>
+      stack.lucca.requests(tenant).length >= LIMIT.limit ? true : undefined,
+    );
+    await keyCheck.checkAccess();
+    ended.keyCheck.push(Date.now());
+    await Promise.all([firstRead, secondRead]);
+    assert.equal(tooMany(tenant).length, 0, 'no 429');
+    assert.equal(stack.lucca.requests(tenant).length, 2 * requests + 1);
+    return { ...ended, secondStarted };
+  }
+
+  test('two reads of one tenant go one after the other: the second lets the leading read finish first, a key check does not wait for either', async () => {
+    const requests = 4 * LIMIT.limit;
+    const { first, second, keyCheck } = await readsOfOneTenant(60_000, requests);
+    assert.ok(
+      second[0]! > first.at(-1)!,
+      `the second read's first request (${second[0]}) after the first read's last (${first.at(-1)})`,
+    );
+    assert.ok(keyCheck[0]! < first.at(-1)!, 'the key check went while the first read was still reading');
+    // A lead that stopped claiming is let go after its grace, not after the second read's deferral.
+    const handedOver = second[0]! - first.at(-1)!;
+    assert.ok(
+      handedOver < LEAD_GRACE_MS + LIMIT.windowMs + 5_000,
+      `the second read went ${handedOver} ms after the first`,
+    );
+  });
+
+  test('a read lets the leading one go first for its deferral only, then shares the budget (a lead reading ten times longer)', async () => {
+    const deferMs = 900;
+    const requests = 4 * LIMIT.limit;
+    const { first, second, secondStarted } = await readsOfOneTenant(deferMs, requests);
+    const waited = second[0]! - secondStarted;
+    assert.ok(waited >= deferMs, `the second read waited ${waited} ms, its deferral at least`);
+    assert.ok(
+      second[0]! < first.at(-1)!,
+      `past its deferral the second read shares the budget: its first request (${second[0]}) before the first read's last (${first.at(-1)})`,
+    );
   });
 
   test('what one request costs the store: by _id only, a handful of commands', async (t) => {

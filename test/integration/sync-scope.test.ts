@@ -41,8 +41,11 @@ import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
 import { consoleSettings, logIn } from './console-kit';
 
-/** Pages of 100, so that a company of a few hundred is read in several requests. */
-const PAGE_SIZE = 100;
+/**
+ * Pages of 20, so that a company of a few dozen is read in several requests: the same pages as a
+ * few hundred people in pages of 100, at a fifth of the writes.
+ */
+const PAGE_SIZE = 20;
 /** Where the third page is asked for (each page after the first starts on the previous one's last user). */
 const THIRD_PAGE = `${2 * (PAGE_SIZE - 1)},${PAGE_SIZE}`;
 
@@ -160,7 +163,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     });
 
   test('two companies with disjoint scopes on one tenant, onboarded together, each get exactly their people', async () => {
-    const users = people(600);
+    const users = people(120);
     const t = tenant(users);
     // A second worker, in its own process, on the same task queue: the two runs go side by side.
     const second = await ChildWorker.start({
@@ -192,7 +195,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
 
     const northIds = idsWhere(users, (u) => u.legalEntityId === 1);
     const southIds = idsWhere(users, (u) => u.legalEntityId !== 1 && [11, 12].includes(u.departmentId!));
-    assert.ok(northIds.length > 150 && southIds.length > 150, 'both scopes hold people');
+    assert.ok(northIds.length > PAGE_SIZE && southIds.length > PAGE_SIZE, 'both scopes span pages');
     assert.deepEqual(await linkedIds(stack, north.companyId), northIds);
     assert.deepEqual(await linkedIds(stack, south.companyId), southIds);
     for (const [company, run, ids] of [
@@ -214,7 +217,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
   });
 
   test('a tenant that ignores the filter leaks nobody: nothing of a person outside the scope is staged, reported or stored', async () => {
-    const users = people(450);
+    const users = people(90);
     const t = tenant(users, { ignoreFilters: true });
     const inScope = idsWhere(users, (u) => u.departmentId === 13);
     const holding = holdThirdPage(t.name);
@@ -260,8 +263,8 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
   });
 
   test('the scope is part of the connection: a new one changes the stamp and is refused while a run is in flight', async () => {
-    // 300 of them in legal entity 1: four pages of a scoped read, the third of which is held below.
-    const t = tenant(people(900));
+    // 60 of them in legal entity 1: four pages of a scoped read, the third of which is held below.
+    const t = tenant(people(180));
     const first = await onboard(t, { scope: { legalEntityIds: [1] } });
     const { companyId } = first;
     assert.equal(
@@ -327,61 +330,64 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
       .filter((c) => c.luccaUserId === luccaUserId)
       .map((c) => `${c.action}:${c.reasons.map((r) => r.code).join(',')}`);
 
-  for (const ignoreFilters of [false, true]) {
-    test(`an employee moved to another department leaves one company (out-of-scope) and is attached in the other; one removed from Lucca stays removed-from-lucca${ignoreFilters ? ' (tenant ignoring the filter)' : ''}`, async () => {
-      const users = people(300);
-      const t = tenant(users, { ignoreFilters });
-      const product = await onboard(t, { scope: { departmentIds: [11] } });
-      const support = await onboard(t, { scope: { departmentIds: [12, 13] } });
-      for (const c of [product, support]) {
-        assert.equal(
-          (await waitForSyncRun(deps, c.firstSync, { pollMs: 100, timeoutMs: 120_000 })).status,
-          'succeeded',
+  // The two tenants share nothing but the worker: their runs go side by side, halving the wait.
+  describe('a move between two companies of one tenant', { concurrency: true }, () => {
+    for (const ignoreFilters of [false, true]) {
+      test(`an employee moved to another department leaves one company (out-of-scope) and is attached in the other; one removed from Lucca stays removed-from-lucca${ignoreFilters ? ' (tenant ignoring the filter)' : ''}`, async () => {
+        const users = people(60);
+        const t = tenant(users, { ignoreFilters });
+        const product = await onboard(t, { scope: { departmentIds: [11] } });
+        const support = await onboard(t, { scope: { departmentIds: [12, 13] } });
+        for (const c of [product, support]) {
+          assert.equal(
+            (await waitForSyncRun(deps, c.firstSync, { pollMs: 100, timeoutMs: 120_000 })).status,
+            'succeeded',
+          );
+        }
+        const [mover, leaver] = idsWhere(users, (u) => u.departmentId === 11).slice(3, 5) as [number, number];
+        const moverMail = users.find((u) => u.id === mover)!.mail!;
+        // The support company's platform already has the mover (a CSV import): the move attaches it.
+        const imported = await insertPlatformProfile(stack, support.companyId, {
+          firstName: 'Camille',
+          lastName: 'Importée',
+          email: moverMail,
+        });
+
+        stack.lucca.mutateUsers(t.name, (all) =>
+          moveUsers(all, [mover], { department: DEPARTMENTS[1] }).filter((u) => u.id !== leaver),
         );
-      }
-      const [mover, leaver] = idsWhere(users, (u) => u.departmentId === 11).slice(3, 5) as [number, number];
-      const moverMail = users.find((u) => u.id === mover)!.mail!;
-      // The support company's platform already has the mover (a CSV import): the move attaches it.
-      const imported = await insertPlatformProfile(stack, support.companyId, {
-        firstName: 'Camille',
-        lastName: 'Importée',
-        email: moverMail,
+        const [productRun, supportRun] = await syncAll(product.companyId, support.companyId);
+
+        assert.deepEqual(await reasonsOf(productRun!._id, mover), ['deactivate:out-of-scope']);
+        assert.deepEqual(await reasonsOf(productRun!._id, leaver), ['deactivate:removed-from-lucca']);
+        assert.deepEqual(await reasonsOf(supportRun!._id, mover), ['link:']);
+        const left = await linkedProfile(stack, product.companyId, mover);
+        assert.equal(left.status, 'former');
+        assert.ok(left.lucca?.outOfScopeAt, 'marked out of scope');
+        assert.equal(left.lucca?.removedAt ?? null, null, 'not removed from Lucca');
+        const removed = await linkedProfile(stack, product.companyId, leaver);
+        assert.ok(removed.lucca?.removedAt, 'marked removed');
+        assert.equal(removed.lucca?.outOfScopeAt ?? null, null);
+        const attached = await linkedProfile(stack, support.companyId, mover);
+        assert.equal(attached._id.toHexString(), imported.toHexString(), 'attached, not duplicated');
+        assert.equal(attached.status, 'active');
+
+        // A re-run over the same data changes nothing; coming back is a reactivation on one side, a departure on the other.
+        const [quiet] = await syncAll(product.companyId);
+        assert.deepEqual(
+          (await changesOf(stack, quiet!._id)).filter((c) => c.action !== 'skip' && c.action !== 'conflict'),
+          [],
+        );
+        stack.lucca.mutateUsers(t.name, (all) => moveUsers(all, [mover], { department: DEPARTMENTS[0] }));
+        const [backRun, awayRun] = await syncAll(product.companyId, support.companyId);
+        assert.deepEqual(await reasonsOf(backRun!._id, mover), ['reactivate:rehired']);
+        assert.deepEqual(await reasonsOf(awayRun!._id, mover), ['deactivate:out-of-scope']);
+        const back = await linkedProfile(stack, product.companyId, mover);
+        assert.equal(back.status, 'active');
+        assert.equal(back.lucca?.outOfScopeAt ?? null, null);
       });
-
-      stack.lucca.mutateUsers(t.name, (all) =>
-        moveUsers(all, [mover], { department: DEPARTMENTS[1] }).filter((u) => u.id !== leaver),
-      );
-      const [productRun, supportRun] = await syncAll(product.companyId, support.companyId);
-
-      assert.deepEqual(await reasonsOf(productRun!._id, mover), ['deactivate:out-of-scope']);
-      assert.deepEqual(await reasonsOf(productRun!._id, leaver), ['deactivate:removed-from-lucca']);
-      assert.deepEqual(await reasonsOf(supportRun!._id, mover), ['link:']);
-      const left = await linkedProfile(stack, product.companyId, mover);
-      assert.equal(left.status, 'former');
-      assert.ok(left.lucca?.outOfScopeAt, 'marked out of scope');
-      assert.equal(left.lucca?.removedAt ?? null, null, 'not removed from Lucca');
-      const removed = await linkedProfile(stack, product.companyId, leaver);
-      assert.ok(removed.lucca?.removedAt, 'marked removed');
-      assert.equal(removed.lucca?.outOfScopeAt ?? null, null);
-      const attached = await linkedProfile(stack, support.companyId, mover);
-      assert.equal(attached._id.toHexString(), imported.toHexString(), 'attached, not duplicated');
-      assert.equal(attached.status, 'active');
-
-      // A re-run over the same data changes nothing; coming back is a reactivation on one side, a departure on the other.
-      const [quiet] = await syncAll(product.companyId);
-      assert.deepEqual(
-        (await changesOf(stack, quiet!._id)).filter((c) => c.action !== 'skip' && c.action !== 'conflict'),
-        [],
-      );
-      stack.lucca.mutateUsers(t.name, (all) => moveUsers(all, [mover], { department: DEPARTMENTS[0] }));
-      const [backRun, awayRun] = await syncAll(product.companyId, support.companyId);
-      assert.deepEqual(await reasonsOf(backRun!._id, mover), ['reactivate:rehired']);
-      assert.deepEqual(await reasonsOf(awayRun!._id, mover), ['deactivate:out-of-scope']);
-      const back = await linkedProfile(stack, product.companyId, mover);
-      assert.equal(back.status, 'active');
-      assert.equal(back.lucca?.outOfScopeAt ?? null, null);
-    });
-  }
+    }
+  });
 
   const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
 
@@ -401,7 +407,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
   }
 
   test('overlapping scopes on one tenant are refused with the companies and the people in both, unless allowed: recorded and audited', async () => {
-    const users = people(300);
+    const users = people(60);
     const t = tenant(users);
     const north = await onboard(t, { scope: { legalEntityIds: [1] } });
     await waitForSyncRun(deps, north.firstSync, { pollMs: 100, timeoutMs: 120_000 });
@@ -462,7 +468,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
   });
 
   test('a scope change is previewed, nothing written, then applied: the next run does what the preview said, guarded', async () => {
-    const users = people(300);
+    const users = people(60);
     const t = tenant(users);
     const company = await onboard(t, { scope: { legalEntityIds: [2] } });
     await waitForSyncRun(deps, company.firstSync, { pollMs: 100, timeoutMs: 120_000 });
@@ -558,7 +564,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
   });
 
   test("the console's scope editor offers the tenant's entities and departments by name with their people, previews a choice, then saves it", async () => {
-    const users = people(300);
+    const users = people(60);
     const t = tenant(users);
     const company = await onboard(t, { scope: { legalEntityIds: [2] } });
     await waitForSyncRun(deps, company.firstSync, { pollMs: 100, timeoutMs: 120_000 });
@@ -604,14 +610,108 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
         departmentIds: [],
       });
 
+      const token = /name="previewToken" value="([^"]+)"/.exec(chosen.body)?.[1];
+      assert.ok(token, 'the save form carries the preview it saves');
+
+      // Refused: a save without its preview, and one whose tenant changed since (a person moved into the scope).
+      const blind = await post(`/companies/${companyId}/scope`, { legalEntityIds: '2', departmentIds: '11' });
+      assert.equal(blind.statusCode, 422);
+      assert.match(blind.body, /preview it first/);
+      const moverId = idsWhere(users, (u) => u.legalEntityId === 1)[0]!;
+      stack.lucca.mutateUsers(t.name, (all) => moveUsers(all, [moverId], { legalEntity: ENTITIES[1] }));
+      const stale = await post(`/companies/${companyId}/scope`, {
+        legalEntityIds: '2',
+        departmentIds: '11',
+        previewToken: token,
+      });
+      assert.equal(stale.statusCode, 422);
+      assert.match(stale.body, /changed since the preview/);
+      assert.deepEqual((await stack.repos.companies.get(companyId))!.lucca.scope, {
+        legalEntityIds: [2],
+        departmentIds: [],
+      });
+      stack.lucca.mutateUsers(t.name, (all) => moveUsers(all, [moverId], { legalEntity: ENTITIES[0] }));
+
       // Saved: the previewed scope, as a connection change, audited from the console.
-      const saved = await post(`/companies/${companyId}/scope`, { legalEntityIds: '2', departmentIds: '11' });
+      const saved = await post(`/companies/${companyId}/scope`, {
+        legalEntityIds: '2',
+        departmentIds: '11',
+        previewToken: token,
+      });
       assert.equal(saved.statusCode, 303, saved.body.slice(0, 500));
       const stored = (await stack.repos.companies.get(companyId))!.lucca;
       assert.deepEqual(stored.scope, { legalEntityIds: [2], departmentIds: [11] });
       assert.notEqual(stored.connectionId, company.connectionId);
       const [entry] = await listAudit(deps, { companyId, limit: 1 });
       assert.deepEqual([entry?.action, entry?.source, entry?.outcome], ['change-scope', 'console', 'ok']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test("the console's connection form takes a scope chosen from the tenant's units: an overlap is refused with names and counts, and the company is scoped from its first run", async () => {
+    const users = people(60);
+    const t = tenant(users);
+    const first = await onboard(t, { scope: { legalEntityIds: [1] } });
+    await waitForSyncRun(deps, first.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    const operator = { user: 'connect-operator', password: 'a long enough password 0043' };
+    const app = await buildConsole({
+      deps,
+      db: stack.db,
+      settings: consoleSettings({
+        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
+      }),
+    });
+    const companyId = `co-${uniqueSuffix()}`;
+    companies.push(companyId);
+    try {
+      const cookie = await logIn(app, operator);
+      const page = await app.inject({ method: 'GET', url: '/companies/new', headers: { cookie } });
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+      const form = { _csrf: csrf, name: 'CSE Côte-Sud', companyId, luccaUrl: t.url, apiKey: t.apiKey, every: '24h' };
+      const post = (url: string, payload: Record<string, string>) =>
+        app.inject({ method: 'POST', url, headers: { cookie }, payload: { ...form, ...payload } });
+
+      // The units the tenant has, read with the typed key, by name with their people.
+      const units = await post('/companies/new/organisation', {});
+      assert.equal(units.statusCode, 200, units.body.slice(0, 500));
+      for (const e of ENTITIES) {
+        assert.ok(units.body.includes(`name="le-${e.id}"`), `entity ${e.id} offered`);
+        assert.ok(units.body.includes(`${idsWhere(users, (u) => u.legalEntityId === e.id).length} personnes`));
+      }
+      assert.ok(units.body.includes('name="dep-13"'));
+
+      // Overlapping the first company: refused, naming it and the people in both; nothing stored.
+      const overlapping = await post('/companies/new', { 'le-1': '1', 'dep-11': '1' });
+      assert.equal(overlapping.statusCode, 422);
+      const both = idsWhere(users, (u) => u.legalEntityId === 1 && u.departmentId === 11).length;
+      assert.ok(overlapping.body.includes(`Comité ${first.companyId}`), 'names the other company');
+      assert.ok(overlapping.body.includes(`${both} people in both`), overlapping.body.slice(0, 3000));
+      assert.equal(await stack.repos.companies.get(companyId), null);
+
+      // Disjoint: connected with its scope, and its first run reads only its people.
+      const connected = await post('/companies/new', { 'le-2': '1' });
+      assert.equal(connected.statusCode, 303, connected.body.slice(0, 500));
+      assert.deepEqual((await stack.repos.companies.get(companyId))!.lucca.scope, {
+        legalEntityIds: [2],
+        departmentIds: [],
+      });
+      const [runId] = await until(
+        'the first sync of the company connected from the console',
+        async () => {
+          const runs = await stack.repos.syncRuns.list(companyId, 5);
+          return runs.length > 0 && runs.every((r) => r.status !== 'running') ? runs.map((r) => r._id) : undefined;
+        },
+        120_000,
+      );
+      const run = await stack.repos.syncRuns.get(runId!);
+      assert.equal(run?.status, 'succeeded', JSON.stringify(run?.error));
+      assert.deepEqual(
+        await linkedIds(stack, companyId),
+        idsWhere(users, (u) => u.legalEntityId === 2),
+      );
+      const [entry] = await listAudit(deps, { companyId, limit: 1 });
+      assert.deepEqual([entry?.action, entry?.params.legalEntityIds], ['onboard', '2']);
     } finally {
       await app.close();
     }

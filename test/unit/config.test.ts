@@ -51,6 +51,22 @@ describe('a misconfiguration is refused at start, naming the setting and the val
     assert.equal(config.SYNC_CHANGES_RETENTION_DAYS, 365, 'change records are kept a year by default');
   });
 
+  test('worker versioning is off unless a deployment name is given, and a name or build id Temporal would refuse is refused', () => {
+    const config = loadConfig({});
+    assert.equal(config.WORKER_DEPLOYMENT_NAME, '');
+    assert.equal(config.WORKER_BUILD_ID, '');
+    assert.equal(loadConfig({ WORKER_DEPLOYMENT_NAME: ' lucca-sync ' }).WORKER_DEPLOYMENT_NAME, 'lucca-sync');
+    assert.equal(loadConfig({ WORKER_BUILD_ID: 'v1.2.3' }).WORKER_BUILD_ID, 'v1.2.3');
+    assert.match(
+      refusal(() => loadConfig({ WORKER_DEPLOYMENT_NAME: 'lucca.sync' })),
+      /WORKER_DEPLOYMENT_NAME/,
+    );
+    assert.match(
+      refusal(() => loadConfig({ WORKER_BUILD_ID: 'a b' })),
+      /WORKER_BUILD_ID/,
+    );
+  });
+
   test("the worker's metrics and health servers are off unless given an IP and a port", () => {
     const config = loadConfig({});
     assert.equal(config.WORKER_METRICS_ADDRESS, null);
