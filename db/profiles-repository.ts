@@ -242,13 +242,38 @@ function holds(update: PlannedUpdate, companyId: string, doc: Pick<ProfileDocume
   return update.linking && (linkedTo === undefined || !sameTenant);
 }
 
-const sameValues = (a: PlannedFrom, b: PlannedFrom) =>
-  a.status === b.status && SYNCED_FIELDS.every((f) => a.fields[f] === b.fields[f]);
+/** Whether the profile still holds what a change was planned from: core values, status, and the extra values it writes. */
+const sameValues = (from: PlannedFrom, now: ProfileSnapshot) =>
+  from.status === now.status &&
+  SYNCED_FIELDS.every((f) => from.fields[f] === now.fields[f]) &&
+  Object.entries(from.extra ?? {}).every(([key, value]) => sameExtraValue(value, now.lucca?.extra?.[key]));
 
-/** What the apply compares of a profile: who it belongs to, its Lucca-owned values and status. */
+/** What the apply compares of a profile: who it belongs to, its Lucca-owned values (extra ones too) and status. */
 function stateOf(doc: ProfileDocument): string {
   const { fields, status } = toSnapshot(doc);
-  return JSON.stringify([doc.companyId, doc.lucca?.userId ?? null, status, SYNCED_FIELDS.map((f) => fields[f])]);
+  return JSON.stringify([
+    doc.companyId,
+    doc.lucca?.userId ?? null,
+    status,
+    SYNCED_FIELDS.map((f) => fields[f]),
+    doc.lucca?.extra ?? null,
+  ]);
+}
+
+/**
+ * The filter entries saying the profile still holds these extra values: a reference by its id and
+ * name (not the object whole, whose equality would depend on the order of its fields), null also
+ * matching a missing key.
+ */
+function extraConditionOf(extra: ExtraValues | undefined): Record<string, unknown> {
+  const condition: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(extra ?? {})) {
+    if (value !== null && typeof value === 'object') {
+      condition[`lucca.extra.${key}.id`] = value.id;
+      condition[`lucca.extra.${key}.name`] = value.name ?? null;
+    } else condition[`lucca.extra.${key}`] = value;
+  }
+  return condition;
 }
 
 /**
@@ -407,7 +432,7 @@ function conditionOf(update: PlannedUpdate, companyId: string): Filter<ProfileDo
           ],
         }
       : sameUser),
-    ...(from ? { ...from.fields, status: from.status } : {}),
+    ...(from ? { ...from.fields, status: from.status, ...extraConditionOf(from.extra) } : {}),
   };
 }
 

@@ -1,4 +1,4 @@
-import { isExtraDiffKey, type ExtraDiffKey } from './extra-fields';
+import { EXTRA_DIFF_PREFIX, isExtraDiffKey, sameExtraValue, type ExtraDiffKey, type ExtraValue } from './extra-fields';
 import type { RunError } from './failures';
 import { SYNCED_FIELDS, type PlannedChange, type SyncedField } from './types';
 
@@ -89,7 +89,7 @@ export const OVERWRITE_GUARDED_FIELDS: readonly SyncedField[] = [
 /** What one guard counts: its kind and, for the per-field guards (`blank`, `overwrite`), the field. */
 export interface GuardSubject {
   guard: GuardKind;
-  /** A core field, or an extra field as `extra:<key>` (the blanking guard watches those too). */
+  /** A core field, or an extra field as `extra:<key>` (the blanking and overwrite guards watch those too). */
   field?: SyncedField | ExtraDiffKey;
 }
 
@@ -140,15 +140,29 @@ export function changesEmail(change: PlannedChange): boolean {
 }
 
 /**
- * Names and dates of an already linked profile that a change replaces by another value. A rehire's
- * new contract dates are not counted: they are its reactivation, guarded as such.
+ * Names and dates of an already linked profile that a change replaces by another value, and its
+ * extra fields likewise (a key of another tenant, or a section's field renamed to another's,
+ * rewrites them all at once). A rehire's new contract dates are not counted: they are its
+ * reactivation, guarded as such.
  */
-export function overwrittenFields(change: PlannedChange): SyncedField[] {
+export function overwrittenFields(change: PlannedChange): (SyncedField | ExtraDiffKey)[] {
   if (change.action !== 'update' && change.action !== 'deactivate') return [];
-  return OVERWRITE_GUARDED_FIELDS.filter((field) => {
+  const core = OVERWRITE_GUARDED_FIELDS.filter((field) => {
     const diff = change.fields?.[field];
     return diff !== undefined && hasValue(diff.from) && hasValue(diff.to) && diff.from !== diff.to;
   });
+  const extra = Object.keys(change.fields ?? {})
+    .filter(isExtraDiffKey)
+    .filter((field) => {
+      const diff = change.fields?.[field];
+      return (
+        diff !== undefined &&
+        hasValue(diff.from) &&
+        hasValue(diff.to) &&
+        !sameExtraValue(diff.from as ExtraValue, diff.to as ExtraValue)
+      );
+    });
+  return [...core, ...extra];
 }
 
 const hasValue = (v: unknown) => v !== null && v !== undefined && v !== '';
@@ -208,11 +222,14 @@ export class GuardedChanges {
     return this.#ids;
   }
 
-  /** Every key with at least one change, in `GUARD_KEYS` order, then the extra fields' blanking by key. */
+  /** Every key with at least one change, in `GUARD_KEYS` order, then the extra fields' by guard and key. */
   *subjects(): Generator<GuardSubject> {
     for (const subject of GUARD_KEYS) if (this.count(subject) > 0) yield subject;
-    const extra = [...this.#ids.keys()].filter((key) => key.startsWith('blank:extra:')).sort();
-    for (const key of extra) yield { guard: 'blank', field: key.slice('blank:'.length) as ExtraDiffKey };
+    for (const guard of ['blank', 'overwrite'] as const) {
+      const prefix = `${guard}:${EXTRA_DIFF_PREFIX}`;
+      const extra = [...this.#ids.keys()].filter((key) => key.startsWith(prefix)).sort();
+      for (const key of extra) yield { guard, field: key.slice(guard.length + 1) as ExtraDiffKey };
+    }
   }
 }
 

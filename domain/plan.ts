@@ -253,7 +253,7 @@ function planLinked(
     profileId: profile.id,
     fields,
     target: { fields: target, status, ...withExtra(extras.target), ...withPlacement(user) },
-    from: plannedFrom(profile),
+    from: plannedFrom(profile, extras.target),
     ...unusableOf(user),
     reasons: [
       ...transition,
@@ -265,10 +265,18 @@ function planLinked(
   };
 }
 
-const plannedFrom = (profile: ProfileSnapshot): PlannedFrom => ({
-  fields: { ...profile.fields },
-  status: profile.status,
-});
+/**
+ * What a change is planned against. With `extra` (the extra values it writes), also what the
+ * profile holds under those keys: a platform edit of one landing before the apply is then seen
+ * there, as one of a core field is, and reported as overwritten.
+ */
+function plannedFrom(profile: ProfileSnapshot, extra?: ExtraValues): PlannedFrom {
+  const from: PlannedFrom = { fields: { ...profile.fields }, status: profile.status };
+  if (extra) {
+    from.extra = Object.fromEntries(Object.keys(extra).map((key) => [key, profile.lucca?.extra?.[key] ?? null]));
+  }
+  return from;
+}
 
 function overwrittenReason(field: SyncedField): Reason {
   return reason(
@@ -465,7 +473,7 @@ export function rebaseChange(change: PlannedChange, current: ProfileSnapshot): P
       ...withExtra(extras.target),
       ...(change.target.placement ? { placement: change.target.placement } : {}),
     },
-    from: plannedFrom(current),
+    from: plannedFrom(current, linking ? undefined : extras.target),
     reasons: [
       ...change.reasons.filter((r) => r.code !== 'overwritten-local-edit'),
       ...overwritten.map(overwrittenReason),

@@ -156,6 +156,8 @@ export interface ProfileSnapshot {
 export interface PlannedFrom {
   fields: SyncedFields;
   status: ProfileStatus;
+  /** What the profile held under each extra key the change writes (null: nothing). Absent from older plans. */
+  extra?: ExtraValues;
 }
 
 /** One planned change; becomes a `syncChanges` document. */

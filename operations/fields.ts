@@ -47,6 +47,9 @@ export function extraFieldSpec(input: { lucca: string; key?: string; type?: stri
   return spec;
 }
 
+/** The extra fields a company reads now, and the keys its runs are clearing. */
+export const currentExtraFields = (company: CompanyDocument): ExtraFieldsConfig => extraFieldsOf(company);
+
 /** The fields Lucca returns for this key, from one page of users: names and how many have a value. */
 export interface LuccaFieldsList {
   companyId: string;

@@ -4,6 +4,7 @@ import { registerAlertPages } from './alerts';
 import { registerAuditPages } from './audit';
 import { registerAuthPages } from './auth';
 import { registerCompanyPages } from './companies';
+import { registerFieldPages } from './fields';
 import { registerIntegrationPages } from './integration';
 import { registerProfilePages } from './profiles';
 import { registerRunPages } from './runs';
@@ -15,6 +16,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: ConsoleContext): v
   registerCompanyPages(app, ctx);
   registerIntegrationPages(app, ctx);
   registerScopePages(app, ctx);
+  registerFieldPages(app, ctx);
   registerAlertPages(app, ctx);
   registerRunPages(app, ctx);
   registerProfilePages(app, ctx);

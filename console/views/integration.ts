@@ -50,6 +50,8 @@ export function integrationPage(ctx: ViewContext, v: IntegrationView): Html {
             <dd><a href="${base}/scope" data-testid="scope-link">${i18n.t('integration.scopeEdit')}</a></dd>
             <dt>${i18n.t('integration.alerts')}</dt>
             <dd><a href="${base}/alerts" data-testid="alerts-link">${i18n.t('integration.alertsEdit')}</a></dd>
+            <dt>${i18n.t('integration.extraFields')}</dt>
+            <dd><a href="${base}/fields" data-testid="fields-link">${i18n.t('integration.extraFieldsEdit')}</a></dd>
           </dl>
           ${connectionForm(ctx, {
             action: `${base}/integration`,

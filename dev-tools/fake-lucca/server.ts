@@ -49,8 +49,9 @@ export interface RequestLogEntry {
   /** Arrival, epoch ms. */
   at: number;
   /**
-   * For a `huge` answer: the bytes made so far. It is made as the client reads, so a client that
-   * hangs up early leaves this far below the size the answer would have had.
+   * The body's bytes, once answered (what a benchmark counts as read). For a `huge` answer, the
+   * bytes made so far: it is made as the client reads, so a client that hangs up early leaves this
+   * far below the size the answer would have had.
    */
   bytesSent?: number;
 }
@@ -304,6 +305,7 @@ export class FakeLuccaServer implements FakeLucca {
 
     const send = (response: ApiResponse, body: string = JSON.stringify(response.body)): FastifyReply => {
       entry.status = response.status;
+      entry.bytesSent = Buffer.byteLength(body);
       return reply
         .code(response.status)
         .headers(response.headers ?? {})

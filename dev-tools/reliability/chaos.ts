@@ -10,6 +10,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import fc from 'fast-check';
 import { generateLuccaUsers } from '../fake-lucca';
 import { localDate } from '../fake-lucca/dates';
+import { LUCCA_RATE_LIMIT } from '../../lucca/rate-limiter';
+import { scheduleDay } from './day';
+import { fleetChaos } from './fleet';
 import { hostileCompany } from './fuzz';
 import { pagesOf, type HoldAt, type MomentSpec } from './moments';
 import { leaks, Rig, secretsOf, type RunOutcome } from './rig';
@@ -41,6 +44,13 @@ interface Options {
   rounds: number;
   downMs: number;
   fuzzRuns: number;
+  fleet: boolean;
+  companies: number;
+  perTenant: number;
+  cutMs: number;
+  day: boolean;
+  intervalMs: number;
+  firings: number;
 }
 
 const program = new Command()
@@ -57,7 +67,18 @@ const program = new Command()
     2,
   )
   .option('--down-ms <n>', 'how long a killed server stays down', int, 5_000)
-  .option('--fuzz-runs <n>', 'hostile datasets', int, 10);
+  .option('--fuzz-runs <n>', 'hostile datasets', int, 10)
+  .option('--fleet', 'fleet chaos instead: many companies syncing at once through faults (see fleet.ts)', false)
+  .option('--companies <n>', 'fleet: companies (each of --size employees)', int, 50)
+  .option('--per-tenant <n>', 'fleet: companies per Lucca tenant, on disjoint legal entities', int, 5)
+  .option('--cut-ms <n>', 'fleet: how long the store is cut off', int, 30_000)
+  .option(
+    '--day',
+    'a day of schedules instead: --companies on 4-hourly schedules, the day compressed (see day.ts)',
+    false,
+  )
+  .option('--interval-ms <n>', "day: real time standing for the schedules' 4 hours", int, 60_000)
+  .option('--firings <n>', 'day: firings of each schedule (6 make a day; the schedule remembers 10)', int, 6);
 
 interface Check {
   name: string;
@@ -76,7 +97,8 @@ async function main(): Promise<number> {
       const detail = await fn();
       checks.push({ name, ok: true, seconds: (performance.now() - started) / 1000, detail });
     } catch (err) {
-      const detail = err instanceof Error ? err.message.split('\n').slice(0, 3).join(' ') : String(err);
+      const cause = err instanceof Error && err.cause instanceof Error ? ` (cause: ${err.cause.message})` : '';
+      const detail = err instanceof Error ? err.message.split('\n').slice(0, 3).join(' ') + cause : String(err);
       checks.push({ name, ok: false, seconds: (performance.now() - started) / 1000, detail });
     }
     const last = checks.at(-1)!;
@@ -86,6 +108,49 @@ async function main(): Promise<number> {
   const startedAt = performance.now();
   const rig = await Rig.open({ pageSize: opts.pageSize });
   try {
+    if (opts.fleet) {
+      await check(`fleet of ${opts.companies} companies of ${opts.size} employees`, async () => {
+        const report = await fleetChaos(rig, {
+          companies: opts.companies,
+          employees: opts.size,
+          perTenant: opts.perTenant,
+          rateLimit: LUCCA_RATE_LIMIT,
+          pageDelayMs: opts.pageDelayMs,
+          downMs: opts.downMs,
+          cutMs: opts.cutMs,
+          shutdownGraceMs: 10_000,
+          waitMs: 3_600_000,
+          log: (line) => process.stderr.write(`  ${line}\n`),
+        });
+        return (
+          `clean pass ${report.cleanSeconds.toFixed(0)} s, faulty pass ${report.faultySeconds.toFixed(0)} s; ` +
+          `${report.landed.join('; ')}; ${report.rateLimited} Lucca 429s; workers' RSS ` +
+          `${Math.round(report.rssKb.after / 1024)} MB after, ${Math.round(report.rssKb.again / 1024)} MB after another pass`
+        );
+      });
+      return report(checks, startedAt);
+    }
+    if (opts.day) {
+      if (opts.firings < 3 || opts.firings > 10) throw new InvalidArgumentError('--firings: 3 to 10');
+      await check(`a day of schedules: ${opts.companies} companies of ${opts.size} employees`, async () => {
+        const day = await scheduleDay(rig, {
+          companies: opts.companies,
+          employees: opts.size,
+          intervalMs: opts.intervalMs,
+          firings: opts.firings,
+          maxRunsPerExecution: 2,
+          workers: 2,
+          log: (line) => process.stderr.write(`  ${line}\n`),
+        });
+        return (
+          `${day.firings} firings, ${day.runs} runs (each started at most ${day.latestStartMs} ms after its firing); ` +
+          `${day.executions.min}–${day.executions.max} company workflow executions each, the longest history ` +
+          `${day.longestHistory} events; sweep ${JSON.stringify(day.sweep)}; workers' RSS ` +
+          `${day.rssKb.map((kb) => Math.round(kb / 1024)).join(', ')} MB`
+        );
+      });
+      return report(checks, startedAt);
+    }
     await rig.startWorker();
     const users = generateLuccaUsers({ size: opts.size, seed: 11, today: localDate() });
     const pages = pagesOf(opts.size, opts.pageSize);
@@ -169,7 +234,11 @@ async function main(): Promise<number> {
   } finally {
     await rig.close();
   }
+  return report(checks, startedAt);
+}
 
+/** Prints the command, the machine and a line per check; 0 when every check passed. */
+function report(checks: Check[], startedAt: number): number {
   const cpus = os.cpus();
   process.stdout.write(
     `\nnpm run chaos -- ${process.argv.slice(2).join(' ')}\n` +

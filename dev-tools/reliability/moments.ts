@@ -33,7 +33,7 @@ export type HoldAt = 'request' | 'reply';
 
 export const PAGE_STEPS: readonly PageStep[] = ['page-read', 'page-staged', 'page-planned', 'plan-stored'];
 
-/** How long a scenario waits for its moment by default: a whole run at the chaos size takes less. */
+/** How long a run may make no progress before a scenario gives up on its moment (the fault restarts take seconds). */
 export const DEFAULT_REACH_TIMEOUT_MS = 300_000;
 
 /**
@@ -210,23 +210,30 @@ export class HeldMoment {
   /**
    * Resolves once the run is held at this moment and is where the moment says: the run document's
    * status and phase, and Temporal's pending activity, started on a worker. Fails loudly when the
-   * run ends first or `timeoutMs` passes.
+   * run ends first, or makes no progress (its phase, pages read, profile writes) for `timeoutMs`:
+   * the bound is on a stalled run, not on a slow one, so a loaded machine only makes it longer.
    */
   async reached(timeoutMs = DEFAULT_REACH_TIMEOUT_MS): Promise<string> {
     const { repos, client } = this.stage;
     const workflowId = syncRunWorkflowId(this.run.companyId, this.run.runId);
-    const deadline = Date.now() + timeoutMs;
+    let deadline = Date.now() + timeoutMs;
     let seen = 'no run document yet';
     while (!this.hold.holding) {
       if (this.hold.endedAt !== null) throw new Error(`the hold on ${this.name} ended before the run came to it`);
       // The store may be coming back from an earlier fault: asked again at the next turn.
       const run = await repos.syncRuns.get(this.run.runId).catch(() => undefined);
-      if (run) seen = `${run.status} while ${run.progress.phase}, ${run.progress.pagesRead} pages read`;
+      if (run) {
+        const now = `${run.status} while ${run.progress.phase}, ${run.progress.pagesRead} pages read, ${run.profileWrites} profile writes`;
+        if (now !== seen) deadline = Date.now() + timeoutMs;
+        seen = now;
+      }
       if (run && run.status !== 'running' && !this.hold.holding && (await this.workflowClosed(workflowId))) {
         throw new Error(`run ${this.run.runId} ended (${run.status}) before reaching ${this.name}`);
       }
       if (Date.now() > deadline) {
-        throw new Error(`did not reach ${this.name} within ${timeoutMs / 1000} s (run ${this.run.runId}: ${seen})`);
+        throw new Error(
+          `did not reach ${this.name} within ${timeoutMs / 1000} s of the run's last progress (run ${this.run.runId}: ${seen})`,
+        );
       }
       await sleep(25);
     }

@@ -13,6 +13,7 @@ import {
   type PlatformCollections,
   type Repositories,
 } from '../../db/mongo';
+import type { CompanyScope } from '../../db/companies-repository';
 import type { ProfileDocument } from '../../db/profiles-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { SYNCED_FIELDS, type SyncCounts } from '../../domain/types';
@@ -20,7 +21,7 @@ import { syncRunWorkflow } from '../../workflows/sync-run';
 import { runResult } from '../../temporal/client';
 import { syncRunWorkflowId } from '../../temporal/ids';
 import type { SyncRunResult, SyncTuning } from '../../workflows/messages';
-import { ChildWorker, writeWorkflowBundle } from '../child-worker/child-worker';
+import { ChildWorker, writeWorkflowBundle, type ChildWorkerOptions } from '../child-worker/child-worker';
 import { startPrivateStack, type PrivateStack } from '../stack/private-stack';
 import { startFakeLucca, type FakeLucca, type LuccaRawUser } from '../fake-lucca';
 import { HeldMoment, type MomentSpec } from './moments';
@@ -49,6 +50,13 @@ export const RIG_TUNING: SyncTuning = {
   heartbeatTimeoutMs: 8_000,
   readMaximumAttempts: 50,
 };
+
+/**
+ * How long a worker process may take to start (compile its code, load the bundle, connect). At
+ * load 20–25 on the 2 shared cores, `npm run chaos` saw two starts pass the child worker's 60 s
+ * (2026-12-03 07:40); a start that takes this long is stuck, not slow.
+ */
+const WORKER_READY_WITHIN_MS = 180_000;
 
 export const suffix = () => randomBytes(4).toString('hex');
 export const newApiKey = () =>
@@ -122,35 +130,59 @@ export class Rig {
   }
 
   async startWorker(overrides: { secret?: string; logLevel?: string } = {}): Promise<ChildWorker> {
-    this.worker = await ChildWorker.start({
-      temporalAddress: this.stack.temporalAddress,
-      mongoUri: this.relay.uri,
-      mongoDb: this.dbName,
-      taskQueue: this.taskQueue,
-      secret: overrides.secret ?? RIG_SECRET,
-      bundlePath: this.bundlePath,
-      pageSize: this.pageSize,
-      logLevel: overrides.logLevel ?? 'debug',
-      onLine: (line) => this.logLines.push(line),
-    });
+    this.worker = await this.launchWorker(overrides);
     return this.worker;
+  }
+
+  /**
+   * A worker on the rig's stack and database that the rig does not keep as its own (`worker`):
+   * the fleet runs several side by side and replaces them itself.
+   */
+  launchWorker(
+    overrides: Partial<
+      Pick<ChildWorkerOptions, 'secret' | 'logLevel' | 'rateLimit' | 'metricsAddress' | 'shutdownGraceMs'>
+    > = {},
+  ): Promise<ChildWorker> {
+    return ChildWorker.start(
+      {
+        temporalAddress: this.stack.temporalAddress,
+        mongoUri: this.relay.uri,
+        mongoDb: this.dbName,
+        taskQueue: this.taskQueue,
+        bundlePath: this.bundlePath,
+        pageSize: this.pageSize,
+        onLine: (line) => this.logLines.push(line),
+        ...overrides,
+        secret: overrides.secret ?? RIG_SECRET,
+        logLevel: overrides.logLevel ?? 'debug',
+      },
+      WORKER_READY_WITHIN_MS,
+    );
   }
 
   async ensureWorker(): Promise<ChildWorker> {
     return this.worker?.alive ? this.worker : this.startWorker();
   }
 
-  /** A company on its own fake tenant (rate limit off), onboarded with its key encrypted. */
-  async addCompany(users: LuccaRawUser[]): Promise<RigCompany> {
+  /**
+   * A company on its own fake tenant (rate limit off), onboarded with its key encrypted; or, given
+   * `on`, on a tenant the caller made (with `apiKey` among its keys), scoped to part of it.
+   */
+  async addCompany(
+    users: LuccaRawUser[],
+    on?: { tenant: string; apiKey: string; scope: CompanyScope },
+  ): Promise<RigCompany> {
     const companyId = `co-${suffix()}`;
-    const apiKey = newApiKey();
-    this.lucca.addTenant(companyId, { users, apiKeys: [{ key: apiKey }], rateLimit: false });
+    const apiKey = on?.apiKey ?? newApiKey();
+    const tenant = on?.tenant ?? companyId;
+    if (!on) this.lucca.addTenant(companyId, { users, apiKeys: [{ key: apiKey }], rateLimit: false });
     await this.repos.companies.upsert({
       id: companyId,
       name: `Company ${companyId}`,
       timezone: 'Europe/Paris',
-      baseUrl: this.lucca.tenantUrl(companyId),
-      encryptedApiKey: encryptApiKey(RIG_KEYRING, { companyId, baseUrl: this.lucca.tenantUrl(companyId) }, apiKey),
+      baseUrl: this.lucca.tenantUrl(tenant),
+      ...(on ? { scope: on.scope } : {}),
+      encryptedApiKey: encryptApiKey(RIG_KEYRING, { companyId, baseUrl: this.lucca.tenantUrl(tenant) }, apiKey),
       connectionId: randomUUID(),
       apiKeyHint: apiKeyHint(apiKey),
       every: '24h',
@@ -189,8 +221,13 @@ export class Rig {
   }
 
   /** Waits for a run while making sure a worker is up (a killed one is replaced). */
-  async outcome({ companyId, runId }: SyncRunRef): Promise<RunOutcome> {
+  async outcome(run: SyncRunRef): Promise<RunOutcome> {
     await this.ensureWorker();
+    return this.collect(run);
+  }
+
+  /** Waits for a run and gathers what it left, whoever runs it. */
+  async collect({ companyId, runId }: SyncRunRef): Promise<RunOutcome> {
     const result = await runResult(this.client.workflow.getHandle(syncRunWorkflowId(companyId, runId)));
     const run = await this.repos.syncRuns.get(result.runId);
     if (!run) throw new Error(`no syncRuns document for ${result.runId}`);

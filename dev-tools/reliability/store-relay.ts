@@ -16,6 +16,8 @@ export class StoreRelay {
   latencyMs = 0;
   private readonly connections = new Set<RelayedConnection>();
   private armed: CommandHold[] = [];
+  /** While set, the store is out of reach: every connection is cut as it comes. */
+  private cut = false;
 
   private constructor(
     private readonly target: URL,
@@ -55,7 +57,22 @@ export class StoreRelay {
     return hold;
   }
 
+  /**
+   * Takes the store out of the workers' reach for `ms`: every open connection is cut and every new
+   * one closed as it comes, as a network partition (or a store host gone) would. Returns when the
+   * cut began and ended (epoch ms).
+   */
+  async cutOff(ms: number): Promise<{ from: number; to: number }> {
+    this.cut = true;
+    const from = Date.now();
+    for (const connection of this.connections) connection.destroy();
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    this.cut = false;
+    return { from, to: Date.now() };
+  }
+
   async close(): Promise<void> {
+    this.cut = false;
     for (const hold of this.armed) hold.release();
     for (const connection of this.connections) connection.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -72,6 +89,10 @@ export class StoreRelay {
   }
 
   private accept(client: net.Socket): void {
+    if (this.cut) {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect(Number(this.target.port || 27017), this.target.hostname);
     const connection = new RelayedConnection(client, upstream, {
       latencyMs: () => this.latencyMs,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../config/env';
+import type { Repositories } from '../../db/mongo';
 import type { OperationsDeps } from '../../operations';
 import { OperationError } from '../../operations/errors';
 import { addExtraField, listLuccaFields, previewExtraField, removeExtraField } from '../../operations/fields';
@@ -43,6 +44,31 @@ function person(id: number, extended: Record<string, unknown> = {}): LuccaRawUse
 
 const people = (extended: (id: number) => Record<string, unknown> = () => ({})) =>
   Array.from({ length: PEOPLE }, (_, i) => person(i + 1, extended(i + 1)));
+
+/**
+ * The stack's repositories, with `meanwhile` run once as the apply starts reading its plan: a
+ * platform write landing between a run's plan and its apply, on the real store.
+ */
+function beforeApply(stack: Stack, meanwhile: () => Promise<void>): Repositories {
+  const workingData = stack.repos.workingData;
+  let done = false;
+  const hooked = new Proxy(workingData, {
+    get(target, property) {
+      if (property === 'readPlanChunks') {
+        return async function* (...args: Parameters<typeof workingData.readPlanChunks>) {
+          if (!done) {
+            done = true;
+            await meanwhile();
+          }
+          yield* target.readPlanChunks(...args);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { ...stack.repos, workingData: hooked };
+}
 
 /**
  * Extra Lucca fields chosen per company, on the real Temporal dev server, FerretDB and the fake
@@ -202,5 +228,69 @@ describe('extra Lucca fields are synced into lucca.extra with the core fields’
       field: { lucca: 'e_salaryBand', key: 'salaryBand', type: 'text' },
     }).catch((err: unknown) => err);
     assert.equal((refused as OperationError).code, 'lucca-hidden-field');
+  });
+  test('extra fields are guarded against overwriting like the core ones, and a platform edit landing between plan and apply is reported, not lost', async () => {
+    const company = await addTestCompany(stack, people());
+    const { companyId } = company;
+    companies.push(companyId);
+    await addExtraField(deps, { companyId, field: { lucca: 'e_seniority', key: 'seniority', type: 'date' } });
+    await addExtraField(deps, { companyId, field: { lucca: 'e_cseCategory', key: 'category', type: 'reference' } });
+    assert.equal((await sync(companyId)).status, 'succeeded');
+
+    // Every category swapped at once (a section's field renamed to another's, a key of another
+    // tenant): more than the overwrite guard allows, blocked like a mass overwrite of names.
+    const swapped = () => people((id) => ({ e_cseCategory: CATEGORIES[(id + 1) % 2] }));
+    stack.lucca.mutateUsers(company.tenant, swapped);
+    const before = await profilesOf(stack, companyId);
+    const overwriting = await sync(companyId);
+    assert.deepEqual([overwriting.status, overwriting.error?.code], ['blocked', 'mass-overwrite']);
+    assert.match(overwriting.error?.message ?? '', /overwrite extra:category on 12 profiles \(limit 5\)/);
+    assert.deepEqual(
+      (await profilesOf(stack, companyId)).map((p) => p.lucca?.extra),
+      before.map((p) => p.lucca?.extra),
+      'nothing written',
+    );
+    const applied = await sync(companyId, anyway(overwriting));
+    assert.equal(applied.status, 'succeeded', JSON.stringify(applied.error));
+    assert.equal(applied.counts?.updated, PEOPLE);
+
+    // Lucca moves person 4's seniority; the platform edits the same value after the plan, before
+    // the apply. Lucca still wins (the write is not stopped), and the report says it replaced the
+    // platform's value, from that value.
+    stack.lucca.mutateUsers(company.tenant, () =>
+      swapped().map((u) =>
+        u.id === 4
+          ? { ...u, extendedData: { ...(u.extendedData as object), e_seniority: luccaDate('2005-05-05') } }
+          : u,
+      ),
+    );
+    const raceQueue = `${stack.taskQueue}-extra-race`;
+    const edited = { edits: 0 };
+    const raced = await startWorker(stack, raceQueue, {
+      lucca: { timeoutMs: 5_000, rateLimit: null, allowedHosts: FAKE_LUCCA_HOSTS },
+      repos: beforeApply(stack, async () => {
+        await stack.store.profiles.updateOne(
+          { companyId, 'lucca.userId': 4 },
+          { $set: { 'lucca.extra.seniority': '1990-01-01' } },
+        );
+        edited.edits += 1;
+      }),
+    });
+    try {
+      const run = await runSync(stack, raceQueue, companyId);
+      assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+      assert.equal(edited.edits, 1, 'the platform edit landed between plan and apply');
+      assert.equal(run.counts?.updated, 1);
+      const [change] = (await changesOf(stack, run.runId)).filter((c) => c.luccaUserId === 4);
+      assert.deepEqual(change?.fields, { 'extra:seniority': { from: '1990-01-01', to: '2005-05-05' } });
+      assert.deepEqual(
+        change?.reasons.map((r) => r.code),
+        ['overwritten-local-edit'],
+      );
+      assert.match(change?.reasons[0]?.message ?? '', /extra field seniority was edited on the platform/);
+      assert.equal((await linkedProfile(stack, companyId, 4)).lucca?.extra?.seniority, '2005-05-05');
+    } finally {
+      await raced.stop();
+    }
   });
 });
