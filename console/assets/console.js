@@ -59,10 +59,9 @@ function pollSections() {
   setTimeout(tick, POLL_MS);
 }
 
-function enhanceConnectionTest(form) {
-  const button = form.querySelector('[data-test-connection]');
-  const result = form.querySelector('[data-connection-result]');
-  if (!button || !result) return;
+// A form's button that posts the form in the background (the page stays, and what was typed with
+// it); without scripts, or when the post fails, the form is sent the plain way.
+function postFromButton(form, button, accept, handle) {
   button.addEventListener('click', async (event) => {
     event.preventDefault();
     button.disabled = true;
@@ -70,32 +69,41 @@ function enhanceConnectionTest(form) {
       const res = await fetch(button.getAttribute('formaction'), {
         method: 'POST',
         credentials: 'same-origin',
-        headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
+        headers: { Accept: accept, 'Content-Type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams(new FormData(form)),
       });
-      const body = await res.json();
-      const box = document.createElement('div');
-      const ok = body.outcome === 'ok';
-      box.className = `flash ${ok ? 'ok' : 'error'}`;
-      box.setAttribute('role', ok ? 'status' : 'alert');
-      box.setAttribute('data-testid', 'connection-result');
-      box.setAttribute('data-outcome', body.outcome || 'other');
-      box.setAttribute('data-kind', 'test');
-      const strong = document.createElement('strong');
-      strong.textContent = body.message || '';
-      box.appendChild(strong);
-      if (!ok && body.detail) {
-        const detail = document.createElement('div');
-        detail.className = 'small';
-        detail.textContent = body.detail;
-        box.appendChild(detail);
-      }
-      result.replaceChildren(box);
+      await handle(res);
     } catch {
       form.submit();
     } finally {
       button.disabled = false;
     }
+  });
+}
+
+function enhanceConnectionTest(form) {
+  const button = form.querySelector('[data-test-connection]');
+  const result = form.querySelector('[data-connection-result]');
+  if (!button || !result) return;
+  postFromButton(form, button, 'application/json', async (res) => {
+    const body = await res.json();
+    const box = document.createElement('div');
+    const ok = body.outcome === 'ok';
+    box.className = `flash ${ok ? 'ok' : 'error'}`;
+    box.setAttribute('role', ok ? 'status' : 'alert');
+    box.setAttribute('data-testid', 'connection-result');
+    box.setAttribute('data-outcome', body.outcome || 'other');
+    box.setAttribute('data-kind', 'test');
+    const strong = document.createElement('strong');
+    strong.textContent = body.message || '';
+    box.appendChild(strong);
+    if (!ok && body.detail) {
+      const detail = document.createElement('div');
+      detail.className = 'small';
+      detail.textContent = body.detail;
+      box.appendChild(detail);
+    }
+    result.replaceChildren(box);
   });
 }
 
@@ -105,27 +113,13 @@ function enhanceScopeLoad(form) {
   const button = form.querySelector('[data-load-scope]');
   const choices = form.querySelector('[data-scope-choices]');
   if (!button || !choices) return;
-  button.addEventListener('click', async (event) => {
-    event.preventDefault();
-    button.disabled = true;
-    try {
-      const res = await fetch(button.getAttribute('formaction'), {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { Accept: 'text/html', 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(new FormData(form)),
-      });
-      const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
-      const fresh = doc.querySelector('[data-scope-choices]');
-      if (fresh) choices.innerHTML = fresh.innerHTML;
-      const result = form.querySelector('[data-connection-result]');
-      const freshResult = doc.querySelector('[data-connection-result]');
-      if (result && freshResult) result.innerHTML = freshResult.innerHTML;
-    } catch {
-      form.submit();
-    } finally {
-      button.disabled = false;
-    }
+  postFromButton(form, button, 'text/html', async (res) => {
+    const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+    const fresh = doc.querySelector('[data-scope-choices]');
+    if (fresh) choices.innerHTML = fresh.innerHTML;
+    const result = form.querySelector('[data-connection-result]');
+    const freshResult = doc.querySelector('[data-connection-result]');
+    if (result && freshResult) result.innerHTML = freshResult.innerHTML;
   });
 }
 
