@@ -8,6 +8,7 @@ import {
   previewExtraField,
   removeExtraField,
   type ExtraFieldPreview,
+  type ExtraFieldsChange,
   type LuccaFieldsList,
 } from '../../operations/fields';
 import { describeExtraFields } from '../../operations/terminal-format';
@@ -65,9 +66,14 @@ export function registerFieldPages(app: FastifyInstance, ctx: ConsoleContext): v
       (preview) => render(ctx, request, reply, { preview }),
     ),
   );
-  app.post('/companies/:companyId/fields', { schema }, (request, reply) => {
-    const asked = fieldFromForm(request.body);
-    return attempt(
+  /** Saving or removing: an audited connection change, then the page again with what it saved. */
+  const change = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    params: Parameters<typeof audited>[2]['params'],
+    run: (companyId: string) => Promise<ExtraFieldsChange>,
+  ) =>
+    attempt(
       request,
       reply,
       (companyId) =>
@@ -77,39 +83,27 @@ export function registerFieldPages(app: FastifyInstance, ctx: ConsoleContext): v
           {
             companyId,
             action: 'change-fields',
-            params: { add: asked.lucca, key: asked.key ?? null, type: asked.type ?? null },
+            params,
             details: (r) => ({ changed: r.changed, fields: describeExtraFields(r.config) }),
           },
-          () => addExtraField(ctx.deps, { companyId, field: extraFieldSpec(asked) }),
+          () => run(companyId),
         ),
       (r) => {
         flash(request, 'flash.fieldsSaved');
         return reply.redirect(`/companies/${r.companyId}/fields`, 303);
       },
     );
+  app.post('/companies/:companyId/fields', { schema }, (request, reply) => {
+    const asked = fieldFromForm(request.body);
+    return change(request, reply, { add: asked.lucca, key: asked.key ?? null, type: asked.type ?? null }, (companyId) =>
+      addExtraField(ctx.deps, { companyId, field: extraFieldSpec(asked) }),
+    );
   });
   app.post('/companies/:companyId/fields/remove', { schema }, (request, reply) => {
     const removed = field(request.body, 'field');
     const values = field(request.body, 'values') === 'clear' ? 'clear' : 'keep';
-    return attempt(
-      request,
-      reply,
-      (companyId) =>
-        audited(
-          ctx.deps,
-          consoleActor(request),
-          {
-            companyId,
-            action: 'change-fields',
-            params: { remove: removed, values },
-            details: (r) => ({ changed: r.changed, fields: describeExtraFields(r.config) }),
-          },
-          () => removeExtraField(ctx.deps, { companyId, field: removed, values }),
-        ),
-      (r) => {
-        flash(request, 'flash.fieldsSaved');
-        return reply.redirect(`/companies/${r.companyId}/fields`, 303);
-      },
+    return change(request, reply, { remove: removed, values }, (companyId) =>
+      removeExtraField(ctx.deps, { companyId, field: removed, values }),
     );
   });
 }
