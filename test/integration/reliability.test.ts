@@ -18,16 +18,16 @@ import {
 } from '../../dev-tools/reliability/scenarios';
 
 /**
- * The reliability checks colleagues' sync-*.test.ts files do not cover, at a small size (2,000
- * employees, pages of 100): a worker SIGKILLed again and again, FerretDB and the Temporal server
+ * The reliability checks colleagues' sync-*.test.ts files do not cover, at a small size (1,000
+ * employees, pages of 50): a worker SIGKILLed again and again, FerretDB and the Temporal server
  * restarted mid-run, hostile records, secrets in logs, histories and at rest. They run on a private
  * Temporal dev server and FerretDB (restarting the shared ones would break other tests), with the
  * worker in a child process. Each fault is aimed at a moment the run is held at, and fails the
  * test if the run never comes there or the fault lands outside it (see dev-tools/reliability/moments.ts).
  * `npm run chaos` runs the same scenarios bigger and longer.
  */
-const SIZE = 2_000;
-const PAGE_SIZE = 100;
+const SIZE = 1_000;
+const PAGE_SIZE = 50;
 const PAGE_DELAY_MS = 120;
 const PAGES = pagesOf(SIZE, PAGE_SIZE);
 
