@@ -158,19 +158,27 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       // The plan follows the read a few pages behind: Lucca's first requests go out while the
       // company's profiles load (at 100,000 that takes seconds, which would otherwise shift the
       // rate limit's window).
-      const starting = RunPlan.start({
-        repos,
-        company,
-        runId,
-        fresh: ctx.info.attempt === 1,
-        now: now(),
-        progress: checkpoint,
-        ...(enteredScope ? { enteredScope } : {}),
-      });
+      const startPlan = (profiles: 'company' | 'none' = 'company') =>
+        RunPlan.start({
+          repos,
+          company,
+          runId,
+          fresh: ctx.info.attempt === 1,
+          now: now(),
+          progress: checkpoint,
+          profiles,
+          ...(enteredScope ? { enteredScope } : {}),
+        });
+      // An incremental read loads the company's profiles only once it has someone to plan: FerretDB
+      // decodes every profile of the collection to read them (most of an unchanged incremental run's
+      // time at 100,000), and an incremental read usually returns nobody or a few people.
+      const lazy = decided.kind === 'incremental' && resumeFrom.page === 0;
+      let starting: Promise<RunPlan> | null = lazy ? null : startPlan();
+      const planNow = () => (starting ??= startPlan());
       // Pages an earlier attempt staged are planned from their copies, not read again.
-      let planned: Promise<unknown> = starting.then((plan) =>
-        resumeFrom.page > 0 ? plan.stagedPages(resumeFrom.page) : undefined,
-      );
+      let planned: Promise<unknown> = starting
+        ? starting.then((p) => (resumeFrom.page > 0 ? p.stagedPages(resumeFrom.page) : undefined))
+        : Promise.resolve();
       // Observed at the next wait, or after the read; a read that fails first makes them moot.
       planned.catch(() => undefined);
       let behind = 0;
@@ -210,8 +218,10 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
         const users = read.items.map((item) => mapLuccaUserWithExtras(item, extras));
         await repos.workingData.stagePage(runId, read.page, read.requestOffset, users);
         behind += 1;
+        // Once the plan has started every page goes to it; before, a page of nobody plans nothing.
+        const toPlan = starting !== null || users.length > 0 || read.outOfScope.length > 0 ? planNow() : null;
         planned = planned.then(async () => {
-          await (await starting).page(read.page, users);
+          if (toPlan) await (await toPlan).page(read.page, users);
           behind -= 1;
         });
         planned.catch(() => undefined);
@@ -225,7 +235,8 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
         });
       }
       await planned;
-      const plan = await starting;
+      // A read that returned nobody has nothing to match: its plan is empty and reads no profile.
+      const plan = await (starting ?? startPlan('none'));
       const kind: RunKind = decided.kind === 'incremental' && ignored ? 'full' : decided.kind;
       // Only a read of everyone can tell "nobody" from a wrong answer.
       if (kind === 'full' && position.offset === 0 && plan.linkedProfiles > 0) {
@@ -253,7 +264,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
           );
           const places = new Map<number, 'in-scope' | 'out-of-scope'>();
           for (const [id, place] of found) {
-            (await starting).noteUnits(place);
+            plan.noteUnits(place);
             const inside = isInLuccaScope(scope, place.legalEntity?.id ?? null, place.department?.id ?? null);
             places.set(id, inside ? 'in-scope' : 'out-of-scope');
           }
@@ -276,7 +287,9 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
         override,
         locate,
         ...(absentOnly ? { absentOnly } : {}),
-        rollDates: kind === 'incremental' || kind === 'dates',
+        // Only a date run rolls dates (the company's date schedule, just after its local midnight):
+        // an incremental run plans the users it read, and so costs what it read.
+        rollDates: kind === 'dates',
       });
       if (scoped.change) {
         const { tally } = plan;

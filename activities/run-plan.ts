@@ -5,6 +5,7 @@ import { toChangeDocument } from '../db/sync-changes-repository';
 import type { ApplicableChange } from '../db/profiles-repository';
 import { guardsOf, type GuardRecord, type GuardReview, type Guards } from '../domain/guards';
 import { CompanyPlanner } from '../domain/plan-company';
+import { CompanyProfileIndex } from '../domain/profile-index';
 import { companyToday } from '../domain/status';
 import type { LuccaPlacement, MappedLuccaUser, PlannedChange, SyncCounts } from '../domain/types';
 
@@ -69,7 +70,9 @@ export class RunPlan {
   /**
    * Starts the plan of a run: the company's profiles indexed once. `fresh` false (a retried
    * attempt) clears what an earlier attempt planned; a first attempt skips the clear, which would
-   * cost FerretDB a scan of every run's changes (1.x has no index pushdown).
+   * cost FerretDB a scan of every run's changes (1.x has no index pushdown). `profiles: 'none'` is
+   * for a read that returned nobody (an incremental run with nothing modified): nothing to match,
+   * so no profile is read, and the guards, counting nothing, have no base to measure it against.
    */
   static async start(opts: {
     repos: Repositories;
@@ -80,15 +83,20 @@ export class RunPlan {
     progress: (step: PlanStep, done: number) => void;
     /** The company's scope changed since its last applied run: who the previous one left out. */
     enteredScope?: (placement: LuccaPlacement) => boolean;
+    /** Whose profiles the plan matches against: the company's (by default), or none. */
+    profiles?: 'company' | 'none';
   }): Promise<RunPlan> {
     const { repos, company, runId } = opts;
     if (!opts.fresh) {
       await repos.syncChanges.clearRun(runId);
       await repos.workingData.clearPlan(runId);
     }
-    const index = await repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl, (done) =>
-      opts.progress('profiles', done),
-    );
+    const index =
+      opts.profiles === 'none'
+        ? new CompanyProfileIndex(company.lucca.baseUrl)
+        : await repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl, (done) =>
+            opts.progress('profiles', done),
+          );
     const planner = new CompanyPlanner({
       today: companyToday(company.timezone, opts.now),
       index,
@@ -154,7 +162,7 @@ export class RunPlan {
      * planned absent — seen outside the scope, or the one user asked for — and where Lucca has them.
      */
     absentOnly?: { ids: ReadonlySet<number>; places?: ReadonlyMap<number, 'in-scope' | 'out-of-scope'> };
-    /** Roll the dates of the linked profiles the read did not return (incremental and date runs). */
+    /** Roll the dates of the linked profiles the read did not return (date runs). */
     rollDates?: boolean;
   }): Promise<PlanResult> {
     const { repos, runId, planner } = this;

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { addDays } from '../../dev-tools/fake-lucca/dates';
 import type { LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { loadConfig } from '../../config/env';
+import { connectMongo, repositories } from '../../db/mongo';
 import { getSyncReport } from '../../operations';
 import { onboardCompany } from '../../operations/onboard';
 import { SyncKindAttribute } from '../../temporal/search-attributes';
@@ -10,7 +11,16 @@ import { syncRunWorkflowId } from '../../temporal/ids';
 import { companyWorkflowId, datesScheduleId } from '../../temporal/ids';
 import { companySyncWorkflow } from '../../workflows';
 import { statusQuery, syncNowSignal } from '../../workflows/messages';
-import { forgetCompanies, newApiKey, openStack, recordHistory, stackEnv, uniqueSuffix, type Stack } from './helpers';
+import {
+  forgetCompanies,
+  MONGODB_URI,
+  newApiKey,
+  openStack,
+  recordHistory,
+  stackEnv,
+  uniqueSuffix,
+  type Stack,
+} from './helpers';
 import {
   addTestCompany,
   changeFor,
@@ -106,6 +116,51 @@ describe('incremental runs', () => {
       removal.flatMap((c) => c.reasons.map((r) => r.code)),
       ['removed-from-lucca'],
     );
+  });
+
+  test('an incremental run costs what it read: with nobody modified it reads no profile; with two, it plans those two and leaves the others to full and date runs', async () => {
+    const { companyId, tenant } = await addTestCompany(stack, staff(20));
+    await runSync(stack, taskQueue, companyId, { kind: 'full' });
+    // A platform edit the next full read overwrites (Lucca wins), and which a date roll would act on.
+    await stack.store.profiles.updateOne(
+      { companyId, 'lucca.userId': 9 },
+      { $set: { contractEnd: addDays(TODAY, -1) } },
+    );
+    // A worker of its own, whose MongoDB commands are counted.
+    const watched = await connectMongo(MONGODB_URI, stack.db.databaseName, { monitorCommands: true });
+    const queue = `${taskQueue}-watched`;
+    const counted = await startWorker(stack, queue, { ...clockDeps(clock), repos: repositories(watched.db) });
+    let profileReads = 0;
+    watched.client.on('commandStarted', (e) => {
+      if (['find', 'aggregate', 'count'].includes(e.commandName) && e.command[e.commandName] === 'profiles') {
+        profileReads += 1;
+      }
+    });
+    try {
+      const unchanged = await runSync(stack, queue, companyId, { trigger: 'schedule', kind: 'incremental' });
+      assert.equal(unchanged.kind, 'incremental');
+      assert.equal(unchanged.counts?.seen, 0);
+      assert.equal(profileReads, 0, 'nobody read, no profile read');
+
+      stack.lucca.mutateUsers(tenant, (users) =>
+        users.map((u) => (u.id === 4 || u.id === 12 ? { ...u, firstName: `Zoé${u.id}` } : u)),
+      );
+      const changed = await runSync(stack, queue, companyId, { trigger: 'schedule', kind: 'incremental' });
+      assert.equal(changed.kind, 'incremental');
+      assert.deepEqual(
+        { seen: changed.counts?.seen, updated: changed.counts?.updated, deactivated: changed.counts?.deactivated },
+        { seen: 2, updated: 2, deactivated: 0 },
+      );
+      assert.ok(profileReads > 0, 'two users read: their profiles are looked up');
+      assert.equal((await linkedProfile(stack, companyId, 12)).firstName, 'Zoé12');
+      assert.equal((await linkedProfile(stack, companyId, 9)).status, 'active', 'not read: left as it is');
+    } finally {
+      await counted.stop();
+      await watched.client.close();
+    }
+    const full = await runSync(stack, taskQueue, companyId, { kind: 'full' });
+    assert.equal(full.counts?.updated, 1, 'the full read puts back what Lucca says');
+    assert.equal((await linkedProfile(stack, companyId, 9)).contractEnd, null);
   });
 
   test('a Lucca that ignores the modification filter answers everyone: the run is a full read, removals included', async () => {
