@@ -116,7 +116,7 @@ const en = {
   'scope.people': '{count} people',
   'scope.load': "Show the tenant's legal entities and departments (reads Lucca)",
   'scope.preview': 'Preview (dry run, nothing written)',
-  'scope.previewTitle': 'Preview',
+  'scope.previewHeading': 'Preview: {scope}',
   'scope.inScope': 'People in this scope',
   'scope.attached': 'Profiles attached',
   'scope.created': 'Profiles created',
@@ -484,7 +484,8 @@ const fr: Record<MessageKey, string> = {
   'scope.people': '{count} personnes',
   'scope.load': 'Afficher les entités juridiques et départements du compte (lit Lucca)',
   'scope.preview': 'Aperçu (simulation, rien n’est écrit)',
-  'scope.previewTitle': 'Aperçu',
+  // French puts a non-breaking space before a colon, so the heading never wraps onto it.
+  'scope.previewHeading': 'Aperçu\u00a0: {scope}',
   'scope.inScope': 'Personnes dans ce périmètre',
   'scope.attached': 'Profils rattachés',
   'scope.created': 'Profils créés',

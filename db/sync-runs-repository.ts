@@ -180,8 +180,10 @@ export class SyncRunsRepository {
 
   /**
    * The scope the run reads with, recorded by the read's first attempt, with — when it differs from
-   * the scope of the company's latest applied run that recorded one — the change. Returns both as
-   * recorded (a retried read compares with what its first attempt found).
+   * the scope of the company's latest applied full or incremental run that recorded one — the
+   * change. One-user and date runs are not compared with: they see one person or nobody of the new
+   * scope, and the next full run must still report the change. Returns both as recorded (a retried
+   * read compares with what its first attempt found).
    */
   async recordScope(
     runId: string,
@@ -192,7 +194,14 @@ export class SyncRunsRepository {
     if (recorded?.scope === undefined) {
       const previous = await this.collection
         .find(
-          { companyId, status: 'succeeded', mode: 'apply', scope: { $exists: true }, _id: { $ne: runId } },
+          {
+            companyId,
+            status: 'succeeded',
+            mode: 'apply',
+            kind: { $nin: ['one-user', 'dates'] },
+            scope: { $exists: true },
+            _id: { $ne: runId },
+          },
           { projection: { scope: 1 } },
         )
         .sort({ startedAt: -1 })

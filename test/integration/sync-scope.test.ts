@@ -36,7 +36,7 @@ import {
   updatedStamps,
   type RunningWorker,
 } from './sync-kit';
-import type { ScopePreview } from '../../operations/scope';
+import { changeScope, type ScopePreview } from '../../operations/scope';
 import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
 import { consoleSettings, logIn } from './console-kit';
@@ -624,6 +624,38 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     );
   });
 
+  test('a one-user run applied first after a scope change does not swallow it: the next full run still reports the change', async () => {
+    const users = people(30);
+    const t = tenant(users);
+    const company = await onboard(t, { scope: { legalEntityIds: [2] } });
+    await waitForSyncRun(deps, company.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    const { companyId } = company;
+    const entity1 = idsWhere(users, (u) => u.legalEntityId === 1);
+    await idle(companyId);
+    await changeScope(deps, { companyId, scope: { legalEntityIds: [1, 2] } });
+
+    // An admin re-syncs one person of the entity the scope brought in, before any full run.
+    const oneUser = await waitForSyncRun(
+      deps,
+      await requestSync(deps, { companyId, requestedBy: 'test', luccaUserId: entity1[0]! }),
+      { pollMs: 100, timeoutMs: 120_000 },
+    );
+    assert.equal(oneUser.status, 'succeeded', JSON.stringify(oneUser.error));
+    assert.equal(oneUser.kind, 'one-user');
+
+    const full = await waitForSyncRun(deps, await requestSync(deps, { companyId, requestedBy: 'test' }), {
+      pollMs: 100,
+      timeoutMs: 120_000,
+    });
+    assert.equal(full.status, 'succeeded', JSON.stringify(full.error));
+    const change = (await stack.repos.syncRuns.get(full._id))?.scopeChange;
+    assert.deepEqual(
+      [change?.from?.legalEntityIds, change?.to?.legalEntityIds, change?.enteredScope],
+      [[2], [1, 2], entity1.length - 1],
+      'compared with the last full run, not the one-user run',
+    );
+  });
+
   test("the console's scope editor offers the tenant's entities and departments by name with their people, previews a choice, then saves it", async () => {
     const users = people(60);
     const t = tenant(users);
@@ -664,6 +696,11 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
       assert.equal(chosen.statusCode, 200);
       const kept = idsWhere(users, (u) => u.legalEntityId === 2 && u.departmentId === 11).length;
       const out = idsWhere(users, (u) => u.legalEntityId === 2 && u.departmentId !== 11).length;
+      // French typography: a non-breaking space before the heading's colon.
+      assert.ok(
+        chosen.body.includes('<h2>Aperçu\u00a0: Entités juridiques 2 · Départements 11</h2>'),
+        'preview heading',
+      );
       assert.match(chosen.body, new RegExp(`data-testid="scope-kept">${kept}<`));
       assert.match(chosen.body, new RegExp(`data-testid="scope-out">${out}<`));
       assert.deepEqual((await stack.repos.companies.get(companyId))!.lucca.scope, {
