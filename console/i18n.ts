@@ -289,6 +289,7 @@ const en = {
   'mode.apply': 'apply',
   'mode.dry-run': 'preview (dry run)',
   'phase.reading': 'reading Lucca',
+  'phase.waitingTenantRead': 'reading Lucca: waiting for another company’s read of the same Lucca tenant to go first',
   'phase.planning': 'planning',
   'phase.applying': 'applying',
   'phase.done': 'done',
@@ -662,6 +663,8 @@ const fr: Record<MessageKey, string> = {
   'mode.apply': 'application',
   'mode.dry-run': 'aperçu (simulation)',
   'phase.reading': 'lecture de Lucca',
+  'phase.waitingTenantRead':
+    'lecture de Lucca\u00a0: attend que la lecture d’une autre entreprise du même compte Lucca passe d’abord',
   'phase.planning': 'calcul du plan',
   'phase.applying': 'application',
   'phase.done': 'terminée',

@@ -29,7 +29,16 @@ export interface SyncRunDocument {
   /** The counts as planned, before the apply (absent before planning, and from runs planned before it was kept). */
   plannedCounts?: SyncCounts;
   /** Reading progress, for `status` and progress bars; ids and counts only. */
-  progress: { pagesRead: number; usersRead: number; phase: 'reading' | 'planning' | 'applying' | 'done' };
+  progress: {
+    pagesRead: number;
+    usersRead: number;
+    phase: 'reading' | 'planning' | 'applying' | 'done';
+    /**
+     * The read waits for another company's read of its Lucca tenant to go first (see
+     * lucca/shared-budget.ts), since then and at most until then; cleared by the next progress.
+     */
+    waiting?: { for: 'tenant-read'; since: Date; atMostUntil: Date };
+  };
   /** The guard's verdict, kept so a blocked run's report can say why (read it with `firedGuards`). */
   guard: GuardRecord | null;
   /**
@@ -295,6 +304,14 @@ export class SyncRunsRepository {
 
   async setProgress(runId: string, progress: SyncRunDocument['progress']): Promise<void> {
     await this.collection.updateOne({ _id: runId }, { $set: { progress } });
+  }
+
+  /** What the run's read waits for now (null: nothing), beside its progress. */
+  async setWaiting(runId: string, waiting: SyncRunDocument['progress']['waiting'] | null): Promise<void> {
+    await this.collection.updateOne(
+      { _id: runId },
+      waiting ? { $set: { 'progress.waiting': waiting } } : { $unset: { 'progress.waiting': '' } },
+    );
   }
 
   async recordPlan(
