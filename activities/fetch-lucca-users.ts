@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { decryptApiKey } from '../db/api-key-cipher';
 import { failureType } from '../domain/failures';
@@ -18,7 +18,7 @@ import { comparableSince, decideRead, fullReadEveryMs, luccaSince } from '../dom
 import type { LuccaPlacement, RunKind } from '../domain/types';
 import type { CompanyDocument } from '../db/companies-repository';
 import type { RunReadRecord, RunScope } from '../db/sync-runs-repository';
-import { READ_LEAD_DEFER_MS, SharedLuccaBudget } from '../lucca/shared-budget';
+import { READ_LEAD_DEFER_MS, SharedLuccaBudget, type LeadWait } from '../lucca/shared-budget';
 import { isInLuccaScope } from '../lucca/scope';
 import { extraFieldsOf, scopeOf } from '../db/companies-repository';
 import { luccaRequestCounter } from './metrics';
@@ -134,6 +134,24 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       });
     }
     const apiKey = decryptApiKey(deps.keyring, { companyId, baseUrl }, company.lucca.apiKey);
+    // Another company's read of the tenant goes first: the run's progress and the worker's log say
+    // so (ids and durations only; which company leads is not named). Written in order, best effort.
+    let waitNoted: Promise<void> = Promise.resolve();
+    const onLeadWait = (wait: LeadWait) => {
+      if (wait.waiting) {
+        log.info('Read waits for another read of its Lucca tenant to go first', {
+          companyId,
+          runId,
+          atMostMs: Math.max(0, wait.atMostUntil - now().getTime()),
+        });
+      } else {
+        log.info('Read waited for another read of its Lucca tenant', { companyId, runId, waitedMs: wait.waitedMs });
+      }
+      const waiting = wait.waiting
+        ? { for: 'tenant-read' as const, since: now(), atMostUntil: new Date(wait.atMostUntil) }
+        : null;
+      waitNoted = waitNoted.then(() => repos.syncRuns.setWaiting(runId, waiting)).catch(() => undefined);
+    };
     const client = new LuccaClient({
       baseUrl,
       apiKey,
@@ -146,6 +164,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
             // A full or incremental read lets another company's read of the tenant go first (for a
             // while, well within the stall clock); one employee re-synced for an admin does not wait.
             leadDeferMs: decided.kind === 'one-user' ? 0 : Math.min(READ_LEAD_DEFER_MS, stallTimeoutMs / 2),
+            onLeadWait,
           })
         : null,
       pageSize: deps.lucca.pageSize ?? LUCCA_PAGE_SIZE,

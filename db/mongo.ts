@@ -8,6 +8,7 @@ import { ProfilesRepository, type ProfileDocument } from './profiles-repository'
 import { ReviewedChangesRepository } from './reviewed-changes-repository';
 import { SyncChangesRepository, type SyncChangeDocument } from './sync-changes-repository';
 import { SyncRunsRepository, type SyncRunDocument } from './sync-runs-repository';
+import { TenantClaimsRepository } from './tenant-claims-repository';
 import { RunWorkingData } from './run-working-data';
 
 export interface Repositories {
@@ -22,6 +23,8 @@ export interface Repositories {
   luccaBudgets: LuccaBudgetsRepository;
   luccaSightings: LuccaSightingsRepository;
   alerts: AlertsRepository;
+  /** Who is placing a company on a Lucca tenant (onboarding, scope change), one at a time per tenant. */
+  tenantClaims: TenantClaimsRepository;
 }
 
 export function repositories(db: Db): Repositories {
@@ -38,6 +41,7 @@ export function repositories(db: Db): Repositories {
     luccaBudgets: new LuccaBudgetsRepository(db),
     luccaSightings: new LuccaSightingsRepository(db),
     alerts: new AlertsRepository(db),
+    tenantClaims: new TenantClaimsRepository(db),
   };
 }
 

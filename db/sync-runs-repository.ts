@@ -29,7 +29,16 @@ export interface SyncRunDocument {
   /** The counts as planned, before the apply (absent before planning, and from runs planned before it was kept). */
   plannedCounts?: SyncCounts;
   /** Reading progress, for `status` and progress bars; ids and counts only. */
-  progress: { pagesRead: number; usersRead: number; phase: 'reading' | 'planning' | 'applying' | 'done' };
+  progress: {
+    pagesRead: number;
+    usersRead: number;
+    phase: 'reading' | 'planning' | 'applying' | 'done';
+    /**
+     * The read waits for another company's read of its Lucca tenant to go first (see
+     * lucca/shared-budget.ts), since then and at most until then; cleared by the next progress.
+     */
+    waiting?: { for: 'tenant-read'; since: Date; atMostUntil: Date };
+  };
   /** The guard's verdict, kept so a blocked run's report can say why (read it with `firedGuards`). */
   guard: GuardRecord | null;
   /**
@@ -180,8 +189,10 @@ export class SyncRunsRepository {
 
   /**
    * The scope the run reads with, recorded by the read's first attempt, with — when it differs from
-   * the scope of the company's latest applied run that recorded one — the change. Returns both as
-   * recorded (a retried read compares with what its first attempt found).
+   * the scope of the company's latest applied full or incremental run that recorded one — the
+   * change. One-user and date runs are not compared with: they see one person or nobody of the new
+   * scope, and the next full run must still report the change. Returns both as recorded (a retried
+   * read compares with what its first attempt found).
    */
   async recordScope(
     runId: string,
@@ -192,7 +203,14 @@ export class SyncRunsRepository {
     if (recorded?.scope === undefined) {
       const previous = await this.collection
         .find(
-          { companyId, status: 'succeeded', mode: 'apply', scope: { $exists: true }, _id: { $ne: runId } },
+          {
+            companyId,
+            status: 'succeeded',
+            mode: 'apply',
+            kind: { $nin: ['one-user', 'dates'] },
+            scope: { $exists: true },
+            _id: { $ne: runId },
+          },
           { projection: { scope: 1 } },
         )
         .sort({ startedAt: -1 })
@@ -286,6 +304,14 @@ export class SyncRunsRepository {
 
   async setProgress(runId: string, progress: SyncRunDocument['progress']): Promise<void> {
     await this.collection.updateOne({ _id: runId }, { $set: { progress } });
+  }
+
+  /** What the run's read waits for now (null: nothing), beside its progress. */
+  async setWaiting(runId: string, waiting: SyncRunDocument['progress']['waiting'] | null): Promise<void> {
+    await this.collection.updateOne(
+      { _id: runId },
+      waiting ? { $set: { 'progress.waiting': waiting } } : { $unset: { 'progress.waiting': '' } },
+    );
   }
 
   async recordPlan(

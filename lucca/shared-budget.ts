@@ -21,11 +21,19 @@ export interface SharedBudgetOptions {
    * go first, for at most this long in all (0, the default: never). See `acquire`.
    */
   leadDeferMs?: number;
+  /**
+   * Told when this read starts waiting for another read's lead of the tenant (until when at most),
+   * and when it stops (after how long), so its run can say what it waits for.
+   */
+  onLeadWait?: (wait: LeadWait) => void;
   /** Names this process in the slots it claims (host and pid by default), to tell who held what. */
   holder?: string;
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
+
+/** A read waiting for another read's lead of its tenant, then done waiting. */
+export type LeadWait = { waiting: true; atMostUntil: number } | { waiting: false; waitedMs: number };
 
 export const DEFAULT_BUDGET_MAX_WAIT_MS = 150_000;
 const DEFAULT_MAX_HOLD_MS = 120_000;
@@ -74,6 +82,7 @@ export class SharedLuccaBudget implements LuccaRequestBudget {
   /** This budget as a read that may lead the tenant (one per read attempt). */
   readonly #readId: string;
   readonly #leadDeferMs: number;
+  readonly #onLeadWait: ((wait: LeadWait) => void) | undefined;
   /** Until when this read still lets a lead go first (set by its first request). */
   #deferUntil: number | null = null;
   readonly #now: () => number;
@@ -99,6 +108,7 @@ export class SharedLuccaBudget implements LuccaRequestBudget {
     this.#readId = `${this.#holder} read ${randomUUID()}`;
     // Never so long that the slot after it would pass the request's bound (a window and a margin away at most).
     this.#leadDeferMs = Math.max(0, Math.min(opts.leadDeferMs ?? 0, this.maxWaitMs - this.windowMs - this.marginMs));
+    this.#onLeadWait = opts.onLeadWait;
     this.#now = opts.now ?? Date.now;
     this.#sleep = opts.sleep ?? sleep;
   }
@@ -143,10 +153,18 @@ export class SharedLuccaBudget implements LuccaRequestBudget {
    */
   async #letTheLeadGo(began: number, signal?: AbortSignal): Promise<BudgetLead | null> {
     this.#deferUntil ??= began + this.#leadDeferMs;
+    let waitingSince: number | null = null;
     for (;;) {
       const lead = await this.#store.lead(this.tenant);
       const now = this.#now();
-      if (!lead || lead.holder === this.#readId || lead.until <= now || now >= this.#deferUntil) return lead;
+      if (!lead || lead.holder === this.#readId || lead.until <= now || now >= this.#deferUntil) {
+        if (waitingSince !== null) this.#onLeadWait?.({ waiting: false, waitedMs: now - waitingSince });
+        return lead;
+      }
+      if (waitingSince === null) {
+        waitingSince = now;
+        this.#onLeadWait?.({ waiting: true, atMostUntil: this.#deferUntil });
+      }
       await this.#sleep(Math.min(lead.until, this.#deferUntil) - now, signal);
     }
   }

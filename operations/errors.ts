@@ -20,6 +20,7 @@ export type OperationErrorCode =
   | 'invalid-extra-field'
   | 'scope-overlap'
   | 'scope-preview-stale'
+  | 'tenant-busy'
   | 'invalid-guard'
   | 'schedule-not-found'
   | 'run-not-found'

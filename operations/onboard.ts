@@ -10,7 +10,7 @@ import type { LuccaRequestBudget } from '../lucca/rate-limiter';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
 import { parseEveryOrThrow, upsertCompanyDatesSchedule, upsertCompanySchedule } from './schedule';
-import { checkScopeOverlap, validateScope, type ScopeOverlap } from './scope';
+import { placeScope, validateScope, type ScopeOverlap } from './scope';
 import { defaultRequestedBy, sendSyncRequest, type SyncTicket } from './sync';
 import { CLI_BUDGET_WAIT_MS, sharedLuccaBudget } from './lucca-budget';
 import { refuseWhileRunInFlight } from './run-in-flight';
@@ -178,43 +178,50 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
   };
   const luccaPrincipal = await checkLuccaAccess(baseUrl, apiKey, { ...luccaOptions, maxRateLimitWaits: 2 });
 
-  // Who else this tenant's people go to: checked when the company, its tenant or its scope is new.
-  const placed = existing === null || existing.lucca.baseUrl !== baseUrl || !sameLuccaScope(scopeOf(existing), scope);
-  const overlaps = placed
-    ? await checkScopeOverlap(deps, {
-        companyId,
-        baseUrl,
-        scope,
-        lucca: new LuccaClient({ baseUrl, apiKey, ...luccaOptions }),
-        allowOverlap: input.allowOverlap ?? false,
-      })
-    : [];
-
   // The stamp stays only when nothing of the connection changes; a change waits for no run in flight.
   const kept =
     existing !== null && sameConnection(existing, baseUrl, apiKey, keyring) && sameLuccaScope(scopeOf(existing), scope)
       ? existing.lucca.connectionId
       : null;
   const connectionId = kept ?? randomUUID();
-  if (existing !== null && kept === null) await refuseWhileRunInFlight(deps, companyId);
-
   const now = deps.now?.() ?? new Date();
-  // Unlinked before the new URL is stored: a failure in between leaves the company on its old
-  // tenant with unlinked profiles, which its next sync attaches again — never the other way round.
-  const unlinkedProfiles = linked > 0 ? await deps.repos.profiles.unlinkCompany(companyId, now) : 0;
-  await deps.repos.companies.upsert({
-    id: companyId,
-    name,
-    timezone,
-    baseUrl,
-    encryptedApiKey: encryptApiKey(keyring, { companyId, baseUrl }, apiKey),
-    apiKeyHint: apiKeyHint(apiKey),
-    connectionId,
-    scope,
-    ...(placed ? { scopeOverlapAllowed: overlaps.length > 0 } : {}),
-    every,
-    now,
-  });
+  const save = async (overlaps: ScopeOverlap[] | null) => {
+    if (existing !== null && kept === null) await refuseWhileRunInFlight(deps, companyId);
+    // Unlinked before the new URL is stored: a failure in between leaves the company on its old
+    // tenant with unlinked profiles, which its next sync attaches again — never the other way round.
+    const unlinked = linked > 0 ? await deps.repos.profiles.unlinkCompany(companyId, now) : 0;
+    await deps.repos.companies.upsert({
+      id: companyId,
+      name,
+      timezone,
+      baseUrl,
+      encryptedApiKey: encryptApiKey(keyring, { companyId, baseUrl }, apiKey),
+      apiKeyHint: apiKeyHint(apiKey),
+      connectionId,
+      scope,
+      ...(overlaps ? { scopeOverlapAllowed: overlaps.length > 0 } : {}),
+      every,
+      now,
+    });
+    return { unlinked, overlaps: overlaps ?? [] };
+  };
+  // Who else this tenant's people go to: checked when the company, its tenant or its scope is new,
+  // and saved under the tenant's claim so that a racing onboarding sees this one.
+  const placed = existing === null || existing.lucca.baseUrl !== baseUrl || !sameLuccaScope(scopeOf(existing), scope);
+  const { unlinked: unlinkedProfiles, overlaps } = placed
+    ? await placeScope(
+        deps,
+        {
+          companyId,
+          baseUrl,
+          scope,
+          lucca: new LuccaClient({ baseUrl, apiKey, ...luccaOptions }),
+          allowOverlap: input.allowOverlap ?? false,
+        },
+        save,
+      )
+    : await save(null);
+
   const wasOffboarded = existing !== null && existing.lucca.apiKey === null;
   // An existing schedule keeps its paused state; an offboarded company (schedule deleted) starts afresh.
   const schedule = await upsertCompanySchedule(deps.client, { companyId, every, taskQueue: config.TASK_QUEUE });

@@ -25,6 +25,7 @@ export type { LuccaOrganisation, LuccaOrgUnitCount } from '../lucca/scope';
 import { OperationError } from './errors';
 import { companyLuccaClient, companyToChange } from './lucca-budget';
 import { refuseWhileRunInFlight } from './run-in-flight';
+import { withTenantClaim } from './tenant-claim';
 
 /**
  * A scope as an operator gave it, checked: sorted distinct Lucca ids, or null for the whole
@@ -68,19 +69,27 @@ export interface ScopeOverlap {
 }
 
 /**
- * The other companies connected to the same Lucca tenant (normalised URL) whose scopes overlap
- * `scope` — someone could be in both, now or after a move (see `luccaScopesOverlap`). Refused
- * (`scope-overlap`) with their names and the people in both, counted from one read of the
- * tenant's places with `lucca`, unless `allowOverlap`: then they are returned, uncounted, for
- * the caller to record.
+ * Places a company with `scope` on its Lucca tenant (normalised URL): checks the tenant's other
+ * companies for a scope that overlaps it — someone could be in both, now or after a move (see
+ * `luccaScopesOverlap`) — and, when none does or `allowOverlap`, runs `save` with those it overlaps
+ * (none, or the allowed ones, uncounted, for the caller to record). The check and the save hold the
+ * tenant's claim (`withTenantClaim`), so two placements racing on one tenant go one after the
+ * other and the second sees the first. An overlap not allowed is refused (`scope-overlap`) with
+ * the companies' names and the people in both, counted from one read of the tenant's places once
+ * the claim is released (under the rate limit that read may take minutes).
  */
-export async function checkScopeOverlap(
+export async function placeScope<T>(
   deps: OperationsDeps,
   input: { companyId: string; baseUrl: string; scope: CompanyScope | null; lucca: LuccaClient; allowOverlap: boolean },
-): Promise<ScopeOverlap[]> {
-  const overlaps = await overlappingCompanies(deps, input);
-  if (overlaps.length === 0) return [];
-  if (input.allowOverlap) return overlaps;
+  save: (overlaps: ScopeOverlap[]) => Promise<T>,
+): Promise<T> {
+  const placed = await withTenantClaim(deps, input, async (): Promise<{ saved: T } | { refused: ScopeOverlap[] }> => {
+    const overlaps = await overlappingCompanies(deps, input);
+    if (overlaps.length > 0 && !input.allowOverlap) return { refused: overlaps };
+    return { saved: await save(overlaps) };
+  });
+  if ('saved' in placed) return placed.saved;
+  const overlaps = placed.refused;
   let organisation: LuccaOrganisation;
   try {
     organisation = await input.lucca.readOrganisation();
@@ -319,27 +328,33 @@ export async function changeScope(
     return { ...base, changed: false, connectionId: company.lucca.connectionId ?? '' };
   }
   if (input.previewToken !== undefined) await refuseStalePreview(deps, company, scope, input.previewToken);
-  const overlaps = await checkScopeOverlap(deps, {
-    companyId: company._id,
-    baseUrl: company.lucca.baseUrl,
-    scope,
-    lucca: companyLuccaClient(deps, company),
-    allowOverlap: input.allowOverlap ?? false,
-  });
-  await refuseWhileRunInFlight(deps, company._id);
   const connectionId = randomUUID();
-  const saved = await deps.repos.companies.setScope(
-    company._id,
-    { scope, scopeOverlapAllowed: overlaps.length > 0, connectionId },
-    company.lucca.connectionId,
-    deps.now?.() ?? new Date(),
+  const overlaps = await placeScope(
+    deps,
+    {
+      companyId: company._id,
+      baseUrl: company.lucca.baseUrl,
+      scope,
+      lucca: companyLuccaClient(deps, company),
+      allowOverlap: input.allowOverlap ?? false,
+    },
+    async (overlaps) => {
+      await refuseWhileRunInFlight(deps, company._id);
+      const saved = await deps.repos.companies.setScope(
+        company._id,
+        { scope, scopeOverlapAllowed: overlaps.length > 0, connectionId },
+        company.lucca.connectionId,
+        deps.now?.() ?? new Date(),
+      );
+      if (!saved) {
+        throw new OperationError(
+          'run-in-flight',
+          `The Lucca connection of "${company._id}" changed while its scope was being changed. Nothing was changed: look at it again (status), then retry.`,
+        );
+      }
+      return overlaps;
+    },
   );
-  if (!saved) {
-    throw new OperationError(
-      'run-in-flight',
-      `The Lucca connection of "${company._id}" changed while its scope was being changed. Nothing was changed: look at it again (status), then retry.`,
-    );
-  }
   return { ...base, overlaps, changed: true, connectionId };
 }
 

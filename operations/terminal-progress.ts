@@ -27,15 +27,18 @@ export async function waitWithProgress(
   const onProgress = (p: WaitProgress) => {
     const phase = p.phase === 'queued' ? 'queued' : p.run.progress.phase;
     const run = p.phase === 'running' ? p.run : null;
+    // A read letting another company's read of its tenant go first says so, not "reading" at a standstill.
+    const waiting = run?.progress.phase === 'reading' ? run.progress.waiting : undefined;
     bar?.update(PHASES.indexOf(phase), {
-      phase: phase.padEnd(8),
+      phase: (waiting ? 'waiting' : phase).padEnd(8),
       pages: run?.progress.pagesRead ?? 0,
       users: run?.progress.usersRead ?? 0,
       created: run?.counts?.created ?? 0,
       updated: run?.counts?.updated ?? 0,
     });
     // A queued request waiting for a worker says so, once, and again if it changes.
-    const shown = p.phase === 'queued' && p.noWorkerOn ? `${phase}:${p.noWorkerOn}` : phase;
+    const shown =
+      p.phase === 'queued' && p.noWorkerOn ? `${phase}:${p.noWorkerOn}` : waiting ? `${phase}:waiting` : phase;
     if (!bar && shown !== lastPhase) {
       const detail =
         p.phase === 'queued'
@@ -44,7 +47,10 @@ export async function waitWithProgress(
             : p.behindRunId
               ? ` behind run ${p.behindRunId}`
               : ''
-          : ` (run ${p.run._id})`;
+          : waiting
+            ? ` (run ${p.run._id}) — waiting for another company's read of the same Lucca tenant to go first, ` +
+              `at most until ${waiting.atMostUntil.toISOString()}`
+            : ` (run ${p.run._id})`;
       process.stderr.write(`… ${phase}${detail}\n`);
     }
     lastPhase = shown;

@@ -12,7 +12,7 @@ import { consoleActor } from '../audit';
 import type { ConsoleContext } from '../context';
 import { getReportPage, getRun, listRuns } from '../data';
 import type { I18n, MessageKey } from '../i18n';
-import { formatFieldValue } from '../views/run';
+import { formatFieldValue, phaseLabel } from '../views/run';
 import { apiError, changeSchema, companyParams, runParams, runSchema } from '../schemas';
 import { toApiChange, toApiRun } from './representations';
 
@@ -61,8 +61,7 @@ const oneRunSchema = {
 async function oneRun(ctx: ConsoleContext, request: FastifyRequest) {
   const { companyId, runId } = request.params as { companyId: string; runId: string };
   const { run, changesSoFar } = await getRun(ctx.deps, companyId, runId);
-  const phaseLabel = ctx.i18nOf(request).t(`phase.${run.progress.phase}` as MessageKey);
-  return { run: toApiRun(ctx, run), changesSoFar, phaseLabel };
+  return { run: toApiRun(ctx, run), changesSoFar, phaseLabel: phaseLabel(ctx.i18nOf(request), run.progress) };
 }
 
 const runChangesSchema = {

@@ -113,6 +113,12 @@ export interface RunView {
   temporalUrl: string;
 }
 
+/** A run's phase in words; a read waiting for another company's read of its tenant says so. */
+export function phaseLabel(i18n: I18n, progress: SyncRunDocument['progress']): string {
+  if (progress.phase === 'reading' && progress.waiting) return i18n.t('phase.waitingTenantRead');
+  return i18n.t(`phase.${progress.phase}` as MessageKey);
+}
+
 export function runProgress(i18n: I18n, run: SyncRunDocument, changesSoFar: number): Html {
   return html`<section
     class="card progress"
@@ -121,7 +127,7 @@ export function runProgress(i18n: I18n, run: SyncRunDocument, changesSoFar: numb
   >
     <h2>${i18n.t('run.progress')}</h2>
     <p>
-      <span data-progress="phase">${i18n.t(`phase.${run.progress.phase}` as MessageKey)}</span> ·
+      <span data-progress="phase">${phaseLabel(i18n, run.progress)}</span> ·
       <strong data-progress="pagesRead">${run.progress.pagesRead}</strong> ${i18n.t('run.pagesRead')} ·
       <strong data-progress="usersRead">${run.progress.usersRead}</strong> ${i18n.t('run.usersRead')} ·
       <strong data-progress="changesSoFar">${changesSoFar}</strong> ${i18n.t('run.changesSoFar')}

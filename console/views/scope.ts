@@ -72,7 +72,7 @@ export function scopePage(ctx: ViewContext, v: ScopeView): Html {
       ${
         p
           ? html`<section class="card" data-testid="scope-result">
-              <h2>${i18n.t('scope.previewTitle')}: ${describe(p.proposed)}</h2>
+              <h2>${i18n.t('scope.previewHeading', { scope: describe(p.proposed) })}</h2>
               <dl class="facts">
                 <dt>${i18n.t('scope.inScope')}</dt>
                 <dd data-testid="scope-in">${p.inScope} / ${p.organisation.userCount}</dd>

@@ -311,6 +311,45 @@ describe('one Lucca rate limit per tenant, shared by every process through the s
     assert.equal(tooMany(tenant).length, 0, `${tooMany(tenant).length} of ${log.length} requests drew a 429`);
   });
 
+  test("a read that lets another company's read of its tenant go first says so in its run's progress, then reads", async () => {
+    const tenant = `t-${uniqueSuffix()}`;
+    const apiKey = newApiKey();
+    stack.lucca.addTenant(tenant, { users: staff(40), apiKeys: [{ key: apiKey }], rateLimit: LIMIT });
+    const [leading, waiting] = [`co-${uniqueSuffix()}`, `co-${uniqueSuffix()}`];
+    for (const companyId of [leading, waiting]) await addCompany(stack, { companyId, tenant, apiKey });
+    const workers: RunningWorker[] = [];
+    try {
+      for (const companyId of [leading, waiting]) {
+        const { repos } = await otherProcess();
+        workers.push(
+          await startWorker(stack, `${stack.taskQueue}-${companyId}`, {
+            repos,
+            lucca: { timeoutMs: 5_000, rateLimit: LIMIT, pageSize: 10, allowedHosts: FAKE_LUCCA_HOSTS },
+          }),
+        );
+      }
+      const first = runSync(stack, `${stack.taskQueue}-${leading}`, leading);
+      await until('the leading read to have sent a request', async () =>
+        stack.lucca.requests(tenant).length > 0 ? true : undefined,
+      );
+      const runId = `run-${uniqueSuffix()}`;
+      const second = runSync(stack, `${stack.taskQueue}-${waiting}`, waiting, { runId });
+      const shown = await until(
+        "the second run's progress to say it waits for the tenant's other read",
+        async () => (await stack.repos.syncRuns.get(runId))?.progress.waiting,
+      );
+      assert.equal(shown.for, 'tenant-read');
+      assert.equal((await stack.repos.syncRuns.get(runId))?.progress.pagesRead, 0);
+      assert.ok(shown.atMostUntil.getTime() > shown.since.getTime());
+      const [a, b] = await Promise.all([first, second]);
+      assert.deepEqual([a.status, b.status], ['succeeded', 'succeeded']);
+      assert.equal((await stack.repos.syncRuns.get(runId))?.progress.waiting, undefined, 'cleared once it read');
+    } finally {
+      for (const w of workers) await w.stop();
+    }
+    assert.equal(tooMany(tenant).length, 0);
+  });
+
   /**
    * Reads of one tenant, each a client of a process of its own sending `requests` requests one
    * after the other (as a read pages), in the order the test starts them; when each request ended.

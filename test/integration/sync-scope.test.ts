@@ -36,7 +36,9 @@ import {
   updatedStamps,
   type RunningWorker,
 } from './sync-kit';
-import type { ScopePreview } from '../../operations/scope';
+import { changeScope, type ScopePreview } from '../../operations/scope';
+import { TENANT_CLAIM_LAPSE_MS } from '../../operations/tenant-claim';
+import { normaliseLuccaBaseUrl } from '../../lucca/client';
 import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
 import { consoleSettings, logIn } from './console-kit';
@@ -467,6 +469,72 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     );
   });
 
+  test('two overlapping onboardings racing on one tenant: exactly one wins, the other is refused with the overlap', async () => {
+    // A racing pair on each of several tenants at once: without the tenant's claim, the pairs whose
+    // checks both run before either saves both pass.
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const users = people(12);
+        const t = tenant(users);
+        const ids = [`co-${uniqueSuffix()}`, `co-${uniqueSuffix()}`] as const;
+        const results = await Promise.allSettled([
+          onboard(t, { companyId: ids[0], scope: { legalEntityIds: [1] } }),
+          onboard(t, { companyId: ids[1], scope: { departmentIds: [11] } }),
+        ]);
+        const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+        const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as OperationError] : []));
+        assert.equal(won.length, 1, `exactly one of ${ids.join(' and ')} is onboarded`);
+        const winner = won[0]!;
+        const loser = ids.find((id) => id !== winner.companyId)!;
+        assert.equal(refused[0]?.code, 'scope-overlap', refused[0]?.message);
+        const inBoth = idsWhere(users, (u) => u.legalEntityId === 1 && u.departmentId === 11).length;
+        assert.match(
+          refused[0].message,
+          new RegExp(`"Comité ${winner.companyId}" .*; ${inBoth} (person|people) in both`),
+        );
+        assert.equal(await stack.repos.companies.get(loser), null, 'nothing of the refused one was saved');
+        assert.equal(await stack.repos.tenantClaims.current(winner.baseUrl), null, 'the claim was released');
+        const first = await waitForSyncRun(deps, winner.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+        assert.equal(first.status, 'succeeded');
+      }),
+    );
+  });
+
+  test("an onboarding waits for the tenant's claim while it is held, and breaks one left by a crashed process", async () => {
+    const users = people(12);
+    const t = tenant(users);
+    const tenantKey = normaliseLuccaBaseUrl(t.url);
+    // A scope change of another company of the tenant holds the claim.
+    const busy = { companyId: 'co-other', holder: 'another process', at: new Date() };
+    assert.ok(await stack.repos.tenantClaims.claim(tenantKey, busy));
+    const companyId = `co-${uniqueSuffix()}`;
+    const onboarding = onboard(t, { companyId, scope: { legalEntityIds: [3] } });
+    onboarding.catch(() => undefined);
+    // The onboarding checked the key with Lucca, then waits on the claim: nothing saved meanwhile.
+    await until('the onboarding to check its key with Lucca', async () =>
+      stack.lucca.requests(t.name).length > 0 ? true : undefined,
+    );
+    const waitedFrom = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(await stack.repos.companies.get(companyId), null, 'not saved while another holds the claim');
+    await stack.repos.tenantClaims.release(tenantKey, busy.holder);
+    const onboarded = await onboarding;
+    assert.ok(Date.now() - waitedFrom >= 1_000);
+    await waitForSyncRun(deps, onboarded.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+
+    // A claim ten times older than the lapse belongs to a process that died holding it: broken at once.
+    const crashed = {
+      companyId: 'co-crashed',
+      holder: 'a crashed process',
+      at: new Date(Date.now() - 10 * TENANT_CLAIM_LAPSE_MS),
+    };
+    assert.ok(await stack.repos.tenantClaims.claim(tenantKey, crashed));
+    const second = await onboard(t, { scope: { legalEntityIds: [2] } });
+    assert.deepEqual(second.scope, { legalEntityIds: [2], departmentIds: [] });
+    assert.equal(await stack.repos.tenantClaims.current(tenantKey), null);
+    await waitForSyncRun(deps, second.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+  });
+
   test('a scope change is previewed, nothing written, then applied: the next run does what the preview said, guarded', async () => {
     const users = people(60);
     const t = tenant(users);
@@ -624,6 +692,38 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     );
   });
 
+  test('a one-user run applied first after a scope change does not swallow it: the next full run still reports the change', async () => {
+    const users = people(30);
+    const t = tenant(users);
+    const company = await onboard(t, { scope: { legalEntityIds: [2] } });
+    await waitForSyncRun(deps, company.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    const { companyId } = company;
+    const entity1 = idsWhere(users, (u) => u.legalEntityId === 1);
+    await idle(companyId);
+    await changeScope(deps, { companyId, scope: { legalEntityIds: [1, 2] } });
+
+    // An admin re-syncs one person of the entity the scope brought in, before any full run.
+    const oneUser = await waitForSyncRun(
+      deps,
+      await requestSync(deps, { companyId, requestedBy: 'test', luccaUserId: entity1[0]! }),
+      { pollMs: 100, timeoutMs: 120_000 },
+    );
+    assert.equal(oneUser.status, 'succeeded', JSON.stringify(oneUser.error));
+    assert.equal(oneUser.kind, 'one-user');
+
+    const full = await waitForSyncRun(deps, await requestSync(deps, { companyId, requestedBy: 'test' }), {
+      pollMs: 100,
+      timeoutMs: 120_000,
+    });
+    assert.equal(full.status, 'succeeded', JSON.stringify(full.error));
+    const change = (await stack.repos.syncRuns.get(full._id))?.scopeChange;
+    assert.deepEqual(
+      [change?.from?.legalEntityIds, change?.to?.legalEntityIds, change?.enteredScope],
+      [[2], [1, 2], entity1.length - 1],
+      'compared with the last full run, not the one-user run',
+    );
+  });
+
   test("the console's scope editor offers the tenant's entities and departments by name with their people, previews a choice, then saves it", async () => {
     const users = people(60);
     const t = tenant(users);
@@ -664,6 +764,11 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
       assert.equal(chosen.statusCode, 200);
       const kept = idsWhere(users, (u) => u.legalEntityId === 2 && u.departmentId === 11).length;
       const out = idsWhere(users, (u) => u.legalEntityId === 2 && u.departmentId !== 11).length;
+      // French typography: a non-breaking space before the heading's colon.
+      assert.ok(
+        chosen.body.includes('<h2>Aperçu\u00a0: Entités juridiques 2 · Départements 11</h2>'),
+        'preview heading',
+      );
       assert.match(chosen.body, new RegExp(`data-testid="scope-kept">${kept}<`));
       assert.match(chosen.body, new RegExp(`data-testid="scope-out">${out}<`));
       assert.deepEqual((await stack.repos.companies.get(companyId))!.lucca.scope, {
