@@ -94,7 +94,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function readPid(name: ServiceName): Promise<number | null> {
+export async function readPid(name: ServiceName): Promise<number | null> {
   const text = await readFile(pidFile(name), 'utf8').catch(() => null);
   const pid = text ? Number(text.trim()) : NaN;
   return Number.isInteger(pid) && pid > 0 ? pid : null;
