@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
+import { parse } from 'csv-parse/sync';
 import { ObjectId } from 'mongodb';
 import type { Page } from 'playwright-core';
 import type { ProfileDocument } from '../../db/profiles-repository';
@@ -247,5 +249,36 @@ describe("the console's profiles list and run report for a company of thousands,
     await page.waitForURL(/skip=50/);
     assert.equal(await page.locator('[data-testid=change]').count(), 25);
     assert.equal(await page.getByTestId('page-next').count(), 0);
+  });
+
+  test("the report's CSV link downloads every change of the run, whatever the page shows", async () => {
+    await page.goto(`/companies/${companyId}/runs/${runId}?action=deactivate&skip=50`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
+    assert.match(download.suggestedFilename(), /\.csv$/);
+    const file = await download.path();
+    const rows: string[][] = parse(await readFile(file, 'utf8'), { bom: true });
+    const [header, ...changes] = rows;
+    assert.equal(changes.length, CHANGES, 'the whole report, not the filtered page');
+    assert.equal(header!.length, 7, header!.join(', '));
+    // The console speaks French here: actions are named in French, reason codes stay codes.
+    assert.equal(changes.filter((r) => r[3] === 'Désactivés' && r[5] === 'contract-ended').length, 75);
+    assert.ok(
+      changes.every((r) => /^\d+$/.test(r[0]!)),
+      'a Lucca id on every row',
+    );
+
+    // The downloaded file itself, its first rows laid out as a spreadsheet shows them.
+    const sheet = await page.context().newPage();
+    const cell = (tag: string, text: string) => `<${tag}>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</${tag}>`;
+    await sheet.setContent(
+      `<style>body{font:13px sans-serif;margin:16px}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;text-align:left}th{background:#eee}</style>` +
+        `<p>${cell('code', download.suggestedFilename())} — ${changes.length} changes</p><table>` +
+        [header!, ...changes.slice(0, 15)]
+          .map((r, i) => `<tr>${r.map((c) => cell(i === 0 ? 'th' : 'td', c)).join('')}</tr>`)
+          .join('') +
+        '</table>',
+    );
+    await screenshot(sheet, 'run-report-export');
+    await sheet.close();
   });
 });
