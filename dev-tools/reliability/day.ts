@@ -10,7 +10,7 @@ import { syncSweepWorkflow } from '../../workflows/sweep';
 import { generateLuccaUsers } from '../fake-lucca';
 import { localDate } from '../fake-lucca/dates';
 import type { ChildWorker } from '../child-worker/child-worker';
-import { RIG_TUNING, type Rig } from './rig';
+import type { Rig } from './rig';
 
 /**
  * A day of schedules, compressed: many companies, each on its Temporal Schedule firing every 4
@@ -79,6 +79,42 @@ async function describeSchedule(handle: ScheduleHandle): Promise<ScheduleDescrip
   }
 }
 
+/**
+ * What the runs still running wait on, as their documents and Temporal describe them (phase, the
+ * pending activity, its attempt and timing, the last events): the evidence a failed settle needs.
+ */
+async function whereRunsWait(rig: Rig): Promise<string> {
+  const now = Date.now();
+  const lines: string[] = [];
+  const age = (d: Date | null | undefined) => (d ? `${Math.round((now - d.getTime()) / 1000)} s ago` : 'never');
+  const stuck = await rig.store.syncRuns.find({ status: 'running' }).sort({ startedAt: 1 }).limit(10).toArray();
+  for (const run of stuck) {
+    const handle = rig.client.workflow.getHandle(run.workflowId);
+    const described = await handle.describe().catch(() => null);
+    const pending = (described?.raw.pendingActivities ?? []).map((a) => {
+      const at = (t: typeof a.scheduledTime) => (t?.seconds ? new Date(Number(t.seconds) * 1000) : null);
+      return (
+        `${a.activityType?.name} attempt ${a.attempt} ${String(a.state)} scheduled ${age(at(a.scheduledTime))}, ` +
+        `started ${age(at(a.lastStartedTime))}, heartbeat ${age(at(a.lastHeartbeatTime))}` +
+        (a.lastFailure ? ` (last failure: ${a.lastFailure.message})` : '')
+      );
+    });
+    let events = '';
+    if (pending.length === 0 && described) {
+      const history = await handle.fetchHistory().catch(() => null);
+      events = (history?.events ?? [])
+        .slice(-4)
+        .map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? '?')
+        .join(', ');
+    }
+    lines.push(
+      `${run.companyId} run started ${age(run.startedAt)}, ${run.progress.phase}, ${run.progress.pagesRead} pages, ` +
+        `workflow ${described?.status.name ?? 'not found'}: ${pending.join(', ') || `no pending activity (last events: ${events})`}`,
+    );
+  }
+  return lines.join('; ');
+}
+
 export async function scheduleDay(rig: Rig, opts: DayOptions): Promise<DayReport> {
   const log = opts.log ?? (() => undefined);
   await rig.useFreshDatabase({ keepPrevious: false });
@@ -92,14 +128,20 @@ export async function scheduleDay(rig: Rig, opts: DayOptions): Promise<DayReport
       const { companyId } = await rig.addCompany(users);
       ids.push(companyId);
       // Started ahead of the first firing, so that it continues as new every few runs; the firing's
-      // update-with-start finds it running (USE_EXISTING) as it would a production one.
+      // update-with-start finds it running (USE_EXISTING) as it would a production one. With
+      // production's timeouts, not the rig's: the rig's 8 s heartbeat timeout is there to retry a
+      // SIGKILLed worker's step quickly, and nothing is killed here. With it, at load 20–24, reads of
+      // 50 users that took 3 s at the day's start took 30–64 s, and many had sent no heartbeat 8 s
+      // after they started: timed out on a live worker and retried, again and again (attempts 3 to
+      // 7, each "activity Heartbeat timeout", retries waiting 40 s to be picked up), 19 runs never
+      // ended.
       await rig.client.workflow.start(companySyncWorkflow, {
         taskQueue: rig.taskQueue,
         workflowId: companyWorkflowId(companyId),
-        args: [{ companyId, tuning: RIG_TUNING, maxRunsPerExecution: opts.maxRunsPerExecution }],
+        args: [{ companyId, maxRunsPerExecution: opts.maxRunsPerExecution }],
       });
     }
-    const dayStart = Date.now();
+    const schedulesFrom = Date.now();
     for (const companyId of ids) {
       const options = companyScheduleOptions({ companyId, every: '4h', taskQueue: rig.taskQueue });
       await rig.client.schedule.create({
@@ -111,8 +153,11 @@ export async function scheduleDay(rig: Rig, opts: DayOptions): Promise<DayReport
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: Math.max(opts.intervalMs, 10_000) },
       });
     }
+    // The day starts once every schedule exists, so that the last one created gets its firings too.
+    const dayStart = Date.now();
     log(
-      `${opts.companies} companies of ${opts.employees} on schedules every ${opts.intervalMs / 1000} s (standing for 4 h)`,
+      `${opts.companies} companies of ${opts.employees} on schedules every ${opts.intervalMs / 1000} s (standing for 4 h), ` +
+        `created in ${Math.round((dayStart - schedulesFrom) / 1000)} s`,
     );
 
     // The day: memory sampled after each interval, until every schedule has fired `firings` times.
@@ -121,14 +166,25 @@ export async function scheduleDay(rig: Rig, opts: DayOptions): Promise<DayReport
     while (Date.now() < dayEnd) {
       await sleep(Math.min(opts.intervalMs, dayEnd - Date.now()));
       rss.push(await rssKb(workers));
-      log(`${Math.round((Date.now() - dayStart) / 1000)} s: workers' RSS ${Math.round(rss.at(-1)! / 1024)} MB`);
+      const running = await rig.store.syncRuns.countDocuments({ status: 'running' });
+      const made = await rig.store.syncRuns.countDocuments({});
+      log(
+        `${Math.round((Date.now() - dayStart) / 1000)} s: workers' RSS ${Math.round(rss.at(-1)! / 1024)} MB; ` +
+          `${made} runs, ${running} running`,
+      );
     }
     // The day is over: no firing more, and the last firings' runs come to their end (bounded).
     const actions = new Map<string, Date[]>();
+    /** Firings the schedule did not act on: skipped as overlapping, or missed past the catch-up window. */
+    const notTaken = new Map<string, { skippedOverlap: number; missedCatchup: number }>();
     for (const companyId of ids) {
       const handle = rig.client.schedule.getHandle(scheduleId(companyId));
       await handle.pause('the compressed day is over');
       const described = await describeSchedule(handle);
+      notTaken.set(companyId, {
+        skippedOverlap: described.info.numActionsSkippedOverlap,
+        missedCatchup: described.info.numActionsMissedCatchupWindow,
+      });
       actions.set(
         companyId,
         described.info.recentActions.map((a) => a.takenAt).sort((a, b) => a.getTime() - b.getTime()),
@@ -141,7 +197,9 @@ export async function scheduleDay(rig: Rig, opts: DayOptions): Promise<DayReport
       const made = await rig.store.syncRuns.countDocuments({});
       if (running === 0 && made >= firings) break;
       if (Date.now() > settleBy) {
-        throw new Error(`the day's last runs ending: ${made} runs for ${firings} firings, ${running} still running`);
+        throw new Error(
+          `the day's last runs ending: ${made} runs for ${firings} firings, ${running} still running: ${await whereRunsWait(rig)}`,
+        );
       }
       await sleep(500);
     }
@@ -152,7 +210,12 @@ export async function scheduleDay(rig: Rig, opts: DayOptions): Promise<DayReport
       const fired = actions.get(companyId)!;
       assert.ok(
         fired.length >= opts.firings - 1,
-        `${companyId}'s schedule fired ${fired.length} times in a day of ${opts.firings} intervals`,
+        `${companyId}'s schedule fired ${fired.length} times in a day of ${opts.firings} intervals (${JSON.stringify(notTaken.get(companyId))})`,
+      );
+      assert.deepEqual(
+        notTaken.get(companyId),
+        { skippedOverlap: 0, missedCatchup: 0 },
+        `${companyId}'s schedule acted on every firing`,
       );
       const made = await rig.store.syncRuns.find({ companyId }).sort({ startedAt: 1 }).toArray();
       runs += made.length;
