@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { writeWorkflowBundle } from './child-worker/child-worker';
 import { PROJECT_ROOT } from './stack/paths';
 import { mongoUri, stackSettings, startStack, stopStack, temporalAddress } from './stack/stack';
 import { ensureTool, TEMPORAL_TEST_SERVER } from './stack/tools';
@@ -13,44 +15,60 @@ import { ensureTool, TEMPORAL_TEST_SERVER } from './stack/tools';
  *
  *   tsx dev-tools/run-stack-tests.ts integration [file-filter…]
  *   tsx dev-tools/run-stack-tests.ts browser     [file-filter…]   (Chromium: dev-tools/setup/setup-browser.sh)
+ *   tsx dev-tools/run-stack-tests.ts integration browser            (both folders on one stack: `npm test`)
  *   tsx dev-tools/run-stack-tests.ts timeskip    [file-filter…]   (Java 17+ and Maven)
  *
- * Integration files run two at a time (TEST_CONCURRENCY to change it): each opens its own database,
- * task queue and fake Lucca, and the servers they share are only ever killed on a private stack, so
- * they cannot see each other. Most of their time is spent waiting (for Temporal's timers, a rate
- * limit's window, a child worker), not computing, which is what a second lane wins back on 2 cores.
- * The longest files start first, so both lanes finish together.
+ * Stack files run two at a time (TEST_CONCURRENCY to change it): each opens its own database,
+ * task queue, fake Lucca (and console on a free port), and the servers they share are only ever
+ * killed on a private stack, so they cannot see each other. The longest files start first, so both
+ * lanes finish together. The workflow code is bundled once here, from the working tree, and every
+ * file's workers load that bundle (TEST_WORKFLOW_BUNDLE) instead of bundling it again.
  */
-const LONGEST_FIRST = ['reliability', 'profile-rewrite', 'lucca-budget', 'operations', 'store-capabilities'];
+const SUITES = ['integration', 'browser', 'timeskip'];
+const LONGEST_FIRST = ['reliability', 'lucca-budget', 'profile-rewrite', 'operations', 'store-capabilities'];
 
 async function main(): Promise<number> {
-  const [suite = 'integration', ...filter] = process.argv.slice(2);
-  const dir = path.join(PROJECT_ROOT, 'test', suite);
-  const files = (await readdir(dir))
-    .filter((f) => f.endsWith('.test.ts'))
-    .filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)))
-    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-    .map((f) => path.join('test', suite, f));
-  if (suite === 'timeskip') {
+  const args = process.argv.slice(2);
+  const suites = args.filter((a) => SUITES.includes(a));
+  const filter = args.filter((a) => !SUITES.includes(a));
+  if (suites.length === 0) suites.push('integration');
+  if (suites.includes('timeskip') && suites.length > 1) throw new Error('timeskip runs alone: it needs no stack');
+  const files: string[] = [];
+  for (const suite of suites) {
+    for (const f of await readdir(path.join(PROJECT_ROOT, 'test', suite))) {
+      if (f.endsWith('.test.ts') && (filter.length === 0 || filter.some((part) => f.includes(part)))) {
+        files.push(path.join('test', suite, f));
+      }
+    }
+  }
+  files.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  if (suites[0] === 'timeskip') {
     await ensureTool(TEMPORAL_TEST_SERVER);
     return runTests(files, 1, {});
   }
-  const concurrency = suite === 'integration' ? Math.max(1, Number(process.env.TEST_CONCURRENCY ?? 2) || 1) : 1;
+  const concurrency = Math.max(1, Number(process.env.TEST_CONCURRENCY ?? 2) || 1);
   const s = stackSettings();
-  const started = await startStack(s, ['temporal', 'ferretdb']);
+  const bundleDir = await mkdtemp(path.join(os.tmpdir(), 'lucca-sync-tests-'));
   try {
-    return await runTests(files, concurrency, {
-      TEMPORAL_ADDRESS: temporalAddress(s),
-      MONGODB_URI: mongoUri(s),
-      DEV_TEMPORAL_UI_URL: `http://127.0.0.1:${s.temporalUiPort}`,
-    });
+    const bundle = await writeWorkflowBundle(path.join(bundleDir, 'workflows.js'));
+    const started = await startStack(s, ['temporal', 'ferretdb']);
+    try {
+      return await runTests(files, concurrency, {
+        TEMPORAL_ADDRESS: temporalAddress(s),
+        MONGODB_URI: mongoUri(s),
+        DEV_TEMPORAL_UI_URL: `http://127.0.0.1:${s.temporalUiPort}`,
+        TEST_WORKFLOW_BUNDLE: bundle,
+      });
+    } finally {
+      if (started.length) await stopStack(started);
+    }
   } finally {
-    if (started.length) await stopStack(started);
+    await rm(bundleDir, { recursive: true, force: true });
   }
 }
 
 function rank(file: string): number {
-  const i = LONGEST_FIRST.findIndex((name) => file.startsWith(`${name}.`));
+  const i = LONGEST_FIRST.findIndex((name) => path.basename(file).startsWith(`${name}.`));
   return i === -1 ? LONGEST_FIRST.length : i;
 }
 

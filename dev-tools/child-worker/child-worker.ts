@@ -34,9 +34,15 @@ async function workerLaunch(): Promise<{ env: Record<string, string>; flags: str
   return { env: Object.fromEntries(settings), flags: words.slice(node + 1, importAt) };
 }
 
-/** Bundles the workflows once and writes the code to a file the child workers load. */
+/**
+ * Bundles the workflows once and writes the code to a file the child workers load; under
+ * `run-stack-tests.ts`, copies the bundle it made for the whole suite (TEST_WORKFLOW_BUNDLE).
+ */
 export async function writeWorkflowBundle(file: string): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  const suiteBundle = process.env.TEST_WORKFLOW_BUNDLE;
+  const code = suiteBundle
+    ? await readFile(suiteBundle, 'utf8')
+    : (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') })).code;
   await writeFile(file, code);
   return file;
 }

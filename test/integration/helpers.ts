@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import protos from '@temporalio/proto';
@@ -38,10 +38,15 @@ export const TEMPORAL_ADDRESS = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233'
 export const MONGODB_URI = process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017';
 export const NAMESPACE = 'default';
 
+/** The bundle `run-stack-tests.ts` made once for the whole suite, from this working tree. */
+const SUITE_BUNDLE = process.env.TEST_WORKFLOW_BUNDLE;
+
 let bundle: Promise<WorkflowBundle> | undefined;
-/** Bundling takes seconds: once per test process. */
+/** Bundling takes seconds: once per suite (or once per test process run on its own). */
 export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  bundle ??= SUITE_BUNDLE
+    ? readFile(SUITE_BUNDLE, 'utf8').then((code) => ({ code }))
+    : bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
   return bundle;
 }
 
