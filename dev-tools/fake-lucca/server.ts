@@ -122,6 +122,13 @@ const luccaError = (status: number, message: string, headers?: Record<string, st
   body: { Status: status, Message: message },
 });
 
+/**
+ * Whether a request answered by `fault` takes a slot of the tenant's rate limit: a normal answer
+ * does, slowed or with a long field too; an injected error, reset, truncated or runaway body does not.
+ */
+const countsAgainstRateLimit = (fault: FaultRule | undefined) =>
+  fault === undefined || fault.kind === 'slow' || fault.kind === 'long-field';
+
 function splitUrl(url: string): { path: string; query: Record<string, string> } {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
@@ -318,9 +325,19 @@ export class FakeLuccaServer implements FakeLucca {
       return reply;
     };
 
-    const hold = this.holds.take({ tenant: tenantName, path, offset: pagingOffsetOf(query) });
+    const target = { tenant: tenantName, path, offset: pagingOffsetOf(query) };
+    // Lucca counts a request against the tenant's limit as it arrives, so the fake decides on arrival
+    // which fault answers it and whether it takes a slot: a held or slowed answer counts from its
+    // arrival, not from when it is let go. (Counted at its release, three pages held for a minute
+    // and let go at once filled a window the workers' budget had spent by the rules: 429s that no
+    // client caused.) A refused request is answered at once, and a hold waits for the next one.
+    const fault = this.faults.take(target);
+    if (countsAgainstRateLimit(fault)) {
+      const refused = this.takeRateLimitSlot(tenantName);
+      if (refused) return send(refused);
+    }
+    const hold = this.holds.take(target);
     if (hold && !(await this.waitForRelease(hold))) return resetConnection();
-    const fault = this.faults.take({ tenant: tenantName, path, offset: pagingOffsetOf(query) });
     switch (fault?.kind) {
       case 'reset':
         return resetConnection();
@@ -343,17 +360,25 @@ export class FakeLuccaServer implements FakeLucca {
         return reply.send(Readable.from(body, { objectMode: false }));
       }
       case 'long-field':
-        return send(withLongField(this.serve(request, tenantName, path, query, baseUrl, true), fault));
+        return send(withLongField(this.serve(request, tenantName, path, query, baseUrl), fault));
       case 'truncate': {
         // A complete HTTP body (content-length matches) holding half a JSON document: the client
         // must fail on parsing, not on the transport.
-        const text = JSON.stringify(this.serve(request, tenantName, path, query, baseUrl, false).body);
+        const text = JSON.stringify(this.serve(request, tenantName, path, query, baseUrl).body);
         return send({ status: 200, body: null }, text.slice(0, Math.floor(text.length / 2)));
       }
       case undefined:
         break;
     }
-    return send(this.serve(request, tenantName, path, query, baseUrl, true));
+    return send(this.serve(request, tenantName, path, query, baseUrl));
+  }
+
+  /** Takes a slot of the tenant's rate limit now; the 429 to answer when there is none. */
+  private takeRateLimitSlot(tenantName: string | null): ApiResponse | null {
+    const tenant = tenantName === null ? undefined : this.tenants.get(tenantName);
+    const slot = tenant?.takeRateLimitSlot(Date.now());
+    if (!slot || slot.allowed) return null;
+    return luccaError(429, 'Too many requests.', { 'retry-after': String(slot.retryAfterSeconds) });
   }
 
   private serve(
@@ -362,17 +387,10 @@ export class FakeLuccaServer implements FakeLucca {
     path: string,
     query: Record<string, string>,
     baseUrl: string,
-    countAgainstRateLimit: boolean,
   ): ApiResponse {
     const tenant = tenantName === null ? undefined : this.tenants.get(tenantName);
     if (!tenant) {
       return luccaError(404, tenantName === null ? 'No fake Lucca tenant for this Host.' : 'Unknown tenant.');
-    }
-    if (countAgainstRateLimit) {
-      const slot = tenant.takeRateLimitSlot(Date.now());
-      if (!slot.allowed) {
-        return luccaError(429, 'Too many requests.', { 'retry-after': String(slot.retryAfterSeconds) });
-      }
     }
     const auth = tenant.authenticate(request.headers.authorization);
     if (!auth.ok) return luccaError(auth.status, auth.message);

@@ -410,6 +410,26 @@ describe('rate limit', () => {
     assert.equal((await call(tenant, '/api/v3/users')).status, 200);
   });
 
+  test('a request counts against the limit when it arrives: a held one takes its slot then, not when it is answered', async () => {
+    const tenant = newTenant({ rateLimit: { limit: 2, windowMs: 60_000 } });
+    const holds = [fake.holdRequest({ tenant, whenOffset: 0 }), fake.holdRequest({ tenant, whenOffset: 10 })];
+    const held = [call(tenant, '/api/v3/users?paging=0,10'), call(tenant, '/api/v3/users?paging=10,10')];
+    const deadline = Date.now() + 5_000;
+    while (!holds.every((h) => h.holding) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(
+      holds.every((h) => h.holding),
+      'the first two requests are held',
+    );
+    const over = await call(tenant, '/api/v3/users?paging=20,10');
+    assert.equal(over.status, 429, 'the third arrival is over the limit, while the other two are unanswered');
+    for (const hold of holds) hold.release();
+    assert.deepEqual(
+      (await Promise.all(held)).map((a) => a.status),
+      [200, 200],
+      'the held requests took their slots when they came',
+    );
+  });
+
   test('the quota belongs to the tenant: every key shares it, other tenants do not', async () => {
     const other = 'BBBBBBBB-0000-0000-0000-000000000000';
     const tenant = newTenant({ apiKeys: [{ key: KEY }, { key: other }], rateLimit: { limit: 2, windowMs: 60_000 } });
