@@ -14,16 +14,39 @@ export const TENANT_CLAIM_LAPSE_MS = 60_000;
 export const TENANT_CLAIM_WAIT_MS = TENANT_CLAIM_LAPSE_MS + 15_000;
 const POLL_MS = 100;
 
+/** How long a placement may wait for another of its tenant, and who to tell when it starts waiting. */
+export interface TenantClaimOptions {
+  /** At most this long (default `TENANT_CLAIM_WAIT_MS`), then `tenant-busy`. */
+  waitMs?: number;
+  /** Told once, when the placement starts waiting for another one's claim. */
+  onWait?: (wait: TenantClaimWait) => void;
+}
+
+/** A placement waiting for another of its tenant: the company that one places (an id), and the bound. */
+export interface TenantClaimWait {
+  companyId: string;
+  waitMs: number;
+}
+
+/** What an operator is told while a placement waits (ids only: the tenant is theirs, its URL is known). */
+export function tenantClaimWaitMessage(wait: TenantClaimWait): string {
+  return (
+    `Waiting for another onboarding or scope change of the same Lucca tenant (company ${wait.companyId}), ` +
+    `at most ${Math.round(wait.waitMs / 1000)} s…`
+  );
+}
+
 /**
  * Runs `place` (an overlap check and the write it allows) while holding the tenant's claim, so that
  * two onboardings or scope changes of one Lucca tenant racing each other check one after the other
  * and the second sees the first's company. Waits for another holder at most `TENANT_CLAIM_WAIT_MS`,
  * then refuses (`tenant-busy`), nothing changed; a claim older than `TENANT_CLAIM_LAPSE_MS` is broken.
+ * Says when it starts waiting (`onWait`), as a read waiting for another read of its tenant does.
  * Released when `place` ends, whether it threw or not.
  */
 export async function withTenantClaim<T>(
   deps: OperationsDeps,
-  input: { baseUrl: string; companyId: string; waitMs?: number },
+  input: { baseUrl: string; companyId: string } & TenantClaimOptions,
   place: () => Promise<T>,
 ): Promise<T> {
   const { tenantClaims } = deps.repos;
@@ -31,12 +54,17 @@ export async function withTenantClaim<T>(
   const holder = `${os.hostname()} pid ${process.pid} ${randomUUID()}`;
   const began = now();
   const waitMs = input.waitMs ?? TENANT_CLAIM_WAIT_MS;
+  let told = false;
   for (;;) {
     if (await tenantClaims.claim(input.baseUrl, { companyId: input.companyId, holder, at: new Date(now()) })) break;
     const other = await tenantClaims.current(input.baseUrl);
     if (other && now() - other.at.getTime() > TENANT_CLAIM_LAPSE_MS) {
       await tenantClaims.release(input.baseUrl, other.holder);
       continue;
+    }
+    if (other && !told) {
+      told = true;
+      input.onWait?.({ companyId: other.companyId, waitMs });
     }
     if (now() - began > waitMs) {
       throw new OperationError(

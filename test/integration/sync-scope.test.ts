@@ -535,6 +535,78 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     await waitForSyncRun(deps, second.firstSync, { pollMs: 100, timeoutMs: 120_000 });
   });
 
+  test("a scope change waiting for another placement's tenant claim says what it waits for: the CLI prints it, the console answers with it", async () => {
+    const t = tenant(people(12));
+    const company = await onboard(t, { scope: { legalEntityIds: [1] } });
+    await waitForSyncRun(deps, company.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    const { companyId } = company;
+    await idle(companyId);
+    const tenantKey = normaliseLuccaBaseUrl(t.url);
+    const busy = { companyId: 'co-other', holder: 'another process', at: new Date() };
+    const scopeNow = async () => (await stack.repos.companies.get(companyId))!.lucca.scope;
+
+    // The CLI: waits, saying for what (ids only), and saves once the other placement is done.
+    assert.ok(await stack.repos.tenantClaims.claim(tenantKey, busy));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'scope', '--company', companyId, '--legal-entity', '1', '--legal-entity', '2'],
+      {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...stackEnv(stack) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await until('the CLI to say what it waits for', async () => (stderr.includes('Waiting for') ? true : undefined));
+      assert.equal(
+        stderr.trim(),
+        'Waiting for another onboarding or scope change of the same Lucca tenant (company co-other), at most 75 s…',
+      );
+      assert.deepEqual(await scopeNow(), { legalEntityIds: [1], departmentIds: [] }, 'nothing saved while it waits');
+      await stack.repos.tenantClaims.release(tenantKey, busy.holder);
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      child.kill();
+    }
+    assert.deepEqual(await scopeNow(), { legalEntityIds: [1, 2], departmentIds: [] });
+
+    // The console does not hang a page on it: it answers, naming the company the tenant waits for.
+    const operator = { user: 'claim-waiter', password: 'a long enough password 0044' };
+    const app = await buildConsole({
+      deps,
+      db: stack.db,
+      settings: consoleSettings({
+        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
+      }),
+    });
+    try {
+      const cookie = await logIn(app, operator);
+      const page = await app.inject({ method: 'GET', url: `/companies/${companyId}/scope`, headers: { cookie } });
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+      const post = (url: string, payload: Record<string, string>) =>
+        app.inject({ method: 'POST', url, headers: { cookie }, payload: { _csrf: csrf, ...payload } });
+      const previewed = await post(`/companies/${companyId}/scope/preview`, { 'le-1': '1' });
+      const previewToken = /name="previewToken" value="([^"]+)"/.exec(previewed.body)?.[1];
+      assert.ok(previewToken);
+      assert.ok(await stack.repos.tenantClaims.claim(tenantKey, { ...busy, at: new Date() }));
+      const began = Date.now();
+      const refused = await post(`/companies/${companyId}/scope`, {
+        legalEntityIds: '1',
+        departmentIds: '',
+        previewToken,
+      });
+      assert.equal(refused.statusCode, 422);
+      assert.match(refused.body, /\(company co-other, since [0-9T:.-]+Z\) was still checking and saving after 10 s/);
+      assert.ok(Date.now() - began < 30_000, 'answered within its bound');
+      assert.deepEqual(await scopeNow(), { legalEntityIds: [1, 2], departmentIds: [] }, 'nothing changed');
+    } finally {
+      await stack.repos.tenantClaims.release(tenantKey, busy.holder);
+      await app.close();
+    }
+  });
+
   test('a scope change is previewed, nothing written, then applied: the next run does what the preview said, guarded', async () => {
     const users = people(60);
     const t = tenant(users);
