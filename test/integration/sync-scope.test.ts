@@ -10,7 +10,7 @@ import { onboardCompany, type OnboardInput, type OnboardResult } from '../../ope
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { queryCompanyStatus, waitForSyncRun } from '../../operations/sync';
-import { moveUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
+import { moveUsers, renameOrgUnit, type LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { requestSync } from '../../operations/sync';
 import {
   FAKE_LUCCA_HOSTS,
@@ -292,6 +292,10 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
       assert.equal(err.code, 'run-in-flight');
       return true;
     });
+    await assert.rejects(changeScope(deps, { companyId, scope: { legalEntityIds: [1, 2] } }), (err: OperationError) => {
+      assert.equal(err.code, 'run-in-flight', 'the scope command too');
+      return true;
+    });
     assert.deepEqual((await stack.repos.companies.get(companyId))!.lucca.scope, {
       legalEntityIds: [1],
       departmentIds: [],
@@ -388,6 +392,45 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
         assert.equal(back.status, 'active');
         assert.equal(back.lucca?.outOfScopeAt ?? null, null);
       });
+    }
+  });
+
+  test('a renamed legal entity and department stay in scope (a scope is by id): their people are updated with the new names, nobody leaves', async () => {
+    const users = people(36);
+    // Lucca's filter ignored: our own check of the scope decides alone.
+    const t = tenant(users, { ignoreFilters: true });
+    const company = await onboard(t, { scope: { legalEntityIds: [2], departmentIds: [12] } });
+    const first = await waitForSyncRun(deps, company.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
+    const inScope = idsWhere(users, (u) => u.legalEntityId === 2 && u.departmentId === 12);
+    assert.ok(inScope.length > 1);
+    assert.deepEqual(await linkedIds(stack, company.companyId), inScope);
+
+    const entity = { id: 2, name: 'Établissements Côte-Sud & Corse' };
+    const department = { id: 12, name: 'Ressources Humaines — Paie' };
+    stack.lucca.mutateUsers(t.name, (all) =>
+      renameOrgUnit(renameOrgUnit(all, 'legalEntity', entity), 'department', department),
+    );
+    const [run] = await syncAll(company.companyId);
+    assert.deepEqual(
+      [run!.counts?.seen, run!.counts?.updated, run!.counts?.deactivated],
+      [inScope.length, inScope.length, 0],
+    );
+    const changes = (await changesOf(stack, run!._id)).filter((c) => c.action !== 'skip');
+    assert.deepEqual(
+      changes.map((c) => [c.luccaUserId, c.action, c.fields]),
+      inScope.map((id) => [
+        id,
+        'update',
+        {
+          legalEntity: { from: ENTITIES[1]!.name, to: entity.name },
+          department: { from: DEPARTMENTS[1]!.name, to: department.name },
+        },
+      ]),
+    );
+    for (const profile of await profilesOf(stack, company.companyId)) {
+      assert.equal(profile.status, 'active');
+      assert.deepEqual([profile.lucca?.legalEntity, profile.lucca?.department], [entity, department]);
     }
   });
 
