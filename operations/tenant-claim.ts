@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { OperationsDeps } from './context';
 import { OperationError } from './errors';
 
@@ -49,37 +48,31 @@ export async function withTenantClaim<T>(
   input: { baseUrl: string; companyId: string } & TenantClaimOptions,
   place: () => Promise<T>,
 ): Promise<T> {
-  const { tenantClaims } = deps.repos;
-  const now = () => (deps.now?.() ?? new Date()).getTime();
-  const holder = `${os.hostname()} pid ${process.pid} ${randomUUID()}`;
-  const began = now();
   const waitMs = input.waitMs ?? TENANT_CLAIM_WAIT_MS;
-  let told = false;
-  for (;;) {
-    if (await tenantClaims.claim(input.baseUrl, { companyId: input.companyId, holder, at: new Date(now()) })) break;
-    const other = await tenantClaims.current(input.baseUrl);
-    if (other && now() - other.at.getTime() > TENANT_CLAIM_LAPSE_MS) {
-      await tenantClaims.release(input.baseUrl, other.holder);
-      continue;
-    }
-    if (other && !told) {
-      told = true;
-      input.onWait?.({ companyId: other.companyId, waitMs });
-    }
-    if (now() - began > waitMs) {
-      throw new OperationError(
-        'tenant-busy',
-        `Another onboarding or scope change of Lucca ${input.baseUrl}` +
-          (other ? ` (company ${other.companyId}, since ${other.at.toISOString()})` : '') +
-          ` was still checking and saving after ${Math.round(waitMs / 1000)} s, so "${input.companyId}" was not checked ` +
-          `against it. Nothing was changed: try again in a minute.`,
-      );
-    }
-    await sleep(POLL_MS);
+  const claim = await deps.repos.tenantClaims.hold(
+    input.baseUrl,
+    { companyId: input.companyId, holder: `${os.hostname()} pid ${process.pid} ${randomUUID()}` },
+    {
+      lapseMs: TENANT_CLAIM_LAPSE_MS,
+      waitMs,
+      pauseMs: () => POLL_MS,
+      now: () => (deps.now?.() ?? new Date()).getTime(),
+      onWait: (held) => input.onWait?.({ companyId: held.companyId, waitMs }),
+    },
+  );
+  if (!claim.held) {
+    const other = claim.heldBy;
+    throw new OperationError(
+      'tenant-busy',
+      `Another onboarding or scope change of Lucca ${input.baseUrl}` +
+        (other ? ` (company ${other.companyId}, since ${other.at.toISOString()})` : '') +
+        ` was still checking and saving after ${Math.round(waitMs / 1000)} s, so "${input.companyId}" was not checked ` +
+        `against it. Nothing was changed: try again in a minute.`,
+    );
   }
   try {
     return await place();
   } finally {
-    await tenantClaims.release(input.baseUrl, holder);
+    await claim.release();
   }
 }
