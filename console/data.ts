@@ -14,6 +14,7 @@ import {
 } from '../operations';
 import { sharedLuccaBudget } from '../operations/lucca-budget';
 import { checkLuccaAccess, validateLuccaUrl } from '../operations/onboard';
+import type { TenantClaimOptions } from '../operations/tenant-claim';
 import type { ProfileListFilter } from '../domain/profile-list';
 import {
   pageOfChanges,
@@ -268,6 +269,13 @@ const OUTCOME_BY_CODE: Partial<Record<OperationErrorCode, ConnectionOutcome>> = 
   'lucca-unreachable': 'unreachable',
   'lucca-missing-field': 'missing-permission',
 };
+
+/**
+ * A page does not hang for the 75 s an onboarding or scope change may wait for another of its
+ * tenant (the CLI's wait, which says what it waits for): past 10 s the console answers with the
+ * refusal (`tenant-busy`), which names the company being placed and since when; nothing changed.
+ */
+export const CONSOLE_TENANT_CLAIM: TenantClaimOptions = { waitMs: 10_000 };
 
 export function describeLuccaFailure(err: unknown): { outcome: ConnectionOutcome; detail: string | null } {
   if (!(err instanceof OperationError)) return { outcome: 'other', detail: null };

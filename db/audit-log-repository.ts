@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Collection, Db } from 'mongodb';
-import { isDuplicateKeyOnly } from './errors';
+import { takeExpiringLock, type LockDocument } from './expiring-lock';
 
 /** Values an audit entry may carry as parameters: flags, frequencies, ids, counts — never a key or personal data. */
 export type AuditParams = Record<string, string | number | boolean | null>;
@@ -43,14 +42,8 @@ interface AuditHeadDocument {
   lastAt?: Date;
 }
 
-/** A company's writer lock: taken by inserting it (the unique `_id` decides), given back by deleting it. */
-interface AuditLockDocument {
-  _id: string;
-  owner: string;
-  at: Date;
-}
-
 export const DEFAULT_BUCKET_SIZE = 50;
+/** A company's writer lock (`takeExpiringLock`): an append is a few writes, so one this old is a dead writer's. */
 const LOCK_STALE_MS = 15_000;
 const LOCK_WAIT_MS = 20_000;
 
@@ -82,7 +75,7 @@ export class AuditLogRepository {
   static readonly headsCollectionName = 'auditLogHeads';
   private readonly buckets: Collection<AuditBucketDocument>;
   private readonly heads: Collection<AuditHeadDocument>;
-  private readonly locks: Collection<AuditLockDocument>;
+  private readonly locks: Collection<LockDocument>;
   private readonly bucketSize: number;
 
   /** `bucketSize`: entries per document (small in tests, to cross buckets quickly). */
@@ -91,7 +84,7 @@ export class AuditLogRepository {
     this.buckets = db.collection<AuditBucketDocument>(AuditLogRepository.collectionName);
     // Heads and locks are small and many times more read: their own collection keeps their lookups cheap.
     this.heads = db.collection<AuditHeadDocument>(AuditLogRepository.headsCollectionName);
-    this.locks = db.collection<AuditLockDocument>(AuditLogRepository.headsCollectionName);
+    this.locks = db.collection<LockDocument>(AuditLogRepository.headsCollectionName);
   }
 
   private bucketOf(seq: number): number {
@@ -165,27 +158,17 @@ export class AuditLogRepository {
   }
 
   private async lock(companyId: string): Promise<() => Promise<void>> {
-    const _id = lockId(companyId);
-    const owner = randomUUID();
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.locks.insertOne({ _id, owner, at: new Date() });
-        return async () => {
-          await this.locks.deleteOne({ _id, owner });
-        };
-      } catch (err) {
-        if (!isDuplicateKeyOnly(err)) throw err;
-      }
-      const held = await this.locks.findOne({ _id });
-      // A writer that died holding the lock: taken back from that owner only, once it is stale.
-      if (held && Date.now() - held.at.getTime() > LOCK_STALE_MS) {
-        await this.locks.deleteOne({ _id, owner: held.owner });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`The audit log of "${companyId}" stayed locked for too long.`);
-      // Backing off: waiting writers polling hard slow down the one holding the lock.
-      await sleep(Math.random() * Math.min(500, 20 * 2 ** attempt));
-    }
+    const lock = await takeExpiringLock(
+      this.locks,
+      { _id: lockId(companyId), holder: randomUUID() },
+      {
+        lapseMs: LOCK_STALE_MS,
+        waitMs: LOCK_WAIT_MS,
+        // Backing off: waiting writers polling hard slow down the one holding the lock.
+        pauseMs: (attempt) => Math.random() * Math.min(500, 20 * 2 ** attempt),
+      },
+    );
+    if (!lock.held) throw new Error(`The audit log of "${companyId}" stayed locked for too long.`);
+    return lock.release;
   }
 }

@@ -1,15 +1,12 @@
 import type { Collection, Db } from 'mongodb';
 import { isDuplicateKeyOnly } from './errors';
+import { takeExpiringLock, type ExpiringLock, type ExpiringLockOptions } from './expiring-lock';
 
 /**
  * `tenantClaims`: who is placing a company on a Lucca tenant right now (onboarding it, changing its
  * scope), so that two placements of one tenant check for overlaps one after the other. One document
- * per tenant, `_id` its normalised base URL: claimed by inserting it (the insert of an `_id` is
- * atomic on MongoDB and FerretDB alike, where a conditional update is not), released by removing
- * it. A claim whose holder crashed lapses (see `operations/tenant-claim.ts`): it is removed by the
- * next placement, naming the claim it saw, so a fresh claim is not taken for it — except on
- * FerretDB, whose delete is a read then a delete by `_id`, in the moment between the two.
- * Company ids, process names and times only.
+ * per tenant, `_id` its normalised base URL: an expiring lock (`takeExpiringLock`), whose lapse and
+ * wait `operations/tenant-claim.ts` sets. Company ids, process names and times only.
  */
 export interface TenantClaim {
   /** The company being placed (an id, no name). */
@@ -19,23 +16,32 @@ export interface TenantClaim {
   at: Date;
 }
 
-interface ClaimDocument extends TenantClaim {
+export interface TenantClaimDocument extends TenantClaim {
   _id: string;
 }
 
 export class TenantClaimsRepository {
   static readonly collectionName = 'tenantClaims';
-  private readonly collection: Collection<ClaimDocument>;
+  private readonly collection: Collection<TenantClaimDocument>;
 
   constructor(db: Db) {
-    this.collection = db.collection<ClaimDocument>(TenantClaimsRepository.collectionName);
+    this.collection = db.collection<TenantClaimDocument>(TenantClaimsRepository.collectionName);
   }
 
   async ensureIndexes(): Promise<void> {
     // Read and written by _id only.
   }
 
-  /** Inserts the tenant's claim; false when another holds it. */
+  /** Takes the tenant's claim for `claim`, waiting for another holder as `opts` say. */
+  hold(
+    tenant: string,
+    claim: Omit<TenantClaim, 'at'>,
+    opts: ExpiringLockOptions<TenantClaimDocument>,
+  ): Promise<ExpiringLock<TenantClaimDocument>> {
+    return takeExpiringLock(this.collection, { _id: tenant, ...claim }, opts);
+  }
+
+  /** Inserts the tenant's claim as it is given; false when another holds it. */
   async claim(tenant: string, claim: TenantClaim): Promise<boolean> {
     try {
       await this.collection.insertOne({ _id: tenant, ...claim });

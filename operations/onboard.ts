@@ -14,6 +14,7 @@ import { placeScope, validateScope, type ScopeOverlap } from './scope';
 import { defaultRequestedBy, sendSyncRequest, type SyncTicket } from './sync';
 import { CLI_BUDGET_WAIT_MS, sharedLuccaBudget } from './lucca-budget';
 import { refuseWhileRunInFlight } from './run-in-flight';
+import type { TenantClaimOptions } from './tenant-claim';
 
 export interface OnboardInput {
   companyId: string;
@@ -39,6 +40,8 @@ export interface OnboardInput {
   scope?: LuccaScope;
   /** Accept a scope that overlaps another company's on the same tenant (recorded on the company). */
   allowOverlap?: boolean;
+  /** While another onboarding or scope change of the tenant holds its claim: how long to wait, who to tell. */
+  claim?: TenantClaimOptions;
 }
 
 export interface OnboardResult {
@@ -217,6 +220,7 @@ export async function onboardCompany(deps: OperationsDeps, input: OnboardInput):
           scope,
           lucca: new LuccaClient({ baseUrl, apiKey, ...luccaOptions }),
           allowOverlap: input.allowOverlap ?? false,
+          claim: input.claim,
         },
         save,
       )

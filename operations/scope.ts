@@ -25,7 +25,7 @@ export type { LuccaOrganisation, LuccaOrgUnitCount } from '../lucca/scope';
 import { OperationError } from './errors';
 import { companyLuccaClient, companyToChange } from './lucca-budget';
 import { refuseWhileRunInFlight } from './run-in-flight';
-import { withTenantClaim } from './tenant-claim';
+import { withTenantClaim, type TenantClaimOptions } from './tenant-claim';
 
 /**
  * A scope as an operator gave it, checked: sorted distinct Lucca ids, or null for the whole
@@ -80,10 +80,18 @@ export interface ScopeOverlap {
  */
 export async function placeScope<T>(
   deps: OperationsDeps,
-  input: { companyId: string; baseUrl: string; scope: CompanyScope | null; lucca: LuccaClient; allowOverlap: boolean },
+  input: {
+    companyId: string;
+    baseUrl: string;
+    scope: CompanyScope | null;
+    lucca: LuccaClient;
+    allowOverlap: boolean;
+    claim?: TenantClaimOptions | undefined;
+  },
   save: (overlaps: ScopeOverlap[]) => Promise<T>,
 ): Promise<T> {
-  const placed = await withTenantClaim(deps, input, async (): Promise<{ saved: T } | { refused: ScopeOverlap[] }> => {
+  const claim = { baseUrl: input.baseUrl, companyId: input.companyId, ...input.claim };
+  const placed = await withTenantClaim(deps, claim, async (): Promise<{ saved: T } | { refused: ScopeOverlap[] }> => {
     const overlaps = await overlappingCompanies(deps, input);
     if (overlaps.length > 0 && !input.allowOverlap) return { refused: overlaps };
     return { saved: await save(overlaps) };
@@ -318,7 +326,14 @@ export interface ScopeChange {
  */
 export async function changeScope(
   deps: OperationsDeps,
-  input: { companyId: string; scope: LuccaScope; allowOverlap?: boolean; previewToken?: string },
+  input: {
+    companyId: string;
+    scope: LuccaScope;
+    allowOverlap?: boolean;
+    previewToken?: string;
+    /** While another placement of the tenant holds its claim: how long to wait, who to tell. */
+    claim?: TenantClaimOptions;
+  },
 ): Promise<ScopeChange> {
   const scope = validateScope(input.scope);
   const company = companyToChange(await deps.repos.companies.get(input.companyId), input.companyId);
@@ -337,6 +352,7 @@ export async function changeScope(
       scope,
       lucca: companyLuccaClient(deps, company),
       allowOverlap: input.allowOverlap ?? false,
+      claim: input.claim,
     },
     async (overlaps) => {
       await refuseWhileRunInFlight(deps, company._id);

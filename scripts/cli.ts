@@ -40,6 +40,7 @@ import {
   type ExportFormat,
 } from '../operations/report-export';
 import { changeScope, describeScope, previewScope, scopeAuditParams } from '../operations/scope';
+import { tenantClaimWaitMessage, type TenantClaimOptions } from '../operations/tenant-claim';
 import {
   addExtraField,
   extraFieldSpec,
@@ -133,6 +134,9 @@ const printJson = (value: unknown) => console.log(JSON.stringify(value, null, 2)
 /** Who the audit log says acted: the OS user, or the handle a command was given. */
 const cliActor = (actor = defaultRequestedBy()): AuditActor => ({ actor, source: 'cli' });
 
+/** An onboarding or scope change waiting for another of its tenant says so (on stderr: stdout may be JSON). */
+const sayClaimWait: TenantClaimOptions = { onWait: (wait) => console.error(tenantClaimWaitMessage(wait)) };
+
 program
   .command('onboard')
   .description(
@@ -222,6 +226,7 @@ program
               relink: opts.relink ?? false,
               scope: scopeOption(opts),
               allowOverlap: opts.allowOverlap ?? false,
+              claim: sayClaimWait,
             }),
         );
         console.log(
@@ -310,6 +315,7 @@ program
               scope,
               allowOverlap: opts.allowOverlap ?? false,
               ...(opts.previewToken ? { previewToken: opts.previewToken } : {}),
+              claim: sayClaimWait,
             }),
         );
         if (opts.json) return printJson(result);

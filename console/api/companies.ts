@@ -13,7 +13,14 @@ import {
 } from '../../operations';
 import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
-import { checkLuccaConnection, companyStatus, describeLuccaFailure, listCompanies, requireCompany } from '../data';
+import {
+  checkLuccaConnection,
+  companyStatus,
+  CONSOLE_TENANT_CLAIM,
+  describeLuccaFailure,
+  listCompanies,
+  requireCompany,
+} from '../data';
 import { apiError, companyParams, companySchema, nullable, nullableDateTime } from '../schemas';
 import { EVERY_CHOICES } from '../views/companies';
 import { iso, toApiCheck, toApiCompany } from './representations';
@@ -331,6 +338,7 @@ async function saveConnection(ctx: ConsoleContext, request: FastifyRequest, repl
           luccaUrl: body.luccaUrl,
           apiKey: body.apiKey,
           requestedBy: requestedBy(request),
+          claim: CONSOLE_TENANT_CLAIM,
         }),
     );
   } catch (err) {

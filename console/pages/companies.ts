@@ -4,7 +4,13 @@ import { readTenantOrganisation } from '../../operations/onboard';
 import { scopeAuditParams } from '../../operations/scope';
 import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
-import { checkLuccaConnection, CONSOLE_BUDGET_WAIT_MS, describeLuccaFailure, listCompanies } from '../data';
+import {
+  checkLuccaConnection,
+  CONSOLE_BUDGET_WAIT_MS,
+  CONSOLE_TENANT_CLAIM,
+  describeLuccaFailure,
+  listCompanies,
+} from '../data';
 import { companiesPage, EVERY_CHOICES, newCompanyPage, type ConnectionFormState } from '../views/companies';
 import { field, flash, sendCheck, wantsJson } from './forms';
 import { scopeFromForm } from './scope';
@@ -92,6 +98,7 @@ async function connectNewCompany(ctx: ConsoleContext, request: FastifyRequest, r
           createOnly: true,
           // Checked for overlaps with the tenant's other companies, refused with their names and counts.
           ...(scope ? { scope } : {}),
+          claim: CONSOLE_TENANT_CLAIM,
         }),
     );
     flash(request, 'flash.saved');

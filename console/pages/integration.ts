@@ -12,7 +12,14 @@ import {
 } from '../../operations';
 import { consoleActor } from '../audit';
 import { requestedBy, type ConsoleContext } from '../context';
-import { checkLuccaConnection, companyStatus, describeLuccaFailure, listRuns, requireCompany } from '../data';
+import {
+  checkLuccaConnection,
+  companyStatus,
+  CONSOLE_TENANT_CLAIM,
+  describeLuccaFailure,
+  listRuns,
+  requireCompany,
+} from '../data';
 import type { MessageKey } from '../i18n';
 import { companyParams } from '../schemas';
 import { EVERY_CHOICES, type ConnectionFormState } from '../views/companies';
@@ -121,6 +128,7 @@ async function saveConnection(ctx: ConsoleContext, request: FastifyRequest, repl
           luccaUrl,
           apiKey: field(request.body, 'apiKey'),
           requestedBy: requestedBy(request),
+          claim: CONSOLE_TENANT_CLAIM,
         }),
     );
   } catch (err) {

@@ -10,7 +10,7 @@ import {
 } from '../../operations/scope';
 import { consoleActor } from '../audit';
 import type { ConsoleContext } from '../context';
-import { requireCompany } from '../data';
+import { CONSOLE_TENANT_CLAIM, requireCompany } from '../data';
 import { companyParams } from '../schemas';
 import { scopePage } from '../views/scope';
 import { field, flash } from './forms';
@@ -68,7 +68,7 @@ export function registerScopePages(app: FastifyInstance, ctx: ConsoleContext): v
               'A scope is saved from its preview: preview it first, then save. Nothing was changed.',
             );
           }
-          return changeScope(ctx.deps, { companyId, scope, previewToken });
+          return changeScope(ctx.deps, { companyId, scope, previewToken, claim: CONSOLE_TENANT_CLAIM });
         },
       );
     } catch (err) {

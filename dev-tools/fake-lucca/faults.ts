@@ -23,7 +23,7 @@ export interface FaultRule {
   bytes?: number;
   /** `huge`: send `Content-Length` up front (default: none, the body streams chunked with no size told). */
   announceLength?: boolean;
-  /** `long-field`: which field of each user (default `lastName`). */
+  /** `long-field`: which field of each user (default `lastName`); `department.name` names a field of an object field. */
   field?: string;
   /** `long-field`: its length in characters (default 10,000). */
   length?: number;

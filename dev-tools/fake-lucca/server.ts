@@ -445,9 +445,15 @@ function withLongField(response: ApiResponse, fault: FaultRule): ApiResponse {
   const items = (response.body as { data?: { items?: unknown } } | null)?.data?.items;
   if (response.status !== 200 || !Array.isArray(items)) return response;
   const value = 'x'.repeat(fault.length ?? DEFAULT_LONG_FIELD_LENGTH);
-  const field = fault.field ?? 'lastName';
+  const [field, inner] = (fault.field ?? 'lastName').split('.', 2) as [string, string | undefined];
   for (const item of items as Record<string, unknown>[]) {
-    if (fault.userIds === undefined || fault.userIds.includes(item.id as number)) item[field] = value;
+    if (fault.userIds !== undefined && !fault.userIds.includes(item.id as number)) continue;
+    // An object field is copied, not changed: the user's object may be the dataset's own.
+    const current = item[field];
+    item[field] =
+      inner === undefined
+        ? value
+        : { ...(typeof current === 'object' && current !== null ? current : {}), [inner]: value };
   }
   return response;
 }

@@ -7,7 +7,13 @@ import { loadConfig } from '../../config/env';
 import { connectMongo, repositories, type Repositories } from '../../db/mongo';
 import { LuccaClient } from '../../lucca/client';
 import { LuccaRateLimitedError } from '../../lucca/errors';
-import { LEAD_GRACE_MS, SharedLuccaBudget, type SharedBudgetOptions } from '../../lucca/shared-budget';
+import {
+  LEAD_GRACE_MS,
+  READ_LEAD_DEFER_MS,
+  SharedLuccaBudget,
+  type LeadWait,
+  type SharedBudgetOptions,
+} from '../../lucca/shared-budget';
 import { sharedLuccaBudget } from '../../operations/lucca-budget';
 import { checkLuccaAccess } from '../../operations/onboard';
 import { OperationError } from '../../operations/errors';
@@ -414,6 +420,88 @@ describe('one Lucca rate limit per tenant, shared by every process through the s
       second[0]! < first.at(-1)!,
       `past its deferral the second read shares the budget: its first request (${second[0]}) before the first read's last (${first.at(-1)})`,
     );
+  });
+
+  /**
+   * A clock of the test's own, on Lucca's production limit and the production lead constants: a
+   * budget sleeping moves it forward at once, so 75 s of deferral pass in the time of the store's
+   * reads and writes (the real store, which keeps the times it is given).
+   */
+  function virtualClock() {
+    let t = Date.now();
+    return {
+      now: () => t,
+      sleep: async (ms: number) => {
+        t += Math.max(0, ms);
+        await new Promise((resolve) => setImmediate(resolve));
+      },
+      advance: (ms: number) => (t += ms),
+    };
+  }
+
+  test('a read defers to another read leading ten times longer for READ_LEAD_DEFER_MS (75 s) exactly, saying so, then takes its slot', async () => {
+    assert.equal(READ_LEAD_DEFER_MS, 75_000);
+    const { url } = newTenant(false);
+    const clock = virtualClock();
+    const { repos } = await otherProcess();
+    const tenantKey = new SharedLuccaBudget(repos.luccaBudgets, url).tenant;
+    // Another company's read leads the tenant, and goes on leading ten times the deferral.
+    assert.ok(
+      await repos.luccaBudgets.takeLead(tenantKey, 'another read', clock.now() + 10 * READ_LEAD_DEFER_MS, null),
+    );
+    const told: LeadWait[] = [];
+    const budget = new SharedLuccaBudget(repos.luccaBudgets, url, {
+      leadDeferMs: READ_LEAD_DEFER_MS,
+      onLeadWait: (w) => told.push(w),
+      now: clock.now,
+      sleep: clock.sleep,
+    });
+    const began = clock.now();
+    await budget.acquire();
+    assert.equal(clock.now() - began, READ_LEAD_DEFER_MS, 'it let the lead go first for its deferral, no longer');
+    assert.deepEqual(told, [
+      { waiting: true, atMostUntil: began + READ_LEAD_DEFER_MS },
+      { waiting: false, waitedMs: READ_LEAD_DEFER_MS },
+    ]);
+    // Past its deferral it shares the budget: the next request does not wait for the lead again.
+    const next = clock.now();
+    await budget.acquire();
+    assert.equal(clock.now(), next);
+    assert.equal(told.length, 2);
+  });
+
+  test('a lead that stopped reading is let go after LEAD_GRACE_MS (5 s), not after the 75 s deferral; one quiet ten times longer holds nobody', async () => {
+    assert.equal(LEAD_GRACE_MS, 5_000);
+    const { url } = newTenant(false);
+    const clock = virtualClock();
+    const processOf = async () => (await otherProcess()).repos.luccaBudgets;
+    const read = async (told: LeadWait[] = []) =>
+      new SharedLuccaBudget(await processOf(), url, {
+        leadDeferMs: READ_LEAD_DEFER_MS,
+        onLeadWait: (w) => told.push(w),
+        now: clock.now,
+        sleep: clock.sleep,
+      });
+    // The first read sends one request (it leads the tenant from then), then stops reading.
+    const leading = await read();
+    await leading.acquire();
+    const lastSlot = clock.now();
+    clock.advance(1_000);
+    const told: LeadWait[] = [];
+    await (await read(told)).acquire();
+    assert.equal(clock.now() - lastSlot, LEAD_GRACE_MS, 'the quiet lead was let go at the end of its grace');
+    assert.deepEqual(told, [
+      { waiting: true, atMostUntil: lastSlot + 1_000 + READ_LEAD_DEFER_MS },
+      { waiting: false, waitedMs: LEAD_GRACE_MS - 1_000 },
+    ]);
+
+    // The second read leads now; quiet for ten times the grace, it holds a third read not at all.
+    clock.advance(10 * LEAD_GRACE_MS);
+    const third: LeadWait[] = [];
+    const from = clock.now();
+    await (await read(third)).acquire();
+    assert.equal(clock.now(), from);
+    assert.deepEqual(third, []);
   });
 
   test('what one request costs the store: by _id only, a handful of commands', async (t) => {

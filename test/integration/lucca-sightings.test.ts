@@ -2,10 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../config/env';
 import { getProfile } from '../../console/data';
+import { i18n } from '../../console/i18n';
+import { hashPassword } from '../../console/password';
+import { buildConsole } from '../../console/server';
 import { LuccaSightingsRepository } from '../../db/lucca-sightings-repository';
 import type { OperationsDeps } from '../../operations';
 import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, type Stack } from './helpers';
 import { addTestCompany, linkedProfile, luccaUser, runSync, startWorker, type RunningWorker } from './sync-kit';
+import { consoleSettings, logIn } from './console-kit';
 
 /**
  * Ids spread over eleven blocks of 65,536 (the sightings' unit): ten times past one block, with
@@ -72,6 +76,31 @@ describe('"last seen in Lucca" is when a run last read the person, recorded with
     const profile = await linkedProfile(stack, companyId, 65_536);
     assert.equal(profile.lucca?.lastSeenAt.toISOString(), t1.toISOString(), 'the profile itself was not written');
     for (const id of IDS) assert.equal(await seen(id), clock.toISOString(), `user ${id} seen by the unchanged run`);
+
+    // The profile page and the API say both: seen by this run, written by the first.
+    const operator = { user: 'sightings-reader', password: 'a long enough password 0045' };
+    const app = await buildConsole({
+      deps,
+      db: stack.db,
+      settings: consoleSettings({
+        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
+      }),
+    });
+    try {
+      const cookie = await logIn(app, operator);
+      const url = `/companies/${companyId}/profiles/${profile._id.toHexString()}`;
+      const page = await app.inject({ method: 'GET', url, headers: { cookie } });
+      assert.equal(page.statusCode, 200);
+      const { timezone } = (await stack.repos.companies.get(companyId))!;
+      const shown = (testId: string) => new RegExp(`data-testid="${testId}">([^<]*)<`).exec(page.body)?.[1];
+      assert.equal(shown('last-seen'), i18n('fr').dateTime(clock, timezone), 'last seen: the unchanged run');
+      assert.equal(shown('last-written'), i18n('fr').dateTime(t1, timezone), 'last written: the first run');
+      assert.notEqual(shown('last-seen'), shown('last-written'));
+      const api = await app.inject({ method: 'GET', url: `/api${url}`, headers: { cookie } });
+      assert.equal(api.json<{ lastSeenInLucca: string }>().lastSeenInLucca, clock.toISOString());
+    } finally {
+      await app.close();
+    }
 
     const t3 = clock;
     clock = new Date('2026-06-15T11:00:00Z');

@@ -2,12 +2,32 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { BSON } from 'mongodb';
+import { loadConfig } from '../../config/env';
+import { addExtraField } from '../../operations/fields';
+import { changeScope } from '../../operations/scope';
 import { DEFAULT_MAX_PAGE_BYTES } from '../../lucca/client';
 import { DEFAULT_HUGE_BYTES } from '../../dev-tools/fake-lucca/faults';
 import { LUCCA_FIELD_MAX_LENGTHS } from '../../domain/map-lucca-user';
 import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
-import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, TEST_SECRET, workflowBundleFile, type Stack } from './helpers';
-import { addTestCompany, changesOf, linkedProfile, luccaUser, profilesOf, runSync, staff } from './sync-kit';
+import {
+  MONGODB_URI,
+  openStack,
+  stackEnv,
+  TEMPORAL_ADDRESS,
+  TEST_SECRET,
+  workflowBundleFile,
+  type Stack,
+} from './helpers';
+import {
+  addTestCompany,
+  changesOf,
+  linkedProfile,
+  luccaUser,
+  profilesOf,
+  runSync,
+  staff,
+  updatedStamps,
+} from './sync-kit';
 
 const MiB = 1024 * 1024;
 
@@ -91,6 +111,74 @@ describe('bounded reads from Lucca, on the real stack', () => {
     stack.lucca.mutateUsers(other.tenant, (users) => users.filter((u) => u.id !== 300));
     const after = await sync(other.companyId);
     assert.deepEqual([after.status, after.counts?.deactivated], ['succeeded', 1]);
+  });
+
+  test('pages read with the legal entity, department and extra fields: an ordinary one is far under LUCCA_MAX_PAGE_BYTES, one twice past it fails its run with lucca-too-large saying what to do, nothing changed', async (t) => {
+    const entities = [
+      { id: 1, name: "Société Lumière d'Île-de-France" },
+      { id: 2, name: 'Établissements Côte-Sud' },
+    ];
+    const departments = [
+      { id: 11, name: 'Équipe Produit' },
+      { id: 12, name: 'Comptabilité & Contrôle de gestion' },
+    ];
+    const PEOPLE = 30;
+    const users = Array.from({ length: PEOPLE }, (_, i) =>
+      luccaUser(i + 1, {
+        legalEntityId: entities[i % 2]!.id,
+        legalEntity: entities[i % 2]!,
+        departmentId: departments[i % 2]!.id,
+        department: departments[i % 2]!,
+        extendedData: { e_site: 'Île de Nantes', e_cseCategory: { id: 12, name: 'Employé·e' } },
+      }),
+    );
+    const { companyId, tenant } = await addTestCompany(stack, users);
+    const deps = { repos: stack.repos, client: stack.client, config: loadConfig(stackEnv(stack)) };
+    await addExtraField(deps, { companyId, field: { lucca: 'e_site', key: 'site', type: 'text' } });
+    await addExtraField(deps, { companyId, field: { lucca: 'e_cseCategory', key: 'category', type: 'reference' } });
+    await changeScope(deps, { companyId, scope: { legalEntityIds: [1, 2] } });
+    const first = await sync(companyId);
+    assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
+    assert.equal(first.counts?.created, PEOPLE);
+
+    // The page as the sync reads it (one page here): every user with its units and extra fields.
+    const [page] = stack.lucca.requests(tenant).filter((r) => r.query.fields?.includes('department['));
+    assert.ok(page, 'the sync read a page');
+    assert.match(page.query.fields!, /legalEntity\[id,name\]/);
+    assert.match(page.query.fields!, /extendedData/);
+    const perUser = page.bytesSent! / PEOPLE;
+    t.diagnostic(
+      `${perUser.toFixed(0)} bytes a user with the units and two extra fields: ${((perUser * 1_000) / MiB).toFixed(2)} MiB a page of 1,000`,
+    );
+    assert.ok(
+      perUser * 1_000 * 10 < DEFAULT_MAX_PAGE_BYTES,
+      `a page of 1,000 such users stays ten times under the cap`,
+    );
+
+    // Department names that make the page twice the cap: the fake builds an answer in memory (the
+    // streamed 500 MB answer above goes thirty times past the cap), and twice is past any rounding.
+    const stamps = updatedStamps(await profilesOf(stack, companyId));
+    const asked = stack.lucca.requests(tenant).length;
+    const length = Math.ceil((2 * DEFAULT_MAX_PAGE_BYTES) / PEOPLE);
+    stack.lucca.addFault({ tenant, kind: 'long-field', field: 'department.name', length, times: Infinity });
+    const refused = await sync(companyId);
+    stack.lucca.clearFaults();
+    assert.equal(refused.status, 'failed');
+    assert.equal(refused.error?.code, 'lucca-too-large');
+    // What the operator reads in the run's report, its status and the console.
+    assert.match(
+      refused.error?.message ?? '',
+      /announced an answer of 32(\.\d+)? MiB, larger than the 16 MiB one page of users may take \(LUCCA_MAX_PAGE_BYTES\); the read was stopped and nothing was changed/,
+    );
+    assert.match(
+      refused.error?.message ?? '',
+      /report this answer to Lucca, and raise LUCCA_MAX_PAGE_BYTES on the workers only if/,
+    );
+    assert.doesNotMatch(refused.error?.message ?? '', /xxxx|Île|Équipe/, 'nothing of the page in the message');
+    assert.equal(stack.lucca.requests(tenant).length - asked, 1, 'refused once, not retried');
+    assert.ok(worker!.alive);
+    assert.deepEqual(updatedStamps(await profilesOf(stack, companyId)), stamps, 'no profile written');
+    assert.deepEqual((await linkedProfile(stack, companyId, 2)).lucca?.department, departments[1]);
   });
 
   test('records with fields ten times past their caps are skipped with field-too-long; the rest syncs, and a linked profile is kept as it is', async () => {

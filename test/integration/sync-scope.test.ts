@@ -10,7 +10,7 @@ import { onboardCompany, type OnboardInput, type OnboardResult } from '../../ope
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { ChildWorker } from '../../dev-tools/child-worker/child-worker';
 import { queryCompanyStatus, waitForSyncRun } from '../../operations/sync';
-import { moveUsers, type LuccaRawUser } from '../../dev-tools/fake-lucca';
+import { moveUsers, renameOrgUnit, type LuccaRawUser } from '../../dev-tools/fake-lucca';
 import { requestSync } from '../../operations/sync';
 import {
   FAKE_LUCCA_HOSTS,
@@ -292,6 +292,10 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
       assert.equal(err.code, 'run-in-flight');
       return true;
     });
+    await assert.rejects(changeScope(deps, { companyId, scope: { legalEntityIds: [1, 2] } }), (err: OperationError) => {
+      assert.equal(err.code, 'run-in-flight', 'the scope command too');
+      return true;
+    });
     assert.deepEqual((await stack.repos.companies.get(companyId))!.lucca.scope, {
       legalEntityIds: [1],
       departmentIds: [],
@@ -388,6 +392,45 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
         assert.equal(back.status, 'active');
         assert.equal(back.lucca?.outOfScopeAt ?? null, null);
       });
+    }
+  });
+
+  test('a renamed legal entity and department stay in scope (a scope is by id): their people are updated with the new names, nobody leaves', async () => {
+    const users = people(36);
+    // Lucca's filter ignored: our own check of the scope decides alone.
+    const t = tenant(users, { ignoreFilters: true });
+    const company = await onboard(t, { scope: { legalEntityIds: [2], departmentIds: [12] } });
+    const first = await waitForSyncRun(deps, company.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
+    const inScope = idsWhere(users, (u) => u.legalEntityId === 2 && u.departmentId === 12);
+    assert.ok(inScope.length > 1);
+    assert.deepEqual(await linkedIds(stack, company.companyId), inScope);
+
+    const entity = { id: 2, name: 'Établissements Côte-Sud & Corse' };
+    const department = { id: 12, name: 'Ressources Humaines — Paie' };
+    stack.lucca.mutateUsers(t.name, (all) =>
+      renameOrgUnit(renameOrgUnit(all, 'legalEntity', entity), 'department', department),
+    );
+    const [run] = await syncAll(company.companyId);
+    assert.deepEqual(
+      [run!.counts?.seen, run!.counts?.updated, run!.counts?.deactivated],
+      [inScope.length, inScope.length, 0],
+    );
+    const changes = (await changesOf(stack, run!._id)).filter((c) => c.action !== 'skip');
+    assert.deepEqual(
+      changes.map((c) => [c.luccaUserId, c.action, c.fields]),
+      inScope.map((id) => [
+        id,
+        'update',
+        {
+          legalEntity: { from: ENTITIES[1]!.name, to: entity.name },
+          department: { from: DEPARTMENTS[1]!.name, to: department.name },
+        },
+      ]),
+    );
+    for (const profile of await profilesOf(stack, company.companyId)) {
+      assert.equal(profile.status, 'active');
+      assert.deepEqual([profile.lucca?.legalEntity, profile.lucca?.department], [entity, department]);
     }
   });
 
@@ -533,6 +576,78 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     assert.deepEqual(second.scope, { legalEntityIds: [2], departmentIds: [] });
     assert.equal(await stack.repos.tenantClaims.current(tenantKey), null);
     await waitForSyncRun(deps, second.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+  });
+
+  test("a scope change waiting for another placement's tenant claim says what it waits for: the CLI prints it, the console answers with it", async () => {
+    const t = tenant(people(12));
+    const company = await onboard(t, { scope: { legalEntityIds: [1] } });
+    await waitForSyncRun(deps, company.firstSync, { pollMs: 100, timeoutMs: 120_000 });
+    const { companyId } = company;
+    await idle(companyId);
+    const tenantKey = normaliseLuccaBaseUrl(t.url);
+    const busy = { companyId: 'co-other', holder: 'another process', at: new Date() };
+    const scopeNow = async () => (await stack.repos.companies.get(companyId))!.lucca.scope;
+
+    // The CLI: waits, saying for what (ids only), and saves once the other placement is done.
+    assert.ok(await stack.repos.tenantClaims.claim(tenantKey, busy));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'scope', '--company', companyId, '--legal-entity', '1', '--legal-entity', '2'],
+      {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...stackEnv(stack) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await until('the CLI to say what it waits for', async () => (stderr.includes('Waiting for') ? true : undefined));
+      assert.equal(
+        stderr.trim(),
+        'Waiting for another onboarding or scope change of the same Lucca tenant (company co-other), at most 75 s…',
+      );
+      assert.deepEqual(await scopeNow(), { legalEntityIds: [1], departmentIds: [] }, 'nothing saved while it waits');
+      await stack.repos.tenantClaims.release(tenantKey, busy.holder);
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      child.kill();
+    }
+    assert.deepEqual(await scopeNow(), { legalEntityIds: [1, 2], departmentIds: [] });
+
+    // The console does not hang a page on it: it answers, naming the company the tenant waits for.
+    const operator = { user: 'claim-waiter', password: 'a long enough password 0044' };
+    const app = await buildConsole({
+      deps,
+      db: stack.db,
+      settings: consoleSettings({
+        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
+      }),
+    });
+    try {
+      const cookie = await logIn(app, operator);
+      const page = await app.inject({ method: 'GET', url: `/companies/${companyId}/scope`, headers: { cookie } });
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+      const post = (url: string, payload: Record<string, string>) =>
+        app.inject({ method: 'POST', url, headers: { cookie }, payload: { _csrf: csrf, ...payload } });
+      const previewed = await post(`/companies/${companyId}/scope/preview`, { 'le-1': '1' });
+      const previewToken = /name="previewToken" value="([^"]+)"/.exec(previewed.body)?.[1];
+      assert.ok(previewToken);
+      assert.ok(await stack.repos.tenantClaims.claim(tenantKey, { ...busy, at: new Date() }));
+      const began = Date.now();
+      const refused = await post(`/companies/${companyId}/scope`, {
+        legalEntityIds: '1',
+        departmentIds: '',
+        previewToken,
+      });
+      assert.equal(refused.statusCode, 422);
+      assert.match(refused.body, /\(company co-other, since [0-9T:.-]+Z\) was still checking and saving after 10 s/);
+      assert.ok(Date.now() - began < 30_000, 'answered within its bound');
+      assert.deepEqual(await scopeNow(), { legalEntityIds: [1, 2], departmentIds: [] }, 'nothing changed');
+    } finally {
+      await stack.repos.tenantClaims.release(tenantKey, busy.holder);
+      await app.close();
+    }
   });
 
   test('a scope change is previewed, nothing written, then applied: the next run does what the preview said, guarded', async () => {

@@ -627,6 +627,23 @@ describe('faults', () => {
       'once served, the dataset is as it was',
     );
   });
+
+  test('a long-field fault on `department.name` lengthens the name inside the object, keeping its id', async () => {
+    const tenant = newTenant({
+      users: COMPANY.map((u, i) => ({ ...u, departmentId: 10 + i, department: { id: 10 + i, name: `Équipe ${i}` } })),
+    });
+    const asked = '/api/v3/users?fields=id,department[id,name]';
+    const before = items(await call(tenant, asked)).map((u) => u.department as { id: number; name: string } | null);
+    fake.addFault({ tenant, kind: 'long-field', field: 'department.name', length: 3_000, userIds: [2] });
+    const page = items(await call(tenant, asked)).map((u) => u.department as { id: number; name: string } | null);
+    assert.deepEqual(page[1], { id: before[1]!.id, name: 'x'.repeat(3_000) });
+    assert.deepEqual([page[0], ...page.slice(2)], [before[0], ...before.slice(2)], 'the others as they were');
+    assert.deepEqual(
+      items(await call(tenant, asked)).map((u) => u.department),
+      before,
+      'the dataset untouched',
+    );
+  });
 });
 
 describe('data changing during a read', () => {
