@@ -129,8 +129,8 @@ export interface CompanyDatesScheduleSettings {
 }
 
 /**
- * The company's second schedule: just after its local midnight (`datesFireAt`: 00:05 to 00:35) (Temporal follows the time zone and its
- * daylight-saving changes), a `dates` run — planned from the store alone, no Lucca request — makes
+ * The company's second schedule: just after its local midnight (`datesFireAt`, 00:05 to 00:35;
+ * Temporal follows the time zone and its daylight-saving changes), a `dates` run — planned from the store alone, no Lucca request — makes
  * the contracts ended yesterday leavers and the hires starting today active, on the right day
  * whatever the sync's frequency. A schedule rather than a timer in the company workflow: Temporal
  * keeps the calendar in the company's zone, the UI shows and triggers it like the sync's, and the
