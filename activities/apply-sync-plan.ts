@@ -60,9 +60,15 @@ export function createApplySyncPlan(deps: SyncActivityDeps) {
         }
       };
 
-      /** The batch deleted and inserted again in a few commands, journaled first so a retry can finish it. */
-      const rewriteTogether = async (updates: readonly PlannedUpdate[]) => {
-        const { entries, outcome } = await repos.profiles.readForRewrite(companyId, updates, corrections);
+      /**
+       * The batch deleted and inserted again in a few commands, journaled first so a retry can finish
+       * it. Updates planned with their whole profile are judged and deleted from it (`asPlanned`):
+       * one pass of the store fewer, and a profile changed since then is left by the delete.
+       */
+      const rewriteTogether = async (updates: readonly PlannedUpdate[], asPlanned = true) => {
+        const { entries, outcome } = await repos.profiles.readForRewrite(companyId, updates, corrections, {
+          asPlanned,
+        });
         await settle(outcome);
         tally.checkpoint();
         await repos.workingData.journal(runId, entries);
@@ -78,9 +84,14 @@ export function createApplySyncPlan(deps: SyncActivityDeps) {
         }
         const byId = new Map(updates.map((u) => [u._id.toHexString(), u]));
         const refused = rewritten.refused.map((e) => byId.get(e.after._id.toHexString())!);
+        const left = rewritten.left.map((id) => byId.get(id.toHexString())!);
         // A profile the platform changed after the read was not deleted: it is updated the plain
-        // way, from what the platform wrote; a refused new version, one by one to learn why.
-        await updateOneByOne([...rewritten.left.map((id) => byId.get(id.toHexString())!), ...refused]);
+        // way, from what the platform wrote — or, when many changed since the plan read them (a
+        // blocked run applied later), rewritten again from the profiles as they are now.
+        const again = asPlanned && left.length >= caps.rewriteFrom;
+        if (again) await rewriteTogether(left, false);
+        // A refused new version, one by one to learn why.
+        await updateOneByOne(again ? refused : [...left, ...refused]);
       };
 
       const writeGathered = async () => {

@@ -15,8 +15,9 @@ import {
   type UsersPagingPosition,
 } from '../lucca/client';
 import { comparableSince, decideRead, fullReadEveryMs, luccaSince } from '../domain/run-kinds';
-import type { LuccaPlacement, RunKind } from '../domain/types';
+import type { LuccaPlacement, MappedLuccaUser, RunKind } from '../domain/types';
 import type { CompanyDocument } from '../db/companies-repository';
+import type { ProfileDocument } from '../db/profiles-repository';
 import type { RunReadRecord, RunScope } from '../db/sync-runs-repository';
 import { READ_LEAD_DEFER_MS, SharedLuccaBudget, type LeadWait } from '../lucca/shared-budget';
 import { isInLuccaScope } from '../lucca/scope';
@@ -177,7 +178,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       // The plan follows the read a few pages behind: Lucca's first requests go out while the
       // company's profiles load (at 100,000 that takes seconds, which would otherwise shift the
       // rate limit's window).
-      const startPlan = (profiles: 'company' | 'none' = 'company') =>
+      const startPlan = (profiles: 'company' | 'none' = 'company', keepWhole?: (profile: ProfileDocument) => boolean) =>
         RunPlan.start({
           repos,
           company,
@@ -187,13 +188,18 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
           progress: checkpoint,
           profiles,
           ...(enteredScope ? { enteredScope } : {}),
+          ...(keepWhole ? { keepWhole } : {}),
         });
       // An incremental read loads the company's profiles only once it has someone to plan: FerretDB
       // decodes every profile of the collection to read them (most of an unchanged incremental run's
       // time at 100,000), and an incremental read usually returns nobody or a few people.
       const lazy = decided.kind === 'incremental' && resumeFrom.page === 0;
       let starting: Promise<RunPlan> | null = lazy ? null : startPlan();
-      const planNow = () => (starting ??= startPlan());
+      // Started by its first page of someone, an incremental plan keeps whole the profiles that
+      // page may change: their rewrite then deletes them as read here instead of reading the
+      // company again (a pass over every profile of the collection on FerretDB).
+      const planNow = (first: readonly MappedLuccaUser[]) =>
+        (starting ??= startPlan('company', lazy ? mayChange(first) : undefined));
       // Pages an earlier attempt staged are planned from their copies, not read again.
       let planned: Promise<unknown> = starting
         ? starting.then((p) => (resumeFrom.page > 0 ? p.stagedPages(resumeFrom.page) : undefined))
@@ -238,7 +244,7 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
         await repos.workingData.stagePage(runId, read.page, read.requestOffset, users);
         behind += 1;
         // Once the plan has started every page goes to it; before, a page of nobody plans nothing.
-        const toPlan = starting !== null || users.length > 0 || read.outOfScope.length > 0 ? planNow() : null;
+        const toPlan = starting !== null || users.length > 0 || read.outOfScope.length > 0 ? planNow(users) : null;
         planned = planned.then(async () => {
           if (toPlan) await (await toPlan).page(read.page, users);
           behind -= 1;
@@ -353,6 +359,19 @@ function withNames(
       departments: named(scope.departmentIds, seen.departments, scope.names?.departments),
     },
   };
+}
+
+/** Whether a profile may be one these users' changes write: linked to one of them, or holding one's email. */
+function mayChange(users: readonly MappedLuccaUser[]): (profile: ProfileDocument) => boolean {
+  const ids = new Set<number>();
+  const emails = new Set<string>();
+  for (const user of users) {
+    if (user.luccaUserId !== null) ids.add(user.luccaUserId);
+    if (user.kind === 'ok' && user.fields.email !== null) emails.add(user.fields.email);
+  }
+  return (profile) =>
+    (profile.lucca !== undefined && ids.has(profile.lucca.userId)) ||
+    (typeof profile.email === 'string' && emails.has(profile.email));
 }
 
 /** Whether a retried attempt's heartbeat says Lucca ignored the modification filter. */

@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { failureType } from '../domain/failures';
 import { formatBound } from '../domain/run-bounds';
 
@@ -64,12 +64,12 @@ export async function watchProgress<C, T>(
   ctx.heartbeat(latest);
   let drainTimer: NodeJS.Timeout | undefined;
   let boundTimer: NodeJS.Timeout | undefined;
-  let failed: ApplicationFailure | undefined;
+  let failed: Error | undefined;
   const stop = new AbortController();
-  let reject!: (failure: ApplicationFailure) => void;
+  let reject!: (failure: Error) => void;
   const givenUp = new Promise<never>((_, r) => (reject = r));
-  const giveUp = (failure: ApplicationFailure) => {
-    if (failed) return;
+  const giveUp = (failure: Error) => {
+    if (failed !== undefined) return;
     failed = failure;
     clearInterval(timer);
     clearTimeout(drainTimer);
@@ -83,9 +83,18 @@ export async function watchProgress<C, T>(
       message: `${what} stopped at ${opts.describe(latest)} because its worker is shutting down${detail}; Temporal retries it from there on another worker.`,
       nonRetryable: false,
     });
-  // Temporal's word, once the grace time is over: whatever is still running is given up now.
-  const graceOver = () => {
-    if (ctx.cancellationDetails?.workerShutdown) giveUp(shutdownFailure(' (its grace time is over)'));
+  // Temporal's word. Once the grace time is over, whatever is still running is given up now. An
+  // attempt Temporal has already given up itself (its heartbeat timed out, or it was reset or
+  // paused) has a retry of its own somewhere: it stops at once, freeing its slot, and writes nothing
+  // more. Only a cancellation asked for (offboarding) lets the step in flight end first, as the run
+  // waits for the activity to have stopped before it finishes.
+  const cancelled = () => {
+    const details = ctx.cancellationDetails;
+    if (details?.workerShutdown) giveUp(shutdownFailure(' (its grace time is over)'));
+    else if (!details?.cancelRequested) {
+      const reason: unknown = ctx.cancellationSignal.reason;
+      giveUp(reason instanceof Error ? reason : new CancelledFailure(String(reason)));
+    }
   };
   const draining = () => {
     const drainMs = opts.shutdown?.drainMs ?? 0;
@@ -133,15 +142,17 @@ export async function watchProgress<C, T>(
       boundLeftMs,
     );
   }
-  ctx.cancellationSignal.addEventListener('abort', graceOver);
+  // Cancelled before it got here (its first store commands come before the first heartbeat).
+  if (ctx.cancellationSignal.aborted) cancelled();
+  else ctx.cancellationSignal.addEventListener('abort', cancelled);
   if (opts.shutdown?.signal.aborted) draining();
   else opts.shutdown?.signal.addEventListener('abort', draining);
 
-  const work = fn({
+  const watch: ProgressWatch<C> = {
     signal: AbortSignal.any([stop.signal, ctx.cancellationSignal]),
     checkpoint(c) {
       // The step came back after its attempt was given up: stop here, the retry owns the run now.
-      if (failed) throw failed;
+      if (failed !== undefined) throw failed;
       // The run was cancelled (offboarding): stop at this checkpoint — every write so far is
       // idempotent, and the run's finish completes a journaled rewrite and drops its working data.
       if (ctx.cancellationDetails?.cancelRequested) throw ctx.cancellationSignal.reason;
@@ -155,7 +166,9 @@ export async function watchProgress<C, T>(
         throw failure;
       }
     },
-  });
+  };
+  // An attempt given up before it began does nothing (the retry owns the run).
+  const work = failed !== undefined ? Promise.reject(failed) : fn(watch);
   // Once the attempt has been given up, a late rejection of the stuck operation is not news.
   work.catch(() => undefined);
   try {
@@ -164,7 +177,7 @@ export async function watchProgress<C, T>(
     clearInterval(timer);
     clearTimeout(drainTimer);
     clearTimeout(boundTimer);
-    ctx.cancellationSignal.removeEventListener('abort', graceOver);
+    ctx.cancellationSignal.removeEventListener('abort', cancelled);
     opts.shutdown?.signal.removeEventListener('abort', draining);
   }
 }

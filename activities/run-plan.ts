@@ -2,7 +2,7 @@ import { ObjectId } from 'mongodb';
 import type { CompanyDocument } from '../db/companies-repository';
 import type { Repositories } from '../db/mongo';
 import { toChangeDocument } from '../db/sync-changes-repository';
-import type { ApplicableChange } from '../db/profiles-repository';
+import type { ApplicableChange, ProfileDocument } from '../db/profiles-repository';
 import { guardsOf, type GuardRecord, type GuardReview, type Guards } from '../domain/guards';
 import { CompanyPlanner } from '../domain/plan-company';
 import { CompanyProfileIndex } from '../domain/profile-index';
@@ -65,6 +65,8 @@ export class RunPlan {
     private readonly guards: Guards,
     private readonly planner: CompanyPlanner,
     private readonly progress: (step: PlanStep, done: number) => void,
+    /** Profiles read whole, by id (see `keepWhole`). */
+    private readonly kept: ReadonlyMap<string, ProfileDocument>,
   ) {}
 
   /**
@@ -85,17 +87,31 @@ export class RunPlan {
     enteredScope?: (placement: LuccaPlacement) => boolean;
     /** Whose profiles the plan matches against: the company's (by default), or none. */
     profiles?: 'company' | 'none';
+    /**
+     * Which profiles to keep whole, read with the index: their updates carry them in the plan
+     * (`ApplicableChange.before`), so the apply need not read the company a second time. For a run
+     * that reads few people (an incremental one), where that second read would be most of its time.
+     */
+    keepWhole?: (profile: ProfileDocument) => boolean;
   }): Promise<RunPlan> {
     const { repos, company, runId } = opts;
     if (!opts.fresh) {
       await repos.syncChanges.clearRun(runId);
       await repos.workingData.clearPlan(runId);
     }
+    const kept = new Map<string, ProfileDocument>();
+    const { keepWhole } = opts;
     const index =
       opts.profiles === 'none'
         ? new CompanyProfileIndex(company.lucca.baseUrl)
-        : await repos.profiles.loadCompanyIndex(company._id, company.lucca.baseUrl, (done) =>
-            opts.progress('profiles', done),
+        : await repos.profiles.loadCompanyIndex(
+            company._id,
+            company.lucca.baseUrl,
+            (done) => opts.progress('profiles', done),
+            keepWhole &&
+              ((doc) => {
+                if (keepWhole(doc)) kept.set(doc._id.toHexString(), doc);
+              }),
           );
     const planner = new CompanyPlanner({
       today: companyToday(company.timezone, opts.now),
@@ -103,7 +119,7 @@ export class RunPlan {
       newProfileId,
       ...(opts.enteredScope ? { enteredScope: opts.enteredScope } : {}),
     });
-    return new RunPlan(repos, company._id, runId, guardsOf(company.sync), planner, opts.progress);
+    return new RunPlan(repos, company._id, runId, guardsOf(company.sync), planner, opts.progress, kept);
   }
 
   /** The company's profiles linked to a user of the tenant read (a read that finds nobody then is wrong). */
@@ -239,7 +255,11 @@ export class RunPlan {
     }
     await repos.syncChanges.insertMany(changes.map((c, i) => toChangeDocument(runId, companyId, first + i, c)));
     if (changes.length > 0) this.#planned.add(slot);
-    const applicable = changes.flatMap((c, i) => (isApplicable(c) ? [{ ...c, seq: first + i }] : []));
+    const applicable = changes.flatMap((c, i) => {
+      if (!isApplicable(c)) return [];
+      const before = c.action === 'create' ? undefined : this.kept.get(c.profileId);
+      return [{ ...c, seq: first + i, ...(before ? { before } : {}) }];
+    });
     await repos.workingData.storePlanSlot(runId, slot, applicable, replace);
   }
 

@@ -152,7 +152,16 @@ function extraSetOf(extra: ExtraValues | undefined): Record<string, unknown> {
  * record in `syncChanges` (absent from plans made before it was kept), so the apply corrects the
  * report by the record's `_id` when the store did something else.
  */
-export type ApplicableChange = PlannedChange & { profileId: string; seq?: number };
+export type ApplicableChange = PlannedChange & {
+  profileId: string;
+  seq?: number;
+  /**
+   * The whole profile as the plan read it, kept with the updates of a run that reads few people
+   * (see `RunPlan`): the rewrite judges and deletes from it instead of reading the company again.
+   * Only in the run's plan, never in its report.
+   */
+  before?: ProfileDocument;
+};
 
 /** A profile to create, and the change that plans it. */
 export interface PlannedInsert {
@@ -547,12 +556,18 @@ export class ProfilesRepository {
     companyId: string,
     tenant: string,
     onProgress?: (profilesRead: number) => void,
+    /** Given, each profile is read whole and handed to it too (FerretDB projects after decoding anyway). */
+    whole?: (doc: ProfileDocument) => void,
   ): Promise<CompanyProfileIndex> {
     const index = new CompanyProfileIndex(tenant);
     let read = 0;
-    const cursor = this.collection.find({ companyId }, { projection: SNAPSHOT_PROJECTION, batchSize: 2000 });
+    const cursor = this.collection.find(
+      { companyId },
+      { batchSize: 2000, ...(whole ? {} : { projection: SNAPSHOT_PROJECTION }) },
+    );
     for await (const doc of cursor) {
       index.add(toSnapshot(doc));
+      whole?.(doc);
       if (++read % 1000 === 0) onProgress?.(read);
     }
     return index;
@@ -645,6 +660,8 @@ export class ProfilesRepository {
     companyId: string,
     updates: readonly PlannedUpdate[],
     corrections: ApplyCorrections = noCorrections,
+    /** Judge the updates planned with their whole profile (`change.before`) from it, and read the company only for the others. */
+    opts: { asPlanned?: boolean } = {},
   ): Promise<{ entries: RewriteEntry[]; outcome: WriteOutcome }> {
     const wanted = new Map(updates.map((u) => [u._id.toHexString(), u]));
     const entries: RewriteEntry[] = [];
@@ -659,10 +676,18 @@ export class ProfilesRepository {
         entries.push({ before: doc!, after: withSet(doc!, verdict.update.set) });
       }
     };
+    if (opts.asPlanned) {
+      for (const update of updates) {
+        if (!update.change.before) continue;
+        wanted.delete(update._id.toHexString());
+        judged(update, update.change.before);
+      }
+    }
     // The company's profiles, picked here: FerretDB evaluates `$in` by comparing each document of
     // the collection with every listed value in turn (`filterFieldExpr` in its source); reading the
     // company is one pass whatever the batch.
-    for await (const doc of this.collection.find({ companyId })) {
+    const cursor = wanted.size > 0 ? this.collection.find({ companyId }) : [];
+    for await (const doc of cursor) {
       const id = doc._id.toHexString();
       const update = wanted.get(id);
       if (!update) continue;

@@ -1,4 +1,4 @@
-import { Binary, BSON, type Collection, type Db, type Filter } from 'mongodb';
+import { Binary, BSON, type Collection, type Db, type Filter, type FindCursor } from 'mongodb';
 import type { MappedLuccaUser } from '../domain/types';
 import { isDuplicateKeyOnly } from './errors';
 import type { ApplicableChange, ProfilesRepository, RewriteEntry } from './profiles-repository';
@@ -109,8 +109,8 @@ async function deleteParts(collection: Collection<StoredPart>, kind: 'page' | 'c
  * before writing — costs FerretDB a scan of the whole collection per document: measured at
  * 100,000 employees on SQLite, 1.9 s per plan chunk, which made a first sync 389 s instead of 146 s.
  */
-function inOrder<T extends { _id: string }>(collection: Collection<T>, filter: Filter<T>): AsyncIterable<T> {
-  return collection.find(filter).sort({ _id: 1 }).batchSize(1) as unknown as AsyncIterable<T>;
+function inOrder<T extends { _id: string }>(collection: Collection<T>, filter: Filter<T>): FindCursor<T> {
+  return collection.find(filter).sort({ _id: 1 }).batchSize(1) as unknown as FindCursor<T>;
 }
 
 /** A run's working collections: `syncStaging.<runId>`, `syncPlan.<runId>`, `syncJournal.<runId>`. */
@@ -203,10 +203,31 @@ export class RunWorkingData {
     if (docs.length > 0) await this.plan(runId).insertMany(docs, { ordered: false });
   }
 
-  /** The plan chunks of a run after chunk `after` (all of them for null), in apply order (see `inOrder`). */
+  /**
+   * The plan chunks of a run after chunk `after` (all of them for null), in apply order (see
+   * `inOrder`), each read while the one before it is applied: a chunk is a request to the store
+   * and a thousand changes to decode, about a fifth of a first sync's apply at 100,000 employees
+   * when read only once the previous chunk's profiles were written. At most two chunks are held.
+   */
   async *readPlanChunks(runId: string, after: string | null): AsyncGenerator<PlanChunk> {
-    for await (const part of inOrder(this.plan(runId), after === null ? {} : { _id: { $gt: after } })) {
-      yield { _id: part._id, slot: part.slot!, changes: unpack<ApplicableChange>(part.payload) };
+    const cursor = inOrder(this.plan(runId), after === null ? {} : { _id: { $gt: after } });
+    const read = async () => {
+      const part = await cursor.next();
+      return part && { _id: part._id, slot: part.slot!, changes: unpack<ApplicableChange>(part.payload) };
+    };
+    let next = read();
+    try {
+      for (;;) {
+        const chunk = await next;
+        if (!chunk) return;
+        next = read();
+        // Observed when the caller asks for it, or in `finally` when it stops before.
+        next.catch(() => undefined);
+        yield chunk;
+      }
+    } finally {
+      await next.catch(() => undefined);
+      await cursor.close();
     }
   }
 

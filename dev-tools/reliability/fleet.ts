@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
+import protos from '@temporalio/proto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SyncRunRef } from '../../activities/run-context';
 import type { ChildWorker } from '../child-worker/child-worker';
@@ -10,7 +12,9 @@ import { localDate } from '../fake-lucca/dates';
 import { syncRunWorkflowId } from '../../temporal/ids';
 import { freePort } from '../stack/ports';
 import { pageOffset, pagesOf } from './moments';
-import { duplicateLinks, newApiKey, type Rig, type RunOutcome } from './rig';
+import { duplicateLinks, newApiKey, RIG_TUNING, type Rig, type RunOutcome } from './rig';
+import type { SyncTuning } from '../../workflows/messages';
+import { DEFAULT_STALL_TIMEOUT_MS } from '../../activities/progress';
 import { assertSameAsClean } from './scenarios';
 
 /**
@@ -36,8 +40,12 @@ export interface FleetOptions {
   cutMs: number;
   /** The workers' shutdown grace time (a deploy waits for it when an activity is held). */
   shutdownGraceMs: number;
-  /** The longest the fleet may take to come to a fault's moment, or to finish. */
+  /**
+   * The longest the fleet may take to come to its first fault's moment, or a pass to end even while
+   * its runs keep moving (a pass with no run moving fails sooner: `FLEET_QUIET_MS`).
+   */
   waitMs: number;
+
   log?: (line: string) => void;
 }
 
@@ -112,19 +120,6 @@ async function onboard(rig: Rig, opts: FleetOptions, companies: FleetCompany[], 
   return { tenants, ids };
 }
 
-/** Rejects, saying what it waited for, when `promise` takes longer than `ms`. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${Math.round(ms / 1000)} s`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Waits, bounded, until `done` holds; `what` says what for. */
 async function until(ms: number, what: string, done: () => boolean | Promise<boolean>): Promise<void> {
   const deadline = Date.now() + ms;
@@ -134,17 +129,35 @@ async function until(ms: number, what: string, done: () => boolean | Promise<boo
   }
 }
 
+/**
+ * The fleet's runs on production's heartbeat timeout (60 s), the rig's quick retries kept. The
+ * rig's 8 s (`RIG_TUNING`) retries a SIGKILLed worker's step quickly, but on this shared machine
+ * it also times out live steps: a worker starved of CPU, or a Temporal server restarting under
+ * load, sends no heartbeat for 8 s, and every such attempt is retried beside the one still running
+ * (seen: reads at their 6th to 27th attempt, every one ended by the heartbeat timeout). A worker
+ * SIGKILLed here costs its steps a minute, as it does in production.
+ */
+const FLEET_TUNING: SyncTuning = { ...RIG_TUNING, heartbeatTimeoutMs: undefined };
+
+/**
+ * How long the fleet may go with no run moving before a wait for it fails: past the product's own
+ * stall clock, which gives up a step that made no progress and retries it (a retry is a move).
+ */
+const FLEET_QUIET_MS = DEFAULT_STALL_TIMEOUT_MS + 60_000;
+
 /** A fleet's runs started at once, each watched until it ends. */
 class Runs {
   readonly refs: SyncRunRef[] = [];
   readonly outcomes: Promise<RunOutcome>[] = [];
   private settled = 0;
 
+  private constructor(private readonly rig: Rig) {}
+
   static async start(rig: Rig, companyIds: string[]): Promise<Runs> {
-    const runs = new Runs();
+    const runs = new Runs(rig);
     for (const companyId of companyIds) {
       const run = rig.newRun(companyId);
-      await rig.startRun(run);
+      await rig.startRun(run, FLEET_TUNING);
       runs.refs.push(run);
       const outcome = rig.collect(run);
       outcome.then(
@@ -160,8 +173,49 @@ class Runs {
     return this.refs.length - this.settled;
   }
 
-  all(ms: number): Promise<RunOutcome[]> {
-    return within(ms, `the fleet's ${this.refs.length} runs ending`, Promise.all(this.outcomes));
+  /**
+   * Every run's outcome, once all have ended. Fails when none of them has moved for `quietMs` (its
+   * run document's phase and progress, its pending activity's attempt and heartbeated checkpoint),
+   * or after `capMs` in all: a loaded machine makes the fleet slower, a stuck one makes it still.
+   */
+  async all(quietMs: number, capMs: number): Promise<RunOutcome[]> {
+    const what = `the fleet's ${this.refs.length} runs ending`;
+    const begun = Date.now();
+    let seen = '';
+    let movedAt = begun;
+    let lookedAt = 0;
+    while (this.inFlight > 0) {
+      const now = Date.now();
+      // A look is a describe per run: every few seconds is enough against a bound of minutes.
+      if (now - lookedAt >= 5_000) {
+        lookedAt = now;
+        const moves = await this.moves().catch(() => seen);
+        if (moves !== seen) [seen, movedAt] = [moves, now];
+      }
+      if (now - movedAt > quietMs) throw new Error(`${what}: no run moved for ${Math.round(quietMs / 1000)} s`);
+      if (now - begun > capMs) throw new Error(`${what}: not within ${Math.round(capMs / 1000)} s, runs still moving`);
+      await sleep(1_000);
+    }
+    return Promise.all(this.outcomes);
+  }
+
+  /** What says the unfinished runs move: their documents' status and progress, their pending activities' attempts and checkpoints. */
+  private async moves(): Promise<string> {
+    const docs = await this.rig.store.syncRuns
+      .find({ _id: { $in: this.refs.map((r) => r.runId) } })
+      .project({ status: 1, phase: 1, progress: 1, profileWrites: 1 })
+      .toArray();
+    const activities: unknown[] = [];
+    for (const ref of this.refs) {
+      const described = await this.rig.client.workflow
+        .getHandle(syncRunWorkflowId(ref.companyId, ref.runId))
+        .describe();
+      if (described.status.name !== 'RUNNING') continue;
+      for (const a of described.raw.pendingActivities ?? []) {
+        activities.push([ref.runId, a.activityType?.name, a.attempt, a.state, a.heartbeatDetails?.payloads?.[0]?.data]);
+      }
+    }
+    return JSON.stringify([docs, activities]);
   }
 }
 
@@ -239,21 +293,39 @@ class Workers {
   }
 }
 
-/** What the fleet's unfinished runs wait on (activity, attempt, last failure), for a wait that timed out. */
-async function stuck(rig: Rig, runs: Runs): Promise<string> {
+/**
+ * What the fleet's unfinished runs wait on, for a wait that timed out: each pending activity's
+ * state, attempt, when it was scheduled, started and last heartbeated, on which worker, its last
+ * failure; and the workers alive now (their identities). The workers' own lines about those runs
+ * go to a file in the temp directory, named here: a run left running is diagnosed from them.
+ */
+async function stuck(rig: Rig, runs: Runs, workers: Workers): Promise<string> {
+  const now = Date.now();
+  const ago = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+    t?.seconds ? `${Math.round((now - Number(t.seconds) * 1000) / 1000)} s ago` : 'never';
   const lines: string[] = [];
+  const stuckRuns = new Set<string>();
   for (const ref of runs.refs.slice(0, 20)) {
     const described = await rig.client.workflow
       .getHandle(syncRunWorkflowId(ref.companyId, ref.runId))
       .describe()
       .catch(() => null);
     if (!described || described.status.name !== 'RUNNING') continue;
+    stuckRuns.add(ref.runId);
     const pending = (described.raw.pendingActivities ?? []).map(
-      (a) => `${a.activityType?.name} attempt ${a.attempt}${a.lastFailure ? ` (${a.lastFailure.message})` : ''}`,
+      (a) =>
+        `${a.activityType?.name} attempt ${a.attempt} ${protos.temporal.api.enums.v1.PendingActivityState[a.state ?? 0]}` +
+        ` (scheduled ${ago(a.scheduledTime)}, started ${ago(a.lastStartedTime)}, heartbeat ${ago(a.lastHeartbeatTime)}` +
+        ` on ${a.lastWorkerIdentity || 'no worker'})` +
+        (a.lastFailure ? `: ${a.lastFailure.message}` : ''),
     );
-    lines.push(`${ref.companyId}: ${pending.join(', ') || 'no pending activity'}`);
+    lines.push(`${ref.companyId} ${ref.runId}: ${pending.join(', ') || 'no pending activity'}`);
   }
-  return `runs still running: ${lines.join('; ') || 'none'}`;
+  const alive = workers.live.map(({ worker }) => workerIdentity(worker.pid)).join(', ');
+  const file = path.join(os.tmpdir(), `fleet-stuck-${new Date(now).toISOString().replace(/[:.]/g, '-')}.log`);
+  const theirs = rig.logLines.filter((l) => [...stuckRuns].some((id) => l.includes(id)));
+  await writeFile(file, theirs.join('\n') + '\n').catch(() => undefined);
+  return `runs still running: ${lines.join('; ') || 'none'}; workers alive: ${alive}; their ${theirs.length} log lines about those runs: ${file}`;
 }
 
 /** The identity the SDK gives a worker by default (`pid@host`), which its workflow tasks carry. */
@@ -352,7 +424,7 @@ export async function fleetChaos(rig: Rig, opts: FleetOptions): Promise<FleetRep
     const cleanSide = await onboard(rig, opts, companies, `fleet-clean-${rig.dbName}`, false);
     // Started side by side: each spends seconds compiling its code.
     await Promise.all([workers.launch(false), workers.launch(false)]);
-    const clean = await (await Runs.start(rig, cleanSide.ids)).all(opts.waitMs);
+    const clean = await (await Runs.start(rig, cleanSide.ids)).all(FLEET_QUIET_MS, opts.waitMs);
     const cleanSeconds = (Date.now() - started) / 1000;
     const cleanPages = served(rig, cleanSide.tenants, 200);
     log(`clean pass: ${companies.length} companies in ${cleanSeconds.toFixed(0)} s, ${cleanPages} Lucca answers`);
@@ -395,7 +467,7 @@ export async function fleetChaos(rig: Rig, opts: FleetOptions): Promise<FleetRep
       `the fleet being served ${share} Lucca answers`,
       () => served(rig, side.tenants, 200) >= share,
     ).catch(async (err: unknown) => {
-      throw new Error(`${err instanceof Error ? err.message : String(err)}; ${await stuck(rig, runs)}`);
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; ${await stuck(rig, runs, workers)}`);
     });
     for (const [what, strike] of faults) {
       const inFlight = runs.inFlight;
@@ -409,8 +481,8 @@ export async function fleetChaos(rig: Rig, opts: FleetOptions): Promise<FleetRep
     }
     if (!gates.some((g) => g.heldAt !== null)) throw new Error('no run of the fleet came to its last page');
     for (const gate of gates) gate.release();
-    const outcomes = await runs.all(opts.waitMs).catch(async (err: unknown) => {
-      throw new Error(`${err instanceof Error ? err.message : String(err)}; ${await stuck(rig, runs)}`);
+    const outcomes = await runs.all(FLEET_QUIET_MS, opts.waitMs).catch(async (err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; ${await stuck(rig, runs, workers)}`);
     });
     const faultySeconds = (Date.now() - started) / 1000;
 
@@ -470,7 +542,7 @@ export async function fleetChaos(rig: Rig, opts: FleetOptions): Promise<FleetRep
     for (const tenant of side.tenants) rig.lucca.setRateLimit(tenant, false);
     await Promise.all([workers.launch(false), workers.launch(false)]);
     const passAgain = async () => {
-      const again = await (await Runs.start(rig, side.ids)).all(opts.waitMs);
+      const again = await (await Runs.start(rig, side.ids)).all(FLEET_QUIET_MS, opts.waitMs);
       for (const outcome of again) assert.equal(outcome.result.profileWrites, 0, 'another pass writes nothing');
       return cachesSettled(rig, workers, Math.min(opts.waitMs, 60_000), again.length);
     };

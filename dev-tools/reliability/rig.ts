@@ -198,7 +198,11 @@ export class Rig {
     return { companyId, runId: `run-${suffix()}` };
   }
 
-  startRun({ companyId, runId }: SyncRunRef): Promise<WorkflowHandle<typeof syncRunWorkflow>> {
+  /** Starts `run` on the rig's tuning, or on `tuning` (the fleet's: production's heartbeat timeout). */
+  startRun(
+    { companyId, runId }: SyncRunRef,
+    tuning: SyncTuning = RIG_TUNING,
+  ): Promise<WorkflowHandle<typeof syncRunWorkflow>> {
     return this.client.workflow.start(syncRunWorkflow, {
       taskQueue: this.taskQueue,
       workflowId: syncRunWorkflowId(companyId, runId),
@@ -209,7 +213,7 @@ export class Rig {
           trigger: 'manual',
           requestedBy: 'reliability',
           dryRun: false,
-          tuning: RIG_TUNING,
+          tuning,
         },
       ],
     });

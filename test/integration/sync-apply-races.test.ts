@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import type { Document } from 'mongodb';
+import type { CommandStartedEvent, Document } from 'mongodb';
+import type { ProfileDocument } from '../../db/profiles-repository';
 import { SYNC_METRICS } from '../../activities/metrics';
 import { connectMongo, repositories } from '../../db/mongo';
 import type { SyncChangeDocument } from '../../db/sync-changes-repository';
@@ -128,7 +129,7 @@ describe('the apply while the platform writes too: reports never claim a write t
     // The platform's own rule: one login per email, across companies.
     await stack.store.profiles.createIndex({ email: 1 }, { unique: true, name: 'platform_email' });
     relay = await StoreRelay.open(MONGODB_URI);
-    relayed = await connectMongo(relay.uri, stack.db.databaseName);
+    relayed = await connectMongo(relay.uri, stack.db.databaseName, { monitorCommands: true });
     // The worker reaches the store through the relay, where a test holds it at the moment it needs.
     worker = await startWorker(stack, stack.taskQueue, { repos: repositories(relayed.db) });
   });
@@ -278,6 +279,90 @@ describe('the apply while the platform writes too: reports never claim a write t
     });
     assert.deepEqual(codes(change), ['overwritten-local-edit']);
     await assertCountsAreTheStores(stack, companyId, result);
+  });
+
+  test('an incremental run’s batch is deleted as its plan read it, the company read once; profiles the platform changed since are written from what it wrote, a few one by one, many rewritten again from the store', async () => {
+    const { rewriteFrom } = await stack.repos.profiles.capabilities();
+    // A batch the store rewrites (MongoDB: conditioned updates), a third of the company: under an
+    // overwrite guard the company set to 40 % (a scheduled run is not reviewed).
+    const changed = Number.isFinite(rewriteFrom) ? rewriteFrom + 10 : 110;
+    const users = staff(3 * changed, 5_000);
+    const { companyId, tenant } = await addTestCompany(stack, users);
+    await stack.store.companies.updateOne(
+      { _id: companyId },
+      { $set: { 'sync.guards.overwrite': { maxPercent: 40, minCount: 5 } } },
+    );
+    assert.equal((await runSync(stack, stack.taskQueue, companyId)).counts?.created, users.length);
+    // Reads of the whole company by the worker: the plan's, and a rewrite's when it reads again.
+    let companyReads = 0;
+    const countReads = (e: CommandStartedEvent) => {
+      const filter = e.command.filter as Document | undefined;
+      if (e.commandName === 'find' && e.command.find === 'profiles' && filter?.companyId === companyId && !filter._id) {
+        companyReads += 1;
+      }
+    };
+    relayed.client.on('commandStarted', countReads);
+    try {
+      for (const [round, many] of [
+        ['Durand', false],
+        ['Martin', true],
+      ] as const) {
+        const ids = users.slice(many ? changed : 0, many ? 2 * changed : changed).map((u) => u.id);
+        const renamed = new Set(ids);
+        stack.lucca.mutateUsers(tenant, (all) =>
+          all.map((u) => (renamed.has(u.id) ? { ...u, lastName: `Lefèvre${u.id}-${round}` } : u)),
+        );
+        // Changed on the platform after the plan read them, before the batch's first write.
+        const edited = many ? ids : ids.slice(0, 3);
+        const writing = relay.hold(command(['delete', 'update'], 'profiles'));
+        companyReads = 0;
+        const handle = await startSync(stack, stack.taskQueue, companyId, { kind: 'incremental', trigger: 'schedule' });
+        try {
+          await Promise.race([
+            writing.reach(REACH_MS),
+            runResult(handle).then((r) => {
+              throw new Error(`the run ended before its batch's first write: ${JSON.stringify(r)}`);
+            }),
+          ]);
+          assert.equal(companyReads, 1, 'the plan read the company; the batch is deleted as it read it');
+          await stack.store.profiles.updateMany(
+            { companyId, 'lucca.userId': { $in: edited } },
+            { $set: { firstName: 'Cam', phone: '+33 6 12 00 00 04' } },
+          );
+        } finally {
+          writing.release();
+        }
+        const result = await runResult(handle);
+
+        assert.equal(result.status, 'succeeded', JSON.stringify(result.error));
+        assert.equal(result.kind, 'incremental');
+        assert.equal(result.counts?.updated, changed);
+        assert.equal(
+          companyReads,
+          many && Number.isFinite(rewriteFrom) ? 2 : 1,
+          many ? 'a rewrite’s worth changed since the plan: read again, rewritten together' : 'a few: one by one',
+        );
+        const profiles = (await profilesOf(stack, companyId)) as (ProfileDocument & { phone?: string })[];
+        assert.equal(profiles.length, users.length, 'no profile lost, none doubled');
+        for (const id of ids) {
+          const p = profiles.find((q) => q.lucca?.userId === id)!;
+          assert.equal(p.lastName, `Lefèvre${id}-${round}`);
+          assert.equal(p.firstName, `Camille${id}`, 'Lucca wins on its own fields');
+          if (edited.includes(id)) assert.equal(p.phone, '+33 6 12 00 00 04', "the platform's write is kept");
+        }
+        const overwritten = (await changesOf(stack, result.runId)).filter((c) =>
+          codes(c)?.includes('overwritten-local-edit'),
+        );
+        assert.deepEqual(
+          overwritten.map((c) => c.luccaUserId).sort(),
+          [...edited].sort(),
+          'the report says whose platform edit Lucca overwrote',
+        );
+        await assertCountsAreTheStores(stack, companyId, result);
+      }
+    } finally {
+      relayed.client.off('commandStarted', countReads);
+    }
   });
 
   test('a profile the platform changes between a rewrite’s read and its delete is left as the platform wrote it, then updated the plain way', async () => {

@@ -158,6 +158,47 @@ describe('watchProgress (the stall watch of the sync activities)', () => {
     assert.equal(cancelled.checkpoints, 2, 'nothing after the checkpoint that saw it');
   });
 
+  // What the worker hears when the server has given the attempt up: the answer to its next
+  // heartbeat says the attempt is not found (its heartbeat timed out; the retry may be running).
+  for (const [reason, details] of [
+    ['NOT_FOUND', { notFound: true }],
+    ['TIMED_OUT', { timedOut: true }],
+  ] as const) {
+    test(`an attempt Temporal has given up (${reason}) writes nothing more: its next checkpoint stops it`, async () => {
+      const env = environment();
+      const given = await fiveCheckpoints(env, () => env.cancel(reason, new ActivityCancellationDetails(details)));
+      assert.ok(given.outcome instanceof CancelledFailure, String(given.outcome));
+      assert.equal(given.checkpoints, 2, 'nothing after the checkpoint that saw it');
+    });
+  }
+
+  test('an attempt Temporal has given up while its step is stuck ends at once, leaving its slot to the retry', async () => {
+    const env = environment();
+    let abortedBy: unknown;
+    const startedAt = Date.now();
+    const attempt = env.run(() =>
+      watchProgress(
+        'Reading Lucca',
+        { page: 0 },
+        { stallTimeoutMs: 60_000, describe: describeCheckpoint },
+        async (watch) => {
+          watch.checkpoint({ page: 2 });
+          watch.signal.addEventListener('abort', () => (abortedBy = watch.signal.reason as unknown));
+          setTimeout(() => env.cancel('NOT_FOUND', new ActivityCancellationDetails({ notFound: true })), 50);
+          // A store command that never answers.
+          return new Promise<never>(() => undefined);
+        },
+      ),
+    );
+    const outcome = await Promise.race([
+      attempt.then(String, (err: unknown) => err),
+      sleep(5_000).then(() => 'still running 5 s after Temporal gave it up'),
+    ]);
+    assert.ok(outcome instanceof CancelledFailure, String(outcome));
+    assert.ok(Date.now() - startedAt < 2_000, `ended at once (${Date.now() - startedAt} ms)`);
+    assert.equal(abortedBy, outcome, 'what can be aborted is aborted');
+  });
+
   test('when its worker shuts down, the activity heartbeats its next checkpoint and fails there as retryable worker-shutdown', async () => {
     const shuttingDown = new AbortController();
     const shutdown = await fiveCheckpoints(environment(), () => shuttingDown.abort(), {

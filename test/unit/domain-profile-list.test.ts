@@ -12,7 +12,7 @@ import {
   type ProfileListEntry,
 } from '../../domain/profile-list';
 import type { ChangeAction, ReasonCode } from '../../domain/types';
-import { toChangeDocument } from '../../db/sync-changes-repository';
+import { toChangeDocument, type SyncChangeDocument } from '../../db/sync-changes-repository';
 
 const entry = (id: string, lastName: string | null, firstName: string | null, more: Partial<ProfileListEntry> = {}) =>
   listEntryOf({
@@ -298,6 +298,33 @@ describe("the console's run change index", () => {
     await index.get('running', false);
     await index.get('running', false);
     assert.equal(reads.get('running'), 2);
+  });
+
+  test('at its production total (100,000 changes): a run of 1,000,000 is kept as an index alone, and runs of 30,000 three at a time', async () => {
+    const reads = new Map<string, number>();
+    const index = new RunChangeIndex({
+      async *readRows(runId) {
+        reads.set(runId, (reads.get(runId) ?? 0) + 1);
+        const n = runId === 'huge' ? 1_000_000 : 30_000;
+        // Only what the index reads of a change: a million whole records would be a gigabyte.
+        for (let seq = 0; seq < n; seq++) {
+          yield { seq, action: seq % 2 === 0 ? 'update' : 'create', reasons: [] } as unknown as SyncChangeDocument;
+        }
+      },
+    });
+    const huge = await index.get('huge', true);
+    assert.equal(huge.docs, null, 'ten times what it keeps: the index alone');
+    assert.equal(huge.seqs.length, 1_000_000);
+    assert.deepEqual(pageOfChanges(huge, { action: 'create' }, 499_998, 50).seqs, [999_997, 999_999]);
+    for (let i = 0; i < 4; i++) assert.equal((await index.get(`r${i}`, true)).docs?.length, 30_000);
+    await index.get('r3', true);
+    await index.get('r1', true);
+    await index.get('r0', true);
+    assert.deepEqual(
+      ['r3', 'r1', 'r0'].map((r) => reads.get(r)),
+      [1, 1, 2],
+      'three runs of 30,000 kept (90,000 changes): the oldest of four read again',
+    );
   });
 
   test('keeps the changes themselves up to its total (ten runs of 30 through 100), a larger run as an index alone', async () => {
