@@ -6,8 +6,10 @@ import {
   type ScheduleDescription,
   type ScheduleOptions,
   type ScheduleOptionsStartWorkflowAction,
+  type ScheduleSpec,
   type ScheduleUpdateOptions,
 } from '@temporalio/client';
+import { createHash } from 'node:crypto';
 import { parseEvery } from '../domain/duration';
 import { DEFAULT_FULL_READ_EVERY, parseFullReadEvery } from '../domain/run-kinds';
 import type { scheduledSyncWorkflow } from '../workflows/scheduled-sync';
@@ -17,11 +19,24 @@ import type { AuditedAction } from './audit';
 import type { OperationsDeps } from './context';
 import { companyNotFound, OperationError } from './errors';
 
-const MAX_JITTER_MS = 10 * 60_000;
+/**
+ * A company's place in a cycle of `periodSeconds`, in whole seconds from 0 to `periodSeconds` − 1:
+ * the first 6 bytes of the SHA-256 of its id (UTF-8), read as an unsigned big-endian integer,
+ * modulo the period. A plain hash, so the same id gets the same place in every process and
+ * version; changing this formula moves every schedule of a fleet.
+ */
+export function companySpreadSeconds(companyId: string, periodSeconds: number): number {
+  return createHash('sha256').update(companyId, 'utf8').digest().readUIntBE(0, 6) % periodSeconds;
+}
 
-/** Spreads the firings of companies sharing a frequency, so they do not all hit Lucca at the same second. */
-export function scheduleJitterMs(everyMs: number): number {
-  return Math.min(Math.round(everyMs / 48), MAX_JITTER_MS);
+/**
+ * Where in each interval the company's schedule fires. Temporal counts intervals from the Unix
+ * epoch, so without an offset every company on a 4-hour cadence would fire just after 00:00, 04:00…
+ * UTC, a whole fleet's runs queued at once; with one per company, to the second, a fleet's firings
+ * spread evenly over the interval. Always less than `everyMs`, as Temporal requires.
+ */
+export function scheduleOffsetMs(companyId: string, everyMs: number): number {
+  return companySpreadSeconds(companyId, Math.floor(everyMs / 1000)) * 1000;
 }
 
 /** `sync.every` validated the way the schedule needs it; the message names the rule (minimum 4h). */
@@ -62,6 +77,12 @@ function scheduleAction(s: CompanyScheduleSettings): ScheduleOptionsStartWorkflo
   };
 }
 
+/** The sync schedule's spec: every `everyMs`, at the company's offset. */
+export function companyScheduleSpec(companyId: string, everyMs: number): ScheduleSpec {
+  // No jitter: the offset spreads a fleet evenly, and `status` shows the exact time of the next run.
+  return { intervals: [{ every: everyMs, offset: scheduleOffsetMs(companyId, everyMs) }] };
+}
+
 export function companyScheduleOptions(
   s: CompanyScheduleSettings,
   opts: { paused?: boolean } = {},
@@ -69,7 +90,7 @@ export function companyScheduleOptions(
   const everyMs = parseEveryOrThrow(s.every);
   return {
     scheduleId: scheduleId(s.companyId),
-    spec: { intervals: [{ every: everyMs }], jitter: scheduleJitterMs(everyMs) },
+    spec: companyScheduleSpec(s.companyId, everyMs),
     action: scheduleAction(s),
     // A company workflow runs one sync at a time anyway; a firing while the last is still being
     // delivered is simply dropped.
@@ -79,8 +100,26 @@ export function companyScheduleOptions(
   };
 }
 
-/** When the date schedule fires, in the company's time zone: a few minutes in, its local date has surely turned. */
-export const DATES_FIRE_AT = { hour: 0, minute: 5 } as const;
+/**
+ * When date schedules fire, in each company's time zone: from 00:05 (a few minutes in, the local
+ * date has surely turned) over the next 30 minutes, each company at its own second
+ * (`companySpreadSeconds`), so that a time zone's companies do not all roll their dates at once.
+ */
+export const DATES_WINDOW = { fromMinute: 5, minutes: 30 } as const;
+
+/** The local time of the company's date roll, within `DATES_WINDOW`. */
+export function datesFireAt(companyId: string): { hour: number; minute: number; second: number } {
+  const s = DATES_WINDOW.fromMinute * 60 + companySpreadSeconds(companyId, DATES_WINDOW.minutes * 60);
+  return { hour: Math.floor(s / 3600), minute: Math.floor(s / 60) % 60, second: s % 60 };
+}
+
+/** The date schedule's spec: once a day at `datesFireAt`, in the company's zone (Temporal follows its clock changes). */
+export function datesScheduleSpec(companyId: string, timezone: string): ScheduleSpec {
+  return { calendars: [datesFireAt(companyId)], timezone };
+}
+
+const clock = (t: { hour: number; minute: number; second: number }) =>
+  [t.hour, t.minute, t.second].map((n) => String(n).padStart(2, '0')).join(':');
 
 export interface CompanyDatesScheduleSettings {
   companyId: string;
@@ -90,8 +129,8 @@ export interface CompanyDatesScheduleSettings {
 }
 
 /**
- * The company's second schedule: at 00:05 of its local day (Temporal follows the time zone and its
- * daylight-saving changes), a `dates` run — planned from the store alone, no Lucca request — makes
+ * The company's second schedule: just after its local midnight (`datesFireAt`, 00:05 to 00:35;
+ * Temporal follows the time zone and its daylight-saving changes), a `dates` run — planned from the store alone, no Lucca request — makes
  * the contracts ended yesterday leavers and the hires starting today active, on the right day
  * whatever the sync's frequency. A schedule rather than a timer in the company workflow: Temporal
  * keeps the calendar in the company's zone, the UI shows and triggers it like the sync's, and the
@@ -101,9 +140,10 @@ export function companyDatesScheduleOptions(
   s: CompanyDatesScheduleSettings,
   opts: { paused?: boolean } = {},
 ): ScheduleOptions<ScheduleOptionsStartWorkflowAction<typeof scheduledSyncWorkflow>> {
+  const at = datesFireAt(s.companyId);
   return {
     scheduleId: datesScheduleId(s.companyId),
-    spec: { calendars: [{ hour: DATES_FIRE_AT.hour, minute: DATES_FIRE_AT.minute }], timezone: s.timezone },
+    spec: datesScheduleSpec(s.companyId, s.timezone),
     action: {
       type: 'startWorkflow',
       workflowType: 'scheduledSyncWorkflow',
@@ -120,7 +160,7 @@ export function companyDatesScheduleOptions(
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
     state: {
       paused: opts.paused ?? false,
-      note: `lucca-sync: contract dates of company ${s.companyId} rolled at 00:05 ${s.timezone}, from the store (no Lucca request).`,
+      note: `lucca-sync: contract dates of company ${s.companyId} rolled at ${clock(at)} ${s.timezone}, from the store (no Lucca request).`,
     },
     typedSearchAttributes: [{ key: CompanyIdAttribute, value: s.companyId }],
   };
@@ -174,12 +214,23 @@ export function upsertCompanySchedule(
   }));
 }
 
-/** The date schedule follows the sync's pause; a company onboarded before it has none until onboarded again. */
-async function pauseDatesSchedule(client: Client, companyId: string, pause: boolean, now: Date): Promise<void> {
+/**
+ * The date schedule follows the sync's pause; a company onboarded before it has none until onboarded
+ * again. Resumed, it takes the current spec (`timezone`), as the sync's schedule does.
+ */
+async function pauseDatesSchedule(
+  client: Client,
+  companyId: string,
+  change: { pause: true } | { resume: true; timezone: string },
+  now: Date,
+): Promise<void> {
   const handle = client.schedule.getHandle(datesScheduleId(companyId));
   try {
-    if (pause) await handle.pause(`Paused with the sync's schedule (${now.toISOString()})`);
-    else await handle.unpause(`Resumed with the sync's schedule (${now.toISOString()})`);
+    if ('pause' in change) await handle.pause(`Paused with the sync's schedule (${now.toISOString()})`);
+    else {
+      await handle.update((previous) => ({ ...previous, spec: datesScheduleSpec(companyId, change.timezone) }));
+      await handle.unpause(`Resumed with the sync's schedule (${now.toISOString()})`);
+    }
   } catch (err) {
     if (!(err instanceof ScheduleNotFoundError)) throw err;
   }
@@ -247,11 +298,14 @@ export async function changeSchedule(
       await deps.repos.companies.setSchedule(companyId, { fullReadEvery: change.fullReadEvery }, now);
     } else if ('pause' in change) {
       await handle.pause(`Paused by the operator (${now.toISOString()})`);
-      await pauseDatesSchedule(deps.client, companyId, true, now);
+      await pauseDatesSchedule(deps.client, companyId, { pause: true }, now);
       await deps.repos.companies.setSchedule(companyId, { paused: true }, now);
     } else {
+      // Resuming also brings the schedule to the current spec: one made before offsets takes its own.
+      const every = parseEveryOrThrow(company.sync.every);
+      await handle.update((previous) => ({ ...previous, spec: companyScheduleSpec(companyId, every) }));
       await handle.unpause(`Resumed by the operator (${now.toISOString()})`);
-      await pauseDatesSchedule(deps.client, companyId, false, now);
+      await pauseDatesSchedule(deps.client, companyId, { resume: true, timezone: company.timezone }, now);
       await deps.repos.companies.setSchedule(companyId, { paused: false }, now);
     }
   } catch (err) {

@@ -4,8 +4,9 @@
  * tenant, the workers' budget set alike), all in one database as in production; each onboarded and
  * given its first full read through its company workflow, then put on its Temporal Schedule as
  * production makes it (`companyScheduleOptions`), except that the 4-hour interval is
- * `--interval` seconds of real time and the jitter is scaled alike (production: 4 h / 48 = 5 min;
- * here `--interval` / 48). Each firing asks for an incremental run (the day's full read is done).
+ * `--interval` seconds of real time and each company's offset in it is scaled alike (production:
+ * `scheduleOffsetMs`, spread over the 4 hours; here the same fraction of `--interval`), so the
+ * firings spread as production's do. Each firing asks for an incremental run (the day's full read is done).
  * `--changed` users of each tenant change before each cycle. The schedules fire `--cycles` times
  * with one worker, then the same number of times with each count of `--workers` after it:
  *
@@ -13,8 +14,8 @@
  *     [--workers 1,2] [--changed 10] [--seed 42]
  *
  * Measured per phase: Lucca requests per scaled hour (the fake's log), each firing's queueing
- * delay (its schedule's time, jitter included, to the start of the run that served it), how long
- * each cycle's burst took to drain, and the CPU and memory of the workers, FerretDB and the
+ * delay (its schedule's time to the start of the run that served it), how long each cycle's runs
+ * went on after its last firing, and the CPU and memory of the workers, FerretDB and the
  * Temporal server (`/proc/<pid>/stat` and `status`, sampled every second). Prints Markdown for
  * docs/benchmarks.md and writes the raw figures beside the temporary directory. Uses a database of
  * its own, dropped; its schedules are deleted and its company workflows terminated at the end.
@@ -29,7 +30,7 @@ import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { MongoClient } from 'mongodb';
 import pLimit from 'p-limit';
-import { companyScheduleOptions, scheduleJitterMs } from '../../operations/schedule';
+import { companyScheduleOptions, scheduleOffsetMs } from '../../operations/schedule';
 import { requestSyncWithStart } from '../../temporal/client';
 import { companyWorkflowId, scheduleId } from '../../temporal/ids';
 import type { ChildWorker } from '../child-worker/child-worker';
@@ -102,7 +103,12 @@ if (opts.cycles * opts.workers.length > RECENT_ACTIONS) {
 }
 
 const intervalMs = opts.interval * 1000;
-const jitterMs = Math.round((scheduleJitterMs(FOUR_HOURS_MS) * intervalMs) / FOUR_HOURS_MS);
+/**
+ * A company's offset in the compressed interval: the same fraction of it as production's in 4 h,
+ * to the whole second (Temporal fires on whole seconds: an offset of 4.006 s fires at 4 s).
+ */
+const offsetMs = (companyId: string) =>
+  Math.floor((scheduleOffsetMs(companyId, FOUR_HOURS_MS) * intervalMs) / FOUR_HOURS_MS / 1000) * 1000;
 /** Real milliseconds of the bench per scaled hour. */
 const realMsPerScaledHour = intervalMs / 4;
 
@@ -229,7 +235,7 @@ interface PhaseResult {
   /** Each scheduled run's time from its start to its end. */
   durationsMs: number[];
   runs: { total: number; incremental: number; failed: number; profileWrites: number; usersSeen: number };
-  /** Per cycle: from its first firing to the end of the last run it asked for. */
+  /** Per cycle: from its last firing to the end of the last run its firings asked for. */
   drainsMs: number[];
   luccaRequests: number;
   tooMany: number;
@@ -359,12 +365,13 @@ try {
   log(`first full reads: ${sec(seedMs)} s, ${seedFailed} not succeeded`);
   if (seedFailed > 0) throw new Error(`${seedFailed} first full reads did not succeed`);
 
-  // The schedules, as production makes them, the interval and jitter compressed.
+  // The schedules, as production makes them, the interval and offsets compressed.
+  const specOf = (companyId: string) => ({ intervals: [{ every: intervalMs, offset: offsetMs(companyId) }] });
   for (const c of companies) {
     const options = companyScheduleOptions({ companyId: c.id, every: '4h', taskQueue });
     await client.schedule.create({
       ...options,
-      spec: { intervals: [{ every: intervalMs }], jitter: jitterMs },
+      spec: specOf(c.id),
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: Math.max(intervalMs, 10_000) },
       // Paused until a phase begins; paused again once its last firings are taken, so that its
       // runs drain before it is measured and the next phase adds a worker.
@@ -380,25 +387,38 @@ try {
         }),
       ),
     );
-  log(`${opts.companies} schedules every ${opts.interval} s (standing for 4 h), jitter up to ${sec(jitterMs)} s`);
+  log(`${opts.companies} schedules every ${opts.interval} s (standing for 4 h), each at its offset`);
 
-  // Phases start at an interval boundary (intervals are counted from the epoch), so that each
-  // holds `cycles` whole firings of every schedule.
+  // Phases start at an interval boundary (intervals are counted from the epoch) and hold
+  // `cycles` whole intervals: the spec's start and end keep each schedule to exactly `cycles`
+  // firings, whatever its offset, and the boundary leaves time to bring every schedule to them.
   const boundary = (t: number) => Math.ceil(t / intervalMs) * intervalMs;
+  const settingUpMs = 10_000 + 50 * opts.companies;
   const phases: PhaseResult[] = [];
   let changedSoFar = 0;
   for (const [p, count] of opts.workers.entries()) {
     await addWorkers(count);
-    // Unpaused just past a boundary's firings, so that none fires before the phase's first boundary.
-    await sleep(boundary(Date.now()) + jitterMs + 1_000 - Date.now());
-    await setPaused(false);
-    const from = boundary(Date.now());
+    const from = boundary(Date.now() + settingUpMs);
     const to = from + opts.cycles * intervalMs;
+    await Promise.all(
+      companies.map((c) =>
+        ask(() =>
+          client.schedule.getHandle(scheduleId(c.id)).update((previous) => ({
+            ...previous,
+            spec: { ...specOf(c.id), startAt: new Date(from), endAt: new Date(to - 1) },
+          })),
+        ),
+      ),
+    );
+    await setPaused(false);
+    if (Date.now() > from) log(`schedules ready ${sec(Date.now() - from)} s after the phase began: early firings lost`);
     const loadBefore = loadAverage();
     let usersChanged = 0;
     for (let cycle = 0; cycle < opts.cycles; cycle++) {
       const firingAt = from + cycle * intervalMs;
-      // Changes land well before the cycle's firings: half an interval ahead, or at once.
+      // Changes land half an interval before the cycle begins, or at once. The firings are spread
+      // over the interval, so a company firing late in the previous cycle reads them then; each run
+      // reads everyone changed so far anyway (see docs/benchmarks.md), and writes only what changed.
       await sleep(Math.max(0, firingAt - intervalMs / 2 - Date.now()));
       if (opts.changed > 0) {
         await Promise.all(
@@ -419,7 +439,7 @@ try {
     }
     // The last cycle's runs come to their end before the next phase adds a worker.
     const lastCycle = to - intervalMs;
-    await sleep(Math.max(0, lastCycle + jitterMs + 2_000 - Date.now()));
+    await sleep(Math.max(0, to + 2_000 - Date.now()));
     // A loaded server takes a firing minutes after its time (seen: 2 min 43 s), and a paused
     // schedule never takes it: pause once every schedule has taken its last firing of the phase, or
     // an interval later (the missing ones are then reported as not taken).
@@ -460,7 +480,8 @@ try {
     loadBefore: string,
   ): Promise<PhaseResult> {
     const delaysMs: number[] = [];
-    const drains = new Map<number, number>();
+    /** Per cycle: its last firing's time and its runs' last end. */
+    const drains = new Map<number, { lastFiring: number; lastEnd: number }>();
     let firings = 0;
     let unserved = 0;
     const scheduledRuns = await runs
@@ -500,10 +521,11 @@ try {
         }
         delaysMs.push(run.startedAt.getTime() - at);
         const cycle = Math.floor((at - phaseFrom) / intervalMs);
-        drains.set(
-          cycle,
-          Math.max(drains.get(cycle) ?? 0, (run.finishedAt?.getTime() ?? ended) - (phaseFrom + cycle * intervalMs)),
-        );
+        const drain = drains.get(cycle) ?? { lastFiring: 0, lastEnd: 0 };
+        drains.set(cycle, {
+          lastFiring: Math.max(drain.lastFiring, at),
+          lastEnd: Math.max(drain.lastEnd, run.finishedAt?.getTime() ?? ended),
+        });
       }
     }
     const requests = await fake!.control<{ path: string; status: number; at: number }[]>('GET', '/requests');
@@ -535,7 +557,7 @@ try {
         profileWrites: scheduledRuns.reduce((n, r) => n + (r.profileWrites ?? 0), 0),
         usersSeen: scheduledRuns.reduce((n, r) => n + (r.counts?.seen ?? 0), 0),
       },
-      drainsMs: [...drains.entries()].sort(([a], [b]) => a - b).map(([, ms]) => ms),
+      drainsMs: [...drains.entries()].sort(([a], [b]) => a - b).map(([, d]) => d.lastEnd - d.lastFiring),
       luccaRequests: inPhase.length,
       tooMany: inPhase.filter((r) => r.status === 429).length,
       usersChanged,
@@ -562,11 +584,11 @@ try {
   const lines = [
     `${opts.companies.toLocaleString('en')} companies × ${opts.employees.toLocaleString('en')} employees, one tenant each; store ${settings.engine}; ${await machine()}.`,
     `Command: \`npm run bench:fleet -- ${process.argv.slice(2).join(' ')}\`. Schedules every ${opts.interval} s standing for 4 h ` +
-      `(1 real second = ${(FOUR_HOURS_MS / intervalMs).toFixed(0)} scaled seconds), jitter up to ${sec(jitterMs)} s (production: 5 min).`,
+      `(1 real second = ${(FOUR_HOURS_MS / intervalMs).toFixed(0)} scaled seconds), each company at its offset in the interval, scaled alike.`,
     `First full reads (${opts.companies} runs on ${opts.workers[0]} worker${opts.workers[0]! > 1 ? 's' : ''}): ${sec(seedMs)} s` +
       (seedCpu ? `; worker CPU ${pct(seedCpu.cpuMean)}, FerretDB ${pct(seedFerret?.cpuMean)}.` : '.'),
     '',
-    '| workers | firings taken of due (unserved) | runs (incremental, failed) | users changed / profile writes | Lucca requests (429s) | per scaled hour | queueing delay p50 / p95 / max | run time p50 / max | drain of each cycle | load before → after |',
+    "| workers | firings taken of due (unserved) | runs (incremental, failed) | users changed / profile writes | Lucca requests (429s) | per scaled hour | queueing delay p50 / p95 / max | run time p50 / max | end of the last run after each cycle's last firing | load before → after |",
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...phases.map(
       (ph) =>

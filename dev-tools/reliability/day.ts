@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleHandle } from '@temporalio/client';
 import type { SweepResult } from '../../activities/sweep';
-import { companyScheduleOptions, scheduleJitterMs } from '../../operations/schedule';
+import { companyScheduleOptions, scheduleOffsetMs } from '../../operations/schedule';
 import { companyWorkflowId, scheduleId, sweepWorkflowId } from '../../temporal/ids';
 import { companySyncWorkflow } from '../../workflows/company-sync';
 import { syncSweepWorkflow } from '../../workflows/sweep';
@@ -15,9 +15,10 @@ import type { Rig } from './rig';
 /**
  * A day of schedules, compressed: many companies, each on its Temporal Schedule firing every 4
  * hours as production's do (`companyScheduleOptions`: the firing workflow, its update-with-start
- * of the company workflow, overlap and catch-up policies, jitter), except that the interval is
- * `intervalMs` of real time standing for 4 h (the product refuses less than 4 h; the test server's
- * time skipping has no schedules, so this runs on the dev server, for real). The company workflows
+ * of the company workflow, overlap and catch-up policies, its offset in the interval), except that
+ * the interval is `intervalMs` of real time standing for 4 h, the offset scaled alike (the product
+ * refuses less than 4 h; the test server's time skipping has no schedules, so this runs on the dev
+ * server, for real). The company workflows
  * continue as new every `maxRunsPerExecution` runs instead of 100, so that a day shows it.
  * Checks: each firing became one run, started before the next firing; every run succeeded; each
  * company workflow continued as new and no execution's history grew past what its runs explain;
@@ -49,7 +50,7 @@ export interface DayReport {
   rssKb: number[];
 }
 
-/** The firing interval the schedule is given: the compressed 4 h, its jitter scaled alike. */
+/** The firing interval the schedule is given: the compressed 4 h, its offset scaled alike. */
 const FOUR_HOURS_MS = 4 * 3_600_000;
 
 async function rssKb(workers: ChildWorker[]): Promise<number> {
@@ -147,8 +148,12 @@ export async function scheduleDay(rig: Rig, opts: DayOptions): Promise<DayReport
       await rig.client.schedule.create({
         ...options,
         spec: {
-          intervals: [{ every: opts.intervalMs }],
-          jitter: Math.round((scheduleJitterMs(FOUR_HOURS_MS) * opts.intervalMs) / FOUR_HOURS_MS),
+          intervals: [
+            {
+              every: opts.intervalMs,
+              offset: Math.floor((scheduleOffsetMs(companyId, FOUR_HOURS_MS) * opts.intervalMs) / FOUR_HOURS_MS),
+            },
+          ],
         },
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: Math.max(opts.intervalMs, 10_000) },
       });
