@@ -27,8 +27,8 @@ import { ensureTool, TEMPORAL_TEST_SERVER } from './stack/tools';
  * once here, from the working tree, and every file's workers load that bundle
  * (TEST_WORKFLOW_BUNDLE) instead of bundling it again.
  */
-const SUITES = ['integration', 'browser', 'timeskip'];
-const LONGEST_FIRST = ['fleet', 'reliability', 'lucca-budget', 'profile-rewrite', 'operations', 'store-capabilities'];
+const SUITES = ['integration', 'browser', 'timeskip', 'fleet'];
+const LONGEST_FIRST = ['reliability', 'lucca-budget', 'profile-rewrite', 'operations', 'store-capabilities'];
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);

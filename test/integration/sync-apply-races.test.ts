@@ -283,14 +283,14 @@ describe('the apply while the platform writes too: reports never claim a write t
 
   test('an incremental run’s batch is deleted as its plan read it, the company read once; profiles the platform changed since are written from what it wrote, a few one by one, many rewritten again from the store', async () => {
     const { rewriteFrom } = await stack.repos.profiles.capabilities();
-    // A batch the store rewrites (MongoDB: conditioned updates), a third of the company: under an
-    // overwrite guard the company set to 40 % (a scheduled run is not reviewed).
+    // A batch the store rewrites (MongoDB: conditioned updates), under half of the company: under an
+    // overwrite guard the company set to 49 % (a scheduled run is not reviewed).
     const changed = Number.isFinite(rewriteFrom) ? rewriteFrom + 10 : 110;
-    const users = staff(3 * changed, 5_000);
+    const users = staff(2 * changed + 10, 5_000);
     const { companyId, tenant } = await addTestCompany(stack, users);
     await stack.store.companies.updateOne(
       { _id: companyId },
-      { $set: { 'sync.guards.overwrite': { maxPercent: 40, minCount: 5 } } },
+      { $set: { 'sync.guards.overwrite': { maxPercent: 49, minCount: 5 } } },
     );
     assert.equal((await runSync(stack, stack.taskQueue, companyId)).counts?.created, users.length);
     // Reads of the whole company by the worker: the plan's, and a rewrite's when it reads again.
