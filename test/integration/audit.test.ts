@@ -5,13 +5,12 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../../config/env';
-import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
 import { AuditLogRepository, type AuditEntry, type NewAuditEntry } from '../../db/audit-log-repository';
 import type { OperationsDeps } from '../../operations';
 import { generateLuccaUsers } from '../../dev-tools/fake-lucca';
 import { onboardCompany } from '../../operations/onboard';
-import { consoleSettings, logIn } from './console-kit';
+import { logIn, settingsWithAdmin } from './console-kit';
 import { until } from './sync-kit';
 import { createWorker, forgetCompanies, newApiKey, openStack, uniqueSuffix, type Stack, stackEnv } from './helpers';
 
@@ -191,9 +190,7 @@ describe('the audit log, on the real stack', () => {
     const app = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: OPERATOR.user, passwordHash: await hashPassword(OPERATOR.password) },
-      }),
+      settings: await settingsWithAdmin(OPERATOR),
     });
     try {
       const cookie = await logIn(app, OPERATOR);
@@ -264,9 +261,7 @@ describe('the audit log, on the real stack', () => {
     const app = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: OPERATOR.user, passwordHash: await hashPassword(OPERATOR.password) },
-      }),
+      settings: await settingsWithAdmin(OPERATOR),
     });
     const cookie = await logIn(app, OPERATOR);
     const session = (await app.inject({ method: 'GET', url: '/api/session', headers: { cookie } })).json<{

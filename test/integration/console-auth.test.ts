@@ -16,7 +16,7 @@ import type { AuditEntry } from '../../db/audit-log-repository';
 import { ACCOUNT_LOCKOUT } from '../../domain/login-lockout';
 import { listConsoleAudit } from '../../operations/audit';
 import type { OperationsDeps } from '../../operations';
-import { consoleSettings, cookieHeader, loginForm, logIn } from './console-kit';
+import { consoleSettings, cookieHeader, logIn, loginForm, settingsWithAdmin } from './console-kit';
 import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, type Stack } from './helpers';
 
 const CLI = path.join(import.meta.dirname, '..', '..', 'scripts', 'cli.ts');
@@ -47,9 +47,7 @@ describe('console accounts, sessions and login throttling on the real store', ()
     app = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: OPERATOR.user, passwordHash: await hashPassword(OPERATOR.password) },
-      }),
+      settings: await settingsWithAdmin(OPERATOR),
     });
   });
 

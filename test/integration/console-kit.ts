@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { ConsoleSettings } from '../../console/config';
+import { hashPassword } from '../../console/password';
 
 /** Console settings for an in-process console (`app.inject`): no bootstrap admin unless given. */
 export function consoleSettings(overrides: Partial<ConsoleSettings> = {}): ConsoleSettings {
@@ -17,6 +18,17 @@ export function consoleSettings(overrides: Partial<ConsoleSettings> = {}): Conso
     trustedProxies: [],
     ...overrides,
   };
+}
+
+/** Console settings whose bootstrap admin is `who`, its password hashed as the console stores it. */
+export async function settingsWithAdmin(
+  who: { user: string; password: string },
+  overrides: Partial<ConsoleSettings> = {},
+): Promise<ConsoleSettings> {
+  return consoleSettings({
+    bootstrapAdmin: { username: who.user, passwordHash: await hashPassword(who.password) },
+    ...overrides,
+  });
 }
 
 /** The cookies a response set (name=value each, as the next request sends them); a cleared one is left out. */

@@ -3,7 +3,6 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { ObjectId } from 'mongodb';
 import { loadConfig } from '../../config/env';
-import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
 import type { ProfileDocument } from '../../db/profiles-repository';
 import { toChangeDocument } from '../../db/sync-changes-repository';
@@ -11,7 +10,7 @@ import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { frenchCollator } from '../../domain/profile-list';
 import type { ChangeAction, ProfileStatus, ReasonCode } from '../../domain/types';
 import type { OperationsDeps } from '../../operations';
-import { consoleSettings, logIn } from './console-kit';
+import { logIn, settingsWithAdmin } from './console-kit';
 import { addCompany, MONGODB_URI, newApiKey, openStack, TEMPORAL_ADDRESS, uniqueSuffix, type Stack } from './helpers';
 
 const OPERATOR = { user: 'lists.admin', password: 'lists-admin-password-0123' };
@@ -96,9 +95,7 @@ describe('the console pages a company of thousands: profiles and run reports (re
     app = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: OPERATOR.user, passwordHash: await hashPassword(OPERATOR.password) },
-      }),
+      settings: await settingsWithAdmin(OPERATOR),
     });
     cookie = await logIn(app, OPERATOR);
 

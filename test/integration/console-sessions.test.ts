@@ -4,11 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../config/env';
-import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
 import { ConsoleSessionsRepository } from '../../db/console-sessions-repository';
 import type { OperationsDeps } from '../../operations';
-import { consoleSettings, cookieHeader, loginForm, logIn } from './console-kit';
+import { cookieHeader, logIn, loginForm, settingsWithAdmin } from './console-kit';
 import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, type Stack } from './helpers';
 
 const OPERATOR = { user: 'olga', password: `operator-${randomBytes(6).toString('hex')}` };
@@ -66,9 +65,8 @@ describe('console sessions end for good: logout, the absolute limit, anonymous v
       deps,
       db: stack.db,
       now: () => clock,
-      settings: consoleSettings({
+      settings: await settingsWithAdmin(OPERATOR, {
         session: { idleMs: IDLE_MS, absoluteMs: ABSOLUTE_MS },
-        bootstrapAdmin: { username: OPERATOR.user, passwordHash: await hashPassword(OPERATOR.password) },
       }),
     });
     // A request that is in flight for as long as the test wants: through the same login check and

@@ -3,13 +3,12 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../config/env';
 import { getProfile } from '../../console/data';
 import { i18n } from '../../console/i18n';
-import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
 import { LuccaSightingsRepository } from '../../db/lucca-sightings-repository';
 import type { OperationsDeps } from '../../operations';
 import { MONGODB_URI, openStack, TEMPORAL_ADDRESS, type Stack } from './helpers';
 import { addTestCompany, linkedProfile, luccaUser, runSync, startWorker, type RunningWorker } from './sync-kit';
-import { consoleSettings, logIn } from './console-kit';
+import { logIn, settingsWithAdmin } from './console-kit';
 
 /**
  * Ids spread over eleven blocks of 65,536 (the sightings' unit): ten times past one block, with
@@ -82,9 +81,7 @@ describe('"last seen in Lucca" is when a run last read the person, recorded with
     const app = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
-      }),
+      settings: await settingsWithAdmin(operator),
     });
     try {
       const cookie = await logIn(app, operator);

@@ -7,14 +7,13 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../config/env';
-import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
 import { toChangeDocument } from '../../db/sync-changes-repository';
 import type { SyncRunDocument } from '../../db/sync-runs-repository';
 import { describeReason } from '../../domain/reasons';
 import type { PlannedChange } from '../../domain/types';
 import type { OperationsDeps } from '../../operations';
-import { consoleSettings, logIn } from './console-kit';
+import { logIn, settingsWithAdmin } from './console-kit';
 import {
   addCompany,
   MONGODB_URI,
@@ -171,9 +170,7 @@ describe("a run's report exported as CSV and JSON, streamed from the store (real
     app = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: OPERATOR.user, passwordHash: await hashPassword(OPERATOR.password) },
-      }),
+      settings: await settingsWithAdmin(OPERATOR),
     });
     cookie = await logIn(app, OPERATOR);
     await stack.db.collection<SyncRunDocument>('syncRuns').insertOne(runDoc(trickyRun, TRICKY.length));

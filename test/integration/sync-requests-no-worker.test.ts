@@ -5,7 +5,6 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../config/env';
-import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
 import {
   getCompaniesStatus,
@@ -21,7 +20,7 @@ import { companySyncWorkflow } from '../../workflows';
 import { statusQuery, syncNowSignal, type CompanySyncStatus } from '../../workflows/messages';
 import { companyWorkflowId } from '../../temporal/ids';
 import { CompanyIdAttribute } from '../../temporal/search-attributes';
-import { consoleSettings, cookiesOf, logIn } from './console-kit';
+import { cookiesOf, logIn, settingsWithAdmin } from './console-kit';
 import { forgetCompanies, newApiKey, openStack, recordHistory, stackEnv, type Stack } from './helpers';
 import { addTestCompany, FAST_RETRIES, staff, startWorker, until, type RunningWorker } from './sync-kit';
 
@@ -225,9 +224,7 @@ describe('requests with no worker, and the same request twice, on the real stack
     const app: FastifyInstance = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: admin.user, passwordHash: await hashPassword(admin.password) },
-      }),
+      settings: await settingsWithAdmin(admin),
     });
     try {
       const cookie = await logIn(app, admin);

@@ -39,9 +39,8 @@ import {
 import { changeScope, type ScopePreview } from '../../operations/scope';
 import { TENANT_CLAIM_LAPSE_MS } from '../../operations/tenant-claim';
 import { normaliseLuccaBaseUrl } from '../../lucca/client';
-import { hashPassword } from '../../console/password';
 import { buildConsole } from '../../console/server';
-import { consoleSettings, logIn } from './console-kit';
+import { logIn, settingsWithAdmin } from './console-kit';
 
 /**
  * Pages of 20, so that a company of a few dozen is read in several requests: the same pages as a
@@ -620,9 +619,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     const app = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
-      }),
+      settings: await settingsWithAdmin(operator),
     });
     try {
       const cookie = await logIn(app, operator);
@@ -775,9 +772,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     const app = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
-      }),
+      settings: await settingsWithAdmin(operator),
     });
     try {
       const cookie = await logIn(app, operator);
@@ -849,9 +844,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     const app = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
-      }),
+      settings: await settingsWithAdmin(operator),
     });
     try {
       const cookie = await logIn(app, operator);
@@ -939,9 +932,7 @@ describe('a company scoped to part of its Lucca tenant gets its people and nobod
     const app = await buildConsole({
       deps,
       db: stack.db,
-      settings: consoleSettings({
-        bootstrapAdmin: { username: operator.user, passwordHash: await hashPassword(operator.password) },
-      }),
+      settings: await settingsWithAdmin(operator),
     });
     const companyId = `co-${uniqueSuffix()}`;
     companies.push(companyId);
