@@ -3,6 +3,7 @@ import { AlertsRepository } from './alerts-repository';
 import { AuditLogRepository } from './audit-log-repository';
 import { CompaniesRepository, type CompanyDocument } from './companies-repository';
 import { LuccaBudgetsRepository } from './lucca-budgets-repository';
+import { watchMonitor } from './monitor-watchdog';
 import { LuccaSightingsRepository } from './lucca-sightings-repository';
 import { ProfilesRepository, type ProfileDocument } from './profiles-repository';
 import { ReviewedChangesRepository } from './reviewed-changes-repository';
@@ -71,13 +72,17 @@ export async function ensureIndexes(repos: Repositories): Promise<void> {
   for (const repo of Object.values(repos) as { ensureIndexes(): Promise<void> }[]) await repo.ensureIndexes();
 }
 
+/**
+ * The client every process uses, its server monitor watched (`watchMonitor`): reconnected when it
+ * wedges, `onReconnect` told.
+ */
 export async function connectMongo(
   uri: string,
   dbName: string,
-  opts: { monitorCommands?: boolean } = {},
+  opts: { monitorCommands?: boolean; onReconnect?: (info: { stuckMs: number }) => void } = {},
 ): Promise<{ client: MongoClient; db: Db }> {
   const client = new MongoClient(uri, {
-    ...opts,
+    monitorCommands: opts.monitorCommands ?? false,
     serverSelectionTimeoutMS: 10_000,
     // Writes are idempotent upserts / conditional updates, so the driver may retry them safely.
     retryWrites: true,
@@ -92,6 +97,7 @@ export async function connectMongo(
       `Cannot reach MongoDB at ${redactUri(uri)}: ${err instanceof Error ? err.message : String(err)}. Check MONGODB_URI, or start the dev stack with \`npm run dev:stack -- start\`.`,
     );
   }
+  watchMonitor(client, { onReconnect: opts.onReconnect });
   return { client, db: client.db(dbName) };
 }
 

@@ -81,6 +81,11 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
 
   const { client: mongo, db } = await connectMongo(config.MONGODB_URI, config.MONGODB_DB, {
     monitorCommands: opts.monitorCommands !== undefined,
+    onReconnect: ({ stuckMs }) =>
+      logger.warn(
+        { stuckMs },
+        "The store client's server monitor had a heartbeat unanswered for good: the client is reconnected",
+      ),
   });
   opts.monitorCommands?.(mongo);
   const repos = repositories(db);
