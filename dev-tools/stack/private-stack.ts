@@ -1,10 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { freePort } from './ports';
-import { mongoAnswers, searchAttributeFlags } from './stack';
+import {
+  createFerretDatabase,
+  ferretStorageArgs,
+  initPostgresCluster,
+  mongoAnswers,
+  postgresArgs,
+  postgresBinDir,
+  postgresReady,
+  postgresUser,
+  searchAttributeFlags,
+  storeEngine,
+} from './stack';
 import { ensureTool, FERRETDB, TEMPORAL_CLI } from './tools';
 
 class ManagedProcess {
@@ -16,7 +27,7 @@ class ManagedProcess {
 
   constructor(
     readonly name: string,
-    private readonly command: () => Promise<{ bin: string; args: string[] }>,
+    private readonly command: () => Promise<{ bin: string; args: string[]; user?: { uid: number; gid: number } }>,
     private readonly healthy: () => Promise<boolean>,
   ) {}
 
@@ -26,8 +37,8 @@ class ManagedProcess {
 
   async start(timeoutMs = 90_000): Promise<void> {
     if (this.child) return;
-    const { bin, args } = await this.command();
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { bin, args, user } = await this.command();
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(user ?? {}) });
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) {
       stream.setEncoding('utf8');
@@ -66,15 +77,26 @@ export interface PrivateStack {
   temporalAddress: string;
   mongoUri: string;
   temporal: ManagedProcess;
+  /**
+   * What a store fault kills and restarts. On the PostgreSQL engine the PostgreSQL server under it
+   * stays up through such a restart, as a managed database would: only `stop` stops it.
+   */
   ferretdb: ManagedProcess;
   stop(): Promise<void>;
 }
 
+/**
+ * Temporal and FerretDB of their own in `dir`, on free ports. FerretDB runs on the engine the dev
+ * stack would use (`DEV_STORE_ENGINE`): SQLite files, or a PostgreSQL cluster of its own in `dir`.
+ */
 export async function startPrivateStack(dir: string): Promise<PrivateStack> {
+  const engine = storeEngine(process.env.DEV_STORE_ENGINE);
   await mkdir(path.join(dir, 'ferretdb'), { recursive: true });
   const [temporalPort, uiPort, ferretPort] = [await freePort(), await freePort(), await freePort()];
   const temporalAddress = `127.0.0.1:${temporalPort}`;
   const mongoUri = `mongodb://127.0.0.1:${ferretPort}`;
+  const postgresDir = path.join(dir, 'postgres');
+  const postgresPort = engine === 'postgresql' ? await freePort() : 0;
 
   const temporal = new ManagedProcess(
     'temporal',
@@ -115,8 +137,7 @@ export async function startPrivateStack(dir: string): Promise<PrivateStack> {
     async () => ({
       bin: await ensureTool(FERRETDB),
       args: [
-        '--handler=sqlite',
-        `--sqlite-url=file:${path.join(dir, 'ferretdb')}/`,
+        ...ferretStorageArgs(engine, path.join(dir, 'ferretdb'), postgresPort),
         `--listen-addr=127.0.0.1:${ferretPort}`,
         `--state-dir=${path.join(dir, 'ferretdb')}`,
         '--debug-addr=-',
@@ -126,14 +147,38 @@ export async function startPrivateStack(dir: string): Promise<PrivateStack> {
     }),
     () => mongoAnswers(mongoUri),
   );
-  await Promise.all([temporal.start(), ferretdb.start()]);
-  return {
-    temporalAddress,
-    mongoUri,
-    temporal,
-    ferretdb,
-    async stop() {
-      await Promise.all([temporal.stop(), ferretdb.stop()]);
-    },
+  const postgres =
+    engine === 'postgresql'
+      ? new ManagedProcess(
+          'postgres',
+          async () => ({
+            bin: path.join(postgresBinDir(), 'postgres'),
+            args: postgresArgs(postgresDir, postgresPort),
+            user: postgresUser(),
+          }),
+          async () => postgresReady(postgresPort),
+        )
+      : null;
+  const stop = async () => {
+    await Promise.all([temporal.stop(), ferretdb.stop()]);
+    // PostgreSQL's SIGTERM waits for every client to leave; SIGINT is its fast, clean shutdown.
+    await postgres?.stop('SIGINT');
   };
+  const startStore = async () => {
+    if (postgres) {
+      // The cluster's owner (the `postgres` user, when root) must reach it inside this private dir.
+      if (postgresUser()) await chmod(dir, 0o711);
+      await initPostgresCluster(postgresDir);
+      await postgres.start();
+      createFerretDatabase(postgresPort);
+    }
+    await ferretdb.start();
+  };
+  // Both settled before stopping, so that nothing starts after the stop of a failed start.
+  const failed = (await Promise.allSettled([temporal.start(), startStore()])).find((r) => r.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  return { temporalAddress, mongoUri, temporal, ferretdb, stop };
 }

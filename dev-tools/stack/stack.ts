@@ -225,18 +225,9 @@ function ferretService(s: StackSettings): Service {
       const bin = await ensureTool(FERRETDB);
       const dataDir = path.join(DATA_DIR, s.engine === 'sqlite' ? 'ferretdb' : 'ferretdb-postgresql');
       await mkdir(dataDir, { recursive: true });
-      const storage =
-        s.engine === 'sqlite'
-          ? ['--handler=sqlite', `--sqlite-url=file:${dataDir}/`]
-          : [
-              '--handler=postgresql',
-              // FerretDB holds a pooled connection per open cursor and per update statement of a
-              // command; pgx's default pool (50) would be the cliff. PostgreSQL allows 300.
-              `--postgresql-url=postgres://postgres@127.0.0.1:${s.postgresPort}/ferretdb?pool_max_conns=200`,
-            ];
       if (s.engine === 'postgresql') await startIfDown(postgresService(s));
       const pid = await spawnDetached('ferretdb', bin, [
-        ...storage,
+        ...ferretStorageArgs(s.engine, dataDir, s.postgresPort),
         `--listen-addr=127.0.0.1:${s.ferretPort}`,
         `--state-dir=${dataDir}`,
         '--debug-addr=-',
@@ -249,6 +240,18 @@ function ferretService(s: StackSettings): Service {
   };
 }
 
+/** FerretDB's storage flags: SQLite files in `dataDir`, or the `ferretdb` database of the PostgreSQL on `postgresPort`. */
+export function ferretStorageArgs(engine: StoreEngine, dataDir: string, postgresPort: number): string[] {
+  return engine === 'sqlite'
+    ? ['--handler=sqlite', `--sqlite-url=file:${dataDir}/`]
+    : [
+        '--handler=postgresql',
+        // FerretDB holds a pooled connection per open cursor and per update statement of a
+        // command; pgx's default pool (50) would be the cliff. PostgreSQL allows 300.
+        `--postgresql-url=postgres://postgres@127.0.0.1:${postgresPort}/ferretdb?pool_max_conns=200`,
+      ];
+}
+
 /** Which engine the running FerretDB was started with, so a switch of engine is not silently ignored. */
 const enginePath = path.join(DATA_DIR, 'run', 'ferretdb.engine');
 
@@ -257,65 +260,79 @@ function postgresService(s: StackSettings): Service {
   const dataDir = path.join(DATA_DIR, 'postgres');
   return {
     name: 'postgres',
-    async healthy() {
-      const ready = spawnSync(
-        path.join(postgresBinDir(), 'pg_isready'),
-        ['-h', '127.0.0.1', '-p', String(s.postgresPort)],
-        {
-          stdio: 'ignore',
-        },
-      );
-      return ready.status === 0;
-    },
+    healthy: async () => postgresReady(s.postgresPort),
     async start() {
-      const bin = postgresBinDir();
-      const user = postgresUser();
-      await mkdir(dataDir, { recursive: true });
-      if (user) chownSync(dataDir, user.uid, user.gid);
       if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
         process.stderr.write(`Initialising a PostgreSQL cluster in ${dataDir}…\n`);
-        execFileSync(
-          path.join(bin, 'initdb'),
-          ['-D', dataDir, '-E', 'UTF8', '--locale=C.UTF-8', '-A', 'trust', '-U', 'postgres'],
-          { stdio: ['ignore', 'ignore', 'inherit'], ...(user ?? {}) },
-        );
       }
+      await initPostgresCluster(dataDir);
       const pid = await spawnDetached(
         'postgres',
-        path.join(bin, 'postgres'),
-        [
-          '-D',
-          dataDir,
-          '-p',
-          String(s.postgresPort),
-          '-k',
-          dataDir,
-          '-c',
-          'listen_addresses=127.0.0.1',
-          '-c',
-          'max_connections=300',
-        ],
+        path.join(postgresBinDir(), 'postgres'),
+        postgresArgs(dataDir, s.postgresPort),
         {},
-        user,
+        postgresUser(),
       );
       await waitHealthy(this, pid);
-      const created = spawnSync(
-        path.join(bin, 'createdb'),
-        ['-h', '127.0.0.1', '-p', String(s.postgresPort), '-U', 'postgres', 'ferretdb'],
-        { encoding: 'utf8' },
-      );
-      if (created.status !== 0 && !/already exists/.test(created.stderr)) {
-        throw new Error(`createdb ferretdb failed: ${created.stderr.trim()}`);
-      }
+      createFerretDatabase(s.postgresPort);
     },
   };
+}
+
+/** Whether the PostgreSQL on 127.0.0.1:`port` accepts connections. */
+export function postgresReady(port: number): boolean {
+  const ready = spawnSync(path.join(postgresBinDir(), 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port)], {
+    stdio: 'ignore',
+  });
+  return ready.status === 0;
+}
+
+/** Creates a cluster in `dataDir` (owned by the `postgres` user when root) unless one is there. */
+export async function initPostgresCluster(dataDir: string): Promise<void> {
+  const user = postgresUser();
+  await mkdir(dataDir, { recursive: true });
+  if (user) chownSync(dataDir, user.uid, user.gid);
+  if (existsSync(path.join(dataDir, 'PG_VERSION'))) return;
+  execFileSync(
+    path.join(postgresBinDir(), 'initdb'),
+    ['-D', dataDir, '-E', 'UTF8', '--locale=C.UTF-8', '-A', 'trust', '-U', 'postgres'],
+    { stdio: ['ignore', 'ignore', 'inherit'], ...(user ?? {}) },
+  );
+}
+
+/** The `postgres` server's arguments: the cluster in `dataDir`, its socket there too, on 127.0.0.1:`port`. */
+export function postgresArgs(dataDir: string, port: number): string[] {
+  return [
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-k',
+    dataDir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'max_connections=300',
+  ];
+}
+
+/** The database FerretDB stores in (see `ferretStorageArgs`); one already there is kept. */
+export function createFerretDatabase(port: number): void {
+  const created = spawnSync(
+    path.join(postgresBinDir(), 'createdb'),
+    ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'ferretdb'],
+    { encoding: 'utf8' },
+  );
+  if (created.status !== 0 && !/already exists/.test(created.stderr)) {
+    throw new Error(`createdb ferretdb failed: ${created.stderr.trim()}`);
+  }
 }
 
 /**
  * Debian's PostgreSQL server binaries, installed on first use by dev-tools/setup/setup-postgres.sh (as the
  * browser tests install Chromium), with apt's output shown.
  */
-function postgresBinDir(): string {
+export function postgresBinDir(): string {
   const find = () => {
     const root = '/usr/lib/postgresql';
     const versions = existsSync(root)
@@ -341,7 +358,7 @@ function postgresBinDir(): string {
 }
 
 /** PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` user. */
-function postgresUser(): { uid: number; gid: number } | undefined {
+export function postgresUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
   try {
