@@ -15,20 +15,20 @@ import { ensureTool, TEMPORAL_TEST_SERVER } from './stack/tools';
  *
  *   tsx dev-tools/run-stack-tests.ts integration [file-filter…]
  *   tsx dev-tools/run-stack-tests.ts browser     [file-filter…]   (Chromium: dev-tools/setup/setup-browser.sh)
- *   tsx dev-tools/run-stack-tests.ts integration browser            (both folders on one stack: `npm test`)
+ *   tsx dev-tools/run-stack-tests.ts integration browser fleet      (the three folders on one stack: `npm test`)
  *   tsx dev-tools/run-stack-tests.ts timeskip    [file-filter…]   (Java 17+ and Maven)
  *
- * Stack files run three at a time (TEST_CONCURRENCY to change it): each opens its own database,
+ * Stack files run four at a time (TEST_CONCURRENCY to change it): each opens its own database,
  * task queue, fake Lucca (and console on a free port), and the servers they share are only ever
  * killed on a private stack, so they cannot see each other. The longest files start first, so the
- * lanes finish together. Three lanes rather than two on 2 cores: much of a file's time is a wait
- * (a rate limit's window, a timer, a child worker starting): on a quiet machine, one run after the
- * other, the stack suite took 750 s with three and 822 s with two. The workflow code is bundled
+ * lanes finish together. More lanes than the 2 cores: much of a file's time is a wait (a rate
+ * limit's window, a timer, a heartbeat timeout after a kill, a child worker starting): on a quiet
+ * machine, one run after the other, the stack suite took 750 s with three lanes and 822 s with two. The workflow code is bundled
  * once here, from the working tree, and every file's workers load that bundle
  * (TEST_WORKFLOW_BUNDLE) instead of bundling it again.
  */
 const SUITES = ['integration', 'browser', 'timeskip', 'fleet'];
-const LONGEST_FIRST = ['reliability', 'lucca-budget', 'profile-rewrite', 'operations', 'store-capabilities'];
+const LONGEST_FIRST = ['fleet', 'reliability', 'lucca-budget', 'profile-rewrite', 'operations', 'store-capabilities'];
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
@@ -49,7 +49,7 @@ async function main(): Promise<number> {
     await ensureTool(TEMPORAL_TEST_SERVER);
     return runTests(files, 1, {});
   }
-  const concurrency = Math.max(1, Number(process.env.TEST_CONCURRENCY ?? 3) || 1);
+  const concurrency = Math.max(1, Number(process.env.TEST_CONCURRENCY ?? 4) || 1);
   const s = stackSettings();
   const bundleDir = await mkdtemp(path.join(os.tmpdir(), 'lucca-sync-tests-'));
   try {
