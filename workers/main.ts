@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { setMaxListeners } from 'node:events';
 import { Client, Connection } from '@temporalio/client';
 import { readFile } from 'node:fs/promises';
 import {
@@ -18,7 +19,12 @@ import { ensureSweepSchedule } from '../operations/sweeper';
 import { ensureSearchAttributes } from '../temporal/client';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { loadBuiltWorkflowBundle, RUNNING_COMPILED, workflowBuildId, WORKFLOWS_PATH } from '../temporal/workflow-code';
-import { createSyncWorker, DEFAULT_SHUTDOWN_GRACE_MS, shutdownDrainMs } from './worker';
+import {
+  createSyncWorker,
+  DEFAULT_MAX_CONCURRENT_ACTIVITIES,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  shutdownDrainMs,
+} from './worker';
 
 /** Readiness probes time out after a second by default (Kubernetes): MongoDB answers well within it or is not ready. */
 const HEALTH_PING_TIMEOUT_MS = 800;
@@ -116,6 +122,9 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   // Told at SIGTERM, before Temporal is: the sync activities stop at their next checkpoint.
   const shutdownGraceMs = opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   const shuttingDown = new AbortController();
+  // Every activity in flight listens for it (activities/progress.ts): past Node's 10 listeners it
+  // would warn of a leak that is only a busy worker.
+  setMaxListeners(DEFAULT_MAX_CONCURRENT_ACTIVITIES + 1, shuttingDown.signal);
   const worker = await createSyncWorker({
     connection: nativeConnection,
     namespace,

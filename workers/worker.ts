@@ -41,6 +41,9 @@ export interface SyncWorkerOptions {
   shutdownGraceMs?: number;
 }
 
+/** Activities a worker runs at once, unless told otherwise. */
+export const DEFAULT_MAX_CONCURRENT_ACTIVITIES = 20;
+
 /** How often, at most, an activity's heartbeats reach the server (see `maxHeartbeatThrottleInterval`). */
 export const HEARTBEAT_THROTTLE_MS = 2_000;
 
@@ -52,7 +55,7 @@ export function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue,
     activities: createActivities(opts.deps),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 20,
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? DEFAULT_MAX_CONCURRENT_ACTIVITIES,
     ...(opts.deployment
       ? {
           workerDeploymentOptions: {
