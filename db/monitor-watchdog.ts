@@ -30,7 +30,6 @@ export function watchMonitor(
   // One monitor per server: when each one's current heartbeat started.
   const started = new Map<string, number>();
   let reconnecting = false;
-  let stopped = false;
   const onStarted = (e: { connectionId: string }) => started.set(e.connectionId, Date.now());
   const onEnded = (e: { connectionId: string }) => started.delete(e.connectionId);
   const onClosed = () => {
@@ -42,7 +41,7 @@ export function watchMonitor(
   client.on('topologyClosed', onClosed);
 
   const look = () => {
-    if (reconnecting || stopped) return;
+    if (reconnecting) return;
     const oldest = Math.min(...started.values());
     const stuckMs = Date.now() - oldest;
     if (!(stuckMs > stuckAfterMs)) return;
@@ -63,7 +62,6 @@ export function watchMonitor(
 
   // Closed by its owner: watched no more.
   function stop() {
-    stopped = true;
     clearInterval(timer);
     client.off('serverHeartbeatStarted', onStarted);
     client.off('serverHeartbeatSucceeded', onEnded);

@@ -122,9 +122,9 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   // Told at SIGTERM, before Temporal is: the sync activities stop at their next checkpoint.
   const shutdownGraceMs = opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   const shuttingDown = new AbortController();
-  // Every activity in flight listens for it (activities/progress.ts): past Node's 10 listeners it
-  // would warn of a leak that is only a busy worker.
-  setMaxListeners(DEFAULT_MAX_CONCURRENT_ACTIVITIES + 1, shuttingDown.signal);
+  // Every activity in flight listens for it (activities/progress.ts), one each: past Node's 10
+  // listeners it would warn of a leak that is only a busy worker; past one per activity it is one.
+  setMaxListeners(DEFAULT_MAX_CONCURRENT_ACTIVITIES, shuttingDown.signal);
   const worker = await createSyncWorker({
     connection: nativeConnection,
     namespace,
