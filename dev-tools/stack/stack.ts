@@ -240,17 +240,29 @@ function ferretService(s: StackSettings): Service {
   };
 }
 
-/** FerretDB's storage flags: SQLite files in `dataDir`, or the `ferretdb` database of the PostgreSQL on `postgresPort`. */
+/**
+ * FerretDB's storage flags: SQLite files in `dataDir`, or the `ferretdb` database of the PostgreSQL
+ * on `postgresPort`. An `insertMany` goes to SQL as one transaction per `INSERT_BATCH` documents
+ * (FerretDB's default, 100, made a company's first sync commit ten times per page of creates).
+ */
 export function ferretStorageArgs(engine: StoreEngine, dataDir: string, postgresPort: number): string[] {
+  const batch = `--test-batch-size=${INSERT_BATCH}`;
   return engine === 'sqlite'
-    ? ['--handler=sqlite', `--sqlite-url=file:${dataDir}/`]
+    ? ['--handler=sqlite', `--sqlite-url=file:${dataDir}/`, batch]
     : [
+        batch,
         '--handler=postgresql',
         // FerretDB holds a pooled connection per open cursor and per update statement of a
         // command; pgx's default pool (50) would be the cliff. PostgreSQL allows 300.
         `--postgresql-url=postgres://postgres@127.0.0.1:${postgresPort}/ferretdb?pool_max_conns=200`,
       ];
 }
+
+/**
+ * Documents per SQL insert. One variable a document in either engine's statement (SQLite allows
+ * 32,766, PostgreSQL 65,535); the profile inserts of a sync send up to a page (1,000) a command.
+ */
+export const INSERT_BATCH = 1000;
 
 /** Which engine the running FerretDB was started with, so a switch of engine is not silently ignored. */
 const enginePath = path.join(DATA_DIR, 'run', 'ferretdb.engine');

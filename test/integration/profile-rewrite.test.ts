@@ -5,6 +5,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { BSON, ObjectId } from 'mongodb';
 import { createActivities } from '../../activities';
 import { MAX_REWRITE_FILTER_BYTES, type ProfileDocument } from '../../db/profiles-repository';
+import { INSERT_BATCH } from '../../dev-tools/stack/stack';
 import type { ApplicableChange } from '../../db/profiles-repository';
 import type { SyncedFields } from '../../domain/types';
 import { activityDeps, openStack, type Stack } from './helpers';
@@ -211,6 +212,49 @@ describe('batches of profile updates, rewritten (FerretDB, large batches) or one
       const after = await read();
       assert.equal(after.length, 1_000, 'nothing lost, nothing doubled');
       assert.ok(after.every((p) => p.lucca?.userId && p.firstName === `Inès${p.lucca.userId}`));
+    },
+  );
+
+  test(
+    'creates ten times past the store’s insert batch are written, and a refused one in three batches is reported',
+    { timeout: 300_000 },
+    async () => {
+      // FerretDB writes an insertMany as one SQL insert per INSERT_BATCH documents, and retries a
+      // batch that failed one document at a time. 10,000 creates in one command; the first, the
+      // middle and the last Lucca users are linked already (each in a different batch), so the
+      // unique index refuses them.
+      const count = 10 * INSERT_BATCH;
+      await stack.store.profiles.deleteMany({ companyId: COMPANY });
+      const taken = [1, count / 2 + 1, count];
+      const holders = taken.map((userId) => ({
+        ...imported(userId),
+        lucca: { userId, linkedAt: NOW, lastSeenAt: NOW, syncedValues: fields(userId), tenant: TENANT },
+      }));
+      await stack.store.profiles.insertMany(holders);
+      const changes: ApplicableChange[] = Array.from({ length: count }, (_, i) => ({
+        action: 'create',
+        luccaUserId: i + 1,
+        profileId: new ObjectId().toHexString(),
+        target: { fields: fields(i + 1), status: 'active' },
+        reasons: [],
+      }));
+      const { inserts } = stack.repos.profiles.plannedWrites(COMPANY, changes, NOW, TENANT);
+
+      const outcome = await stack.repos.profiles.insertPlanned(COMPANY, inserts);
+
+      assert.equal(outcome.written, count - taken.length);
+      assert.deepEqual(
+        outcome.refused.map((r) => r.change.luccaUserId),
+        taken,
+        'each refused create is reported, in plan order',
+      );
+      for (const [k, r] of outcome.refused.entries()) {
+        assert.equal(r.conflict.reasons[0]?.code, 'changed-during-sync');
+        assert.equal(r.conflict.profileId, holders[k]!._id.toHexString(), 'naming the profile that holds the user');
+      }
+      const after = await read();
+      assert.equal(after.length, count, 'nothing lost, nothing doubled');
+      assert.equal(new Set(after.map((p) => p.lucca?.userId)).size, count);
     },
   );
 });
