@@ -123,9 +123,20 @@ export function createApplySyncPlan(deps: SyncActivityDeps) {
         tally.writes += await repos.profiles.unlinkOtherTenants(companyId, tenant, now());
         tally.checkpoint();
       }
-      for await (const chunk of repos.workingData.readPlanChunks(runId, resumeFrom.done)) {
-        await connectionStill();
-        await applyChunk(chunk);
+      // The next chunk is read while this one is written: the store answers one while it writes
+      // the other (a 100,000-create apply waited 5.5 s for its reads one after the other).
+      const chunks = repos.workingData.readPlanChunks(runId, resumeFrom.done);
+      try {
+        let next = chunks.next();
+        for (;;) {
+          next.catch(() => undefined); // seen at its await; unheard of if a write fails first
+          const [read] = await Promise.all([next, connectionStill()]);
+          if (read.done) break;
+          next = chunks.next();
+          await applyChunk(read.value);
+        }
+      } finally {
+        await chunks.return(undefined);
       }
       if (tally.pending.length > 0) {
         await connectionStill();
