@@ -126,17 +126,22 @@ export function createApplySyncPlan(deps: SyncActivityDeps) {
       // The next chunk is read while this one is written: the store answers one while it writes
       // the other (a 100,000-create apply waited 5.5 s for its reads one after the other).
       const chunks = repos.workingData.readPlanChunks(runId, resumeFrom.done);
+      const readAhead = () => {
+        const read = chunks.next();
+        read.catch(() => undefined); // seen at its await; unheard of if a write fails first
+        return read;
+      };
       try {
-        let next = chunks.next();
+        let next = readAhead();
         for (;;) {
-          next.catch(() => undefined); // seen at its await; unheard of if a write fails first
           const [read] = await Promise.all([next, connectionStill()]);
           if (read.done) break;
-          next = chunks.next();
+          next = readAhead();
           await applyChunk(read.value);
         }
       } finally {
-        await chunks.return(undefined);
+        // Closes the cursor once a read still in flight ends; a stuck read must not hold the failure.
+        void chunks.return(undefined).catch(() => undefined);
       }
       if (tally.pending.length > 0) {
         await connectionStill();
