@@ -449,8 +449,12 @@ try {
       await Promise.all(
         [...waiting].map((id) =>
           ask(async () => {
-            const described = await client.schedule.getHandle(scheduleId(id)).describe();
-            if (described.info.recentActions.some((a) => a.scheduledAt.getTime() >= lastCycle)) waiting.delete(id);
+            // A server this busy may time a describe out (seen: DEADLINE_EXCEEDED): asked again next round.
+            const described = await client.schedule
+              .getHandle(scheduleId(id))
+              .describe()
+              .catch(() => null);
+            if (described?.info.recentActions.some((a) => a.scheduledAt.getTime() >= lastCycle)) waiting.delete(id);
           }),
         ),
       );
@@ -507,7 +511,19 @@ try {
     const byCompany = new Map<string, typeof scheduledRuns>();
     for (const r of scheduledRuns) byCompany.set(r.companyId, [...(byCompany.get(r.companyId) ?? []), r]);
     for (const c of companies) {
-      const described = await client.schedule.getHandle(scheduleId(c.id)).describe();
+      // Asked again, a few times, if a still-busy server times the describe out.
+      let described = await client.schedule
+        .getHandle(scheduleId(c.id))
+        .describe()
+        .catch(() => null);
+      for (let tries = 1; described === null && tries < 5; tries++) {
+        await sleep(2_000);
+        described = await client.schedule
+          .getHandle(scheduleId(c.id))
+          .describe()
+          .catch(() => null);
+      }
+      if (described === null) described = await client.schedule.getHandle(scheduleId(c.id)).describe();
       const own = (byCompany.get(c.id) ?? []).sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
       for (const action of described.info.recentActions) {
         const at = action.scheduledAt.getTime();
