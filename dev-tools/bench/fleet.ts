@@ -344,6 +344,7 @@ try {
   log(`first full reads of ${opts.companies} companies of ${opts.employees}`);
   const seedFrom = Date.now();
   const ask = pLimit(8);
+  const describeSchedule = (id: string) => client.schedule.getHandle(scheduleId(id)).describe();
   await Promise.all(
     companies.map((c) =>
       ask(() =>
@@ -450,10 +451,7 @@ try {
         [...waiting].map((id) =>
           ask(async () => {
             // A server this busy may time a describe out (seen: DEADLINE_EXCEEDED): asked again next round.
-            const described = await client.schedule
-              .getHandle(scheduleId(id))
-              .describe()
-              .catch(() => null);
+            const described = await describeSchedule(id).catch(() => null);
             if (described?.info.recentActions.some((a) => a.scheduledAt.getTime() >= lastCycle)) waiting.delete(id);
           }),
         ),
@@ -512,18 +510,12 @@ try {
     for (const r of scheduledRuns) byCompany.set(r.companyId, [...(byCompany.get(r.companyId) ?? []), r]);
     for (const c of companies) {
       // Asked again, a few times, if a still-busy server times the describe out.
-      let described = await client.schedule
-        .getHandle(scheduleId(c.id))
-        .describe()
-        .catch(() => null);
+      let described = await describeSchedule(c.id).catch(() => null);
       for (let tries = 1; described === null && tries < 5; tries++) {
         await sleep(2_000);
-        described = await client.schedule
-          .getHandle(scheduleId(c.id))
-          .describe()
-          .catch(() => null);
+        described = await describeSchedule(c.id).catch(() => null);
       }
-      if (described === null) described = await client.schedule.getHandle(scheduleId(c.id)).describe();
+      described ??= await describeSchedule(c.id);
       const own = (byCompany.get(c.id) ?? []).sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
       for (const action of described.info.recentActions) {
         const at = action.scheduledAt.getTime();
