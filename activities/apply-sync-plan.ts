@@ -143,10 +143,8 @@ export function createApplySyncPlan(deps: SyncActivityDeps) {
         // Closes the cursor once a read still in flight ends; a stuck read must not hold the failure.
         void chunks.return(undefined).catch(() => undefined);
       }
-      if (tally.pending.length > 0) {
-        await connectionStill();
-        await writeGathered();
-      }
+      // The loop's last turn checked the connection, with the read that found no chunk left.
+      if (tally.pending.length > 0) await writeGathered();
       return recordAcknowledgedCounts(runId, tally);
     });
   }
