@@ -7,6 +7,7 @@ import { freePort } from './ports';
 import {
   createFerretDatabase,
   ferretStorageArgs,
+  goServerEnv,
   initPostgresCluster,
   mongoAnswers,
   postgresArgs,
@@ -27,7 +28,12 @@ class ManagedProcess {
 
   constructor(
     readonly name: string,
-    private readonly command: () => Promise<{ bin: string; args: string[]; user?: { uid: number; gid: number } }>,
+    private readonly command: () => Promise<{
+      bin: string;
+      args: string[];
+      env?: NodeJS.ProcessEnv;
+      user?: { uid: number; gid: number };
+    }>,
     private readonly healthy: () => Promise<boolean>,
   ) {}
 
@@ -37,8 +43,12 @@ class ManagedProcess {
 
   async start(timeoutMs = 90_000): Promise<void> {
     if (this.child) return;
-    const { bin, args, user } = await this.command();
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(user ?? {}) });
+    const { bin, args, env, user } = await this.command();
+    const child = spawn(bin, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+      ...(user ?? {}),
+    });
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) {
       stream.setEncoding('utf8');
@@ -102,6 +112,7 @@ export async function startPrivateStack(dir: string): Promise<PrivateStack> {
     'temporal',
     async () => ({
       bin: await ensureTool(TEMPORAL_CLI),
+      env: goServerEnv(),
       args: [
         'server',
         'start-dev',
@@ -136,6 +147,7 @@ export async function startPrivateStack(dir: string): Promise<PrivateStack> {
     'ferretdb',
     async () => ({
       bin: await ensureTool(FERRETDB),
+      env: goServerEnv(),
       args: [
         ...ferretStorageArgs(engine, path.join(dir, 'ferretdb'), postgresPort),
         `--listen-addr=127.0.0.1:${ferretPort}`,
