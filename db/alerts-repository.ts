@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { AlertEvent, AlertMessage } from '../domain/alerts';
 import { isDuplicateKeyOnly } from './errors';
+import { createQueryIndex } from './store-capabilities';
 
 /** One alert: the message every target of the company gets, as it was raised. No personal data. */
 export interface AlertDocument {
@@ -60,15 +61,15 @@ export class AlertsRepository {
   private readonly deliveries: Collection<AlertDeliveryDocument>;
   private readonly states: Collection<AlertStateDocument>;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.alerts = db.collection<AlertDocument>(AlertsRepository.alertsCollection);
     this.deliveries = db.collection<AlertDeliveryDocument>(AlertsRepository.deliveriesCollection);
     this.states = db.collection<AlertStateDocument>(AlertsRepository.statesCollection);
   }
 
   async ensureIndexes(): Promise<void> {
-    // The console lists a company's latest deliveries: a scan on FerretDB, a small collection.
-    await this.deliveries.createIndex({ companyId: 1, createdAt: -1 });
+    // The console lists a company's latest deliveries (a scan on FerretDB, a small collection).
+    await createQueryIndex(this.db, this.deliveries, { companyId: 1, createdAt: -1 });
   }
 
   getState(companyId: string): Promise<AlertStateDocument | null> {

@@ -16,7 +16,13 @@ import {
   type SyncedFields,
 } from '../domain/types';
 import { isDuplicateKeyOnly, isUniqueViolation } from './errors';
-import { createUniqueWhereExists, slices, storeCapabilities, type StoreCapabilities } from './store-capabilities';
+import {
+  createQueryIndex,
+  createUniqueWhereExists,
+  slices,
+  storeCapabilities,
+  type StoreCapabilities,
+} from './store-capabilities';
 
 export interface ProfileDocument extends SyncedFields {
   _id: ObjectId;
@@ -542,7 +548,7 @@ export class ProfilesRepository {
     await createUniqueWhereExists(this.db, this.collection, { companyId: 1, 'lucca.userId': 1 }, 'lucca.userId', {
       name: 'company_lucca_user',
     });
-    await this.collection.createIndex({ companyId: 1, email: 1 }, { name: 'company_email' });
+    await createQueryIndex(this.db, this.collection, { companyId: 1, email: 1 }, { name: 'company_email' });
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import { storeCapabilities } from './store-capabilities';
+import { createQueryIndex, storeCapabilities } from './store-capabilities';
 import type { ChangeAction, FieldDiff, PlannedChange, ProfileStatus, Reason, SyncedFields } from '../domain/types';
 
 /** One change or record-level problem of a run: the report's body, one document each (no 16 MB limit). */
@@ -51,8 +51,8 @@ export class SyncChangesRepository {
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.collection.createIndex({ runId: 1, seq: 1 }, { name: 'run_seq' });
-    await this.collection.createIndex({ companyId: 1, profileId: 1 }, { name: 'company_profile' });
+    await createQueryIndex(this.db, this.collection, { runId: 1, seq: 1 }, { name: 'run_seq' });
+    await createQueryIndex(this.db, this.collection, { companyId: 1, profileId: 1 }, { name: 'company_profile' });
   }
 
   /**

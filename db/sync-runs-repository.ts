@@ -3,6 +3,7 @@ import type { GuardRecord } from '../domain/guards';
 import type { AppliedRead } from '../domain/run-kinds';
 import type { RunKind, SyncCounts, SyncTrigger } from '../domain/types';
 import type { RunError } from '../domain/failures';
+import { createQueryIndex } from './store-capabilities';
 
 export type SyncRunStatus = 'running' | 'succeeded' | 'failed' | 'blocked';
 
@@ -139,12 +140,12 @@ export class SyncRunsRepository {
   static readonly collectionName = 'syncRuns';
   private readonly collection: Collection<SyncRunDocument>;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.collection = db.collection<SyncRunDocument>(SyncRunsRepository.collectionName);
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.collection.createIndex({ companyId: 1, startedAt: -1 }, { name: 'company_started' });
+    await createQueryIndex(this.db, this.collection, { companyId: 1, startedAt: -1 }, { name: 'company_started' });
   }
 
   /** Idempotent: a retried start leaves the first start time in place. */

@@ -33,12 +33,14 @@ describe('what the store can take, asked of the store itself', () => {
           partialIndexes: true,
           multiKeyFilterPushdown: true,
           rewriteFrom: Infinity,
+          queryIndexes: true,
         });
         return;
       }
       assert.equal(caps.engine, 'ferretdb');
       assert.equal(caps.maxUpdatesPerCommand, 10, 'an order of magnitude under the stall');
       assert.equal(caps.partialIndexes, false);
+      assert.equal(caps.queryIndexes, false, 'FerretDB plans no query through a secondary index');
       assert.equal(
         caps.rewriteFrom,
         process.env.DEV_STORE_ENGINE === 'postgresql' ? 600 : 100,
@@ -49,6 +51,25 @@ describe('what the store can take, asked of the store itself', () => {
     } finally {
       await fresh.dropDatabase();
     }
+  });
+
+  test('indexes that only speed queries are made where queries use them; unique ones everywhere', async () => {
+    const caps = await storeCapabilities(stack.db);
+    // Beyond `_id`; a collection no index was made for does not exist yet (FerretDB, MongoDB: NamespaceNotFound).
+    const names = async (collection: string) =>
+      (
+        await stack.db
+          .collection(collection)
+          .indexes()
+          .catch((err: { code?: number }) => (err.code === 26 ? [] : Promise.reject(err)))
+      )
+        .map((i) => i.name)
+        .filter((name) => name !== '_id_')
+        .sort();
+    const queryOnly = (...indexNames: string[]) => (caps.queryIndexes ? indexNames : []);
+    assert.deepEqual(await names('profiles'), ['company_lucca_user', ...queryOnly('company_email')].sort());
+    assert.deepEqual(await names('syncChanges'), queryOnly('company_profile', 'run_seq'));
+    assert.deepEqual(await names('syncRuns'), queryOnly('company_started'));
   });
 
   test('deletes of a run’s change records go ten times past one delete’s cap, and keep what is not theirs', async () => {
