@@ -69,7 +69,11 @@ class ManagedProcess {
       if (!this.child) break;
       await sleep(200);
     }
-    throw new Error(`${this.name} did not become healthy:\n${this.log.join('').slice(-3000)}`);
+    // A Go server that fails to start often logs why, then panics on it: the why first, then the end.
+    const log = this.log.join('');
+    const why = log.search(/^.*(error|panic|fatal)/im);
+    const first = why >= 0 && why < log.length - 3000 ? `${log.slice(why, why + 1500)}\n…\n` : '';
+    throw new Error(`${this.name} did not become healthy:\n${first}${log.slice(-3000)}`);
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
