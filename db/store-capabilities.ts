@@ -123,15 +123,38 @@ export function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
 }
 
-/** An index that only speeds queries: made where the store's queries use it (`queryIndexes`). */
+/**
+ * An index that only speeds queries: made where the store's queries use it (`queryIndexes`), and
+ * elsewhere dropped if a database made before has it (matched by its keys, whatever its name), so
+ * an upgraded database stops paying for it on every write.
+ */
 export async function createQueryIndex<T extends Document>(
   db: Db,
   collection: Collection<T>,
-  key: IndexSpecification,
+  key: Record<string, 1 | -1>,
   options: CreateIndexesOptions = {},
 ): Promise<void> {
-  if ((await storeCapabilities(db)).queryIndexes) await collection.createIndex(key, options);
+  if ((await storeCapabilities(db)).queryIndexes) {
+    await collection.createIndex(key, options);
+    return;
+  }
+  const existing = await collection.indexes().catch((err: unknown) => {
+    if ((err as { code?: number }).code === NAMESPACE_NOT_FOUND) return [];
+    throw err;
+  });
+  const wanted = JSON.stringify(key);
+  for (const index of existing) {
+    if (!index.name || index.unique || JSON.stringify(index.key) !== wanted) continue;
+    await collection.dropIndex(index.name).catch((err: unknown) => {
+      // Another process upgrading the same database dropped it first.
+      if ((err as { code?: number }).code !== INDEX_NOT_FOUND) throw err;
+    });
+  }
 }
+
+/** The server's codes for a collection that does not exist yet and an index that is not there. */
+const NAMESPACE_NOT_FOUND = 26;
+const INDEX_NOT_FOUND = 27;
 
 /**
  * A unique index over the documents that have `field`. MongoDB gets a partial index. FerretDB

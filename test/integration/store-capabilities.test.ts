@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { storeCapabilities } from '../../db/store-capabilities';
+import { ensureIndexes, repositories } from '../../db/mongo';
 import { toChangeDocument } from '../../db/sync-changes-repository';
 import { openStack, type Stack } from './helpers';
 
@@ -73,6 +74,38 @@ describe('what the store can take, asked of the store itself', () => {
     assert.deepEqual(await names('profiles'), ['company_lucca_user', ...queryOnly('company_email')].sort());
     assert.deepEqual(await names('syncChanges'), queryOnly('company_profile', 'run_seq'));
     assert.deepEqual(await names('syncRuns'), queryOnly('company_started'));
+  });
+
+  test('a database made before keeps its unique index and loses the query-only ones where queries do not use them', async () => {
+    // The indexes an earlier version made everywhere, on a database of their own, then today's.
+    const old = stack.mongo.db(`${stack.db.databaseName}_old`.slice(0, 63));
+    try {
+      const profiles = old.collection('profiles');
+      await profiles.createIndex({ companyId: 1, 'lucca.userId': 1 }, { name: 'company_lucca_user', unique: true });
+      await profiles.createIndex({ companyId: 1, email: 1 }, { name: 'company_email' });
+      await old.collection('syncRuns').createIndex({ companyId: 1, startedAt: -1 }, { name: 'company_started' });
+      // Unnamed when it was made: matched by its keys.
+      await old.collection('alertDeliveries').createIndex({ companyId: 1, createdAt: -1 });
+      // Not ours to drop: other keys, or the same keys under a unique index.
+      await old.collection('syncRuns').createIndex({ startedAt: 1 }, { name: 'by_hand' });
+      await ensureIndexes(repositories(old));
+      await ensureIndexes(repositories(old)); // twice: an upgrade that ran already finds nothing to drop
+
+      const queryIndexes = (await storeCapabilities(old)).queryIndexes;
+      const names = async (collection: string) =>
+        (await old.collection(collection).indexes())
+          .map((i) => i.name)
+          .filter((name) => name !== '_id_')
+          .sort();
+      assert.deepEqual(
+        await names('profiles'),
+        queryIndexes ? ['company_email', 'company_lucca_user'] : ['company_lucca_user'],
+      );
+      assert.deepEqual(await names('syncRuns'), queryIndexes ? ['by_hand', 'company_started'] : ['by_hand']);
+      assert.deepEqual(await names('alertDeliveries'), queryIndexes ? ['companyId_1_createdAt_-1'] : []);
+    } finally {
+      await old.dropDatabase().catch(() => undefined);
+    }
   });
 
   test('deletes of a run’s change records go ten times past one delete’s cap, and keep what is not theirs', async () => {
