@@ -1,9 +1,28 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { Db } from 'mongodb';
 import { storeCapabilities } from '../../db/store-capabilities';
 import { ensureIndexes, repositories } from '../../db/mongo';
 import { toChangeDocument } from '../../db/sync-changes-repository';
 import { openStack, type Stack } from './helpers';
+
+/**
+ * The names of a collection's indexes beyond `_id`, sorted; none for a collection no index was made
+ * for, which does not exist yet (FerretDB, MongoDB: NamespaceNotFound).
+ */
+async function indexNames(db: Db, collection: string): Promise<(string | undefined)[]> {
+  const indexes = await db
+    .collection(collection)
+    .indexes()
+    .catch((err: unknown) => {
+      if ((err as { code?: number }).code === 26) return [];
+      throw err;
+    });
+  return indexes
+    .map((i) => i.name)
+    .filter((name) => name !== '_id_')
+    .sort();
+}
 
 /**
  * What the store can take, asked of the store itself, and the limits the code slices its commands
@@ -56,20 +75,7 @@ describe('what the store can take, asked of the store itself', () => {
 
   test('indexes that only speed queries are made where queries use them; unique ones everywhere', async () => {
     const caps = await storeCapabilities(stack.db);
-    // Beyond `_id`; a collection no index was made for does not exist yet (FerretDB, MongoDB: NamespaceNotFound).
-    const names = async (collection: string) =>
-      (
-        await stack.db
-          .collection(collection)
-          .indexes()
-          .catch((err: unknown) => {
-            if ((err as { code?: number }).code === 26) return [];
-            throw err;
-          })
-      )
-        .map((i) => i.name)
-        .filter((name) => name !== '_id_')
-        .sort();
+    const names = (collection: string) => indexNames(stack.db, collection);
     const queryOnly = (...indexNames: string[]) => (caps.queryIndexes ? indexNames : []);
     assert.deepEqual(await names('profiles'), ['company_lucca_user', ...queryOnly('company_email')].sort());
     assert.deepEqual(await names('syncChanges'), queryOnly('company_profile', 'run_seq'));
@@ -92,11 +98,7 @@ describe('what the store can take, asked of the store itself', () => {
       await ensureIndexes(repositories(old)); // twice: an upgrade that ran already finds nothing to drop
 
       const queryIndexes = (await storeCapabilities(old)).queryIndexes;
-      const names = async (collection: string) =>
-        (await old.collection(collection).indexes())
-          .map((i) => i.name)
-          .filter((name) => name !== '_id_')
-          .sort();
+      const names = (collection: string) => indexNames(old, collection);
       assert.deepEqual(
         await names('profiles'),
         queryIndexes ? ['company_email', 'company_lucca_user'] : ['company_lucca_user'],
