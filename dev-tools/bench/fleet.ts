@@ -11,7 +11,11 @@
  * with one worker, then the same number of times with each count of `--workers` after it:
  *
  *   npm run bench:fleet -- [--companies 1000] [--employees 1000] [--interval 240] [--cycles 3]
- *     [--workers 1,2] [--changed 10] [--seed 42]
+ *     [--workers 1,2] [--changed 10] [--seed 42] [--window <seconds>]
+ *
+ * A compressed interval asks runs of the store that many times faster than production does.
+ * `--window` measures production's own pace instead: a phase is that many seconds of one cycle
+ * (`--interval 14400`: the real 4 hours), and only the companies whose firing falls in it are due.
  *
  * Measured per phase: Lucca requests per scaled hour (the fake's log), each firing's queueing
  * delay (its schedule's time to the start of the run that served it), how long each cycle's runs
@@ -71,6 +75,7 @@ interface Options {
   workers: number[];
   changed: number;
   seed: number;
+  window?: number;
 }
 
 const program = new Command()
@@ -93,7 +98,12 @@ const program = new Command()
     [1, 2],
   )
   .option('--changed <n>', 'users changed in each tenant before each cycle', integer(0), 10)
-  .option('--seed <n>', 'dataset seed', integer(0), 42);
+  .option('--seed <n>', 'dataset seed', integer(0), 42)
+  .option(
+    '--window <seconds>',
+    'a phase is this many seconds of one cycle, only the firings in it due (default: whole cycles)',
+    integer(10, 4 * 3_600),
+  );
 
 const opts = program.parse().opts<Options>();
 if (opts.changed * opts.cycles * opts.workers.length > opts.employees) {
@@ -105,6 +115,10 @@ if (opts.cycles * opts.workers.length > RECENT_ACTIONS) {
   program.error(
     `--cycles ${opts.cycles} × ${opts.workers.length} phases is more than the ${RECENT_ACTIONS} firings a schedule remembers, from which the delays are measured`,
   );
+}
+
+if (opts.window !== undefined && (opts.cycles !== 1 || opts.window >= opts.interval)) {
+  program.error(`--window ${opts.window} needs --cycles 1 and an --interval longer than the window`);
 }
 
 const intervalMs = opts.interval * 1000;
@@ -233,6 +247,8 @@ interface PhaseResult {
   workers: number;
   from: number;
   to: number;
+  /** Firings the schedules owed in the phase. */
+  due: number;
   firings: number;
   /** Firings whose run had not started when the phase's runs were counted. */
   unserved: number;
@@ -323,11 +339,13 @@ try {
   /**
    * Waits until `count` runs match `filter` and none is running, or — firings that came while a
    * run was waiting fold into it, so there may be fewer runs than firings — until none has run for
-   * 10 s (a worker with a request queued would be running it). Fails when no run ends for `STALL_MS`.
+   * 10 s (a worker with a request queued would be running it). Fails when no run ends for `STALL_MS`;
+   * says every minute how far it is.
    */
   const runsEnded = async (what: string, filter: Record<string, unknown>, count: number) => {
     let ended = -1;
     let progressAt = Date.now();
+    let saidAt = Date.now();
     let idleSince: number | null = null;
     for (;;) {
       const [done, running] = await Promise.all([
@@ -340,6 +358,10 @@ try {
       if (done !== ended) [ended, progressAt] = [done, Date.now()];
       if (Date.now() - progressAt > STALL_MS) {
         throw new Error(`${what}: ${done} of ${count} runs ended, none for ${STALL_MS / 60_000} min`);
+      }
+      if (Date.now() - saidAt >= 60_000) {
+        log(`waiting for ${what}: ${done} of ${count} ended, ${running} running`);
+        saidAt = Date.now();
       }
       await sleep(2_000);
     }
@@ -387,13 +409,10 @@ try {
       state: { ...options.state, paused: true },
     });
   }
-  const setPaused = (paused: boolean) =>
+  const pauseAll = () =>
     Promise.all(
       companies.map((c) =>
-        ask(() => {
-          const handle = client.schedule.getHandle(scheduleId(c.id));
-          return paused ? handle.pause('between phases of the fleet benchmark') : handle.unpause('a phase begins');
-        }),
+        ask(() => client.schedule.getHandle(scheduleId(c.id)).pause('between phases of the fleet benchmark')),
       ),
     );
   log(`${opts.companies} schedules every ${opts.interval} s (standing for 4 h), each at its offset`);
@@ -402,24 +421,37 @@ try {
   // `cycles` whole intervals: the spec's start and end keep each schedule to exactly `cycles`
   // firings, whatever its offset, and the boundary leaves time to bring every schedule to them.
   const boundary = (t: number) => Math.ceil(t / intervalMs) * intervalMs;
+  /** A company's first firing at or after `t` (firings fall at the offset past each whole interval). */
+  const firingFrom = (companyId: string, t: number) =>
+    t + ((((offsetMs(companyId) - t) % intervalMs) + intervalMs) % intervalMs);
   const settingUpMs = 10_000 + 50 * opts.companies;
   const phases: PhaseResult[] = [];
   let changedSoFar = 0;
   for (const [p, count] of opts.workers.entries()) {
     await addWorkers(count);
-    const from = boundary(Date.now() + settingUpMs);
-    const to = from + opts.cycles * intervalMs;
+    // A window starts on a whole second, wherever that falls in the interval.
+    const from =
+      opts.window === undefined
+        ? boundary(Date.now() + settingUpMs)
+        : Math.ceil((Date.now() + settingUpMs) / 1000) * 1000;
+    const to = opts.window === undefined ? from + opts.cycles * intervalMs : from + opts.window * 1000;
+    const dueIds = companies.filter((c) => firingFrom(c.id, from) < to).map((c) => c.id);
+    log(
+      `phase ${p + 1}: ${dueIds.length} of ${opts.companies} companies fire between ${new Date(from).toISOString()} and ${new Date(to).toISOString()}`,
+    );
+    // Spec and unpause in one update: an update and a pause or unpause that reach a schedule
+    // together are applied pause first, then the update's whole state (seen: 3 of 20 stayed paused).
     await Promise.all(
       companies.map((c) =>
         ask(() =>
           client.schedule.getHandle(scheduleId(c.id)).update((previous) => ({
             ...previous,
             spec: { ...specOf(c.id), startAt: new Date(from), endAt: new Date(to - 1) },
+            state: { ...previous.state, paused: false, note: 'a phase of the fleet benchmark' },
           })),
         ),
       ),
     );
-    await setPaused(false);
     if (Date.now() > from) log(`schedules ready ${sec(Date.now() - from)} s after the phase began: early firings lost`);
     const loadBefore = loadAverage();
     let usersChanged = 0;
@@ -447,14 +479,19 @@ try {
       log(`phase ${p + 1} (${count} worker${count > 1 ? 's' : ''}), cycle ${cycle + 1}: changes made`);
     }
     // The last cycle's runs come to their end before the next phase adds a worker.
-    const lastCycle = to - intervalMs;
+    const lastCycle = from + (opts.cycles - 1) * intervalMs;
     await sleep(Math.max(0, to + 2_000 - Date.now()));
     // A loaded server takes a firing minutes after its time (seen: 2 min 43 s), and a paused
     // schedule never takes it: pause once every schedule has taken its last firing of the phase, or
-    // an interval later (the missing ones are then reported as not taken).
-    const lastTaken = Date.now() + intervalMs;
-    const waiting = new Set(companies.map((c) => c.id));
+    // an interval later, 30 min at most (the missing ones are then reported as not taken).
+    const lastTaken = Date.now() + Math.min(intervalMs, 30 * 60_000);
+    const waiting = new Set(dueIds);
+    let saidAt = Date.now();
     while (waiting.size > 0 && Date.now() < lastTaken) {
+      if (Date.now() - saidAt >= 60_000) {
+        log(`waiting for ${waiting.size} schedules to take their last firing of the phase`);
+        saidAt = Date.now();
+      }
       await Promise.all(
         [...waiting].map((id) =>
           ask(async () => {
@@ -466,8 +503,8 @@ try {
       );
       if (waiting.size > 0) await sleep(2_000);
     }
-    await setPaused(true);
-    const expected = opts.companies * opts.cycles;
+    await pauseAll();
+    const expected = dueIds.length * opts.cycles;
     await runsEnded(
       `phase ${p + 1}'s runs`,
       { trigger: 'schedule', startedAt: { $gte: new Date(from) } },
@@ -478,13 +515,14 @@ try {
       );
     });
     const ended = Date.now();
-    phases.push(await measurePhase(count, from, to, ended, usersChanged, loadBefore));
+    phases.push(await measurePhase(count, from, to, expected, ended, usersChanged, loadBefore));
   }
 
   async function measurePhase(
     count: number,
     phaseFrom: number,
     phaseTo: number,
+    due: number,
     ended: number,
     usersChanged: number,
     loadBefore: string,
@@ -559,6 +597,7 @@ try {
       workers: count,
       from: phaseFrom,
       to: phaseTo,
+      due,
       firings,
       unserved,
       delaysMs: delaysMs.sort((a, b) => a - b),
@@ -608,7 +647,7 @@ try {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...phases.map(
       (ph) =>
-        `| ${ph.workers} | ${ph.firings} of ${opts.companies * opts.cycles} (${ph.unserved}) | ${ph.runs.total} (${ph.runs.incremental}, ${ph.runs.failed}) | ${ph.usersChanged} / ${ph.runs.profileWrites} | ${ph.luccaRequests} (${ph.tooMany}) | ` +
+        `| ${ph.workers} | ${ph.firings} of ${ph.due} (${ph.unserved}) | ${ph.runs.total} (${ph.runs.incremental}, ${ph.runs.failed}) | ${ph.usersChanged} / ${ph.runs.profileWrites} | ${ph.luccaRequests} (${ph.tooMany}) | ` +
         `${Math.round(ph.luccaRequests / ((ph.to - ph.from) / realMsPerScaledHour))} | ` +
         `${sec(percentile(ph.delaysMs, 50))} / ${sec(percentile(ph.delaysMs, 95))} / ${sec(ph.delaysMs.at(-1) ?? Number.NaN)} s | ` +
         `${sec(percentile(ph.durationsMs, 50))} / ${sec(ph.durationsMs.at(-1) ?? Number.NaN)} s | ` +
