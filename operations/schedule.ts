@@ -4,6 +4,7 @@ import {
   ScheduleOverlapPolicy,
   type Client,
   type ScheduleDescription,
+  type ScheduleHandle,
   type ScheduleOptions,
   type ScheduleOptionsStartWorkflowAction,
   type ScheduleSpec,
@@ -215,6 +216,15 @@ export function upsertCompanySchedule(
 }
 
 /**
+ * Brings a schedule to `spec` and resumes it in one update. Not an update then an unpause: the
+ * Temporal server applies the two, when they reach the schedule together, unpause first and then
+ * the update's whole state, which was read paused, so the schedule stayed paused.
+ */
+async function resumeWithSpec(handle: ScheduleHandle, spec: ScheduleSpec, note: string): Promise<void> {
+  await handle.update((previous) => ({ ...previous, spec, state: { ...previous.state, paused: false, note } }));
+}
+
+/**
  * The date schedule follows the sync's pause; a company onboarded before it has none until onboarded
  * again. Resumed, it takes the current spec (`timezone`), as the sync's schedule does.
  */
@@ -228,8 +238,11 @@ async function pauseDatesSchedule(
   try {
     if ('pause' in change) await handle.pause(`Paused with the sync's schedule (${now.toISOString()})`);
     else {
-      await handle.update((previous) => ({ ...previous, spec: datesScheduleSpec(companyId, change.timezone) }));
-      await handle.unpause(`Resumed with the sync's schedule (${now.toISOString()})`);
+      await resumeWithSpec(
+        handle,
+        datesScheduleSpec(companyId, change.timezone),
+        `Resumed with the sync's schedule (${now.toISOString()})`,
+      );
     }
   } catch (err) {
     if (!(err instanceof ScheduleNotFoundError)) throw err;
@@ -303,8 +316,11 @@ export async function changeSchedule(
     } else {
       // Resuming also brings the schedule to the current spec: one made before offsets takes its own.
       const every = parseEveryOrThrow(company.sync.every);
-      await handle.update((previous) => ({ ...previous, spec: companyScheduleSpec(companyId, every) }));
-      await handle.unpause(`Resumed by the operator (${now.toISOString()})`);
+      await resumeWithSpec(
+        handle,
+        companyScheduleSpec(companyId, every),
+        `Resumed by the operator (${now.toISOString()})`,
+      );
       await pauseDatesSchedule(deps.client, companyId, { resume: true, timezone: company.timezone }, now);
       await deps.repos.companies.setSchedule(companyId, { paused: false }, now);
     }
