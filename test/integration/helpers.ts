@@ -20,7 +20,7 @@ import {
 } from '../../db/mongo';
 import type { ActivityDeps } from '../../activities';
 import { createSyncWorker, WORKFLOWS_PATH } from '../../workers/worker';
-import { companyWorkflowId, scheduleId } from '../../temporal/ids';
+import { companyWorkflowId, datesScheduleId, scheduleId } from '../../temporal/ids';
 import { startFakeLucca, type FakeLucca } from '../../dev-tools/fake-lucca';
 import { TEMPORAL_CLI, toolPath } from '../../dev-tools/stack/tools';
 
@@ -171,13 +171,18 @@ export async function addCompany(
   });
 }
 
-/** Deletes the companies' schedules and ends their company workflows, so the shared server stays quiet. */
+/**
+ * Deletes the companies' schedules (the sync's and the dates', which onboarding makes too) and ends
+ * their company workflows, so the shared server stays quiet.
+ */
 export async function forgetCompanies(stack: Stack, companyIds: Iterable<string>, reason: string): Promise<void> {
   for (const companyId of companyIds) {
-    await stack.client.schedule
-      .getHandle(scheduleId(companyId))
-      .delete()
-      .catch(() => undefined);
+    for (const id of [scheduleId(companyId), datesScheduleId(companyId)]) {
+      await stack.client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
+    }
     await stack.client.workflow
       .getHandle(companyWorkflowId(companyId))
       .terminate(reason)

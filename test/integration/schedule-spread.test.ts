@@ -47,12 +47,6 @@ describe("a fleet's schedules spread over their interval, on the real Temporal s
   });
 
   after(async () => {
-    for (const id of companies) {
-      await stack.client.schedule
-        .getHandle(datesScheduleId(id))
-        .delete()
-        .catch(() => undefined);
-    }
     await forgetCompanies(stack, companies, 'test over');
     await stack.close();
   });
