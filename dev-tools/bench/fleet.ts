@@ -230,6 +230,16 @@ class ProcessSampler {
 const percentile = (sorted: number[], p: number) =>
   sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
+/** A logger for a long wait that says, at most once a minute, what it is waiting for. */
+function everyMinute(): (message: () => string) => void {
+  let saidAt = Date.now();
+  return (message) => {
+    if (Date.now() - saidAt < 60_000) return;
+    log(message());
+    saidAt = Date.now();
+  };
+}
+
 const loadAverage = () =>
   os
     .loadavg()
@@ -345,7 +355,7 @@ try {
   const runsEnded = async (what: string, filter: Record<string, unknown>, count: number) => {
     let ended = -1;
     let progressAt = Date.now();
-    let saidAt = Date.now();
+    const say = everyMinute();
     let idleSince: number | null = null;
     for (;;) {
       const [done, running] = await Promise.all([
@@ -359,10 +369,7 @@ try {
       if (Date.now() - progressAt > STALL_MS) {
         throw new Error(`${what}: ${done} of ${count} runs ended, none for ${STALL_MS / 60_000} min`);
       }
-      if (Date.now() - saidAt >= 60_000) {
-        log(`waiting for ${what}: ${done} of ${count} ended, ${running} running`);
-        saidAt = Date.now();
-      }
+      say(() => `waiting for ${what}: ${done} of ${count} ended, ${running} running`);
       await sleep(2_000);
     }
   };
@@ -486,12 +493,9 @@ try {
     // an interval later, 30 min at most (the missing ones are then reported as not taken).
     const lastTaken = Date.now() + Math.min(intervalMs, 30 * 60_000);
     const waiting = new Set(dueIds);
-    let saidAt = Date.now();
+    const say = everyMinute();
     while (waiting.size > 0 && Date.now() < lastTaken) {
-      if (Date.now() - saidAt >= 60_000) {
-        log(`waiting for ${waiting.size} schedules to take their last firing of the phase`);
-        saidAt = Date.now();
-      }
+      say(() => `waiting for ${waiting.size} schedules to take their last firing of the phase`);
       await Promise.all(
         [...waiting].map((id) =>
           ask(async () => {
