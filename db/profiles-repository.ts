@@ -726,10 +726,7 @@ export class ProfilesRepository {
       if (refused.size > 0) {
         // Told apart by the documents' own ids: still there, the delete left it (changed since the
         // read); gone, the delete removed it and another profile took one of its unique values.
-        const present = await this.present(
-          group[0]!.before.companyId,
-          [...refused].map((id) => new ObjectId(id)),
-        );
+        const present = await this.present(group[0]!.before.companyId, refused);
         const back: RewriteEntry[] = [];
         for (const entry of group) {
           const id = entry.after._id.toHexString();
@@ -762,20 +759,22 @@ export class ProfilesRepository {
       // No index to tell them apart: whatever is not there now was refused.
       const present = await this.present(
         docs[0]!.companyId,
-        docs.map((d) => d._id),
+        docs.map((d) => d._id.toHexString()),
       );
       return new Set(docs.map((d) => d._id.toHexString()).filter((id) => !present.has(id)));
     }
   }
 
   /**
-   * Which of these profiles of the company exist (one query; only on the paths where something
-   * went other than planned). Named with their company: FerretDB on PostgreSQL evaluates
+   * Which of these profiles (hex ids) of the company exist (one query; only on the paths where
+   * something went other than planned). Named with their company: FerretDB on PostgreSQL evaluates
    * `{companyId}` in SQL and no `$in`: the ids alone would have it decode every profile of every
    * company, the company named only that company's.
    */
-  private async present(companyId: string, ids: ObjectId[]): Promise<Set<string>> {
-    const docs = await this.collection.find({ companyId, _id: { $in: ids } }, { projection: { _id: 1 } }).toArray();
+  private async present(companyId: string, ids: Iterable<string>): Promise<Set<string>> {
+    const docs = await this.collection
+      .find({ companyId, _id: { $in: [...ids].map((id) => new ObjectId(id)) } }, { projection: { _id: 1 } })
+      .toArray();
     return new Set(docs.map((d) => d._id.toHexString()));
   }
 
@@ -900,10 +899,7 @@ export class ProfilesRepository {
     if (inserts.length === 0) return { written: 0, refused: [] };
     const refusedIds = await this.insertNew(inserts.map((i) => i.doc));
     if (refusedIds.size === 0) return { written: inserts.length, refused: [] };
-    const own = await this.present(
-      companyId,
-      [...refusedIds].map((id) => new ObjectId(id)),
-    );
+    const own = await this.present(companyId, refusedIds);
     const refused = inserts.filter((i) => refusedIds.has(i.doc._id.toHexString()) && !own.has(i.doc._id.toHexString()));
     const holders = await this.holders(
       companyId,
