@@ -345,16 +345,32 @@ export function postgresArgs(dataDir: string, port: number): string[] {
   ];
 }
 
-/** The database FerretDB stores in (see `ferretStorageArgs`); one already there is kept. */
+/**
+ * The database FerretDB stores in (see `ferretStorageArgs`); one already there is kept. Then the
+ * indexes FerretDB cannot make (postgres-indexes.sql: without them each of its pushed-down
+ * filters reads the whole collection), applied again each start.
+ */
 export function createFerretDatabase(port: number): void {
-  const created = spawnSync(
-    path.join(postgresBinDir(), 'createdb'),
-    ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'ferretdb'],
-    { encoding: 'utf8' },
-  );
+  const server = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'];
+  const created = spawnSync(path.join(postgresBinDir(), 'createdb'), [...server, 'ferretdb'], { encoding: 'utf8' });
   if (created.status !== 0 && !/already exists/.test(created.stderr)) {
     throw new Error(`createdb ferretdb failed: ${created.stderr.trim()}`);
   }
+  const indexed = spawnSync(
+    path.join(postgresBinDir(), 'psql'),
+    [
+      ...server,
+      '-d',
+      'ferretdb',
+      '-q',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-f',
+      path.join(PROJECT_ROOT, 'dev-tools', 'stack', 'postgres-indexes.sql'),
+    ],
+    { encoding: 'utf8' },
+  );
+  if (indexed.status !== 0) throw new Error(`postgres-indexes.sql failed: ${indexed.stderr.trim()}`);
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Db } from 'mongodb';
+import { ObjectId, type Db } from 'mongodb';
 import { storeCapabilities } from '../../db/store-capabilities';
 import { ensureIndexes, repositories } from '../../db/mongo';
 import { toChangeDocument } from '../../db/sync-changes-repository';
@@ -80,6 +80,43 @@ describe('what the store can take, asked of the store itself', () => {
     assert.deepEqual(await names('profiles'), ['company_lucca_user', ...queryOnly('company_email')].sort());
     assert.deepEqual(await names('syncChanges'), queryOnly('company_profile', 'run_seq'));
     assert.deepEqual(await names('syncRuns'), queryOnly('company_started'));
+  });
+
+  test('one company’s profiles are found without reading every company’s: by an index on MongoDB and on FerretDB’s PostgreSQL engine (the stack adds it), on SQLite decoded whole as known', async () => {
+    // Forty companies on a database of their own: reading the others' rows is what a fleet pays.
+    const fleet = stack.mongo.db(`${stack.db.databaseName}_fleet`.slice(0, 63));
+    try {
+      await ensureIndexes(repositories(fleet));
+      await fleet.collection('profiles').insertMany(
+        Array.from({ length: 2_000 }, (_, i) => ({
+          _id: new ObjectId(),
+          companyId: `co-${i % 40}`,
+          lucca: { userId: i },
+          email: `person${i}@example.test`,
+        })),
+      );
+      const explained = async (filter: Record<string, unknown>) =>
+        JSON.stringify(await fleet.command({ explain: { find: 'profiles', filter } }));
+      const company = await explained({ companyId: 'co-7' });
+      // A conditioned update's filter: the profile and its company.
+      const one = await explained({ _id: new ObjectId(), companyId: 'co-7' });
+      const info = await fleet.admin().command({ buildInfo: 1 });
+      if (!('ferretdbVersion' in info)) {
+        assert.match(company, /IXSCAN/);
+        assert.match(one, /IXSCAN|IDHACK|EXPRESS/);
+      } else if (process.env.DEV_STORE_ENGINE === 'postgresql') {
+        // FerretDB sends `_jsonb->'companyId' @> '"co-7"'`, which its own btree indexes cannot serve.
+        assert.match(company, /"Index Name":"lucca_sync_[0-9a-f]{24}"/, company);
+        assert.match(one, /"Index Name":"lucca_sync_[0-9a-f]{24}"/, one);
+        assert.doesNotMatch(company, /Seq Scan/, company);
+      } else {
+        // SQLite: nothing of either filter reaches SQL; every document is decoded (ferretdb-notes).
+        assert.match(company, /"filterPushdown":false/, company);
+        assert.match(one, /"filterPushdown":false/, one);
+      }
+    } finally {
+      await fleet.dropDatabase().catch(() => undefined);
+    }
   });
 
   test('a database made before keeps its unique index and loses the query-only ones where queries do not use them', async () => {
