@@ -290,7 +290,8 @@ const sampler = new ProcessSampler();
 const workers: ChildWorker[] = [];
 const companies: Company[] = [];
 let fake: FakeLuccaProcess | null = null;
-let cleaning = false;
+/** The cleanup under way, awaited by whoever asks for it again (a signal and the main flow's end). */
+let cleaning: Promise<void> | null = null;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void cleanup().finally(() => process.exit(130)));
 }
@@ -675,9 +676,14 @@ try {
 process.exit(0);
 
 /** Leaves nothing behind: the schedules, company workflows, processes and database of the bench. */
-async function cleanup() {
-  if (cleaning) return;
-  cleaning = true;
+function cleanup(): Promise<void> {
+  // Stopped by a signal, the bench's in-flight asks fail as their workflows end; the main flow
+  // then waits here for the cleanup to finish rather than end the process halfway through it (a
+  // stopped run left its database behind).
+  return (cleaning ??= cleanUp());
+}
+
+async function cleanUp() {
   sampler.stop();
   for (const c of companies) {
     await client.schedule
