@@ -345,31 +345,37 @@ export function postgresArgs(dataDir: string, port: number): string[] {
   ];
 }
 
+/** How long `createFerretDatabase` waits for each of its PostgreSQL commands. */
+const PSQL_TIMEOUT_MS = 10 * 60_000;
+
 /**
  * The database FerretDB stores in (see `ferretStorageArgs`); one already there is kept. Then the
  * indexes FerretDB cannot make (postgres-indexes.sql: without them each of its pushed-down
- * filters reads the whole collection), applied again each start.
+ * filters reads the whole collection), applied again each start. Both bounded: a table lock held
+ * elsewhere fails after `lock_timeout`, and building the indexes of a large database made before
+ * them (not timed) gives up after `PSQL_TIMEOUT_MS`, saying so.
  */
 export function createFerretDatabase(port: number): void {
   const server = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'];
-  const created = spawnSync(path.join(postgresBinDir(), 'createdb'), [...server, 'ferretdb'], { encoding: 'utf8' });
+  const run = (tool: string, args: string[], doing: string) => {
+    const done = spawnSync(path.join(postgresBinDir(), tool), [...server, ...args], {
+      encoding: 'utf8',
+      timeout: PSQL_TIMEOUT_MS,
+      env: { ...process.env, PGOPTIONS: '-c lock_timeout=60s' },
+    });
+    const error: NodeJS.ErrnoException | undefined = done.error;
+    if (error?.code === 'ETIMEDOUT') {
+      throw new Error(`PostgreSQL: ${doing} did not end within ${PSQL_TIMEOUT_MS / 60_000} min`);
+    }
+    if (error) throw new Error(`PostgreSQL: ${doing} could not run: ${error.message}`);
+    return done;
+  };
+  const created = run('createdb', ['ferretdb'], 'creating the ferretdb database');
   if (created.status !== 0 && !/already exists/.test(created.stderr)) {
     throw new Error(`createdb ferretdb failed: ${created.stderr.trim()}`);
   }
-  const indexed = spawnSync(
-    path.join(postgresBinDir(), 'psql'),
-    [
-      ...server,
-      '-d',
-      'ferretdb',
-      '-q',
-      '-v',
-      'ON_ERROR_STOP=1',
-      '-f',
-      path.join(PROJECT_ROOT, 'dev-tools', 'stack', 'postgres-indexes.sql'),
-    ],
-    { encoding: 'utf8' },
-  );
+  const sql = path.join(PROJECT_ROOT, 'dev-tools', 'stack', 'postgres-indexes.sql');
+  const indexed = run('psql', ['-d', 'ferretdb', '-q', '-v', 'ON_ERROR_STOP=1', '-f', sql], 'postgres-indexes.sql');
   if (indexed.status !== 0) throw new Error(`postgres-indexes.sql failed: ${indexed.stderr.trim()}`);
 }
 
