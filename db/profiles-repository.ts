@@ -757,11 +757,9 @@ export class ProfilesRepository {
         return new Set(indexes.map((i) => docs[i]!._id.toHexString()));
       }
       // No index to tell them apart: whatever is not there now was refused.
-      const present = await this.present(
-        docs[0]!.companyId,
-        docs.map((d) => d._id.toHexString()),
-      );
-      return new Set(docs.map((d) => d._id.toHexString()).filter((id) => !present.has(id)));
+      const ids = docs.map((d) => d._id.toHexString());
+      const present = await this.present(docs[0]!.companyId, ids);
+      return new Set(ids.filter((id) => !present.has(id)));
     }
   }
 

@@ -680,10 +680,10 @@ function cleanup(): Promise<void> {
   // Stopped by a signal, the bench's in-flight asks fail as their workflows end; the main flow
   // then waits here for the cleanup to finish rather than end the process halfway through it (a
   // stopped run left its database behind).
-  return (cleaning ??= cleanUp());
+  return (cleaning ??= leaveNothingBehind());
 }
 
-async function cleanUp() {
+async function leaveNothingBehind() {
   sampler.stop();
   for (const c of companies) {
     await client.schedule
