@@ -11,6 +11,13 @@
 -- Every collection table gets one on `_id` and one on `companyId` (absent from a document: not in
 -- the index), as it is created (an event trigger) and, for tables made before, here. FerretDB
 -- knows nothing of them: `listIndexes` does not show them, dropping the collection drops them.
+--
+-- Without GIN's pending list (`fastupdate = off`): with it, rows inserted since the last vacuum
+-- sit in an unsorted list that every lookup reads whole, so right after a company's 100,000
+-- profiles were inserted each update finding its profile by `_id` took 8-18 ms instead of
+-- 1.4-1.9 ms, until autovacuum came by. Measured through FerretDB on 100,000 profiles: the insert
+-- took as long (8.9-9.9 s without the list, 9.2-9.5 s with it). An index made before with the
+-- list is altered at the next start (its list is emptied by the next vacuum).
 
 CREATE OR REPLACE FUNCTION lucca_sync_containment_indexes(tbl regclass) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -19,6 +26,7 @@ DECLARE
   table_name text;
   field text;
   index_name text;
+  options text[];
 BEGIN
   SELECT n.nspname, c.relname INTO schema_name, table_name
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -32,10 +40,14 @@ BEGIN
   FOREACH field IN ARRAY ARRAY['_id', 'companyId'] LOOP
     index_name := 'lucca_sync_' || left(md5(table_name || '.' || field), 24);
     -- Looked up first: CREATE INDEX IF NOT EXISTS would lock the table before finding it there.
-    IF NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                   WHERE n.nspname = schema_name AND c.relname = index_name) THEN
-      EXECUTE format('CREATE INDEX %I ON %I.%I USING gin ((_jsonb -> %L) jsonb_path_ops)',
+    SELECT c.reloptions INTO options FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = schema_name AND c.relname = index_name;
+    IF NOT FOUND THEN
+      EXECUTE format('CREATE INDEX %I ON %I.%I USING gin ((_jsonb -> %L) jsonb_path_ops) WITH (fastupdate = off)',
         index_name, schema_name, table_name, field);
+    ELSIF options IS NULL OR NOT ('fastupdate=off' = ANY (options)) THEN
+      -- Made before by this file with a pending list: new entries go straight to the tree from now on.
+      EXECUTE format('ALTER INDEX %I.%I SET (fastupdate = off)', schema_name, index_name);
     END IF;
   END LOOP;
 END $$;
