@@ -197,9 +197,11 @@ export function createFetchLuccaUsers(deps: SyncActivityDeps) {
       let starting: Promise<RunPlan> | null = lazy ? null : startPlan();
       // Started by its first page of someone, an incremental plan keeps whole the profiles that
       // page may change: their rewrite then deletes them as read here instead of reading the
-      // company again (a pass over every profile of the collection on FerretDB).
+      // company again (a pass over every profile of the collection on FerretDB). A store whose
+      // updates find their profile by index never rewrites (see `rewriteFrom`): nothing to keep.
+      const rewrites = lazy && Number.isFinite((await repos.profiles.capabilities()).rewriteFrom);
       const planNow = (first: readonly MappedLuccaUser[]) =>
-        (starting ??= startPlan('company', lazy ? mayChange(first) : undefined));
+        (starting ??= startPlan('company', rewrites ? mayChange(first) : undefined));
       // Pages an earlier attempt staged are planned from their copies, not read again.
       let planned: Promise<unknown> = starting
         ? starting.then((p) => (resumeFrom.page > 0 ? p.stagedPages(resumeFrom.page) : undefined))
