@@ -282,7 +282,7 @@ describe('the apply while the platform writes too: reports never claim a write t
     await assertCountsAreTheStores(stack, companyId, result);
   });
 
-  test('an incremental run’s batch is deleted as its plan read it, the company read once; profiles the platform changed since are written from what it wrote, a few one by one, many rewritten again from the store', async () => {
+  test('an incremental run’s batch is deleted as its plan read it (where the store rewrites), the company read once more only for a second page of people; profiles the platform changed since are written from what it wrote, a few one by one, many rewritten again from the store', async () => {
     const { rewriteFrom } = await stack.repos.profiles.capabilities();
     // A batch the store rewrites (MongoDB: conditioned updates), under half of the company: under an
     // overwrite guard the company set to 49 % (a scheduled run is not reviewed), with room to spare
