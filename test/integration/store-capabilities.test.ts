@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ObjectId, type Db } from 'mongodb';
 import { storeCapabilities } from '../../db/store-capabilities';
 import { ensureIndexes, repositories } from '../../db/mongo';
 import { toChangeDocument } from '../../db/sync-changes-repository';
+import { postgresBinDir, stackSettings } from '../../dev-tools/stack/stack';
 import { openStack, type Stack } from './helpers';
 
 /**
@@ -22,6 +25,23 @@ async function indexNames(db: Db, collection: string): Promise<(string | undefin
     .map((i) => i.name)
     .filter((name) => name !== '_id_')
     .sort();
+}
+
+/** Drops the GIN indexes the stack adds behind FerretDB (postgres-indexes.sql) from one database's tables. */
+function dropStackIndexes(database: string): void {
+  const sql =
+    `DO $$ DECLARE i record; BEGIN FOR i IN SELECT schemaname, indexname FROM pg_indexes ` +
+    `WHERE schemaname = '${database}' AND indexname LIKE 'lucca\\_sync\\_%' LOOP ` +
+    `EXECUTE format('DROP INDEX %I.%I', i.schemaname, i.indexname); END LOOP; END $$;`;
+  const port = String(stackSettings().postgresPort);
+  const done = spawnSync(
+    path.join(postgresBinDir(), 'psql'),
+    ['-h', '127.0.0.1', '-p', port, '-U', 'postgres', '-d', 'ferretdb', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  if (done.error || done.status !== 0) {
+    throw new Error(`psql could not drop the stack's indexes: ${done.error?.message ?? done.stderr.trim()}`);
+  }
 }
 
 /**
@@ -69,6 +89,13 @@ describe('what the store can take, asked of the store itself', () => {
       );
       // SQLite decodes a filter of several keys in Go; PostgreSQL evaluates it in SQL.
       assert.equal(caps.multiKeyFilterPushdown, process.env.DEV_STORE_ENGINE === 'postgresql');
+      if (process.env.DEV_STORE_ENGINE === 'postgresql') {
+        // A PostgreSQL without the stack's indexes (an operator's own, the file not applied):
+        // each update is a scan again, and the store says so. Asked anew (a new `Db`).
+        dropStackIndexes(fresh.databaseName);
+        const bare = await storeCapabilities(stack.mongo.db(fresh.databaseName));
+        assert.equal(bare.rewriteFrom, 600, 'without an index on `_id`, batches are rewritten from 600 updates');
+      }
     } finally {
       await fresh.dropDatabase();
     }
