@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chownSync, existsSync, openSync, closeSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -349,6 +349,35 @@ export function postgresArgs(dataDir: string, port: number): string[] {
 const PSQL_TIMEOUT_MS = 10 * 60_000;
 
 /**
+ * Runs one of PostgreSQL's client tools (`createdb`, `psql`) against the server on `port` as
+ * `postgres`, bounded: a table lock held elsewhere fails after `lock_timeout`, the command after
+ * `timeoutMs`, each saying what did not end (`doing`). The caller reads its status and stderr.
+ */
+export function runPostgresTool(
+  port: number,
+  tool: string,
+  args: string[],
+  doing: string,
+  timeoutMs = PSQL_TIMEOUT_MS,
+): SpawnSyncReturns<string> {
+  const done = spawnSync(
+    path.join(postgresBinDir(), tool),
+    ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', ...args],
+    {
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      env: { ...process.env, PGOPTIONS: '-c lock_timeout=60s' },
+    },
+  );
+  const error: NodeJS.ErrnoException | undefined = done.error;
+  if (error?.code === 'ETIMEDOUT') {
+    throw new Error(`PostgreSQL: ${doing} did not end within ${timeoutMs / 1000} s`);
+  }
+  if (error) throw new Error(`PostgreSQL: ${doing} could not run: ${error.message}`);
+  return done;
+}
+
+/**
  * The database FerretDB stores in (see `ferretStorageArgs`); one already there is kept. Then the
  * indexes FerretDB cannot make (postgres-indexes.sql: without them each of its pushed-down
  * filters reads the whole collection), applied again each start. Both bounded: a table lock held
@@ -356,26 +385,17 @@ const PSQL_TIMEOUT_MS = 10 * 60_000;
  * them (not timed) gives up after `PSQL_TIMEOUT_MS`, saying so.
  */
 export function createFerretDatabase(port: number): void {
-  const server = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'];
-  const run = (tool: string, args: string[], doing: string) => {
-    const done = spawnSync(path.join(postgresBinDir(), tool), [...server, ...args], {
-      encoding: 'utf8',
-      timeout: PSQL_TIMEOUT_MS,
-      env: { ...process.env, PGOPTIONS: '-c lock_timeout=60s' },
-    });
-    const error: NodeJS.ErrnoException | undefined = done.error;
-    if (error?.code === 'ETIMEDOUT') {
-      throw new Error(`PostgreSQL: ${doing} did not end within ${PSQL_TIMEOUT_MS / 60_000} min`);
-    }
-    if (error) throw new Error(`PostgreSQL: ${doing} could not run: ${error.message}`);
-    return done;
-  };
-  const created = run('createdb', ['ferretdb'], 'creating the ferretdb database');
+  const created = runPostgresTool(port, 'createdb', ['ferretdb'], 'creating the ferretdb database');
   if (created.status !== 0 && !/already exists/.test(created.stderr)) {
     throw new Error(`createdb ferretdb failed: ${created.stderr.trim()}`);
   }
   const sql = path.join(PROJECT_ROOT, 'dev-tools', 'stack', 'postgres-indexes.sql');
-  const indexed = run('psql', ['-d', 'ferretdb', '-q', '-v', 'ON_ERROR_STOP=1', '-f', sql], 'postgres-indexes.sql');
+  const indexed = runPostgresTool(
+    port,
+    'psql',
+    ['-d', 'ferretdb', '-q', '-v', 'ON_ERROR_STOP=1', '-f', sql],
+    'postgres-indexes.sql',
+  );
   if (indexed.status !== 0) throw new Error(`postgres-indexes.sql failed: ${indexed.stderr.trim()}`);
 }
 

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ObjectId, type Db } from 'mongodb';
 import { storeCapabilities } from '../../db/store-capabilities';
 import { ensureIndexes, repositories } from '../../db/mongo';
 import { toChangeDocument } from '../../db/sync-changes-repository';
-import { postgresBinDir, stackSettings } from '../../dev-tools/stack/stack';
+import { runPostgresTool, stackSettings } from '../../dev-tools/stack/stack';
 import { openStack, type Stack } from './helpers';
 
 /**
@@ -33,15 +31,15 @@ function dropStackIndexes(database: string): void {
     `DO $$ DECLARE i record; BEGIN FOR i IN SELECT schemaname, indexname FROM pg_indexes ` +
     `WHERE schemaname = '${database}' AND indexname LIKE 'lucca\\_sync\\_%' LOOP ` +
     `EXECUTE format('DROP INDEX %I.%I', i.schemaname, i.indexname); END LOOP; END $$;`;
-  const port = String(stackSettings().postgresPort);
-  const done = spawnSync(
-    path.join(postgresBinDir(), 'psql'),
-    ['-h', '127.0.0.1', '-p', port, '-U', 'postgres', '-d', 'ferretdb', '-v', 'ON_ERROR_STOP=1', '-c', sql],
-    { encoding: 'utf8', timeout: 60_000 },
+  const doing = "dropping the stack's indexes";
+  const done = runPostgresTool(
+    stackSettings().postgresPort,
+    'psql',
+    ['-d', 'ferretdb', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+    doing,
+    60_000,
   );
-  if (done.error || done.status !== 0) {
-    throw new Error(`psql could not drop the stack's indexes: ${done.error?.message ?? done.stderr.trim()}`);
-  }
+  if (done.status !== 0) throw new Error(`PostgreSQL: ${doing} failed: ${done.stderr.trim()}`);
 }
 
 /**
